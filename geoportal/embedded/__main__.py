@@ -1,0 +1,101 @@
+"""``python -m geoportal.embedded run|test|up|down``: the two quick-start commands behind ./portal.
+
+- ``run``: start the services, migrate, load the demo municipality once, then serve on
+  http://127.0.0.1:8000 with a Celery worker; Ctrl-C stops everything this command started.
+- ``test [pytest args]``: start the services, run the whole suite, stop what it started, and
+  exit with pytest's status.
+- ``up`` / ``down``: only start or stop the embedded PostGIS and Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+from . import paths, postgres, redis
+from .services import services_up
+
+PYTHON = sys.executable
+MANAGE = [PYTHON, str(paths.BASE_DIR / "manage.py")]
+BIND = os.environ.get("GEOPORTAL_BIND", "127.0.0.1:8000")
+
+
+def _manage(*arguments: str) -> None:
+    subprocess.run([*MANAGE, *arguments], check=True, cwd=paths.BASE_DIR)
+
+
+def _serve() -> int:
+    """Run gunicorn and a Celery worker until one exits or we are told to stop."""
+    servers = [
+        subprocess.Popen(
+            [PYTHON, "-m", "gunicorn", "geoportal.wsgi", "--bind", BIND, "--workers", "3",
+             "--timeout", "120", "--access-logfile", "-"],
+            cwd=paths.BASE_DIR,
+        ),
+        subprocess.Popen(
+            [PYTHON, "-m", "celery", "-A", "geoportal", "worker", "--beat", "--concurrency", "2",
+             "--loglevel", "INFO", "--schedule", str(paths.VAR_DIR / "celerybeat-schedule")],
+            cwd=paths.BASE_DIR,
+        ),
+    ]
+    print(f"Geoportal is serving on http://{BIND}/  (Ctrl-C stops it)", flush=True)
+
+    def _stop(_signum: int, _frame: object) -> None:
+        for server in servers:
+            if server.poll() is None:
+                server.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    exit_codes = [server.wait() for server in servers]
+    return max(exit_codes, default=0)
+
+
+def command_run() -> int:
+    started = services_up()
+    try:
+        _manage("migrate", "--noinput")
+        _manage("collectstatic", "--noinput", "--verbosity", "0")
+        _manage("demo_load", "--once")
+        return _serve()
+    finally:
+        started.stop()
+
+
+def command_test(pytest_arguments: list[str]) -> int:
+    started = services_up()
+    try:
+        return subprocess.run(
+            [PYTHON, "-m", "pytest", *pytest_arguments], cwd=paths.BASE_DIR, check=False
+        ).returncode
+    finally:
+        started.stop()
+
+
+def command_down() -> int:
+    redis.redis_stop()
+    if postgres.cluster_running():
+        postgres.cluster_stop()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    command, *rest = argv or ["run"]
+    if command == "run":
+        return command_run()
+    if command == "test":
+        return command_test(rest)
+    if command == "up":
+        services_up()
+        print(f"DATABASE_URL={os.environ['DATABASE_URL']}\nREDIS_URL={os.environ['REDIS_URL']}")
+        return 0
+    if command == "down":
+        return command_down()
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

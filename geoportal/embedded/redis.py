@@ -1,0 +1,72 @@
+"""Start and stop the private Redis in ``var/redis`` (unix socket only)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+
+from . import paths
+from .postgres import EmbeddedServiceError
+
+REDIS_SERVER = "redis-server"
+PID_FILE = paths.REDIS_SOCKET.parent / "redis.pid"
+
+
+def _config() -> str:
+    return "\n".join(
+        [
+            "port 0",
+            f"unixsocket {paths.REDIS_SOCKET}",
+            "unixsocketperm 700",
+            f"dir {paths.REDIS_DIR}",
+            f"pidfile {PID_FILE}",
+            f"logfile {paths.LOG_DIR / 'redis.log'}",
+            "daemonize yes",
+            # Broker queues and the tile-freshness state must survive a restart.
+            "appendonly yes",
+            "maxmemory-policy noeviction",
+            "",
+        ]
+    )
+
+
+def redis_ping() -> bool:
+    """Tell whether Redis answers PING on its socket."""
+    if not paths.REDIS_SOCKET.exists():
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.settimeout(1.0)
+            client.connect(str(paths.REDIS_SOCKET))
+            client.sendall(b"PING\r\n")
+            return client.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def redis_start() -> None:
+    """Start Redis and wait until it answers."""
+    for folder in (paths.REDIS_DIR, paths.REDIS_SOCKET.parent, paths.LOG_DIR):
+        folder.mkdir(parents=True, exist_ok=True)
+    conf = paths.REDIS_DIR / "redis.conf"
+    conf.write_text(_config(), encoding="utf-8")
+    subprocess.run([REDIS_SERVER, str(conf)], check=True, stdout=subprocess.DEVNULL)
+    for _attempt in range(100):
+        if redis_ping():
+            return
+        time.sleep(0.1)
+    raise EmbeddedServiceError(f"Redis did not start; see {paths.LOG_DIR / 'redis.log'}")
+
+
+def redis_stop() -> None:
+    """Ask Redis to shut down (it saves first) and wait for its socket to go."""
+    if not redis_ping():
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.connect(str(paths.REDIS_SOCKET))
+        client.sendall(b"SHUTDOWN\r\n")
+    for _attempt in range(100):
+        if not redis_ping():
+            return
+        time.sleep(0.1)

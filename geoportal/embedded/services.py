@@ -1,0 +1,41 @@
+"""Bring the embedded services up and down together, unless the environment points elsewhere."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from . import paths, postgres, redis
+
+
+@dataclass
+class StartedServices:
+    """What this invocation started, so that it stops exactly that and nothing else."""
+
+    names: list[str] = field(default_factory=list)
+
+    def stop(self) -> None:
+        if "redis" in self.names:
+            redis.redis_stop()
+        if "postgres" in self.names:
+            postgres.cluster_stop()
+        self.names.clear()
+
+
+def services_up() -> StartedServices:
+    """Start PostGIS and Redis under var/ when DATABASE_URL / REDIS_URL are not set."""
+    started = StartedServices()
+    if not os.environ.get("DATABASE_URL"):
+        if not postgres.cluster_exists():
+            postgres.cluster_init()
+        if not postgres.cluster_running():
+            postgres.cluster_start()
+            started.names.append("postgres")
+        postgres.database_ensure()
+        os.environ["DATABASE_URL"] = paths.database_url()
+    if not os.environ.get("REDIS_URL"):
+        if not redis.redis_ping():
+            redis.redis_start()
+            started.names.append("redis")
+        os.environ["REDIS_URL"] = paths.redis_url()
+    return started

@@ -1,0 +1,61 @@
+"""Domain errors carry their HTTP status and OGC exception code; one middleware maps them."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+
+class DomainError(Exception):
+    """A request or a write that the domain refuses, with a message meant for the user."""
+
+    status = 400
+    code = "InvalidParameterValue"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def as_dict(self) -> dict[str, str]:
+        body = {"error": self.code, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        return body
+
+
+class InvalidInput(DomainError):
+    """Malformed or out-of-range input."""
+
+
+class InvalidGeometry(DomainError):
+    """A geometry that is invalid, of the wrong type, or outside the municipality."""
+
+    status = 422
+    code = "InvalidGeometry"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "NotFound"
+
+
+class Conflict(DomainError):
+    """The write would break a uniqueness or lifecycle rule."""
+
+    status = 409
+    code = "Conflict"
+
+
+class DomainErrorMiddleware:
+    """Turn a DomainError raised by a view into a JSON response with its status."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, DomainError):
+            return JsonResponse(exception.as_dict(), status=exception.status)
+        return None

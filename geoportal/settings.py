@@ -1,0 +1,153 @@
+"""Settings, read from the environment (django-environ). See README "Configuration"."""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import unquote
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from frontend.vendor_assets import VENDOR_STATICFILES_DIRS
+from geoportal.embedded import paths as embedded
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+
+# "local" runs on the embedded services with a generated secret; "production" requires secrets.
+GEOPORTAL_ENV = env.str("GEOPORTAL_ENV", default="local")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+
+
+def _local_secret_key() -> str:
+    key_file = embedded.VAR_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(50), encoding="utf-8")
+        key_file.chmod(0o600)
+    return key_file.read_text(encoding="utf-8").strip()
+
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+if not SECRET_KEY:
+    if GEOPORTAL_ENV != "local":
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set outside local development.")
+    SECRET_KEY = _local_secret_key()
+
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.gis",
+    "django.contrib.postgres",
+    "layers",
+    "importers",
+    "tiles",
+    "frontend",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "geoportal.errors.DomainErrorMiddleware",
+]
+
+ROOT_URLCONF = "geoportal.urls"
+WSGI_APPLICATION = "geoportal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = env.str("DATABASE_URL", default=embedded.database_url())
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+# A unix-socket folder travels percent-encoded in the URL's host part; libpq wants it plain.
+DATABASES["default"]["HOST"] = unquote(DATABASES["default"].get("HOST", ""))
+DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default=embedded.redis_url())
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "geoportal",
+    }
+}
+
+
+def _kombu_url(redis_url: str) -> str:
+    """Kombu spells a unix-socket Redis as redis+socket://PATH?virtual_host=DB."""
+    if redis_url.startswith("unix://"):
+        return "redis+socket://" + redis_url.removeprefix("unix://").replace("db=", "virtual_host=")
+    return redis_url
+
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=_kombu_url(REDIS_URL))
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# The municipal storage CRS. KUDAMS / KTM (EPSG:31901): the grid the Survey Department delivers
+# in, a transverse Mercator on 48°E with scale 1, so stored areas and lengths are the surveyed
+# ones (UTM 39N's central meridian is 51°E: up to ~0.2 % scale error over Kuwait). Migrations
+# read this value; change it only before the first migrate. README "Coordinates" has the reasons.
+SRID = env.int("GEOPORTAL_SRID", default=31901)
+# Natural Earth's coastline is generalised; coastal landmarks lie up to ~2 km off it.
+MUNICIPALITY_EXTENT_BUFFER_M = env.float("GEOPORTAL_EXTENT_BUFFER_M", default=2000.0)
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("ar", "العربية")]
+TIME_ZONE = "Asia/Kuwait"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = env.path("GEOPORTAL_STATIC_ROOT", default=str(embedded.VAR_DIR / "static"))
+# Only the built files of the npm packages we serve (frontend/vendor_assets.py lists them).
+STATICFILES_DIRS = VENDOR_STATICFILES_DIRS
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+MEDIA_URL = "/media/"
+MEDIA_ROOT = env.path("GEOPORTAL_MEDIA_ROOT", default=str(embedded.MEDIA_DIR))
+
+# Health: free space below this on MEDIA_ROOT's disk makes /healthz report "disk: fail".
+HEALTH_MIN_FREE_DISK_BYTES = env.int("GEOPORTAL_HEALTH_MIN_FREE_DISK_BYTES", default=1 << 30)
+
+DEMO_DIR = env.path("GEOPORTAL_DEMO_DIR", default=str(embedded.DEMO_DIR))
+DEMO_PARCELS = env.int("GEOPORTAL_DEMO_PARCELS", default=20000)
+DEMO_SEED = env.int("GEOPORTAL_DEMO_SEED", default=2026)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("GEOPORTAL_LOG_LEVEL", default="INFO")},
+}

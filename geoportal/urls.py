@@ -1,0 +1,18 @@
+"""The portal's URL map."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+
+from geoportal import health
+
+urlpatterns = [
+    path("healthz", health.healthz_view, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("", include("frontend.urls")),
+]
+
+if settings.DEBUG:
+    from django.conf.urls.static import static
+
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -1,0 +1,37 @@
+"""The municipal spatial data model, one module per domain."""
+
+from .admin_units import Area, Block, Governorate, Municipality
+from .imagery import AerialImage
+from .landmarks import Landmark, LandmarkCategory
+from .owners import ParcelOwner
+from .parcels import LandUse, LineageKind, Parcel, ParcelLineage, ParcelStatus, ParcelVersion, VersionChange
+from .permits import BuildingFileDocument, BuildingPermit, DocumentType, PermitStatus, PermitType
+from .streets import Street, StreetClass
+from .zoning import ZoningCategory, ZoningZone
+
+__all__ = [
+    "AerialImage",
+    "Area",
+    "Block",
+    "BuildingFileDocument",
+    "BuildingPermit",
+    "DocumentType",
+    "Governorate",
+    "Landmark",
+    "LandmarkCategory",
+    "LandUse",
+    "LineageKind",
+    "Municipality",
+    "Parcel",
+    "ParcelLineage",
+    "ParcelOwner",
+    "ParcelStatus",
+    "ParcelVersion",
+    "PermitStatus",
+    "PermitType",
+    "Street",
+    "StreetClass",
+    "VersionChange",
+    "ZoningCategory",
+    "ZoningZone",
+]

@@ -1,0 +1,40 @@
+"""Landmarks: malls, tourist sites, mosques, schools and the like that citizens search for."""
+
+from __future__ import annotations
+
+from django.contrib.gis.db import models as gis_models
+from django.db import models
+
+from .admin_units import Area
+from .geometry import geometry_indexes, storage_geometry, valid_geometry_constraint, web_mercator_copy
+
+
+class LandmarkCategory(models.TextChoices):
+    MALL = "mall", "Shopping mall"
+    TOURIST_SITE = "tourist_site", "Tourist site"
+    MOSQUE = "mosque", "Mosque"
+    SCHOOL = "school", "School"
+    HOSPITAL = "hospital", "Hospital"
+    PARK = "park", "Park"
+    GOVERNMENT_OFFICE = "government_office", "Government office"
+    MUSEUM = "museum", "Museum"
+    HOTEL = "hotel", "Hotel"
+    MARKET = "market", "Market"
+
+
+class Landmark(models.Model):
+    code = models.CharField(max_length=40, unique=True, help_text="The stable key of deliveries")
+    name_ar = models.CharField(max_length=200)
+    name_en = models.CharField(max_length=200)
+    category = models.CharField(max_length=30, choices=LandmarkCategory.choices)
+    area = models.ForeignKey(Area, on_delete=models.PROTECT, null=True, blank=True, related_name="landmarks")
+    geom = storage_geometry(gis_models.PointField)
+    geom_3857 = web_mercator_copy(gis_models.PointField)
+
+    class Meta:
+        ordering = ["name_en"]
+        indexes = geometry_indexes("landmark", "geom", "geom_3857")
+        constraints = [valid_geometry_constraint("landmark")]
+
+    def __str__(self) -> str:
+        return self.name_en

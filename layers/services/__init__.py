@@ -1,0 +1,1 @@
+"""Writes of the spatial data model: every write path goes through these functions."""
