@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from urllib.parse import unquote
 from pathlib import Path
+from urllib.parse import unquote
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -128,7 +128,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = env.path("GEOPORTAL_STATIC_ROOT", default=str(embedded.VAR_DIR / "static"))
+STATIC_ROOT = Path(env.str("GEOPORTAL_STATIC_ROOT", default=str(embedded.VAR_DIR / "static")))
 # Only the built files of the npm packages we serve (frontend/vendor_assets.py lists them).
 STATICFILES_DIRS = VENDOR_STATICFILES_DIRS
 STORAGES = {
@@ -136,12 +136,12 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 MEDIA_URL = "/media/"
-MEDIA_ROOT = env.path("GEOPORTAL_MEDIA_ROOT", default=str(embedded.MEDIA_DIR))
+MEDIA_ROOT = Path(env.str("GEOPORTAL_MEDIA_ROOT", default=str(embedded.MEDIA_DIR)))
 
 # Health: free space below this on MEDIA_ROOT's disk makes /healthz report "disk: fail".
 HEALTH_MIN_FREE_DISK_BYTES = env.int("GEOPORTAL_HEALTH_MIN_FREE_DISK_BYTES", default=1 << 30)
 
-DEMO_DIR = env.path("GEOPORTAL_DEMO_DIR", default=str(embedded.DEMO_DIR))
+DEMO_DIR = Path(env.str("GEOPORTAL_DEMO_DIR", default=str(embedded.DEMO_DIR)))
 DEMO_PARCELS = env.int("GEOPORTAL_DEMO_PARCELS", default=20000)
 DEMO_SEED = env.int("GEOPORTAL_DEMO_SEED", default=2026)
 

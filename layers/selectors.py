@@ -57,11 +57,7 @@ def parcel_by_key(*, area_code: str, block_no: str, parcel_no: str) -> Parcel | 
 
 def parcel_version_on(*, parcel: Parcel, date: datetime.date) -> ParcelVersion | None:
     """Return the parcel as it was on ``date``: the version whose [valid_from, valid_to) holds it."""
-    return (
-        parcel.versions.filter(valid_from__lte=date)
-        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=date))
-        .first()
-    )
+    return parcel.versions.filter(valid_from__lte=date).filter(Q(valid_to__isnull=True) | Q(valid_to__gt=date)).first()
 
 
 class _ExtentCache:

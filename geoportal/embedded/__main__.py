@@ -30,13 +30,38 @@ def _serve() -> int:
     """Run gunicorn and a Celery worker until one exits or we are told to stop."""
     servers = [
         subprocess.Popen(
-            [PYTHON, "-m", "gunicorn", "geoportal.wsgi", "--bind", BIND, "--workers", "3",
-             "--timeout", "120", "--access-logfile", "-"],
+            [
+                PYTHON,
+                "-m",
+                "gunicorn",
+                "geoportal.wsgi",
+                "--bind",
+                BIND,
+                "--workers",
+                "3",
+                "--timeout",
+                "120",
+                "--access-logfile",
+                "-",
+            ],
             cwd=paths.BASE_DIR,
         ),
         subprocess.Popen(
-            [PYTHON, "-m", "celery", "-A", "geoportal", "worker", "--beat", "--concurrency", "2",
-             "--loglevel", "INFO", "--schedule", str(paths.VAR_DIR / "celerybeat-schedule")],
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "geoportal",
+                "worker",
+                "--beat",
+                "--concurrency",
+                "2",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(paths.VAR_DIR / "celerybeat-schedule"),
+            ],
             cwd=paths.BASE_DIR,
         ),
     ]
@@ -67,9 +92,7 @@ def command_run() -> int:
 def command_test(pytest_arguments: list[str]) -> int:
     started = services_up()
     try:
-        return subprocess.run(
-            [PYTHON, "-m", "pytest", *pytest_arguments], cwd=paths.BASE_DIR, check=False
-        ).returncode
+        return subprocess.run([PYTHON, "-m", "pytest", *pytest_arguments], cwd=paths.BASE_DIR, check=False).returncode
     finally:
         started.stop()
 

@@ -18,8 +18,8 @@ def run_dir() -> Path:
     preferred = VAR_DIR / "run"
     if len(str(preferred)) <= MAX_SOCKET_DIR_LENGTH:
         return preferred
-    digest = hashlib.sha1(str(VAR_DIR).encode()).hexdigest()[:12]
-    return Path("/tmp") / f"geoportal-{digest}"
+    digest = hashlib.sha1(str(VAR_DIR).encode(), usedforsecurity=False).hexdigest()[:12]
+    return Path("/tmp") / f"geoportal-{digest}"  # noqa: S108 - sun_path is too short for VAR_DIR
 
 
 PG_DATA_DIR = VAR_DIR / "pgdata"

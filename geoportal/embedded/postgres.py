@@ -76,11 +76,14 @@ def cluster_init() -> None:
         _as_server_account(
             [
                 str(PG_BIN_DIR / "initdb"),
-                "-D", str(paths.PG_DATA_DIR),
-                "-U", paths.PG_USER,
+                "-D",
+                str(paths.PG_DATA_DIR),
+                "-U",
+                paths.PG_USER,
                 # Only sockets, in a folder only the server account (and root) can enter.
                 "--auth=trust",
-                "-E", "UTF8",
+                "-E",
+                "UTF8",
                 "--locale=C.UTF-8",
             ]
         ),
@@ -116,9 +119,13 @@ def cluster_start() -> None:
         _as_server_account(
             [
                 str(PG_BIN_DIR / "pg_ctl"),
-                "-D", str(paths.PG_DATA_DIR),
-                "-l", str(log_file),
-                "-w", "-t", "120",
+                "-D",
+                str(paths.PG_DATA_DIR),
+                "-l",
+                str(log_file),
+                "-w",
+                "-t",
+                "120",
                 "start",
             ]
         ),
@@ -132,9 +139,7 @@ def cluster_start() -> None:
 def cluster_stop() -> None:
     """Stop the cluster (fast shutdown: roll back open transactions, then checkpoint)."""
     subprocess.run(
-        _as_server_account(
-            [str(PG_BIN_DIR / "pg_ctl"), "-D", str(paths.PG_DATA_DIR), "-m", "fast", "-w", "stop"]
-        ),
+        _as_server_account([str(PG_BIN_DIR / "pg_ctl"), "-D", str(paths.PG_DATA_DIR), "-m", "fast", "-w", "stop"]),
         check=False,
         stdout=subprocess.DEVNULL,
     )
@@ -144,11 +149,17 @@ def _psql(database: str, sql: str) -> str:
     result = subprocess.run(
         [
             str(PG_BIN_DIR / "psql"),
-            "-h", str(paths.PG_SOCKET_DIR),
-            "-U", paths.PG_USER,
-            "-d", database,
-            "-tAq", "-v", "ON_ERROR_STOP=1",
-            "-c", sql,
+            "-h",
+            str(paths.PG_SOCKET_DIR),
+            "-U",
+            paths.PG_USER,
+            "-d",
+            database,
+            "-tAq",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
         ],
         check=True,
         capture_output=True,
@@ -163,7 +174,7 @@ def database_ensure() -> None:
         if _psql("postgres", "SELECT 1") == "1":
             break
         time.sleep(0.5)
-    exists = _psql("postgres", f"SELECT 1 FROM pg_database WHERE datname = '{paths.PG_DATABASE}'")
+    exists = _psql("postgres", f"SELECT 1 FROM pg_database WHERE datname = '{paths.PG_DATABASE}'")  # noqa: S608
     if not exists:
         _psql("postgres", f"CREATE DATABASE {paths.PG_DATABASE}")
     # template1 too, so that the test database pytest-django creates has PostGIS already.

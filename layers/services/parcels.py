@@ -42,7 +42,9 @@ class ParcelSurvey:
 
 def _checked_survey(survey: ParcelSurvey) -> dict:
     if survey.land_use not in LandUse.values:
-        raise InvalidInput(f"land_use: '{survey.land_use}' is not one of {', '.join(LandUse.values)}.", field="land_use")
+        raise InvalidInput(
+            f"land_use: '{survey.land_use}' is not one of {', '.join(LandUse.values)}.", field="land_use"
+        )
     if survey.status == ParcelStatus.RETIRED or survey.status not in ParcelStatus.values:
         raise InvalidInput(f"status: '{survey.status}' cannot be set directly.", field="status")
     area = Decimal(str(survey.surveyed_area_m2))
@@ -153,9 +155,7 @@ def _require_same_cover(whole: GEOSGeometry, parts: list[GEOSGeometry], what: st
 
 
 @transaction.atomic
-def parcel_split(
-    *, parcel: Parcel, parts: dict[str, ParcelSurvey], on: datetime.date
-) -> list[Parcel]:
+def parcel_split(*, parcel: Parcel, parts: dict[str, ParcelSurvey], on: datetime.date) -> list[Parcel]:
     """Retire ``parcel`` and create one parcel per part (number → survey), linked by lineage."""
     if len(parts) < 2:
         raise InvalidInput("parts: a split needs at least two parts.", field="parts")
@@ -165,7 +165,9 @@ def parcel_split(
     parent_version = _retire(parcel, on=on)
     children = []
     for number, fields in checked.items():
-        child = _parcel_insert(block=parcel.block, number=number, fields=fields, valid_from=on, change=VersionChange.SPLIT)
+        child = _parcel_insert(
+            block=parcel.block, number=number, fields=fields, valid_from=on, change=VersionChange.SPLIT
+        )
         ParcelLineage.objects.create(
             parent=parent_version, child=child.versions.get(), kind=LineageKind.SPLIT, recorded_on=on
         )
@@ -184,7 +186,9 @@ def parcel_merge(*, parcels: list[Parcel], number: str, survey: ParcelSurvey, on
     fields = _checked_survey(survey)
     _require_same_cover(fields["geom"], [p.geom for p in locked], "merge")
     parent_versions = [_retire(p, on=on) for p in locked]
-    child = _parcel_insert(block=locked[0].block, number=number, fields=fields, valid_from=on, change=VersionChange.MERGED)
+    child = _parcel_insert(
+        block=locked[0].block, number=number, fields=fields, valid_from=on, change=VersionChange.MERGED
+    )
     child_version = child.versions.get()
     ParcelLineage.objects.bulk_create(
         ParcelLineage(parent=parent, child=child_version, kind=LineageKind.MERGE, recorded_on=on)

@@ -25,8 +25,12 @@ class ParcelKey:
 
 
 def _check_dates(
-    *, status: str, applied_on: datetime.date, issued_on: datetime.date | None,
-    expires_on: datetime.date | None, completed_on: datetime.date | None,
+    *,
+    status: str,
+    applied_on: datetime.date,
+    issued_on: datetime.date | None,
+    expires_on: datetime.date | None,
+    completed_on: datetime.date | None,
 ) -> None:
     if issued_on and issued_on < applied_on:
         raise InvalidInput("issued_on: a permit cannot be issued before it was applied for.", field="issued_on")
@@ -57,14 +61,25 @@ def building_permit_create(
     if parcel is None:
         raise InvalidInput(f"parcel: there is no current parcel {parcel_key}.", field="parcel")
     if permit_type not in PermitType.values:
-        raise InvalidInput(f"permit_type: '{permit_type}' is not one of {', '.join(PermitType.values)}.", field="permit_type")
+        raise InvalidInput(
+            f"permit_type: '{permit_type}' is not one of {', '.join(PermitType.values)}.", field="permit_type"
+        )
     if status not in PermitStatus.values:
         raise InvalidInput(f"status: '{status}' is not one of {', '.join(PermitStatus.values)}.", field="status")
-    _check_dates(status=status, applied_on=applied_on, issued_on=issued_on, expires_on=expires_on, completed_on=completed_on)
+    _check_dates(
+        status=status, applied_on=applied_on, issued_on=issued_on, expires_on=expires_on, completed_on=completed_on
+    )
     if BuildingPermit.objects.filter(number=number).exists():
         raise Conflict(f"number: permit {number} already exists.", field="number")
     return BuildingPermit.objects.create(
-        number=number, parcel=parcel, permit_type=permit_type, status=status, applied_on=applied_on,
-        issued_on=issued_on, expires_on=expires_on, completed_on=completed_on, floors=floors,
+        number=number,
+        parcel=parcel,
+        permit_type=permit_type,
+        status=status,
+        applied_on=applied_on,
+        issued_on=issued_on,
+        expires_on=expires_on,
+        completed_on=completed_on,
+        floors=floors,
         applicant_ref=applicant_ref,
     )

@@ -1,0 +1,40 @@
+"""The governorates (Natural Earth admin-1), which also set the municipality's extent."""
+
+from __future__ import annotations
+
+from importers.base import register
+from importers.checks import LayerSpec
+from layers.services.municipality import municipality_extent_refresh
+
+from .vector import VectorDeliverySource
+
+MUNICIPALITY_NAME_AR = "بلدية الكويت"
+MUNICIPALITY_NAME_EN = "Kuwait Municipality"
+STORED = "SELECT 1 FROM layers_governorate g WHERE g.code = s.code"
+
+
+@register
+class GovernoratesSource(VectorDeliverySource):
+    name = "governorates"
+    file_name = "governorates.geojson"
+    specs = (
+        # No extent check: the governorates define the extent.
+        LayerSpec(
+            layer="governorates",
+            key=("code",),
+            geom_type="MULTIPOLYGON",
+            required=("name_ar", "name_en"),
+            check_extent=False,
+        ),
+    )
+
+    def diff(self) -> None:
+        self.count_new("governorates", STORED)
+
+    def apply(self) -> None:
+        self.execute(
+            f"INSERT INTO layers_governorate (code, name_ar, name_en, geom) "
+            f"SELECT code, name_ar, name_en, ST_Multi(geom) FROM {self.staged('governorates')} AS s "
+            f"WHERE NOT EXISTS ({STORED})"
+        )
+        municipality_extent_refresh(name_ar=MUNICIPALITY_NAME_AR, name_en=MUNICIPALITY_NAME_EN)

@@ -1,0 +1,194 @@
+"""Permits system: building permits (permits.csv) and building-file documents (documents.csv + PDFs)."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from importers.base import DeliverySource, register
+from importers.checks import LayerSpec, layer_validate, problem_rows, references_validate
+from importers.staging import stage_csv
+from layers.models import DocumentType, PermitStatus, PermitType
+
+PERMIT_COLUMNS = (
+    "permit_no",
+    "area_code",
+    "block_no",
+    "parcel_no",
+    "permit_type",
+    "status",
+    "applied_on",
+    "issued_on",
+    "expires_on",
+    "completed_on",
+    "floors",
+    "applicant_ref",
+)
+DOCUMENT_COLUMNS = (
+    "document_id",
+    "area_code",
+    "block_no",
+    "parcel_no",
+    "permit_no",
+    "doc_type",
+    "title",
+    "file",
+    "pages",
+    "document_date",
+)
+PERMIT = LayerSpec(
+    layer="permits",
+    key=("permit_no",),
+    required=("area_code", "block_no", "parcel_no", "permit_type", "status", "applied_on", "applicant_ref"),
+    choices={"permit_type": tuple(PermitType.values), "status": tuple(PermitStatus.values)},
+    numbers=("floors",),
+    dates=("applied_on",),
+    optional_dates=("issued_on", "expires_on", "completed_on"),
+)
+DOCUMENT = LayerSpec(
+    layer="documents",
+    key=("document_id",),
+    required=("area_code", "block_no", "parcel_no", "doc_type", "title", "file", "pages", "document_date"),
+    choices={"doc_type": tuple(DocumentType.values)},
+    numbers=("pages",),
+    dates=("document_date",),
+)
+PARCEL_OF_ROW = "layers_parcel p JOIN layers_block b ON b.id = p.block_id JOIN layers_area a ON a.id = b.area_id"
+PARCEL_MATCH = "a.code = s.area_code AND b.number = s.block_no AND p.number = s.parcel_no AND p.status <> 'retired'"
+DOCUMENT_FOLDER = "building-files"
+PDF_MAGIC = b"%PDF-"
+
+
+@register
+class PermitsSource(DeliverySource):
+    name = "permits"
+
+    def read(self) -> None:
+        self.tables["permits"] = stage_csv(self.path / "permits.csv", PERMIT_COLUMNS, table_prefix=self.name)
+        documents = self.path / "documents.csv"
+        if documents.exists():
+            self.tables["documents"] = stage_csv(documents, DOCUMENT_COLUMNS, table_prefix=self.name)
+
+    def validate(self) -> None:
+        layer_validate(self.report, self.tables["permits"], PERMIT)
+        references_validate(
+            self.report,
+            self.tables["permits"],
+            PERMIT,
+            target=PARCEL_OF_ROW,
+            join_condition=PARCEL_MATCH,
+            what="parcel (no current parcel with this key)",
+        )
+        rows, total = problem_rows(
+            self.tables["permits"],
+            "('#' || fid || ' ' || permit_no)",
+            "(nullif(issued_on, '') < applied_on) OR (nullif(expires_on, '') <= coalesce(nullif(issued_on, ''), '0')) "
+            "OR (nullif(completed_on, '') IS NOT NULL AND status <> 'completed')",
+            "%s",
+            ["dates are inconsistent (applied ≤ issued < expires; completed only when completed)"],
+        )
+        self.report.add_problems("permits", rows, total)
+        if "documents" in self.tables:
+            self._documents_validate()
+
+    def _documents_validate(self) -> None:
+        layer_validate(self.report, self.tables["documents"], DOCUMENT)
+        references_validate(
+            self.report,
+            self.tables["documents"],
+            DOCUMENT,
+            target=PARCEL_OF_ROW,
+            join_condition=PARCEL_MATCH,
+            what="parcel (no current parcel with this key)",
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT document_id, file FROM {self.staged('documents')} ORDER BY fid")
+            files = cursor.fetchall()
+        base = self.path.resolve()
+        for document_id, name in files:
+            problem = _document_file_problem(base, name or "")
+            if problem:
+                self.report.add_problems("documents", [(document_id, problem)], 1)
+
+    def diff(self) -> None:
+        for layer, stored in (
+            ("permits", "layers_buildingpermit x WHERE x.number = s.permit_no"),
+            ("documents", "layers_buildingfiledocument x WHERE x.code = s.document_id"),
+        ):
+            if layer not in self.tables:
+                continue
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM {stored})), "
+                    f"count(*) FILTER (WHERE EXISTS (SELECT 1 FROM {stored})) FROM {self.staged(layer)} s"
+                )
+                added, existing = cursor.fetchone()
+            self.report.count(layer, "added", added)
+            self.report.count(layer, "already stored", existing)
+
+    def apply(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO layers_buildingpermit (number, parcel_id, permit_type, status, applied_on, issued_on,"
+                " expires_on, completed_on, floors, applicant_ref)"
+                " SELECT s.permit_no, p.id, s.permit_type, s.status, s.applied_on::date, nullif(s.issued_on, '')::date,"
+                " nullif(s.expires_on, '')::date, nullif(s.completed_on, '')::date,"
+                " nullif(s.floors, '')::numeric::int, s.applicant_ref"
+                f" FROM {self.staged('permits')} s JOIN {PARCEL_OF_ROW} ON {PARCEL_MATCH}"
+                " WHERE NOT EXISTS (SELECT 1 FROM layers_buildingpermit x WHERE x.number = s.permit_no)"
+            )
+        if "documents" in self.tables:
+            self._documents_apply()
+
+    def _documents_apply(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT s.document_id, p.id, x.id, s.doc_type, s.title, s.file, s.pages::int, s.document_date::date"
+                f" FROM {self.staged('documents')} s JOIN {PARCEL_OF_ROW} ON {PARCEL_MATCH}"
+                " LEFT JOIN layers_buildingpermit x ON x.number = nullif(s.permit_no, '')"
+                " WHERE NOT EXISTS (SELECT 1 FROM layers_buildingfiledocument d WHERE d.code = s.document_id)"
+            )
+            rows = cursor.fetchall()
+            target = Path(settings.MEDIA_ROOT) / DOCUMENT_FOLDER
+            target.mkdir(parents=True, exist_ok=True)
+            for code, parcel_id, permit_id, doc_type, title, name, pages, document_date in rows:
+                source = (self.path / name).resolve()
+                stored_name = f"{DOCUMENT_FOLDER}/{code}.pdf"
+                cursor.execute(
+                    "INSERT INTO layers_buildingfiledocument (code, parcel_id, permit_id, doc_type, title, file, pages,"
+                    " document_date, sha256, archived_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now())",
+                    [
+                        code,
+                        parcel_id,
+                        permit_id,
+                        doc_type,
+                        title,
+                        stored_name,
+                        pages,
+                        document_date,
+                        hashlib.sha256(source.read_bytes()).hexdigest(),
+                    ],
+                )
+                # Copy the file only once the rows are committed: a rollback leaves no stray copy.
+                transaction.on_commit(lambda s=source, d=target / f"{code}.pdf": shutil.copyfile(s, d))
+        self.report.count("documents", "files", len(rows))
+
+
+def _document_file_problem(base: Path, name: str) -> str | None:
+    """Refuse a document path that leaves the delivery, is missing, or is not a PDF."""
+    raw = base / name
+    candidate = raw.resolve()
+    if Path(name).is_absolute() or not candidate.is_relative_to(base):
+        return f"file '{name}' points outside the delivery"
+    if raw.is_symlink():
+        return f"file '{name}' is a symbolic link"
+    if not candidate.is_file():
+        return f"file '{name}' is missing"
+    with open(candidate, "rb") as document:
+        if document.read(len(PDF_MAGIC)) != PDF_MAGIC:
+            return f"file '{name}' is not a PDF"
+    return None

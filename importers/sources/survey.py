@@ -1,0 +1,158 @@
+"""Survey Department: areas, blocks and parcels (survey.gpkg), and owners (owners.csv)."""
+
+from __future__ import annotations
+
+from importers.base import register
+from importers.checks import LayerSpec, layer_validate, references_validate
+from importers.staging import stage_csv
+from layers.models import LandUse, ParcelStatus
+
+from .vector import VectorDeliverySource
+
+AREA = LayerSpec(
+    layer="areas", key=("area_code",), geom_type="MULTIPOLYGON", required=("name_ar", "name_en", "gov_code")
+)
+BLOCK = LayerSpec(layer="blocks", key=("area_code", "block_no"), geom_type="MULTIPOLYGON")
+PARCEL = LayerSpec(
+    layer="parcels",
+    key=("area_code", "block_no", "parcel_no"),
+    geom_type="POLYGON",
+    required=("land_use", "area_m2", "survey_ref", "survey_date", "status"),
+    choices={"land_use": tuple(LandUse.values), "status": tuple(s for s in ParcelStatus.values if s != "retired")},
+    numbers=("area_m2",),
+    dates=("survey_date",),
+)
+OWNER_COLUMNS = (
+    "area_code",
+    "block_no",
+    "parcel_no",
+    "owner_name_ar",
+    "owner_name_en",
+    "civil_id",
+    "share_pct",
+    "since",
+)
+OWNER = LayerSpec(
+    layer="owners",
+    key=("area_code", "block_no", "parcel_no", "civil_id"),
+    required=("owner_name_ar", "share_pct"),
+    numbers=("share_pct",),
+    optional_dates=("since",),
+)
+
+STORED_AREA = "SELECT 1 FROM layers_area a WHERE a.code = s.area_code"
+STORED_BLOCK = (
+    "SELECT 1 FROM layers_block b JOIN layers_area a ON a.id = b.area_id"
+    " WHERE a.code = s.area_code AND b.number = s.block_no"
+)
+STORED_PARCEL = (
+    "SELECT 1 FROM layers_parcel p JOIN layers_block b ON b.id = p.block_id JOIN layers_area a ON a.id = b.area_id "
+    "WHERE a.code = s.area_code AND b.number = s.block_no AND p.number = s.parcel_no AND p.status <> 'retired'"
+)
+
+
+@register
+class SurveySource(VectorDeliverySource):
+    name = "survey"
+    file_name = "survey.gpkg"
+    specs = (AREA, BLOCK, PARCEL)
+
+    def read(self) -> None:
+        super().read()
+        owners = self.file.parent / "owners.csv"
+        if owners.exists():
+            self.tables["owners"] = stage_csv(owners, OWNER_COLUMNS, table_prefix=self.name)
+
+    def validate(self) -> None:
+        super().validate()
+        references_validate(
+            self.report,
+            self.tables["areas"],
+            AREA,
+            target="layers_governorate g",
+            join_condition="g.code = s.gov_code",
+            what="governorate (gov_code)",
+        )
+        references_validate(
+            self.report,
+            self.tables["blocks"],
+            BLOCK,
+            target=f"{self.staged('areas')} x",
+            join_condition="x.area_code = s.area_code",
+            what="area (area_code) of this delivery",
+        )
+        references_validate(
+            self.report,
+            self.tables["parcels"],
+            PARCEL,
+            target=f"{self.staged('blocks')} x",
+            join_condition="x.area_code = s.area_code AND x.block_no = s.block_no",
+            what="block of this delivery",
+        )
+        if "owners" in self.tables:
+            layer_validate(self.report, self.tables["owners"], OWNER)
+            references_validate(
+                self.report,
+                self.tables["owners"],
+                OWNER,
+                target=f"{self.staged('parcels')} x",
+                join_condition="x.area_code = s.area_code AND x.block_no = s.block_no AND x.parcel_no = s.parcel_no",
+                what="parcel of this delivery",
+            )
+
+    def diff(self) -> None:
+        self.count_new("areas", STORED_AREA)
+        self.count_new("blocks", STORED_BLOCK)
+        self.count_new("parcels", STORED_PARCEL)
+
+    def apply(self) -> None:
+        self.execute(
+            "INSERT INTO layers_area (code, name_ar, name_en, governorate_id, geom) "
+            "SELECT s.area_code, s.name_ar, s.name_en, g.id, ST_Multi(s.geom) "
+            f"FROM {self.staged('areas')} s JOIN layers_governorate g ON g.code = s.gov_code "
+            f"WHERE NOT EXISTS ({STORED_AREA})"
+        )
+        self.execute(
+            "INSERT INTO layers_block (area_id, number, geom) SELECT a.id, s.block_no, ST_Multi(s.geom) "
+            f"FROM {self.staged('blocks')} s JOIN layers_area a ON a.code = s.area_code "
+            f"WHERE NOT EXISTS ({STORED_BLOCK})"
+        )
+        self._parcels_insert()
+        if "owners" in self.tables:
+            self._owners_insert()
+
+    def _parcels_insert(self) -> None:
+        # The first version of each new parcel is valid from its survey date.
+        self.execute(
+            "WITH inserted AS ("
+            " INSERT INTO layers_parcel (block_id, number, land_use, surveyed_area_m2, survey_ref, survey_date,"
+            "  status, geom, version, valid_from, updated_at)"
+            " SELECT b.id, s.parcel_no, s.land_use, s.area_m2::numeric, s.survey_ref, s.survey_date::date,"
+            "  s.status, s.geom, 1, s.survey_date::date, now()"
+            f" FROM {self.staged('parcels')} s"
+            " JOIN layers_area a ON a.code = s.area_code"
+            " JOIN layers_block b ON b.area_id = a.id AND b.number = s.block_no"
+            f" WHERE NOT EXISTS ({STORED_PARCEL})"
+            " RETURNING *)"
+            " INSERT INTO layers_parcelversion (parcel_id, version, valid_from, change, recorded_at, land_use,"
+            "  surveyed_area_m2, survey_ref, survey_date, status, geom)"
+            " SELECT id, 1, valid_from, 'created', now(), land_use, surveyed_area_m2, survey_ref, survey_date,"
+            " status, geom"
+            " FROM inserted"
+        )
+
+    def _owners_insert(self) -> None:
+        # Owners are replaced per parcel of the delivery: the registry sends the full list.
+        self.execute(
+            "DELETE FROM layers_parcelowner o USING layers_parcel p, layers_block b, layers_area a, "
+            f"{self.staged('owners')} s WHERE o.parcel_id = p.id AND p.block_id = b.id AND b.area_id = a.id "
+            "AND a.code = s.area_code AND b.number = s.block_no AND p.number = s.parcel_no"
+        )
+        self.execute(
+            "INSERT INTO layers_parcelowner (parcel_id, name_ar, name_en, civil_id, share_pct, since) "
+            "SELECT p.id, s.owner_name_ar, coalesce(s.owner_name_en, ''), s.civil_id, s.share_pct::numeric, "
+            f"nullif(s.since, '')::date FROM {self.staged('owners')} s "
+            "JOIN layers_area a ON a.code = s.area_code "
+            "JOIN layers_block b ON b.area_id = a.id AND b.number = s.block_no "
+            "JOIN layers_parcel p ON p.block_id = b.id AND p.number = s.parcel_no AND p.status <> 'retired'"
+        )

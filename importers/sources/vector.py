@@ -1,0 +1,48 @@
+"""The common part of sources that deliver vector layers in one GDAL-readable file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from django.db import connection
+
+from importers.base import DeliverySource
+from importers.checks import LayerSpec, layer_validate
+from importers.staging import layer_srid, stage_vector_layer
+
+
+class VectorDeliverySource(DeliverySource):
+    """Stage each layer of ``file_name``, validate it against its spec, insert what is new."""
+
+    file_name: ClassVar[str]
+    specs: ClassVar[tuple[LayerSpec, ...]]
+
+    @property
+    def file(self) -> Path:
+        return self.path / self.file_name if self.path.is_dir() else self.path
+
+    def read(self) -> None:
+        for spec in self.specs:
+            layer_srid(self.file, spec.layer)
+            self.tables[spec.layer] = stage_vector_layer(self.file, spec.layer, table_prefix=self.name)
+
+    def validate(self) -> None:
+        for spec in self.specs:
+            layer_validate(self.report, self.tables[spec.layer], spec)
+
+    def execute(self, sql: str, params: list | None = None) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params or [])
+            return cursor.rowcount
+
+    def count_new(self, layer: str, stored_match: str) -> None:
+        """Count staged rows that are new against those already stored (matched by key)."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT count(*) FILTER (WHERE NOT EXISTS ({stored_match})), "
+                f"count(*) FILTER (WHERE EXISTS ({stored_match})) FROM {self.staged(layer)} AS s"
+            )
+            added, stored = cursor.fetchone()
+        self.report.count(layer, "added", added)
+        self.report.count(layer, "already stored", stored)

