@@ -1,10 +1,74 @@
-"""The portal's pages."""
+"""The portal's public pages and the small GeoJSON feeds of its web map."""
 
+from __future__ import annotations
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_GET
 
+from geoportal.errors import InvalidInput
 from layers.selectors import layer_counts
 
+from .labels import LANDMARK_CATEGORY_LABELS, LAYER_LABELS
+from .selectors import areas_geojson, landmarks_geojson
 
-def home_view(request: HttpRequest) -> HttpResponse:
-    return render(request, "frontend/home.html", {"layer_counts": layer_counts()})
+GEOJSON_CONTENT_TYPE = "application/geo+json"  # RFC 7946 §12
+LANGUAGE_HOME_URLS = {"en": "home", "ar": "home_ar"}
+
+
+def home_view(request: HttpRequest, language: str = settings.LANGUAGE_CODE) -> HttpResponse:
+    """Render the landing page with its web map, in English (/) or Arabic (/ar/)."""
+    with translation.override(language):
+        context = {
+            "layer_counts": [(LAYER_LABELS.get(name, name), count) for name, count in layer_counts().items()],
+            "map_config": {
+                "areasUrl": reverse("areas_geojson"),
+                "landmarksUrl": reverse("landmarks_geojson"),
+                "categoryLabels": {value: str(label) for value, label in LANDMARK_CATEGORY_LABELS.items()},
+                "language": language,
+                "messages": {
+                    "truncated": gettext("Zoom in to see every landmark."),
+                    "failed": gettext("The map's layers could not be loaded."),
+                },
+            },
+            "other_languages": [
+                (code, name, reverse(LANGUAGE_HOME_URLS[code])) for code, name in settings.LANGUAGES if code != language
+            ],
+        }
+        return render(request, "frontend/home.html", context)
+
+
+@require_GET
+@cache_control(public=True, max_age=300)
+def areas_geojson_view(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(areas_geojson(), content_type=GEOJSON_CONTENT_TYPE)
+
+
+def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
+    """Read ``west,south,east,north`` in degrees (EPSG:4326, longitude first), or None if absent."""
+    if value is None:
+        return None
+    parts = value.split(",")
+    try:
+        west, south, east, north = (float(part) for part in parts)
+    except ValueError:
+        raise InvalidInput(
+            f"bbox: expected four numbers 'west,south,east,north' in degrees, got '{value}'.", field="bbox"
+        ) from None
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise InvalidInput(
+            f"bbox: '{value}' is not west < east within ±180 and south < north within ±90.", field="bbox"
+        )
+    return west, south, east, north
+
+
+@require_GET
+@cache_control(public=True, max_age=300)
+def landmarks_geojson_view(request: HttpRequest) -> HttpResponse:
+    bbox = parse_bbox(request.GET.get("bbox"))
+    return HttpResponse(landmarks_geojson(bbox=bbox), content_type=GEOJSON_CONTENT_TYPE)

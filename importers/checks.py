@@ -7,6 +7,7 @@ come from a delivery only ever travel as query parameters.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.db import connection
 
@@ -22,6 +23,7 @@ ACCEPTED_GEOMETRY_TYPES = {
     "MULTILINESTRING": ("ST_LineString", "ST_MultiLineString"),
     "POINT": ("ST_Point",),
 }
+OUTSIDE_EXTENT = "lies outside the municipality's extent (wrong coordinate reference system?)"
 
 
 @dataclass(frozen=True)
@@ -39,70 +41,79 @@ class LayerSpec:
     check_extent: bool = True
 
 
+class Check(NamedTuple):
+    """A WHERE condition that finds bad rows, and the SQL expression that says why."""
+
+    condition: str
+    message_sql: str = "%s"
+    condition_params: tuple = ()
+    message_params: tuple = ()
+
+
 def _label(spec: LayerSpec) -> str:
     keys = " || '/' || ".join(f"coalesce({column}::text, '?')" for column in spec.key)
     return f"('#' || fid || ' ' || {keys})"
 
 
-def problem_rows(table: str, label: str, condition: str, message_sql: str, params: list) -> tuple[list, int]:
+def problem_rows(table: str, label: str, check: Check) -> tuple[list, int]:
+    """Return up to PROBLEMS_LISTED_PER_CHECK (feature, message) rows, and how many there are."""
     sql = (
-        f'SELECT {label}, {message_sql}, count(*) OVER () FROM {STAGING_SCHEMA}."{table}" AS s '
-        f"WHERE {condition} ORDER BY fid LIMIT {PROBLEMS_LISTED_PER_CHECK}"
+        f'SELECT {label}, {check.message_sql}, count(*) OVER () FROM {STAGING_SCHEMA}."{table}" AS s '
+        f"WHERE {check.condition} ORDER BY fid LIMIT {PROBLEMS_LISTED_PER_CHECK}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [*check.message_params, *check.condition_params])
         rows = cursor.fetchall()
     total = rows[0][2] if rows else 0
     return [(feature, message) for feature, message, _total in rows], total
 
 
-def _conditions(spec: LayerSpec) -> list[tuple[str, str, list]]:
-    """Return (condition, message SQL, params) per check, in the order a person fixes them."""
-    checks: list[tuple[str, str, list]] = []
-    for column in (*spec.key, *spec.required):
-        checks.append((f"nullif(trim({column}::text), '') IS NULL", "%s", [f"{column} is missing"]))
+def _field_checks(spec: LayerSpec) -> list[Check]:
+    checks = [
+        Check(f"nullif(trim({column}::text), '') IS NULL", message_params=(f"{column} is missing",))
+        for column in (*spec.key, *spec.required)
+    ]
     for column, allowed in spec.choices.items():
         checks.append(
-            (
+            Check(
                 f"{column} IS NOT NULL AND NOT ({column}::text = ANY(%s))",
-                f"'{column} ''' || {column} || ''' is not one of ' || %s",
-                [list(allowed), ", ".join(allowed)],
+                f"%s || {column} || %s",
+                (list(allowed),),
+                (f"{column} '", "' is not one of " + ", ".join(allowed)),
             )
         )
     for column in spec.numbers:
         checks.append(
-            (
-                f"{column} IS NOT NULL AND {column}::text !~ %s",
-                f"'{column} is not a number: ' || {column}",
-                [NUMBER_PATTERN],
-            )
+            Check(f"{column} IS NOT NULL AND {column}::text !~ %s", f"%s || {column}", (NUMBER_PATTERN,),
+                  (f"{column} is not a number: ",))
         )
     for column in (*spec.dates, *spec.optional_dates):
         checks.append(
-            (
-                f"nullif({column}::text, '') IS NOT NULL AND {column}::text !~ %s",
-                f"'{column} is not a date (YYYY-MM-DD): ' || {column}",
-                [DATE_PATTERN],
-            )
+            Check(f"nullif({column}::text, '') IS NOT NULL AND {column}::text !~ %s", f"%s || {column}",
+                  (DATE_PATTERN,), (f"{column} is not a date (YYYY-MM-DD): ",))
         )
-    if spec.geom_type:
-        accepted = list(ACCEPTED_GEOMETRY_TYPES[spec.geom_type])
-        checks += [
-            ("geom IS NULL OR ST_IsEmpty(geom)", "%s", ["the geometry is missing or empty"]),
-            (
-                "geom IS NOT NULL AND NOT (ST_GeometryType(geom) = ANY(%s))",
-                f"'expected a {spec.geom_type.lower()}, got ' || ST_GeometryType(geom)",
-                [accepted],
-            ),
-            ("geom IS NOT NULL AND NOT ST_IsValid(geom)", "'invalid geometry: ' || ST_IsValidReason(geom)", []),
-        ]
-    if spec.geom_type and spec.check_extent:
+    return checks
+
+
+def _geometry_checks(spec: LayerSpec) -> list[Check]:
+    if not spec.geom_type:
+        return []
+    checks = [
+        Check("geom IS NULL OR ST_IsEmpty(geom)", message_params=("the geometry is missing or empty",)),
+        Check(
+            "geom IS NOT NULL AND NOT (ST_GeometryType(geom) = ANY(%s))",
+            "%s || ST_GeometryType(geom)",
+            (list(ACCEPTED_GEOMETRY_TYPES[spec.geom_type]),),
+            (f"expected a {spec.geom_type.lower()}, got ",),
+        ),
+        Check("geom IS NOT NULL AND NOT ST_IsValid(geom)", "'invalid geometry: ' || ST_IsValidReason(geom)"),
+    ]
+    if spec.check_extent:
         checks.append(
-            (
+            Check(
                 "geom IS NOT NULL AND ST_IsValid(geom) AND NOT ST_CoveredBy(geom, "
                 "(SELECT extent FROM layers_municipality LIMIT 1))",
-                "%s",
-                ["lies outside the municipality's extent (wrong coordinate reference system?)"],
+                message_params=(OUTSIDE_EXTENT,),
             )
         )
     return checks
@@ -110,17 +121,16 @@ def _conditions(spec: LayerSpec) -> list[tuple[str, str, list]]:
 
 def _duplicate_keys(table: str, spec: LayerSpec) -> tuple[list, int]:
     columns = ", ".join(spec.key)
-    condition = (
-        f'({columns}) IN (SELECT {columns} FROM {STAGING_SCHEMA}."{table}" GROUP BY {columns} HAVING count(*) > 1)'
-    )
-    return problem_rows(table, _label(spec), condition, "%s", ["the key appears more than once in the delivery"])
+    duplicated = f'SELECT {columns} FROM {STAGING_SCHEMA}."{table}" GROUP BY {columns} HAVING count(*) > 1'
+    check = Check(f"({columns}) IN ({duplicated})", message_params=("the key appears more than once in the delivery",))
+    return problem_rows(table, _label(spec), check)
 
 
 def layer_validate(report: ImportReport, table: str, spec: LayerSpec) -> None:
     """Add every problem of the staged layer to the report."""
     label = _label(spec)
-    for condition, message_sql, params in _conditions(spec):
-        rows, total = problem_rows(table, label, condition, message_sql, params)
+    for check in (*_field_checks(spec), *_geometry_checks(spec)):
+        rows, total = problem_rows(table, label, check)
         report.add_problems(spec.layer, rows, total)
     rows, total = _duplicate_keys(table, spec)
     report.add_problems(spec.layer, rows, total)
@@ -130,6 +140,8 @@ def references_validate(
     report: ImportReport, table: str, spec: LayerSpec, *, join_condition: str, target: str, what: str
 ) -> None:
     """Report rows whose reference (e.g. a parcel's block) matches nothing in ``target``."""
-    condition = f"NOT EXISTS (SELECT 1 FROM {target} WHERE {join_condition})"
-    rows, total = problem_rows(table, _label(spec), condition, "%s", [f"refers to an unknown {what}"])
+    check = Check(
+        f"NOT EXISTS (SELECT 1 FROM {target} WHERE {join_condition})", message_params=(f"refers to an unknown {what}",)
+    )
+    rows, total = problem_rows(table, _label(spec), check)
     report.add_problems(spec.layer, rows, total)

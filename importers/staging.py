@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psycopg2
 from django.conf import settings
-from django.contrib.gis.gdal import DataSource, GDALException
+from django.contrib.gis.gdal import DataSource, GDALException, SRSException
 from django.db import connection
 
 from geoportal.errors import InvalidInput
@@ -57,11 +57,14 @@ def layer_srid(path: Path, layer: str) -> int:
     names = [candidate.name for candidate in source]
     if layer not in names:
         raise InvalidInput(f"{path.name}: no layer '{layer}' (found: {', '.join(names) or 'none'}).")
-    srs = source[layer].srs
     code = None
-    if srs is not None:
-        srs.identify_epsg()
-        code = srs.srid
+    try:
+        srs = source[layer].srs
+        if srs is not None:
+            srs.identify_epsg()
+            code = srs.srid
+    except SRSException:  # no CRS, or one without an EPSG identity: nothing is guessed
+        code = None
     if not code:
         raise InvalidInput(f"{path.name} layer '{layer}': no declared EPSG coordinate reference system.")
     return int(code)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from tests.factories import AreaFactory, BlockFactory
 
@@ -53,6 +54,10 @@ def django_db_setup(django_db_setup, django_db_blocker, tmp_path_factory):
     """Commit the governorates into the test database once per session (reference data)."""
     with django_db_blocker.unblock():
         _governorates_ensure(tmp_path_factory.mktemp("governorates"))
+    yield
+    # ogr2ogr commits staging tables on its own connection; a test's rollback undoes their DROP.
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("DROP SCHEMA IF EXISTS staging CASCADE; CREATE SCHEMA staging")
 
 
 @pytest.fixture

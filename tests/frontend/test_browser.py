@@ -1,0 +1,205 @@
+"""The web map and the admin's editing map in Debian's Chromium (Playwright), with no internet."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from layers.models import Parcel, ParcelVersion
+
+# pytest-django's live_server runs in a thread; Playwright's sync API runs an event loop in this one.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+pytestmark = pytest.mark.browser
+
+# /tmp/screens on Linux: where reviewers look at the screenshots.
+SCREENS = Path(tempfile.gettempdir()) / "screens"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ADMIN_PASSWORD = "browser-test-password"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class Visit:
+    """A browser tab that records every request it makes and every script error it meets."""
+
+    page: Page
+    base_url: str
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def open(self, path: str) -> None:
+        self.page.goto(self.base_url + path)
+
+    def screenshot(self, name: str) -> None:
+        SCREENS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=SCREENS / f"{name}.png", full_page=True)
+
+    def assert_stayed_offline(self) -> None:
+        assert self.requests, "no request was recorded"
+        off_site = [url for url in self.requests if not url.startswith(f"{self.base_url}/")]
+        assert off_site == []
+        assert self.base_url.startswith("http://127.0.0.1:") or self.base_url.startswith("http://localhost:")
+
+    def log_in(self, username: str) -> None:
+        self.open("/admin/login/")
+        self.page.fill("#id_username", username)
+        self.page.fill("#id_password", ADMIN_PASSWORD)
+        self.page.click("input[type=submit]")
+        self.page.wait_for_url(f"{self.base_url}/admin/")
+
+
+def wait_for_popup(page: Page) -> None:
+    """Wait until Leaflet's popup has faded in (a CSS opacity transition)."""
+    page.wait_for_function("getComputedStyle(document.querySelector('.leaflet-popup')).opacity === '1'")
+
+
+@pytest.fixture
+def visit(browser, live_server) -> Iterator[Visit]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    tab = Visit(page=page, base_url=live_server.url)
+    page.on("request", lambda request: tab.requests.append(request.url))
+    page.on("pageerror", lambda error: tab.errors.append(str(error)))
+    page.on("console", lambda message: tab.errors.append(message.text) if message.type == "error" else None)
+    yield tab
+    context.close()
+
+
+def test_home_page_map_shows_areas_and_landmarks_offline(visit, webmap_city):
+    visit.open("/")
+    page = visit.page
+    page.wait_for_selector("#map[data-areas='2'][data-landmarks='2']")
+
+    assert page.locator("path.geoportal-area").count() == 2
+    assert page.locator("path.geoportal-landmark").count() == 2
+    assert page.locator(".leaflet-tile").count() == 0  # no tiles: a plain background
+    page.locator("path.geoportal-area").nth(1).hover()  # features come sorted by name: Dasman, Sharq
+    assert page.locator(".leaflet-tooltip").inner_text().split("\n") == ["Sharq", "شرق"]
+    page.locator("path.landmark-tourist_site").click()
+    wait_for_popup(page)
+    assert page.locator(".leaflet-popup-content").inner_text().split("\n") == [
+        "Kuwait Towers",
+        "أبراج الكويت",
+        "Tourist site",
+    ]
+    assert page.locator(".layer-counts").inner_text().split("\n")[1:4] == ["Governorates\t6", "Areas\t2", "Blocks\t1"]
+    visit.screenshot("home-en")
+    visit.assert_stayed_offline()
+    assert visit.errors == []
+
+
+def test_home_page_in_arabic_is_right_to_left(visit, webmap_city):
+    visit.open("/ar/")
+    page = visit.page
+    page.wait_for_selector("#map[data-areas='2'][data-landmarks='2']")
+
+    assert page.locator("html").get_attribute("dir") == "rtl"
+    assert page.locator(".leaflet-top.leaflet-right .leaflet-control-zoom").count() == 1
+    page.locator("path.geoportal-area").nth(1).hover()
+    assert page.locator(".leaflet-tooltip").inner_text().split("\n") == ["شرق", "Sharq"]
+    page.locator("path.landmark-market").click()
+    wait_for_popup(page)
+    assert page.locator(".leaflet-popup-content").inner_text().split("\n") == [
+        "سوق المباركية",
+        "Souq Al-Mubarakiya",
+        "سوق",
+    ]
+    # In a right-to-left page the side panel sits left of the map.
+    map_box, panel_box = page.locator("#map").bounding_box(), page.locator(".side-panel").bounding_box()
+    assert panel_box["x"] < map_box["x"]
+    visit.screenshot("home-ar")
+    visit.assert_stayed_offline()
+    assert visit.errors == []
+
+
+WIDGET = "geodjango_geom"  # the MapWidget of the "geom" field (gis/openlayers.html names it)
+
+
+def test_parcel_is_shown_and_edited_on_the_admin_map_offline(visit, webmap_city, django_user_model):
+    django_user_model.objects.create_superuser("mapper", "mapper@example.org", ADMIN_PASSWORD)
+    parcel = webmap_city.parcel
+    visit.log_in("mapper")
+    visit.screenshot("admin-index")
+    visit.open(f"/admin/layers/parcel/{parcel.pk}/change/")
+    page = visit.page
+    page.wait_for_function(f"{WIDGET}.map.getLayers().item(0).getSource().getFeatures().length === 2")
+
+    assert page.locator("#id_geom_map .ol-viewport canvas").count() >= 1
+    assert page.evaluate(f"{WIDGET}.featureOverlay.getSource().getFeatures().length") == 1
+    shown = page.evaluate(f"{WIDGET}.featureOverlay.getSource().getFeatures()[0].getGeometry().getExtent()")
+    expected = parcel.geom.transform(3857, clone=True).extent
+    assert shown == pytest.approx(list(expected), abs=0.01)
+    visit.screenshot("admin-parcel-change")
+
+    # Drag the parcel's first vertex 20 px to the right with the mouse, then save.
+    map_box = page.locator("#id_geom_map").bounding_box()
+    vertex = page.evaluate(
+        f"{WIDGET}.map.getPixelFromCoordinate("
+        f"{WIDGET}.featureOverlay.getSource().getFeatures()[0].getGeometry().getCoordinates()[0][0])"
+    )
+    x, y = map_box["x"] + vertex[0], map_box["y"] + vertex[1]
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 10, y, steps=5)
+    page.mouse.move(x + 20, y, steps=5)
+    page.mouse.up()
+    page.click("input[name=_save]")
+    page.wait_for_url(f"{visit.base_url}/admin/layers/parcel/")
+
+    parcel.refresh_from_db()
+    assert parcel.version == 2
+    assert ParcelVersion.objects.filter(parcel=parcel).count() == 2
+    before = ParcelVersion.objects.get(parcel=parcel, version=1).geom
+    pairs = zip(before.coords[0], parcel.geom.coords[0], strict=True)
+    moved = [(a, b) for a, b in pairs if abs(a[0] - b[0]) > 0.01 or abs(a[1] - b[1]) > 0.01]
+    assert len(moved) == 2  # the first vertex, which is also the ring's closing one; the rest stay
+    (old_x, old_y), (new_x, new_y) = moved[0]
+    assert 5 < new_x - old_x < 30  # 20 px at the parcel's zoom, a few metres east
+    assert abs(new_y - old_y) < 1
+    assert Parcel.objects.get(pk=parcel.pk).geom.srid == settings.SRID
+    visit.screenshot("admin-parcel-list")
+    visit.assert_stayed_offline()
+    assert visit.errors == []
+
+
+def test_parcel_history_shows_its_geometry_on_a_read_only_map(visit, webmap_city, django_user_model):
+    django_user_model.objects.create_superuser("mapper", "mapper@example.org", ADMIN_PASSWORD)
+    version = webmap_city.parcel.versions.get()
+    visit.log_in("mapper")
+    visit.open(f"/admin/layers/parcelversion/{version.pk}/change/")
+    page = visit.page
+    preview = "geodjango_geom_preview"
+    page.wait_for_function(f"{preview}.map.getLayers().item(0).getSource().getFeatures().length === 2")
+
+    assert page.evaluate(f"{preview}.featureOverlay.getSource().getFeatures().length") == 1
+    assert page.evaluate(f"{preview}.interactions.modify.getActive()") is False
+    assert page.evaluate(f"{preview}.interactions.draw.getActive()") is False
+    assert page.locator("input[name=_save]").count() == 0
+    visit.screenshot("admin-parcel-version")
+    visit.assert_stayed_offline()
+    assert visit.errors == []

@@ -1,0 +1,63 @@
+"""The landing page (frontend/views.py::home_view) in English and Arabic."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from django.urls import reverse
+
+from frontend.labels import LANDMARK_CATEGORY_LABELS, LAYER_LABELS
+from layers.models import LandmarkCategory
+from layers.selectors import layer_counts
+
+
+def _map_config(html: str) -> dict:
+    match = re.search(r'<script id="map-config" type="application/json">(.*?)</script>', html, re.S)
+    return json.loads(match.group(1))
+
+
+def test_home_page_in_english_is_left_to_right_with_counts(client, webmap_city):
+    html = client.get(reverse("home")).content.decode()
+
+    assert '<html lang="en" dir="ltr">' in html
+    assert "<h1>Municipal geoportal</h1>" in html
+    assert '<tr><th scope="row">Areas</th><td>2</td></tr>' in html
+    assert '<tr><th scope="row">Parcels</th><td>1</td></tr>' in html
+    assert '<tr><th scope="row">Landmarks</th><td>2</td></tr>' in html
+    assert '<a href="/ar/" lang="ar" hreflang="ar">العربية</a>' in html
+    config = _map_config(html)
+    assert config["areasUrl"] == "/api/areas.geojson"
+    assert config["landmarksUrl"] == "/api/landmarks.geojson"
+    assert config["categoryLabels"]["mall"] == "Shopping mall"
+
+
+def test_home_page_in_arabic_is_right_to_left(client, webmap_city):
+    html = client.get(reverse("home_ar")).content.decode()
+
+    assert '<html lang="ar" dir="rtl">' in html
+    assert "<h1>البوابة الجغرافية للبلدية</h1>" in html
+    assert '<tr><th scope="row">المناطق</th><td>2</td></tr>' in html
+    assert '<tr><th scope="row">القسائم</th><td>1</td></tr>' in html
+    assert '<a href="/" lang="en" hreflang="en">English</a>' in html
+    config = _map_config(html)
+    assert config["language"] == "ar"
+    assert config["categoryLabels"]["tourist_site"] == "معلم سياحي"
+    assert config["messages"]["truncated"] == "قرّب الخريطة لرؤية جميع المعالم."
+
+
+def test_home_page_serves_its_libraries_itself(client, db):
+    html = client.get(reverse("home")).content.decode()
+
+    assert '<script src="/static/vendor/leaflet/leaflet.js"></script>' in html
+    assert '<link rel="stylesheet" href="/static/vendor/leaflet/leaflet.css">' in html
+    assert not re.search(r"""(?:src|href)=["'](?:https?:)?//""", html)
+
+
+def test_every_label_key_exists_in_the_data():
+    # The labels are keyed by data values: a renamed key would silently lose its translation.
+    assert set(LANDMARK_CATEGORY_LABELS) == set(LandmarkCategory.values)
+
+
+def test_every_layer_count_has_a_label(db):
+    assert set(layer_counts()) == set(LAYER_LABELS)
