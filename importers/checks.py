@@ -84,13 +84,21 @@ def _field_checks(spec: LayerSpec) -> list[Check]:
         )
     for column in spec.numbers:
         checks.append(
-            Check(f"{column} IS NOT NULL AND {column}::text !~ %s", f"%s || {column}", (NUMBER_PATTERN,),
-                  (f"{column} is not a number: ",))
+            Check(
+                f"{column} IS NOT NULL AND {column}::text !~ %s",
+                f"%s || {column}",
+                (NUMBER_PATTERN,),
+                (f"{column} is not a number: ",),
+            )
         )
     for column in (*spec.dates, *spec.optional_dates):
         checks.append(
-            Check(f"nullif({column}::text, '') IS NOT NULL AND {column}::text !~ %s", f"%s || {column}",
-                  (DATE_PATTERN,), (f"{column} is not a date (YYYY-MM-DD): ",))
+            Check(
+                f"nullif({column}::text, '') IS NOT NULL AND {column}::text !~ %s",
+                f"%s || {column}",
+                (DATE_PATTERN,),
+                (f"{column} is not a date (YYYY-MM-DD): ",),
+            )
         )
     return checks
 

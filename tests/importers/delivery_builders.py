@@ -30,23 +30,39 @@ def geopackage_write(path: Path, layers: dict[str, list[dict]], *, srid: int | N
 
 
 def feature(properties: dict, geometry_type: str, coordinates) -> dict:
-    return {"type": "Feature", "properties": properties, "geometry": {"type": geometry_type, "coordinates": coordinates}}
+    return {
+        "type": "Feature",
+        "properties": properties,
+        "geometry": {"type": geometry_type, "coordinates": coordinates},
+    }
 
 
 def survey_layers(*, parcels: list[dict] | None = None) -> dict[str, list[dict]]:
     """One area with one block and, unless given, two good parcels (KTM, inland Salmiya)."""
-    area = feature({"area_code": "TESTAREA", "name_ar": "السالمية", "name_en": "Salmiya", "gov_code": "KW-HA"},
-                   "Polygon", rectangle_coordinates(SALMIYA_X, SALMIYA_Y, 1000, 1000))
-    block = feature({"area_code": "TESTAREA", "block_no": "10"}, "Polygon",
-                    rectangle_coordinates(SALMIYA_X, SALMIYA_Y, 500, 500))
+    area = feature(
+        {"area_code": "TESTAREA", "name_ar": "السالمية", "name_en": "Salmiya", "gov_code": "KW-HA"},
+        "Polygon",
+        rectangle_coordinates(SALMIYA_X, SALMIYA_Y, 1000, 1000),
+    )
+    block = feature(
+        {"area_code": "TESTAREA", "block_no": "10"}, "Polygon", rectangle_coordinates(SALMIYA_X, SALMIYA_Y, 500, 500)
+    )
     if parcels is None:
         parcels = [parcel_feature("1", SALMIYA_X), parcel_feature("2", SALMIYA_X + 30)]
     return {"areas": [area], "blocks": [block], "parcels": parcels}
 
 
 def parcel_feature(number: str, x: float, *, geometry_type: str = "Polygon", coordinates=None, **overrides) -> dict:
-    properties = {"area_code": "TESTAREA", "block_no": "10", "parcel_no": number, "land_use": "private_housing",
-                  "area_m2": 750.0, "survey_ref": "SV-1", "survey_date": "2024-01-15", "status": "registered"}
+    properties = {
+        "area_code": "TESTAREA",
+        "block_no": "10",
+        "parcel_no": number,
+        "land_use": "private_housing",
+        "area_m2": 750.0,
+        "survey_ref": "SV-1",
+        "survey_date": "2024-01-15",
+        "status": "registered",
+    }
     properties.update(overrides)
     return feature(properties, geometry_type, coordinates or rectangle_coordinates(x, SALMIYA_Y, 25, 30))
 

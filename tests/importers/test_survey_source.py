@@ -19,7 +19,16 @@ from tests.importers.delivery_builders import (
 )
 
 pytestmark = pytest.mark.usefixtures("municipality")
-OWNER_COLUMNS = ("area_code", "block_no", "parcel_no", "owner_name_ar", "owner_name_en", "civil_id", "share_pct", "since")
+OWNER_COLUMNS = (
+    "area_code",
+    "block_no",
+    "parcel_no",
+    "owner_name_ar",
+    "owner_name_en",
+    "civil_id",
+    "share_pct",
+    "since",
+)
 
 
 def _nothing_stored() -> bool:
@@ -34,10 +43,22 @@ def _rejected(folder) -> list[str]:
 
 def test_a_good_delivery_is_applied_with_versions_and_owners(tmp_path):
     geopackage_write(tmp_path / "survey.gpkg", survey_layers())
-    csv_write(tmp_path / "owners.csv", OWNER_COLUMNS, [
-        {"area_code": "TESTAREA", "block_no": "10", "parcel_no": "1", "owner_name_ar": "محمد", "owner_name_en": "Mohammad",
-         "civil_id": "280010100001", "share_pct": "100", "since": "2010-05-01"},
-    ])
+    csv_write(
+        tmp_path / "owners.csv",
+        OWNER_COLUMNS,
+        [
+            {
+                "area_code": "TESTAREA",
+                "block_no": "10",
+                "parcel_no": "1",
+                "owner_name_ar": "محمد",
+                "owner_name_en": "Mohammad",
+                "civil_id": "280010100001",
+                "share_pct": "100",
+                "since": "2010-05-01",
+            },
+        ],
+    )
 
     report = import_delivery("survey", tmp_path)
 
@@ -60,12 +81,21 @@ def test_the_same_delivery_twice_changes_nothing_the_second_time(tmp_path):
 
 
 def test_a_delivery_with_bad_features_is_refused_whole_and_names_each(tmp_path):
-    bow_tie = [[[SALMIYA_X, SALMIYA_Y], [SALMIYA_X + 20, SALMIYA_Y + 20], [SALMIYA_X + 20, SALMIYA_Y],
-                [SALMIYA_X, SALMIYA_Y + 20], [SALMIYA_X, SALMIYA_Y]]]
+    bow_tie = [
+        [
+            [SALMIYA_X, SALMIYA_Y],
+            [SALMIYA_X + 20, SALMIYA_Y + 20],
+            [SALMIYA_X + 20, SALMIYA_Y],
+            [SALMIYA_X, SALMIYA_Y + 20],
+            [SALMIYA_X, SALMIYA_Y],
+        ]
+    ]
     parcels = [
         parcel_feature("1", SALMIYA_X + 60),
         parcel_feature("2", 0, coordinates=bow_tie),
-        parcel_feature("3", 0, geometry_type="LineString", coordinates=[[SALMIYA_X, SALMIYA_Y], [SALMIYA_X + 9, SALMIYA_Y]]),
+        parcel_feature(
+            "3", 0, geometry_type="LineString", coordinates=[[SALMIYA_X, SALMIYA_Y], [SALMIYA_X + 9, SALMIYA_Y]]
+        ),
         parcel_feature("4", 0, coordinates=rectangle_coordinates(368_417, 2_733_442, 25, 30)),  # Riyadh
         parcel_feature("5", SALMIYA_X + 90, land_use="casino"),
         parcel_feature("5", SALMIYA_X + 120),
@@ -77,9 +107,20 @@ def test_a_delivery_with_bad_features_is_refused_whole_and_names_each(tmp_path):
     problems = _rejected(tmp_path)
 
     assert problems == [
-        "parcels #5 TESTAREA/10/5: land_use 'casino' is not one of " + ", ".join(
-            ["private_housing", "investment_housing", "commercial", "industrial", "government", "mosque", "school",
-             "park", "utility"]),
+        "parcels #5 TESTAREA/10/5: land_use 'casino' is not one of "
+        + ", ".join(
+            [
+                "private_housing",
+                "investment_housing",
+                "commercial",
+                "industrial",
+                "government",
+                "mosque",
+                "school",
+                "park",
+                "utility",
+            ]
+        ),
         "parcels #8 TESTAREA/10/7: survey_date is not a date (YYYY-MM-DD): 2024-13-40",
         "parcels #3 TESTAREA/10/3: expected a polygon, got ST_LineString",
         "parcels #2 TESTAREA/10/2: invalid geometry: Self-intersection[506010 3246010]",
@@ -101,7 +142,9 @@ def test_a_layer_without_a_declared_crs_is_refused(tmp_path):
 
 def test_wgs84_coordinates_declared_as_ktm_fall_outside_the_municipality(tmp_path):
     wgs84_numbers = rectangle_coordinates(48.06, 29.33, 0.0003, 0.0003)
-    geopackage_write(tmp_path / "survey.gpkg", survey_layers(parcels=[parcel_feature("1", 0, coordinates=wgs84_numbers)]))
+    geopackage_write(
+        tmp_path / "survey.gpkg", survey_layers(parcels=[parcel_feature("1", 0, coordinates=wgs84_numbers)])
+    )
 
     assert _rejected(tmp_path) == [
         "parcels #1 TESTAREA/10/1: lies outside the municipality's extent (wrong coordinate reference system?)"
@@ -115,8 +158,9 @@ def test_a_utm_delivery_is_reprojected_into_the_storage_crs(tmp_path):
     layers = survey_layers()
     for features in layers.values():
         for item in features:
-            item["geometry"]["coordinates"] = [[list(to_utm.transform(x, y)) for x, y in ring]
-                                               for ring in item["geometry"]["coordinates"]]
+            item["geometry"]["coordinates"] = [
+                [list(to_utm.transform(x, y)) for x, y in ring] for ring in item["geometry"]["coordinates"]
+            ]
     geopackage_write(tmp_path / "survey.gpkg", layers, srid=32639)
 
     import_delivery("survey", tmp_path)
@@ -128,7 +172,9 @@ def test_a_utm_delivery_is_reprojected_into_the_storage_crs(tmp_path):
 
 def test_sql_in_values_is_data_not_sql(tmp_path):
     hostile = "10'; DROP TABLE layers_parcel; --"
-    geopackage_write(tmp_path / "survey.gpkg", survey_layers(parcels=[parcel_feature("1", SALMIYA_X, block_no=hostile)]))
+    geopackage_write(
+        tmp_path / "survey.gpkg", survey_layers(parcels=[parcel_feature("1", SALMIYA_X, block_no=hostile)])
+    )
 
     assert _rejected(tmp_path) == [f"parcels #1 TESTAREA/{hostile}/1: refers to an unknown block of this delivery"]
     with connection.cursor() as cursor:
