@@ -39,6 +39,7 @@ class LayerSpec:
     dates: tuple[str, ...] = ()
     optional_dates: tuple[str, ...] = ()
     check_extent: bool = True
+    unique_key: bool = True  # False: several rows may share a key (e.g. co-owners of a parcel)
 
 
 class Check(NamedTuple):
@@ -140,8 +141,9 @@ def layer_validate(report: ImportReport, table: str, spec: LayerSpec) -> None:
     for check in (*_field_checks(spec), *_geometry_checks(spec)):
         rows, total = problem_rows(table, label, check)
         report.add_problems(spec.layer, rows, total)
-    rows, total = _duplicate_keys(table, spec)
-    report.add_problems(spec.layer, rows, total)
+    if spec.unique_key:
+        rows, total = _duplicate_keys(table, spec)
+        report.add_problems(spec.layer, rows, total)
 
 
 def references_validate(

@@ -12,7 +12,7 @@ class ParcelOwner(models.Model):
     parcel = models.ForeignKey(Parcel, on_delete=models.CASCADE, related_name="owners")
     name_ar = models.CharField(max_length=200)
     name_en = models.CharField(max_length=200, blank=True)
-    civil_id = models.CharField(max_length=12)
+    civil_id = models.CharField(max_length=12, blank=True, help_text="Empty for state-owned land")
     share_pct = models.DecimalField(max_digits=5, decimal_places=2)
     since = models.DateField(null=True, blank=True)
 

@@ -1,0 +1,1 @@
+"""Benchmarks: each runs our code beside a real peer or the physical floor, in the same run."""

@@ -1,0 +1,58 @@
+"""Throw-away databases on the same PostgreSQL server as DATABASE_URL (or the embedded cluster)."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import psycopg2
+
+from geoportal.embedded import paths
+
+
+def server_url() -> str:
+    return os.environ.get("DATABASE_URL") or paths.database_url()
+
+
+def database_url(name: str) -> str:
+    parts = urlsplit(server_url())
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def libpq_parameters(name: str) -> dict:
+    parts = urlsplit(server_url())
+    return {
+        "dbname": name,
+        "host": unquote(parts.hostname or "") if "%2F" not in parts.netloc else unquote(parts.netloc.split("@")[-1]),
+        "port": parts.port,
+        "user": parts.username,
+        "password": parts.password,
+    }
+
+
+def ogr_connection(name: str) -> str:
+    parameters = {key: value for key, value in libpq_parameters(name).items() if value}
+    return "PG:" + " ".join(f"{key}='{value}'" for key, value in parameters.items())
+
+
+def scratch_database_recreate(name: str) -> None:
+    """Drop and create ``name`` with PostGIS."""
+    admin = psycopg2.connect(**{**{k: v for k, v in libpq_parameters("postgres").items() if v}})
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    database = psycopg2.connect(**{k: v for k, v in libpq_parameters(name).items() if v})
+    database.autocommit = True
+    with database.cursor() as cursor:
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    database.close()
+
+
+def scratch_database_drop(name: str) -> None:
+    admin = psycopg2.connect(**{k: v for k, v in libpq_parameters("postgres").items() if v})
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()

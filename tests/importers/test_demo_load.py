@@ -1,0 +1,76 @@
+"""importers/management/commands/demo_load.py: the demo municipality loads through the importers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+
+from layers.models import (
+    AerialImage,
+    Area,
+    Block,
+    BuildingFileDocument,
+    BuildingPermit,
+    Landmark,
+    Parcel,
+    ParcelOwner,
+    ParcelVersion,
+    Street,
+    ZoningZone,
+)
+from layers.selectors import layer_counts
+
+SMALL_MUNICIPALITY = 2000
+
+
+@pytest.fixture(scope="module")
+def small_delivery(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    subprocess.run(
+        [sys.executable, "-m", "fixtures.demo", "--out", str(out), "--parcels", str(SMALL_MUNICIPALITY), "--seed", "7"],
+        check=True,
+        capture_output=True,
+        cwd=settings.BASE_DIR,
+    )
+    return out
+
+
+@pytest.mark.slow
+def test_demo_municipality_loads_through_every_importer(small_delivery, municipality, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+    call_command("demo_load", dir=small_delivery, parcels=SMALL_MUNICIPALITY, seed=7, once=True)
+
+    counts = layer_counts()
+    assert counts["parcels"] == SMALL_MUNICIPALITY
+    assert ParcelVersion.objects.count() == SMALL_MUNICIPALITY
+    assert Area.objects.count() >= 30
+    assert Block.objects.exists()
+    assert Street.objects.count() >= SMALL_MUNICIPALITY // 10
+    assert Landmark.objects.count() >= 200
+    assert Landmark.objects.filter(name_en="Kuwait Towers", name_ar="أبراج الكويت").exists()
+    assert ZoningZone.objects.exists()
+    assert ParcelOwner.objects.count() >= SMALL_MUNICIPALITY
+    assert BuildingPermit.objects.exists()
+    assert BuildingFileDocument.objects.exists()
+    assert AerialImage.objects.count() == 2
+    # Every stored parcel lies in its block's area, in the storage CRS.
+    parcel = Parcel.objects.select_related("block__area").order_by("pk").first()
+    assert parcel.geom.srid == settings.SRID
+    assert parcel.block.area.geom.covers(parcel.geom)
+
+
+@pytest.mark.slow
+def test_demo_load_once_does_nothing_the_second_time(small_delivery, municipality, settings, tmp_path, capsys):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    call_command("demo_load", dir=small_delivery, parcels=SMALL_MUNICIPALITY, seed=7, once=True)
+    versions = ParcelVersion.objects.count()
+
+    call_command("demo_load", dir=small_delivery, parcels=SMALL_MUNICIPALITY, seed=7, once=True)
+
+    assert "already loaded" in capsys.readouterr().out
+    assert ParcelVersion.objects.count() == versions
