@@ -94,6 +94,6 @@ def run(options: dict) -> list[Measurement]:
             peer=statistics.median(peer),
             unit="s",
             goal="≤ 1.5× ogr2ogr (issue #4, at 1,000,000 parcels)",
-            note="ours stages with ogr2ogr, validates in SQL, versions parcels, builds GiST indexes on geom and geom_3857",
+            note="ours stages with ogr2ogr, validates in SQL, versions parcels, indexes geom and geom_3857",
         )
     ]

@@ -152,7 +152,8 @@ class SurveySource(VectorDeliverySource):
         )
         self.execute(
             "INSERT INTO layers_parcelowner (parcel_id, name_ar, name_en, civil_id, share_pct, since) "
-            "SELECT p.id, s.owner_name_ar, coalesce(s.owner_name_en, ''), coalesce(s.civil_id, ''), s.share_pct::numeric, "
+            "SELECT p.id, s.owner_name_ar, coalesce(s.owner_name_en, ''), coalesce(s.civil_id, ''), "
+            "s.share_pct::numeric, "
             f"nullif(s.since, '')::date FROM {self.staged('owners')} s "
             "JOIN layers_area a ON a.code = s.area_code "
             "JOIN layers_block b ON b.area_id = a.id AND b.number = s.block_no "
