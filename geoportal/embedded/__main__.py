@@ -92,6 +92,7 @@ def command_run() -> int:
 def command_test(pytest_arguments: list[str]) -> int:
     started = services_up()
     try:
+        _manage("collectstatic", "--noinput", "--verbosity", "0")  # tests serve static files as run does
         return subprocess.run([PYTHON, "-m", "pytest", *pytest_arguments], cwd=paths.BASE_DIR, check=False).returncode
     finally:
         started.stop()
