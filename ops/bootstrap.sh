@@ -6,15 +6,20 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
+# GEOPORTAL_BOOTSTRAP=server (the container image) leaves out the embedded servers and the browser.
 DEBIAN_PACKAGES=(
-  postgresql-15 postgresql-15-postgis-3   # the embedded PostGIS cluster
   gdal-bin libgdal32 libgeos-c1v5 libproj25 proj-data  # GeoDjango's GDAL/GEOS/PROJ and ogr2ogr
-  redis-server                            # cache, Celery broker
   python3-venv python3-dev                # the virtualenv
   fonts-noto-core                         # Arabic glyphs for map labels (Noto Naskh/Sans Arabic)
-  chromium                                # browser tests (Playwright drives Debian's Chromium)
   sqlite3 ca-certificates
 )
+if [[ ${GEOPORTAL_BOOTSTRAP:-full} != server ]]; then
+  DEBIAN_PACKAGES+=(
+    postgresql-15 postgresql-15-postgis-3 # the embedded PostGIS cluster
+    redis-server                          # cache, Celery broker
+    chromium                              # browser tests (Playwright drives Debian's Chromium)
+  )
+fi
 command -v npm >/dev/null 2>&1 || DEBIAN_PACKAGES+=(nodejs npm)
 
 missing=()
