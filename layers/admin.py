@@ -31,8 +31,26 @@ from layers.models import (
     Street,
     ZoningZone,
 )
+from layers.services.features import layer_feature_delete, layer_feature_save, street_retire
 from layers.services.parcels import SURVEY_FIELDS, ParcelSurvey, parcel_create, parcel_retire, parcel_update
 from layers.services.permits import ParcelKey, building_permit_create
+
+
+class LayerFeatureAdmin(GeoLayerAdmin):
+    """Save and delete through layer_feature_save/delete, so tiles and feeds see admin edits."""
+
+    form = GeometryCheckedForm
+
+    def save_model(self, request: HttpRequest, obj: models.Model, form, change: bool) -> None:
+        layer_feature_save(feature=obj)
+
+    def delete_model(self, request: HttpRequest, obj: models.Model) -> None:
+        layer_feature_delete(feature=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: models.QuerySet) -> None:
+        with transaction.atomic():
+            for feature in queryset:
+                layer_feature_delete(feature=feature)
 
 
 @admin.register(Municipality)
@@ -55,15 +73,13 @@ class MunicipalityAdmin(GeoLayerAdmin):
 
 
 @admin.register(Governorate)
-class GovernorateAdmin(GeoLayerAdmin):
-    form = GeometryCheckedForm
+class GovernorateAdmin(LayerFeatureAdmin):
     list_display = ("code", "name_en", "name_ar")
     search_fields = ("code", "name_en", "name_ar")
 
 
 @admin.register(Area)
-class AreaAdmin(GeoLayerAdmin):
-    form = GeometryCheckedForm
+class AreaAdmin(LayerFeatureAdmin):
     list_display = ("code", "name_en", "name_ar", "governorate")
     list_filter = (("governorate", NameListFilter),)
     list_select_related = ("governorate",)
@@ -71,8 +87,7 @@ class AreaAdmin(GeoLayerAdmin):
 
 
 @admin.register(Block)
-class BlockAdmin(GeoLayerAdmin):
-    form = GeometryCheckedForm
+class BlockAdmin(LayerFeatureAdmin):
     list_display = ("__str__", "number", "area")
     list_filter = (("area__governorate", NameListFilter),)
     list_select_related = ("area",)
@@ -216,26 +231,36 @@ class ParcelOwnerAdmin(GeoLayerAdmin):
 
 
 @admin.register(ZoningZone)
-class ZoningZoneAdmin(GeoLayerAdmin):
-    form = GeometryCheckedForm
+class ZoningZoneAdmin(LayerFeatureAdmin):
     list_display = ("code", "name_en", "name_ar", "category", "max_floors", "max_height_m", "floor_area_ratio")
     list_filter = ("category",)
     search_fields = ("code", "name_en", "name_ar")
 
 
 @admin.register(Street)
-class StreetAdmin(GeoLayerAdmin):
-    form = GeometryCheckedForm
+class StreetAdmin(LayerFeatureAdmin):
     list_display = ("code", "number", "name_en", "name_ar", "street_class", "area", "retired_on")
     list_filter = ("street_class", ("retired_on", admin.EmptyFieldListFilter), ("area__governorate", NameListFilter))
     list_select_related = ("area",)
     search_fields = ("code", "=number", "name_en", "name_ar")
     autocomplete_fields = ("area", "blocks")
+    actions = ("retire_selected",)
+
+    @admin.action(description="Retire the selected streets (today)", permissions=["change"])
+    def retire_selected(self, request: HttpRequest, queryset: models.QuerySet) -> None:
+        with transaction.atomic():
+            retired = [
+                street_retire(street=street, on=timezone.localdate())
+                for street in queryset.filter(retired_on__isnull=True)
+            ]
+        count = len(retired)
+        self.message_user(
+            request, ngettext("%(count)d street retired.", "%(count)d streets retired.", count) % {"count": count}
+        )
 
 
 @admin.register(Landmark)
-class LandmarkAdmin(GeoLayerAdmin):
-    form = GeometryCheckedForm
+class LandmarkAdmin(LayerFeatureAdmin):
     list_display = ("code", "name_en", "name_ar", "category", "area")
     list_filter = ("category", ("area__governorate", NameListFilter))
     list_select_related = ("area",)

@@ -32,9 +32,11 @@ class GovernoratesSource(VectorDeliverySource):
         self.count_new("governorates", STORED)
 
     def apply(self) -> None:
-        self.execute(
-            f"INSERT INTO layers_governorate (code, name_ar, name_en, geom) "
+        self.insert_recording_changes(
+            layer="governorates",
+            insert_sql="INSERT INTO layers_governorate (code, name_ar, name_en, geom) "
             f"SELECT code, name_ar, name_en, ST_Multi(geom) FROM {self.staged('governorates')} AS s "
-            f"WHERE NOT EXISTS ({STORED})"
+            f"WHERE NOT EXISTS ({STORED})",
+            key_sql="i.code",
         )
         municipality_extent_refresh(name_ar=MUNICIPALITY_NAME_AR, name_en=MUNICIPALITY_NAME_EN)

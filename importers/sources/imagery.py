@@ -12,7 +12,8 @@ from django.contrib.gis.geos import Polygon
 
 from geoportal.errors import DomainError
 from importers.base import DeliverySource, register
-from layers.models import AerialImage
+from layers.models import AerialImage, ChangeKind
+from layers.services.changes import change_record
 from layers.services.geometry_checks import geometry_for_storage
 
 CATALOGUE_COLUMNS = ["file", "capture_date", "ground_resolution_m", "source", "name"]
@@ -93,7 +94,7 @@ class ImagerySource(DeliverySource):
                 continue
             stored_name = f"{IMAGERY_FOLDER}/{capture['date']}_{capture['file'].stem}.cog.tif"
             raster_copy(capture["file"], Path(settings.MEDIA_ROOT) / stored_name, driver="COG", **COG_OPTIONS)
-            AerialImage.objects.create(
+            image = AerialImage.objects.create(
                 name=capture["row"]["name"],
                 capture_date=capture["date"],
                 ground_resolution_m=capture["resolution"],
@@ -103,4 +104,10 @@ class ImagerySource(DeliverySource):
                 height=capture["height"],
                 band_count=capture["bands"],
                 geom=capture["geom"],
+            )
+            change_record(
+                layer="imagery",
+                key=f"{image.capture_date}/{image.name}",
+                change=ChangeKind.ADDED,
+                geometries=[image.geom],
             )

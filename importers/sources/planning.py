@@ -78,21 +78,25 @@ class PlanningSource(VectorDeliverySource):
         self.count_new("landmarks", STORED_LANDMARK)
 
     def apply(self) -> None:
-        self.execute(
-            "INSERT INTO layers_zoningzone (code, category, name_ar, name_en, max_floors, max_height_m,"
+        self.insert_recording_changes(
+            layer="zoning",
+            key_sql="i.code",
+            insert_sql="INSERT INTO layers_zoningzone (code, category, name_ar, name_en, max_floors, max_height_m,"
             " floor_area_ratio, site_coverage_pct, setback_front_m, setback_side_m, setback_rear_m,"
             " permitted_uses, geom)"
             " SELECT zone_code, category, name_ar, name_en, max_floors::numeric::int, max_height_m::numeric,"
             " far::numeric, coverage_pct::numeric, setback_front_m::numeric, setback_side_m::numeric,"
             " setback_rear_m::numeric, coalesce(string_to_array(nullif(permitted_uses, ''), ';'), '{}'), ST_Multi(geom)"
-            f" FROM {self.staged('zoning')} s WHERE NOT EXISTS ({STORED_ZONE})"
+            f" FROM {self.staged('zoning')} s WHERE NOT EXISTS ({STORED_ZONE})",
         )
-        self.execute(
-            "INSERT INTO layers_street (code, number, name_ar, name_en, street_class, area_id, geom)"
+        self.insert_recording_changes(
+            layer="streets",
+            key_sql="i.code",
+            insert_sql="INSERT INTO layers_street (code, number, name_ar, name_en, street_class, area_id, geom)"
             " SELECT s.street_code, coalesce(s.number, ''), s.name_ar, s.name_en, s.street_class, a.id,"
             " ST_Multi(s.geom)"
             f" FROM {self.staged('streets')} s LEFT JOIN layers_area a ON a.code = s.area_code"
-            f" WHERE NOT EXISTS ({STORED_STREET})"
+            f" WHERE NOT EXISTS ({STORED_STREET})",
         )
         self.execute(
             "INSERT INTO layers_street_blocks (street_id, block_id)"
@@ -103,9 +107,11 @@ class PlanningSource(VectorDeliverySource):
             " JOIN layers_block b ON b.area_id = a.id AND b.number = served.block_no"
             " ON CONFLICT DO NOTHING"
         )
-        self.execute(
-            "INSERT INTO layers_landmark (code, name_ar, name_en, category, area_id, geom)"
+        self.insert_recording_changes(
+            layer="landmarks",
+            key_sql="i.code",
+            insert_sql="INSERT INTO layers_landmark (code, name_ar, name_en, category, area_id, geom)"
             " SELECT s.landmark_id, s.name_ar, s.name_en, s.category, a.id, s.geom"
             f" FROM {self.staged('landmarks')} s LEFT JOIN layers_area a ON a.code = s.area_code"
-            f" WHERE NOT EXISTS ({STORED_LANDMARK})"
+            f" WHERE NOT EXISTS ({STORED_LANDMARK})",
         )

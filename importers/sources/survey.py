@@ -108,16 +108,21 @@ class SurveySource(VectorDeliverySource):
         self.count_new("parcels", STORED_PARCEL)
 
     def apply(self) -> None:
-        self.execute(
-            "INSERT INTO layers_area (code, name_ar, name_en, governorate_id, geom) "
+        self.insert_recording_changes(
+            layer="areas",
+            insert_sql="INSERT INTO layers_area (code, name_ar, name_en, governorate_id, geom) "
             "SELECT s.area_code, s.name_ar, s.name_en, g.id, ST_Multi(s.geom) "
             f"FROM {self.staged('areas')} s JOIN layers_governorate g ON g.code = s.gov_code "
-            f"WHERE NOT EXISTS ({STORED_AREA})"
+            f"WHERE NOT EXISTS ({STORED_AREA})",
+            key_sql="i.code",
         )
-        self.execute(
-            "INSERT INTO layers_block (area_id, number, geom) SELECT a.id, s.block_no, ST_Multi(s.geom) "
+        self.insert_recording_changes(
+            layer="blocks",
+            insert_sql="INSERT INTO layers_block (area_id, number, geom) SELECT a.id, s.block_no, ST_Multi(s.geom) "
             f"FROM {self.staged('blocks')} s JOIN layers_area a ON a.code = s.area_code "
-            f"WHERE NOT EXISTS ({STORED_BLOCK})"
+            f"WHERE NOT EXISTS ({STORED_BLOCK})",
+            key_sql="a.code || '/' || i.number",
+            joins="JOIN layers_area a ON a.id = i.area_id",
         )
         self._parcels_insert()
         if "owners" in self.tables:
@@ -136,11 +141,16 @@ class SurveySource(VectorDeliverySource):
             " JOIN layers_block b ON b.area_id = a.id AND b.number = s.block_no"
             f" WHERE NOT EXISTS ({STORED_PARCEL})"
             " RETURNING *)"
+            ", versions AS ("
             " INSERT INTO layers_parcelversion (parcel_id, version, valid_from, change, recorded_at, land_use,"
             "  surveyed_area_m2, survey_ref, survey_date, status, geom)"
             " SELECT id, 1, valid_from, 'created', now(), land_use, surveyed_area_m2, survey_ref, survey_date,"
             " status, geom"
-            " FROM inserted"
+            " FROM inserted)"
+            " INSERT INTO layers_changeevent (layer, feature_key, change, version, bbox_3857, recorded_at)"
+            " SELECT 'parcels', a.code || '/' || b.number || '/' || i.number, 'added', 1,"
+            " ST_Expand(ST_Envelope(i.geom_3857), 0.01), now()"
+            " FROM inserted i JOIN layers_block b ON b.id = i.block_id JOIN layers_area a ON a.id = b.area_id"
         )
 
     def _owners_insert(self) -> None:

@@ -36,6 +36,18 @@ class VectorDeliverySource(DeliverySource):
             cursor.execute(sql, params or [])
             return cursor.rowcount
 
+    def insert_recording_changes(self, *, layer: str, insert_sql: str, key_sql: str, joins: str = "") -> int:
+        """Run ``insert_sql`` and record an "added" change event per inserted row, in one statement.
+
+        ``key_sql`` builds the feature key from the inserted row ``i`` (and ``joins``).
+        """
+        return self.execute(
+            f"WITH i AS ({insert_sql} RETURNING *) "
+            "INSERT INTO layers_changeevent (layer, feature_key, change, version, bbox_3857, recorded_at) "
+            f"SELECT %s, {key_sql}, 'added', NULL, ST_Expand(ST_Envelope(i.geom_3857), 0.01), now() FROM i {joins}",
+            [layer],
+        )
+
     def count_new(self, layer: str, stored_match: str) -> None:
         """Count staged rows that are new against those already stored (matched by key)."""
         with connection.cursor() as cursor:

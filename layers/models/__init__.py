@@ -1,6 +1,7 @@
 """The municipal spatial data model, one module per domain."""
 
 from .admin_units import Area, Block, Governorate, Municipality
+from .changes import ChangeEvent, ChangeKind
 from .imagery import AerialImage
 from .landmarks import Landmark, LandmarkCategory
 from .owners import ParcelOwner
@@ -15,6 +16,8 @@ __all__ = [
     "Block",
     "BuildingFileDocument",
     "BuildingPermit",
+    "ChangeEvent",
+    "ChangeKind",
     "DocumentType",
     "Governorate",
     "Landmark",

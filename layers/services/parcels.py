@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from geoportal.errors import Conflict, InvalidGeometry, InvalidInput
 from layers.models import (
     Block,
+    ChangeKind,
     LandUse,
     LineageKind,
     Parcel,
@@ -21,6 +22,7 @@ from layers.models import (
     VersionChange,
 )
 
+from .changes import change_record
 from .geometry_checks import geometry_for_storage
 
 SURVEY_FIELDS = ("land_use", "surveyed_area_m2", "survey_ref", "survey_date", "status", "geom")
@@ -68,6 +70,15 @@ def _require_number_free(block: Block, number: str) -> None:
         raise Conflict(f"number: parcel {number} already exists in {block}.", field="number")
 
 
+def parcel_key(parcel: Parcel) -> str:
+    """Return the stable key deliveries and feeds use: area code/block number/parcel number."""
+    return f"{parcel.block.area.code}/{parcel.block.number}/{parcel.number}"
+
+
+def _change_record(parcel: Parcel, change: str, *geometries: GEOSGeometry) -> None:
+    change_record(layer="parcels", key=parcel_key(parcel), change=change, geometries=geometries, version=parcel.version)
+
+
 def _version_open(parcel: Parcel, *, change: str) -> ParcelVersion:
     return ParcelVersion.objects.create(
         parcel=parcel,
@@ -97,6 +108,7 @@ def _parcel_insert(*, block: Block, number: str, fields: dict, valid_from: datet
     except IntegrityError as error:  # a concurrent writer took the number between check and insert
         raise Conflict(f"number: parcel {number} already exists in {block}.", field="number") from error
     _version_open(parcel, change=change)
+    _change_record(parcel, ChangeKind.ADDED, parcel.geom)
     return parcel
 
 
@@ -116,12 +128,14 @@ def parcel_update(*, parcel: Parcel, survey: ParcelSurvey, valid_from: datetime.
         raise Conflict(f"{parcel} is retired; it cannot change.")
     fields = _checked_survey(survey)
     _version_close(parcel, on=valid_from)
+    previous_geom = parcel.geom
     for name, value in fields.items():
         setattr(parcel, name, value)
     parcel.version += 1
     parcel.valid_from = valid_from
     parcel.save()
     _version_open(parcel, change=VersionChange.CHANGED)
+    _change_record(parcel, ChangeKind.CHANGED, previous_geom, parcel.geom)
     return parcel
 
 
@@ -132,6 +146,7 @@ def _retire(parcel: Parcel, *, on: datetime.date) -> ParcelVersion:
     parcel.status = ParcelStatus.RETIRED
     parcel.retired_on = on
     parcel.save(update_fields=["status", "retired_on", "updated_at"])
+    _change_record(parcel, ChangeKind.RETIRED, parcel.geom)
     return closed
 
 

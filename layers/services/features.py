@@ -1,0 +1,77 @@
+"""Writes of the simpler layers (areas, blocks, zoning, streets, landmarks, governorates).
+
+Each write checks the geometry and records a change event in the same transaction, so tiles and
+feeds see it; parcels have their own lifecycle in parcels.py.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+
+from django.db import models, transaction
+
+from geoportal.errors import Conflict
+from layers.models import Area, Block, ChangeKind, Governorate, Landmark, Street, ZoningZone
+
+from .changes import change_record
+from .geometry_checks import geometry_for_storage
+
+
+class LayerOf:
+    """How a model appears in tiles and feeds: its layer name, geometry type and stable key."""
+
+    def __init__(self, layer: str, geom_type: str, key: Callable[[models.Model], str], check_extent: bool = True):
+        self.layer = layer
+        self.geom_type = geom_type
+        self.key = key
+        self.check_extent = check_extent
+
+
+LAYERS: dict[type[models.Model], LayerOf] = {
+    Governorate: LayerOf("governorates", "MultiPolygon", lambda g: g.code, check_extent=False),
+    Area: LayerOf("areas", "MultiPolygon", lambda a: a.code),
+    Block: LayerOf("blocks", "MultiPolygon", lambda b: f"{b.area.code}/{b.number}"),
+    ZoningZone: LayerOf("zoning", "MultiPolygon", lambda z: z.code),
+    Street: LayerOf("streets", "MultiLineString", lambda s: s.code),
+    Landmark: LayerOf("landmarks", "Point", lambda m: m.code),
+}
+
+
+@transaction.atomic
+def layer_feature_save(*, feature: models.Model) -> models.Model:
+    """Check and save a feature of a simple layer; record it as added or changed."""
+    layer = LAYERS[type(feature)]
+    feature.geom = geometry_for_storage(feature.geom, geom_type=layer.geom_type, check_extent=layer.check_extent)
+    previous = None
+    if feature.pk is not None:
+        previous = type(feature).objects.filter(pk=feature.pk).values_list("geom", flat=True).first()
+    feature.save()
+    change = ChangeKind.CHANGED if previous is not None else ChangeKind.ADDED
+    change_record(layer=layer.layer, key=layer.key(feature), change=change, geometries=[previous, feature.geom])
+    return feature
+
+
+@transaction.atomic
+def layer_feature_delete(*, feature: models.Model) -> None:
+    """Delete a feature of a simple layer (refused while others refer to it); record it as retired."""
+    layer = LAYERS[type(feature)]
+    key, geom = layer.key(feature), feature.geom
+    try:
+        with transaction.atomic():
+            feature.delete()
+    except models.ProtectedError as error:
+        raise Conflict(f"{feature} is still referred to by {len(error.protected_objects)} records.") from error
+    change_record(layer=layer.layer, key=key, change=ChangeKind.RETIRED, geometries=[geom])
+
+
+@transaction.atomic
+def street_retire(*, street: Street, on: datetime.date) -> Street:
+    """Take a street out of service (it leaves the map; its record stays)."""
+    street = Street.objects.select_for_update().get(pk=street.pk)
+    if street.retired_on is not None:
+        raise Conflict(f"{street} was already retired on {street.retired_on}.")
+    street.retired_on = on
+    street.save(update_fields=["retired_on"])
+    change_record(layer="streets", key=street.code, change=ChangeKind.RETIRED, geometries=[street.geom])
+    return street
