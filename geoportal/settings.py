@@ -146,6 +146,16 @@ SILENCED_SYSTEM_CHECKS = ["gis.W001"]
 # Health: free space below this on MEDIA_ROOT's disk makes /healthz report "disk: fail".
 HEALTH_MIN_FREE_DISK_BYTES = env.int("GEOPORTAL_HEALTH_MIN_FREE_DISK_BYTES", default=1 << 30)
 
+# Tiles (tiles/): cache backend (filesystem | redis | none), metatile size in tiles per side, and
+# how many renders may run at once across all processes, with how many more may wait for a slot.
+TILE_CACHE = env.str("GEOPORTAL_TILE_CACHE", default="filesystem")
+TILE_CACHE_DIR = Path(env.str("GEOPORTAL_TILE_CACHE_DIR", default=str(embedded.VAR_DIR / "tiles")))
+TILE_METATILE_SIZE = env.int("GEOPORTAL_TILE_METATILE_SIZE", default=4)
+TILE_RENDER_CONCURRENCY = env.int("GEOPORTAL_TILE_RENDER_CONCURRENCY", default=2)
+TILE_RENDER_QUEUE = env.int("GEOPORTAL_TILE_RENDER_QUEUE", default=8)
+TILE_RENDER_WAIT_SECONDS = env.float("GEOPORTAL_TILE_RENDER_WAIT_SECONDS", default=20.0)
+TILE_BROWSER_MAX_AGE = env.int("GEOPORTAL_TILE_BROWSER_MAX_AGE", default=60)
+
 DEMO_DIR = Path(env.str("GEOPORTAL_DEMO_DIR", default=str(embedded.DEMO_DIR)))
 DEMO_PARCELS = env.int("GEOPORTAL_DEMO_PARCELS", default=20000)
 DEMO_SEED = env.int("GEOPORTAL_DEMO_SEED", default=2026)

@@ -9,6 +9,7 @@ from geoportal import health
 urlpatterns = [
     path("healthz", health.healthz_view, name="healthz"),
     path("admin/", admin.site.urls),
+    path("tiles/", include("tiles.urls")),
     path("", include("frontend.urls")),
 ]
 

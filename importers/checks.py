@@ -135,6 +135,18 @@ def _duplicate_keys(table: str, spec: LayerSpec) -> tuple[list, int]:
     return problem_rows(table, _label(spec), check)
 
 
+def columns_missing(table: str, spec: LayerSpec) -> list[str]:
+    """Return the columns the spec needs that the staged layer lacks."""
+    needed = dict.fromkeys((*spec.key, *spec.required, *spec.choices, *spec.numbers, *spec.dates, *spec.optional_dates))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+            [STAGING_SCHEMA, table],
+        )
+        present = {row[0] for row in cursor.fetchall()}
+    return [column for column in needed if column not in present]
+
+
 def layer_validate(report: ImportReport, table: str, spec: LayerSpec) -> None:
     """Add every problem of the staged layer to the report."""
     label = _label(spec)
@@ -147,11 +159,19 @@ def layer_validate(report: ImportReport, table: str, spec: LayerSpec) -> None:
 
 
 def references_validate(
-    report: ImportReport, table: str, spec: LayerSpec, *, join_condition: str, target: str, what: str
+    report: ImportReport,
+    table: str,
+    spec: LayerSpec,
+    *,
+    join_condition: str,
+    target: str,
+    what: str,
+    only_when: str = "TRUE",
 ) -> None:
-    """Report rows whose reference (e.g. a parcel's block) matches nothing in ``target``."""
+    """Report rows (those matching ``only_when``) whose reference matches nothing in ``target``."""
     check = Check(
-        f"NOT EXISTS (SELECT 1 FROM {target} WHERE {join_condition})", message_params=(f"refers to an unknown {what}",)
+        f"({only_when}) AND NOT EXISTS (SELECT 1 FROM {target} WHERE {join_condition})",
+        message_params=(f"refers to an unknown {what}",),
     )
     rows, total = problem_rows(table, _label(spec), check)
     report.add_problems(spec.layer, rows, total)

@@ -45,6 +45,18 @@ def driver_for(path: Path) -> str:
     return driver
 
 
+def layer_names(path: Path) -> list[str]:
+    """Return the layers of an allow-listed delivery file."""
+    expected_driver = driver_for(path)
+    try:
+        source = DataSource(str(path))
+    except GDALException as error:
+        raise InvalidInput(f"{path.name}: GDAL cannot open it ({error}).") from error
+    if source.driver.name != expected_driver:
+        raise InvalidInput(f"{path.name}: opened as {source.driver.name}, expected {expected_driver}.")
+    return [layer.name for layer in source]
+
+
 def layer_srid(path: Path, layer: str) -> int:
     """Return the EPSG code the layer declares, or refuse the layer: nothing is guessed."""
     expected_driver = driver_for(path)

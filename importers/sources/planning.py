@@ -59,25 +59,38 @@ class PlanningSource(VectorDeliverySource):
     name = "planning"
     file_name = "planning.gpkg"
     specs = (ZONE, STREET, LANDMARK)
+    layers_optional = True
 
     def validate(self) -> None:
         super().validate()
         for layer, spec in (("streets", STREET), ("landmarks", LANDMARK)):
+            if layer not in self.tables:
+                continue
             references_validate(
                 self.report,
                 self.tables[layer],
                 spec,
                 target="layers_area a",
-                join_condition="nullif(s.area_code, '') IS NULL OR a.code = s.area_code",
+                join_condition="a.code = s.area_code",
+                only_when="nullif(s.area_code, '') IS NOT NULL",
                 what="area (area_code)",
             )
 
     def diff(self) -> None:
-        self.count_new("zoning", STORED_ZONE)
-        self.count_new("streets", STORED_STREET)
-        self.count_new("landmarks", STORED_LANDMARK)
+        for layer, stored in (("zoning", STORED_ZONE), ("streets", STORED_STREET), ("landmarks", STORED_LANDMARK)):
+            if layer in self.tables:
+                self.count_new(layer, stored)
 
     def apply(self) -> None:
+        for layer, insert in (
+            ("zoning", self._zoning_insert),
+            ("streets", self._streets_insert),
+            ("landmarks", self._landmarks_insert),
+        ):
+            if layer in self.tables:
+                insert()
+
+    def _zoning_insert(self) -> None:
         self.insert_recording_changes(
             layer="zoning",
             key_sql="i.code",
@@ -89,6 +102,8 @@ class PlanningSource(VectorDeliverySource):
             " setback_rear_m::numeric, coalesce(string_to_array(nullif(permitted_uses, ''), ';'), '{}'), ST_Multi(geom)"
             f" FROM {self.staged('zoning')} s WHERE NOT EXISTS ({STORED_ZONE})",
         )
+
+    def _streets_insert(self) -> None:
         self.insert_recording_changes(
             layer="streets",
             key_sql="i.code",
@@ -107,6 +122,8 @@ class PlanningSource(VectorDeliverySource):
             " JOIN layers_block b ON b.area_id = a.id AND b.number = served.block_no"
             " ON CONFLICT DO NOTHING"
         )
+
+    def _landmarks_insert(self) -> None:
         self.insert_recording_changes(
             layer="landmarks",
             key_sql="i.code",

@@ -8,8 +8,9 @@ from typing import ClassVar
 from django.db import connection
 
 from importers.base import DeliverySource
-from importers.checks import LayerSpec, layer_validate
-from importers.staging import layer_srid, stage_vector_layer
+from importers.checks import LayerSpec, columns_missing, layer_validate
+from importers.report import ImportRejected
+from importers.staging import layer_names, layer_srid, stage_vector_layer
 
 
 class VectorDeliverySource(DeliverySource):
@@ -17,19 +18,43 @@ class VectorDeliverySource(DeliverySource):
 
     file_name: ClassVar[str]
     specs: ClassVar[tuple[LayerSpec, ...]]
+    # True: a delivery may carry any subset of the layers (each layer is its own department list).
+    layers_optional: ClassVar[bool] = False
 
     @property
     def file(self) -> Path:
         return self.path / self.file_name if self.path.is_dir() else self.path
 
     def read(self) -> None:
+        present = layer_names(self.file)
         for spec in self.specs:
+            if spec.layer not in present and self.layers_optional:
+                continue
             layer_srid(self.file, spec.layer)
             self.tables[spec.layer] = stage_vector_layer(self.file, spec.layer, table_prefix=self.name)
+        if not self.tables:
+            raise ImportRejected(
+                self._report_with(
+                    self.file.name,
+                    "none of the layers " + ", ".join(spec.layer for spec in self.specs) + " is in the delivery",
+                )
+            )
 
     def validate(self) -> None:
-        for spec in self.specs:
+        """Check each staged layer; a layer without the columns its checks read stops validation."""
+        staged = [spec for spec in self.specs if spec.layer in self.tables]
+        for spec in staged:
+            missing = columns_missing(self.tables[spec.layer], spec)
+            if missing:
+                self.report.add_problems(spec.layer, [("(layer)", f"missing columns: {', '.join(missing)}")], 1)
+        if not self.report.accepted:
+            raise ImportRejected(self.report)
+        for spec in staged:
             layer_validate(self.report, self.tables[spec.layer], spec)
+
+    def _report_with(self, feature: str, message: str):
+        self.report.add_problems(self.name, [(feature, message)], 1)
+        return self.report
 
     def execute(self, sql: str, params: list | None = None) -> int:
         with connection.cursor() as cursor:

@@ -1,0 +1,135 @@
+"""tiles/core.py through HTTP: formats, public attributes, caching, conditional GET and bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from layers.models import ParcelOwner
+from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
+from tests.tiles.mvt_reader import mvt_features
+from tests.tiles.scene import scene_build, tile_of
+
+pytestmark = pytest.mark.usefixtures("municipality")
+CANARY_OWNER = "CANARY-OWNER-7f3a Abdullah Al-Canary"
+
+
+@pytest.fixture(autouse=True)
+def _tile_cache_in(tmp_path, settings):
+    settings.TILE_CACHE_DIR = tmp_path / "tiles"
+    from tiles.cache import tile_cache
+
+    tile_cache.cache_clear()
+    yield
+    tile_cache.cache_clear()
+
+
+def test_parcel_tiles_carry_public_attributes_only(client, tmp_path):
+    _block, parcels, _street, _landmark = scene_build()
+    ParcelOwner.objects.create(
+        parcel=parcels[0], name_ar=CANARY_OWNER, name_en=CANARY_OWNER, civil_id="299999999999", share_pct=100
+    )
+    z, x, y = tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17)
+
+    response = client.get(f"/tiles/parcels/{z}/{x}/{y}.mvt")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/vnd.mapbox-vector-tile"
+    features = mvt_features(response.content, tmp_path)
+    assert sorted(feature["number"] for feature in features) == ["1", "2", "3"]
+    assert set(features[0]) == {"layer", "mvt_id", "land_use", "number", "area_m2"}
+    assert CANARY_OWNER.encode() not in response.content
+    assert b"CANARY" not in client.get(f"/tiles/parcels/{z}/{x}/{y}.png").content
+
+
+def test_street_and_landmark_names_reach_their_tiles_in_both_languages(client, tmp_path):
+    scene_build()
+    z, x, y = tile_of(SALMIYA_X + 60, SALMIYA_Y + 60, 16)
+
+    streets = mvt_features(client.get(f"/tiles/streets/{z}/{x}/{y}.mvt").content, tmp_path)
+    landmarks = mvt_features(client.get(f"/tiles/landmarks/{z}/{x}/{y}.mvt").content, tmp_path)
+
+    assert [(s["name_en"], s["name_ar"], s["street_class"]) for s in streets] == [
+        ("Salem Al-Mubarak Street", "شارع سالم المبارك", "arterial")
+    ]
+    assert [(m["name_en"], m["name_ar"], m["category"]) for m in landmarks] == [("Marina Mall", "مارينا مول", "mall")]
+
+
+def test_a_cached_tile_is_served_again_and_revalidates_with_its_etag(client, settings):
+    scene_build()
+    z, x, y = tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17)
+    first = client.get(f"/tiles/parcels/{z}/{x}/{y}.mvt")
+
+    cached_file = settings.TILE_CACHE_DIR / f"parcels/{z}/{x}/{y}.mvt"
+    second = client.get(f"/tiles/parcels/{z}/{x}/{y}.mvt")
+    revalidated = client.get(f"/tiles/parcels/{z}/{x}/{y}.mvt", HTTP_IF_NONE_MATCH=first["ETag"])
+
+    assert cached_file.exists()
+    assert second.content == first.content
+    assert second["ETag"] == first["ETag"]
+    assert first["Cache-Control"] == "public, no-cache"
+    assert revalidated.status_code == 304
+    assert revalidated.content == b""
+
+
+def test_png_and_retina_tiles_have_their_sizes(client):
+    from io import BytesIO
+
+    from PIL import Image
+
+    scene_build()
+    z, x, y = tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17)
+
+    normal = Image.open(BytesIO(client.get(f"/tiles/parcels/{z}/{x}/{y}.png").content))
+    retina = Image.open(BytesIO(client.get(f"/tiles/parcels/{z}/{x}/{y}@2x.png").content))
+
+    assert normal.size == (256, 256)
+    assert retina.size == (512, 512)
+
+
+def test_an_empty_tile_is_204(client):
+    response = client.get("/tiles/parcels/17/1/1.mvt")
+
+    assert response.status_code == 204
+    assert response.content == b""
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "message"),
+    [
+        ("/tiles/parcels/21/1/1.mvt", 400, "zoom 21 is outside this layer's range 13–20."),
+        ("/tiles/parcels/3/1/1.mvt", 400, "zoom 3 is outside this layer's range 13–20."),
+        ("/tiles/parcels/14/16384/0.mvt", 400, "tile 14/16384/0 is outside the grid: x and y must be in 0–16383"),
+        ("/tiles/parcels/14/0/99999999.png", 400, "tile 14/0/99999999 is outside the grid"),
+        ("/tiles/owners/14/0/0.mvt", 404, "unknown layer 'owners'"),
+        ("/tiles/parcels/14/0/0.gif", 404, "layer 'parcels' has no .gif tiles; formats: png, mvt."),
+        ("/tiles/parcels/14/0/0@2x.mvt", 404, "vector tiles have no @2x variant."),
+        ("/tiles/parcels/-1/0/0.mvt", 400, "malformed tile path"),
+        ("/tiles/parcels/14/0/0.mvt%27%3B%20DROP%20TABLE%20layers_parcel%3B--", 400, "malformed tile path"),
+        ("/tiles/../../etc/passwd", 400, "malformed tile path"),
+        ("/tiles/parcels/14/0/0", 400, "malformed tile path"),
+        ("/tiles/imagery/16/0/0.jpg?date=2019-02-30", 400, "date: '2019-02-30' is not a date (YYYY-MM-DD)."),
+        ("/tiles/imagery/16/0/0.tif", 404, "imagery has no .tif tiles"),
+        ("/tiles/parcels.gif.json", 404, "layer 'parcels' has no .gif tiles"),
+    ],
+)
+def test_bad_tile_requests_get_a_clear_4xx(client, path, status, message):
+    response = client.get(path)
+
+    assert response.status_code == status
+    assert message in response.json()["message"]
+
+
+def test_tile_json_describes_the_layer(client):
+    document = client.get("/tiles/parcels.mvt.json").json()
+
+    assert document["tilejson"] == "3.0.0"
+    assert document["tiles"] == ["http://testserver/tiles/parcels/{z}/{x}/{y}.mvt"]
+    assert (document["minzoom"], document["maxzoom"]) == (13, 20)
+    assert set(document["vector_layers"][0]["fields"]) == {"land_use", "number", "area_m2"}
+    west, south, east, north = document["bounds"]
+    assert 46 < west < east < 49.5
+    assert 28 < south < north < 30.5
+
+
+def test_tiles_are_read_only(client):
+    assert client.post("/tiles/parcels/17/1/1.mvt").status_code == 405

@@ -1,0 +1,211 @@
+"""The tile service core, without HTTP: XYZ tiles and TileJSON for every layer.
+
+Implements:
+- XYZ tiles on the Web Mercator grid: ``/{layer}/{z}/{x}/{y}[@2x].png`` (Mapnik, via metatiles),
+  ``.mvt`` (Mapbox Vector Tile 2.1 from ST_AsMVT) and imagery ``.jpg|.png|.webp`` by capture date;
+- TileJSON 3.0.0 for each layer and format;
+- conditional GET (ETag / If-None-Match), and ``Cache-Control: no-cache`` so that browsers
+  revalidate: a tile rendered before a change is never served after it, by us or by their cache.
+
+Functions take parsed parameters and return a TileResponse, or raise a DomainError.
+"""
+
+from __future__ import annotations
+
+import datetime
+import zlib
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection
+
+from geoportal.errors import InvalidInput, NotFound
+
+from . import grid
+from .cache import CachedTile, TileKey, tile_cache
+from .freshness import snapshot_mark, tile_is_stale
+from .layers import LAYERS, TileLayer, mvt_query, tile_layer
+from .render_slots import metatile_lock, render_slot
+
+CONTENT_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "webp": "image/webp",
+    "mvt": "application/vnd.mapbox-vector-tile",
+}
+IMAGERY = "imagery"
+IMAGERY_SOURCES = ("imagery",)
+
+
+@dataclass
+class TileResponse:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _etag(tile: CachedTile) -> str:
+    return f'"{tile.mark:x}-{zlib.crc32(tile.body):08x}-{len(tile.body):x}"'
+
+
+def _respond(tile: CachedTile, fmt: str, if_none_match: str | None) -> TileResponse:
+    etag = _etag(tile)
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "public, no-cache",
+        "Content-Type": CONTENT_TYPES[fmt],
+        "Access-Control-Allow-Origin": "*",
+    }
+    if if_none_match and etag in if_none_match:
+        return TileResponse(304, b"", headers)
+    if not tile.body:
+        return TileResponse(204, b"", headers)
+    return TileResponse(200, tile.body, headers)
+
+
+def _fresh_cached(key: TileKey, sources: tuple[str, ...]) -> CachedTile | None:
+    cached = tile_cache().get(key)
+    if cached is None or tile_is_stale(sources=sources, z=key.z, x=key.x, y=key.y, mark=cached.mark):
+        return None
+    return cached
+
+
+def _render_mvt(layer: TileLayer, key: TileKey) -> CachedTile:
+    mark = snapshot_mark()  # before the query: see freshness.py
+    sql, parameters = mvt_query(layer, key.z, key.x, key.y)
+    with render_slot(), connection.cursor() as cursor:
+        cursor.execute(sql, parameters)
+        body = bytes(cursor.fetchone()[0] or b"")
+    tile = CachedTile(body=body, mark=mark)
+    tile_cache().put(key, tile)
+    return tile
+
+
+def _render_raster(layer: TileLayer, key: TileKey) -> CachedTile:
+    from .raster import render_metatile
+
+    x0, y0, size = grid.metatile_origin(key.z, key.x, key.y, settings.TILE_METATILE_SIZE)
+    with metatile_lock(f"{layer.name}/{key.z}/{x0}/{y0}@{key.scale}"):
+        cached = _fresh_cached(key, layer.sources)  # another request may have just rendered it
+        if cached is not None:
+            return cached
+        mark = snapshot_mark()
+        with render_slot():
+            images = render_metatile(layer=layer.name, z=key.z, x0=x0, y0=y0, size=size, scale=key.scale)
+        for (x, y), body in images.items():
+            tile_cache().put(TileKey(layer.name, key.z, x, y, key.fmt, key.scale), CachedTile(body=body, mark=mark))
+    return CachedTile(body=images[(key.x, key.y)], mark=mark)
+
+
+def tile_get(
+    *, layer_name: str, z: int, x: int, y: int, fmt: str, scale: int = 1, if_none_match: str | None = None
+) -> TileResponse:
+    """Return a map tile of a layer, from the cache when it is still fresh."""
+    layer = tile_layer(layer_name)
+    if fmt not in layer.formats:
+        raise NotFound(f"layer '{layer.name}' has no .{fmt} tiles; formats: {', '.join(layer.formats)}.")
+    if fmt == "mvt" and scale != 1:
+        raise NotFound("vector tiles have no @2x variant.")
+    grid.tile_check(z, x, y, min_zoom=layer.min_zoom, max_zoom=layer.max_zoom)
+    key = TileKey(layer.name, z, x, y, fmt, scale)
+    tile = _fresh_cached(key, layer.sources)
+    if tile is None:
+        tile = _render_mvt(layer, key) if fmt == "mvt" else _render_raster(layer, key)
+    return _respond(tile, fmt, if_none_match)
+
+
+def imagery_tile_get(
+    *,
+    z: int,
+    x: int,
+    y: int,
+    fmt: str,
+    capture_date: str | None = None,
+    scale: int = 1,
+    if_none_match: str | None = None,
+) -> TileResponse:
+    """Return an aerial imagery tile of the newest capture, or of the capture of ``capture_date``."""
+    from .imagery import IMAGERY_FORMATS, IMAGERY_MAX_ZOOM, IMAGERY_MIN_ZOOM, imagery_tile
+
+    if fmt not in IMAGERY_FORMATS:
+        raise NotFound(f"imagery has no .{fmt} tiles; formats: {', '.join(IMAGERY_FORMATS)}.")
+    grid.tile_check(z, x, y, min_zoom=IMAGERY_MIN_ZOOM, max_zoom=IMAGERY_MAX_ZOOM)
+    date = None
+    if capture_date:
+        try:
+            date = datetime.date.fromisoformat(capture_date)
+        except ValueError as error:
+            raise InvalidInput(f"date: '{capture_date[:40]}' is not a date (YYYY-MM-DD).", field="date") from error
+    key = TileKey(IMAGERY, z, x, y, fmt, scale, variant=str(date) if date else "newest")
+    tile = _fresh_cached(key, IMAGERY_SOURCES)
+    if tile is None:
+        mark = snapshot_mark()
+        with render_slot():
+            body = imagery_tile(z=z, x=x, y=y, fmt=fmt, capture_date=date, scale=scale)
+        tile = CachedTile(body=body or b"", mark=mark)
+        tile_cache().put(key, tile)
+    return _respond(tile, fmt, if_none_match)
+
+
+def municipality_bounds() -> list[float]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT ST_Extent(ST_Transform(extent, 3857))::box2d::text FROM layers_municipality")
+        (box,) = cursor.fetchone()
+    if not box:
+        return [-180.0, -85.0511, 180.0, 85.0511]
+    low, high = box.removeprefix("BOX(").removesuffix(")").split(",")
+    (xmin, ymin), (xmax, ymax) = (map(float, low.split()), map(float, high.split()))
+    return grid.bounds_to_lonlat((xmin, ymin, xmax, ymax))
+
+
+def tilejson_get(*, layer_name: str, fmt: str, base_url: str) -> dict:
+    """Return the TileJSON 3.0.0 document of a layer in one format."""
+    if layer_name == IMAGERY:
+        from .imagery import IMAGERY_FORMATS, IMAGERY_MAX_ZOOM, IMAGERY_MIN_ZOOM, imagery_captures
+
+        if fmt not in IMAGERY_FORMATS:
+            raise NotFound(f"imagery has no .{fmt} tiles.")
+        captures = imagery_captures()
+        return {
+            "tilejson": "3.0.0",
+            "name": "Aerial imagery",
+            "scheme": "xyz",
+            "minzoom": IMAGERY_MIN_ZOOM,
+            "maxzoom": IMAGERY_MAX_ZOOM,
+            "bounds": municipality_bounds(),
+            "tiles": [f"{base_url}/tiles/imagery/{{z}}/{{x}}/{{y}}.{fmt}"],
+            "captures": [{**capture, "capture_date": str(capture["capture_date"])} for capture in captures],
+        }
+    layer = tile_layer(layer_name)
+    if fmt not in layer.formats:
+        raise NotFound(f"layer '{layer.name}' has no .{fmt} tiles; formats: {', '.join(layer.formats)}.")
+    document = {
+        "tilejson": "3.0.0",
+        "name": layer.title,
+        "scheme": "xyz",
+        "minzoom": layer.min_zoom,
+        "maxzoom": layer.max_zoom,
+        "bounds": municipality_bounds(),
+        "tiles": [f"{base_url}/tiles/{layer.name}/{{z}}/{{x}}/{{y}}.{fmt}"],
+        "attribution": "Municipality survey and planning departments",
+    }
+    if fmt == "mvt":
+        columns = layer.vector.columns(layer.max_zoom)
+        fields = {column.split(" AS ")[-1].split("::")[0]: "String or Number" for column in columns}
+        document["vector_layers"] = [
+            {"id": layer.name, "fields": fields, "minzoom": layer.min_zoom, "maxzoom": layer.max_zoom}
+        ]
+    return document
+
+
+def layers_index() -> list[dict]:
+    return [
+        {
+            "name": layer.name,
+            "title": layer.title,
+            "formats": list(layer.formats),
+            "minzoom": layer.min_zoom,
+            "maxzoom": layer.max_zoom,
+        }
+        for layer in LAYERS.values()
+    ]
