@@ -34,15 +34,27 @@ def metatile_origin(z: int, x: int, y: int, size: int) -> tuple[int, int, int]:
     return x - x % size, y - y % size, size
 
 
-def tiles_covering(z: int, bbox: tuple[float, float, float, float]) -> Iterator[tuple[int, int]]:
-    """Yield the (x, y) of every tile at zoom z that intersects the EPSG:3857 bbox."""
+def tile_range(z: int, bbox: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+    """Return (x_first, x_last, y_first, y_last) of the tiles at zoom z that intersect the bbox."""
     span = 2 * WORLD_HALF / 2**z
     last = 2**z - 1
     xmin, ymin, xmax, ymax = bbox
-    x_first = max(0, math.floor((xmin + WORLD_HALF) / span))
-    x_last = min(last, math.floor((xmax + WORLD_HALF) / span))
-    y_first = max(0, math.floor((WORLD_HALF - ymax) / span))
-    y_last = min(last, math.floor((WORLD_HALF - ymin) / span))
+    return (
+        max(0, math.floor((xmin + WORLD_HALF) / span)),
+        min(last, math.floor((xmax + WORLD_HALF) / span)),
+        max(0, math.floor((WORLD_HALF - ymax) / span)),
+        min(last, math.floor((WORLD_HALF - ymin) / span)),
+    )
+
+
+def tiles_count(z: int, bbox: tuple[float, float, float, float]) -> int:
+    x_first, x_last, y_first, y_last = tile_range(z, bbox)
+    return max(0, x_last - x_first + 1) * max(0, y_last - y_first + 1)
+
+
+def tiles_covering(z: int, bbox: tuple[float, float, float, float]) -> Iterator[tuple[int, int]]:
+    """Yield the (x, y) of every tile at zoom z that intersects the EPSG:3857 bbox."""
+    x_first, x_last, y_first, y_last = tile_range(z, bbox)
     for x in range(x_first, x_last + 1):
         for y in range(y_first, y_last + 1):
             yield x, y

@@ -19,8 +19,6 @@ from django.conf import settings
 
 from geoportal.errors import DomainError
 
-SLOTS_KEY = "tiles:render:slots"
-QUEUE_KEY = "tiles:render:queue"
 RENDER_TIMEOUT_SECONDS = 120
 POLL_SECONDS = 0.01
 ACQUIRE = """
@@ -54,25 +52,36 @@ def _acquire(key: str, token: str, limit: int) -> bool:
     return bool(_acquire_script()(keys=[key], args=[now, now + RENDER_TIMEOUT_SECONDS, limit, token]))
 
 
+def _key(name: str) -> str:
+    """Namespace Redis keys, so that portals (or test sessions) sharing a Redis keep apart."""
+    return f"{settings.TILE_REDIS_NAMESPACE}:{name}"
+
+
+def renders_running() -> int:
+    """How many renders hold a slot right now (for monitoring and tests)."""
+    return _client().zcount(_key("render:slots"), time.time(), "+inf")
+
+
 @contextmanager
 def render_slot() -> Iterator[None]:
     """Hold one of the render slots, waiting in the bounded queue; raise RenderBusy when full."""
+    slots_key, queue_key = _key("render:slots"), _key("render:queue")
     token = uuid.uuid4().hex
     concurrency = settings.TILE_RENDER_CONCURRENCY
-    if not _acquire(QUEUE_KEY, token, concurrency + settings.TILE_RENDER_QUEUE):
+    if not _acquire(queue_key, token, concurrency + settings.TILE_RENDER_QUEUE):
         raise RenderBusy("too many tiles are being rendered; try again shortly.")
     try:
         deadline = time.monotonic() + settings.TILE_RENDER_WAIT_SECONDS
-        while not _acquire(SLOTS_KEY, token, concurrency):
+        while not _acquire(slots_key, token, concurrency):
             if time.monotonic() > deadline:
                 raise RenderBusy("timed out waiting for a render slot; try again shortly.")
             time.sleep(POLL_SECONDS)
         try:
             yield
         finally:
-            _client().zrem(SLOTS_KEY, token)
+            _client().zrem(slots_key, token)
     finally:
-        _client().zrem(QUEUE_KEY, token)
+        _client().zrem(queue_key, token)
 
 
 @contextmanager

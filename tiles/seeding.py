@@ -33,14 +33,14 @@ class SeedPlan:
                 yield z, x, y
 
     def count(self) -> int:
-        return sum(sum(1 for _ in grid.tiles_covering(z, self.bbox_3857)) for z in self.zooms)
+        return sum(grid.tiles_count(z, self.bbox_3857) for z in self.zooms)
 
 
 def seed_plan(*, layer: str, fmt: str, bbox_lonlat: str, zooms: str, max_tiles: int = DEFAULT_MAX_TILES) -> SeedPlan:
     """Parse and check a seed request; refuse one larger than ``max_tiles``."""
-    tile_layer_ = tile_layer(layer)
-    if fmt not in tile_layer_.formats:
-        raise InvalidInput(f"layer '{layer}' has no .{fmt} tiles; formats: {', '.join(tile_layer_.formats)}.")
+    layer_spec = tile_layer(layer)
+    if fmt not in layer_spec.formats:
+        raise InvalidInput(f"layer '{layer}' has no .{fmt} tiles; formats: {', '.join(layer_spec.formats)}.")
     try:
         west, south, east, north = (float(part) for part in bbox_lonlat.split(","))
         first, _, last = zooms.partition("-")
@@ -49,8 +49,8 @@ def seed_plan(*, layer: str, fmt: str, bbox_lonlat: str, zooms: str, max_tiles: 
         raise InvalidInput("expected --bbox west,south,east,north in degrees and --zooms Z or Z1-Z2.") from error
     if not (west < east and south < north and -180 <= west and east <= 180 and -85.06 <= south and north <= 85.06):
         raise InvalidInput(f"bbox {bbox_lonlat} is not a west,south,east,north box in degrees.")
-    if not zoom_range or zoom_range.start < tile_layer_.min_zoom or zoom_range.stop - 1 > tile_layer_.max_zoom:
-        raise InvalidInput(f"zooms {zooms} are outside the layer's {tile_layer_.min_zoom}–{tile_layer_.max_zoom}.")
+    if not zoom_range or zoom_range.start < layer_spec.min_zoom or zoom_range.stop - 1 > layer_spec.max_zoom:
+        raise InvalidInput(f"zooms {zooms} are outside the layer's {layer_spec.min_zoom}–{layer_spec.max_zoom}.")
     plan = SeedPlan(layer, fmt, zoom_range, (*grid.lonlat_to_3857(west, south), *grid.lonlat_to_3857(east, north)))
     count = plan.count()
     if count > max_tiles:

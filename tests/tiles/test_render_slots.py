@@ -1,0 +1,119 @@
+"""tiles/render_slots.py: a flood of uncached tiles stays within the render limit, with a bounded
+queue, and cached tiles keep flowing; concurrent requests for one metatile render it once."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
+from tests.tiles.scene import scene_build, tile_of
+from tiles import raster
+from tiles.cache import tile_cache
+from tiles.render_slots import render_slot, renders_running
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("municipality")]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_tiles(tmp_path, settings):
+    settings.TILE_CACHE_DIR = tmp_path / "tiles"
+    settings.TILE_REDIS_NAMESPACE = f"test-tiles-{uuid.uuid4().hex}"
+    tile_cache.cache_clear()
+    yield
+    tile_cache.cache_clear()
+
+
+def _get(path: str):
+    try:
+        return Client().get(path)
+    finally:
+        connection.close()  # each thread has its own connection
+
+
+def test_when_every_slot_and_the_queue_are_taken_new_renders_are_refused_and_cached_tiles_flow(settings):
+    settings.TILE_RENDER_CONCURRENCY, settings.TILE_RENDER_QUEUE = 1, 0
+    scene_build()
+    cached = "/tiles/parcels/{}/{}/{}.mvt".format(*tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17))
+    uncached = "/tiles/parcels/{}/{}/{}.mvt".format(*tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 16))
+    assert _get(cached).status_code == 200
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_only_slot():
+        with render_slot():
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_only_slot)
+    holder.start()
+    holding.wait(5)
+    try:
+        started = time.monotonic()
+        refused = _get(uncached)
+        refused_after = time.monotonic() - started
+        served = _get(cached)
+    finally:
+        release.set()
+        holder.join()
+
+    assert refused.status_code == 503
+    assert refused["Retry-After"] == "2"
+    assert refused.json()["message"] == "too many tiles are being rendered; try again shortly."
+    assert refused_after < 1.0  # refused at once, not after waiting
+    assert served.status_code == 200
+    assert _get(uncached).status_code == 200  # the slot is free again
+
+
+def test_a_flood_of_distinct_uncached_tiles_never_renders_more_than_the_limit(settings):
+    settings.TILE_RENDER_CONCURRENCY, settings.TILE_RENDER_QUEUE, settings.TILE_METATILE_SIZE = 2, 2, 1
+    scene_build()
+    z, x0, y0 = tile_of(SALMIYA_X, SALMIYA_Y, 18)
+    paths = [f"/tiles/basemap/{z}/{x0 + dx}/{y0 + dy}.png" for dx in range(4) for dy in range(4)]
+    peak, stop = [0], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            peak[0] = max(peak[0], renders_running())
+            time.sleep(0.001)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with ThreadPoolExecutor(max_workers=len(paths)) as pool:
+            statuses = list(pool.map(lambda path: _get(path).status_code, paths))
+    finally:
+        stop.set()
+        watcher.join()
+
+    assert set(statuses) <= {200, 503}
+    assert statuses.count(503) >= 1  # 16 at once against 2 slots + 2 waiting
+    assert statuses.count(200) >= 4
+    assert 1 <= peak[0] <= 2
+
+
+def test_concurrent_requests_for_one_metatile_render_it_once(settings, monkeypatch):
+    settings.TILE_METATILE_SIZE = 4
+    scene_build()
+    z, x, y = tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 18)
+    x0, y0 = x - x % 4, y - y % 4
+    renders, real_render = [], raster.render_metatile
+
+    def counting_render(**arguments):
+        renders.append(arguments)
+        return real_render(**arguments)
+
+    monkeypatch.setattr(raster, "render_metatile", counting_render)
+    paths = [f"/tiles/parcels/{z}/{x0 + dx}/{y0 + dy}.png" for dx in range(4) for dy in range(4)]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda path: _get(path).status_code, paths))
+
+    assert statuses == [200] * 16
+    assert len(renders) == 1
+    assert (renders[0]["x0"], renders[0]["y0"], renders[0]["size"]) == (x0, y0, 4)

@@ -1,0 +1,63 @@
+"""tiles/seeding.py and manage.py tiles_seed: bounded, resumable seeding of a bbox and zoom range."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import CommandError, call_command
+from pyproj import Transformer
+
+from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
+from tests.tiles.scene import scene_build
+from tiles.cache import tile_cache
+
+pytestmark = pytest.mark.usefixtures("municipality")
+TO_WGS84 = Transformer.from_crs(31901, 4326, always_xy=True)
+
+
+@pytest.fixture(autouse=True)
+def _tile_cache_in(tmp_path, settings):
+    settings.TILE_CACHE_DIR = tmp_path / "tiles"
+    tile_cache.cache_clear()
+    yield
+    tile_cache.cache_clear()
+
+
+def _bbox_around_the_scene() -> str:
+    west, south = TO_WGS84.transform(SALMIYA_X - 50, SALMIYA_Y - 50)
+    east, north = TO_WGS84.transform(SALMIYA_X + 200, SALMIYA_Y + 200)
+    return f"{west},{south},{east},{north}"
+
+
+@pytest.mark.django_db(transaction=True)  # committed, as in production: the test's own changes are old news
+def test_seed_fills_the_cache_and_a_rerun_renders_nothing_again(settings, capsys):
+    scene_build()
+
+    call_command("tiles_seed", "parcels", bbox=_bbox_around_the_scene(), zooms="16-18", fmt="mvt", verbosity=0)
+    files = sorted(settings.TILE_CACHE_DIR.rglob("*.mvt"))
+    stamps = {path: path.stat().st_mtime_ns for path in files}
+    call_command("tiles_seed", "parcels", bbox=_bbox_around_the_scene(), zooms="16-18", fmt="mvt", verbosity=0)
+
+    assert {path.parent.parent.name for path in files} == {"16", "17", "18"}
+    assert len(files) >= 3
+    assert {path: path.stat().st_mtime_ns for path in files} == stamps
+    assert "Seeded" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            {"bbox": "40,20,50,30", "zooms": "14-20"},
+            "the seed covers 1,250,424,224 tiles, more than --max-tiles 100,000",
+        ),
+        ({"bbox": "48,29,47,30", "zooms": "14"}, "is not a west,south,east,north box in degrees"),
+        ({"bbox": "48;29;49;30", "zooms": "14"}, "expected --bbox west,south,east,north"),
+        ({"bbox": "48,29,48.1,29.1", "zooms": "3-5"}, "zooms 3-5 are outside the layer's 13–20"),
+        ({"bbox": "48,29,48.1,29.1", "zooms": "14", "fmt": "png", "max_tiles": 1}, "more than --max-tiles 1"),
+    ],
+)
+def test_seed_refuses_bad_or_oversized_requests(arguments, message):
+    options = {"fmt": "mvt", **arguments}
+
+    with pytest.raises(CommandError, match=message):
+        call_command("tiles_seed", "parcels", verbosity=0, **options)
