@@ -38,7 +38,7 @@ def kuwait_governorates_geojson(target: Path) -> Path:
     return path
 
 
-def _governorates_ensure(folder: Path):
+def governorates_ensure(folder: Path):
     """Load the real governorates through the importer once; this sets the municipality's extent."""
     from importers import sources  # noqa: F401
     from importers.base import import_delivery
@@ -53,7 +53,7 @@ def _governorates_ensure(folder: Path):
 def django_db_setup(django_db_setup, django_db_blocker, tmp_path_factory):
     """Commit the governorates into the test database once per session (reference data)."""
     with django_db_blocker.unblock():
-        _governorates_ensure(tmp_path_factory.mktemp("governorates"))
+        governorates_ensure(tmp_path_factory.mktemp("governorates"))
     yield
     # ogr2ogr commits staging tables on its own connection; a test's rollback undoes their DROP.
     with django_db_blocker.unblock(), connection.cursor() as cursor:
@@ -63,7 +63,7 @@ def django_db_setup(django_db_setup, django_db_blocker, tmp_path_factory):
 @pytest.fixture
 def municipality(db, tmp_path):
     """The municipality with its real governorates (reloaded if a transactional test flushed them)."""
-    return _governorates_ensure(tmp_path / "governorates")
+    return governorates_ensure(tmp_path / "governorates")
 
 
 @pytest.fixture

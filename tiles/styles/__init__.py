@@ -1,0 +1,1 @@
+"""Cartography of the raster tiles: Mapnik stylesheets, their SQL sources and marker icons."""

@@ -1,0 +1,155 @@
+"""Compile a layer's stylesheet (``<layer>.xml`` in this folder) into the XML Mapnik loads.
+
+The files are plain Mapnik XML with four conveniences, resolved here so that they hold only
+cartography:
+
+- ``minzoom``/``maxzoom`` on a ``Rule`` or ``Layer`` (XYZ zoom levels, both inclusive) become
+  scale denominators;
+- ``<Datasource base="parcels"/>`` names a query of ``sources.py``; the PostGIS connection is
+  injected as a Mapnik datasource template;
+- ``fontset-name="sans"`` or ``"sans-bold"`` names a fontset defined here;
+- a ``StyleName`` that the file does not define comes from the file that does, so the basemap
+  composes the layers' own styles. Style names are unique across the folder.
+
+Every Map and Layer is in Web Mercator.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import xml.etree.ElementTree as ET  # noqa: S405 -- we parse only our own files, never user input
+from pathlib import Path
+
+from tiles.grid import TILE_SIZE, WORLD_HALF
+
+from .sources import SOURCES
+
+STYLES_DIR = Path(__file__).resolve().parent
+WEB_MERCATOR = "epsg:3857"
+# The scale denominator of a zoom-0 tile: metres per pixel over the 0.28 mm pixel Mapnik assumes.
+_Z0_SCALE_DENOMINATOR = 2 * WORLD_HALF / TILE_SIZE / 0.00028
+
+# Mapnik falls back through a fontset glyph by glyph, so Latin and Arabic runs of one label each
+# get their own face; HarfBuzz shapes the Arabic (joined letters) and ICU orders it right-to-left.
+FONTSETS: dict[str, tuple[str, ...]] = {
+    "sans": ("Noto Sans Regular", "Noto Sans Arabic Regular"),
+    "sans-bold": ("Noto Sans Bold", "Noto Sans Arabic Bold"),
+}
+
+_DATASOURCE_DEFAULTS = {
+    "type": "postgis",
+    "geometry_field": "geom_3857",
+    "srid": "3857",
+    # A fixed extent spares the plug-in an ST_Extent query over the table when the map loads.
+    "extent": f"{-WORLD_HALF},{-WORLD_HALF},{WORLD_HALF},{WORLD_HALF}",
+    "estimate_extent": "false",
+}
+
+
+def scale_denominator(zoom: float) -> float:
+    """Return the scale denominator Mapnik computes for a 256 px tile at ``zoom`` (or at 512 px @2x)."""
+    return _Z0_SCALE_DENOMINATOR / 2**zoom
+
+
+def stylesheet_xml(layer: str, *, database: dict[str, str]) -> str:
+    """Return the Mapnik XML for ``layer``, with its data sources connected to ``database``.
+
+    ``database`` holds Mapnik PostGIS parameters: host, port, dbname, user, password.
+    """
+    root = _parse(STYLES_DIR / f"{layer}.xml")
+    _styles_borrow(root)
+    _zooms_to_scale_denominators(root)
+    root.set("srs", WEB_MERCATOR)
+    for layer_element in root.iter("Layer"):
+        layer_element.set("srs", WEB_MERCATOR)
+    # Mapnik resolves fontsets and datasource templates while it parses, so they come first.
+    preamble = [*_fontsets(), *_datasource_templates(root, database)]
+    root[:0] = preamble
+    return ET.tostring(root, encoding="unicode")
+
+
+def _parse(path: Path) -> ET.Element:
+    return ET.parse(path).getroot()  # noqa: S314 -- our own stylesheet files
+
+
+@functools.cache
+def _styles_by_name() -> dict[str, ET.Element]:
+    """Index the Style elements of every stylesheet in the folder by name."""
+    styles: dict[str, ET.Element] = {}
+    for path in sorted(STYLES_DIR.glob("*.xml")):
+        for style in _parse(path).iter("Style"):
+            name = style.get("name", "")
+            if name in styles:
+                raise ValueError(f"{path.name}: style '{name}' is already defined in another stylesheet.")
+            styles[name] = style
+    return styles
+
+
+def _styles_borrow(root: ET.Element) -> None:
+    """Copy in the styles that the layers name but this file does not define."""
+    defined = {style.get("name") for style in root.iter("Style")}
+    wanted = [name.text for name in root.iter("StyleName") if name.text not in defined]
+    for name in dict.fromkeys(wanted):
+        try:
+            root.append(copy.deepcopy(_styles_by_name()[name]))
+        except KeyError:
+            raise ValueError(f"style '{name}' is not defined in any stylesheet.") from None
+
+
+def _zooms_to_scale_denominators(root: ET.Element) -> None:
+    """Turn inclusive zoom ranges into Mapnik's [min, max) scale denominator bounds.
+
+    Bounds sit half a zoom level away so that float rounding never flips a rule at its edge zoom.
+    """
+    for element in list(root.iter()):  # a list: the loop inserts elements
+        minzoom = element.attrib.pop("minzoom", None)
+        maxzoom = element.attrib.pop("maxzoom", None)
+        if element.tag == "Rule":
+            # Mapnik expects the two filters before the rule's symbolizers.
+            if maxzoom is not None:
+                _prepend(element, "MinScaleDenominator", scale_denominator(int(maxzoom) + 0.5))
+            if minzoom is not None:
+                _prepend(element, "MaxScaleDenominator", scale_denominator(int(minzoom) - 0.5))
+        elif element.tag == "Layer":
+            if maxzoom is not None:
+                element.set("minimum-scale-denominator", _number(scale_denominator(int(maxzoom) + 0.5)))
+            if minzoom is not None:
+                element.set("maximum-scale-denominator", _number(scale_denominator(int(minzoom) - 0.5)))
+        elif minzoom is not None or maxzoom is not None:
+            raise ValueError(f"minzoom/maxzoom apply to Rule and Layer, not to {element.tag}.")
+
+
+def _prepend(parent: ET.Element, tag: str, value: float) -> None:
+    child = ET.Element(tag)
+    child.text = _number(value)
+    parent.insert(0, child)
+
+
+def _number(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def _fontsets() -> list[ET.Element]:
+    fontsets = []
+    for name, faces in FONTSETS.items():
+        fontset = ET.Element("FontSet", name=name)
+        for face in faces:
+            ET.SubElement(fontset, "Font", {"face-name": face})
+        fontsets.append(fontset)
+    return fontsets
+
+
+def _datasource_templates(root: ET.Element, database: dict[str, str]) -> list[ET.Element]:
+    """Define one connected datasource template per source the layers name."""
+    names = dict.fromkeys(ds.get("base") for ds in root.iter("Datasource") if ds.get("base"))
+    templates = []
+    for name in names:
+        if name not in SOURCES:
+            raise ValueError(f"datasource base '{name}' is not a source of sources.py.")
+        parameters = {**_DATASOURCE_DEFAULTS, **database, "table": f"({SOURCES[name]}) AS {name}"}
+        template = ET.Element("Datasource", name=name)
+        for key, value in parameters.items():
+            ET.SubElement(template, "Parameter", name=key).text = value
+        templates.append(template)
+    return templates
