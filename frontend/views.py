@@ -29,6 +29,15 @@ def home_view(request: HttpRequest, language: str = settings.LANGUAGE_CODE) -> H
             "map_config": {
                 "areasUrl": reverse("areas_geojson"),
                 "landmarksUrl": reverse("landmarks_geojson"),
+                # Our own tile server: the page needs nothing from the internet.
+                "basemapTiles": reverse("tile_layers") + "basemap/{z}/{x}/{y}{r}.png",
+                "imageryTiles": reverse("tile_layers") + "imagery/{z}/{x}/{y}.jpg",
+                "layerNames": {
+                    "basemap": gettext("Map"),
+                    "imagery": gettext("Aerial imagery"),
+                    "areas": gettext("Areas"),
+                    "landmarks": gettext("Landmarks"),
+                },
                 "categoryLabels": {value: str(label) for value, label in LANDMARK_CATEGORY_LABELS.items()},
                 "language": language,
                 "messages": {

@@ -1,7 +1,8 @@
 /* global L */
 "use strict";
-// The landing page's web map: the areas and landmarks of our GeoJSON feeds, on a plain
-// background (no tiles from the internet). Names come from data: they are set as text, never HTML.
+// The landing page's web map: our own basemap or aerial imagery tiles, with the areas and landmarks
+// of our GeoJSON feeds on top (nothing from the internet). Names come from data: they are set as
+// text, never HTML.
 (function() {
     const config = JSON.parse(document.getElementById("map-config").textContent);
     const rtl = document.documentElement.dir === "rtl";
@@ -19,6 +20,9 @@
     L.control.zoom({position: rtl ? "topright" : "topleft"}).addTo(map);
     L.control.scale({imperial: false, position: rtl ? "bottomright" : "bottomleft"}).addTo(map);
     map.setView(KUWAIT, 10);
+
+    const basemap = L.tileLayer(config.basemapTiles, {minZoom: 6, maxZoom: 20, className: "geoportal-basemap"}).addTo(map);
+    const imagery = L.tileLayer(config.imageryTiles, {minZoom: 10, maxZoom: 21, className: "geoportal-imagery"});
 
     function showStatus(message) {
         status.textContent = message || "";
@@ -46,7 +50,8 @@
     }
 
     const areas = L.geoJSON(null, {
-        style: {color: "#8f8775", weight: 1, fillColor: "#f4efe4", fillOpacity: 0.95, className: "geoportal-area"},
+        // Outlines over the tiles; the fill only catches the pointer for the names' tooltip.
+        style: {color: "#8f8775", weight: 1, fillColor: "#f4efe4", fillOpacity: 0.05, className: "geoportal-area"},
         onEachFeature: function(feature, layer) {
             layer.bindTooltip(namesElement(feature.properties), {sticky: true, direction: "top"});
             layer.on("mouseover", function() { layer.setStyle({fillColor: "#e8dcc0"}); });
@@ -75,6 +80,13 @@
             layer.bindPopup(content);
         }
     }).addTo(map);
+
+    const baseLayers = {}, overlays = {};
+    baseLayers[config.layerNames.basemap] = basemap;
+    baseLayers[config.layerNames.imagery] = imagery;
+    overlays[config.layerNames.areas] = areas;
+    overlays[config.layerNames.landmarks] = landmarks;
+    L.control.layers(baseLayers, overlays, {position: rtl ? "topleft" : "topright"}).addTo(map);
 
     function buildLegend() {
         const legend = document.getElementById("legend");
