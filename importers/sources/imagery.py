@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import hashlib
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -20,6 +21,14 @@ CATALOGUE_COLUMNS = ["file", "capture_date", "ground_resolution_m", "source", "n
 IMAGERY_FOLDER = "imagery"
 # JPEG in YCbCr for RGB photos: a tenth of DEFLATE's size at no visible loss.
 COG_OPTIONS = {"COMPRESS": "JPEG", "QUALITY": "90", "BLOCKSIZE": "512", "OVERVIEWS": "AUTO", "BIGTIFF": "IF_SAFER"}
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as source:
+        for chunk in iter(lambda: source.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _catalogue_rows(path: Path) -> list[dict[str, str]]:
@@ -92,7 +101,9 @@ class ImagerySource(DeliverySource):
         for capture in self.captures:
             if not capture["new"]:
                 continue
-            stored_name = f"{IMAGERY_FOLDER}/{capture['date']}_{capture['file'].stem}.cog.tif"
+            # Named by content: an import never overwrites another capture's (or portal's) file.
+            digest = _file_digest(capture["file"])
+            stored_name = f"{IMAGERY_FOLDER}/{capture['date']}_{capture['file'].stem}_{digest[:16]}.cog.tif"
             raster_copy(capture["file"], Path(settings.MEDIA_ROOT) / stored_name, driver="COG", **COG_OPTIONS)
             image = AerialImage.objects.create(
                 name=capture["row"]["name"],

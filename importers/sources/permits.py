@@ -155,7 +155,10 @@ class PermitsSource(DeliverySource):
             target.mkdir(parents=True, exist_ok=True)
             for code, parcel_id, permit_id, doc_type, title, name, pages, document_date in rows:
                 source = (self.path / name).resolve()
-                stored_name = f"{DOCUMENT_FOLDER}/{code}.pdf"
+                digest = hashlib.sha256(source.read_bytes()).hexdigest()
+                # Named by content too: two portals (or a scratch database) sharing a media folder
+                # can never overwrite each other's documents.
+                stored_name = f"{DOCUMENT_FOLDER}/{code}-{digest[:16]}.pdf"
                 cursor.execute(
                     "INSERT INTO layers_buildingfiledocument (code, parcel_id, permit_id, doc_type, title, file, pages,"
                     " document_date, sha256, archived_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now())",
@@ -168,11 +171,12 @@ class PermitsSource(DeliverySource):
                         stored_name,
                         pages,
                         document_date,
-                        hashlib.sha256(source.read_bytes()).hexdigest(),
+                        digest,
                     ],
                 )
                 # Copy the file only once the rows are committed: a rollback leaves no stray copy.
-                transaction.on_commit(lambda s=source, d=target / f"{code}.pdf": shutil.copyfile(s, d))
+                destination = Path(settings.MEDIA_ROOT) / stored_name
+                transaction.on_commit(lambda s=source, d=destination: shutil.copyfile(s, d))
         self.report.count("documents", "files", len(rows))
 
 
