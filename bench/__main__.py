@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench.harness import RESULTS, markdown, run
+from bench.harness import RESULTS, markdown, results_merge, run
 
 
 def main(argv: list[str]) -> int:
@@ -15,9 +15,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--repeat", type=int, default=3, help="runs per side; the median counts")
     arguments = parser.parse_args(argv)
-    measurements = run(arguments.only, vars(arguments))
-    shown = "" if arguments.parcels == 20000 else f" --parcels {arguments.parcels}"
-    RESULTS.write_text(markdown(measurements, arguments=shown), encoding="utf-8")
+    module_rows = run(arguments.only, vars(arguments))
+    command = "python -m bench " + " ".join(argv)
+    RESULTS.write_text(markdown(results_merge(module_rows, command=command.strip())), encoding="utf-8")
     print(f"Wrote {RESULTS}")
     return 0
 

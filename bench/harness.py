@@ -6,8 +6,10 @@ Each Measurement holds our figure and the peer's, measured in the same run on th
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import importlib
+import json
 import os
 import platform
 import subprocess
@@ -16,6 +18,8 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR.parent / "docs" / "benchmarks.md"
+# Every module's latest rows, so that a run of some benchmarks keeps the others' rows.
+RESULTS_DATA = BENCH_DIR.parent / "docs" / "benchmarks.json"
 NOTES = BENCH_DIR / "notes.md"  # what the numbers mean; appended to every results file
 COMMAND = ".venv/bin/python -m bench"
 
@@ -51,32 +55,54 @@ def machine_description() -> str:
     )
 
 
-def markdown(measurements: list[Measurement], *, arguments: str) -> str:
-    today = datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+def results_merge(module_rows: dict[str, list[Measurement]], *, command: str) -> dict:
+    """Replace the rows of the modules just run in docs/benchmarks.json; keep the others."""
+    stored = json.loads(RESULTS_DATA.read_text(encoding="utf-8")) if RESULTS_DATA.exists() else {}
+    when = datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    for module, rows in module_rows.items():
+        stored[module] = {
+            "measured": when,
+            "command": command,
+            "machine": machine_description(),
+            "rows": [dataclasses.asdict(row) for row in rows],
+        }
+    RESULTS_DATA.write_text(json.dumps(stored, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return stored
+
+
+def markdown(stored: dict) -> str:
     lines = [
         "# Benchmarks",
         "",
-        f"Reproduce: `{COMMAND}{arguments}` (with the embedded services up: `./portal up`).",
-        f"Last run: {today} on {machine_description()}.",
-        "",
+        f"Reproduce all: `{COMMAND}` (the embedded services up: `./portal up`); one: `{COMMAND} --only NAME`.",
         "Each row measures our code and a peer (or the physical floor) in the same run, on the same data.",
         "The ratio is ours ÷ peer.",
         "",
-        "| benchmark | ours | peer | peer's figure | ratio | goal | note |",
-        "|---|---|---|---|---|---|---|",
     ]
-    for m in measurements:
-        lines.append(
-            f"| {m.benchmark} | {m.ours:.2f} {m.unit} | {m.peer_name} | {m.peer:.2f} {m.unit} | "
-            f"{m.ratio:.2f}× | {m.goal} | {m.note} |"
-        )
+    for module, entry in sorted(stored.items()):
+        lines += [
+            f"## {module.removeprefix('bench_')}",
+            "",
+            f"Measured {entry['measured']} with `{entry['command']}` on {entry['machine']}.",
+            "",
+            "| benchmark | ours | peer | peer's figure | ratio | goal | note |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for row in (Measurement(**fields) for fields in entry["rows"]):
+            lines.append(
+                f"| {row.benchmark} | {row.ours:.2f} {row.unit} | {row.peer_name} | {row.peer:.2f} {row.unit} | "
+                f"{row.ratio:.2f}× | {row.goal} | {row.note} |"
+            )
+        lines.append("")
     notes = NOTES.read_text(encoding="utf-8") if NOTES.exists() else ""
-    return "\n".join(lines) + "\n\n" + notes
+    return "\n".join(lines) + "\n" + notes
 
 
-def run(selected: list[str] | None, options: dict) -> list[Measurement]:
-    measurements: list[Measurement] = []
+def run(selected: list[str] | None, options: dict) -> dict[str, list[Measurement]]:
+    """Run the selected benchmark modules; return their rows by module."""
+    module_rows: dict[str, list[Measurement]] = {}
     for name in benchmark_modules(selected):
+        measurements = module_rows.setdefault(name, [])
         module = importlib.import_module(f"bench.{name}")
         print(f"== {name}", flush=True)
         for measurement in module.run(options):
@@ -86,4 +112,4 @@ def run(selected: list[str] | None, options: dict) -> list[Measurement]:
                 flush=True,
             )
             measurements.append(measurement)
-    return measurements
+    return module_rows

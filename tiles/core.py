@@ -17,7 +17,7 @@ import zlib
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from geoportal.errors import InvalidInput, NotFound
 
@@ -73,7 +73,10 @@ def _fresh_cached(key: TileKey, sources: tuple[str, ...]) -> CachedTile | None:
 def _render_mvt(layer: TileLayer, key: TileKey) -> CachedTile:
     mark = snapshot_mark()  # before the query: see freshness.py
     sql, parameters = mvt_query(layer, key.z, key.x, key.y)
-    with render_slot(), connection.cursor() as cursor:
+    with render_slot(kind="vector"), transaction.atomic(), connection.cursor() as cursor:
+        # A parallel plan costs more than it saves on one tile among many in flight, and makes
+        # the feature order (and so the bytes and the ETag) vary between renders.
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         cursor.execute(sql, parameters)
         body = bytes(cursor.fetchone()[0] or b"")
     tile = CachedTile(body=body, mark=mark)

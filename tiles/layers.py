@@ -154,7 +154,9 @@ def mvt_query(layer: TileLayer, z: int, x: int, y: int) -> tuple[str, dict]:
         f" FROM {source.table} t"
         " WHERE t.geom_3857 && ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(margin)s)"
         f" AND {source.where}"
-        ") q WHERE q.geom IS NOT NULL"
+        # No "WHERE geom IS NOT NULL" outside: PostgreSQL would push it into the scan and run
+        # ST_AsMVTGeom twice per row; ST_AsMVT skips rows without a geometry by itself.
+        ") q"
     )
     parameters = {
         "name": layer.name,

@@ -20,7 +20,7 @@ from django.conf import settings
 from geoportal.errors import DomainError
 
 RENDER_TIMEOUT_SECONDS = 120
-POLL_SECONDS = 0.01
+POLL_SECONDS = 0.002
 ACQUIRE = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
@@ -57,17 +57,21 @@ def _key(name: str) -> str:
     return f"{settings.TILE_REDIS_NAMESPACE}:{name}"
 
 
-def renders_running() -> int:
-    """How many renders hold a slot right now (for monitoring and tests)."""
-    return _client().zcount(_key("render:slots"), time.time(), "+inf")
+def renders_running(kind: str = "raster") -> int:
+    """How many renders of a kind hold a slot right now (for monitoring and tests)."""
+    return _client().zcount(_key(f"render:{kind}:slots"), time.time(), "+inf")
 
 
 @contextmanager
-def render_slot() -> Iterator[None]:
-    """Hold one of the render slots, waiting in the bounded queue; raise RenderBusy when full."""
-    slots_key, queue_key = _key("render:slots"), _key("render:queue")
+def render_slot(kind: str = "raster") -> Iterator[None]:
+    """Hold one of the render slots of a kind, waiting in its bounded queue; raise RenderBusy when full.
+
+    Raster renders (Mapnik, imagery) take CPU for tens of milliseconds; a vector tile is one indexed
+    query of a few: each kind has its own limit, so vector tiles do not queue behind rasters.
+    """
+    slots_key, queue_key = _key(f"render:{kind}:slots"), _key(f"render:{kind}:queue")
     token = uuid.uuid4().hex
-    concurrency = settings.TILE_RENDER_CONCURRENCY
+    concurrency = settings.TILE_RENDER_CONCURRENCY if kind == "raster" else settings.TILE_VECTOR_CONCURRENCY
     if not _acquire(queue_key, token, concurrency + settings.TILE_RENDER_QUEUE):
         raise RenderBusy("too many tiles are being rendered; try again shortly.")
     try:

@@ -38,7 +38,7 @@ def _get(path: str):
 
 
 def test_when_every_slot_and_the_queue_are_taken_new_renders_are_refused_and_cached_tiles_flow(settings):
-    settings.TILE_RENDER_CONCURRENCY, settings.TILE_RENDER_QUEUE = 1, 0
+    settings.TILE_VECTOR_CONCURRENCY, settings.TILE_RENDER_QUEUE = 1, 0
     scene_build()
     cached = "/tiles/parcels/{}/{}/{}.mvt".format(*tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17))
     uncached = "/tiles/parcels/{}/{}/{}.mvt".format(*tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 16))
@@ -46,7 +46,7 @@ def test_when_every_slot_and_the_queue_are_taken_new_renders_are_refused_and_cac
     holding, release = threading.Event(), threading.Event()
 
     def hold_the_only_slot():
-        with render_slot():
+        with render_slot(kind="vector"):
             holding.set()
             release.wait(10)
 

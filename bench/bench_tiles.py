@@ -1,0 +1,274 @@
+"""Tiles (issue #3) on the 1,000,000-parcel municipality, beside real peers in the same run:
+
+- vector tiles, uncached, z14–z17: ours beside the SQL floor (our own query through psycopg2)
+  and tipg (a PostGIS vector-tile server);
+- raster tiles: ours (Mapnik) beside MapServer 8 (FastCGI behind nginx, tile mode);
+- cached vector tiles: ours serving cache hits beside nginx serving the same bodies from disk;
+- freshness: a parcel edit committed in another process, to the new tile served by ours.
+
+Every side gets the same fixed list of tiles, CONCURRENCY requests at a time for SECONDS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import statistics
+from collections.abc import Callable
+
+from bench.harness import Measurement
+from bench.peers import mapserver, portal, tipg
+from bench.peers.database import LOAD_RECORD, bench_database_ensure, connect
+from bench.peers.freshness import edit_target, freshness_seconds
+from bench.peers.load import CONCURRENCY, LoadResult, http_pass, wrk_load
+from bench.peers.mvt_count import mvt_feature_count
+from bench.peers.nginx import nginx_server, static_locations
+from bench.peers.packages import peer_packages_ensure
+from bench.peers.processes import LOOPBACK, WORK_DIR, http_get
+from bench.peers.sql_floor import floor_load, floor_pass, floor_warm, our_query_function, tile_bytes
+from bench.peers.tile_list import Tile, tile_list
+
+PARCELS = 1_000_000  # issue #3's scale, whatever --parcels says (that is the demo load's size)
+TILE_COUNT = 500
+SECONDS = float(os.environ.get("BENCH_TILES_SECONDS", "20"))
+WARMUP_SECONDS = 5
+FRESHNESS_EDITS = 3
+# A server's path for a tile: a template with {z}, {x}, {y}, or a function of the tile.
+TilePath = str | Callable[[Tile], str]
+# One side of a comparison: given a duration, load the server and return what it measured.
+Side = Callable[[float], LoadResult]
+LOAD = f"{TILE_COUNT} distinct z14–z17 tiles, {CONCURRENCY} concurrent"
+
+
+def median_result(results: list[LoadResult]) -> LoadResult:
+    """Median of each figure over the repeats."""
+    return LoadResult(
+        requests=int(statistics.median(r.requests for r in results)),
+        seconds=statistics.median(r.seconds for r in results),
+        p50_ms=statistics.median(r.p50_ms for r in results),
+        p95_ms=statistics.median(r.p95_ms for r in results),
+        errors=sum(r.errors for r in results),
+    )
+
+
+def measure(sides: dict[str, Side], repeat: int, *, warm_up: bool = True) -> dict[str, LoadResult]:
+    """Warm every side up, then run them in turn ``repeat`` times; return each side's medians."""
+    if warm_up:
+        for side in sides.values():
+            side(WARMUP_SECONDS)
+    runs: dict[str, list[LoadResult]] = {name: [] for name in sides}
+    for _ in range(repeat):
+        for name, side in sides.items():
+            result = side(SECONDS)
+            print(f"   {name}: {result.describe()}", flush=True)
+            runs[name].append(result)
+    return {name: median_result(results) for name, results in runs.items()}
+
+
+def http_side(port: int, path: TilePath, tiles: list[Tile], name: str) -> Side:
+    """Return a wrk run over the tiles; ``path`` is a template or a function of the tile."""
+    paths = [path(tile) if callable(path) else tile.path(path) for tile in tiles]
+    return lambda seconds: wrk_load(port, paths, seconds=seconds, name=name)
+
+
+def our_endpoints_answer(port: int) -> str | None:
+    """Return None when our TileJSON answers 200, else what it answered."""
+    status, _ = http_get(f"http://{LOOPBACK}:{port}{portal.TILEJSON}")
+    return None if status == 200 else f"{portal.TILEJSON} answered {status}"
+
+
+def feature_share(port: int, path: TilePath, tiles: list[Tile], database: str) -> str:
+    """Return the share of the SQL floor's features a server's tiles carry, on a sample."""
+    sample = tiles[:: max(1, len(tiles) // 40)]
+    served = floor = 0
+    connection = connect(database)
+    try:
+        with connection.cursor() as cursor:
+            for tile in sample:
+                url = f"http://{LOOPBACK}:{port}{path(tile) if callable(path) else tile.path(path)}"
+                _, body = http_get(url)
+                served += mvt_feature_count(body)
+                floor += mvt_feature_count(tile_bytes(cursor, "parcels", tile))
+    finally:
+        connection.close()
+    return f"{100 * served / floor:.1f} % of the floor's features on {len(sample)} sampled tiles"
+
+
+def figures(result: LoadResult) -> str:
+    return f"p50 {result.p50_ms:.1f} ms, p95 {result.p95_ms:.1f} ms, {result.per_second:.1f} req/s"
+
+
+def uncached_measurements(database, tiles: list[Tile], repeat: int) -> list[Measurement]:
+    """Vector tiles (ours, SQL floor, tipg) and raster tiles (ours, MapServer), uncached."""
+    with contextlib.ExitStack() as stack:
+        ours = stack.enter_context(portal.portal_server(database.url, cache=False))
+        missing = our_endpoints_answer(ours)
+        tipg_port = stack.enter_context(tipg.tipg_server(database.name, database.url))
+        mapserver_port = stack.enter_context(mapserver.mapserver_server(database.name))
+        mvt_sides = {
+            "SQL floor": lambda seconds: floor_load(database.name, "parcels", tiles, seconds=seconds),
+            "tipg": http_side(tipg_port, tipg.tile_path, tiles, "tipg"),
+        }
+        # One pass over the tiles, one request at a time (the duration does not apply).
+        lone_sides = {
+            "SQL floor, one at a time": lambda _: floor_pass(database.name, "parcels", tiles),
+            "tipg, one at a time": lambda _: http_pass(tipg_port, [tipg.tile_path(tile) for tile in tiles]),
+        }
+        png_sides = {"MapServer": http_side(mapserver_port, mapserver.PATH_TEMPLATE, tiles, "mapserver")}
+        shares = {"tipg": feature_share(tipg_port, tipg.tile_path, tiles, database.name), "ours": ""}
+        if not missing:
+            mvt_sides["ours"] = http_side(ours, portal.MVT_TEMPLATE, tiles, "ours-mvt")
+            lone_sides["ours, one at a time"] = lambda _: http_pass(
+                ours, [tile.path(portal.MVT_TEMPLATE) for tile in tiles]
+            )
+            png_sides["ours"] = http_side(ours, portal.PNG_TEMPLATE, tiles, "ours-png")
+            shares["ours"] = feature_share(ours, portal.MVT_TEMPLATE, tiles, database.name)
+        mvt = measure(mvt_sides, repeat)
+        lone = measure(lone_sides, repeat, warm_up=False)
+        png = measure(png_sides, repeat)
+    return mvt_rows(mvt, lone, missing, shares) + png_rows(png, missing)
+
+
+def _ours(results: dict[str, LoadResult]) -> LoadResult:
+    return results.get("ours") or LoadResult(0, 0.0, float("nan"), float("nan"), 0)
+
+
+def mvt_rows(
+    loaded: dict[str, LoadResult], lone: dict[str, LoadResult], missing: str | None, shares: dict[str, str]
+) -> list[Measurement]:
+    ours, floor, peer = _ours(loaded), loaded["SQL floor"], loaded["tipg"]
+    floor_lone, peer_lone = lone["SQL floor, one at a time"], lone["tipg, one at a time"]
+    ours_lone = lone.get("ours, one at a time") or _ours({})
+    _, query = our_query_function()
+    floor_name = f"SQL floor ({query}, psycopg2)"
+    absent = f"ours not measured: {missing}; " if missing else ""
+    return [
+        Measurement(
+            benchmark=f"Vector tiles uncached, p50 of one request at a time ({TILE_COUNT} z14–z17 tiles in turn)",
+            ours=ours_lone.p50_ms,
+            peer_name=floor_name,
+            peer=floor_lone.p50_ms,
+            unit="ms",
+            goal="≤ 1.2× the SQL floor",
+            note=f"{absent}p95 ours {ours_lone.p95_ms:.1f} ms, floor {floor_lone.p95_ms:.1f} ms; "
+            f"tipg p50 {peer_lone.p50_ms:.1f} ms, p95 {peer_lone.p95_ms:.1f} ms",
+        ),
+        Measurement(
+            benchmark=f"Vector tiles uncached, p50 under load ({LOAD})",
+            ours=ours.p50_ms,
+            peer_name=floor_name,
+            peer=floor.p50_ms,
+            unit="ms",
+            goal="≤ 1.2× the SQL floor",
+            note=f"{absent}ours {figures(ours)}, {shares['ours']}; floor {figures(floor)}",
+        ),
+        Measurement(
+            benchmark=f"Vector tiles uncached, throughput ({LOAD})",
+            ours=ours.per_second,
+            peer_name="tipg 1.6 (uvicorn[standard], 2 workers)",
+            peer=peer.per_second,
+            unit="req/s",
+            goal="≥ tipg",
+            lower_is_better=False,
+            note=(
+                f"{absent}tipg {figures(peer)}, {peer.errors} errors, {shares['tipg']} (its tile filter has no"
+                f" buffer margin); ours {ours.errors} errors"
+            ),
+        ),
+    ]
+
+
+def png_rows(results: dict[str, LoadResult], missing: str | None) -> list[Measurement]:
+    ours, peer = _ours(results), results["MapServer"]
+    absent = f"ours not measured: {missing}; " if missing else ""
+    return [
+        Measurement(
+            benchmark=f"Raster tiles (256 px PNG) uncached, throughput ({LOAD})",
+            ours=ours.per_second,
+            peer_name=f"MapServer 8.0 ({mapserver.PROCESSES} FastCGI processes behind nginx)",
+            peer=peer.per_second,
+            unit="req/s",
+            goal="≥ MapServer",
+            lower_is_better=False,
+            note=f"{absent}ours {figures(ours)}; MapServer {figures(peer)}, {peer.errors} errors",
+        )
+    ]
+
+
+def cached_measurements(database, tiles: list[Tile], repeat: int) -> list[Measurement]:
+    """Cache hits through our stack beside nginx serving the same bodies; then freshness."""
+    root = WORK_DIR / "nginx-static"
+    with contextlib.ExitStack() as stack:
+        ours = stack.enter_context(portal.portal_server(database.url, cache=True))
+        if missing := our_endpoints_answer(ours):
+            print(f"   cached tiles and freshness skipped: {missing}", flush=True)
+            return []
+        for tile in tiles:  # the first request fills our cache; nginx gets a copy of the body
+            status, body = http_get(f"http://{LOOPBACK}:{ours}{tile.path(portal.MVT_TEMPLATE)}")
+            target = root / tile.path(portal.MVT_TEMPLATE).lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(body)
+        floor_port = stack.enter_context(nginx_server("nginx-static", static_locations(root)))
+        results = measure(
+            {
+                "ours (cache hits)": http_side(ours, portal.MVT_TEMPLATE, tiles, "ours-cached"),
+                "nginx": http_side(floor_port, portal.MVT_TEMPLATE, tiles, "nginx"),
+            },
+            repeat,
+        )
+        fresh = freshness_rows(ours, database, tiles)
+    ours_hits, nginx = results["ours (cache hits)"], results["nginx"]
+    return [
+        Measurement(
+            benchmark=f"Vector tiles cached (hits), throughput ({LOAD})",
+            ours=ours_hits.per_second,
+            peer_name="nginx 1.22 serving the same tile files",
+            peer=nginx.per_second,
+            unit="req/s",
+            goal="≥ 0.5× nginx",
+            lower_is_better=False,
+            note=f"ours {figures(ours_hits)}; nginx {figures(nginx)}",
+        ),
+        *fresh,
+    ]
+
+
+def freshness_rows(port: int, database, tiles: list[Tile]) -> list[Measurement]:
+    z17 = [tile for tile in tiles if tile.z == 17]
+    seconds: dict[str, list[float]] = {"mvt": [], "png": []}
+    for index in range(FRESHNESS_EDITS):
+        for kind, template in (("mvt", portal.MVT_TEMPLATE), ("png", portal.PNG_TEMPLATE)):
+            target = edit_target(database.name, z17[2 * index + (kind == "png")])
+            land_use = "park" if target.land_use != "park" else "commercial"
+            path = target.tile.path(template)
+            seconds[kind].append(freshness_seconds(port, path, target, land_use, database.url))
+    every = "; ".join(f"{kind}: " + ", ".join(f"{s:.3f}" for s in values) + " s" for kind, values in seconds.items())
+    worst = max(max(values) for values in seconds.values())
+    return [
+        Measurement(
+            benchmark="Freshness: committed parcel edit → new z17 tile served (worst of "
+            f"{FRESHNESS_EDITS} edits per format)",
+            ours=worst,
+            peer_name="goal",
+            peer=1.0,
+            unit="s",
+            goal="< 1 s",
+            note=f"edits through parcel_update in another process, cache on, tile cached before; {every}",
+        )
+    ]
+
+
+def run(options: dict) -> list[Measurement]:
+    peer_packages_ensure()
+    database = bench_database_ensure(PARCELS, options["seed"])
+    if LOAD_RECORD.exists():
+        print(f"   bench database build (last time it was built): {LOAD_RECORD.read_text()}", flush=True)
+    tiles = tile_list(database.name, count=TILE_COUNT, seed=options["seed"])
+    floor_warm(database.name, "parcels", tiles)  # table and index pages in memory for every side
+    measurements = uncached_measurements(database, tiles, options["repeat"])
+    measurements += cached_measurements(database, tiles, options["repeat"])
+    (WORK_DIR / "results.json").write_text(
+        json.dumps([m.__dict__ for m in measurements], indent=1, default=str), encoding="utf-8"
+    )
+    return measurements
