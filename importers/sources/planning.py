@@ -8,32 +8,22 @@ from layers.models import LandmarkCategory, StreetClass, ZoningCategory
 
 from .vector import VectorDeliverySource
 
+ZONE_REGULATIONS = (
+    "max_floors",
+    "max_height_m",
+    "far",
+    "coverage_pct",
+    "setback_front_m",
+    "setback_side_m",
+    "setback_rear_m",
+)
 ZONE = LayerSpec(
     layer="zoning",
     key=("zone_code",),
     geom_type="MULTIPOLYGON",
-    required=(
-        "category",
-        "name_ar",
-        "name_en",
-        "max_floors",
-        "max_height_m",
-        "far",
-        "coverage_pct",
-        "setback_front_m",
-        "setback_side_m",
-        "setback_rear_m",
-    ),
+    required=("category", "name_ar", "name_en", *ZONE_REGULATIONS),
     choices={"category": tuple(ZoningCategory.values)},
-    numbers=(
-        "max_floors",
-        "max_height_m",
-        "far",
-        "coverage_pct",
-        "setback_front_m",
-        "setback_side_m",
-        "setback_rear_m",
-    ),
+    numbers=ZONE_REGULATIONS,
 )
 STREET = LayerSpec(
     layer="streets",
