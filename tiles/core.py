@@ -17,13 +17,13 @@ import zlib
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 
 from geoportal.errors import InvalidInput, NotFound
 
 from . import grid
 from .cache import CachedTile, TileKey, tile_cache
-from .freshness import snapshot_mark, tile_is_stale
+from .freshness import SNAPSHOT_MARK_SQL, snapshot_mark, tile_is_stale
 from .layers import LAYERS, TileLayer, mvt_query, tile_layer
 from .render_slots import metatile_lock, render_slot
 
@@ -70,16 +70,26 @@ def _fresh_cached(key: TileKey, sources: tuple[str, ...]) -> CachedTile | None:
     return cached
 
 
+def _vector_session(cursor) -> None:
+    """Turn parallel plans off, once per database connection of a web process.
+
+    A parallel plan costs more than it saves on one tile among many in flight, and makes the
+    feature order (and so the bytes and the ETag) vary between renders. The setting is the
+    session's, so it is sent once per connection, not once per tile.
+    """
+    if getattr(connection, "tiles_session_of", None) is not connection.connection:
+        cursor.execute("SET max_parallel_workers_per_gather = 0")
+        connection.tiles_session_of = connection.connection
+
+
 def _render_mvt(layer: TileLayer, key: TileKey) -> CachedTile:
-    mark = snapshot_mark()  # before the query: see freshness.py
     sql, parameters = mvt_query(layer, key.z, key.x, key.y)
-    with render_slot(kind="vector"), transaction.atomic(), connection.cursor() as cursor:
-        # A parallel plan costs more than it saves on one tile among many in flight, and makes
-        # the feature order (and so the bytes and the ETag) vary between renders.
-        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        cursor.execute(sql, parameters)
-        body = bytes(cursor.fetchone()[0] or b"")
-    tile = CachedTile(body=body, mark=mark)
+    with render_slot(kind="vector"), connection.cursor() as cursor:
+        _vector_session(cursor)
+        # One statement, one snapshot: its xmin is the tile's mark (see freshness.py).
+        cursor.execute(f"SELECT {SNAPSHOT_MARK_SQL}, ({sql})", parameters)
+        mark, body = cursor.fetchone()
+    tile = CachedTile(body=bytes(body or b""), mark=mark)
     tile_cache().put(key, tile)
     return tile
 

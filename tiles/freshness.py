@@ -16,10 +16,15 @@ STALE_SQL = (
 )
 
 
+# The xmin of the running statement's snapshot. Selected beside a tile query, in the same statement,
+# it is the mark of exactly the snapshot that query read.
+SNAPSHOT_MARK_SQL = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+
+
 def snapshot_mark() -> int:
     """Return the xmin of a fresh snapshot: every transaction not yet committed has an xid >= it."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        cursor.execute(f"SELECT {SNAPSHOT_MARK_SQL}")
         return cursor.fetchone()[0]
 
 

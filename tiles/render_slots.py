@@ -1,13 +1,21 @@
-"""Bounded rendering across every portal process: at most N renders at once, M more waiting.
+"""Bounded rendering: at most N renders at once, M more waiting, the rest refused.
 
 A flood of distinct uncached tiles takes the slots and the queue; the rest is refused at once
-(503 with Retry-After) instead of tying up the web workers, so cached tiles keep flowing. Slots live
-in Redis as sorted sets of tokens scored by their expiry, so a killed process frees its slot.
+(503 with Retry-After) instead of tying up the web workers, so cached tiles keep flowing.
+
+- Raster renders (Mapnik, imagery) take tens of milliseconds of CPU each: their slots are shared by
+  every portal process, in Redis, as sorted sets of tokens scored by their expiry (so a killed
+  process frees its slot).
+- A vector tile is one indexed query of a few milliseconds, so a Redis round trip would cost a
+  tenth of it: its slots are per process (a counter under a lock). The whole portal then renders at
+  most processes × TILE_VECTOR_CONCURRENCY vector tiles at once.
+
 A per-metatile lock makes concurrent requests for the same metatile render it once.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,14 +29,28 @@ from geoportal.errors import DomainError
 
 RENDER_TIMEOUT_SECONDS = 120
 POLL_SECONDS = 0.002
+# KEYS: slots, queue. ARGV: now, expiry, token, concurrency, queue length, already queued (0/1).
+# Returns 2: a slot is held; 1: waiting in the queue; 0: refused (the queue is full).
+# One round trip when a slot is free: the common case costs no more than a lock.
 ACQUIRE = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
-  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[4]) then
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+  redis.call('ZREM', KEYS[2], ARGV[3])
+  return 2
+end
+if ARGV[6] == '1' then
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+  return 1
+end
+if redis.call('ZCARD', KEYS[2]) < tonumber(ARGV[5]) then
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
   return 1
 end
 return 0
 """
+HELD, QUEUED = 2, 1
 
 
 class RenderBusy(DomainError):
@@ -47,9 +69,10 @@ def _acquire_script():
     return _client().register_script(ACQUIRE)
 
 
-def _acquire(key: str, token: str, limit: int) -> bool:
+def _acquire(keys: list[str], token: str, concurrency: int, *, queued: bool) -> int:
     now = time.time()
-    return bool(_acquire_script()(keys=[key], args=[now, now + RENDER_TIMEOUT_SECONDS, limit, token]))
+    arguments = [now, now + RENDER_TIMEOUT_SECONDS, token, concurrency, settings.TILE_RENDER_QUEUE, int(queued)]
+    return _acquire_script()(keys=keys, args=arguments)
 
 
 def _key(name: str) -> str:
@@ -57,8 +80,45 @@ def _key(name: str) -> str:
     return f"{settings.TILE_REDIS_NAMESPACE}:{name}"
 
 
+class _ProcessSlots:
+    """Slots and a bounded queue within this process (for vector tiles)."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self.held = 0
+        self.waiting = 0
+
+    @contextmanager
+    def hold(self, concurrency: int, queue: int) -> Iterator[None]:
+        with self._condition:
+            if self.held >= concurrency:
+                if self.waiting >= queue:
+                    raise RenderBusy("too many tiles are being rendered; try again shortly.")
+                self.waiting += 1
+                try:
+                    free = self._condition.wait_for(
+                        lambda: self.held < concurrency, timeout=settings.TILE_RENDER_WAIT_SECONDS
+                    )
+                finally:
+                    self.waiting -= 1
+                if not free:
+                    raise RenderBusy("timed out waiting for a render slot; try again shortly.")
+            self.held += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self.held -= 1
+                self._condition.notify()
+
+
+_vector_slots = _ProcessSlots()
+
+
 def renders_running(kind: str = "raster") -> int:
     """How many renders of a kind hold a slot right now (for monitoring and tests)."""
+    if kind == "vector":
+        return _vector_slots.held
     return _client().zcount(_key(f"render:{kind}:slots"), time.time(), "+inf")
 
 
@@ -66,26 +126,28 @@ def renders_running(kind: str = "raster") -> int:
 def render_slot(kind: str = "raster") -> Iterator[None]:
     """Hold one of the render slots of a kind, waiting in its bounded queue; raise RenderBusy when full.
 
-    Raster renders (Mapnik, imagery) take CPU for tens of milliseconds; a vector tile is one indexed
-    query of a few: each kind has its own limit, so vector tiles do not queue behind rasters.
+    Each kind has its own limit, so vector tiles do not queue behind rasters.
     """
-    slots_key, queue_key = _key(f"render:{kind}:slots"), _key(f"render:{kind}:queue")
+    if kind == "vector":
+        with _vector_slots.hold(settings.TILE_VECTOR_CONCURRENCY, settings.TILE_RENDER_QUEUE):
+            yield
+        return
+    keys = [_key(f"render:{kind}:slots"), _key(f"render:{kind}:queue")]
     token = uuid.uuid4().hex
-    concurrency = settings.TILE_RENDER_CONCURRENCY if kind == "raster" else settings.TILE_VECTOR_CONCURRENCY
-    if not _acquire(queue_key, token, concurrency + settings.TILE_RENDER_QUEUE):
+    concurrency = settings.TILE_RENDER_CONCURRENCY
+    state = _acquire(keys, token, concurrency, queued=False)
+    if not state:
         raise RenderBusy("too many tiles are being rendered; try again shortly.")
+    deadline = time.monotonic() + settings.TILE_RENDER_WAIT_SECONDS
     try:
-        deadline = time.monotonic() + settings.TILE_RENDER_WAIT_SECONDS
-        while not _acquire(slots_key, token, concurrency):
+        while state != HELD:
             if time.monotonic() > deadline:
                 raise RenderBusy("timed out waiting for a render slot; try again shortly.")
             time.sleep(POLL_SECONDS)
-        try:
-            yield
-        finally:
-            _client().zrem(slots_key, token)
+            state = _acquire(keys, token, concurrency, queued=True)  # keeps its place, renews its expiry
+        yield
     finally:
-        _client().zrem(queue_key, token)
+        _client().zrem(keys[0] if state == HELD else keys[1], token)
 
 
 @contextmanager

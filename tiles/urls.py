@@ -4,11 +4,7 @@ from . import views
 
 urlpatterns = [
     path("", views.layers_view, name="tile_layers"),
-    re_path(
-        r"^(?P<layer>[a-z_]{1,40})/(?P<z>\d{1,2})/(?P<x>\d{1,8})/(?P<y>\d{1,8})(?P<scale>@2x)?\.(?P<fmt>[a-z]{3,4})$",
-        views.tile_view,
-        name="tile",
-    ),
+    re_path(rf"^{views.TILE_PATTERN}$", views.tile_view, name="tile"),
     re_path(r"^(?P<layer>[a-z_]{1,40})\.(?P<fmt>[a-z]{3,4})\.json$", views.tilejson_view, name="tilejson"),
     re_path(r"^(?P<rest>.*)$", views.malformed_tile_view),
 ]

@@ -1,14 +1,37 @@
-"""HTTP adapters for tiles/core.py."""
+"""HTTP adapters for tiles/core.py (the tile GETs themselves also have a lean path: tiles/wsgi.py)."""
 
 from __future__ import annotations
+
+import json
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
-from geoportal.errors import InvalidInput
+from geoportal.errors import DomainError, InvalidInput
 
 from . import core
 from .render_slots import RenderBusy
+
+# /tiles/<layer>/<z>/<x>/<y>[@2x].<fmt>, after the /tiles/ prefix; shared by urls.py and wsgi.py.
+TILE_PATTERN = (
+    r"(?P<layer>[a-z_]{1,40})/(?P<z>\d{1,2})/(?P<x>\d{1,8})/(?P<y>\d{1,8})(?P<scale>@2x)?\.(?P<fmt>[a-z]{3,4})"
+)
+
+
+def tile_answer(
+    *, layer: str, z: str, x: str, y: str, fmt: str, scale: str | None, date: str | None, if_none_match: str | None
+) -> core.TileResponse:
+    """Serve one tile, or the JSON error a DomainError stands for (503 + Retry-After when busy)."""
+    arguments = {"z": int(z), "x": int(x), "y": int(y), "fmt": fmt, "scale": 2 if scale else 1}
+    try:
+        if layer == core.IMAGERY:
+            return core.imagery_tile_get(capture_date=date, if_none_match=if_none_match, **arguments)
+        return core.tile_get(layer_name=layer, if_none_match=if_none_match, **arguments)
+    except DomainError as error:
+        headers = {"Content-Type": "application/json"}
+        if isinstance(error, RenderBusy):
+            headers["Retry-After"] = str(error.retry_after_seconds)
+        return core.TileResponse(error.status, json.dumps(error.as_dict()).encode(), headers)
 
 
 def _http(response: core.TileResponse) -> HttpResponse:
@@ -18,28 +41,19 @@ def _http(response: core.TileResponse) -> HttpResponse:
     return http
 
 
-def _busy(error: RenderBusy) -> JsonResponse:
-    response = JsonResponse(error.as_dict(), status=error.status)
-    response["Retry-After"] = str(error.retry_after_seconds)
-    return response
-
-
 @require_GET
 def tile_view(request: HttpRequest, layer: str, z: str, x: str, y: str, fmt: str, scale: str | None = None):
-    arguments = {
-        "z": int(z),
-        "x": int(x),
-        "y": int(y),
-        "fmt": fmt,
-        "scale": 2 if scale else 1,
-        "if_none_match": request.headers.get("If-None-Match"),
-    }
-    try:
-        if layer == core.IMAGERY:
-            return _http(core.imagery_tile_get(capture_date=request.GET.get("date"), **arguments))
-        return _http(core.tile_get(layer_name=layer, **arguments))
-    except RenderBusy as error:
-        return _busy(error)
+    answer = tile_answer(
+        layer=layer,
+        z=z,
+        x=x,
+        y=y,
+        fmt=fmt,
+        scale=scale,
+        date=request.GET.get("date"),
+        if_none_match=request.headers.get("If-None-Match"),
+    )
+    return _http(answer)
 
 
 @require_GET

@@ -1,0 +1,93 @@
+"""tiles/wsgi.py: tile GETs skip Django's middleware, and answer exactly as the Django view does."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
+from tests.tiles.scene import scene_build, tile_of
+from tests.tiles.wsgi_client import wsgi_request
+
+pytestmark = pytest.mark.usefixtures("municipality")
+
+
+@pytest.fixture(autouse=True)
+def _tile_cache_in(tmp_path, settings):
+    settings.TILE_CACHE_DIR = tmp_path / "tiles"
+    from tiles.cache import tile_cache
+
+    tile_cache.cache_clear()
+    yield
+    tile_cache.cache_clear()
+
+
+@pytest.mark.parametrize("fmt", ["mvt", "png"])
+def test_a_tile_from_the_lean_path_is_the_tile_django_serves(client, fmt):
+    scene_build()
+    path = "/tiles/parcels/{}/{}/{}.{}".format(*tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17), fmt)
+
+    lean = wsgi_request(path)
+    django = client.get(path)
+
+    assert lean.status_code == django.status_code == 200
+    assert lean.content == django.content
+    for header in ("Content-Type", "ETag", "Cache-Control", "Access-Control-Allow-Origin"):
+        assert lean[header] == django[header]
+    assert lean["Content-Length"] == str(len(lean.content))
+    assert lean["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_lean_path_answers_conditional_and_head_requests(client):
+    scene_build()
+    path = "/tiles/parcels/{}/{}/{}.mvt".format(*tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17))
+    etag = wsgi_request(path)["ETag"]
+
+    revalidated = wsgi_request(path, headers={"If-None-Match": etag})
+    head = wsgi_request(path, method="HEAD")
+
+    assert (revalidated.status_code, revalidated.content) == (304, b"")
+    assert (head.status_code, head.content) == (200, b"")
+    assert int(head["Content-Length"]) > 0
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "message"),
+    [
+        ("/tiles/parcels/21/1/1.mvt", 400, "zoom 21 is outside this layer's range 13–20."),
+        ("/tiles/parcels/14/16384/0.mvt", 400, "tile 14/16384/0 is outside the grid"),
+        ("/tiles/owners/14/0/0.mvt", 404, "unknown layer 'owners'"),
+        ("/tiles/parcels/14/0/0.gif", 404, "layer 'parcels' has no .gif tiles; formats: png, mvt."),
+        ("/tiles/imagery/16/0/0.jpg?date=2019-02-30", 400, "date: '2019-02-30' is not a date (YYYY-MM-DD)."),
+        ("/tiles/imagery/16/0/0.jpg?date=%27%3BDROP%20TABLE%20x", 400, "date: '';DROP TABLE x' is not a date"),
+        ("/tiles/parcels/-1/0/0.mvt", 400, "malformed tile path"),  # not a tile path: Django answers
+        ("/tiles/../../etc/passwd", 400, "malformed tile path"),
+    ],
+)
+def test_bad_tile_requests_get_the_same_clear_4xx_on_the_lean_path(client, path, status, message):
+    lean = wsgi_request(path)
+
+    assert lean.status_code == status
+    assert message in lean.json()["message"]
+    assert lean.json() == client.get(path).json()
+
+
+def test_other_methods_and_paths_go_to_django():
+    posted = wsgi_request("/tiles/parcels/17/1/1.mvt", method="POST")
+    assert posted.status_code == 403  # Django's CSRF check answers an unsafe method first
+    assert posted["X-Frame-Options"] == "DENY"  # Django's middleware ran
+    assert wsgi_request("/tiles/parcels.mvt.json").json()["tilejson"] == "3.0.0"
+
+
+def test_an_unexpected_failure_is_a_500_without_details(monkeypatch):
+    from tiles import core
+
+    def broken(**_arguments):
+        raise RuntimeError("secret connection string postgres://user:password@host")
+
+    monkeypatch.setattr(core, "tile_get", broken)
+
+    response = wsgi_request("/tiles/parcels/17/1/1.mvt")
+
+    assert response.status_code == 500
+    assert response.json() == {"error": "InternalError", "message": "the tile could not be made."}
+    assert b"password" not in response.content

@@ -1,0 +1,70 @@
+"""Call the portal's real WSGI application (geoportal.wsgi, with the tiles' lean path) in process.
+
+Like Django's test client, it keeps request signals from closing the test's database connection.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.core import signals
+from django.db import close_old_connections
+
+
+@dataclass
+class WsgiResponse:
+    status_code: int
+    headers: dict[str, str]
+    content: bytes
+
+    def __getitem__(self, name: str) -> str:
+        return self.headers[name.lower()]
+
+    def json(self):
+        return json.loads(self.content)
+
+
+def wsgi_request(path: str, *, method: str = "GET", headers: dict[str, str] | None = None) -> WsgiResponse:
+    from geoportal.wsgi import application
+
+    url = urlsplit(path)
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": url.path,
+        "QUERY_STRING": url.query,
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "testserver",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        **{f"HTTP_{name.upper().replace('-', '_')}": value for name, value in (headers or {}).items()},
+    }
+    started: dict = {}
+
+    def start_response(status, response_headers, exc_info=None):
+        started["status"], started["headers"] = status, response_headers
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        chunks = application(environ, start_response)
+        body = b"".join(chunks)
+        if hasattr(chunks, "close"):
+            chunks.close()
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+    return WsgiResponse(
+        status_code=int(started["status"].split()[0]),
+        headers={name.lower(): value for name, value in started["headers"]},
+        content=body,
+    )
