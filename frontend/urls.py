@@ -1,14 +1,44 @@
 from django.templatetags.static import static
-from django.urls import path
+from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from . import views
+from . import parcel_views, views
+
+# Ids travel as text so that a malformed one gets a clear 400 from the view, not a bare 404.
+PARCEL = r"(?P<parcel_id>[^/]{1,40})"
 
 urlpatterns = [
     path("", views.home_view, name="home"),
     path("ar/", views.home_view, {"language": "ar"}, name="home_ar"),
     path("api/areas.geojson", views.areas_geojson_view, name="areas_geojson"),
     path("api/landmarks.geojson", views.landmarks_geojson_view, name="landmarks_geojson"),
+    # The parcel file (layers/parcel_file/): the API, the page, the printable report and its parts.
+    path("api/parcels/identify", parcel_views.parcel_identify_view, name="parcel_identify"),
+    re_path(rf"^api/parcels/{PARCEL}$", parcel_views.parcel_file_json_view, name="parcel_file_json"),
+    re_path(
+        rf"^api/parcels/{PARCEL}/versions/(?P<version>[^/]{{1,20}})$",
+        parcel_views.parcel_version_view,
+        name="parcel_version",
+    ),
+    re_path(rf"^parcels/{PARCEL}/$", parcel_views.parcel_file_html_view, name="parcel_file_html"),
+    re_path(rf"^parcels/{PARCEL}/print/$", parcel_views.parcel_file_print_view, name="parcel_file_print"),
+    re_path(rf"^parcels/{PARCEL}/report\.pdf$", parcel_views.parcel_file_pdf_view, name="parcel_file_pdf"),
+    re_path(rf"^parcels/{PARCEL}/map\.png$", parcel_views.parcel_map_png_view, name="parcel_map_png"),
+    re_path(
+        rf"^parcels/{PARCEL}/documents/(?P<code>[^/]{{1,60}})$",
+        parcel_views.parcel_document_view,
+        name="parcel_document",
+    ),
+    re_path(
+        rf"^parcels/{PARCEL}/imagery/(?P<image_id>[^/]{{1,20}})\.png$",
+        parcel_views.parcel_imagery_thumbnail_view,
+        name="parcel_imagery_thumbnail",
+    ),
+    path(
+        "parcels/<str:area>/<str:block>/<str:number>/",
+        parcel_views.parcel_by_identity_view,
+        name="parcel_by_identity",
+    ),
     # Browsers ask for /favicon.ico on pages that name no icon (the admin's).
     path("favicon.ico", RedirectView.as_view(url=static("frontend/favicon.svg"), permanent=True)),
 ]

@@ -157,6 +157,15 @@ TILE_VECTOR_CONCURRENCY = env.int("GEOPORTAL_TILE_VECTOR_CONCURRENCY", default=8
 TILE_RENDER_WAIT_SECONDS = env.float("GEOPORTAL_TILE_RENDER_WAIT_SECONDS", default=20.0)
 TILE_REDIS_NAMESPACE = env.str("GEOPORTAL_TILE_REDIS_NAMESPACE", default="tiles")
 
+# Parcel files (layers/parcel_file/, frontend/parcel_views.py): requests per minute per client
+# (anonymous: per IP address; signed in: per account) before 429, against enumeration of files.
+# 0 turns the limit off (the benchmark does). Behind a reverse proxy, PROXY_HOPS is how many
+# proxies append to X-Forwarded-For; the client's address is the one they received.
+PARCEL_FILE_RATE_ANONYMOUS = env.int("GEOPORTAL_PARCEL_FILE_RATE_ANONYMOUS", default=60)
+PARCEL_FILE_RATE_SIGNED_IN = env.int("GEOPORTAL_PARCEL_FILE_RATE_SIGNED_IN", default=600)
+PROXY_HOPS = env.int("GEOPORTAL_PROXY_HOPS", default=0)
+RATE_LIMIT_NAMESPACE = env.str("GEOPORTAL_RATE_LIMIT_NAMESPACE", default="ratelimit")
+
 DEMO_DIR = Path(env.str("GEOPORTAL_DEMO_DIR", default=str(embedded.DEMO_DIR)))
 DEMO_PARCELS = env.int("GEOPORTAL_DEMO_PARCELS", default=20000)
 DEMO_SEED = env.int("GEOPORTAL_DEMO_SEED", default=2026)

@@ -331,3 +331,6 @@ class BuildingFileDocumentAdmin(GeoLayerAdmin):
         if obj is not None and not request.user.has_perm("layers.view_document_contents"):
             return [name for name in fields if name != "file"]
         return fields
+
+
+from layers import admin_audit  # noqa: E402, F401  (registers the audit log's admin)

@@ -11,6 +11,7 @@ DEBIAN_PACKAGES=(
   gdal-bin libgdal32 libgeos-c1v5 libproj25 proj-data  # GeoDjango's GDAL/GEOS/PROJ and ogr2ogr
   python3-venv python3-dev                # the virtualenv
   fonts-noto-core                         # Arabic glyphs for map labels (Noto Naskh/Sans Arabic)
+  libpango-1.0-0 libpangoft2-1.0-0        # WeasyPrint's text layout (the parcel report's PDF)
   sqlite3 ca-certificates
 )
 if [[ ${GEOPORTAL_BOOTSTRAP:-full} != server ]]; then

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,12 @@ def django_db_setup(django_db_setup, django_db_blocker, tmp_path_factory):
     # ogr2ogr commits staging tables on its own connection; a test's rollback undoes their DROP.
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         cursor.execute("DROP SCHEMA IF EXISTS staging CASCADE; CREATE SCHEMA staging")
+
+
+@pytest.fixture(autouse=True)
+def _rate_limits_of_this_test(settings):
+    """Give each test its own request counters in the shared Redis (frontend/rate_limit.py)."""
+    settings.RATE_LIMIT_NAMESPACE = f"test-ratelimit-{uuid.uuid4().hex}"
 
 
 @pytest.fixture

@@ -49,6 +49,7 @@ BUFFER_PX = 128
 # 8-bit palette PNG with Mapnik's hextree quantiser: keeps the alpha edges of overlay layers and
 # is about a third of the size of 32-bit PNG.
 PNG_FORMAT = "png8:m=h"
+MAX_VIEW_PX = 2048  # a static map's side, before scale
 FONT_DIR = Path("/usr/share/fonts/truetype/noto")
 
 
@@ -87,6 +88,23 @@ def render_metatile(*, layer: str, z: int, x0: int, y0: int, size: int, scale: i
         # denominator, so a 512 px @2x tile selects the same zoom rules as its 256 px twin.
         mapnik.render(map_, image, float(scale))
     return _image_cut(image, tiles, tile_px)
+
+
+def render_view(*, layer: str, bbox: tuple[float, ...], width: int, height: int, scale: int = 2) -> bytes:
+    """Render ``layer`` over a Web Mercator ``bbox`` (west, south, east, north) as one RGBA PNG.
+
+    For static maps (the parcel report): ``width`` × ``height`` CSS pixels, drawn at ``scale``.
+    """
+    if layer not in RASTER_LAYERS:
+        raise NotFound(f"layer: '{layer}' is not one of {', '.join(RASTER_LAYERS)}.", field="layer")
+    if not (0 < width <= MAX_VIEW_PX and 0 < height <= MAX_VIEW_PX) or scale not in SCALES:
+        raise InvalidInput(f"a view is at most {MAX_VIEW_PX} px a side, at scale 1 or 2.", field="size")
+    image = mapnik.Image(width * scale, height * scale)
+    with _map_borrowed(layer, scale) as map_:
+        map_.resize(image.width(), image.height())
+        map_.zoom_to_box(mapnik.Box2d(*bbox))
+        mapnik.render(map_, image, float(scale))
+    return image.to_string("png32")
 
 
 def _image_cut(image: mapnik.Image, tiles: _TileRange, tile_px: int) -> dict[tuple[int, int], bytes]:

@@ -82,6 +82,7 @@ def command_run() -> int:
     started = services_up()
     try:
         _manage("migrate", "--noinput")
+        _manage("roles_ensure")
         _manage("collectstatic", "--noinput", "--verbosity", "0")
         _manage("demo_load", "--once")
         return _serve()

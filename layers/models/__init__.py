@@ -1,6 +1,7 @@
 """The municipal spatial data model, one module per domain."""
 
 from .admin_units import Area, Block, Governorate, Municipality
+from .audit import FileChannel, ParcelFileView
 from .changes import ChangeEvent, ChangeKind
 from .imagery import AerialImage
 from .landmarks import Landmark, LandmarkCategory
@@ -19,6 +20,7 @@ __all__ = [
     "ChangeEvent",
     "ChangeKind",
     "DocumentType",
+    "FileChannel",
     "Governorate",
     "Landmark",
     "LandmarkCategory",
@@ -27,6 +29,7 @@ __all__ = [
     "Municipality",
     "Parcel",
     "ParcelLineage",
+    "ParcelFileView",
     "ParcelOwner",
     "ParcelStatus",
     "ParcelVersion",

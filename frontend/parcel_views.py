@@ -1,0 +1,213 @@
+"""The parcel file over HTTP: identify, the file as JSON, HTML, printable page and PDF, documents,
+imagery thumbnails and the static map. Views are thin: they parse, check access, call
+layers/parcel_file, record the audit row, and serialise."""
+
+from __future__ import annotations
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from geoportal.errors import DomainError, InvalidInput, NotFound
+from layers.models import FileChannel
+from layers.parcel_file.access import FileAccess, FileScope, file_access_for
+from layers.parcel_file.assembly import parcel_file
+from layers.parcel_file.audit import parcel_file_view_record
+from layers.parcel_file.files import parcel_document_open, parcel_imagery_thumbnail, parcel_version_feature
+from layers.parcel_file.identify import (
+    coordinate_parse,
+    crs_parse,
+    parcel_id_by_key,
+    parcel_id_parse,
+    parcel_identify_point,
+)
+
+from .parcel_report import data_uri, parcel_map_png, report_pdf
+from .rate_limit import client_ip, rate_limited
+
+JSON_OPTIONS = {"ensure_ascii": False}
+
+
+def _json(document: dict, status: int = 200) -> JsonResponse:
+    return JsonResponse(document, status=status, encoder=DjangoJSONEncoder, json_dumps_params=JSON_OPTIONS)
+
+
+def _audit(request: HttpRequest, access: FileAccess, parcel_id: int, channel: FileChannel, document_code: str = ""):
+    parcel_file_view_record(
+        user=request.user,
+        access=access,
+        parcel_id=parcel_id,
+        channel=channel,
+        client_ip=client_ip(request),
+        user_agent=request.headers.get("User-Agent", ""),
+        document_code=document_code,
+    )
+
+
+def file_links(parcel_id: int, document: dict | None = None) -> dict:
+    """The file's stable URLs, and the links of its parts (versions, lineage, documents, imagery)."""
+    links = {
+        "self": reverse("parcel_file_json", args=[parcel_id]),
+        "html": reverse("parcel_file_html", args=[parcel_id]),
+        "print": reverse("parcel_file_print", args=[parcel_id]),
+        "pdf": reverse("parcel_file_pdf", args=[parcel_id]),
+        "map": reverse("parcel_map_png", args=[parcel_id]),
+    }
+    if document is None:
+        return links
+    for version in document["survey"]["history"]:
+        version["href"] = reverse("parcel_version", args=[parcel_id, version["version"]])
+    for link in document["survey"]["lineage"]:
+        link["href"] = reverse("parcel_version", args=[link["parcel_id"], link["version"]])
+        link["file"] = reverse("parcel_file_html", args=[link["parcel_id"]])
+    for neighbour in document["neighbours"]:
+        neighbour["file"] = reverse("parcel_file_html", args=[neighbour["id"]])
+    for capture in document["imagery"]:
+        capture["thumbnail"] = reverse("parcel_imagery_thumbnail", args=[parcel_id, capture["id"]])
+    for item in document["building_file"]:
+        if item["contents"] == "available":
+            item["preview"] = reverse("parcel_document", args=[parcel_id, item["code"]])
+            item["download"] = item["preview"] + "?download=1"
+    return links
+
+
+def _file_for(request: HttpRequest, parcel_id: str) -> tuple[dict, FileAccess]:
+    access = file_access_for(request.user)
+    document = parcel_file(parcel_id=parcel_id_parse(parcel_id), access=access)
+    document["links"] = file_links(document["id"], document)
+    return document, access
+
+
+@require_GET
+@rate_limited("parcel_file")
+def parcel_identify_view(request: HttpRequest) -> JsonResponse:
+    """?lon=&lat= (EPSG:4326), ?x=&y=&crs=, or ?area=&block=&parcel=: the parcel there, and its file's links."""
+    query = request.GET
+    if "area" in query or "block" in query or "parcel" in query:
+        keys = {name: query.get(name, "").strip() for name in ("area", "block", "parcel")}
+        missing = [name for name, value in keys.items() if not value]
+        if missing:
+            raise InvalidInput(f"{', '.join(missing)}: required with area, block and parcel.", field=missing[0])
+        parcel_id = parcel_id_by_key(area_code=keys["area"], block_no=keys["block"], parcel_no=keys["parcel"])
+        return _json({"how": "identity", "parcel_id": parcel_id, "distance_m": 0.0, "links": file_links(parcel_id)})
+    if "lon" in query or "lat" in query:
+        x, y, srid = coordinate_parse("lon", query.get("lon")), coordinate_parse("lat", query.get("lat")), 4326
+    else:
+        x, y = coordinate_parse("x", query.get("x")), coordinate_parse("y", query.get("y"))
+        srid = crs_parse(query.get("crs"))
+    found = parcel_identify_point(x=x, y=y, srid=srid)
+    answer = {
+        "how": found.how,
+        "parcel_id": found.parcel_id,
+        "distance_m": found.distance_m,
+        "boundary_parcel_ids": found.boundary_parcel_ids,
+        "message": found.message,
+        "links": file_links(found.parcel_id) if found.parcel_id else None,
+    }
+    return _json(answer)
+
+
+@require_GET
+@rate_limited("parcel_file")
+def parcel_file_json_view(request: HttpRequest, parcel_id: str) -> JsonResponse:
+    document, access = _file_for(request, parcel_id)
+    _audit(request, access, document["id"], FileChannel.JSON)
+    return _json(document)
+
+
+def _html_errors(view):
+    """Answer a DomainError of an HTML page with an HTML page (the API answers JSON)."""
+
+    def wrapped(request: HttpRequest, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except DomainError as error:
+            return render(request, "frontend/parcel_error.html", {"error": error}, status=error.status)
+
+    wrapped.__name__ = view.__name__
+    return wrapped
+
+
+@require_GET
+@_html_errors
+@rate_limited("parcel_file")
+def parcel_file_html_view(request: HttpRequest, parcel_id: str) -> HttpResponse:
+    document, access = _file_for(request, parcel_id)
+    _audit(request, access, document["id"], FileChannel.HTML)
+    context = {"file": document, "map_config": {"geometry": document["geometry"], "bbox": document["bbox"]}}
+    return render(request, "frontend/parcel_file.html", context)
+
+
+def _print_context(document: dict) -> dict:
+    return {"file": document, "map_image": data_uri(parcel_map_png(parcel_id=document["id"]))}
+
+
+@require_GET
+@_html_errors
+@rate_limited("parcel_file")
+def parcel_file_print_view(request: HttpRequest, parcel_id: str) -> HttpResponse:
+    document, access = _file_for(request, parcel_id)
+    _audit(request, access, document["id"], FileChannel.PRINT)
+    return render(request, "frontend/parcel_print.html", _print_context(document))
+
+
+@require_GET
+@rate_limited("parcel_file")
+def parcel_file_pdf_view(request: HttpRequest, parcel_id: str) -> HttpResponse:
+    document, access = _file_for(request, parcel_id)
+    _audit(request, access, document["id"], FileChannel.PDF)
+    html = render(request, "frontend/parcel_print.html", {**_print_context(document), "for_pdf": True}).content
+    response = HttpResponse(report_pdf(html.decode()), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="parcel-{document["id"]}.pdf"'
+    return response
+
+
+@require_GET
+def parcel_by_identity_view(request: HttpRequest, area: str, block: str, number: str) -> HttpResponse:
+    """The share URL by identity (/parcels/<area>/<block>/<number>/): the current parcel's file."""
+    try:
+        parcel_id = parcel_id_by_key(area_code=area, block_no=block, parcel_no=number)
+    except NotFound as error:
+        return render(request, "frontend/parcel_error.html", {"error": error}, status=404)
+    return redirect("parcel_file_html", parcel_id)
+
+
+@require_GET
+@rate_limited("parcel_file")
+def parcel_version_view(request: HttpRequest, parcel_id: str, version: str) -> JsonResponse:
+    """The parcel as it was in one survey version, as a GeoJSON Feature (EPSG:4326)."""
+    if not version.isdigit() or len(version) > 6:
+        raise InvalidInput(f"version: '{version[:20]}' is not a version number.", field="version")
+    return _json(parcel_version_feature(parcel_id=parcel_id_parse(parcel_id), version=int(version)))
+
+
+@require_GET
+def parcel_document_view(request: HttpRequest, parcel_id: str, code: str) -> HttpResponse:
+    """Open (or with ?download=1, download) an archived document; only with the document_contents scope."""
+    access = file_access_for(request.user)
+    if not access.allows(FileScope.DOCUMENT_CONTENTS):
+        message = "opening building-file documents needs the permission to see document contents."
+        return _json({"error": "Forbidden", "message": message}, status=403)
+    opened = parcel_document_open(parcel_id=parcel_id_parse(parcel_id), code=code)
+    _audit(request, access, opened.parcel_id, FileChannel.DOCUMENT, document_code=opened.code)
+    as_attachment = request.GET.get("download") == "1"
+    return FileResponse(
+        opened.file, content_type="application/pdf", as_attachment=as_attachment, filename=opened.filename
+    )
+
+
+@require_GET
+def parcel_imagery_thumbnail_view(request: HttpRequest, parcel_id: str, image_id: str) -> HttpResponse:
+    png = parcel_imagery_thumbnail(parcel_id=parcel_id_parse(parcel_id), image_id=parcel_id_parse(image_id))
+    response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@require_GET
+def parcel_map_png_view(request: HttpRequest, parcel_id: str) -> HttpResponse:
+    response = HttpResponse(parcel_map_png(parcel_id=parcel_id_parse(parcel_id)), content_type="image/png")
+    response["Cache-Control"] = "public, max-age=300"
+    return response

@@ -1,0 +1,13 @@
+/* global L */
+"use strict";
+// The parcel file's map: our basemap (or imagery) tiles with the parcel outlined, fitted to it.
+(function() {
+    const config = JSON.parse(document.getElementById("parcel-map-config").textContent);
+    const map = L.map("parcel-map", {attributionControl: false, maxZoom: 21});
+    L.control.scale({imperial: false}).addTo(map);
+    const basemap = L.tileLayer("/tiles/basemap/{z}/{x}/{y}{r}.png", {minZoom: 6, maxZoom: 21, maxNativeZoom: 20}).addTo(map);
+    const imagery = L.tileLayer("/tiles/imagery/{z}/{x}/{y}.jpg", {minZoom: 10, maxZoom: 21});
+    L.control.layers({"Map · الخريطة": basemap, "Aerial imagery · التصوير الجوي": imagery}).addTo(map);
+    const parcel = L.geoJSON(config.geometry, {style: {color: "#c0392b", weight: 3, fillColor: "#c0392b", fillOpacity: 0.15}}).addTo(map);
+    map.fitBounds(parcel.getBounds(), {padding: [60, 60], maxZoom: 19});
+})();

@@ -1,0 +1,268 @@
+"""frontend/parcel_views.py: identify, the file as JSON, HTML, print and PDF, documents, audit, limits."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pypdf
+import pytest
+from django.contrib.auth.models import Group, User
+from PIL import Image
+
+from layers.models import ParcelFileView
+from layers.services.roles import roles_ensure
+from tests.layers.parcel_file_scene import CANARY_DOCUMENT_TEXT, CANARY_OWNER, X0, Y0, parcel_file_scene_build
+
+pytestmark = pytest.mark.usefixtures("municipality")
+
+
+@pytest.fixture
+def scene(tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return parcel_file_scene_build(tmp_path, with_imagery=True)
+
+
+@pytest.fixture
+def planner(client):
+    user = User.objects.create_user("planner1", password="x")  # noqa: S106
+    user.groups.add(roles_ensure())
+    client.force_login(user)
+    return user
+
+
+def test_identify_by_lon_lat_then_the_file_by_its_link(client, scene):
+    from pyproj import Transformer
+
+    lon, lat = Transformer.from_crs(31901, 4326, always_xy=True).transform(X0 + 30, Y0 + 15)
+
+    found = client.get("/api/parcels/identify", {"lon": lon, "lat": lat}).json()
+    document = client.get(found["links"]["self"]).json()
+
+    assert (found["how"], found["parcel_id"]) == ("inside", scene.plot.id)
+    assert document["identity"]["parcel"] == "2"
+    assert document["links"]["html"] == f"/parcels/{scene.plot.id}/"
+    assert document["survey"]["history"][0]["href"] == f"/api/parcels/{scene.plot.id}/versions/1"
+    assert document["imagery"][0]["thumbnail"] == f"/parcels/{scene.plot.id}/imagery/{document['imagery'][0]['id']}.png"
+
+
+def test_identify_by_x_y_in_utm_and_by_identity(client, scene):
+    from pyproj import Transformer
+
+    x, y = Transformer.from_crs(31901, 32639, always_xy=True).transform(X0 + 30, Y0 + 15)
+
+    by_point = client.get("/api/parcels/identify", {"x": x, "y": y, "crs": "EPSG:32639"}).json()
+    by_key = client.get("/api/parcels/identify", {"area": "SALMIYA", "block": "12", "parcel": "2"}).json()
+
+    assert by_point["parcel_id"] == by_key["parcel_id"] == scene.plot.id
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "message"),
+    [
+        ({"lon": "abc", "lat": "29.3"}, 400, "lon: 'abc' is not a number."),
+        ({"lon": "nan", "lat": "29.3"}, 400, "lon: 'nan' is not a finite number."),
+        ({"lon": "1e309", "lat": "29.3"}, 400, "lon: '1e309' is not a finite number."),
+        ({"lon": "48.0"}, 400, "lat: required."),
+        ({"lon": "2.35", "lat": "48.85"}, 400, "is outside the municipality."),
+        ({"x": "1", "y": "2", "crs": "EPSG:2039"}, 400, "crs: 'EPSG:2039' is not supported"),
+        ({"x": "1", "y": "2", "crs": "' OR 1=1 --"}, 400, "crs: '' OR 1=1 --' is not supported"),
+        ({"area": "SALMIYA", "block": "12"}, 400, "parcel: required with area, block and parcel."),
+        ({"area": "SALMIYA'; DROP TABLE layers_parcel;--", "block": "12", "parcel": "2"}, 404, "no current parcel 2"),
+    ],
+)
+def test_identify_bad_input_gets_a_clear_4xx(client, scene, query, status, message):
+    response = client.get("/api/parcels/identify", query)
+
+    assert response.status_code == status
+    assert message in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "message"),
+    [
+        ("/api/parcels/abc", 400, "parcel id: 'abc' is not a parcel id"),
+        ("/api/parcels/-5", 400, "parcel id: '-5' is not a parcel id"),
+        ("/api/parcels/99999999999999999999", 400, "is not a parcel id"),
+        ("/api/parcels/987654321", 404, "no parcel with id 987654321."),
+        ("/api/parcels/987654321/versions/1", 404, "parcel 987654321 has no version 1."),
+        ("/api/parcels/1/versions/x", 400, "version: 'x' is not a version number."),
+        ("/parcels/987654321/imagery/1.png", 404, "capture 1 does not cover parcel 987654321."),
+        ("/parcels/987654321/map.png", 404, "no parcel with id 987654321."),
+    ],
+)
+def test_unknown_and_malformed_ids_get_a_clear_4xx(client, scene, path, status, message):
+    response = client.get(path)
+
+    assert response.status_code == status
+    assert message in response.json()["message"]
+
+
+def test_an_unknown_parcel_page_is_an_html_404(client, scene):
+    response = client.get("/parcels/987654321/")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+    assert "no parcel with id 987654321." in response.content.decode()
+
+
+def test_the_html_page_shows_every_section_in_both_languages(client, scene):
+    page = client.get(f"/parcels/{scene.plot.id}/").content.decode()
+
+    for heading in ("Identity", "الهوية", "Master plan", "المخطط الهيكلي", "Building permits", "رخص البناء",
+                    "Building file", "ملف البناء", "Aerial imagery", "Survey history"):  # fmt: skip
+        assert heading in page
+    assert "Salem Al-Mubarak Street" in page
+    assert "شارع سالم المبارك" in page
+    assert "Contents restricted" in page
+    assert "Owners" not in page
+    assert CANARY_OWNER not in page
+
+
+def test_the_share_url_by_identity_leads_to_the_current_parcel(client, scene):
+    response = client.get("/parcels/SALMIYA/12/2/")
+
+    assert response.status_code == 302
+    assert response["Location"] == f"/parcels/{scene.plot.id}/"
+    assert client.get("/parcels/SALMIYA/12/99/").status_code == 404
+
+
+def test_the_pdf_report_is_bilingual_with_a_map(client, scene):
+    response = client.get(f"/parcels/{scene.plot.id}/report.pdf")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    reader = pypdf.PdfReader(io.BytesIO(response.content))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert "Parcel report" in text
+    assert "Salmiya" in text
+    assert "Zone SAL-B" in text
+    assert "BP-2021-000001" in text
+    assert "يرجى التحقق" in text  # the Arabic "verify with the municipality" note
+    images = [image for page in reader.pages for image in page.images]
+    assert images
+    assert images[0].image.size == (1440, 880)
+    assert CANARY_OWNER not in text
+
+
+def test_the_static_map_outlines_the_parcel(client, scene):
+    picture = Image.open(io.BytesIO(client.get(f"/parcels/{scene.plot.id}/map.png").content)).convert("RGB")
+
+    assert picture.size == (1440, 880)
+    red = sum(1 for pixel in picture.get_flattened_data() if pixel[0] > 170 and pixel[1] < 90 and pixel[2] < 80)
+    assert red > 500  # the parcel's outline
+
+
+def test_an_imagery_thumbnail_is_clipped_to_the_parcel(client, scene):
+    document = client.get(f"/api/parcels/{scene.plot.id}").json()
+
+    thumbnail = Image.open(io.BytesIO(client.get(document["imagery"][0]["thumbnail"]).content))
+
+    assert thumbnail.mode == "RGBA"
+    width, height = thumbnail.size
+    assert max(width, height) <= 256
+    centre = thumbnail.getpixel((width // 2, height // 2))
+    assert all(abs(got - want) <= 3 for got, want in zip(centre, (200, 120, 40, 255), strict=True))  # a lossy COG
+
+
+def test_documents_open_only_with_the_contents_permission(client, scene, planner):
+    path = f"/parcels/{scene.plot.id}/documents/DOC-SAL-1"
+
+    opened = client.get(path)
+    downloaded = client.get(path + "?download=1")
+    client.logout()
+    refused = client.get(path)
+
+    assert b"".join(opened.streaming_content).find(CANARY_DOCUMENT_TEXT) > 0
+    assert downloaded["Content-Disposition"] == 'attachment; filename="DOC-SAL-1.pdf"'
+    assert refused.status_code == 403
+    assert refused.json()["message"] == "opening building-file documents needs the permission to see document contents."
+    assert CANARY_DOCUMENT_TEXT not in refused.content
+
+
+def test_a_document_path_traversal_or_bad_code_is_refused(client, scene, planner):
+    traversal = client.get(f"/parcels/{scene.plot.id}/documents/..%2F..%2Fgeoportal%2Fsettings.py")
+    bad_code = client.get(f"/parcels/{scene.plot.id}/documents/DOC-1'%20OR%20'1'='1")
+    other_parcel = client.get(f"/parcels/{scene.parcels[0].id}/documents/DOC-SAL-1")
+
+    assert traversal.status_code == 404  # the decoded path has slashes: no document route matches
+    assert b"SECRET_KEY" not in traversal.content
+    assert bad_code.status_code == 400
+    assert bad_code.json()["message"] == "document: 'DOC-1' OR '1'='1' is not a document code."
+    assert other_parcel.status_code == 404  # a document is opened only through its own parcel
+    assert other_parcel.json()["message"] == f"parcel {scene.parcels[0].id} has no document 'DOC-SAL-1'."
+
+
+def test_planner_views_are_audited_and_public_views_are_not(client, scene, planner):
+    for path in (f"/api/parcels/{scene.plot.id}", f"/parcels/{scene.plot.id}/", f"/parcels/{scene.plot.id}/print/"):
+        assert client.get(path, HTTP_USER_AGENT="pytest-agent").status_code == 200
+    client.get(f"/parcels/{scene.plot.id}/documents/DOC-SAL-1")
+    client.logout()
+    client.get(f"/api/parcels/{scene.plot.id}")
+
+    rows = list(ParcelFileView.objects.order_by("id").values_list("username", "parcel_id", "channel", "scopes"))
+    assert rows == [
+        ("planner1", scene.plot.id, "json", ["document_contents", "owners"]),
+        ("planner1", scene.plot.id, "html", ["document_contents", "owners"]),
+        ("planner1", scene.plot.id, "print", ["document_contents", "owners"]),
+        ("planner1", scene.plot.id, "document", ["document_contents", "owners"]),
+    ]
+    first = ParcelFileView.objects.order_by("id").first()
+    assert (first.client_ip, first.user_agent) == ("127.0.0.1", "pytest-agent")
+
+
+def test_a_ministry_account_gets_its_grant_and_is_audited(client, scene):
+    from django.contrib.auth.models import Permission
+
+    registry = Group.objects.create(name="Ministry of Justice – real-estate registry")
+    registry.permissions.add(Permission.objects.get(codename="view_owner_data"))
+    user = User.objects.create_user("moj-registry", password="x")  # noqa: S106
+    user.groups.add(registry)
+    client.force_login(user)
+
+    document = client.get(f"/api/parcels/{scene.plot.id}").json()
+
+    assert document["owners"][0]["name_en"] == CANARY_OWNER
+    assert document["building_file"][0]["contents"] == "restricted"
+    assert "preview" not in document["building_file"][0]
+    assert client.get(f"/parcels/{scene.plot.id}/documents/DOC-SAL-1").status_code == 403
+    assert ParcelFileView.objects.get().scopes == ["owners"]
+
+
+def test_the_admin_lists_and_exports_the_audit_log(client, scene, planner):
+    client.get(f"/api/parcels/{scene.plot.id}")
+    admin = User.objects.create_superuser("auditor", password="x")  # noqa: S106
+    client.force_login(admin)
+
+    listing = client.get("/admin/layers/parcelfileview/")
+    exported = client.post(
+        "/admin/layers/parcelfileview/",
+        {"action": "export_csv", "_selected_action": list(ParcelFileView.objects.values_list("pk", flat=True))},
+    )
+
+    assert listing.status_code == 200
+    assert "planner1" in listing.content.decode()
+    rows = list(csv.reader(io.StringIO(exported.content.decode())))
+    assert rows[0] == ["viewed_at", "username", "parcel_id", "channel", "scopes", "document_code", "client_ip",
+                       "user_agent"]  # fmt: skip
+    assert rows[1][1:5] == ["planner1", str(scene.plot.id), "json", "document_contents owners"]
+    assert client.get(f"/admin/layers/parcelfileview/{ParcelFileView.objects.get().pk}/delete/").status_code == 403
+
+
+def test_enumerating_files_is_rate_limited(client, scene, settings):
+    settings.PARCEL_FILE_RATE_ANONYMOUS = 5
+    statuses = [client.get(f"/api/parcels/{scene.plot.id + offset}").status_code for offset in range(7)]
+    limited = client.get(f"/api/parcels/{scene.plot.id}")
+
+    assert statuses[:5] != [429] * 5
+    assert statuses[5:] == [429, 429]
+    assert limited.status_code == 429
+    assert int(limited["Retry-After"]) in range(1, 62)
+    assert limited.json()["message"].startswith("too many requests: at most 5 a minute; try again in")
+
+
+def test_signed_in_users_have_their_own_higher_limit(client, scene, settings, planner):
+    settings.PARCEL_FILE_RATE_ANONYMOUS, settings.PARCEL_FILE_RATE_SIGNED_IN = 1, 3
+    statuses = [client.get(f"/api/parcels/{scene.plot.id}").status_code for _ in range(4)]
+
+    assert statuses == [200, 200, 200, 429]
