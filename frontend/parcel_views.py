@@ -22,6 +22,7 @@ from layers.parcel_file.identify import (
     parcel_id_by_key,
     parcel_id_parse,
     parcel_identify_point,
+    parcel_summary,
 )
 
 from .parcel_report import data_uri, parcel_map_png, report_pdf
@@ -91,7 +92,8 @@ def parcel_identify_view(request: HttpRequest) -> JsonResponse:
         if missing:
             raise InvalidInput(f"{', '.join(missing)}: required with area, block and parcel.", field=missing[0])
         parcel_id = parcel_id_by_key(area_code=keys["area"], block_no=keys["block"], parcel_no=keys["parcel"])
-        return _json({"how": "identity", "parcel_id": parcel_id, "distance_m": 0.0, "links": file_links(parcel_id)})
+        answer = {"how": "identity", "parcel_id": parcel_id, "distance_m": 0.0, "parcel": parcel_summary(parcel_id)}
+        return _json({**answer, "links": file_links(parcel_id)})
     if "lon" in query or "lat" in query:
         x, y, srid = coordinate_parse("lon", query.get("lon")), coordinate_parse("lat", query.get("lat")), 4326
     else:
@@ -104,6 +106,7 @@ def parcel_identify_view(request: HttpRequest) -> JsonResponse:
         "distance_m": found.distance_m,
         "boundary_parcel_ids": found.boundary_parcel_ids,
         "message": found.message,
+        "parcel": parcel_summary(found.parcel_id) if found.parcel_id else None,
         "links": file_links(found.parcel_id) if found.parcel_id else None,
     }
     return _json(answer)

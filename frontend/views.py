@@ -19,6 +19,7 @@ from .selectors import areas_geojson, landmarks_geojson
 
 GEOJSON_CONTENT_TYPE = "application/geo+json"  # RFC 7946 §12
 LANGUAGE_HOME_URLS = {"en": "home", "ar": "home_ar"}
+IDENTIFY_MIN_ZOOM = 15  # parcels show from here on the basemap
 
 
 def home_view(request: HttpRequest, language: str = settings.LANGUAGE_CODE) -> HttpResponse:
@@ -29,6 +30,8 @@ def home_view(request: HttpRequest, language: str = settings.LANGUAGE_CODE) -> H
             "map_config": {
                 "areasUrl": reverse("areas_geojson"),
                 "landmarksUrl": reverse("landmarks_geojson"),
+                "identifyUrl": reverse("parcel_identify"),
+                "identifyMinZoom": IDENTIFY_MIN_ZOOM,
                 # Our own tile server: the page needs nothing from the internet.
                 "basemapTiles": reverse("tile_layers") + "basemap/{z}/{x}/{y}{r}.png",
                 "imageryTiles": reverse("tile_layers") + "imagery/{z}/{x}/{y}.jpg",
@@ -43,6 +46,11 @@ def home_view(request: HttpRequest, language: str = settings.LANGUAGE_CODE) -> H
                 "messages": {
                     "truncated": gettext("Zoom in to see every landmark."),
                     "failed": gettext("The map's layers could not be loaded."),
+                    "openFile": gettext("Open the parcel's file"),
+                    "parcelTitle": gettext("Parcel %(number)s, block %(block)s, %(area)s"),
+                    "noParcel": gettext("No parcel here."),
+                    "zoomToPick": gettext("Zoom in to pick a parcel."),
+                    "nearest": gettext("Nearest parcel, %(distance)s m away"),
                 },
             },
             "other_languages": [

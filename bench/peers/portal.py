@@ -40,14 +40,14 @@ def portal_environment(database_url: str, *, cache: bool) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def portal_server(database_url: str, *, cache: bool) -> Iterator[int]:
-    """Run our gunicorn; yield its port."""
+def portal_server(database_url: str, *, cache: bool, extra_environment: dict | None = None) -> Iterator[int]:
+    """Run our gunicorn; yield its port. ``extra_environment`` adds to (or overrides) its environment."""
     port = free_port()
     command = [
         sys.executable, "-m", "gunicorn", "geoportal.wsgi", "--bind", f"{LOOPBACK}:{port}",
         "--workers", "2", "--threads", "4", "--timeout", "120", "--log-level", "warning",
     ]  # fmt: skip
-    environment = portal_environment(database_url, cache=cache)
+    environment = {**portal_environment(database_url, cache=cache), **(extra_environment or {})}
     name = "portal-cached" if cache else "portal-uncached"
     with server(name, command, ready_url=f"http://{LOOPBACK}:{port}/healthz", environment=environment,
                 cwd=BENCH_DIR.parent, timeout=90):  # fmt: skip

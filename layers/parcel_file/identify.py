@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, models
 
 from geoportal.errors import InvalidInput, NotFound
 from layers.models import Parcel, ParcelStatus
@@ -131,3 +131,20 @@ def parcel_id_parse(text: str) -> int:
     if not text.isdigit() or len(text) > 12:
         raise InvalidInput(f"parcel id: '{text[:40]}' is not a parcel id (a positive whole number).", field="id")
     return int(text)
+
+
+def parcel_summary(parcel_id: int) -> dict:
+    """Return the public identity of a parcel (for a map's popup): area, block, number, status."""
+    return (
+        Parcel.objects.filter(id=parcel_id)
+        .values(
+            "id",
+            "number",
+            "status",
+            block_no=models.F("block__number"),
+            area_code=models.F("block__area__code"),
+            area_name_en=models.F("block__area__name_en"),
+            area_name_ar=models.F("block__area__name_ar"),
+        )
+        .get()
+    )

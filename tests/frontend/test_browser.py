@@ -140,6 +140,53 @@ def test_home_page_in_arabic_is_right_to_left(visit, webmap_city):
     assert visit.errors == []
 
 
+def test_clicking_a_parcel_on_the_home_map_opens_its_file(visit, webmap_city):
+    visit.open("/")
+    page = visit.page
+    page.wait_for_selector("#map[data-areas='2']")
+    page.evaluate("document.getElementById('map').geoportalMap.setView([29.38015, 47.98015], 18, {animate: false})")
+    page.wait_for_load_state("networkidle")
+    point = page.evaluate(
+        "(() => { const p = document.getElementById('map').geoportalMap.latLngToContainerPoint([29.38015, 47.98015]);"
+        " return [p.x, p.y]; })()"
+    )
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + point[0], box["y"] + point[1])
+    page.wait_for_selector(".leaflet-popup .parcel-popup")
+    wait_for_popup(page)
+
+    assert page.locator(".leaflet-popup-content").inner_text().split("\n") == [
+        "Parcel 7, block 1, Sharq",
+        "Open the parcel's file",
+    ]
+    visit.screenshot("home-parcel-popup")
+    page.locator(".parcel-file-link").click()
+    page.wait_for_url(f"{visit.base_url}/parcels/{webmap_city.parcel.id}/")
+    page.wait_for_selector("#parcel-map path.leaflet-interactive")
+    page.wait_for_load_state("networkidle")
+
+    assert page.locator("h1").inner_text().startswith("Sharq, block 1, parcel 7")
+    assert page.locator("#measures-title").is_visible()
+    assert "Secret Owner" not in page.content()  # the public subset
+    tiles = page.locator("#parcel-map img.leaflet-tile-loaded").count()
+    assert tiles > 0
+    visit.screenshot("parcel-file")
+    visit.assert_stayed_offline()
+    assert visit.errors == []
+
+
+def test_a_planner_sees_the_owners_in_the_parcel_file(visit, webmap_city, django_user_model):
+    django_user_model.objects.create_superuser("planner-browser", password=ADMIN_PASSWORD)
+    visit.log_in("planner-browser")
+    visit.open(f"/parcels/{webmap_city.parcel.id}/")
+    page = visit.page
+
+    assert page.locator("#owners-title").is_visible()
+    assert "Secret Owner" in page.locator(".file-body").inner_text()
+    visit.screenshot("parcel-file-planner")
+    assert visit.errors == []
+
+
 WIDGET = "geodjango_geom"  # the MapWidget of the "geom" field (gis/openlayers.html names it)
 
 

@@ -17,6 +17,7 @@
     const OTHER_COLOUR = "#475569";
 
     const map = L.map(element, {zoomControl: false, attributionControl: false, minZoom: 6});
+    element.geoportalMap = map;  // for pages that embed the map, and for the browser tests
     L.control.zoom({position: rtl ? "topright" : "topleft"}).addTo(map);
     L.control.scale({imperial: false, position: rtl ? "bottomright" : "bottomleft"}).addTo(map);
     map.setView(KUWAIT, 10);
@@ -133,6 +134,59 @@
             }
         });
     }
+
+    // Click a parcel: what is there (or nearest), and a link to its file. Text only, never HTML.
+    function format(template, values) {
+        return template.replace(/%\((\w+)\)s/g, function(_, name) { return String(values[name]); });
+    }
+
+    function parcelPopup(answer) {
+        const box = document.createElement("div");
+        box.className = "feature-box parcel-popup";
+        box.dir = document.documentElement.dir;
+        if (!answer.parcel_id) {
+            box.textContent = config.messages.noParcel;
+            return box;
+        }
+        const parcel = answer.parcel;
+        const title = document.createElement("strong");
+        const area = config.language === "ar" ? parcel.area_name_ar : parcel.area_name_en;
+        title.textContent = format(config.messages.parcelTitle, {number: parcel.number, block: parcel.block_no, area: area});
+        box.appendChild(title);
+        if (answer.how === "nearest") {
+            const note = document.createElement("span");
+            note.className = "feature-category";
+            note.textContent = format(config.messages.nearest, {distance: answer.distance_m});
+            box.appendChild(note);
+        }
+        const link = document.createElement("a");
+        link.href = answer.links.html;
+        link.className = "parcel-file-link";
+        link.textContent = config.messages.openFile;
+        box.appendChild(link);
+        return box;
+    }
+
+    map.on("click", function(event) {
+        if (map.getZoom() < config.identifyMinZoom) {
+            showStatus(config.messages.zoomToPick);
+            return;
+        }
+        const url = config.identifyUrl + "?lon=" + event.latlng.lng.toFixed(7) + "&lat=" + event.latlng.lat.toFixed(7);
+        fetch(url, {headers: {Accept: "application/json"}}).then(function(response) {
+            return response.json().then(function(body) {
+                if (!response.ok) {
+                    throw new Error(body.message || ("HTTP " + response.status));
+                }
+                return body;
+            });
+        }).then(function(answer) {
+            showStatus("");
+            L.popup().setLatLng(event.latlng).setContent(parcelPopup(answer)).openOn(map);
+        }).catch(function(error) {
+            showStatus(error.message);
+        });
+    });
 
     buildLegend();
     getJSON(config.areasUrl).then(function(collection) {

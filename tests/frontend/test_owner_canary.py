@@ -1,0 +1,152 @@
+"""Owner data and document contents reach no role that may not see them, through any path.
+
+A canary owner (name, civil id), a canary permit applicant and a canary document are seeded; every
+public path of the portal is walked as the public, as a signed-in account without grants, and as a
+ministry whose grant is documents only. None of the canaries may appear in any answer. The planner's
+control run proves the canaries are there to be found. Extend PUBLIC_PATHS when a new path lands
+(search, WMS/WFS, exports).
+"""
+
+from __future__ import annotations
+
+import io
+
+import pypdf
+import pytest
+from django.contrib.auth.models import Group, Permission, User
+from django.test import Client
+
+from layers.services.roles import roles_ensure
+from tests.layers.parcel_file_scene import (
+    CANARY_APPLICANT,
+    CANARY_CIVIL_ID,
+    CANARY_DOCUMENT_TEXT,
+    CANARY_OWNER,
+    X0,
+    Y0,
+    parcel_file_scene_build,
+)
+from tests.tiles.scene import tile_of
+from tests.tiles.wsgi_client import wsgi_request
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("municipality")]
+CANARIES = (CANARY_OWNER.encode(), CANARY_CIVIL_ID.encode(), CANARY_APPLICANT.encode(), CANARY_DOCUMENT_TEXT)
+
+
+def public_paths(scene) -> list[str]:
+    plot, image = scene.plot.id, scene.image_id
+    z, x, y = tile_of(X0 + 30, Y0 + 15, 17)
+    return [
+        "/", "/ar/", "/healthz", "/admin/", "/admin/login/",
+        "/api/areas.geojson", "/api/landmarks.geojson",
+        f"/api/parcels/identify?x={X0 + 30}&y={Y0 + 15}&crs=EPSG:31901",
+        "/api/parcels/identify?area=SALMIYA&block=12&parcel=2",
+        f"/api/parcels/{plot}", f"/api/parcels/{plot}/versions/1",
+        f"/parcels/{plot}/", f"/parcels/{plot}/print/", f"/parcels/{plot}/report.pdf", f"/parcels/{plot}/map.png",
+        f"/parcels/{plot}/imagery/{image}.png", f"/parcels/{plot}/documents/DOC-SAL-1",
+        f"/parcels/{plot}/documents/DOC-SAL-1?download=1", "/parcels/SALMIYA/12/2/",
+        # errors about this parcel
+        f"/parcels/{plot}/documents/NOPE", f"/api/parcels/{plot}/versions/9", f"/parcels/{plot}/imagery/999.png",
+        # tiles, through Django and through the lean WSGI path below
+        "/tiles/", "/tiles/parcels.mvt.json", f"/tiles/parcels/{z}/{x}/{y}.mvt", f"/tiles/parcels/{z}/{x}/{y}.png",
+        f"/tiles/basemap/{z}/{x}/{y}.png", f"/tiles/parcels/{z}/{x}/{y}@2x.png",
+    ]  # fmt: skip
+
+
+def _body(response) -> bytes:
+    content = b"".join(response.streaming_content) if response.streaming else response.content
+    if response.get("Content-Type") == "application/pdf" and content.startswith(b"%PDF-1.7"):
+        reader = pypdf.PdfReader(io.BytesIO(content))
+        content += "\n".join(page.extract_text() for page in reader.pages).encode()
+    return content
+
+
+def _leaks(client: Client, paths: list[str]) -> dict[str, list[bytes]]:
+    found = {}
+    for path in paths:
+        response = client.get(path, follow=True)
+        assert response.status_code < 500, path
+        body = _body(response)
+        hits = [canary for canary in CANARIES if canary in body]
+        if hits:
+            found[path] = hits
+    return found
+
+
+@pytest.fixture
+def scene(tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.TILE_CACHE_DIR = tmp_path / "tiles"
+    from tiles.cache import tile_cache
+
+    tile_cache.cache_clear()
+    built = parcel_file_scene_build(tmp_path, with_imagery=True)
+    from layers.models import AerialImage
+
+    built.image_id = AerialImage.objects.get().id
+    return built
+
+
+def _account(name: str, *codenames: str) -> User:
+    user = User.objects.create_user(name, password="x")  # noqa: S106
+    if codenames:
+        group = Group.objects.create(name=f"grant of {name}")
+        group.permissions.add(*Permission.objects.filter(codename__in=codenames))
+        user.groups.add(group)
+    return user
+
+
+def test_no_canary_reaches_the_public_through_any_path(scene):
+    assert _leaks(Client(), public_paths(scene)) == {}
+
+
+def test_no_canary_reaches_the_lean_tile_path(scene):
+    z, x, y = tile_of(X0 + 30, Y0 + 15, 17)
+    for path in (
+        f"/tiles/parcels/{z}/{x}/{y}.mvt",
+        f"/tiles/parcels/{z}/{x}/{y}.png",
+        f"/tiles/basemap/{z}/{x}/{y}.png",
+    ):
+        body = wsgi_request(path).content
+        assert [canary for canary in CANARIES if canary in body] == [], path
+
+
+def test_no_canary_reaches_a_signed_in_account_without_grants(scene):
+    client = Client()
+    client.force_login(_account("citizen"))
+
+    assert _leaks(client, public_paths(scene)) == {}
+
+
+def test_a_ministry_with_a_documents_grant_sees_documents_but_no_owner(scene):
+    client = Client()
+    client.force_login(_account("ministry-of-commerce", "view_document_contents"))
+
+    leaks = _leaks(client, public_paths(scene))
+
+    # Its grant opens the building file's documents, and nothing else carries a canary.
+    assert leaks == {
+        f"/parcels/{scene.plot.id}/documents/DOC-SAL-1": [CANARY_DOCUMENT_TEXT],
+        f"/parcels/{scene.plot.id}/documents/DOC-SAL-1?download=1": [CANARY_DOCUMENT_TEXT],
+    }
+
+
+def test_control_a_planner_finds_every_canary(scene):
+    """Without this, the tests above could pass because the canaries were never reachable at all."""
+    client = Client()
+    planner = User.objects.create_user("planner", password="x")  # noqa: S106
+    planner.groups.add(roles_ensure())
+    client.force_login(planner)
+
+    leaks = _leaks(client, public_paths(scene))
+
+    plot = scene.plot.id
+    found = {canary for hits in leaks.values() for canary in hits}
+    assert found == set(CANARIES)
+    assert set(leaks[f"/api/parcels/{plot}"]) == {
+        CANARY_OWNER.encode(),
+        CANARY_CIVIL_ID.encode(),
+        CANARY_APPLICANT.encode(),
+    }
+    assert CANARY_OWNER.encode() in leaks[f"/parcels/{plot}/report.pdf"]
+    assert not any(path.startswith("/tiles/") for path in leaks)  # tiles carry no owner data for anyone
