@@ -4,6 +4,8 @@ layers/parcel_file, record the audit row, and serialise."""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -47,29 +49,54 @@ def _audit(request: HttpRequest, access: FileAccess, parcel_id: int, channel: Fi
     )
 
 
+class _LinkTemplates:
+    """URL templates of the file's parts, reversed once per process (a reverse() per row adds up)."""
+
+    templates: dict[str, str] | None = None
+
+    @classmethod
+    def get(cls) -> dict[str, str]:
+        if cls.templates is None:
+            marker = "999999999"
+            routes = {
+                "self": ("parcel_file_json", [marker]),
+                "html": ("parcel_file_html", [marker]),
+                "print": ("parcel_file_print", [marker]),
+                "pdf": ("parcel_file_pdf", [marker]),
+                "map": ("parcel_map_png", [marker]),
+                "version": ("parcel_version", [marker, "888888"]),
+                "thumbnail": ("parcel_imagery_thumbnail", [marker, "777777"]),
+                "document": ("parcel_document", [marker, "DOCUMENTCODE"]),
+            }
+            cls.templates = {
+                name: reverse(route, args=args)
+                .replace(marker, "{id}")
+                .replace("888888", "{version}")
+                .replace("777777", "{image}")
+                .replace("DOCUMENTCODE", "{code}")
+                for name, (route, args) in routes.items()
+            }
+        return cls.templates
+
+
 def file_links(parcel_id: int, document: dict | None = None) -> dict:
     """The file's stable URLs, and the links of its parts (versions, lineage, documents, imagery)."""
-    links = {
-        "self": reverse("parcel_file_json", args=[parcel_id]),
-        "html": reverse("parcel_file_html", args=[parcel_id]),
-        "print": reverse("parcel_file_print", args=[parcel_id]),
-        "pdf": reverse("parcel_file_pdf", args=[parcel_id]),
-        "map": reverse("parcel_map_png", args=[parcel_id]),
-    }
+    templates = _LinkTemplates.get()
+    links = {name: templates[name].format(id=parcel_id) for name in ("self", "html", "print", "pdf", "map")}
     if document is None:
         return links
     for version in document["survey"]["history"]:
-        version["href"] = reverse("parcel_version", args=[parcel_id, version["version"]])
+        version["href"] = templates["version"].format(id=parcel_id, version=version["version"])
     for link in document["survey"]["lineage"]:
-        link["href"] = reverse("parcel_version", args=[link["parcel_id"], link["version"]])
-        link["file"] = reverse("parcel_file_html", args=[link["parcel_id"]])
+        link["href"] = templates["version"].format(id=link["parcel_id"], version=link["version"])
+        link["file"] = templates["html"].format(id=link["parcel_id"])
     for neighbour in document["neighbours"]:
-        neighbour["file"] = reverse("parcel_file_html", args=[neighbour["id"]])
+        neighbour["file"] = templates["html"].format(id=neighbour["id"])
     for capture in document["imagery"]:
-        capture["thumbnail"] = reverse("parcel_imagery_thumbnail", args=[parcel_id, capture["id"]])
+        capture["thumbnail"] = templates["thumbnail"].format(id=parcel_id, image=capture["id"])
     for item in document["building_file"]:
         if item["contents"] == "available":
-            item["preview"] = reverse("parcel_document", args=[parcel_id, item["code"]])
+            item["preview"] = templates["document"].format(id=parcel_id, code=quote(item["code"], safe=""))
             item["download"] = item["preview"] + "?download=1"
     return links
 
