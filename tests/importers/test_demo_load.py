@@ -74,3 +74,42 @@ def test_demo_load_once_does_nothing_the_second_time(small_delivery, municipalit
 
     assert "already loaded" in capsys.readouterr().out
     assert ParcelVersion.objects.count() == versions
+
+
+@pytest.mark.slow
+def test_every_demo_parcel_is_found_from_a_point_inside_it_and_its_file_is_complete(
+    small_delivery, municipality, settings, tmp_path
+):
+    from django.db import connection
+
+    from layers.parcel_file.access import PUBLIC
+    from layers.parcel_file.assembly import parcel_file
+    from layers.parcel_file.identify import parcel_identify_point
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    call_command("demo_load", dir=small_delivery, parcels=SMALL_MUNICIPALITY, seed=7, once=True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, ST_X(p), ST_Y(p) FROM (SELECT id, ST_Transform(ST_PointOnSurface(geom), 4326) AS p"
+            " FROM layers_parcel WHERE status <> 'retired') points ORDER BY id"
+        )
+        points = cursor.fetchall()
+        cursor.execute(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT"
+            " ST_Transform(ST_LineInterpolatePoint(ST_GeometryN(geom, 1), 0.5), 4326) AS p"
+            " FROM layers_street ORDER BY id LIMIT 200) midpoints"
+        )
+        street_points = cursor.fetchall()
+
+    found = {parcel_id: parcel_identify_point(x=lon, y=lat, srid=4326) for parcel_id, lon, lat in points}
+    in_streets = [parcel_identify_point(x=lon, y=lat, srid=4326) for lon, lat in street_points]
+    files = [parcel_file(parcel_id=parcel_id, access=PUBLIC) for parcel_id, _, _ in points[::40]]
+
+    assert len(found) == SMALL_MUNICIPALITY
+    assert [parcel_id for parcel_id, answer in found.items() if answer.parcel_id != parcel_id] == []
+    assert {answer.how for answer in found.values()} == {"inside"}
+    assert {answer.how for answer in in_streets} <= {"nearest", "none"}
+    assert all(answer.distance_m > 0 for answer in in_streets if answer.how == "nearest")
+    assert all(document["master_plan"]["zones"] for document in files)  # the master plan covers the city
+    assert sum(bool(document["streets"]) for document in files) >= 0.9 * len(files)  # nearly all plots front a street
+    assert all(document["survey"]["history"] and document["nearest_landmarks"] for document in files)
