@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from geoportal.errors import InvalidInput
 
@@ -29,6 +29,9 @@ class DeliverySource(ABC):
     """One department's delivery format. Subclasses stay small: SQL does the heavy lifting."""
 
     name: ClassVar[str]
+    # Tables whose statistics an applied delivery refreshes (ANALYZE): a big load would otherwise
+    # leave the planner with the row counts of an empty table until autovacuum comes by.
+    analyze_after: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -55,14 +58,27 @@ class DeliverySource(ABC):
     def apply(self) -> None:
         """Write the classified changes (called inside one transaction)."""
 
+    def change_features(self) -> tuple[list[dict], list[dict]]:
+        """Return (changes, context) as GeoJSON features in EPSG:4326 for the dry run's map.
+
+        Changes carry ``properties.change`` (added, changed, retired) and ``properties.key``.
+        Sources without a map of their changes return nothing.
+        """
+        return [], []
+
     def cleanup(self) -> None:
         """Drop whatever ``read`` staged."""
         staging_drop(*self.tables.values())
         self.tables.clear()
 
 
-def import_delivery(source_name: str, path: Path, *, dry_run: bool = False) -> ImportReport:
-    """Import one delivery; raise ImportRejected (nothing changed) when it has problems."""
+def import_delivery(
+    source_name: str, path: Path, *, dry_run: bool = False, change_map: Path | None = None
+) -> ImportReport:
+    """Import one delivery; raise ImportRejected (nothing changed) when it has problems.
+
+    With ``change_map``, also write the map of the classified changes there (importers/preview.py).
+    """
     source_class = SOURCES.get(source_name)
     if source_class is None:
         raise InvalidInput(f"Unknown source '{source_name}'; known: {', '.join(sorted(SOURCES))}.")
@@ -77,9 +93,18 @@ def import_delivery(source_name: str, path: Path, *, dry_run: bool = False) -> I
         source.diff()
         if not source.report.accepted:
             raise ImportRejected(source.report)
+        if change_map is not None:
+            from .preview import change_map_html
+
+            changes, context = source.change_features()
+            title = f"{source.name}: {path.name}" + (" (dry run)" if dry_run else "")
+            change_map.write_text(change_map_html(changes, title=title, context=context), encoding="utf-8")
         if not dry_run:
             with transaction.atomic():
                 source.apply()
+            if source.analyze_after:
+                with connection.cursor() as cursor:
+                    cursor.execute(f"ANALYZE {', '.join(source.analyze_after)}")
     finally:
         source.cleanup()
     return source.report

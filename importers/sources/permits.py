@@ -66,6 +66,7 @@ PDF_MAGIC = b"%PDF-"
 @register
 class PermitsSource(DeliverySource):
     name = "permits"
+    analyze_after = ("layers_buildingpermit", "layers_buildingfiledocument")
 
     def read(self) -> None:
         self.tables["permits"] = stage_csv(self.path / "permits.csv", PERMIT_COLUMNS, table_prefix=self.name)

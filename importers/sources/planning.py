@@ -47,6 +47,7 @@ STORED_LANDMARK = "SELECT 1 FROM layers_landmark m WHERE m.code = s.landmark_id"
 @register
 class PlanningSource(VectorDeliverySource):
     name = "planning"
+    analyze_after = ("layers_zoningzone", "layers_street", "layers_landmark")
     file_name = "planning.gpkg"
     specs = (ZONE, STREET, LANDMARK)
     layers_optional = True

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
+
 from importers.base import register
 from importers.checks import LayerSpec, layer_validate, references_validate
 from importers.staging import stage_csv
 from layers.models import LandUse, ParcelStatus
 
+from .parcel_sync import parcel_sync_apply, parcel_sync_classify, parcel_sync_features
 from .vector import VectorDeliverySource
 
 AREA = LayerSpec(
@@ -47,15 +50,12 @@ STORED_BLOCK = (
     "SELECT 1 FROM layers_block b JOIN layers_area a ON a.id = b.area_id"
     " WHERE a.code = s.area_code AND b.number = s.block_no"
 )
-STORED_PARCEL = (
-    "SELECT 1 FROM layers_parcel p JOIN layers_block b ON b.id = p.block_id JOIN layers_area a ON a.id = b.area_id "
-    "WHERE a.code = s.area_code AND b.number = s.block_no AND p.number = s.parcel_no AND p.status <> 'retired'"
-)
 
 
 @register
 class SurveySource(VectorDeliverySource):
     name = "survey"
+    analyze_after = ("layers_area", "layers_block", "layers_parcel", "layers_parcelversion", "layers_parcelowner")
     file_name = "survey.gpkg"
     specs = (AREA, BLOCK, PARCEL)
 
@@ -105,7 +105,18 @@ class SurveySource(VectorDeliverySource):
     def diff(self) -> None:
         self.count_new("areas", STORED_AREA)
         self.count_new("blocks", STORED_BLOCK)
-        self.count_new("parcels", STORED_PARCEL)
+        token = secrets.token_hex(4)
+        self.tables["parcel_sync"] = f"{self.name}_parcel_sync_{token}"
+        self.tables["parcel_lineage"] = f"{self.name}_parcel_lineage_{token}"
+        parcel_sync_classify(
+            staged=self.staged("parcels"),
+            sync=self.staged("parcel_sync"),
+            lineage=self.staged("parcel_lineage"),
+            report=self.report,
+        )
+
+    def change_features(self) -> tuple[list[dict], list[dict]]:
+        return parcel_sync_features(sync=self.staged("parcel_sync"), staged_blocks=self.staged("blocks"))
 
     def apply(self) -> None:
         self.insert_recording_changes(
@@ -124,34 +135,9 @@ class SurveySource(VectorDeliverySource):
             key_sql="a.code || '/' || i.number",
             joins="JOIN layers_area a ON a.id = i.area_id",
         )
-        self._parcels_insert()
+        parcel_sync_apply(sync=self.staged("parcel_sync"), lineage=self.staged("parcel_lineage"))
         if "owners" in self.tables:
             self._owners_insert()
-
-    def _parcels_insert(self) -> None:
-        # The first version of each new parcel is valid from its survey date.
-        self.execute(
-            "WITH inserted AS ("
-            " INSERT INTO layers_parcel (block_id, number, land_use, surveyed_area_m2, survey_ref, survey_date,"
-            "  status, geom, version, valid_from, updated_at)"
-            " SELECT b.id, s.parcel_no, s.land_use, s.area_m2::numeric, s.survey_ref, s.survey_date::date,"
-            "  s.status, s.geom, 1, s.survey_date::date, now()"
-            f" FROM {self.staged('parcels')} s"
-            " JOIN layers_area a ON a.code = s.area_code"
-            " JOIN layers_block b ON b.area_id = a.id AND b.number = s.block_no"
-            f" WHERE NOT EXISTS ({STORED_PARCEL})"
-            " RETURNING *)"
-            ", versions AS ("
-            " INSERT INTO layers_parcelversion (parcel_id, version, valid_from, change, recorded_at, land_use,"
-            "  surveyed_area_m2, survey_ref, survey_date, status, geom)"
-            " SELECT id, 1, valid_from, 'created', now(), land_use, surveyed_area_m2, survey_ref, survey_date,"
-            " status, geom"
-            " FROM inserted)"
-            " INSERT INTO layers_changeevent (layer, feature_key, change, version, bbox_3857, recorded_at)"
-            " SELECT 'parcels', a.code || '/' || b.number || '/' || i.number, 'added', 1,"
-            " ST_Expand(ST_Envelope(i.geom_3857), 0.01), now()"
-            " FROM inserted i JOIN layers_block b ON b.id = i.block_id JOIN layers_area a ON a.id = b.area_id"
-        )
 
     def _owners_insert(self) -> None:
         # Owners are replaced per parcel of the delivery: the registry sends the full list.

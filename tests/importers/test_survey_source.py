@@ -62,7 +62,7 @@ def test_a_good_delivery_is_applied_with_versions_and_owners(tmp_path):
 
     report = import_delivery("survey", tmp_path)
 
-    assert report.counts["parcels"] == {"added": 2, "already stored": 0}
+    assert report.counts["parcels"] == {"added": 2, "changed": 0, "unchanged": 0, "retired": 0}
     parcel = Parcel.objects.get(number="1")
     assert parcel.block.area.code == "TESTAREA"
     assert parcel.versions.get().valid_from.isoformat() == "2024-01-15"
@@ -76,7 +76,7 @@ def test_the_same_delivery_twice_changes_nothing_the_second_time(tmp_path):
 
     report = import_delivery("survey", tmp_path)
 
-    assert report.counts["parcels"] == {"added": 0, "already stored": 2}
+    assert report.counts["parcels"] == {"added": 0, "changed": 0, "unchanged": 2, "retired": 0}
     assert list(ParcelVersion.objects.values_list("id", "version")) == versions_before
 
 

@@ -1,4 +1,4 @@
-"""``manage.py import <source> <path> [--dry-run]``: import one department delivery."""
+"""``manage.py import <source> <path> [--dry-run] [--map changes.html]``: import one department delivery."""
 
 from pathlib import Path
 
@@ -17,12 +17,17 @@ class Command(BaseCommand):
         parser.add_argument("source", choices=sorted(SOURCES))
         parser.add_argument("path", type=Path)
         parser.add_argument("--dry-run", action="store_true", help="validate and report, change nothing")
+        parser.add_argument(
+            "--map", type=Path, dest="change_map", help="write a map of the changes (HTML, opens offline) here"
+        )
 
-    def handle(self, *args, source: str, path: Path, dry_run: bool, **options) -> None:
+    def handle(self, *args, source: str, path: Path, dry_run: bool, change_map: Path | None, **options) -> None:
         try:
-            report = import_delivery(source, path, dry_run=dry_run)
+            report = import_delivery(source, path, dry_run=dry_run, change_map=change_map)
         except ImportRejected as rejected:
             raise CommandError(rejected.report.as_text()) from rejected
         except DomainError as error:
             raise CommandError(error.message) from error
         self.stdout.write(report.as_text())
+        if change_map is not None:
+            self.stdout.write(f"Map of the changes: {change_map}")
