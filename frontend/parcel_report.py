@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw
 
 from geoportal.errors import NotFound
 from tiles.raster import render_view
+from tiles.render_slots import render_slot
 
 MAP_WIDTH, MAP_HEIGHT, MAP_SCALE = 720, 440, 2
 MAP_MARGIN_M = 45.0  # around the parcel, so that its neighbours and fronting streets show
@@ -37,7 +38,9 @@ def parcel_map_png(*, parcel_id: int) -> bytes:
         raise NotFound(f"no parcel with id {parcel_id}.", field="id")
     geometry, west, south, east, north = row
     bbox = _view_box(west, south, east, north)
-    base = Image.open(io.BytesIO(render_view(layer="basemap", bbox=bbox, width=MAP_WIDTH, height=MAP_HEIGHT)))
+    with render_slot():  # a static map is a big raster render: it shares the tiles' render limit
+        rendered = render_view(layer="basemap", bbox=bbox, width=MAP_WIDTH, height=MAP_HEIGHT)
+    base = Image.open(io.BytesIO(rendered))
     overlay = Image.new("RGBA", base.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(overlay)
     to_pixel = _pixel_transform(bbox, base.size)
@@ -94,4 +97,5 @@ def report_pdf(html: str) -> bytes:
     from weasyprint.urls import URLFetcher
 
     fetcher = URLFetcher(allowed_protocols={"data"}, allow_redirects=False)
-    return HTML(string=html, url_fetcher=fetcher).write_pdf()
+    with render_slot():  # a second or so of CPU: bounded like the raster renders
+        return HTML(string=html, url_fetcher=fetcher).write_pdf()

@@ -57,5 +57,9 @@ class DomainErrorMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, DomainError):
-            return JsonResponse(exception.as_dict(), status=exception.status)
+            response = JsonResponse(exception.as_dict(), status=exception.status)
+            retry_after = getattr(exception, "retry_after_seconds", None)  # e.g. the render limit's 503
+            if retry_after:
+                response["Retry-After"] = str(retry_after)
+            return response
         return None

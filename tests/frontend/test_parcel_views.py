@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 
 import pypdf
 import pytest
@@ -266,3 +267,16 @@ def test_signed_in_users_have_their_own_higher_limit(client, scene, settings, pl
     statuses = [client.get(f"/api/parcels/{scene.plot.id}").status_code for _ in range(4)]
 
     assert statuses == [200, 200, 200, 429]
+
+
+def test_a_busy_renderer_answers_503_with_retry_after_for_the_report(client, scene, settings):
+    from tiles.render_slots import render_slot
+
+    settings.TILE_RENDER_CONCURRENCY, settings.TILE_RENDER_QUEUE = 1, 0
+    settings.TILE_REDIS_NAMESPACE = f"test-tiles-{uuid.uuid4().hex}"
+    with render_slot():  # the only raster slot is taken
+        response = client.get(f"/parcels/{scene.plot.id}/report.pdf")
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "2"
+    assert response.json()["message"] == "too many tiles are being rendered; try again shortly."
