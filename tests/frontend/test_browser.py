@@ -144,7 +144,13 @@ def test_clicking_a_parcel_on_the_home_map_opens_its_file(visit, webmap_city):
     visit.open("/")
     page = visit.page
     page.wait_for_selector("#map[data-areas='2']")
-    page.evaluate("document.getElementById('map').geoportalMap.setView([29.38015, 47.98015], 18, {animate: false})")
+    # The first fitBounds may still be animating: set the view until it holds.
+    page.wait_for_function(
+        "(() => { const map = document.getElementById('map').geoportalMap;"
+        " if (map.getZoom() === 18 && !map._animatingZoom) { return true; }"
+        " map.setView([29.38015, 47.98015], 18, {animate: false}); return false; })()",
+        polling=200,
+    )
     page.wait_for_load_state("networkidle")
     point = page.evaluate(
         "(() => { const p = document.getElementById('map').geoportalMap.latLngToContainerPoint([29.38015, 47.98015]);"
