@@ -1,4 +1,9 @@
-"""WSGI entry point (gunicorn geoportal.wsgi): Django, with tile GETs on their lean path."""
+"""WSGI entry point (granian: geoportal.wsgi:application): Django, with tile GETs on their lean path.
+
+Granian copies the whole process environment into every request's environ (``request.META``), the
+database URL and the secret key included. ``WithoutProcessEnvironment`` takes those keys out again,
+so that nothing that reports or logs ``META`` can show them.
+"""
 
 import os
 
@@ -7,6 +12,7 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "geoportal.settings")
 django_application = get_wsgi_application()
 
-from tiles.wsgi import TileFastPath  # noqa: E402  (after Django is set up)
+from geoportal.wsgi_environ import WithoutProcessEnvironment  # noqa: E402  (after Django is set up)
+from tiles.wsgi import TileFastPath  # noqa: E402
 
-application = TileFastPath(django_application)
+application = WithoutProcessEnvironment(TileFastPath(django_application))

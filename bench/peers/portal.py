@@ -1,5 +1,5 @@
-"""Our own server for the benchmark: gunicorn on 127.0.0.1 against the bench database, as the
-brief for issue #3 runs it (2 workers × 4 threads), with the tile cache on or bypassed."""
+"""Our own server for the benchmark: granian on 127.0.0.1 against the bench database, as
+``./portal run`` serves (2 workers × 4 threads), with the tile cache on or bypassed."""
 
 from __future__ import annotations
 
@@ -41,11 +41,11 @@ def portal_environment(database_url: str, *, cache: bool) -> dict[str, str]:
 
 @contextlib.contextmanager
 def portal_server(database_url: str, *, cache: bool, extra_environment: dict | None = None) -> Iterator[int]:
-    """Run our gunicorn; yield its port. ``extra_environment`` adds to (or overrides) its environment."""
+    """Run our web server; yield its port. ``extra_environment`` adds to (or overrides) its environment."""
     port = free_port()
     command = [
-        sys.executable, "-m", "gunicorn", "geoportal.wsgi", "--bind", f"{LOOPBACK}:{port}",
-        "--workers", "2", "--threads", "4", "--timeout", "120", "--log-level", "warning",
+        sys.executable, "-m", "granian", "--interface", "wsgi", "geoportal.wsgi:application",
+        "--host", LOOPBACK, "--port", str(port), "--workers", "2", "--blocking-threads", "4", "--log-level", "warning",
     ]  # fmt: skip
     environment = {**portal_environment(database_url, cache=cache), **(extra_environment or {})}
     name = "portal-cached" if cache else "portal-uncached"
