@@ -1,6 +1,6 @@
 """Parcel file (issue #5, "click a parcel, get its full file") on the 1,000,000-parcel municipality:
 
-- the file as JSON (``GET /api/parcels/<id>``, anonymous: the public subset) from our gunicorn,
+- the file as JSON (``GET /api/parcels/<id>``, anonymous: the public subset) from our web server (granian),
   CONCURRENCY requests at a time for SECONDS, beside the SQL floor: the same queries
   (``file_queries_for(PUBLIC)``) run directly through psycopg2 from CONCURRENCY connections;
 - the same, one request at a time (one pass over the parcels).

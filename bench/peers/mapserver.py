@@ -18,7 +18,7 @@ from bench.peers.processes import WORK_DIR
 from bench.scratch_db import libpq_parameters
 
 MAPSERV = Path("/usr/lib/cgi-bin/mapserv")
-# One single-threaded mapserv per concurrent request of the load (our gunicorn has 2 × 4 slots).
+# One single-threaded mapserv per concurrent request of the load (our web server has 2 × 4 slots).
 PROCESSES = 8
 PATH_TEMPLATE = "/parcels?mode=tile&tilemode=gmap&tile={x}+{y}+{z}&layers=parcels"
 WORLD_HALF = 20037508.342789244
@@ -128,7 +128,7 @@ def mapserver_server(database: str) -> Iterator[int]:
     socket_path, pid_file = folder / "mapserv.sock", folder / "mapserv.pids"
     socket_path.unlink(missing_ok=True)
     pid_file.unlink(missing_ok=True)
-    # mapserv keeps our account (as our gunicorn does): the embedded cluster's socket is 0770
+    # mapserv keeps our account (as our web server does): the embedded cluster's socket is 0770
     # postgres:postgres. nginx's workers reach mapserv through the FastCGI socket given to them.
     environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "MAPSERVER_CONFIG_FILE": str(config)}
     command = [

@@ -19,7 +19,7 @@ LAYER = "parcels"
 
 VIEW = "bench_parcels_current"
 PATH_TEMPLATE = f"/collections/public.{VIEW}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}?properties={{properties}}"
-WORKERS = 2  # as our gunicorn
+WORKERS = 2  # as our web server (granian)
 
 
 def view_create(database: str) -> None:
