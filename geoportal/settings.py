@@ -166,6 +166,11 @@ PARCEL_FILE_RATE_SIGNED_IN = env.int("GEOPORTAL_PARCEL_FILE_RATE_SIGNED_IN", def
 PROXY_HOPS = env.int("GEOPORTAL_PROXY_HOPS", default=0)
 RATE_LIMIT_NAMESPACE = env.str("GEOPORTAL_RATE_LIMIT_NAMESPACE", default="ratelimit")
 
+# Zipped deliveries (importers/archives.py): refused beyond these, before anything is unpacked.
+IMPORT_ARCHIVE_MAX_ENTRIES = env.int("GEOPORTAL_IMPORT_ARCHIVE_MAX_ENTRIES", default=1000)
+IMPORT_ARCHIVE_MAX_TOTAL_BYTES = env.int("GEOPORTAL_IMPORT_ARCHIVE_MAX_TOTAL_BYTES", default=8 << 30)
+IMPORT_ARCHIVE_MAX_RATIO = env.int("GEOPORTAL_IMPORT_ARCHIVE_MAX_RATIO", default=200)
+
 DEMO_DIR = Path(env.str("GEOPORTAL_DEMO_DIR", default=str(embedded.DEMO_DIR)))
 DEMO_PARCELS = env.int("GEOPORTAL_DEMO_PARCELS", default=20000)
 DEMO_SEED = env.int("GEOPORTAL_DEMO_SEED", default=2026)

@@ -6,6 +6,7 @@ delivery changes nothing.
 
 from __future__ import annotations
 
+import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
@@ -14,6 +15,7 @@ from django.db import connection, transaction
 
 from geoportal.errors import InvalidInput
 
+from .archives import archive_unpack
 from .report import ImportRejected, ImportReport
 from .staging import STAGING_SCHEMA, staging_drop
 
@@ -78,12 +80,17 @@ def import_delivery(
     """Import one delivery; raise ImportRejected (nothing changed) when it has problems.
 
     With ``change_map``, also write the map of the classified changes there (importers/preview.py).
+    A ``.zip`` is checked and unpacked into a temporary folder first (importers/archives.py).
     """
     source_class = SOURCES.get(source_name)
     if source_class is None:
         raise InvalidInput(f"Unknown source '{source_name}'; known: {', '.join(sorted(SOURCES))}.")
     if not path.exists():
         raise InvalidInput(f"{path}: no such file or folder.")
+    if path.suffix.lower() == ".zip":
+        with tempfile.TemporaryDirectory(prefix="delivery-") as unpacked:
+            folder = archive_unpack(path, Path(unpacked) / path.stem)
+            return import_delivery(source_name, folder, dry_run=dry_run, change_map=change_map)
     source = source_class(path)
     try:
         source.read()
