@@ -17,7 +17,7 @@ import random
 import shutil
 from collections.abc import Sequence
 
-from bench.bench_tiles import Side, figures, median_result
+from bench.bench_tiles import figures, measure
 from bench.harness import Measurement
 from bench.peers import portal
 from bench.peers.database import LOAD_RECORD, bench_database_ensure, connect
@@ -30,7 +30,6 @@ PARCEL_COUNT = 500
 SAMPLE_MODULUS = 2000  # ids ≡ seed (mod 2000): 500 parcels spread over the whole id range
 CHECK_COUNT = 20  # parcels whose JSON is compared with the floor's rows before measuring
 SECONDS = float(os.environ.get("BENCH_PARCEL_FILE_SECONDS", "20"))
-WARMUP_SECONDS = 5
 PATH_TEMPLATE = "/api/parcels/{id}"
 ID_LIST = WORK_DIR / "parcel-file-ids.txt"
 # Off for the benchmark only: 8 clients on 127.0.0.1 would pass the anonymous limit in a second.
@@ -176,21 +175,6 @@ def correctness(port: int, database: str, ids: Sequence[int]) -> tuple[str | Non
     return None, f"same section row counts as the floor on {len(sample)} sampled parcels ({rows})"
 
 
-def measure(sides: dict[str, Side], repeat: int, *, warm_up: bool = True) -> dict[str, LoadResult]:
-    """As bench_tiles.measure, for SECONDS of this benchmark: warm up, run the sides in turn
-    ``repeat`` times, return each side's medians."""
-    if warm_up:
-        for side in sides.values():
-            side(WARMUP_SECONDS)
-    runs: dict[str, list[LoadResult]] = {name: [] for name in sides}
-    for _ in range(repeat):
-        for name, side in sides.items():
-            result = side(SECONDS)
-            print(f"   {name}: {result.describe()}", flush=True)
-            runs[name].append(result)
-    return {name: median_result(results) for name, results in runs.items()}
-
-
 def _nan() -> LoadResult:
     return LoadResult(0, 0.0, float("nan"), float("nan"), 0)
 
@@ -256,6 +240,6 @@ def run(options: dict) -> list[Measurement]:
             paths = [PATH_TEMPLATE.format(id=parcel_id) for parcel_id in ids]
             loaded_sides["ours"] = lambda seconds: wrk_load(ours, paths, seconds=seconds, name="ours-parcel-file")
             lone_sides["ours, one at a time"] = lambda _: http_pass(ours, paths)
-        loaded = measure(loaded_sides, repeat)
-        lone = measure(lone_sides, repeat, warm_up=False)
+        loaded = measure(loaded_sides, repeat, seconds=SECONDS)
+        lone = measure(lone_sides, repeat, warm_up=False, seconds=SECONDS)
     return rows(loaded, lone, missing, check)

@@ -52,15 +52,17 @@ def median_result(results: list[LoadResult]) -> LoadResult:
     )
 
 
-def measure(sides: dict[str, Side], repeat: int, *, warm_up: bool = True) -> dict[str, LoadResult]:
-    """Warm every side up, then run them in turn ``repeat`` times; return each side's medians."""
+def measure(
+    sides: dict[str, Side], repeat: int, *, warm_up: bool = True, seconds: float = SECONDS
+) -> dict[str, LoadResult]:
+    """Warm every side up, then run them in turn ``repeat`` times for ``seconds``; return each side's medians."""
     if warm_up:
         for side in sides.values():
             side(WARMUP_SECONDS)
     runs: dict[str, list[LoadResult]] = {name: [] for name in sides}
     for _ in range(repeat):
         for name, side in sides.items():
-            result = side(SECONDS)
+            result = side(seconds)
             print(f"   {name}: {result.describe()}", flush=True)
             runs[name].append(result)
     return {name: median_result(results) for name, results in runs.items()}

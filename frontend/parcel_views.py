@@ -4,6 +4,7 @@ layers/parcel_file, record the audit row, and serialise."""
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import quote
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -150,13 +151,13 @@ def parcel_file_json_view(request: HttpRequest, parcel_id: str) -> JsonResponse:
 def _html_errors(view):
     """Answer a DomainError of an HTML page with an HTML page (the API answers JSON)."""
 
+    @functools.wraps(view)
     def wrapped(request: HttpRequest, *args, **kwargs):
         try:
             return view(request, *args, **kwargs)
         except DomainError as error:
             return render(request, "frontend/parcel_error.html", {"error": error}, status=error.status)
 
-    wrapped.__name__ = view.__name__
     return wrapped
 
 

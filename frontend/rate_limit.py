@@ -13,14 +13,9 @@ from django.http import HttpRequest, JsonResponse
 WINDOW_SECONDS = 60
 
 
-class _Limits:
-    client: redis_client.Redis | None = None
-
-
+@functools.cache
 def _redis() -> redis_client.Redis:
-    if _Limits.client is None:
-        _Limits.client = redis_client.Redis.from_url(settings.REDIS_URL)
-    return _Limits.client
+    return redis_client.Redis.from_url(settings.REDIS_URL)
 
 
 def client_ip(request: HttpRequest) -> str | None:

@@ -18,7 +18,10 @@ re-sync costs the same number of statements for ten parcels or ten thousand.
 
 from __future__ import annotations
 
+import datetime
+
 from django.db import connection
+from django.utils import timezone
 
 from importers.report import ImportReport
 
@@ -114,18 +117,19 @@ def parcel_sync_features(*, sync: str, staged_blocks: str) -> tuple[list[dict], 
 
 def parcel_sync_apply(*, sync: str, lineage: str) -> None:
     """Apply the classified changes with their versions, lineage and change events."""
-    _retire(sync, lineage)
+    _retire(sync, lineage, on=timezone.localdate())
     _change(sync)
     _add(sync)
     _lineage_link(lineage)
 
 
-def _retire(sync: str, lineage: str) -> None:
-    # Retired on the new parcels' survey date for a split or merge, else on the day of the import;
+def _retire(sync: str, lineage: str, *, on: datetime.date) -> None:
+    # Retired on the new parcels' survey date for a split or merge, else on ``on`` (the import's day
+    # in the municipality's time zone);
     # never before the closing version began.
     _execute(
         "WITH retiring AS ("
-        " SELECT y.parcel_id, GREATEST(coalesce(max(l.survey_date), CURRENT_DATE), p.valid_from) AS retired_on"
+        " SELECT y.parcel_id, GREATEST(coalesce(max(l.survey_date), %(on)s), p.valid_from) AS retired_on"
         f" FROM {sync} y JOIN layers_parcel p ON p.id = y.parcel_id"
         f" LEFT JOIN {lineage} l ON l.parent_id = y.parcel_id"
         " WHERE y.change = 'retired' GROUP BY y.parcel_id, p.valid_from),"
@@ -138,7 +142,8 @@ def _retire(sync: str, lineage: str) -> None:
         " INSERT INTO layers_changeevent (layer, feature_key, change, version, bbox_3857, recorded_at)"
         " SELECT 'parcels', a.code || '/' || b.number || '/' || u.number, 'retired', u.version,"
         "  ST_Expand(ST_Envelope(u.geom_3857), 0.01), now()"
-        " FROM updated u JOIN layers_block b ON b.id = u.block_id JOIN layers_area a ON a.id = b.area_id"
+        " FROM updated u JOIN layers_block b ON b.id = u.block_id JOIN layers_area a ON a.id = b.area_id",
+        {"on": on},
     )
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-
 from django.utils import timezone
 
 from geoportal.errors import NotFound
@@ -137,7 +135,7 @@ def _permit(permit: dict) -> dict:
     if permit["completed_on"]:
         timeline.append({"status": "completed", "on": permit["completed_on"]})
     elif permit["expires_on"]:
-        past = permit["expires_on"] <= datetime.date.today()  # noqa: DTZ011 -- dates are the municipality's local dates
+        past = permit["expires_on"] <= timezone.localdate()
         timeline.append({"status": "expired" if past else "expires", "on": permit["expires_on"]})
     if permit["status"] in {"rejected", "cancelled", "under_review"}:
         timeline.append({"status": permit["status"], "on": None})

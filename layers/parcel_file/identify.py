@@ -16,6 +16,7 @@ from django.db import connection, models
 
 from geoportal.errors import InvalidInput, NotFound
 from layers.models import Parcel, ParcelStatus
+from layers.selectors import parcel_by_key
 
 # The coordinate systems deliveries and clients use (DOMAIN.md, "Coordinates").
 SUPPORTED_CRS: dict[int, str] = {
@@ -114,17 +115,12 @@ def _identification(hits: list[dict]) -> Identification:
 
 def parcel_id_by_key(*, area_code: str, block_no: str, parcel_no: str) -> int:
     """Return the id of the current parcel with this identity; NotFound names what was asked."""
-    parcel_id = (
-        Parcel.objects.exclude(status=ParcelStatus.RETIRED)
-        .filter(block__area__code=area_code, block__number=block_no, number=parcel_no)
-        .values_list("id", flat=True)
-        .first()
-    )
-    if parcel_id is None:
+    parcel = parcel_by_key(area_code=area_code, block_no=block_no, parcel_no=parcel_no)
+    if parcel is None:
         raise NotFound(
             f"no current parcel {parcel_no[:16]} in block {block_no[:10]} of area '{area_code[:40]}'.", field="parcel"
         )
-    return parcel_id
+    return parcel.id
 
 
 def parcel_id_parse(text: str) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from django.utils import timezone
 
 from importers import sources  # noqa: F401
 from importers.base import import_delivery
@@ -85,7 +86,7 @@ def test_a_second_delivery_is_classified_and_applied_with_history_and_lineage(tm
     retired = dict(Parcel.objects.filter(status="retired").values_list("number", "retired_on"))  # all of block 10
     assert retired["5"] == datetime.date(2025, 4, 1)
     assert retired["3"] == retired["4"] == datetime.date(2025, 3, 1)
-    assert retired["6"] == datetime.date.today()  # noqa: DTZ011 -- the import's day, a local date
+    assert retired["6"] == timezone.localdate()  # the import's day in the municipality
     links = sorted(
         ParcelLineage.objects.values_list("parent__parcel__number", "child__parcel__number", "kind", "recorded_on")
     )
