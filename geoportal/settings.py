@@ -87,7 +87,7 @@ DATABASE_URL = env.str("DATABASE_URL", default=embedded.database_url())
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 # A unix-socket folder travels percent-encoded in the URL's host part; libpq wants it plain.
 DATABASES["default"]["HOST"] = unquote(DATABASES["default"].get("HOST", ""))
-DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
+DATABASES["default"]["ENGINE"] = "geoportal.postgis"  # PostGIS with before-commit hooks (tiles/publication.py)
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -150,7 +150,12 @@ HEALTH_MIN_FREE_DISK_BYTES = env.int("GEOPORTAL_HEALTH_MIN_FREE_DISK_BYTES", def
 # how many renders may run at once across all processes, with how many more may wait for a slot.
 TILE_CACHE = env.str("GEOPORTAL_TILE_CACHE", default="filesystem")
 TILE_CACHE_DIR = Path(env.str("GEOPORTAL_TILE_CACHE_DIR", default=str(embedded.VAR_DIR / "tiles")))
+# Every process that writes layer data must agree on it (it decides which tiles a change reaches).
 TILE_METATILE_SIZE = env.int("GEOPORTAL_TILE_METATILE_SIZE", default=4)
+# The front server (nginx, geoportal/front.py) answers the tiles published here by itself
+# (tiles/publication.py). Every process that writes layer data removes what its changes reach, so
+# all must name the same folder. Set it empty where no front server reads it: nothing is published.
+TILE_PUBLISH_DIR = env.str("GEOPORTAL_TILE_PUBLISH_DIR", default=str(embedded.VAR_DIR / "tiles-published")) or None
 TILE_RENDER_CONCURRENCY = env.int("GEOPORTAL_TILE_RENDER_CONCURRENCY", default=2)
 TILE_RENDER_QUEUE = env.int("GEOPORTAL_TILE_RENDER_QUEUE", default=8)
 TILE_VECTOR_CONCURRENCY = env.int("GEOPORTAL_TILE_VECTOR_CONCURRENCY", default=8)

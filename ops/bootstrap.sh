@@ -12,6 +12,7 @@ DEBIAN_PACKAGES=(
   python3-venv python3-dev                # the virtualenv
   fonts-noto-core                         # Arabic glyphs for map labels (Noto Naskh/Sans Arabic)
   libpango-1.0-0 libpangoft2-1.0-0        # WeasyPrint's text layout (the parcel report's PDF)
+  nginx                                   # the front server: answers published tiles from disk (geoportal/front.py)
   sqlite3 ca-certificates
 )
 if [[ ${GEOPORTAL_BOOTSTRAP:-full} != server ]]; then
@@ -33,6 +34,12 @@ if ((${#missing[@]})); then
     exit 1
   fi
   echo "Installing Debian packages: ${missing[*]}"
+  # invoke-rc.d asks policy-rc.d; 101 keeps the packages from starting system services (nginx on :80).
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi

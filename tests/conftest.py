@@ -67,6 +67,18 @@ def _rate_limits_of_this_test(settings):
     settings.RATE_LIMIT_NAMESPACE = f"test-ratelimit-{uuid.uuid4().hex}"
 
 
+@pytest.fixture(autouse=True)
+def _no_tile_publishing(settings):
+    """Publish no tiles (tiles/publication.py) unless a test asks: none has a front server to read them."""
+    settings.TILE_PUBLISH_DIR = None
+
+
+@pytest.fixture(autouse=True)
+def _quarantine_of_this_test(settings, tmp_path):
+    """Keep rejected test deliveries (importers' quarantine) out of var/."""
+    settings.IMPORT_QUARANTINE_DIR = tmp_path / "quarantine"
+
+
 @pytest.fixture
 def municipality(db, tmp_path):
     """The municipality with its real governorates (reloaded if a transactional test flushed them)."""

@@ -25,6 +25,7 @@ from . import grid
 from .cache import CachedTile, TileKey, tile_cache
 from .freshness import SNAPSHOT_MARK_SQL, snapshot_mark, tile_is_stale
 from .layers import LAYERS, TileLayer, mvt_query, tile_layer
+from .publication import tiles_publish
 from .render_slots import metatile_lock, render_slot
 
 CONTENT_TYPES = {
@@ -45,7 +46,7 @@ class TileResponse:
 
 
 def _etag(tile: CachedTile) -> str:
-    return f'"{tile.mark:x}-{zlib.crc32(tile.body):08x}-{len(tile.body):x}"'
+    return f'"{zlib.crc32(tile.mark.encode()):08x}-{zlib.crc32(tile.body):08x}-{len(tile.body):x}"'
 
 
 def _respond(tile: CachedTile, fmt: str, if_none_match: str | None) -> TileResponse:
@@ -65,7 +66,7 @@ def _respond(tile: CachedTile, fmt: str, if_none_match: str | None) -> TileRespo
 
 def _fresh_cached(key: TileKey, sources: tuple[str, ...]) -> CachedTile | None:
     cached = tile_cache().get(key)
-    if cached is None or tile_is_stale(sources=sources, z=key.z, x=key.x, y=key.y, mark=cached.mark):
+    if cached is None or tile_is_stale(sources=sources, fmt=key.fmt, z=key.z, x=key.x, y=key.y, mark=cached.mark):
         return None
     return cached
 
@@ -91,6 +92,7 @@ def _render_mvt(layer: TileLayer, key: TileKey) -> CachedTile:
         mark, body = cursor.fetchone()
     tile = CachedTile(body=bytes(body or b""), mark=mark)
     tile_cache().put(key, tile)
+    tiles_publish([(key, tile)], layer.sources)
     return tile
 
 
@@ -105,8 +107,13 @@ def _render_raster(layer: TileLayer, key: TileKey) -> CachedTile:
         mark = snapshot_mark()
         with render_slot():
             images = render_metatile(layer=layer.name, z=key.z, x0=x0, y0=y0, size=size, scale=key.scale)
-        for (x, y), body in images.items():
-            tile_cache().put(TileKey(layer.name, key.z, x, y, key.fmt, key.scale), CachedTile(body=body, mark=mark))
+        rendered = [
+            (TileKey(layer.name, key.z, x, y, key.fmt, key.scale), CachedTile(body=body, mark=mark))
+            for (x, y), body in images.items()
+        ]
+        for tile_key, tile in rendered:
+            tile_cache().put(tile_key, tile)
+        tiles_publish(rendered, layer.sources)
     return CachedTile(body=images[(key.x, key.y)], mark=mark)
 
 
@@ -124,6 +131,8 @@ def tile_get(
     tile = _fresh_cached(key, layer.sources)
     if tile is None:
         tile = _render_mvt(layer, key) if fmt == "mvt" else _render_raster(layer, key)
+    else:
+        tiles_publish([(key, tile)], layer.sources)  # e.g. refused while a change was committing
     return _respond(tile, fmt, if_none_match)
 
 

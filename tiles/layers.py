@@ -13,6 +13,9 @@ from .grid import TILE_SIZE, WORLD_HALF
 
 MVT_EXTENT = 4096
 MVT_BUFFER = 64
+# Mapnik draws features this far outside a metatile too, so that casings, icons and line joins that
+# cross its edge match the neighbour's; wider than the widest symbol (19 px street casing).
+RASTER_BUFFER_PX = 128
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from django.db import connection
 
 from geoportal.errors import InvalidInput, NotFound
 from tiles.grid import TILE_SIZE, tile_bounds
-from tiles.layers import LAYERS
+from tiles.layers import LAYERS, RASTER_BUFFER_PX
 from tiles.styles.stylesheet import FONTSETS, STYLES_DIR, WEB_MERCATOR, stylesheet_xml
 
 # isort: split
@@ -43,9 +43,6 @@ MAX_ZOOM: dict[str, int] = {name: LAYERS[name].max_zoom for name in RASTER_LAYER
 SCALES = (1, 2)
 # A 16×16 metatile is already a 4096 px (16 MB RGBA) image at 1x, four times that at 2x.
 MAX_METATILE_SIZE = 16
-# Features this far outside the metatile are drawn too, so that casings, icons and line joins that
-# cross its edge match the neighbour's; wider than the widest symbol (19 px street casing).
-BUFFER_PX = 128
 # 8-bit palette PNG with Mapnik's hextree quantiser: keeps the alpha edges of overlay layers and
 # is about a third of the size of 32-bit PNG.
 PNG_FORMAT = "png8:m=h"
@@ -167,7 +164,7 @@ def _map_build(layer: str, scale: int, database: dict[str, str]) -> mapnik.Map:
     map_ = mapnik.Map(TILE_SIZE * scale, TILE_SIZE * scale, WEB_MERCATOR)
     # strict: an unknown attribute or symbolizer in a stylesheet is an error, not a silent no-op.
     mapnik.load_map_from_string(map_, stylesheet_xml(layer, database=database), True, str(STYLES_DIR))
-    map_.buffer_size = BUFFER_PX * scale
+    map_.buffer_size = RASTER_BUFFER_PX * scale
     return map_
 
 

@@ -3,7 +3,6 @@ response of our tile endpoint that shows it, with the tile cache on and the tile
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -43,8 +42,12 @@ def edit_target(database: str, tile: Tile) -> EditTarget:
     return EditTarget(parcel_id, land_use, tile)
 
 
-def freshness_seconds(port: int, path: str, target: EditTarget, land_use: str, database_url: str) -> float:
-    """Cache the tile, commit the edit in another process, poll until the tile changes."""
+def freshness_seconds(port: int, path: str, target: EditTarget, land_use: str, environment: dict[str, str]) -> float:
+    """Cache the tile, commit the edit in another process, poll until the tile changes.
+
+    ``environment`` is the server's (portal.portal_environment): the editing process must write to
+    the same portal (database, Redis, published tiles) as any of its own processes would.
+    """
     url = f"http://{LOOPBACK}:{port}{path}"
     status, before = http_get(url)
     if status != 200:
@@ -52,7 +55,7 @@ def freshness_seconds(port: int, path: str, target: EditTarget, land_use: str, d
     http_get(url)  # a second time: now it is a cache hit
     editor = subprocess.Popen(  # noqa: S603 - fixed command
         [sys.executable, "-m", "bench.peers.parcel_edit", str(target.parcel_id), land_use],
-        env={**os.environ, "DATABASE_URL": database_url},
+        env=environment,
         cwd=BENCH_DIR.parent,
         stdout=subprocess.PIPE,
         text=True,

@@ -1,7 +1,9 @@
 """``python -m geoportal.embedded run|test|up|down``: the two quick-start commands behind ./portal.
 
 - ``run``: start the services, migrate, load the demo municipality once, then serve on
-  http://127.0.0.1:8000 with a Celery worker; Ctrl-C stops everything this command started.
+  http://127.0.0.1:8000 with a Celery worker: nginx in front (geoportal/front.py: it answers
+  published tiles itself), granian behind it on a unix socket; Ctrl-C stops everything this
+  command started.
 - ``test [pytest args]``: start the services, run the whole suite, stop what it started, and
   exit with pytest's status.
 - ``up`` / ``down``: only start or stop the embedded PostGIS and Redis.
@@ -13,6 +15,9 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
+
+from geoportal.front import front_command, front_config
 
 from . import paths, postgres, redis
 from .services import services_up
@@ -35,12 +40,20 @@ WEB_SERVER_ARGUMENTS = [
 
 
 def _serve() -> int:
-    """Run the web server (granian) and a Celery worker until one exits or we are told to stop."""
-    host, port = BIND.rsplit(":", 1)
+    """Run the front server (nginx), the web server (granian) and a Celery worker until one exits or
+    we are told to stop."""
+    paths.PORTAL_SOCKET.unlink(missing_ok=True)
+    front = front_config(
+        prefix=paths.FRONT_DIR,
+        listen=BIND,
+        upstream=f"unix:{paths.PORTAL_SOCKET}",
+        publish_dir=Path(os.environ["GEOPORTAL_TILE_PUBLISH_DIR"]),
+    )
     servers = [
         subprocess.Popen(
-            [PYTHON, "-m", "granian", *WEB_SERVER_ARGUMENTS, "--host", host, "--port", port], cwd=paths.BASE_DIR
+            [PYTHON, "-m", "granian", *WEB_SERVER_ARGUMENTS, "--uds", str(paths.PORTAL_SOCKET)], cwd=paths.BASE_DIR
         ),
+        subprocess.Popen(front_command(front), cwd=paths.FRONT_DIR),
         subprocess.Popen(
             [
                 PYTHON,
@@ -74,6 +87,10 @@ def _serve() -> int:
 
 
 def command_run() -> int:
+    # Every process started from here publishes tiles to (and removes them from) the front's folder,
+    # and trusts the one proxy before it for the client's address.
+    os.environ.setdefault("GEOPORTAL_TILE_PUBLISH_DIR", str(paths.VAR_DIR / "tiles-published"))
+    os.environ.setdefault("GEOPORTAL_PROXY_HOPS", "1")
     started = services_up()
     try:
         _manage("migrate", "--noinput")

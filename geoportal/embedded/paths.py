@@ -31,6 +31,8 @@ REDIS_SOCKET = run_dir() / "redis" / "redis.sock"
 LOG_DIR = VAR_DIR / "log"
 MEDIA_DIR = VAR_DIR / "media"
 DEMO_DIR = VAR_DIR / "demo"
+FRONT_DIR = VAR_DIR / "front"  # nginx's configuration, pid, logs and temporary files
+PORTAL_SOCKET = run_dir() / "portal.sock"  # granian, behind the front server
 
 
 def database_url() -> str:

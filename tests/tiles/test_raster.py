@@ -31,7 +31,8 @@ from layers.services.parcels import parcel_create, parcel_retire
 from tests.conftest import governorates_ensure
 from tests.factories import AreaFactory, BlockFactory, parcel_survey
 from tiles.grid import WORLD_HALF, lonlat_to_3857, tile_bounds
-from tiles.raster import BUFFER_PX, RASTER_LAYERS, render_metatile
+from tiles.layers import RASTER_BUFFER_PX
+from tiles.raster import RASTER_LAYERS, render_metatile
 from tiles.styles.stylesheet import STYLES_DIR, stylesheet_xml
 
 REFERENCE_DIR = Path(__file__).parent / "reference"
@@ -290,7 +291,7 @@ def _single_image(layer: str) -> np.ndarray:
     )
     map_ = mapnik.Map(512, 512, "epsg:3857")
     mapnik.load_map_from_string(map_, stylesheet_xml(layer, database=database), True, str(STYLES_DIR))
-    map_.buffer_size = BUFFER_PX
+    map_.buffer_size = RASTER_BUFFER_PX
     west, _, _, north = tile_bounds(Z, X0, Y0)
     _, south, east, _ = tile_bounds(Z, X0 + 1, Y0 + 1)
     map_.zoom_to_box(mapnik.Box2d(west, south, east, north))

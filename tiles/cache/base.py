@@ -6,7 +6,9 @@ import struct
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-MARK = struct.Struct(">Q")  # the render snapshot's xmin, before the body
+# A cached tile: MAGIC, the length of the render's snapshot, the snapshot (ASCII), then the body.
+MAGIC = b"GPT2"
+MARK_LENGTH = struct.Struct(">H")
 
 
 @dataclass(frozen=True)
@@ -29,15 +31,20 @@ class TileKey:
 @dataclass(frozen=True)
 class CachedTile:
     body: bytes
-    mark: int  # pg_snapshot_xmin when rendering began
+    mark: str  # the snapshot the render read (pg_current_snapshot() as text)
 
     def encode(self) -> bytes:
-        return MARK.pack(self.mark) + self.body
+        mark = self.mark.encode("ascii")
+        return MAGIC + MARK_LENGTH.pack(len(mark)) + mark + self.body
 
     @classmethod
-    def decode(cls, data: bytes) -> CachedTile:
-        (mark,) = MARK.unpack_from(data)
-        return cls(body=data[MARK.size :], mark=mark)
+    def decode(cls, data: bytes) -> CachedTile | None:
+        """Return the tile, or None for data of another format (a cache written by an older portal)."""
+        if not data.startswith(MAGIC) or len(data) < len(MAGIC) + MARK_LENGTH.size:
+            return None
+        (length,) = MARK_LENGTH.unpack_from(data, len(MAGIC))
+        start = len(MAGIC) + MARK_LENGTH.size
+        return cls(body=data[start + length :], mark=data[start : start + length].decode("ascii"))
 
 
 class TileCache(ABC):

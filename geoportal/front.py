@@ -1,0 +1,110 @@
+"""The front server: nginx before the portal, answering published tiles from disk by itself.
+
+``./portal run`` starts it (geoportal/embedded), the tests start it (tests/tiles/test_publication.py)
+and so does the benchmark: one configuration, made here. Everything that is not a published tile
+goes to the portal (granian), with the client's address in X-Forwarded-For (so PROXY_HOPS = 1).
+
+Published tiles (tiles/publication.py) are removed before a change commits, so nginx must look at
+the disk on every request: no ``open_file_cache`` here, which would keep serving a removed file.
+"""
+
+from __future__ import annotations
+
+import getpass
+import shutil
+from pathlib import Path
+
+# What a tile URL looks like, as tiles/views.py TILE_PATTERN, for the layers (imagery never has a file).
+PUBLISHED_TILE = r"^/tiles/(?<tile>[a-z_]{1,40}/[0-9]{1,2}/[0-9]{1,8}/[0-9]{1,8}(@2x)?\.(png|mvt))$"
+UPLOAD_LIMIT = "1g"  # deliveries come through the portal; its own caps (importers) apply after this
+
+CONFIG = """\
+user {user};
+worker_processes {workers};
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {access_log};
+    sendfile on;
+    tcp_nopush on;
+    server_tokens off;
+    keepalive_requests 10000;
+    client_max_body_size {upload_limit};
+    client_body_temp_path {prefix}/tmp/body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    default_type application/octet-stream;
+    upstream portal {{
+        server {upstream};
+        keepalive 32;
+    }}
+    server {{
+        listen {listen};
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_read_timeout 300s;
+        proxy_buffering off;
+{tile_location}
+        location / {{ proxy_pass http://portal; }}
+        location @portal {{ proxy_pass http://portal; }}
+    }}
+}}
+"""
+TILE_LOCATION = """\
+        location ~ "{pattern}" {{
+            root {publish_dir};
+            types {{ application/vnd.mapbox-vector-tile mvt; image/png png; }}
+            add_header Cache-Control "public, no-cache" always;
+            add_header Access-Control-Allow-Origin "*" always;
+            add_header X-Content-Type-Options nosniff always;
+            add_header X-Tile-Source published always;
+            try_files /$tile @portal;
+        }}"""
+
+
+def nginx_binary() -> str:
+    """Debian's nginx (ops/bootstrap.sh installs it)."""
+    for candidate in (shutil.which("nginx"), "/usr/sbin/nginx"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise FileNotFoundError("nginx is not installed: run ops/bootstrap.sh (Debian package nginx).")
+
+
+def front_config(
+    *, prefix: Path, listen: str, upstream: str, publish_dir: Path | None, workers: int = 2, access_log: bool = True
+) -> Path:
+    """Write the front server's configuration under ``prefix``; return its path.
+
+    ``upstream`` is the portal's address for nginx: ``unix:/path.sock`` or ``host:port``.
+    Without ``publish_dir`` every request goes to the portal.
+    """
+    (prefix / "tmp").mkdir(parents=True, exist_ok=True)
+    tile_location = TILE_LOCATION.format(pattern=PUBLISHED_TILE, publish_dir=publish_dir) if publish_dir else ""
+    config = prefix / "nginx.conf"
+    config.write_text(
+        CONFIG.format(
+            # Workers run as whoever runs the portal, so they read what it publishes (and no more).
+            user=getpass.getuser(),
+            workers=workers,
+            prefix=prefix,
+            access_log=f"{prefix}/access.log" if access_log else "off",
+            upload_limit=UPLOAD_LIMIT,
+            upstream=upstream,
+            listen=listen,
+            tile_location=tile_location,
+        ),
+        encoding="utf-8",
+    )
+    return config
+
+
+def front_command(config: Path) -> list[str]:
+    prefix = config.parent
+    return [nginx_binary(), "-p", str(prefix), "-c", str(config), "-e", str(prefix / "error.log")]

@@ -1,0 +1,323 @@
+"""tiles/publication.py and the front server: published tiles are answered by nginx from disk, and
+a change removes every published tile it reaches before it commits, whatever the write path.
+
+These tests run the real front server (Debian's nginx, configured by geoportal/front.py) before
+pytest-django's live server, and commit for real, as production does.
+"""
+
+from __future__ import annotations
+
+import datetime
+import http.client
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from django.db import connection, transaction
+from django.urls import reverse
+
+from geoportal.front import front_command, front_config
+from importers import sources  # noqa: F401
+from importers.base import import_delivery
+from layers.models import Parcel
+from layers.services.parcels import parcel_update
+from tests.factories import parcel_survey
+from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y, ktm_rectangle
+from tests.importers.delivery_builders import feature, geopackage_write
+from tests.tiles.mvt_reader import mvt_features
+from tests.tiles.scene import scene_build, tile_of
+from tiles import publication
+from tiles.cache import CachedTile, TileKey, tile_cache
+from tiles.freshness import snapshot_mark, tile_reach
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("municipality")]
+PARCEL_TILE_X = SALMIYA_X + 45  # inside parcel 1 of the scene
+
+
+@pytest.fixture
+def published(tmp_path, settings) -> Path:
+    folder = tmp_path / "published"
+    settings.TILE_PUBLISH_DIR = str(folder)
+    settings.TILE_CACHE_DIR = tmp_path / "tiles"
+    settings.TILE_REDIS_NAMESPACE = f"test-tiles-{uuid.uuid4().hex}"
+    publication._client.cache_clear()
+    tile_cache.cache_clear()
+    yield folder
+    tile_cache.cache_clear()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def front(published, live_server, tmp_path) -> str:
+    """The front server before the live server; yield its base URL."""
+    port = _free_port()
+    upstream = urlsplit(live_server.url).netloc.replace("localhost", "127.0.0.1")
+    config = front_config(
+        prefix=tmp_path / "front", listen=f"127.0.0.1:{port}", upstream=upstream, publish_dir=published, workers=1
+    )
+    process = subprocess.Popen(front_command(config), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    for _attempt in range(200):
+        try:
+            requests.get(f"{base}/healthz", timeout=2)
+            break
+        except requests.ConnectionError:
+            if process.poll() is not None:
+                pytest.fail(f"nginx did not start: {process.stderr.read().decode()}")
+            time.sleep(0.05)
+    yield base
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def _closing(function):
+    """Run ``function`` in a thread, then close that thread's database connection."""
+
+    def run(*arguments):
+        try:
+            function(*arguments)
+        finally:
+            connection.close()
+
+    return run
+
+
+def _get(base: str, path: str) -> requests.Response:
+    return requests.get(base + path, timeout=30)
+
+
+def _areas(response: requests.Response, folder: Path) -> dict[str, float]:
+    return {f["number"]: f["area_m2"] for f in mvt_features(response.content, folder)}
+
+
+def test_a_rendered_tile_is_then_answered_by_the_front_server_from_disk(front, published, tmp_path):
+    scene_build()
+    z, x, y = tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, 17)
+    path = f"/tiles/parcels/{z}/{x}/{y}.mvt"
+
+    first = _get(front, path)
+    second = _get(front, path)
+
+    assert first.status_code == 200
+    assert "X-Tile-Source" not in first.headers  # the portal rendered it
+    assert (published / "parcels" / str(z) / str(x) / f"{y}.mvt").read_bytes() == first.content
+    assert second.headers["X-Tile-Source"] == "published"
+    assert second.content == first.content
+    assert second.headers["Content-Type"] == "application/vnd.mapbox-vector-tile"
+    assert second.headers["Cache-Control"] == "public, no-cache"
+    assert second.headers["Access-Control-Allow-Origin"] == "*"
+    assert _get(front, path).headers["X-Tile-Source"] == "published"
+    revalidated = requests.get(front + path, headers={"If-None-Match": second.headers["ETag"]}, timeout=30)
+    assert revalidated.status_code == 304
+
+
+def test_a_metatile_render_publishes_all_its_tiles_and_at_2x_too(front, published):
+    scene_build()
+    z, x, y = tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, 17)
+    _get(front, f"/tiles/basemap/{z}/{x}/{y}.png")
+    _get(front, f"/tiles/basemap/{z}/{x}/{y}@2x.png")
+
+    folder = published / "basemap" / str(z)
+    files = {str(path.relative_to(folder)) for path in folder.rglob("*.png")}
+
+    assert len([name for name in files if "@2x" not in name]) == 16  # the 4×4 metatile
+    assert len([name for name in files if "@2x" in name]) == 16
+    assert _get(front, f"/tiles/basemap/{z}/{x}/{y}@2x.png").headers["X-Tile-Source"] == "published"
+
+
+def test_a_parcel_edit_through_the_services_removes_its_published_tiles_before_it_commits(front, published, tmp_path):
+    _block, parcels, _street, _landmark = scene_build()
+    tiles = [tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, z) for z in (14, 16, 18)]
+    for z, x, y in tiles:
+        _get(front, f"/tiles/parcels/{z}/{x}/{y}.mvt")
+        _get(front, f"/tiles/parcels/{z}/{x}/{y}.png")
+    before_png = {tile: _get(front, "/tiles/parcels/{}/{}/{}.png".format(*tile)).content for tile in tiles}
+    far = tile_of(SALMIYA_X + 110, SALMIYA_Y + 15, 20)  # parcel 3, 50 m east: a z20 vector tile it does not reach
+    _get(front, "/tiles/parcels/{}/{}/{}.mvt".format(*far))
+    far_file = published / "parcels" / str(far[0]) / str(far[1]) / f"{far[2]}.mvt"
+    assert far_file.exists()
+
+    parcel_update(
+        parcel=parcels[0],
+        valid_from=datetime.date(2025, 1, 1),
+        survey=parcel_survey(ktm_rectangle(SALMIYA_X + 30, width=28), surveyed_area_m2=Decimal("840")),
+    )
+
+    for z, x, y in tiles:
+        assert not (published / "parcels" / str(z) / str(x) / f"{y}.mvt").exists()
+        response = _get(front, f"/tiles/parcels/{z}/{x}/{y}.mvt")
+        assert "X-Tile-Source" not in response.headers
+        if z >= 16:
+            assert _areas(response, tmp_path)["1"] == 840.0
+        png = _get(front, f"/tiles/parcels/{z}/{x}/{y}.png")
+        assert png.content != before_png[(z, x, y)]
+    assert far_file.exists()  # exactly the tiles the change reaches
+
+
+def test_a_landmark_from_the_planning_importer_removes_its_published_tiles(front, published, tmp_path):
+    scene_build()
+    z, x, y = tile_of(SALMIYA_X + 100, SALMIYA_Y + 100, 16)
+    path = f"/tiles/landmarks/{z}/{x}/{y}.mvt"
+    _get(front, path)
+    assert _get(front, path).headers["X-Tile-Source"] == "published"
+    landmark = feature(
+        {
+            "landmark_id": "LM-NEW-1",
+            "name_ar": "مسجد السالمية",
+            "name_en": "Salmiya Mosque",
+            "category": "mosque",
+            "area_code": "SALMIYA",
+        },
+        "Point",
+        [SALMIYA_X + 100, SALMIYA_Y + 100],
+    )
+    geopackage_write(tmp_path / "planning" / "planning.gpkg", {"landmarks": [landmark]})
+
+    import_delivery("planning", tmp_path / "planning")
+
+    response = _get(front, path)
+    assert "X-Tile-Source" not in response.headers
+    assert sorted(f["name_en"] for f in mvt_features(response.content, tmp_path)) == ["Marina Mall", "Salmiya Mosque"]
+
+
+def test_a_street_retired_in_the_admin_leaves_the_published_basemap(front, published, admin_client, tmp_path):
+    _block, _parcels, street, _landmark = scene_build()
+    z, x, y = tile_of(SALMIYA_X + 75, SALMIYA_Y - 10, 17)
+    for path in (f"/tiles/streets/{z}/{x}/{y}.mvt", f"/tiles/basemap/{z}/{x}/{y}.png"):
+        _get(front, path)
+        assert _get(front, path).headers["X-Tile-Source"] == "published"
+    basemap_before = _get(front, f"/tiles/basemap/{z}/{x}/{y}.png").content
+
+    admin_client.post(
+        reverse("admin:layers_street_changelist"), {"action": "retire_selected", "_selected_action": [street.pk]}
+    )
+
+    streets = _get(front, f"/tiles/streets/{z}/{x}/{y}.mvt")
+    assert "X-Tile-Source" not in streets.headers
+    assert streets.status_code == 204  # no street left in the tile
+    assert _get(front, f"/tiles/basemap/{z}/{x}/{y}.png").content != basemap_before
+
+
+def test_a_publication_in_flight_holds_a_commit_back_and_a_fenced_tile_is_not_published(published, monkeypatch):
+    """The race of the protocol: a render that checked before a change committed must not leave its file."""
+    _block, parcels, _street, _landmark = scene_build()
+    z, x, y = tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, 17)
+    key = TileKey("parcels", z, x, y, "mvt")
+    old = CachedTile(body=b"rendered-before-the-change", mark=snapshot_mark())
+    checked, release = threading.Event(), threading.Event()
+    real_check = publication.tile_is_stale
+
+    def check_then_stall(**arguments):  # the renderer stalls between its check (R2) and its write (R3)
+        stale = real_check(**arguments)
+        checked.set()
+        release.wait(timeout=30)
+        return stale
+
+    monkeypatch.setattr(publication, "tile_is_stale", check_then_stall)
+    renderer = threading.Thread(target=_closing(publication.tiles_publish), args=([(key, old)], ("parcels",)))
+    renderer.start()
+    assert checked.wait(timeout=30)
+    committed = threading.Event()
+
+    def edit() -> None:
+        parcel_update(
+            parcel=Parcel.objects.get(pk=parcels[0].pk),
+            valid_from=datetime.date(2025, 1, 1),
+            survey=parcel_survey(ktm_rectangle(SALMIYA_X + 30), surveyed_area_m2=Decimal("999")),
+        )
+        committed.set()
+
+    writer = threading.Thread(target=_closing(edit))
+    writer.start()
+    time.sleep(0.5)
+    assert not committed.is_set()  # W2: the commit waits for the publication in flight
+    monkeypatch.setattr(publication, "tile_is_stale", real_check)
+    # While the change is fenced, another render of the same tile is not published.
+    assert publication.tiles_publish([(key, CachedTile(body=b"other", mark=snapshot_mark()))], ("parcels",)) == 0
+    release.set()
+    renderer.join(timeout=30)
+    writer.join(timeout=30)
+
+    assert committed.is_set()
+    assert not (published / key.path).exists()  # removed: by the renderer (the epoch moved) or by W3
+    # After the commit, the old render is refused by its check (R2), and a new one is published.
+    assert publication.tiles_publish([(key, old)], ("parcels",)) == 0
+    assert publication.tiles_publish([(key, CachedTile(body=b"new", mark=snapshot_mark()))], ("parcels",)) == 1
+
+
+def test_fences_meet_the_tiles_whose_reach_meets_the_change():
+    z16 = tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, 16)
+    fences = set(publication.fence_keys([tile_reach(fmt="mvt", z=20, x=0, y=0)]))  # a tiny box far away
+    change = (4_000_000.0, 4_000_000.0, 4_000_010.0, 4_000_010.0)
+    near = set(publication.fence_keys([change]))
+
+    from tiles import grid
+
+    cx, cy = next(grid.tiles_covering(16, change))
+    inside = set(publication.guard_keys(18, tile_reach(fmt="mvt", z=18, x=cx * 4 + 1, y=cy * 4 + 1)))
+    above = set(publication.guard_keys(10, tile_reach(fmt="mvt", z=10, x=cx >> 6, y=cy >> 6)))
+    elsewhere = set(publication.guard_keys(16, tile_reach(fmt="mvt", z=16, x=z16[1], y=z16[2])))
+
+    assert near & inside
+    assert near & above
+    assert not near & elsewhere
+    assert not fences & inside
+
+
+def test_without_redis_nothing_is_published_and_changes_still_remove_files(published, settings, tmp_path):
+    _block, parcels, _street, _landmark = scene_build()
+    z, x, y = tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, 17)
+    key = TileKey("parcels", z, x, y, "mvt")
+    assert publication.tiles_publish([(key, CachedTile(body=b"tile", mark=snapshot_mark()))], ("parcels",)) == 1
+    settings.REDIS_URL = "unix:///nonexistent/redis.sock"
+    publication._client.cache_clear()
+    publication._script.cache_clear()
+    try:
+        assert publication.tiles_publish([(key, CachedTile(body=b"again", mark=snapshot_mark()))], ("parcels",)) == 0
+        with transaction.atomic():
+            parcel_update(
+                parcel=parcels[0],
+                valid_from=datetime.date(2025, 1, 1),
+                survey=parcel_survey(ktm_rectangle(SALMIYA_X + 30), surveyed_area_m2=Decimal("777")),
+            )
+        assert not (published / key.path).exists()
+    finally:
+        publication._client.cache_clear()
+        publication._script.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/tiles/parcels/99/0/0.mvt", 400),
+        ("/tiles/parcels/17/999999999/1.mvt", 400),
+        ("/tiles/../../../../etc/passwd", 400),  # nginx refuses to climb above the root
+        ("/tiles/parcels/17/1/1.mvt/../../../../../../etc/passwd", 400),
+        ("/tiles/parcels/17/%2e%2e/%2e%2e/1.mvt", 400),
+        ("/tiles/nolayer/17/1/1.mvt", 404),
+        ("/tiles/parcels/17/1/1.exe", 404),
+    ],
+)
+def test_hostile_tile_paths_through_the_front_are_refused(front, path, status):
+    """Sent byte for byte (requests would tidy the dot segments away first)."""
+    connection_to_front = http.client.HTTPConnection(urlsplit(front).netloc, timeout=30)
+    connection_to_front.request("GET", path)
+    response = connection_to_front.getresponse()
+    body = response.read()
+    connection_to_front.close()
+
+    assert response.status == status
+    assert b"root:" not in body
+    assert response.getheader("X-Tile-Source") is None

@@ -1,0 +1,322 @@
+"""Tiles published for the front server to answer by itself, and removed before a change commits.
+
+With ``settings.TILE_PUBLISH_DIR`` set, every layer tile the portal renders (or serves from its
+cache) is also written, body only, at the path of its URL under that folder, and the front server
+(nginx, geoportal/front.py) answers the next requests for it from disk without asking the portal.
+A cache hit then costs what a static file costs. Imagery and empty tiles are not published.
+
+A published file carries no mark to check, so it must be gone before any change that touches it
+becomes visible. Writers and renderers follow this protocol; Redis holds the fences:
+
+Writer: a transaction that wrote change events, just before its COMMIT (``before_commit``, called
+by the database backend geoportal/postgis/base.py):
+  W1. fence the cells its events cover (a counter per cell, and per ancestor of a cell; epoch + 1),
+      and note which publications are in flight;
+  W2. wait until those publications have finished (or passed their deadline);
+  W3. remove the published tiles whose reach meets its events: every layer that reads the changed
+      layer, every zoom, every format and scale;
+  W4. COMMIT;
+  W5. lift the fences (also when the commit failed).
+Renderer: after rendering tiles from a snapshot of mark M (``tiles_publish``):
+  R1. register the publication, unless a fence covers a cell the tiles' reach meets (then stop);
+  R2. ask PostgreSQL whether a committed change event after M meets the tiles (then stop);
+  R3. write the files (write, then rename);
+  R4. deregister; if the epoch moved since R1 (a fence was set meanwhile), remove the files.
+
+Why no stale file is served after a commit W4 that touches it, by where the renderer's R1 falls:
+- between W1 and W5: the fence refuses it;
+- after W5: R2 runs after W4 and sees the event;
+- before W1: the renderer is in flight at W1, so W2 waits for its R4, and W3 removes what it wrote;
+  nothing else can be published there until W5. If the renderer stalls beyond its deadline
+  (PUBLISH_DEADLINE_SECONDS) W2 stops waiting, and the renderer's own R4 then removes its files:
+  only such a stall, between R3 and R4, leaves a window.
+Without Redis no renderer can register, so nothing is published, and writers still remove (W3).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from functools import cache
+from pathlib import Path
+
+import redis as redis_client
+from django.conf import settings
+
+from . import grid
+from .cache import CachedTile, TileKey
+from .freshness import Box, tile_is_stale, tile_ranges_reaching, tile_reach
+from .layers import LAYERS
+
+logger = logging.getLogger(__name__)
+
+PUBLISH_DEADLINE_SECONDS = 5.0  # R1 → R4 takes a query and a rename: milliseconds
+FENCE_TTL_SECONDS = 300  # a writer killed between W1 and W5 blocks publishing there this long, no more
+WAIT_POLL_SECONDS = 0.001
+FENCE_ZOOM = 16  # cells of about 600 m; a large change is fenced with fewer, larger cells
+FENCE_CELLS_PER_BOX = 64
+
+CHANGES_OF_THIS_TRANSACTION = (
+    "SELECT DISTINCT layer, ST_XMin(bbox_3857), ST_YMin(bbox_3857), ST_XMax(bbox_3857), ST_YMax(bbox_3857)"
+    " FROM layers_changeevent WHERE xid = pg_current_xact_id_if_assigned()"
+)
+WROTE = "SELECT pg_current_xact_id_if_assigned() IS NOT NULL"
+# Until migration layers 0004 has run (a new database being migrated), there are no events to read.
+EVENTS_READY = (
+    "SELECT EXISTS (SELECT 1 FROM pg_attribute"
+    " WHERE attrelid = to_regclass('layers_changeevent') AND attname = 'xid' AND NOT attisdropped)"
+)
+
+# KEYS: epoch, publishing, fence keys. ARGV: token, deadline. Returns -1 (fenced) or the epoch.
+REGISTER = """
+for i = 3, #KEYS do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then return -1 end
+end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return tonumber(redis.call('GET', KEYS[1]) or '0')
+"""
+# KEYS: epoch, publishing. ARGV: token, the epoch seen at R1. Returns 1 when no fence came since.
+FINISH = """
+redis.call('ZREM', KEYS[2], ARGV[1])
+if tonumber(redis.call('GET', KEYS[1]) or '0') == tonumber(ARGV[2]) then return 1 end
+return 0
+"""
+# KEYS: epoch, publishing, fence keys. ARGV: ttl, now. Returns the publications in flight.
+FENCE = """
+for i = 3, #KEYS do
+  redis.call('INCR', KEYS[i])
+  redis.call('EXPIRE', KEYS[i], ARGV[1])
+end
+redis.call('INCR', KEYS[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+return redis.call('ZRANGE', KEYS[2], 0, -1)
+"""
+# KEYS: fence keys.
+UNFENCE = """
+for i = 1, #KEYS do
+  if redis.call('DECR', KEYS[i]) <= 0 then redis.call('DEL', KEYS[i]) end
+end
+return 0
+"""
+
+
+def publishing_enabled() -> bool:
+    return bool(settings.TILE_PUBLISH_DIR)
+
+
+def published_root() -> Path:
+    return Path(settings.TILE_PUBLISH_DIR)
+
+
+@cache
+def _client() -> redis_client.Redis:
+    return redis_client.Redis.from_url(settings.REDIS_URL)
+
+
+@cache
+def _script(source: str):
+    return _client().register_script(source)
+
+
+def _key(name: str) -> str:
+    return f"{settings.TILE_REDIS_NAMESPACE}:publish:{name}"
+
+
+def _ancestors(z: int, x: int, y: int) -> Iterable[tuple[int, int, int]]:
+    while z > 0:
+        z, x, y = z - 1, x // 2, y // 2
+        yield z, x, y
+
+
+def _cells_of_box(box: Box) -> set[tuple[int, int, int]]:
+    """Cells covering a change: at FENCE_ZOOM, or coarser when that would take too many."""
+    zoom = FENCE_ZOOM
+    while zoom > 0 and grid.tiles_count(zoom, box) > FENCE_CELLS_PER_BOX:
+        zoom -= 1
+    return {(zoom, x, y) for x, y in grid.tiles_covering(zoom, box)}
+
+
+def fence_keys(boxes: Iterable[Box]) -> list[str]:
+    """Keys a writer fences: each cell ("c:") and each ancestor of a cell ("a:")."""
+    cells: set[tuple[int, int, int]] = set()
+    for box in boxes:
+        cells |= _cells_of_box(box)
+    ancestors = {ancestor for cell in cells for ancestor in _ancestors(*cell)}
+    return [_key(f"c:{z}/{x}/{y}") for z, x, y in sorted(cells)] + [
+        _key(f"a:{z}/{x}/{y}") for z, x, y in sorted(ancestors)
+    ]
+
+
+def guard_keys(z: int, reach: Box) -> list[str]:
+    """Keys a renderer checks: a fenced cell overlaps a tile of its reach if it is that tile, an
+    ancestor of it ("c:" keys of the tile and its ancestors), or a descendant ("a:" key of the tile)."""
+    tiles = {(z, x, y) for x, y in grid.tiles_covering(z, reach)}
+    cells = tiles | {ancestor for tile in tiles for ancestor in _ancestors(*tile)}
+    return [_key(f"c:{z}/{x}/{y}") for z, x, y in sorted(cells)] + [_key(f"a:{z}/{x}/{y}") for z, x, y in sorted(tiles)]
+
+
+def _published_file(key: TileKey) -> Path:
+    return published_root() / key.path
+
+
+def _write(path: Path, body: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(body)
+    os.chmod(temporary, 0o644)  # the front server's workers read it
+    os.replace(temporary, path)
+
+
+def publishable(key: TileKey) -> bool:
+    return key.layer in LAYERS and not key.variant
+
+
+def tiles_publish(tiles: list[tuple[TileKey, CachedTile]], sources: tuple[str, ...]) -> int:
+    """Publish rendered tiles of one layer and one mark for the front server (R1–R4); return how many.
+
+    Never raises: a tile that cannot be published is simply served by the portal.
+    """
+    tiles = [(key, tile) for key, tile in tiles if tile.body and publishable(key)]
+    if not publishing_enabled() or not tiles:
+        return 0
+    reaches = [(key, tile_reach(fmt=key.fmt, z=key.z, x=key.x, y=key.y)) for key, _tile in tiles]
+    guards = sorted({guard for key, reach in reaches for guard in guard_keys(key.z, reach)})
+    token = uuid.uuid4().hex
+    control = [_key("epoch"), _key("publishing")]
+    try:
+        epoch = _script(REGISTER)(keys=control + guards, args=[token, time.time() + PUBLISH_DEADLINE_SECONDS])
+    except redis_client.RedisError:
+        logger.warning("tiles not published: Redis is unreachable", exc_info=True)
+        return 0
+    if epoch < 0:
+        return 0  # a change touching these tiles is committing: the portal serves them meanwhile
+    written: list[Path] = []
+    try:
+        mark = tiles[0][1].mark
+        fresh = [
+            (key, tile)
+            for key, tile in tiles
+            if not tile_is_stale(sources=sources, fmt=key.fmt, z=key.z, x=key.x, y=key.y, mark=mark)
+        ]
+        for key, tile in fresh:
+            path = _published_file(key)
+            _write(path, tile.body)
+            written.append(path)
+    finally:
+        try:
+            unchanged = _script(FINISH)(keys=control, args=[token, epoch])
+        except redis_client.RedisError:
+            unchanged = 0
+        if not unchanged:
+            for path in written:
+                path.unlink(missing_ok=True)
+            written = []
+    return len(written)
+
+
+# --- the writer's side -------------------------------------------------------------------------
+
+
+def _tile_layers_reading(source: str) -> list:
+    return [layer for layer in LAYERS.values() if source in layer.sources]
+
+
+def published_remove(changes: Iterable[tuple[str, Box]]) -> int:
+    """Remove the published tiles whose reach meets any change (W3); return how many files went.
+
+    Works from the files that exist: per layer and zoom, the tile ranges each change reaches are
+    indexed by column, and only the existing column folders among them are listed.
+    """
+    root = published_root()
+    ranges: dict[tuple[str, str, int], dict[int, list[tuple[int, int]]]] = defaultdict(lambda: defaultdict(list))
+    for source, box in changes:
+        for layer in _tile_layers_reading(source):
+            for fmt in layer.formats:
+                for z in range(layer.min_zoom, layer.max_zoom + 1):
+                    x_first, x_last, y_first, y_last = tile_ranges_reaching(fmt=fmt, z=z, box=box)
+                    columns = ranges[(layer.name, fmt, z)]
+                    for x in range(x_first, x_last + 1):
+                        columns[x].append((y_first, y_last))
+    removed = 0
+    for (layer, fmt, z), columns in ranges.items():
+        zoom_folder = root / layer / str(z)
+        try:
+            existing = os.listdir(zoom_folder)
+        except FileNotFoundError:
+            continue
+        for column in existing:
+            if not column.isdigit() or int(column) not in columns:
+                continue
+            y_ranges = columns[int(column)]
+            for name in os.listdir(zoom_folder / column):
+                stem, _, suffix = name.partition(".")
+                row = stem.removesuffix("@2x")
+                if suffix == fmt and row.isdigit() and any(low <= int(row) <= high for low, high in y_ranges):
+                    (zoom_folder / column / name).unlink(missing_ok=True)
+                    removed += 1
+    return removed
+
+
+def published_remove_layer(layer: str) -> None:
+    """Remove every published tile of a layer (after a style change)."""
+    import shutil
+
+    if publishing_enabled():
+        shutil.rmtree(published_root() / layer, ignore_errors=True)
+
+
+def _in_flight_wait(tokens: list[bytes]) -> None:
+    """W2: wait until the publications that were in flight at W1 have finished or expired."""
+    pending = list(tokens)
+    while pending:
+        scores = _client().zmscore(_key("publishing"), pending)
+        now = time.time()
+        pending = [token for token, score in zip(pending, scores, strict=True) if score is not None and score > now]
+        if pending:
+            time.sleep(WAIT_POLL_SECONDS)
+
+
+def before_commit(connection) -> Callable[[], None] | None:
+    """W1–W3 for the transaction about to commit on ``connection``; return W5, to run after it."""
+    if not publishing_enabled():
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(WROTE)
+        if not cursor.fetchone()[0]:
+            return None
+        if not getattr(connection, "change_events_ready", False):
+            cursor.execute(EVENTS_READY)
+            if not cursor.fetchone()[0]:
+                return None
+            connection.change_events_ready = True
+        cursor.execute(CHANGES_OF_THIS_TRANSACTION)
+        changes = [(layer, (xmin, ymin, xmax, ymax)) for layer, xmin, ymin, xmax, ymax in cursor.fetchall()]
+    if not changes:
+        return None
+    keys = fence_keys(box for _layer, box in changes)
+    control = [_key("epoch"), _key("publishing")]
+    fenced = False
+    try:
+        in_flight = _script(FENCE)(keys=control + keys, args=[FENCE_TTL_SECONDS, time.time()])
+        fenced = True
+        _in_flight_wait(in_flight)
+    except redis_client.RedisError:
+        # No renderer can register without Redis either; removing the files (W3) is what counts.
+        logger.warning("tile fences not set: Redis is unreachable", exc_info=True)
+    published_remove(changes)
+
+    def fences_lift() -> None:
+        if not fenced:
+            return
+        try:
+            _script(UNFENCE)(keys=keys, args=[])
+        except redis_client.RedisError:
+            logger.warning("tile fences not lifted (they expire in %s s)", FENCE_TTL_SECONDS, exc_info=True)
+
+    return fences_lift
