@@ -61,20 +61,14 @@ class LoadResult:
         )
 
 
-def wrk_load(
-    port: int, paths: Sequence[str], *, seconds: float, name: str, connections: int = CONCURRENCY
-) -> LoadResult:
-    """Run wrk (one thread, ``connections`` keep-alive connections) over ``paths``.
-
-    With one connection it measures one request at a time: a client written in C, whose own cost
-    per request is microseconds (Python's http.client costs a tenth of a millisecond or more).
-    """
+def wrk_load(port: int, paths: Sequence[str], *, seconds: float, name: str) -> LoadResult:
+    """Run wrk (one thread, CONCURRENCY keep-alive connections) over ``paths``."""
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     script, path_file = WORK_DIR / "wrk-paths.lua", WORK_DIR / f"paths-{name}.txt"
     script.write_text(WRK_SCRIPT, encoding="utf-8")
     path_file.write_text("\n".join(paths) + "\n", encoding="utf-8")
     command = [
-        "wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", f"--timeout={REQUEST_TIMEOUT_S}s",
+        "wrk", "-t1", f"-c{CONCURRENCY}", f"-d{int(seconds)}s", f"--timeout={REQUEST_TIMEOUT_S}s",
         "-s", str(script), f"http://{LOOPBACK}:{port}", "--", "0",
     ]  # fmt: skip
     output = subprocess.run(  # noqa: S603 - fixed command, loopback target
