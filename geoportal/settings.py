@@ -175,6 +175,11 @@ RATE_LIMIT_NAMESPACE = env.str("GEOPORTAL_RATE_LIMIT_NAMESPACE", default="rateli
 IMPORT_ARCHIVE_MAX_ENTRIES = env.int("GEOPORTAL_IMPORT_ARCHIVE_MAX_ENTRIES", default=1000)
 IMPORT_ARCHIVE_MAX_TOTAL_BYTES = env.int("GEOPORTAL_IMPORT_ARCHIVE_MAX_TOTAL_BYTES", default=8 << 30)
 IMPORT_ARCHIVE_MAX_RATIO = env.int("GEOPORTAL_IMPORT_ARCHIVE_MAX_RATIO", default=200)
+# Rejected deliveries are kept here as received, with their report (importers/base.py), within the caps above.
+IMPORT_QUARANTINE_DIR = Path(env.str("GEOPORTAL_IMPORT_QUARANTINE_DIR", default=str(embedded.VAR_DIR / "quarantine")))
+# Delivered parcels may overlap (each other, or stored ones the delivery keeps) by at most the larger of these.
+IMPORT_OVERLAP_TOLERANCE_M2 = env.float("GEOPORTAL_IMPORT_OVERLAP_TOLERANCE_M2", default=1.0)
+IMPORT_OVERLAP_TOLERANCE_SHARE = env.float("GEOPORTAL_IMPORT_OVERLAP_TOLERANCE_SHARE", default=0.01)
 
 DEMO_DIR = Path(env.str("GEOPORTAL_DEMO_DIR", default=str(embedded.DEMO_DIR)))
 DEMO_PARCELS = env.int("GEOPORTAL_DEMO_PARCELS", default=20000)

@@ -1,23 +1,32 @@
-"""The shape every delivery source shares: read → validate → diff → apply, and a registry.
+"""The shape every delivery source shares: read → (repair) → validate → diff → apply, and a registry.
 
 ``import_delivery`` runs the steps; ``apply`` runs in one transaction, so a rejected or failed
-delivery changes nothing.
+delivery changes nothing. A rejected delivery is kept, as received, in quarantine with its report.
 """
 
 from __future__ import annotations
 
+import datetime
+import json
+import os
+import shutil
 import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar
 
+from django.conf import settings
 from django.db import connection, transaction
 
-from geoportal.errors import InvalidInput
+from geoportal.errors import DomainError, InvalidInput
 
 from .archives import archive_unpack
+from .checks import LayerSpec, layer_repair
 from .report import ImportRejected, ImportReport
 from .staging import STAGING_SCHEMA, staging_drop
+from .staging_sweep import staging_claim, staging_sweep
 
 SOURCES: dict[str, type[DeliverySource]] = {}
 
@@ -34,6 +43,8 @@ class DeliverySource(ABC):
     # Tables whose statistics an applied delivery refreshes (ANALYZE): a big load would otherwise
     # leave the planner with the row counts of an empty table until autovacuum comes by.
     analyze_after: ClassVar[tuple[str, ...]] = ()
+    # The staged layers with their checks; ``geometries_repair`` repairs the geometries of these.
+    specs: ClassVar[tuple[LayerSpec, ...]] = ()
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -60,6 +71,12 @@ class DeliverySource(ABC):
     def apply(self) -> None:
         """Write the classified changes (called inside one transaction)."""
 
+    def geometries_repair(self) -> None:
+        """Repair the invalid geometries of the staged layers in staging, noting each in the report (--repair)."""
+        for spec in self.specs:
+            if spec.geom_type and spec.layer in self.tables:
+                layer_repair(self.report, self.tables[spec.layer], spec)
+
     def change_features(self) -> tuple[list[dict], list[dict]]:
         """Return (changes, context) as GeoJSON features in EPSG:4326 for the dry run's map.
 
@@ -75,10 +92,18 @@ class DeliverySource(ABC):
 
 
 def import_delivery(
-    source_name: str, path: Path, *, dry_run: bool = False, change_map: Path | None = None
+    source_name: str,
+    path: Path,
+    *,
+    dry_run: bool = False,
+    change_map: Path | None = None,
+    repair: bool = False,
 ) -> ImportReport:
     """Import one delivery; raise ImportRejected (nothing changed) when it has problems.
 
+    A delivery that cannot be read at all (a refused archive, no CRS, bad encoding) is rejected the same
+    way, and a rejected delivery (unless a dry run) is kept in quarantine (``delivery_quarantine``).
+    ``repair`` repairs invalid geometries in staging before validation, and notes each repair.
     With ``change_map``, also write the map of the classified changes there (importers/preview.py).
     A ``.zip`` is checked and unpacked into a temporary folder first (importers/archives.py).
     """
@@ -87,13 +112,42 @@ def import_delivery(
         raise InvalidInput(f"Unknown source '{source_name}'; known: {', '.join(sorted(SOURCES))}.")
     if not path.exists():
         raise InvalidInput(f"{path}: no such file or folder.")
-    if path.suffix.lower() == ".zip":
-        with tempfile.TemporaryDirectory(prefix="delivery-") as unpacked:
-            folder = archive_unpack(path, Path(unpacked) / path.stem)
-            return import_delivery(source_name, folder, dry_run=dry_run, change_map=change_map)
-    source = source_class(path)
+    report = ImportReport(source=source_name, path=str(path))
+    try:
+        with _delivery_unpacked(path) as folder:
+            source = source_class(folder)
+            source.report = report  # named after the delivery as received, not its unpacked copy
+            _delivery_run(
+                source, title=f"{source_name}: {path.name}", dry_run=dry_run, change_map=change_map, repair=repair
+            )
+    except ImportRejected as rejected:
+        report = rejected.report
+    except DomainError as refused:  # unreadable: the report says why, like any other problem
+        report.add_problems(source_name, [("(delivery)", refused.message)], 1)
+    if report.accepted:
+        return report
+    if not dry_run:
+        delivery_quarantine(path, report)
+    raise ImportRejected(report)
+
+
+@contextmanager
+def _delivery_unpacked(path: Path) -> Iterator[Path]:
+    """Yield the delivery's folder: ``path`` itself, or a checked, temporary unpacking of a ``.zip``."""
+    if path.suffix.lower() != ".zip":
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="delivery-") as unpacked:
+        yield archive_unpack(path, Path(unpacked) / path.stem)
+
+
+@staging_claim()
+def _delivery_run(source: DeliverySource, *, title: str, dry_run: bool, change_map: Path | None, repair: bool) -> None:
+    staging_sweep()  # what imports killed before they could clean up left behind
     try:
         source.read()
+        if repair:
+            source.geometries_repair()
         source.validate()
         if not source.report.accepted:
             raise ImportRejected(source.report)
@@ -104,7 +158,7 @@ def import_delivery(
             from .preview import change_map_html
 
             changes, context = source.change_features()
-            title = f"{source.name}: {path.name}" + (" (dry run)" if dry_run else "")
+            title += " (dry run)" if dry_run else ""
             change_map.write_text(change_map_html(changes, title=title, context=context), encoding="utf-8")
         if not dry_run:
             with transaction.atomic():
@@ -114,4 +168,54 @@ def import_delivery(
                     cursor.execute(f"ANALYZE {', '.join(source.analyze_after)}")
     finally:
         source.cleanup()
-    return source.report
+
+
+def delivery_quarantine(path: Path, report: ImportReport) -> Path:
+    """Keep a rejected delivery as received, with report.txt and report.json, in a new quarantine folder.
+
+    The copy is bounded like an archive (IMPORT_ARCHIVE_MAX_ENTRIES files, IMPORT_ARCHIVE_MAX_TOTAL_BYTES);
+    beyond that only the report is kept, and says so. Symbolic links in a delivery folder are not copied.
+    """
+    stamp = datetime.datetime.now(tz=datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    folder = Path(settings.IMPORT_QUARANTINE_DIR) / f"{stamp}-{report.source}"
+    folder.mkdir(parents=True)
+    files = _delivery_files(path)
+    refusal = _copy_refusal(files)
+    if refusal:
+        report.notes.append(f"the delivery was not copied into quarantine: {refusal}")
+    else:
+        for file in files:
+            copy = folder / path.name / file.relative_to(path) if path.is_dir() else folder / path.name
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(file, copy)
+    report.quarantine = str(folder)
+    (folder / "report.txt").write_text(report.as_text() + "\n", encoding="utf-8")
+    report_json = json.dumps(report.as_dict(), ensure_ascii=False, indent=2)
+    (folder / "report.json").write_text(report_json + "\n", encoding="utf-8")
+    return folder
+
+
+def _delivery_files(path: Path) -> list[Path]:
+    """Return the regular files of a delivery: the file itself, or those of the folder (links not followed).
+
+    Stops one past IMPORT_ARCHIVE_MAX_ENTRIES, so a huge folder is refused without walking all of it.
+    """
+    if not path.is_dir():
+        return [path]
+    files: list[Path] = []
+    for folder, _subfolders, names in os.walk(path):  # os.walk does not descend into linked folders
+        candidates = (Path(folder) / name for name in sorted(names))
+        files.extend(file for file in candidates if file.is_file() and not file.is_symlink())
+        if len(files) > settings.IMPORT_ARCHIVE_MAX_ENTRIES:
+            break
+    return files
+
+
+def _copy_refusal(files: list[Path]) -> str | None:
+    """Say why these files are too many or too big to copy into quarantine; None when they are not."""
+    if len(files) > settings.IMPORT_ARCHIVE_MAX_ENTRIES:
+        return f"it has more than {settings.IMPORT_ARCHIVE_MAX_ENTRIES} files"
+    size = sum(file.stat().st_size for file in files)
+    if size > settings.IMPORT_ARCHIVE_MAX_TOTAL_BYTES:
+        return f"it holds {size:,} bytes; at most {settings.IMPORT_ARCHIVE_MAX_TOTAL_BYTES:,} are copied"
+    return None

@@ -9,12 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from django.conf import settings
 from django.db import connection
 
 from .report import PROBLEMS_LISTED_PER_CHECK, ImportReport
 from .staging import STAGING_SCHEMA
 
-DATE_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
+# Years 1000-2999 only, so that make_date() in _not_a_date() cannot fail.
+DATE_PATTERN = r"^[12]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
 NUMBER_PATTERN = r"^-?\d+(\.\d+)?$"
 # What each target geometry type accepts from a delivery (a single part promotes to multi).
 ACCEPTED_GEOMETRY_TYPES = {
@@ -23,6 +25,8 @@ ACCEPTED_GEOMETRY_TYPES = {
     "MULTILINESTRING": ("ST_LineString", "ST_MultiLineString"),
     "POINT": ("ST_Point",),
 }
+# What a repair keeps of ST_MakeValid's result (ST_CollectionExtract type): the target's dimension.
+REPAIR_KEEPS = {"POLYGON": 3, "MULTIPOLYGON": 3, "MULTILINESTRING": 2, "POINT": 1}
 OUTSIDE_EXTENT = "lies outside the municipality's extent (wrong coordinate reference system?)"
 
 
@@ -40,6 +44,7 @@ class LayerSpec:
     optional_dates: tuple[str, ...] = ()
     check_extent: bool = True
     unique_key: bool = True  # False: several rows may share a key (e.g. co-owners of a parcel)
+    max_lengths: dict[str, int] = field(default_factory=dict)  # text columns → the stored column's length
 
 
 class Check(NamedTuple):
@@ -51,9 +56,10 @@ class Check(NamedTuple):
     message_params: tuple = ()
 
 
-def _label(spec: LayerSpec) -> str:
-    keys = " || '/' || ".join(f"coalesce({column}::text, '?')" for column in spec.key)
-    return f"('#' || fid || ' ' || {keys})"
+def _label(spec: LayerSpec, alias: str = "") -> str:
+    prefix = f"{alias}." if alias else ""
+    keys = " || '/' || ".join(f"coalesce({prefix}{column}::text, '?')" for column in spec.key)
+    return f"('#' || {prefix}fid || ' ' || {keys})"
 
 
 def problem_rows(table: str, label: str, check: Check) -> tuple[list, int]:
@@ -74,6 +80,15 @@ def _field_checks(spec: LayerSpec) -> list[Check]:
         Check(f"nullif(trim({column}::text), '') IS NULL", message_params=(f"{column} is missing",))
         for column in (*spec.key, *spec.required)
     ]
+    for column, length in spec.max_lengths.items():
+        checks.append(
+            Check(
+                f"length({column}::text) > %s",
+                f"%s || {column}",
+                (length,),
+                (f"{column} is longer than {length} characters: ",),
+            )
+        )
     for column, allowed in spec.choices.items():
         checks.append(
             Check(
@@ -95,13 +110,46 @@ def _field_checks(spec: LayerSpec) -> list[Check]:
     for column in (*spec.dates, *spec.optional_dates):
         checks.append(
             Check(
-                f"nullif({column}::text, '') IS NOT NULL AND {column}::text !~ %s",
+                f"nullif({column}::text, '') IS NOT NULL AND {_not_a_date(column)}",
                 f"%s || {column}",
                 (DATE_PATTERN,),
                 (f"{column} is not a date (YYYY-MM-DD): ",),
             )
         )
     return checks
+
+
+def _not_a_date(column: str) -> str:
+    """Return SQL that is true when ``column`` is not a calendar date written YYYY-MM-DD (2024-02-30 is not)."""
+    text = f"{column}::text"
+    # CASE: the date arithmetic runs only on text of the right shape, where it cannot fail.
+    first_of_month = f"make_date(left({text}, 4)::int, substr({text}, 6, 2)::int, 1)"
+    return (
+        f"CASE WHEN {text} !~ %s THEN true "
+        f"ELSE to_char({first_of_month} + (right({text}, 2)::int - 1), 'YYYY-MM-DD') <> {text} END"
+    )
+
+
+def _repaired(spec: LayerSpec, geom: str) -> str:
+    """Return SQL of ``geom`` made valid, keeping only the parts of the layer's dimension (a single part alone)."""
+    made = f"ST_CollectionExtract(ST_MakeValid({geom}), {REPAIR_KEEPS[spec.geom_type]})"
+    single = "CASE WHEN ST_NumGeometries(x) = 1 THEN ST_GeometryN(x, 1) ELSE x END"
+    return f"(SELECT {single} FROM (SELECT {made} AS x) AS m)"
+
+
+def _invalid_geometry_check(spec: LayerSpec) -> Check:
+    """Name the reason, and whether --repair would make the geometry valid and of the layer's type."""
+    repair_outcome = (
+        "(SELECT CASE WHEN ST_IsEmpty(r) THEN '; --repair cannot fix it: it would collapse to nothing'"
+        " WHEN ST_GeometryType(r) = ANY(%s) THEN '; --repair would fix it'"
+        " ELSE '; --repair cannot fix it: it would split into ' || ST_NumGeometries(r) || ' parts' END"
+        f" FROM (SELECT {_repaired(spec, 's.geom')} AS r) AS repair)"
+    )
+    return Check(
+        "geom IS NOT NULL AND NOT ST_IsValid(geom)",
+        f"'invalid geometry: ' || ST_IsValidReason(geom) || {repair_outcome}",
+        message_params=(list(ACCEPTED_GEOMETRY_TYPES[spec.geom_type]),),
+    )
 
 
 def _geometry_checks(spec: LayerSpec) -> list[Check]:
@@ -115,7 +163,7 @@ def _geometry_checks(spec: LayerSpec) -> list[Check]:
             (list(ACCEPTED_GEOMETRY_TYPES[spec.geom_type]),),
             (f"expected a {spec.geom_type.lower()}, got ",),
         ),
-        Check("geom IS NOT NULL AND NOT ST_IsValid(geom)", "'invalid geometry: ' || ST_IsValidReason(geom)"),
+        _invalid_geometry_check(spec),
     ]
     if spec.check_extent:
         checks.append(
@@ -137,7 +185,9 @@ def _duplicate_keys(table: str, spec: LayerSpec) -> tuple[list, int]:
 
 def columns_missing(table: str, spec: LayerSpec) -> list[str]:
     """Return the columns the spec needs that the staged layer lacks."""
-    needed = dict.fromkeys((*spec.key, *spec.required, *spec.choices, *spec.numbers, *spec.dates, *spec.optional_dates))
+    needed = dict.fromkeys(
+        (*spec.key, *spec.required, *spec.max_lengths, *spec.choices, *spec.numbers, *spec.dates, *spec.optional_dates)
+    )
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
@@ -147,8 +197,17 @@ def columns_missing(table: str, spec: LayerSpec) -> list[str]:
     return [column for column in needed if column not in present]
 
 
+def _layer_is_empty(table: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT NOT EXISTS (SELECT 1 FROM {STAGING_SCHEMA}."{table}")')
+        return cursor.fetchone()[0]
+
+
 def layer_validate(report: ImportReport, table: str, spec: LayerSpec) -> None:
     """Add every problem of the staged layer to the report."""
+    if _layer_is_empty(table):
+        report.add_problems(spec.layer, [("(layer)", "the layer has no features")], 1)
+        return
     label = _label(spec)
     for check in (*_field_checks(spec), *_geometry_checks(spec)):
         rows, total = problem_rows(table, label, check)
@@ -175,3 +234,63 @@ def references_validate(
     )
     rows, total = problem_rows(table, _label(spec), check)
     report.add_problems(spec.layer, rows, total)
+
+
+def layer_repair(report: ImportReport, table: str, spec: LayerSpec) -> None:
+    """Repair in staging each invalid geometry that ST_MakeValid turns into one of the layer's type; note each.
+
+    The others stay as delivered, for validation to report why --repair cannot fix them.
+    """
+    if not spec.geom_type or columns_missing(table, spec):
+        return  # validation reports the missing columns
+    staged = f'{STAGING_SCHEMA}."{table}"'
+    sql = (
+        f"WITH candidates AS (SELECT fid, {_label(spec)} AS feature, ST_IsValidReason(geom) AS reason,"
+        f" {_repaired(spec, 'geom')} AS repaired FROM {staged} WHERE geom IS NOT NULL AND NOT ST_IsValid(geom)),"
+        f" updated AS (UPDATE {staged} AS s SET geom = c.repaired FROM candidates AS c WHERE s.fid = c.fid"
+        "  AND NOT ST_IsEmpty(c.repaired) AND ST_GeometryType(c.repaired) = ANY(%s) RETURNING c.*)"
+        f" SELECT feature, reason, count(*) OVER () FROM updated ORDER BY fid LIMIT {PROBLEMS_LISTED_PER_CHECK}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(ACCEPTED_GEOMETRY_TYPES[spec.geom_type])])
+        rows = cursor.fetchall()
+    report.notes.extend(f"{spec.layer} {feature}: invalid geometry repaired ({reason})" for feature, reason, _ in rows)
+    if rows and rows[0][2] > len(rows):
+        report.notes.append(f"{spec.layer}: … and {rows[0][2] - len(rows)} more geometries repaired")
+
+
+def overlaps_validate(report: ImportReport, table: str, spec: LayerSpec, *, kept: str | None = None) -> None:
+    """Report features of a polygon layer that overlap each other, or overlap ``kept``, beyond the tolerance.
+
+    ``kept`` is SQL of the stored features (columns ``key`` and ``geom``) that stay current once the delivery
+    is applied. An overlap counts when it exceeds both settings.IMPORT_OVERLAP_TOLERANCE_M2 and the share
+    settings.IMPORT_OVERLAP_TOLERANCE_SHARE of the smaller feature, so survey noise along shared edges does not.
+    Invalid geometries are skipped: validation names them.
+    """
+    staged = f'{STAGING_SCHEMA}."{table}"'
+    with connection.cursor() as cursor:  # the candidate pairs come from the GiST index (&&)
+        cursor.execute(f'CREATE INDEX IF NOT EXISTS "{table}_geom_gist" ON {staged} USING gist (geom)')
+        cursor.execute(f"ANALYZE {staged}")
+    rows, total = _overlaps(staged, spec, other=staged, other_label=_label(spec, "b"), pairs="a.fid < b.fid")
+    report.add_problems(spec.layer, rows, total)
+    if kept:
+        other_label = "'the stored ' || b.key || ' (not replaced by this delivery)'"
+        rows, total = _overlaps(staged, spec, other=f"({kept})", other_label=other_label)
+        report.add_problems(spec.layer, rows, total)
+
+
+def _overlaps(staged: str, spec: LayerSpec, *, other: str, other_label: str, pairs: str = "TRUE") -> tuple[list, int]:
+    """Return up to PROBLEMS_LISTED_PER_CHECK staged features (a) overlapping ``other`` (b), and how many."""
+    sql = (
+        f"SELECT {_label(spec, 'a')}, 'overlaps ' || {other_label} || ' by ' || round(o.area::numeric, 1) || ' m²',"
+        f" count(*) OVER () FROM {staged} AS a JOIN {other} AS b ON {pairs} AND a.geom && b.geom"
+        " AND ST_Intersects(a.geom, b.geom) AND NOT ST_Touches(a.geom, b.geom)"
+        " CROSS JOIN LATERAL (SELECT ST_Area(ST_Intersection(a.geom, b.geom)) AS area) AS o"
+        " WHERE ST_Dimension(a.geom) = 2 AND ST_IsValid(a.geom) AND ST_Dimension(b.geom) = 2 AND ST_IsValid(b.geom)"
+        " AND o.area > GREATEST(%s, %s * LEAST(ST_Area(a.geom), ST_Area(b.geom)))"
+        f" ORDER BY a.fid, 2 LIMIT {PROBLEMS_LISTED_PER_CHECK}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [settings.IMPORT_OVERLAP_TOLERANCE_M2, settings.IMPORT_OVERLAP_TOLERANCE_SHARE])
+        rows = cursor.fetchall()
+    return [(feature, message) for feature, message, _ in rows], rows[0][2] if rows else 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from geoportal.errors import DomainError
 
@@ -27,6 +27,9 @@ class ImportReport:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     problems_not_listed: int = 0
+    # What the import did to the delivery that is not a problem (e.g. a repaired geometry).
+    notes: list[str] = field(default_factory=list)
+    quarantine: str | None = None  # the folder that keeps a rejected delivery and this report
 
     def add_problems(self, layer: str, rows: list[tuple[str, str]], total: int) -> None:
         self.problems.extend(Problem(layer, feature, message) for feature, message in rows)
@@ -46,7 +49,13 @@ class ImportReport:
         lines.extend(f"  ✗ {problem}" for problem in self.problems)
         if self.problems_not_listed:
             lines.append(f"  … and {self.problems_not_listed} more problems")
+        lines.extend(f"  • {note}" for note in self.notes)
+        if self.quarantine:
+            lines.append(f"  Kept in quarantine: {self.quarantine}")
         return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "accepted": self.accepted}
 
 
 class ImportRejected(DomainError):

@@ -61,9 +61,14 @@ WAIT_POLL_SECONDS = 0.001
 FENCE_ZOOM = 16  # cells of about 600 m; a large change is fenced with fewer, larger cells
 FENCE_CELLS_PER_BOX = 64
 
+# The envelopes of this transaction's changes, merged per layer within cells of CHANGE_CELL_M, so
+# that a delivery of a million parcels is a few thousand boxes; a lone change keeps its own box.
+CHANGE_CELL_M = 2 * 20037508.342789244 / 2**16  # a zoom-16 tile, about 600 m
 CHANGES_OF_THIS_TRANSACTION = (
-    "SELECT DISTINCT layer, ST_XMin(bbox_3857), ST_YMin(bbox_3857), ST_XMax(bbox_3857), ST_YMax(bbox_3857)"
-    " FROM layers_changeevent WHERE xid = pg_current_xact_id_if_assigned()"
+    "SELECT layer, ST_XMin(box), ST_YMin(box), ST_XMax(box), ST_YMax(box) FROM ("
+    " SELECT layer, ST_Extent(bbox_3857) AS box FROM layers_changeevent"
+    " WHERE xid = pg_current_xact_id_if_assigned()"
+    " GROUP BY layer, floor(ST_XMin(bbox_3857) / %(cell)s), floor(ST_YMin(bbox_3857) / %(cell)s)) changes"
 )
 WROTE = "SELECT pg_current_xact_id_if_assigned() IS NOT NULL"
 # Until migration layers 0004 has run (a new database being migrated), there are no events to read.
@@ -295,7 +300,7 @@ def before_commit(connection) -> Callable[[], None] | None:
             if not cursor.fetchone()[0]:
                 return None
             connection.change_events_ready = True
-        cursor.execute(CHANGES_OF_THIS_TRANSACTION)
+        cursor.execute(CHANGES_OF_THIS_TRANSACTION, {"cell": CHANGE_CELL_M})
         changes = [(layer, (xmin, ymin, xmax, ymax)) for layer, xmin, ymin, xmax, ymax in cursor.fetchall()]
     if not changes:
         return None

@@ -38,6 +38,15 @@ def _execute(sql: str, parameters: dict | None = None) -> int:
         return cursor.rowcount
 
 
+def parcels_kept(*, staged: str) -> str:
+    """SQL of the current stored parcels a delivery keeps (those of blocks it does not contain), as (key, geom)."""
+    return (
+        f"SELECT a.code || '/' || b.number || '/' || p.number AS key, p.geom FROM {_STORED}"
+        " WHERE p.status <> 'retired'"
+        f" AND NOT EXISTS (SELECT 1 FROM {staged} s WHERE s.area_code = a.code AND s.block_no = b.number)"
+    )
+
+
 def parcel_sync_classify(*, staged: str, sync: str, lineage: str, report: ImportReport) -> None:
     """Write the classification of every delivered and every vanished parcel to ``sync``,
     and the split/merge links to ``lineage`` (both staging tables); count them in ``report``."""

@@ -1,21 +1,38 @@
-"""Survey Department: areas, blocks and parcels (survey.gpkg), and owners (owners.csv)."""
+"""Survey Department: areas, blocks and parcels, and owners (owners.csv).
+
+The layers come as survey.gpkg, or one file per layer in one format (importers/sources/vector.py):
+areas/blocks/parcels as .shp, .geojson, or .csv with WKT and a .prj. A Shapefile's DBF holds
+survey_date as survey_dt (DBF field names have at most 10 characters). A .zip of any of these is
+unpacked first (importers/archives.py).
+"""
 
 from __future__ import annotations
 
 import secrets
 
 from importers.base import register
-from importers.checks import LayerSpec, layer_validate, references_validate
+from importers.checks import LayerSpec, layer_validate, overlaps_validate, references_validate
 from importers.staging import stage_csv
 from layers.models import LandUse, ParcelStatus
 
-from .parcel_sync import parcel_sync_apply, parcel_sync_classify, parcel_sync_features
+from .parcel_sync import parcel_sync_apply, parcel_sync_classify, parcel_sync_features, parcels_kept
 from .vector import VectorDeliverySource
 
+# The lengths of the stored columns (layers/models): longer text is reported, not cut or crashed on.
+NAME_LENGTHS = {"name_ar": 200, "name_en": 200}
 AREA = LayerSpec(
-    layer="areas", key=("area_code",), geom_type="MULTIPOLYGON", required=("name_ar", "name_en", "gov_code")
+    layer="areas",
+    key=("area_code",),
+    geom_type="MULTIPOLYGON",
+    required=("name_ar", "name_en", "gov_code"),
+    max_lengths={"area_code": 40, **NAME_LENGTHS},
 )
-BLOCK = LayerSpec(layer="blocks", key=("area_code", "block_no"), geom_type="MULTIPOLYGON")
+BLOCK = LayerSpec(
+    layer="blocks",
+    key=("area_code", "block_no"),
+    geom_type="MULTIPOLYGON",
+    max_lengths={"area_code": 40, "block_no": 10},
+)
 PARCEL = LayerSpec(
     layer="parcels",
     key=("area_code", "block_no", "parcel_no"),
@@ -24,6 +41,7 @@ PARCEL = LayerSpec(
     choices={"land_use": tuple(LandUse.values), "status": tuple(s for s in ParcelStatus.values if s != "retired")},
     numbers=("area_m2",),
     dates=("survey_date",),
+    max_lengths={"area_code": 40, "block_no": 10, "parcel_no": 16, "survey_ref": 40},
 )
 OWNER_COLUMNS = (
     "area_code",
@@ -43,6 +61,7 @@ OWNER = LayerSpec(
     required=("owner_name_ar", "share_pct"),
     numbers=("share_pct",),
     optional_dates=("since",),
+    max_lengths={"owner_name_ar": 200, "owner_name_en": 200, "civil_id": 12},
 )
 
 STORED_AREA = "SELECT 1 FROM layers_area a WHERE a.code = s.area_code"
@@ -58,6 +77,8 @@ class SurveySource(VectorDeliverySource):
     analyze_after = ("layers_area", "layers_block", "layers_parcel", "layers_parcelversion", "layers_parcelowner")
     file_name = "survey.gpkg"
     specs = (AREA, BLOCK, PARCEL)
+    layer_files_accepted = True
+    dbf_field_names = {"survey_dt": "survey_date"}
 
     def read(self) -> None:
         super().read()
@@ -91,6 +112,8 @@ class SurveySource(VectorDeliverySource):
             join_condition="x.area_code = s.area_code AND x.block_no = s.block_no",
             what="block of this delivery",
         )
+        # Parcels may not overlap each other, nor the stored parcels of blocks this delivery keeps.
+        overlaps_validate(self.report, self.tables["parcels"], PARCEL, kept=parcels_kept(staged=self.staged("parcels")))
         if "owners" in self.tables:
             layer_validate(self.report, self.tables["owners"], OWNER)
             references_validate(

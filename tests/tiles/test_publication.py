@@ -321,3 +321,31 @@ def test_hostile_tile_paths_through_the_front_are_refused(front, path, status):
     assert response.status == status
     assert b"root:" not in body
     assert response.getheader("X-Tile-Source") is None
+
+
+def test_many_changes_of_one_transaction_are_merged_per_cell_and_a_lone_one_keeps_its_box():
+    from django.contrib.gis.geos import Point
+
+    from layers.services.changes import change_record
+
+    with transaction.atomic():
+        for index in range(500):  # 500 points along 500 m: one or two cells
+            change_record(
+                layer="landmarks",
+                key=f"LM-{index}",
+                change="added",
+                geometries=[Point(5_000_000 + index, 3_000_000, srid=3857)],
+            )
+        change_record(layer="streets", key="S-1", change="added", geometries=[Point(5_100_000, 3_100_000, srid=3857)])
+        with connection.cursor() as cursor:
+            cursor.execute(publication.CHANGES_OF_THIS_TRANSACTION, {"cell": publication.CHANGE_CELL_M})
+            boxes = cursor.fetchall()
+        transaction.set_rollback(True)
+
+    landmarks = [box for box in boxes if box[0] == "landmarks"]
+    assert 1 <= len(landmarks) <= 2
+    assert min(box[1] for box in landmarks) == pytest.approx(5_000_000 - 0.01)
+    assert max(box[3] for box in landmarks) == pytest.approx(5_000_499 + 0.01)
+    assert [box[1:] for box in boxes if box[0] == "streets"] == [
+        pytest.approx((5_100_000 - 0.01, 3_100_000 - 0.01, 5_100_000 + 0.01, 3_100_000 + 0.01))
+    ]
