@@ -9,3 +9,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "geoportal.settings")
 app = Celery("geoportal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Deliveries (importers/tasks.py): take finished files from the drop folders, and start the scheduled
+# pulls that are due (each DeliverySchedule's interval is edited in the admin).
+app.conf.beat_schedule = {
+    "importers-drop-folders-scan": {"task": "importers.drop_folders_scan", "schedule": 30.0},
+    "importers-schedules-pull": {"task": "importers.schedules_pull", "schedule": 60.0},
+}

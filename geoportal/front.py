@@ -16,7 +16,9 @@ from pathlib import Path
 
 # What a tile URL looks like, as tiles/views.py TILE_PATTERN, for the layers (imagery never has a file).
 PUBLISHED_TILE = r"^/tiles/(?<tile>[a-z_]{1,40}/[0-9]{1,2}/[0-9]{1,8}/[0-9]{1,8}(@2x)?\.(png|mvt))$"
-UPLOAD_LIMIT = "1g"  # deliveries come through the portal; its own caps (importers) apply after this
+# Room for the multipart form around an upload of IMPORT_UPLOAD_MAX_BYTES (the portal checks that cap
+# itself and answers 413 in JSON; nginx's own limit only stops what the portal would refuse anyway).
+UPLOAD_SLACK_BYTES = 1 << 20
 
 CONFIG = """\
 user {user};
@@ -78,7 +80,14 @@ def nginx_binary() -> str:
 
 
 def front_config(
-    *, prefix: Path, listen: str, upstream: str, publish_dir: Path | None, workers: int = 2, access_log: bool = True
+    *,
+    prefix: Path,
+    listen: str,
+    upstream: str,
+    publish_dir: Path | None,
+    upload_max_bytes: int = 2 << 30,
+    workers: int = 2,
+    access_log: bool = True,
 ) -> Path:
     """Write the front server's configuration under ``prefix``; return its path.
 
@@ -95,7 +104,7 @@ def front_config(
             workers=workers,
             prefix=prefix,
             access_log=f"{prefix}/access.log" if access_log else "off",
-            upload_limit=UPLOAD_LIMIT,
+            upload_limit=upload_max_bytes + UPLOAD_SLACK_BYTES,
             upstream=upstream,
             listen=listen,
             tile_location=tile_location,

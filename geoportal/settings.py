@@ -180,6 +180,16 @@ IMPORT_QUARANTINE_DIR = Path(env.str("GEOPORTAL_IMPORT_QUARANTINE_DIR", default=
 # Delivered parcels may overlap (each other, or stored ones the delivery keeps) by at most the larger of these.
 IMPORT_OVERLAP_TOLERANCE_M2 = env.float("GEOPORTAL_IMPORT_OVERLAP_TOLERANCE_M2", default=1.0)
 IMPORT_OVERLAP_TOLERANCE_SHARE = env.float("GEOPORTAL_IMPORT_OVERLAP_TOLERANCE_SHARE", default=0.01)
+# Import jobs (importers/jobs.py, tasks.py, api.py): uploads above this size are refused (413); each
+# department drops deliveries in IMPORT_DROP_DIR/<source>/, taken once unchanged for STABLE_SECONDS;
+# scheduled pulls (DeliverySchedule) stop at PULL_MAX_BYTES or after PULL_TIMEOUT_SECONDS without data.
+IMPORT_UPLOAD_MAX_BYTES = env.int("GEOPORTAL_IMPORT_UPLOAD_MAX_BYTES", default=2 << 30)
+IMPORT_DROP_DIR = Path(env.str("GEOPORTAL_IMPORT_DROP_DIR", default=str(embedded.VAR_DIR / "drop")))
+IMPORT_DROP_STABLE_SECONDS = env.int("GEOPORTAL_IMPORT_DROP_STABLE_SECONDS", default=60)
+IMPORT_PULL_MAX_BYTES = env.int("GEOPORTAL_IMPORT_PULL_MAX_BYTES", default=2 << 30)
+IMPORT_PULL_TIMEOUT_SECONDS = env.float("GEOPORTAL_IMPORT_PULL_TIMEOUT_SECONDS", default=60.0)
+# The Celery queue import jobs go to: a dedicated worker (-Q) keeps long imports from delaying other tasks.
+IMPORT_QUEUE = env.str("GEOPORTAL_IMPORT_QUEUE", default="celery")
 
 DEMO_DIR = Path(env.str("GEOPORTAL_DEMO_DIR", default=str(embedded.DEMO_DIR)))
 DEMO_PARCELS = env.int("GEOPORTAL_DEMO_PARCELS", default=20000)

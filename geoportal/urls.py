@@ -10,6 +10,7 @@ urlpatterns = [
     path("healthz", health.healthz_view, name="healthz"),
     path("admin/", admin.site.urls),
     path("tiles/", include("tiles.urls")),
+    path("api/imports/", include("importers.urls")),
     path("", include("frontend.urls")),
 ]
 

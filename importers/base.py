@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar
@@ -98,6 +98,7 @@ def import_delivery(
     dry_run: bool = False,
     change_map: Path | None = None,
     repair: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> ImportReport:
     """Import one delivery; raise ImportRejected (nothing changed) when it has problems.
 
@@ -106,6 +107,7 @@ def import_delivery(
     ``repair`` repairs invalid geometries in staging before validation, and notes each repair.
     With ``change_map``, also write the map of the classified changes there (importers/preview.py).
     A ``.zip`` is checked and unpacked into a temporary folder first (importers/archives.py).
+    ``progress`` is told each phase as it starts: read, validate, diff, apply (importers/jobs.py).
     """
     source_class = SOURCES.get(source_name)
     if source_class is None:
@@ -118,7 +120,12 @@ def import_delivery(
             source = source_class(folder)
             source.report = report  # named after the delivery as received, not its unpacked copy
             _delivery_run(
-                source, title=f"{source_name}: {path.name}", dry_run=dry_run, change_map=change_map, repair=repair
+                source,
+                title=f"{source_name}: {path.name}",
+                dry_run=dry_run,
+                change_map=change_map,
+                repair=repair,
+                progress=progress or (lambda _phase: None),
             )
     except ImportRejected as rejected:
         report = rejected.report
@@ -142,15 +149,26 @@ def _delivery_unpacked(path: Path) -> Iterator[Path]:
 
 
 @staging_claim()
-def _delivery_run(source: DeliverySource, *, title: str, dry_run: bool, change_map: Path | None, repair: bool) -> None:
+def _delivery_run(
+    source: DeliverySource,
+    *,
+    title: str,
+    dry_run: bool,
+    change_map: Path | None,
+    repair: bool,
+    progress: Callable[[str], None],
+) -> None:
     staging_sweep()  # what imports killed before they could clean up left behind
     try:
+        progress("read")
         source.read()
         if repair:
             source.geometries_repair()
+        progress("validate")
         source.validate()
         if not source.report.accepted:
             raise ImportRejected(source.report)
+        progress("diff")
         source.diff()
         if not source.report.accepted:
             raise ImportRejected(source.report)
@@ -161,6 +179,7 @@ def _delivery_run(source: DeliverySource, *, title: str, dry_run: bool, change_m
             title += " (dry run)" if dry_run else ""
             change_map.write_text(change_map_html(changes, title=title, context=context), encoding="utf-8")
         if not dry_run:
+            progress("apply")  # before the transaction, so that a job's progress shows at once
             with transaction.atomic():
                 source.apply()
             if source.analyze_after:

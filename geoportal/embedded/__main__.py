@@ -48,6 +48,8 @@ def _serve() -> int:
         listen=BIND,
         upstream=f"unix:{paths.PORTAL_SOCKET}",
         publish_dir=Path(os.environ["GEOPORTAL_TILE_PUBLISH_DIR"]),
+        # settings.IMPORT_UPLOAD_MAX_BYTES, read from the same variable with the same default
+        upload_max_bytes=int(os.environ.get("GEOPORTAL_IMPORT_UPLOAD_MAX_BYTES", 2 << 30)),
     )
     servers = [
         subprocess.Popen(

@@ -218,6 +218,7 @@ def test_repair_turns_a_bow_tie_block_into_two_polygons_and_lists_the_repair(tmp
     assert Block.objects.get(number="10").geom.num_geom == 2
 
 
+@pytest.mark.django_db(transaction=True)  # the command's process commits its job: flushed after the test
 def test_the_import_command_prints_the_report_and_exits_non_zero_on_refusal(tmp_path):
     delivery = BROKEN / "duplicate-keys.zip"
     quarantine = tmp_path / "quarantine"

@@ -1,0 +1,155 @@
+"""The import-job API: upload a delivery (POST /api/imports/), list jobs, and follow one job.
+
+Staff accounts only, with importers.add_importjob to upload and importers.view_importjob (or
+add_importjob) to read; anything else is refused with a JSON 401 or 403 before the body is read.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods
+
+from geoportal.errors import DomainError, InvalidInput
+
+from .jobs import DeliveryTooLarge, delivery_too_large_message, job_get, job_upload_receive
+from .models import ImportJob
+
+ADD_PERMISSION = "importers.add_importjob"
+VIEW_PERMISSION = "importers.view_importjob"
+LIST_LIMIT_MAX = 100
+# Room for the form fields and multipart boundaries around the file itself.
+MULTIPART_SLACK_BYTES = 64 << 10
+BOOLEANS = {"": False, "0": False, "false": False, "off": False, "no": False}
+BOOLEANS |= {"1": True, "true": True, "on": True, "yes": True}
+
+
+class NotAuthenticated(DomainError):
+    status = 401
+    code = "NotAuthenticated"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "Forbidden"
+
+
+def _json(document: dict, status: int = 200) -> JsonResponse:
+    return JsonResponse(document, status=status, encoder=DjangoJSONEncoder, json_dumps_params={"ensure_ascii": False})
+
+
+def _user_check(request: HttpRequest, *permissions: str) -> None:
+    """Refuse anyone but a staff account holding one of ``permissions``."""
+    user = request.user
+    if not user.is_authenticated:
+        raise NotAuthenticated("Sign in with a staff account to use the import API.")
+    if not (user.is_staff and any(user.has_perm(permission) for permission in permissions)):
+        raise Forbidden(f"The import API needs a staff account with the permission {permissions[0]}.")
+
+
+def job_document(job: ImportJob) -> dict:
+    """Serialise a job for the API and the admin's progress bar."""
+    return {
+        "id": job.pk,
+        "source": job.source,
+        "origin": job.origin,
+        "status": job.status,
+        "progress": job.progress,
+        "phase": job.phase,
+        "dry_run": job.dry_run,
+        "repair": job.repair,
+        "counts": job.counts,
+        "report": job.report,
+        "log": job.log,
+        "created_by": job.created_by.get_username() if job.created_by else None,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+    }
+
+
+class _UploadSizeCap(FileUploadHandler):
+    """Stop reading an upload once its file passes IMPORT_UPLOAD_MAX_BYTES (no Content-Length needed)."""
+
+    def __init__(self, request: HttpRequest) -> None:
+        super().__init__(request)
+        self.received = 0
+        self.exceeded = False
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        self.received = start + len(raw_data)
+        if self.received > settings.IMPORT_UPLOAD_MAX_BYTES:
+            self.exceeded = True
+            raise StopUpload(connection_reset=True)
+        return raw_data
+
+    def file_complete(self, file_size: int) -> None:
+        return None
+
+
+# Django reads the body in CsrfViewMiddleware; the upload handler must be in place before that, so
+# the CSRF check is made inside, once it is (Django docs, "Modifying upload handlers on the fly").
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def jobs_view(request: HttpRequest) -> JsonResponse:
+    if request.method == "GET":
+        return _jobs_list(request)
+    _user_check(request, ADD_PERMISSION)
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    if length.isdigit() and int(length) > settings.IMPORT_UPLOAD_MAX_BYTES + MULTIPART_SLACK_BYTES:
+        raise DeliveryTooLarge(delivery_too_large_message(int(length)))
+    cap = _UploadSizeCap(request)
+    request.upload_handlers.insert(0, cap)
+    return csrf_protect(_job_upload)(request, cap)
+
+
+def _job_upload(request: HttpRequest, cap: _UploadSizeCap) -> JsonResponse:
+    """multipart: source, file, dry_run, repair → 202 with the queued job."""
+    uploaded = request.FILES.get("file")
+    if cap.exceeded:
+        raise DeliveryTooLarge(delivery_too_large_message(None))
+    if uploaded is None:
+        raise InvalidInput("file: required (multipart/form-data).", field="file")
+    job = job_upload_receive(
+        source=request.POST.get("source", "").strip(),
+        uploaded=uploaded,
+        dry_run=_boolean(request, "dry_run"),
+        repair=_boolean(request, "repair"),
+        created_by=request.user,
+    )
+    response = _json(job_document(job), status=202)
+    response["Location"] = f"{request.path}{job.pk}"
+    return response
+
+
+def _boolean(request: HttpRequest, name: str) -> bool:
+    value = request.POST.get(name, "").strip().lower()
+    if value not in BOOLEANS:
+        raise InvalidInput(f"{name}: '{value[:20]}' is not true or false.", field=name)
+    return BOOLEANS[value]
+
+
+def _jobs_list(request: HttpRequest) -> JsonResponse:
+    """?status=&source=&limit= (at most 100): the latest jobs first."""
+    _user_check(request, VIEW_PERMISSION, ADD_PERMISSION)
+    jobs = ImportJob.objects.select_related("created_by").defer("log", "report")
+    for name in ("status", "source"):
+        if request.GET.get(name):
+            jobs = jobs.filter(**{name: request.GET[name]})
+    limit = request.GET.get("limit", "50")
+    if not limit.isdigit() or not 1 <= int(limit) <= LIST_LIMIT_MAX:
+        raise InvalidInput(f"limit: a number from 1 to {LIST_LIMIT_MAX}.", field="limit")
+    documents = [
+        {key: value for key, value in job_document(job).items() if key not in ("log", "report")}
+        for job in jobs[: int(limit)]
+    ]
+    return _json({"jobs": documents})
+
+
+@require_GET
+def job_view(request: HttpRequest, job_id: int) -> JsonResponse:
+    _user_check(request, VIEW_PERMISSION, ADD_PERMISSION)
+    return _json(job_document(job_get(job_id=job_id)))

@@ -1,0 +1,250 @@
+"""Import jobs: every delivery run, whatever brought it (upload, drop folder, scheduled pull), is a job.
+
+A job is created, its delivery stored under MEDIA_ROOT/deliveries/<job id>/, and then queued; a Celery
+worker runs it (``job_run``) through ``import_delivery``, which applies all or nothing, and stores
+the status, counts, report and log. Progress is recorded by phase (PHASES).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import threading
+import time
+import traceback
+import unicodedata
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Concat
+from django.utils import timezone
+
+from geoportal.errors import DomainError, InvalidInput, NotFound
+
+from . import sources  # noqa: F401 - registers the sources
+from .base import SOURCES, import_delivery
+from .models import ImportJob
+from .report import ImportRejected
+
+logger = logging.getLogger(__name__)
+
+# The steps of importers/base.py, with the progress each one starts at.
+PHASES = {"received": 5, "read": 10, "validate": 40, "diff": 60, "apply": 80, "done": 100}
+DELIVERIES_FOLDER = "deliveries"
+NAME_MAX_LENGTH = 100
+SUFFIX_MAX_LENGTH = 10
+
+
+class DeliveryTooLarge(DomainError):
+    status = 413
+    code = "PayloadTooLarge"
+
+
+def delivery_name_sanitize(name: str) -> str:
+    """Return a safe file name for a delivery: the last path part, ASCII letters, digits, ``._-``, bounded.
+
+    The client's or department's name is never used as a path: ``../../etc/passwd`` becomes ``passwd``,
+    NUL and other control characters become ``_``, and a leading dot (``..``, hidden files) is dropped.
+    """
+    last = re.split(r"[\\/]", unicodedata.normalize("NFKC", name))[-1]
+    stem, dot, suffix = last.rpartition(".")
+    if not dot:
+        stem, suffix = last, ""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-")
+    suffix = re.sub(r"[^A-Za-z0-9]+", "", suffix)[:SUFFIX_MAX_LENGTH]
+    stem = (stem or "delivery")[: NAME_MAX_LENGTH - len(suffix) - 1]
+    return f"{stem}.{suffix}" if suffix else stem
+
+
+def job_folder(job_id: int) -> Path:
+    """Return the folder that holds a job's delivery."""
+    return Path(settings.MEDIA_ROOT) / DELIVERIES_FOLDER / str(job_id)
+
+
+def job_create(*, source: str, origin: str, dry_run: bool = False, repair: bool = False, created_by=None) -> ImportJob:
+    """Create a queued job waiting for its delivery (``job_delivery_store``)."""
+    if source not in SOURCES:
+        raise InvalidInput(f"Unknown source '{source}'; known: {', '.join(sorted(SOURCES))}.", field="source")
+    user = created_by if created_by is not None and created_by.is_authenticated else None
+    return ImportJob.objects.create(source=source, origin=origin, dry_run=dry_run, repair=repair, created_by=user)
+
+
+def job_delivery_store(*, job: ImportJob, name: str, write: Callable[[Path], None]) -> ImportJob:
+    """Store the delivery in the job's folder under a sanitised ``name`` and queue the job.
+
+    ``write(target)`` puts the delivery (a file, or a folder) at ``target``. When it fails, the job is
+    marked failed with the reason, whatever was written is removed, and the error is raised again.
+    """
+    folder = job_folder(job.pk)
+    folder.mkdir(parents=True)
+    target = folder / delivery_name_sanitize(name)
+    try:
+        write(target)
+    except (DomainError, OSError) as error:
+        shutil.rmtree(folder, ignore_errors=True)
+        job_fail(job=job, message=getattr(error, "message", None) or str(error))
+        raise
+    # A zip or a folder is a delivery by itself; a single file is delivered as the folder holding it.
+    delivery = target if target.is_dir() or target.suffix.lower() == ".zip" else folder
+    size = sum(file.stat().st_size for file in [target, *target.rglob("*")] if file.is_file())
+    job.delivery = str(delivery.relative_to(settings.MEDIA_ROOT))
+    job.phase, job.progress = "received", PHASES["received"]
+    job.log += _log_line(f"received {target.name} ({size:,} bytes) by {job.get_origin_display()}")
+    job.save(update_fields=["delivery", "phase", "progress", "log"])
+    job_queue(job_id=job.pk)
+    return job
+
+
+def job_upload_receive(
+    *, source: str, uploaded: UploadedFile, dry_run: bool, repair: bool = False, created_by=None
+) -> ImportJob:
+    """Create a job for an uploaded delivery (API or admin), store the upload and queue the job."""
+    if uploaded.size is not None and uploaded.size > settings.IMPORT_UPLOAD_MAX_BYTES:
+        raise DeliveryTooLarge(delivery_too_large_message(uploaded.size))
+    job = job_create(
+        source=source, origin=ImportJob.Origin.UPLOAD, dry_run=dry_run, repair=repair, created_by=created_by
+    )
+
+    def write(target: Path) -> None:
+        with open(target, "xb") as stored:
+            for chunk in uploaded.chunks():
+                stored.write(chunk)
+
+    return job_delivery_store(job=job, name=uploaded.name or "delivery", write=write)
+
+
+def delivery_too_large_message(size: int | None) -> str:
+    limit = settings.IMPORT_UPLOAD_MAX_BYTES
+    measured = f"{size:,} bytes" if size is not None else "more than that"
+    return f"the delivery is too large ({measured}); at most {limit:,} bytes are accepted (IMPORT_UPLOAD_MAX_BYTES)."
+
+
+def job_queue(*, job_id: int) -> None:
+    """Queue the job on IMPORT_QUEUE once the transaction that created it commits."""
+    from .tasks import job_run_task
+
+    transaction.on_commit(lambda: job_run_task.apply_async((job_id,), queue=settings.IMPORT_QUEUE))
+
+
+def job_fail(*, job: ImportJob, message: str) -> None:
+    """Mark a job failed (its delivery could not be received or run), with the reason in report and log."""
+    job.status, job.report, job.finished_at = ImportJob.Status.FAILED, message, timezone.now()
+    job.log += _log_line(f"failed: {message}")
+    job.save(update_fields=["status", "report", "finished_at", "log"])
+
+
+def job_get(*, job_id: int) -> ImportJob:
+    try:
+        return ImportJob.objects.select_related("created_by").get(pk=job_id)
+    except ImportJob.DoesNotExist:
+        raise NotFound(f"Import job {job_id} does not exist.") from None
+
+
+def job_progress(*, job_id: int, phase: str) -> None:
+    """Record that a job entered ``phase`` (one of PHASES), visible at once to the API and admin."""
+    _job_update(job_id, f"phase {phase}", phase=phase, progress=PHASES[phase])
+
+
+def job_local_create(*, source: str, path: Path, dry_run: bool = False, repair: bool = False) -> ImportJob:
+    """Create a job for a delivery already on this machine (``manage.py import``), to run here at once.
+
+    The delivery stays where it is; the job records its absolute path.
+    """
+    job = job_create(source=source, origin=ImportJob.Origin.CLI, dry_run=dry_run, repair=repair)
+    job.delivery, job.phase, job.progress = str(path.resolve()), "received", PHASES["received"]
+    job.log += _log_line(f"received {path.resolve()} by {job.get_origin_display()}")
+    job.save(update_fields=["delivery", "phase", "progress", "log"])
+    return job
+
+
+def job_delivery_path(job: ImportJob) -> Path:
+    """The job's delivery: under MEDIA_ROOT/deliveries/, or where a command-line job found it."""
+    delivery = Path(job.delivery)
+    return delivery if delivery.is_absolute() else Path(settings.MEDIA_ROOT) / delivery
+
+
+def job_run(*, job_id: int, change_map: Path | None = None, on_phase: Callable[[str], None] | None = None) -> ImportJob:
+    """Run a queued job through ``import_delivery`` and store its outcome; a job runs at most once.
+
+    ``import_delivery`` applies in one transaction, so a rejected or failed job changed nothing. Each
+    phase it enters is recorded on the job (and told to ``on_phase``, e.g. a progress bar).
+    """
+    started = time.monotonic()
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).exclude(delivery="")
+    if not claimed.update(status=ImportJob.Status.RUNNING, started_at=timezone.now()):
+        logger.warning("import job %s is not queued with a delivery; not run", job_id)
+        return job_get(job_id=job_id)
+    job = job_get(job_id=job_id)
+
+    def phase_entered(phase: str) -> None:
+        job_progress(job_id=job_id, phase=phase)
+        if on_phase is not None:
+            on_phase(phase)
+
+    fields: dict = {}
+    with _importers_log_captured() as captured:
+        try:
+            report = import_delivery(
+                job.source,
+                job_delivery_path(job),
+                dry_run=job.dry_run,
+                repair=job.repair,
+                change_map=change_map,
+                progress=phase_entered,
+            )
+            fields = {"status": ImportJob.Status.ACCEPTED, "counts": report.counts, "report": report.as_text()}
+        except ImportRejected as rejected:
+            report = rejected.report
+            fields = {"status": ImportJob.Status.REJECTED, "counts": report.counts, "report": report.as_text()}
+        except DomainError as refused:  # e.g. the stored delivery has gone
+            fields = {"status": ImportJob.Status.FAILED, "report": refused.message}
+        except Exception as error:  # noqa: BLE001 - any crash is the job's outcome, kept with its traceback
+            logger.exception("import job %s failed", job_id)
+            fields = {"status": ImportJob.Status.FAILED, "report": f"{type(error).__name__}: {error}"}
+            captured.append(traceback.format_exc())
+    lines = "".join(captured) + _log_line(f"{fields['status']} in {time.monotonic() - started:.1f} s")
+    _job_update(job_id, None, phase="done", progress=PHASES["done"], finished_at=timezone.now(), **fields)
+    if on_phase is not None:
+        on_phase("done")
+    ImportJob.objects.filter(pk=job_id).update(log=Concat(F("log"), Value(lines)))
+    return job_get(job_id=job_id)
+
+
+def _job_update(job_id: int, note: str | None, **fields) -> None:
+    if note:
+        fields["log"] = Concat(F("log"), Value(_log_line(note)))
+    ImportJob.objects.filter(pk=job_id).update(**fields)
+
+
+def _log_line(text: str) -> str:
+    return f"{timezone.localtime():%Y-%m-%d %H:%M:%S} {text}\n"
+
+
+class _CapturingHandler(logging.Handler):
+    """Keep the importers' log records of this thread (a worker may run jobs in threads)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.thread = threading.get_ident()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            self.lines.append(_log_line(f"{record.levelname.lower()}: {record.getMessage()}"))
+
+
+@contextmanager
+def _importers_log_captured() -> Iterator[list[str]]:
+    """Collect what the importers log during a run, to append to the job's log."""
+    handler = _CapturingHandler()
+    logging.getLogger("importers").addHandler(handler)
+    try:
+        yield handler.lines
+    finally:
+        logging.getLogger("importers").removeHandler(handler)

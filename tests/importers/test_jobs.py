@@ -1,0 +1,419 @@
+"""Import jobs (importers/jobs.py, tasks.py, api.py, admin.py): every delivery run is a job, whatever
+brought it (upload through the API or the admin, a drop folder, a scheduled pull).
+
+Jobs run synchronously here: Celery's eager mode runs ``job_run_task`` when the job's transaction's
+on-commit callback queues it. The last test runs a real Celery worker on the test database.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zipfile
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+
+from geoportal.celery import app as celery_app
+from importers.jobs import delivery_name_sanitize, job_create, job_delivery_store, job_folder
+from importers.models import DeliverySchedule, ImportJob
+from importers.tasks import drop_folders_scan, job_run_task, schedules_pull
+from layers.models import Parcel
+from tests.importers.delivery_builders import geopackage_write, parcel_feature, survey_layers
+
+pytestmark = pytest.mark.usefixtures("municipality")
+API = "/api/imports/"
+
+
+@pytest.fixture(autouse=True)
+def _job_storage(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.IMPORT_DROP_DIR = tmp_path / "drop"
+
+
+@pytest.fixture(autouse=True)
+def _jobs_run_eagerly():
+    """Run queued tasks in this process: nothing reaches the shared broker from these tests."""
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+def _survey_zip(folder: Path, *, parcels: list[dict] | None = None, name: str = "survey-2024-01.zip") -> Path:
+    geopackage = geopackage_write(folder / "build" / "survey.gpkg", survey_layers(parcels=parcels))
+    archive = folder / name
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.write(geopackage, "survey.gpkg")
+    return archive
+
+
+def _staff(username: str, *permissions: str, is_staff: bool = True) -> User:
+    user = User.objects.create_user(username, password="x", is_staff=is_staff)
+    for codename in permissions:
+        user.user_permissions.add(Permission.objects.get(content_type__app_label="importers", codename=codename))
+    return User.objects.get(pk=user.pk)  # a fresh object: permissions are cached per instance
+
+
+@pytest.fixture
+def uploader(db) -> User:
+    return _staff("uploader", "add_importjob")
+
+
+def _upload(client, archive: Path, **fields):
+    with open(archive, "rb") as delivery:
+        return client.post(API, {"source": "survey", "file": delivery, **fields})
+
+
+def test_an_upload_through_the_api_becomes_an_accepted_job_and_imports(
+    client, uploader, tmp_path, django_capture_on_commit_callbacks
+):
+    client.force_login(uploader)
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        response = _upload(client, _survey_zip(tmp_path), dry_run="false")
+
+    assert response.status_code == 202
+    body = response.json()
+    assert (body["status"], body["phase"], body["progress"], body["origin"]) == ("queued", "received", 5, "upload")
+    assert response["Location"] == f"{API}{body['id']}"
+    assert len(queued) == 1
+    job = client.get(f"{API}{body['id']}").json()
+    assert (job["status"], job["phase"], job["progress"]) == ("accepted", "done", 100)
+    assert job["counts"]["parcels"] == {"added": 2, "changed": 0, "unchanged": 0, "retired": 0}
+    assert job["report"].startswith("Import of survey from ")
+    assert job["created_by"] == "uploader"
+    assert "received survey-2024-01.zip (" in job["log"]
+    assert "accepted in " in job["log"]
+    assert sorted(Parcel.objects.values_list("number", flat=True)) == ["1", "2"]
+    stored = ImportJob.objects.get(pk=body["id"]).delivery
+    assert stored == f"deliveries/{body['id']}/survey-2024-01.zip"
+    listed = client.get(API, {"status": "accepted"}).json()["jobs"]
+    assert [entry["id"] for entry in listed] == [body["id"]]
+    assert "log" not in listed[0]
+
+
+def test_a_dry_run_upload_is_accepted_and_changes_nothing(
+    client, uploader, tmp_path, django_capture_on_commit_callbacks
+):
+    client.force_login(uploader)
+    with django_capture_on_commit_callbacks(execute=True):
+        body = _upload(client, _survey_zip(tmp_path), dry_run="true").json()
+
+    job = ImportJob.objects.get(pk=body["id"])
+    assert (job.status, job.dry_run, job.counts["parcels"]["added"]) == ("accepted", True, 2)
+    assert not Parcel.objects.exists()
+
+
+def test_a_rejected_delivery_is_a_rejected_job_with_its_report_and_changes_nothing(
+    client, uploader, tmp_path, django_capture_on_commit_callbacks
+):
+    parcels = [parcel_feature("1", 506_000 + 60), parcel_feature("5", 506_000 + 90, land_use="casino")]
+    client.force_login(uploader)
+    with django_capture_on_commit_callbacks(execute=True):
+        body = _upload(client, _survey_zip(tmp_path, parcels=parcels)).json()
+
+    job = client.get(f"{API}{body['id']}").json()
+    assert job["status"] == "rejected"
+    assert "REJECTED" in job["report"]
+    assert "parcels #2 TESTAREA/10/5: land_use 'casino' is not one of" in job["report"]
+    assert "Kept in quarantine: " in job["report"]
+    assert not Parcel.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("user_of", "status", "error"),
+    [
+        (lambda: None, 401, "NotAuthenticated"),
+        (lambda: _staff("no-permission"), 403, "Forbidden"),
+        (lambda: _staff("not-staff", "add_importjob", is_staff=False), 403, "Forbidden"),
+    ],
+    ids=["anonymous", "staff-without-permission", "permission-without-staff"],
+)
+def test_only_staff_with_the_permission_may_upload_or_read(client, tmp_path, user_of, status, error):
+    user = user_of()
+    if user is not None:
+        client.force_login(user)
+    other = job_create(source="survey", origin=ImportJob.Origin.CLI)
+    jobs_before = set(ImportJob.objects.values_list("pk", flat=True))  # jobs committed by subprocesses of other tests too
+
+    responses = [_upload(client, _survey_zip(tmp_path)), client.get(API), client.get(f"{API}{other.pk}")]
+
+    assert [response.status_code for response in responses] == [status] * 3
+    assert {response.json()["error"] for response in responses} == {error}
+    assert set(ImportJob.objects.values_list("pk", flat=True)) == jobs_before  # the upload made no job
+
+
+def test_an_upload_needs_a_csrf_token_with_a_session(uploader, tmp_path):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(uploader)
+
+    response = _upload(client, _survey_zip(tmp_path))
+
+    assert response.status_code == 403
+    assert not ImportJob.objects.exists()
+
+
+@pytest.mark.parametrize("size", [5_000, 200_000], ids=["cut-while-reading", "refused-by-content-length"])
+def test_a_too_large_upload_is_refused_with_413_and_stores_nothing(client, uploader, settings, tmp_path, size):
+    settings.IMPORT_UPLOAD_MAX_BYTES = 1_000
+    archive = tmp_path / "big.zip"
+    archive.write_bytes(os.urandom(size))
+    client.force_login(uploader)
+
+    response = _upload(client, archive)
+
+    assert response.status_code == 413
+    assert response.json()["error"] == "PayloadTooLarge"
+    assert "at most 1,000 bytes are accepted (IMPORT_UPLOAD_MAX_BYTES)" in response.json()["message"]
+    assert not ImportJob.objects.exists()
+    assert not (Path(settings.MEDIA_ROOT) / "deliveries").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "stored"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\windows\\evil.zip", "evil.zip"),
+        ("survey\x00.gpkg\x00.zip", "survey_.gpkg.zip"),
+        ("..", "delivery"),
+        ("/", "delivery"),
+        ("مسح-٢٠٢٤.zip", "delivery.zip"),
+        ("a" * 300 + ".zip", "a" * 96 + ".zip"),
+    ],
+)
+def test_hostile_file_names_are_stored_inside_the_jobs_folder(name, stored):
+    job = job_create(source="survey", origin=ImportJob.Origin.UPLOAD)
+
+    job_delivery_store(job=job, name=name, write=lambda target: target.write_bytes(b"delivery"))
+
+    assert delivery_name_sanitize(name) == stored
+    folder = job_folder(job.pk)
+    assert [path.name for path in folder.iterdir()] == [stored]
+    assert (folder / stored).read_bytes() == b"delivery"
+
+
+def test_an_upload_with_a_path_as_its_name_is_stored_under_its_last_part(client, uploader, tmp_path):
+    client.force_login(uploader)
+    hostile = SimpleUploadedFile("x.zip", _survey_zip(tmp_path).read_bytes())
+    hostile.name = "../../../../tmp/evil.zip"  # UploadedFile's setter would already have cut it
+
+    response = client.post(API, {"source": "survey", "file": hostile})
+
+    job = ImportJob.objects.get(pk=response.json()["id"])
+    assert job.delivery == f"deliveries/{job.pk}/evil.zip"
+    assert not (tmp_path.parent / "evil.zip").exists()
+
+
+def _drop(path: Path, content: bytes, *, age_seconds: float) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    stamp = time.time() - age_seconds
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_a_stable_dropped_file_becomes_a_job_and_a_growing_one_waits(
+    settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.IMPORT_DROP_STABLE_SECONDS = 30
+    folder = Path(settings.IMPORT_DROP_DIR) / "survey"
+    stable = _drop(folder / "survey.zip", _survey_zip(tmp_path).read_bytes(), age_seconds=120)
+    growing = _drop(folder / "next.zip", b"PK\x03\x04 first part", age_seconds=0)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = drop_folders_scan()
+    with open(growing, "ab") as writer:
+        writer.write(b" and more")
+    second = drop_folders_scan()
+
+    job = ImportJob.objects.get()
+    assert (first, second) == ([job.pk], [])
+    assert (job.origin, job.source, job.status) == ("drop_folder", "survey", "accepted")
+    assert job.counts["parcels"]["added"] == 2
+    assert not stable.exists()
+    assert growing.read_bytes() == b"PK\x03\x04 first part and more"
+    assert sorted(path.name for path in folder.iterdir()) == [".taking", "next.zip"]
+
+
+def test_a_dropped_folder_is_taken_only_with_its_ready_marker(settings, tmp_path, django_capture_on_commit_callbacks):
+    settings.IMPORT_DROP_STABLE_SECONDS = 30
+    delivery = Path(settings.IMPORT_DROP_DIR) / "survey" / "survey-2024-02"
+    geopackage = geopackage_write(tmp_path / "build" / "survey.gpkg", survey_layers())
+    _drop(delivery / "survey.gpkg", geopackage.read_bytes(), age_seconds=120)
+    os.utime(delivery, (time.time() - 120, time.time() - 120))
+
+    assert drop_folders_scan() == []
+    _drop(delivery / ".ready", b"", age_seconds=120)
+    os.utime(delivery, (time.time() - 120, time.time() - 120))
+    with django_capture_on_commit_callbacks(execute=True):
+        taken = drop_folders_scan()
+
+    job = ImportJob.objects.get()
+    assert taken == [job.pk]
+    assert job.delivery == f"deliveries/{job.pk}/survey-2024-02"
+    assert sorted(path.name for path in (Path(settings.MEDIA_ROOT) / job.delivery).iterdir()) == ["survey.gpkg"]
+    assert (job.status, job.counts["parcels"]["added"]) == ("accepted", 2)
+
+
+@pytest.fixture
+def delivery_server(tmp_path):
+    """Serve tmp_path/served over HTTP on 127.0.0.1 (a department's endpoint)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(served))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield served, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_due_schedule_pulls_its_delivery_over_http_and_queues_a_job(
+    delivery_server, tmp_path, django_capture_on_commit_callbacks
+):
+    served, base_url = delivery_server
+    _survey_zip(served, name="survey-latest.zip")
+    url = f"{base_url}/survey-latest.zip"
+    schedule = DeliverySchedule.objects.create(source="survey", url=url, interval_minutes=60)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        pulled = schedules_pull()
+    again = schedules_pull()  # not due again for an hour
+
+    schedule.refresh_from_db()
+    job = ImportJob.objects.get()
+    assert (pulled, again) == ([job.pk], [])
+    assert (schedule.last_job, job.origin, job.status) == (job, "schedule", "accepted")
+    assert schedule.last_run_at is not None
+    assert job.delivery == f"deliveries/{job.pk}/survey-latest.zip"
+    assert Parcel.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "max_bytes", "message"),
+    [
+        ("/missing.zip", 1 << 20, "/missing.zip: HTTP 404 File not found."),
+        ("/survey.zip", 100, "/survey.zip: 100,000 bytes; at most 100 are pulled."),
+    ],
+)
+def test_a_failed_pull_is_a_failed_job_with_the_reason(delivery_server, settings, path, max_bytes, message):
+    served, base_url = delivery_server
+    (served / "survey.zip").write_bytes(b"x" * 100_000)
+    settings.IMPORT_PULL_MAX_BYTES = max_bytes
+    DeliverySchedule.objects.create(source="survey", url=base_url + path, file_name="survey.zip")
+
+    schedules_pull()
+
+    job = ImportJob.objects.get()
+    assert job.status == "failed"
+    assert job.report == base_url + message
+    assert not job_folder(job.pk).exists()
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.org/survey.zip", "gopher://example.org/"])
+def test_a_schedule_url_other_than_http_is_refused_at_validation(url):
+    schedule = DeliverySchedule(source="survey", url=url, interval_minutes=60)
+
+    with pytest.raises(ValidationError) as refused:
+        schedule.full_clean()
+
+    assert list(refused.value.message_dict) == ["url"]
+
+
+def test_a_schedule_for_an_unknown_source_is_refused_at_validation():
+    with pytest.raises(ValidationError) as refused:
+        DeliverySchedule(source="cadastre", url="https://example.org/a.zip").full_clean()
+
+    assert refused.value.message_dict["source"][0].startswith("Unknown source 'cadastre'; known: governorates,")
+
+
+def test_the_admin_upload_page_creates_a_job_and_shows_its_progress_bar(
+    admin_client, tmp_path, django_capture_on_commit_callbacks
+):
+    page = admin_client.get("/admin/importers/importjob/upload/")
+    assert page.status_code == 200
+    assert b'type="file" name="file"' in page.content
+    assert b'<option value="survey">survey</option>' in page.content
+
+    with open(_survey_zip(tmp_path), "rb") as delivery, django_capture_on_commit_callbacks(execute=False) as queued:
+        response = admin_client.post(
+            "/admin/importers/importjob/upload/", {"source": "survey", "file": delivery, "dry_run": "on"}
+        )
+
+    job = ImportJob.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/admin/importers/importjob/{job.pk}/change/"
+    assert (job.status, job.dry_run, job.created_by.username, len(queued)) == ("queued", True, "admin", 1)
+    job_page = admin_client.get(response["Location"]).content.decode()
+    assert f'data-url="/api/imports/{job.pk}"' in job_page
+    assert '<progress id="import-job-bar" max="100" value="5"' in job_page
+    assert 'data-finished="false"' in job_page
+    changelist = admin_client.get("/admin/importers/importjob/").content.decode()
+    assert 'href="/admin/importers/importjob/upload/"' in changelist
+
+
+def test_the_admin_upload_page_is_refused_without_the_permission(client):
+    client.force_login(_staff("viewer", "view_importjob"))
+
+    assert client.get("/admin/importers/importjob/upload/").status_code == 403
+    assert 'href="/admin/importers/importjob/upload/"' not in client.get("/admin/importers/importjob/").content.decode()
+
+
+def test_a_job_runs_at_most_once():
+    job = job_create(source="survey", origin=ImportJob.Origin.CLI)
+    job_delivery_store(job=job, name="empty", write=lambda target: target.mkdir())
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.RUNNING)
+
+    assert job_run_task(job.pk) == "running"
+    assert ImportJob.objects.get(pk=job.pk).finished_at is None
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_real_celery_worker_runs_a_queued_job(settings, tmp_path):
+    """A worker process on the test database and the embedded Redis, on a queue of its own."""
+    celery_app.conf.task_always_eager = False
+    settings.IMPORT_QUEUE = f"test-imports-{uuid.uuid4().hex}"
+    database = connection.settings_dict
+    environment = {
+        **os.environ,
+        "DATABASE_URL": f"postgis://{database['USER']}@{quote(database['HOST'], safe='')}/{database['NAME']}",
+        "GEOPORTAL_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "GEOPORTAL_IMPORT_QUARANTINE_DIR": str(settings.IMPORT_QUARANTINE_DIR),
+        "GEOPORTAL_TILE_PUBLISH_DIR": "",
+    }
+    command = [sys.executable, "-m", "celery", "-A", "geoportal", "worker", "-Q", settings.IMPORT_QUEUE]
+    command += ["--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"]
+    worker = subprocess.Popen(
+        command, cwd=settings.BASE_DIR, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        job = job_create(source="survey", origin=ImportJob.Origin.CLI)
+        archive = _survey_zip(tmp_path)
+        job_delivery_store(job=job, name=archive.name, write=lambda target: target.write_bytes(archive.read_bytes()))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not ImportJob.objects.get(pk=job.pk).finished:
+            time.sleep(0.2)
+    finally:
+        worker.terminate()
+        output = worker.communicate(timeout=20)[0].decode(errors="replace")
+        with celery_app.connection_for_write() as broker:  # leave no queue behind in the shared Redis
+            queue = settings.IMPORT_QUEUE
+            broker.default_channel.client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+    job.refresh_from_db()
+    assert job.status == "accepted", output[-3000:]
+    assert job.counts["parcels"]["added"] == 2
+    assert Parcel.objects.count() == 2
