@@ -39,6 +39,20 @@ class NotFound(DomainError):
     code = "NotFound"
 
 
+class NotAuthenticated(DomainError):
+    """The request needs a signed-in account."""
+
+    status = 401
+    code = "NotAuthenticated"
+
+
+class Forbidden(DomainError):
+    """The signed-in account lacks the permission the request needs."""
+
+    status = 403
+    code = "Forbidden"
+
+
 class Conflict(DomainError):
     """The write would break a uniqueness or lifecycle rule."""
 

@@ -13,7 +13,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
-from geoportal.errors import DomainError, InvalidInput
+from geoportal.errors import Forbidden, InvalidInput, NotAuthenticated
 
 from .jobs import DeliveryTooLarge, delivery_too_large_message, job_get, job_upload_receive
 from .models import ImportJob
@@ -25,16 +25,6 @@ LIST_LIMIT_MAX = 100
 MULTIPART_SLACK_BYTES = 64 << 10
 BOOLEANS = {"": False, "0": False, "false": False, "off": False, "no": False}
 BOOLEANS |= {"1": True, "true": True, "on": True, "yes": True}
-
-
-class NotAuthenticated(DomainError):
-    status = 401
-    code = "NotAuthenticated"
-
-
-class Forbidden(DomainError):
-    status = 403
-    code = "Forbidden"
 
 
 def _json(document: dict, status: int = 200) -> JsonResponse:

@@ -24,6 +24,7 @@ from django.db import connection
 from importers import sources  # noqa: F401
 from importers.base import import_delivery
 from importers.report import ImportRejected
+from importers.sources.survey import OWNER_COLUMNS
 from layers.models import Area, Block, ChangeEvent, Parcel, ParcelLineage, ParcelOwner, ParcelVersion
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.importers.delivery_builders import (
@@ -39,16 +40,6 @@ BROKEN = Path(__file__).resolve().parents[1] / "data" / "broken"
 ARCHIVES = Path(__file__).resolve().parents[1] / "data" / "archives"
 MANAGE_PY = Path(settings.BASE_DIR) / "manage.py"
 X = SALMIYA_X
-OWNER_COLUMNS = (
-    "area_code",
-    "block_no",
-    "parcel_no",
-    "owner_name_ar",
-    "owner_name_en",
-    "civil_id",
-    "share_pct",
-    "since",
-)
 LAND_USES = "private_housing, investment_housing, commercial, industrial, government, mosque, school, park, utility"
 QUARANTINE_FOLDER = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-survey$")
 

@@ -144,7 +144,8 @@ def test_only_staff_with_the_permission_may_upload_or_read(client, tmp_path, use
     if user is not None:
         client.force_login(user)
     other = job_create(source="survey", origin=ImportJob.Origin.CLI)
-    jobs_before = set(ImportJob.objects.values_list("pk", flat=True))  # jobs committed by subprocesses of other tests too
+    # Other tests' subprocesses may have committed jobs too.
+    jobs_before = set(ImportJob.objects.values_list("pk", flat=True))
 
     responses = [_upload(client, _survey_zip(tmp_path)), client.get(API), client.get(f"{API}{other.pk}")]
 

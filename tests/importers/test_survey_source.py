@@ -8,6 +8,7 @@ from django.db import connection
 from importers import sources  # noqa: F401
 from importers.base import import_delivery
 from importers.report import ImportRejected
+from importers.sources.survey import OWNER_COLUMNS
 from layers.models import Area, Block, Parcel, ParcelOwner, ParcelVersion
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.importers.delivery_builders import (
@@ -19,16 +20,6 @@ from tests.importers.delivery_builders import (
 )
 
 pytestmark = pytest.mark.usefixtures("municipality")
-OWNER_COLUMNS = (
-    "area_code",
-    "block_no",
-    "parcel_no",
-    "owner_name_ar",
-    "owner_name_en",
-    "civil_id",
-    "share_pct",
-    "since",
-)
 
 
 def _nothing_stored() -> bool:

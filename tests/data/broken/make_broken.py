@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pyproj import Transformer
 
+from importers.sources.survey import OWNER_COLUMNS
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.importers.delivery_builders import (
     csv_write,
@@ -26,16 +27,6 @@ from tests.importers.delivery_builders import (
 
 HERE = Path(__file__).resolve().parent
 X, Y = SALMIYA_X, SALMIYA_Y
-OWNER_COLUMNS = (
-    "area_code",
-    "block_no",
-    "parcel_no",
-    "owner_name_ar",
-    "owner_name_en",
-    "civil_id",
-    "share_pct",
-    "since",
-)
 OWNER = {
     "area_code": "TESTAREA",
     "block_no": "10",
