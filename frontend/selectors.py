@@ -41,10 +41,10 @@ LANDMARKS_SQL = """
 WITH hits AS (
     SELECT landmark.id, landmark.code, landmark.name_en, landmark.name_ar, landmark.category, landmark.geom
     FROM layers_landmark AS landmark
-    WHERE %(west)s::float8 IS NULL OR ST_Intersects(
+    WHERE landmark.retired_on IS NULL AND (%(west)s::float8 IS NULL OR ST_Intersects(
         landmark.geom,
         ST_Transform(ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326), %(srid)s)
-    )
+    ))
     ORDER BY landmark.id
     LIMIT %(limit)s + 1
 )

@@ -92,6 +92,7 @@ LAYERS: dict[str, TileLayer] = {
             ("zoning",),
             VectorSource(
                 "layers_zoningzone",
+                where="t.retired_on IS NULL",
                 attributes={
                     9: ("code", "category"),
                     13: (
@@ -123,7 +124,11 @@ LAYERS: dict[str, TileLayer] = {
             8,
             20,
             ("landmarks",),
-            VectorSource("layers_landmark", attributes={8: ("category", "code", "name_ar", "name_en")}),
+            VectorSource(
+                "layers_landmark",
+                where="t.retired_on IS NULL",
+                attributes={8: ("category", "code", "name_ar", "name_en")},
+            ),
         ),
         TileLayer(
             "basemap",

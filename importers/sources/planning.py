@@ -1,11 +1,15 @@
-"""Planning Department: the master plan's zones, streets and landmarks (planning.gpkg)."""
+"""Planning Department: the master plan's zones, streets and landmarks (planning.gpkg), re-synced by key
+(planning_sync.py)."""
 
 from __future__ import annotations
+
+import secrets
 
 from importers.base import register
 from importers.checks import LayerSpec, references_validate
 from layers.models import LandmarkCategory, StreetClass, ZoningCategory
 
+from .planning_sync import PLANNING_LAYERS, planning_sync_apply, planning_sync_classify
 from .vector import VectorDeliverySource
 
 ZONE_REGULATIONS = (
@@ -39,9 +43,6 @@ LANDMARK = LayerSpec(
     required=("name_ar", "name_en", "category"),
     choices={"category": tuple(LandmarkCategory.values)},
 )
-STORED_ZONE = "SELECT 1 FROM layers_zoningzone z WHERE z.code = s.zone_code"
-STORED_STREET = "SELECT 1 FROM layers_street t WHERE t.code = s.street_code"
-STORED_LANDMARK = "SELECT 1 FROM layers_landmark m WHERE m.code = s.landmark_id"
 
 
 @register
@@ -68,41 +69,25 @@ class PlanningSource(VectorDeliverySource):
             )
 
     def diff(self) -> None:
-        for layer, stored in (("zoning", STORED_ZONE), ("streets", STORED_STREET), ("landmarks", STORED_LANDMARK)):
+        for layer, planning in PLANNING_LAYERS.items():
             if layer in self.tables:
-                self.count_new(layer, stored)
+                self.tables[f"{layer}_sync"] = f"{self.name}_{layer}_sync_{secrets.token_hex(4)}"
+                planning_sync_classify(
+                    planning=planning, staged=self.staged(layer), sync=self.staged(f"{layer}_sync"), report=self.report
+                )
 
     def apply(self) -> None:
-        for layer, insert in (
-            ("zoning", self._zoning_insert),
-            ("streets", self._streets_insert),
-            ("landmarks", self._landmarks_insert),
-        ):
+        for layer, planning in PLANNING_LAYERS.items():
             if layer in self.tables:
-                insert()
+                planning_sync_apply(planning=planning, staged=self.staged(layer), sync=self.staged(f"{layer}_sync"))
+        if "streets" in self.tables:
+            self._street_blocks_replace()
 
-    def _zoning_insert(self) -> None:
-        self.insert_recording_changes(
-            layer="zoning",
-            key_sql="i.code",
-            insert_sql="INSERT INTO layers_zoningzone (code, category, name_ar, name_en, max_floors, max_height_m,"
-            " floor_area_ratio, site_coverage_pct, setback_front_m, setback_side_m, setback_rear_m,"
-            " permitted_uses, geom)"
-            " SELECT zone_code, category, name_ar, name_en, max_floors::numeric::int, max_height_m::numeric,"
-            " far::numeric, coverage_pct::numeric, setback_front_m::numeric, setback_side_m::numeric,"
-            " setback_rear_m::numeric, coalesce(string_to_array(nullif(permitted_uses, ''), ';'), '{}'), ST_Multi(geom)"
-            f" FROM {self.staged('zoning')} s WHERE NOT EXISTS ({STORED_ZONE})",
-        )
-
-    def _streets_insert(self) -> None:
-        self.insert_recording_changes(
-            layer="streets",
-            key_sql="i.code",
-            insert_sql="INSERT INTO layers_street (code, number, name_ar, name_en, street_class, area_id, geom)"
-            " SELECT s.street_code, coalesce(s.number, ''), s.name_ar, s.name_en, s.street_class, a.id,"
-            " ST_Multi(s.geom)"
-            f" FROM {self.staged('streets')} s LEFT JOIN layers_area a ON a.code = s.area_code"
-            f" WHERE NOT EXISTS ({STORED_STREET})",
+    def _street_blocks_replace(self) -> None:
+        """The blocks each delivered street serves, as the delivery lists them."""
+        self.execute(
+            "DELETE FROM layers_street_blocks sb USING layers_street t, " + self.staged("streets") + " s"
+            " WHERE sb.street_id = t.id AND t.code = s.street_code"
         )
         self.execute(
             "INSERT INTO layers_street_blocks (street_id, block_id)"
@@ -112,14 +97,4 @@ class PlanningSource(VectorDeliverySource):
             " JOIN layers_area a ON a.code = s.area_code"
             " JOIN layers_block b ON b.area_id = a.id AND b.number = served.block_no"
             " ON CONFLICT DO NOTHING"
-        )
-
-    def _landmarks_insert(self) -> None:
-        self.insert_recording_changes(
-            layer="landmarks",
-            key_sql="i.code",
-            insert_sql="INSERT INTO layers_landmark (code, name_ar, name_en, category, area_id, geom)"
-            " SELECT s.landmark_id, s.name_ar, s.name_en, s.category, a.id, s.geom"
-            f" FROM {self.staged('landmarks')} s LEFT JOIN layers_area a ON a.code = s.area_code"
-            f" WHERE NOT EXISTS ({STORED_LANDMARK})",
         )

@@ -2,7 +2,7 @@
 
 from .admin_units import Area, Block, Governorate, Municipality
 from .audit import FileChannel, ParcelFileView
-from .changes import ChangeEvent, ChangeKind
+from .changes import ChangeEvent, ChangeKind, PlanningFeatureVersion
 from .imagery import AerialImage
 from .landmarks import Landmark, LandmarkCategory
 from .owners import ParcelOwner
@@ -33,6 +33,7 @@ __all__ = [
     "ParcelOwner",
     "ParcelStatus",
     "ParcelVersion",
+    "PlanningFeatureVersion",
     "PermitStatus",
     "PermitType",
     "Street",

@@ -7,11 +7,12 @@ no reader can see the new data without its event, or the event without the data.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.gis.db import models as gis_models
 from django.contrib.postgres.indexes import GistIndex
 from django.db import models
 
-from .geometry import WEB_MERCATOR, valid_geometry_constraint
+from .geometry import WEB_MERCATOR, geometry_indexes, valid_geometry_constraint
 
 
 class ChangeKind(models.TextChoices):
@@ -39,3 +40,30 @@ class ChangeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.layer} {self.feature_key} {self.change}"
+
+
+class PlanningFeatureVersion(models.Model):
+    """A superseded state of a zone, street or landmark: what it was until ``valid_to``.
+
+    Written by the planning re-sync (importers/sources/planning_sync.py) when a delivery changes or
+    retires a feature; the current state stays in the layer's own table with its ``version``.
+    """
+
+    layer = models.CharField(max_length=30)
+    feature_key = models.CharField(max_length=120)
+    version = models.PositiveIntegerField()
+    valid_to = models.DateField()
+    properties = models.JSONField(help_text="The attributes of that version")
+    geom = gis_models.GeometryField(srid=settings.SRID, spatial_index=False)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["layer", "feature_key", "version"]
+        indexes = geometry_indexes("planningversion", "geom")
+        constraints = [
+            models.UniqueConstraint(fields=["layer", "feature_key", "version"], name="planningversion_unique"),
+            valid_geometry_constraint("planningversion"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.layer} {self.feature_key} v{self.version}"

@@ -28,6 +28,10 @@ class Landmark(models.Model):
     name_en = models.CharField(max_length=200)
     category = models.CharField(max_length=30, choices=LandmarkCategory.choices)
     area = models.ForeignKey(Area, on_delete=models.PROTECT, null=True, blank=True, related_name="landmarks")
+    version = models.PositiveIntegerField(
+        db_default=1, editable=False, help_text="Earlier versions: PlanningFeatureVersion"
+    )
+    retired_on = models.DateField(null=True, blank=True, help_text="Left the planning register (off the map)")
     geom = storage_geometry(gis_models.PointField)
     geom_3857 = web_mercator_copy(gis_models.PointField)
 

@@ -25,6 +25,9 @@ class Street(models.Model):
     street_class = models.CharField(max_length=20, choices=StreetClass.choices)
     area = models.ForeignKey(Area, on_delete=models.PROTECT, null=True, blank=True, related_name="streets")
     blocks = models.ManyToManyField(Block, blank=True, related_name="streets")
+    version = models.PositiveIntegerField(
+        db_default=1, editable=False, help_text="Earlier versions: PlanningFeatureVersion"
+    )
     retired_on = models.DateField(null=True, blank=True)
     geom = storage_geometry(gis_models.MultiLineStringField)
     geom_3857 = web_mercator_copy(gis_models.MultiLineStringField)

@@ -33,6 +33,10 @@ class ZoningZone(models.Model):
     setback_side_m = models.DecimalField(max_digits=5, decimal_places=2)
     setback_rear_m = models.DecimalField(max_digits=5, decimal_places=2)
     permitted_uses = ArrayField(models.CharField(max_length=40), default=list, blank=True)
+    version = models.PositiveIntegerField(
+        db_default=1, editable=False, help_text="Earlier versions: PlanningFeatureVersion"
+    )
+    retired_on = models.DateField(null=True, blank=True, help_text="Left the master plan (off the map)")
     geom = storage_geometry(gis_models.MultiPolygonField)
     geom_3857 = web_mercator_copy(gis_models.MultiPolygonField)
 

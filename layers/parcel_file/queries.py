@@ -90,7 +90,7 @@ FILE_QUERIES: tuple[FileQuery, ...] = (
           CASE WHEN ST_Covers(z.geom, p.geom) THEN 1.0
                ELSE ST_Area(ST_Intersection(z.geom, p.geom)) / NULLIF(ST_Area(p.geom), 0) END AS share
         FROM (SELECT (SELECT geom FROM layers_parcel WHERE id = %(id)s) AS geom) p
-        JOIN layers_zoningzone z ON ST_Intersects(z.geom, p.geom)
+        JOIN layers_zoningzone z ON z.retired_on IS NULL AND ST_Intersects(z.geom, p.geom)
         ORDER BY share DESC, z.code
         """,
     ),
@@ -114,6 +114,7 @@ FILE_QUERIES: tuple[FileQuery, ...] = (
         SELECT l.code, l.name_ar, l.name_en, l.category,
           ST_Distance(l.geom, (SELECT geom FROM layers_parcel WHERE id = %(id)s)) AS distance_m
         FROM layers_landmark l
+        WHERE l.retired_on IS NULL
         ORDER BY l.geom <-> (SELECT geom FROM layers_parcel WHERE id = %(id)s)
         LIMIT %(landmarks)s
         """,

@@ -14,7 +14,7 @@ from tests.importers.delivery_builders import feature, geopackage_write
 pytestmark = pytest.mark.usefixtures("municipality")
 
 
-def _landmark(**overrides) -> dict:
+def _landmark(geometry_shift: float = 0, **overrides) -> dict:
     properties = {
         "landmark_id": "LM-1",
         "name_ar": "أبراج الكويت",
@@ -23,7 +23,7 @@ def _landmark(**overrides) -> dict:
         "area_code": "",
     }
     properties.update(overrides)
-    return feature(properties, "Point", [SALMIYA_X, SALMIYA_Y])
+    return feature(properties, "Point", [SALMIYA_X + geometry_shift, SALMIYA_Y])
 
 
 def test_a_delivery_of_landmarks_only_is_applied_with_change_events(tmp_path):
@@ -31,7 +31,7 @@ def test_a_delivery_of_landmarks_only_is_applied_with_change_events(tmp_path):
 
     report = import_delivery("planning", tmp_path)
 
-    assert report.counts == {"landmarks": {"added": 1, "already stored": 0}}
+    assert report.counts == {"landmarks": {"added": 1, "changed": 0, "unchanged": 0, "retired": 0}}
     assert Landmark.objects.get().name_ar == "أبراج الكويت"
     event = ChangeEvent.objects.get(layer="landmarks")
     assert (event.feature_key, event.change) == ("LM-1", "added")
@@ -57,3 +57,119 @@ def test_a_file_with_none_of_the_layers_is_refused(tmp_path):
     assert [str(p) for p in rejected.value.report.problems] == [
         "planning planning.gpkg: none of the layers zoning, streets, landmarks is in the delivery"
     ]
+
+
+def _street(code: str, y: float, **overrides) -> dict:
+    properties = {
+        "street_code": code,
+        "number": code[-1],
+        "name_ar": f"شارع {code[-1]}",
+        "name_en": f"Street {code[-1]}",
+        "street_class": "local",
+        "area_code": "SALMIYA",
+        "block_nos": "",
+    }
+    properties.update(overrides)
+    return feature(properties, "LineString", [[SALMIYA_X, SALMIYA_Y + y], [SALMIYA_X + 200, SALMIYA_Y + y]])
+
+
+def _zone(code: str, x: float, **overrides) -> dict:
+    properties = {
+        "zone_code": code,
+        "category": "private_housing",
+        "name_ar": f"منطقة {code}",
+        "name_en": f"Zone {code}",
+        "max_floors": "3",
+        "max_height_m": "15",
+        "far": "2.1",
+        "coverage_pct": "60",
+        "setback_front_m": "3",
+        "setback_side_m": "2",
+        "setback_rear_m": "2",
+        "permitted_uses": "dwelling;home_office",
+    }
+    properties.update(overrides)
+    ring = [[SALMIYA_X + x, SALMIYA_Y], [SALMIYA_X + x + 300, SALMIYA_Y], [SALMIYA_X + x + 300, SALMIYA_Y + 300],
+            [SALMIYA_X + x, SALMIYA_Y + 300], [SALMIYA_X + x, SALMIYA_Y]]  # fmt: skip
+    return feature(properties, "Polygon", [ring])
+
+
+def _planning(folder, *, zones, streets, landmarks):
+    geopackage_write(folder / "planning.gpkg", {"zoning": zones, "streets": streets, "landmarks": landmarks})
+    return folder
+
+
+def test_a_second_planning_delivery_adds_changes_and_retires_keeping_history(tmp_path, municipality):
+    from django.contrib.gis.geos import Point
+    from django.utils import timezone
+
+    from layers.models import PlanningFeatureVersion, Street, ZoningZone
+    from tests.factories import AreaFactory
+
+    AreaFactory(code="SALMIYA", name_en="Salmiya", name_ar="السالمية")
+    first = _planning(
+        tmp_path / "first",
+        zones=[_zone("Z-1", 0), _zone("Z-2", 400)],
+        streets=[_street("ST-1", 10), _street("ST-2", 50), _street("ST-3", 90)],
+        landmarks=[
+            _landmark(area_code="SALMIYA"),
+            _landmark(landmark_id="LM-2", name_en="Marina Mall", category="mall"),
+        ],
+    )
+    import_delivery("planning", first)
+    events_before = ChangeEvent.objects.count()
+    second = _planning(
+        tmp_path / "second",
+        # Z-1: regulations changed; Z-2 no longer in the master plan; Z-3 new.
+        zones=[_zone("Z-1", 0, max_floors="5", far="3.5"), _zone("Z-3", 800)],
+        # ST-1 unchanged but for 1 cm of noise; ST-2 renamed; ST-3 gone from Salmiya's list.
+        streets=[_street("ST-1", 10.01), _street("ST-2", 50, name_en="Gulf Road"), _street("ST-4", 130)],
+        # LM-1 moved 20 m; LM-2 has no area: not in any area's list, so it is kept as it is.
+        landmarks=[_landmark(area_code="SALMIYA", geometry_shift=20)],
+    )
+
+    report = import_delivery("planning", second)
+
+    assert report.counts == {
+        "zoning": {"added": 1, "changed": 1, "unchanged": 0, "retired": 1},
+        "streets": {"added": 1, "changed": 1, "unchanged": 1, "retired": 1},
+        "landmarks": {"added": 0, "changed": 1, "unchanged": 0, "retired": 0},
+    }
+    zone = ZoningZone.objects.get(code="Z-1")
+    assert (zone.max_floors, str(zone.floor_area_ratio), zone.version) == (5, "3.50", 2)
+    assert ZoningZone.objects.get(code="Z-2").retired_on == timezone.localdate()
+    assert Street.objects.get(code="ST-2").name_en == "Gulf Road"
+    assert Street.objects.get(code="ST-3").retired_on == timezone.localdate()
+    assert Street.objects.get(code="ST-1").version == 1
+    assert Landmark.objects.get(code="LM-1").geom.distance(Point(SALMIYA_X + 20, SALMIYA_Y, srid=31901)) < 0.01
+    assert Landmark.objects.get(code="LM-2").retired_on is None
+    history = {(v.layer, v.feature_key, v.version): v for v in PlanningFeatureVersion.objects.all()}
+    assert sorted(history) == [
+        ("landmarks", "LM-1", 1),
+        ("streets", "ST-2", 1),
+        ("streets", "ST-3", 1),
+        ("zoning", "Z-1", 1),
+        ("zoning", "Z-2", 1),
+    ]
+    assert history[("zoning", "Z-1", 1)].properties["max_floors"] == 3
+    assert history[("streets", "ST-2", 1)].properties["name_en"] == "Street 2"
+    assert history[("zoning", "Z-1", 1)].valid_to == timezone.localdate()
+    changes = sorted((e.layer, e.feature_key, e.change, e.version) for e in ChangeEvent.objects.all()[events_before:])
+    assert changes == [
+        ("landmarks", "LM-1", "changed", 2),
+        ("streets", "ST-2", "changed", 2),
+        ("streets", "ST-3", "retired", 2),
+        ("streets", "ST-4", "added", 1),
+        ("zoning", "Z-1", "changed", 2),
+        ("zoning", "Z-2", "retired", 2),
+        ("zoning", "Z-3", "added", 1),
+    ]
+
+    again = import_delivery("planning", second)  # the same delivery twice changes nothing the second time
+
+    assert again.counts == {
+        "zoning": {"added": 0, "changed": 0, "unchanged": 2, "retired": 0},
+        "streets": {"added": 0, "changed": 0, "unchanged": 3, "retired": 0},
+        "landmarks": {"added": 0, "changed": 0, "unchanged": 1, "retired": 0},
+    }
+    assert ChangeEvent.objects.count() == events_before + 7

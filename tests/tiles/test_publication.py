@@ -183,7 +183,14 @@ def test_a_landmark_from_the_planning_importer_removes_its_published_tiles(front
         "Point",
         [SALMIYA_X + 100, SALMIYA_Y + 100],
     )
-    geopackage_write(tmp_path / "planning" / "planning.gpkg", {"landmarks": [landmark]})
+    # A landmark delivery is complete for each area it names: the mall is delivered again, as it is.
+    mall = feature(
+        {"landmark_id": "LM-TEST-1", "name_ar": "مارينا مول", "name_en": "Marina Mall", "category": "mall",
+         "area_code": "SALMIYA"},
+        "Point",
+        [SALMIYA_X + 60, SALMIYA_Y + 60],
+    )  # fmt: skip
+    geopackage_write(tmp_path / "planning" / "planning.gpkg", {"landmarks": [mall, landmark]})
 
     import_delivery("planning", tmp_path / "planning")
 

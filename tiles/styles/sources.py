@@ -37,7 +37,7 @@ SOURCES: dict[str, str] = {
         "WHERE status <> 'retired' AND geom_3857 && !bbox! ORDER BY id"
     ),
     "zoning": (
-        "SELECT code, category, geom_3857 FROM layers_zoningzone WHERE geom_3857 && !bbox! "
+        "SELECT code, category, geom_3857 FROM layers_zoningzone WHERE retired_on IS NULL AND geom_3857 && !bbox! "
         "ORDER BY ST_Area(geom_3857) DESC, code"
     ),
     # Minor streets first, so that major ones cover them where they cross.
@@ -54,7 +54,8 @@ SOURCES: dict[str, str] = {
         "street_class::text) NULLS LAST, code"
     ),
     "landmarks": (
-        "SELECT category, name_en, name_ar, geom_3857 FROM layers_landmark WHERE geom_3857 && !bbox! "
+        "SELECT category, name_en, name_ar, geom_3857 FROM layers_landmark "
+        "WHERE retired_on IS NULL AND geom_3857 && !bbox! "
         "ORDER BY array_position(ARRAY['tourist_site', 'mall', 'hospital', 'museum', 'government_office', "
         "'hotel', 'park', 'school', 'mosque', 'market'], category::text) NULLS LAST, code"
     ),
