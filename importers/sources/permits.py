@@ -60,6 +60,22 @@ DOCUMENT = LayerSpec(
 PARCEL_OF_ROW = "layers_parcel p JOIN layers_block b ON b.id = p.block_id JOIN layers_area a ON a.id = b.area_id"
 PARCEL_MATCH = "a.code = s.area_code AND b.number = s.block_no AND p.number = s.parcel_no AND p.status <> 'retired'"
 DOCUMENT_FOLDER = "building-files"
+# A permit as stored, from its delivered row ``s`` (and its parcel ``p``): inserted when new, compared
+# and updated when the permit is stored (a permit moves from applied to issued to completed).
+PERMIT_VALUES = {
+    "parcel_id": "p.id",
+    "permit_type": "s.permit_type",
+    "status": "s.status",
+    "applied_on": "s.applied_on::date",
+    "issued_on": "nullif(s.issued_on, '')::date",
+    "expires_on": "nullif(s.expires_on, '')::date",
+    "completed_on": "nullif(s.completed_on, '')::date",
+    "floors": "nullif(s.floors, '')::numeric::int",
+    "applicant_ref": "s.applicant_ref",
+}
+PERMIT_STORED = ", ".join(f"x.{column}" for column in PERMIT_VALUES)
+PERMIT_DELIVERED = ", ".join(PERMIT_VALUES.values())
+PERMIT_SAME = f"ROW({PERMIT_STORED}) IS NOT DISTINCT FROM ROW({PERMIT_DELIVERED})"
 PDF_MAGIC = b"%PDF-"
 
 
@@ -114,29 +130,42 @@ class PermitsSource(DeliverySource):
                 self.report.add_problems("documents", [(document_id, problem)], 1)
 
     def diff(self) -> None:
-        for layer, stored in (
-            ("permits", "layers_buildingpermit x WHERE x.number = s.permit_no"),
-            ("documents", "layers_buildingfiledocument x WHERE x.code = s.document_id"),
-        ):
-            if layer not in self.tables:
-                continue
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"SELECT count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM {stored})), "
-                    f"count(*) FILTER (WHERE EXISTS (SELECT 1 FROM {stored})) FROM {self.staged(layer)} s"
-                )
-                added, existing = cursor.fetchone()
-            self.report.count(layer, "added", added)
-            self.report.count(layer, "already stored", existing)
+        """Permits are added, changed (a new status, date or value) or unchanged, by permit number.
 
-    def apply(self) -> None:
+        A permits delivery is the system's export of the permits it lists: a permit it leaves out
+        is not withdrawn. Documents are archived once, by document id; a stored one is kept as it is.
+        """
         with connection.cursor() as cursor:
             cursor.execute(
-                "INSERT INTO layers_buildingpermit (number, parcel_id, permit_type, status, applied_on, issued_on,"
-                " expires_on, completed_on, floors, applicant_ref)"
-                " SELECT s.permit_no, p.id, s.permit_type, s.status, s.applied_on::date, nullif(s.issued_on, '')::date,"
-                " nullif(s.expires_on, '')::date, nullif(s.completed_on, '')::date,"
-                " nullif(s.floors, '')::numeric::int, s.applicant_ref"
+                "SELECT count(*) FILTER (WHERE x.id IS NULL),"
+                f" count(*) FILTER (WHERE x.id IS NOT NULL AND NOT {PERMIT_SAME}),"
+                f" count(*) FILTER (WHERE x.id IS NOT NULL AND {PERMIT_SAME})"
+                f" FROM {self.staged('permits')} s JOIN {PARCEL_OF_ROW} ON {PARCEL_MATCH}"
+                " LEFT JOIN layers_buildingpermit x ON x.number = s.permit_no"
+            )
+            for change, number in zip(("added", "changed", "unchanged"), cursor.fetchone(), strict=True):
+                self.report.count("permits", change, number)
+            if "documents" in self.tables:
+                stored = "layers_buildingfiledocument x WHERE x.code = s.document_id"
+                cursor.execute(
+                    f"SELECT count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM {stored})), "
+                    f"count(*) FILTER (WHERE EXISTS (SELECT 1 FROM {stored})) FROM {self.staged('documents')} s"
+                )
+                added, existing = cursor.fetchone()
+                self.report.count("documents", "added", added)
+                self.report.count("documents", "already stored", existing)
+
+    def apply(self) -> None:
+        assignments = ", ".join(f"{column} = {value}" for column, value in PERMIT_VALUES.items())
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE layers_buildingpermit x SET {assignments}"
+                f" FROM {self.staged('permits')} s JOIN {PARCEL_OF_ROW} ON {PARCEL_MATCH}"
+                f" WHERE x.number = s.permit_no AND NOT {PERMIT_SAME}"
+            )
+            cursor.execute(
+                f"INSERT INTO layers_buildingpermit (number, {', '.join(PERMIT_VALUES)})"
+                f" SELECT s.permit_no, {PERMIT_DELIVERED}"
                 f" FROM {self.staged('permits')} s JOIN {PARCEL_OF_ROW} ON {PARCEL_MATCH}"
                 " WHERE NOT EXISTS (SELECT 1 FROM layers_buildingpermit x WHERE x.number = s.permit_no)"
             )
