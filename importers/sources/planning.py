@@ -9,7 +9,7 @@ from importers.base import register
 from importers.checks import LayerSpec, references_validate
 from layers.models import LandmarkCategory, StreetClass, ZoningCategory
 
-from .planning_sync import PLANNING_LAYERS, planning_sync_apply, planning_sync_classify
+from .planning_sync import PLANNING_LAYERS, planning_sync_apply, planning_sync_classify, planning_sync_features
 from .vector import VectorDeliverySource
 
 ZONE_REGULATIONS = (
@@ -75,6 +75,17 @@ class PlanningSource(VectorDeliverySource):
                 planning_sync_classify(
                     planning=planning, staged=self.staged(layer), sync=self.staged(f"{layer}_sync"), report=self.report
                 )
+
+    def change_features(self) -> tuple[list[dict], list[dict]]:
+        changes = [
+            feature
+            for layer, planning in PLANNING_LAYERS.items()
+            if layer in self.tables
+            for feature in planning_sync_features(
+                planning=planning, staged=self.staged(layer), sync=self.staged(f"{layer}_sync")
+            )
+        ]
+        return changes, []
 
     def apply(self) -> None:
         for layer, planning in PLANNING_LAYERS.items():

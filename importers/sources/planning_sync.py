@@ -132,6 +132,22 @@ def planning_sync_classify(*, planning: PlanningLayer, staged: str, sync: str, r
         report.count(planning.layer, change, counted.get(change, 0))
 
 
+def planning_sync_features(*, planning: PlanningLayer, staged: str, sync: str) -> list[dict]:
+    """Return one layer's classified changes (not the unchanged) as GeoJSON features in EPSG:4326."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT json_build_object('type', 'Feature', 'properties', json_build_object('change', y.change,"
+            " 'key', %(layer)s || ' ' || y.key),"
+            f" 'geometry', ST_AsGeoJSON(ST_Transform(coalesce({planning.geometry}, t.geom), 4326), 7)::json)"
+            f" FROM {sync} y LEFT JOIN {staged} s ON s.fid = y.staged_fid"
+            f" LEFT JOIN {planning.table} t ON t.id = y.stored_id"
+            " WHERE y.change <> 'unchanged'"
+            " ORDER BY CASE y.change WHEN 'retired' THEN 0 WHEN 'changed' THEN 1 ELSE 2 END, y.key",
+            {"layer": planning.layer},
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def planning_sync_apply(*, planning: PlanningLayer, staged: str, sync: str) -> None:
     """Apply one layer's classification (inside the import's transaction)."""
     today = timezone.localdate()

@@ -128,6 +128,13 @@ def test_a_second_planning_delivery_adds_changes_and_retires_keeping_history(tmp
         landmarks=[_landmark(area_code="SALMIYA", geometry_shift=20)],
     )
 
+    preview = tmp_path / "changes.html"
+    import_delivery("planning", second, dry_run=True, change_map=preview)
+    assert ChangeEvent.objects.count() == events_before  # the dry run changed nothing
+    for key in ("zoning Z-2", "zoning Z-3", "streets ST-2", "landmarks LM-1"):
+        assert key in preview.read_text(encoding="utf-8")
+    assert "streets ST-1" not in preview.read_text(encoding="utf-8")  # unchanged: not on the map
+
     report = import_delivery("planning", second)
 
     assert report.counts == {
