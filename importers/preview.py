@@ -51,7 +51,9 @@ def change_map_html(features: list[dict], *, title: str, context: list[dict] | N
             "fillOpacity": 0.15 if feature["properties"]["change"] == "retired" else 0.4,
             "dashArray": "6 4" if feature["properties"]["change"] == "retired" else None,
         },
-        tooltip=folium.GeoJsonTooltip(fields=["key", "change"], aliases=["Parcel", "Change"]),
+        tooltip=folium.GeoJsonTooltip(fields=["key", "change"], aliases=["Feature", "Change"]),
+        # Points (landmarks) as circles: Leaflet's default marker is an image this file does not carry.
+        marker=folium.CircleMarker(radius=7),
     ).add_to(figure)
     if shown:
         figure.fit_bounds(layer.get_bounds())
