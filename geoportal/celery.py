@@ -15,4 +15,6 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     "importers-drop-folders-scan": {"task": "importers.drop_folders_scan", "schedule": 30.0},
     "importers-schedules-pull": {"task": "importers.schedules_pull", "schedule": 60.0},
+    # A job whose worker was killed mid-run is marked failed (its transaction was rolled back).
+    "importers-jobs-abandoned": {"task": "importers.jobs_abandoned_fail", "schedule": 60.0},
 }

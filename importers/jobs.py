@@ -20,7 +20,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
@@ -169,12 +169,61 @@ def job_delivery_path(job: ImportJob) -> Path:
     return delivery if delivery.is_absolute() else Path(settings.MEDIA_ROOT) / delivery
 
 
+# The first half of the advisory lock a job's runner holds while it runs (any constant unique to this use).
+JOB_RUN_NAMESPACE = 0x4A4F4253  # "JOBS"
+ABANDONED = (
+    "the process running this job stopped before it finished (killed, or the machine went down); the"
+    " import's transaction was rolled back, so nothing was applied. Run the delivery again."
+)
+
+
+@contextmanager
+def _job_held(job_id: int) -> Iterator[bool]:
+    """Hold the job's run lock, in a session of its own, if nobody holds it; yield whether we do.
+
+    PostgreSQL releases it when that session ends, however the process ends: a running job whose lock
+    is free has lost its runner.
+    """
+    session = connection.get_new_connection(connection.get_connection_params())
+    try:
+        session.autocommit = True
+        with session.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [JOB_RUN_NAMESPACE, job_id])
+            yield cursor.fetchone()[0]
+    finally:
+        session.close()
+
+
+def jobs_abandoned_fail() -> list[int]:
+    """Mark failed the running jobs whose runner has gone; return their ids."""
+    failed = []
+    for job_id in ImportJob.objects.filter(status=ImportJob.Status.RUNNING).values_list("pk", flat=True):
+        with _job_held(job_id) as held:
+            if held and ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.RUNNING).update(
+                status=ImportJob.Status.FAILED,
+                report=ABANDONED,
+                finished_at=timezone.now(),
+                log=Concat(F("log"), Value(_log_line(f"failed: {ABANDONED}"))),
+            ):
+                failed.append(job_id)
+    return failed
+
+
 def job_run(*, job_id: int, change_map: Path | None = None, on_phase: Callable[[str], None] | None = None) -> ImportJob:
     """Run a queued job through ``import_delivery`` and store its outcome; a job runs at most once.
 
     ``import_delivery`` applies in one transaction, so a rejected or failed job changed nothing. Each
-    phase it enters is recorded on the job (and told to ``on_phase``, e.g. a progress bar).
+    phase it enters is recorded on the job (and told to ``on_phase``, e.g. a progress bar). The runner
+    holds the job's run lock throughout (``jobs_abandoned_fail`` tells a dead runner by it).
     """
+    with _job_held(job_id) as held:
+        if not held:
+            logger.warning("import job %s is being run by another process; not run", job_id)
+            return job_get(job_id=job_id)
+        return _job_run_held(job_id=job_id, change_map=change_map, on_phase=on_phase)
+
+
+def _job_run_held(*, job_id: int, change_map: Path | None, on_phase: Callable[[str], None] | None) -> ImportJob:
     started = time.monotonic()
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).exclude(delivery="")
     if not claimed.update(status=ImportJob.Status.RUNNING, started_at=timezone.now()):

@@ -22,7 +22,7 @@ from django.utils import timezone
 from geoportal.errors import DomainError
 
 from .base import SOURCES
-from .jobs import DeliveryTooLarge, job_create, job_delivery_store, job_run
+from .jobs import DeliveryTooLarge, job_create, job_delivery_store, job_run, jobs_abandoned_fail
 from .models import DeliverySchedule, ImportJob
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,12 @@ class DeliveryUnavailable(DomainError):
 def job_run_task(job_id: int) -> str:
     """Run one queued import job; return its status."""
     return job_run(job_id=job_id).status
+
+
+@shared_task(name="importers.jobs_abandoned_fail")
+def jobs_abandoned_fail_task() -> list[int]:
+    """Mark failed the running jobs whose process has gone (e.g. a worker killed mid-import)."""
+    return jobs_abandoned_fail()
 
 
 @shared_task(name="importers.drop_folders_scan")

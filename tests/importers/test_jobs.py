@@ -418,3 +418,21 @@ def test_a_real_celery_worker_runs_a_queued_job(settings, tmp_path):
     assert job.status == "accepted", output[-3000:]
     assert job.counts["parcels"]["added"] == 2
     assert Parcel.objects.count() == 2
+
+
+def test_a_running_job_whose_runner_died_is_marked_failed_and_a_live_one_is_not():
+    from importers.jobs import ABANDONED, _job_held, jobs_abandoned_fail
+
+    dead = job_create(source="survey", origin=ImportJob.Origin.CLI)
+    live = job_create(source="survey", origin=ImportJob.Origin.CLI)
+    ImportJob.objects.filter(pk__in=[dead.pk, live.pk]).update(status=ImportJob.Status.RUNNING)
+
+    with _job_held(live.pk) as held:  # as its runner holds it, in another session
+        assert held
+        failed = jobs_abandoned_fail()
+    assert dead.pk in failed
+    assert live.pk not in failed
+
+    dead.refresh_from_db()
+    assert (dead.status, dead.report) == (ImportJob.Status.FAILED, ABANDONED)
+    assert ImportJob.objects.get(pk=live.pk).status == ImportJob.Status.RUNNING
