@@ -39,11 +39,20 @@ def _execute(sql: str, parameters: dict | None = None) -> int:
 
 
 def parcels_kept(*, staged: str) -> str:
-    """SQL of the current stored parcels a delivery keeps (those of blocks it does not contain), as (key, geom)."""
+    """SQL of the current stored parcels a delivery keeps (those of blocks it does not contain), as (key, geom).
+
+    The delivered blocks are a hashed ``NOT IN`` on ``p.block_id``: a filter PostgreSQL applies as it
+    reads each stored parcel, so the overlap join that uses this never tests the geometry of a
+    parcel the delivery replaces.
+    """
+    delivered_blocks = (
+        "SELECT db.id FROM layers_block db JOIN layers_area da ON da.id = db.area_id"
+        f" JOIN (SELECT DISTINCT area_code, block_no FROM {staged}) d"
+        " ON d.area_code = da.code AND d.block_no = db.number"
+    )
     return (
         f"SELECT a.code || '/' || b.number || '/' || p.number AS key, p.geom FROM {_STORED}"
-        " WHERE p.status <> 'retired'"
-        f" AND NOT EXISTS (SELECT 1 FROM {staged} s WHERE s.area_code = a.code AND s.block_no = b.number)"
+        f" WHERE p.status <> 'retired' AND p.block_id NOT IN ({delivered_blocks})"
     )
 
 
