@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 
 from geoportal.errors import DomainError, InvalidInput
 
@@ -180,13 +180,23 @@ def _delivery_run(
             change_map.write_text(change_map_html(changes, title=title, context=context), encoding="utf-8")
         if not dry_run:
             progress("apply")  # before the transaction, so that a job's progress shows at once
-            with transaction.atomic():
-                source.apply()
+            try:
+                with transaction.atomic():
+                    source.apply()
+            except (IntegrityError, DataError) as refused:  # a check validation missed: rolled back, reported
+                source.report.add_problems(source.name, [("(delivery)", _database_refusal(refused))], 1)
+                raise ImportRejected(source.report) from refused
             if source.analyze_after:
                 with connection.cursor() as cursor:
                     cursor.execute(f"ANALYZE {', '.join(source.analyze_after)}")
     finally:
         source.cleanup()
+
+
+def _database_refusal(error: DatabaseError) -> str:
+    """The first line of the database's refusal, without its DETAIL (which would quote the row's values)."""
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return f"the database refused the delivery, nothing was changed: {first_line[:300]}"
 
 
 def delivery_quarantine(path: Path, report: ImportReport) -> Path:

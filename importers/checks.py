@@ -7,6 +7,7 @@ come from a delivery only ever travel as query parameters.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import NamedTuple
 
 from django.conf import settings
@@ -30,6 +31,17 @@ REPAIR_KEEPS = {"POLYGON": 3, "MULTIPOLYGON": 3, "MULTILINESTRING": 2, "POINT": 
 OUTSIDE_EXTENT = "lies outside the municipality's extent (wrong coordinate reference system?)"
 
 
+class Range(NamedTuple):
+    """The values a number column may take: what the stored column's checks and size accept."""
+
+    low: Decimal
+    high: Decimal
+    low_open: bool = False  # True: low itself is not allowed (an area or a share must be more than 0)
+
+    def describe(self) -> str:
+        return f"{'more than' if self.low_open else 'at least'} {self.low} and at most {self.high}"
+
+
 @dataclass(frozen=True)
 class LayerSpec:
     """What a delivered layer must hold, and which of its columns form the stable key."""
@@ -45,6 +57,7 @@ class LayerSpec:
     check_extent: bool = True
     unique_key: bool = True  # False: several rows may share a key (e.g. co-owners of a parcel)
     max_lengths: dict[str, int] = field(default_factory=dict)  # text columns → the stored column's length
+    ranges: dict[str, Range] = field(default_factory=dict)  # number columns → the values they may take
 
 
 class Check(NamedTuple):
@@ -105,6 +118,18 @@ def _field_checks(spec: LayerSpec) -> list[Check]:
                 f"%s || {column}",
                 (NUMBER_PATTERN,),
                 (f"{column} is not a number: ",),
+            )
+        )
+    for column, bounds in spec.ranges.items():
+        below = ">" if bounds.low_open else ">="
+        # CASE: the cast runs only on text that is a number; the check above names the others.
+        checks.append(
+            Check(
+                f"CASE WHEN {column}::text ~ %s THEN NOT ({column}::text::numeric {below} %s"
+                f" AND {column}::text::numeric <= %s) ELSE false END",
+                f"%s || {column}",
+                (NUMBER_PATTERN, bounds.low, bounds.high),
+                (f"{column} must be {bounds.describe()}: ",),
             )
         )
     for column in (*spec.dates, *spec.optional_dates):
@@ -189,7 +214,8 @@ def _duplicate_keys(table: str, spec: LayerSpec) -> tuple[list, int]:
 def columns_missing(table: str, spec: LayerSpec) -> list[str]:
     """Return the columns the spec needs that the staged layer lacks."""
     needed = dict.fromkeys(
-        (*spec.key, *spec.required, *spec.max_lengths, *spec.choices, *spec.numbers, *spec.dates, *spec.optional_dates)
+        (*spec.key, *spec.required, *spec.max_lengths, *spec.choices, *spec.numbers, *spec.ranges)
+        + (*spec.dates, *spec.optional_dates)
     )
     with connection.cursor() as cursor:
         cursor.execute(

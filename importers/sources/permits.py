@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
 
 from importers.base import DeliverySource, register
-from importers.checks import Check, LayerSpec, layer_validate, problem_rows, references_validate
+from importers.checks import Check, LayerSpec, Range, layer_validate, problem_rows, references_validate
 from importers.staging import stage_csv
 from layers.models import DocumentType, PermitStatus, PermitType
 
@@ -46,6 +47,7 @@ PERMIT = LayerSpec(
     required=("area_code", "block_no", "parcel_no", "permit_type", "status", "applied_on", "applicant_ref"),
     choices={"permit_type": tuple(PermitType.values), "status": tuple(PermitStatus.values)},
     numbers=("floors",),
+    ranges={"floors": Range(Decimal(0), Decimal(32767))},
     dates=("applied_on",),
     optional_dates=("issued_on", "expires_on", "completed_on"),
 )
@@ -55,6 +57,7 @@ DOCUMENT = LayerSpec(
     required=("area_code", "block_no", "parcel_no", "doc_type", "title", "file", "pages", "document_date"),
     choices={"doc_type": tuple(DocumentType.values)},
     numbers=("pages",),
+    ranges={"pages": Range(Decimal(1), Decimal(32767))},
     dates=("document_date",),
 )
 PARCEL_OF_ROW = "layers_parcel p JOIN layers_block b ON b.id = p.block_id JOIN layers_area a ON a.id = b.area_id"

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import secrets
+from decimal import Decimal
 
 from importers.base import register
-from importers.checks import LayerSpec, references_validate
+from importers.checks import LayerSpec, Range, references_validate
 from layers.models import LandmarkCategory, StreetClass, ZoningCategory
 
 from .planning_sync import PLANNING_LAYERS, planning_sync_apply, planning_sync_classify, planning_sync_features
@@ -28,6 +29,15 @@ ZONE = LayerSpec(
     required=("category", "name_ar", "name_en", *ZONE_REGULATIONS),
     choices={"category": tuple(ZoningCategory.values)},
     numbers=ZONE_REGULATIONS,
+    ranges={  # what layers_zoningzone's columns hold and its checks accept
+        "max_floors": Range(Decimal(0), Decimal(32767)),
+        "max_height_m": Range(Decimal(0), Decimal("9999.99")),
+        "far": Range(Decimal(0), Decimal("999.99")),
+        "coverage_pct": Range(Decimal(0), Decimal(100)),
+        "setback_front_m": Range(Decimal(0), Decimal("999.99")),
+        "setback_side_m": Range(Decimal(0), Decimal("999.99")),
+        "setback_rear_m": Range(Decimal(0), Decimal("999.99")),
+    },
 )
 STREET = LayerSpec(
     layer="streets",

@@ -9,10 +9,20 @@ unpacked first (importers/archives.py).
 from __future__ import annotations
 
 import secrets
+from decimal import Decimal
 
 from importers.base import register
-from importers.checks import LayerSpec, layer_validate, overlaps_validate, references_validate
-from importers.staging import stage_csv
+from importers.checks import (
+    NUMBER_PATTERN,
+    Check,
+    LayerSpec,
+    Range,
+    layer_validate,
+    overlaps_validate,
+    problem_rows,
+    references_validate,
+)
+from importers.staging import STAGING_SCHEMA, stage_csv
 from layers.models import LandUse, ParcelStatus
 
 from .parcel_sync import parcel_sync_apply, parcel_sync_classify, parcel_sync_features, parcels_kept
@@ -40,6 +50,7 @@ PARCEL = LayerSpec(
     required=("land_use", "area_m2", "survey_ref", "survey_date", "status"),
     choices={"land_use": tuple(LandUse.values), "status": tuple(s for s in ParcelStatus.values if s != "retired")},
     numbers=("area_m2",),
+    ranges={"area_m2": Range(Decimal(0), Decimal("9999999999.99"), low_open=True)},  # numeric(12,2), > 0
     dates=("survey_date",),
     max_lengths={"area_code": 40, "block_no": 10, "parcel_no": 16, "survey_ref": 40},
 )
@@ -60,9 +71,36 @@ OWNER = LayerSpec(
     unique_key=False,
     required=("owner_name_ar", "share_pct"),
     numbers=("share_pct",),
+    ranges={"share_pct": Range(Decimal(0), Decimal(100), low_open=True)},
     optional_dates=("since",),
     max_lengths={"owner_name_ar": 200, "owner_name_en": 200, "civil_id": 12},
 )
+
+# How far a parcel's owner shares may add up from 100: each share is rounded to two decimals.
+SHARES_TOLERANCE = Decimal("0.05")
+
+
+def owner_shares_validate(report, table: str) -> None:
+    """Report each parcel whose owners' shares do not add up to 100, once, at its first owner row.
+
+    Parcels with a share that is not a number are left to the number check, which names it.
+    """
+    key = "area_code, block_no, parcel_no"
+    number = f"share_pct::text ~ '{NUMBER_PATTERN}'"
+    share = f"CASE WHEN {number} THEN share_pct::text::numeric END"
+    parcels = (
+        f'SELECT min(fid) AS fid, sum({share}) AS total FROM {STAGING_SCHEMA}."{table}" GROUP BY {key}'
+        f" HAVING bool_and({number}) AND abs(sum({share}) - 100) > %s"
+    )
+    check = Check(
+        f"fid IN (SELECT fid FROM ({parcels}) AS p)",
+        "%s || (SELECT p.total FROM (" + parcels + ") AS p WHERE p.fid = s.fid) || %s",
+        (SHARES_TOLERANCE,),
+        ("the owners' shares of the parcel add up to ", SHARES_TOLERANCE, ", not 100"),  # in the SQL's order
+    )
+    rows, total = problem_rows(table, "('#' || fid || ' ' || area_code || '/' || block_no || '/' || parcel_no)", check)
+    report.add_problems(OWNER.layer, rows, total)
+
 
 STORED_AREA = "SELECT 1 FROM layers_area a WHERE a.code = s.area_code"
 STORED_BLOCK = (
@@ -124,6 +162,7 @@ class SurveySource(VectorDeliverySource):
                 join_condition="x.area_code = s.area_code AND x.block_no = s.block_no AND x.parcel_no = s.parcel_no",
                 what="parcel of this delivery",
             )
+            owner_shares_validate(self.report, self.tables["owners"])
 
     def diff(self) -> None:
         self.count_new("areas", STORED_AREA)

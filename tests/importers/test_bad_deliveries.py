@@ -65,6 +65,14 @@ REFUSALS = {
         "parcels #3 TESTAREA/10/3: survey_date is not a date (YYYY-MM-DD): 15/01/2024",
         "owners #1 TESTAREA/10/1: since is not a date (YYYY-MM-DD): 2010-02-29",
     ],
+    "impossible-values.zip": [
+        "parcels #1 TESTAREA/10/1: area_m2 must be more than 0 and at most 9999999999.99: -750",
+        "parcels #2 TESTAREA/10/2: area_m2 must be more than 0 and at most 9999999999.99: 0",
+        "parcels #3 TESTAREA/10/3: area_m2 must be more than 0 and at most 9999999999.99: 10000000000000",
+        "owners #1 TESTAREA/10/1: share_pct must be more than 0 and at most 100: 150",
+        "owners #2 TESTAREA/10/1: share_pct must be more than 0 and at most 100: 0",
+        "owners #1 TESTAREA/10/1: the owners' shares of the parcel add up to 150, not 100",
+    ],
     "empty-layer.zip": ["parcels (layer): the layer has no features"],
     "empty-delivery.zip": [
         "areas (layer): the layer has no features",
@@ -164,6 +172,50 @@ def test_a_broken_delivery_is_refused_whole_named_feature_by_feature_and_kept(
 def test_overlapping_parcels_are_refused_with_both_parcels_and_the_overlap_named(stored_survey, quarantine):
     # 3 and 4 overlap by 3 m²: above 1 m² but under 1 % of the smaller parcel, so survey noise.
     _assert_refused_and_kept("overlapping-parcels.zip", OVERLAPS, stored_survey, quarantine)
+
+
+def test_a_value_the_database_refuses_at_apply_rolls_back_and_reports_without_the_row(
+    tmp_path, stored_survey, quarantine
+):
+    # 0.001 % passes validation (more than 0; the shares add up to 100) and becomes 0.00 in numeric(5,2),
+    # which the database's share check refuses.
+    folder = tmp_path / "tiny-share"
+    geopackage_write(folder / "survey.gpkg", survey_layers())
+    owner = {"area_code": "TESTAREA", "block_no": "10", "parcel_no": "1", "owner_name_ar": "محمد"}
+    owners = [owner | {"civil_id": "280010100001", "share_pct": "0.001"}, owner | {"share_pct": "99.999"}]
+    csv_write(folder / "owners.csv", OWNER_COLUMNS, owners)
+
+    (problem,) = _refused(folder).report.problems
+
+    assert str(problem) == (
+        "survey (delivery): the database refused the delivery, nothing was changed: new row for relation"
+        ' "layers_parcelowner" violates check constraint "parcelowner_share_range"'
+    )
+    assert "280010100001" not in problem.message  # the DETAIL line, with the row's values, is left out
+    assert _database_rows() == stored_survey
+    assert sorted(path.name for path in _kept_folder(quarantine).iterdir()) == [
+        "report.json",
+        "report.txt",
+        "tiny-share",
+    ]
+
+
+def test_owner_shares_must_add_up_to_100_within_rounding(tmp_path, stored_survey, quarantine):
+    folder = tmp_path / "shares"
+    geopackage_write(folder / "survey.gpkg", survey_layers())
+    owner = {"area_code": "TESTAREA", "block_no": "10", "owner_name_ar": "محمد"}
+    owners = [
+        *(owner | {"parcel_no": "1", "share_pct": share} for share in ("60", "30")),  # 90: a co-owner missing
+        *(owner | {"parcel_no": "2", "share_pct": "33.33"} for _ in range(3)),  # 99.99: thirds, rounded
+    ]
+    csv_write(folder / "owners.csv", OWNER_COLUMNS, owners)
+
+    refusal = _refused(folder)
+
+    assert [str(problem) for problem in refusal.report.problems] == [
+        "owners #1 TESTAREA/10/1: the owners' shares of the parcel add up to 90, not 100"
+    ]
+    assert _database_rows() == stored_survey
 
 
 def test_coordinates_that_cannot_be_reprojected_refuse_the_delivery(stored_survey, quarantine):

@@ -1,6 +1,6 @@
 """Write the broken survey deliveries of this folder, one zip per case (run once; the files are committed).
 
-.venv/bin/python -m tests.data.broken.make_broken
+.venv/bin/python -m tests.data.broken.make_broken [case …]
 
 Each delivery re-delivers block 10 of area TESTAREA (inland Salmiya, KTM) with one kind of mistake;
 tests/importers/test_bad_deliveries.py feeds them to the importer on top of a stored survey.
@@ -8,17 +8,22 @@ tests/importers/test_bad_deliveries.py feeds them to the importer on top of a st
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import django
 from pyproj import Transformer
 
-from importers.sources.survey import OWNER_COLUMNS
-from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
-from tests.importers.delivery_builders import (
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "geoportal.settings")
+django.setup()  # importers.sources imports the models
+
+from importers.sources.survey import OWNER_COLUMNS  # noqa: E402
+from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y  # noqa: E402
+from tests.importers.delivery_builders import (  # noqa: E402
     csv_write,
     geopackage_write,
     parcel_feature,
@@ -83,6 +88,13 @@ def bad_types(folder: Path) -> None:
     parcels = [parcel_feature("1", X, area_m2="75O"), parcel_feature("2", X + 30, survey_date="2024-02-30")]
     _survey(folder, *parcels, parcel_feature("3", X + 60, survey_date="15/01/2024"))
     csv_write(folder / "owners.csv", OWNER_COLUMNS, [OWNER | {"since": "2010-02-29"}])
+
+
+def impossible_values(folder: Path) -> None:
+    """Numbers the register cannot hold: a negative and a zero area, one beyond numeric(12,2), shares of 0 and 150 %."""
+    parcels = [parcel_feature("1", X, area_m2="-750"), parcel_feature("2", X + 30, area_m2="0")]
+    _survey(folder, *parcels, parcel_feature("3", X + 60, area_m2="10000000000000"))
+    csv_write(folder / "owners.csv", OWNER_COLUMNS, [OWNER | {"share_pct": "150"}, OWNER | {"share_pct": "0"}])
 
 
 def hostile_text(folder: Path) -> None:
@@ -155,6 +167,7 @@ CASES = (
     overlapping_parcels,
     missing_column,
     bad_types,
+    impossible_values,
     hostile_text,
     empty_layer,
     empty_delivery,
@@ -165,5 +178,9 @@ CASES = (
 )
 
 if __name__ == "__main__":
+    import sys
+
+    chosen = set(sys.argv[1:])  # case names (impossible_values …) to write only those; none: all of them
     for case in CASES:
-        delivery_zip(case.__name__.replace("_", "-") + ".zip", case)
+        if not chosen or case.__name__ in chosen:
+            delivery_zip(case.__name__.replace("_", "-") + ".zip", case)
