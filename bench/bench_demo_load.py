@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from bench.harness import BENCH_DIR, Measurement
-from bench.scratch_db import database_url, ogr_connection, scratch_database_drop, scratch_database_recreate
+from bench.scratch_db import database_url, ogr2ogr_copy_load, scratch_database_drop, scratch_database_recreate
 
 OURS_DB = "bench_import"
 PEER_DB = "bench_ogr2ogr"
@@ -61,21 +61,7 @@ def ogr2ogr_seconds(delivery: Path) -> float:
     scratch_database_recreate(PEER_DB)
     started = time.perf_counter()
     for file, layers in LAYERS.items():
-        subprocess.run(
-            [
-                "ogr2ogr",
-                "--config",
-                "PG_USE_COPY",
-                "YES",
-                "-f",
-                "PostgreSQL",
-                ogr_connection(PEER_DB),
-                str(delivery / file),
-                *layers,
-            ],
-            check=True,
-            capture_output=True,
-        )
+        ogr2ogr_copy_load(PEER_DB, delivery / file, layers)
     return time.perf_counter() - started
 
 

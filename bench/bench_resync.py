@@ -25,7 +25,7 @@ from bench.harness import BENCH_DIR, Measurement
 from bench.peers.resync_database import RUN_DB, base_ensure, run_database_drop, run_database_fresh
 from bench.peers.resync_delivery import WORK_DIR, resync_delivery_ensure
 from bench.peers.resync_tiles import published_prefill, published_restore
-from bench.scratch_db import database_url, ogr_connection, scratch_database_drop, scratch_database_recreate
+from bench.scratch_db import database_url, ogr2ogr_copy_load, scratch_database_drop, scratch_database_recreate
 from geoportal.embedded.paths import redis_url
 
 PARCELS = int(os.environ.get("BENCH_RESYNC_PARCELS", "1000000"))
@@ -72,23 +72,7 @@ def timed_resync(url: str, delivery: Path) -> dict:
 def ogr2ogr_seconds(delivery: Path) -> float:
     scratch_database_recreate(PEER_DB)
     started = time.perf_counter()
-    subprocess.run(  # noqa: S603 - fixed command
-        [
-            "ogr2ogr",
-            "--config",
-            "PG_USE_COPY",
-            "YES",
-            "-f",
-            "PostgreSQL",
-            ogr_connection(PEER_DB),
-            str(delivery / "survey.gpkg"),
-            "areas",
-            "blocks",
-            "parcels",
-        ],  # fmt: skip
-        check=True,
-        capture_output=True,
-    )
+    ogr2ogr_copy_load(PEER_DB, delivery / "survey.gpkg", ("areas", "blocks", "parcels"))
     return time.perf_counter() - started
 
 

@@ -8,11 +8,13 @@ import math
 from django.contrib.gis.geos import LineString, MultiLineString, Point
 from pyproj import Transformer
 
+from importers.base import import_delivery
 from layers.models import Landmark, Street
 from layers.services.features import layer_feature_save
 from layers.services.parcels import parcel_create
 from tests.factories import AreaFactory, BlockFactory, parcel_survey
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y, ktm_rectangle
+from tests.importers.delivery_builders import feature, geopackage_write
 
 KTM_TO_WGS84 = Transformer.from_crs(31901, 4326, always_xy=True)
 
@@ -64,3 +66,27 @@ def scene_build():
         )
     )
     return block, parcels, street, landmark
+
+
+def new_landmark_import(folder) -> None:
+    """Import, through the planning importer, a new mosque 100 m into the scene (beside the mall)."""
+    landmark = feature(
+        {
+            "landmark_id": "LM-NEW-1",
+            "name_ar": "مسجد السالمية",
+            "name_en": "Salmiya Mosque",
+            "category": "mosque",
+            "area_code": "SALMIYA",
+        },
+        "Point",
+        [SALMIYA_X + 100, SALMIYA_Y + 100],
+    )
+    # A landmark delivery is complete for each area it names: the mall is delivered again, as it is.
+    mall = feature(
+        {"landmark_id": "LM-TEST-1", "name_ar": "مارينا مول", "name_en": "Marina Mall", "category": "mall",
+         "area_code": "SALMIYA"},
+        "Point",
+        [SALMIYA_X + 60, SALMIYA_Y + 60],
+    )  # fmt: skip
+    geopackage_write(folder / "planning.gpkg", {"landmarks": [mall, landmark]})
+    import_delivery("planning", folder)

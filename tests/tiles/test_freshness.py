@@ -12,14 +12,12 @@ import pytest
 from django.urls import reverse
 
 from importers import sources  # noqa: F401
-from importers.base import import_delivery
 from layers.models import Street
 from layers.services.parcels import parcel_create, parcel_update
 from tests.factories import parcel_survey
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y, ktm_rectangle
-from tests.importers.delivery_builders import feature, geopackage_write
 from tests.tiles.mvt_reader import mvt_features
-from tests.tiles.scene import scene_build, tile_of
+from tests.tiles.scene import new_landmark_import, scene_build, tile_of
 from tiles.cache import CachedTile, TileKey, tile_cache
 from tiles.freshness import snapshot_mark
 
@@ -64,27 +62,7 @@ def test_a_new_landmark_from_the_planning_importer_shows_at_once(client, tmp_pat
     tile = tile_of(SALMIYA_X + 100, SALMIYA_Y + 100, 16)
     assert [f["name_en"] for f in _mvt(client, "landmarks", *tile, tmp_path)] == ["Marina Mall"]
     client.get("/tiles/landmarks/{}/{}/{}.png".format(*tile))
-    landmark = feature(
-        {
-            "landmark_id": "LM-NEW-1",
-            "name_ar": "مسجد السالمية",
-            "name_en": "Salmiya Mosque",
-            "category": "mosque",
-            "area_code": "SALMIYA",
-        },
-        "Point",
-        [SALMIYA_X + 100, SALMIYA_Y + 100],
-    )
-    # A landmark delivery is complete for each area it names: the mall is delivered again, as it is.
-    mall = feature(
-        {"landmark_id": "LM-TEST-1", "name_ar": "مارينا مول", "name_en": "Marina Mall", "category": "mall",
-         "area_code": "SALMIYA"},
-        "Point",
-        [SALMIYA_X + 60, SALMIYA_Y + 60],
-    )  # fmt: skip
-    geopackage_write(tmp_path / "planning" / "planning.gpkg", {"landmarks": [mall, landmark]})
-
-    import_delivery("planning", tmp_path / "planning")
+    new_landmark_import(tmp_path / "planning")
 
     names = sorted(f["name_en"] for f in _mvt(client, "landmarks", *tile, tmp_path))
     assert names == ["Marina Mall", "Salmiya Mosque"]

@@ -25,14 +25,12 @@ from django.urls import reverse
 
 from geoportal.front import front_command, front_config
 from importers import sources  # noqa: F401
-from importers.base import import_delivery
 from layers.models import Parcel
 from layers.services.parcels import parcel_update
 from tests.factories import parcel_survey
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y, ktm_rectangle
-from tests.importers.delivery_builders import feature, geopackage_write
 from tests.tiles.mvt_reader import mvt_features
-from tests.tiles.scene import scene_build, tile_of
+from tests.tiles.scene import new_landmark_import, scene_build, tile_of
 from tiles import publication
 from tiles.cache import CachedTile, TileKey, tile_cache
 from tiles.freshness import snapshot_mark, tile_reach
@@ -172,27 +170,7 @@ def test_a_landmark_from_the_planning_importer_removes_its_published_tiles(front
     path = f"/tiles/landmarks/{z}/{x}/{y}.mvt"
     _get(front, path)
     assert _get(front, path).headers["X-Tile-Source"] == "published"
-    landmark = feature(
-        {
-            "landmark_id": "LM-NEW-1",
-            "name_ar": "مسجد السالمية",
-            "name_en": "Salmiya Mosque",
-            "category": "mosque",
-            "area_code": "SALMIYA",
-        },
-        "Point",
-        [SALMIYA_X + 100, SALMIYA_Y + 100],
-    )
-    # A landmark delivery is complete for each area it names: the mall is delivered again, as it is.
-    mall = feature(
-        {"landmark_id": "LM-TEST-1", "name_ar": "مارينا مول", "name_en": "Marina Mall", "category": "mall",
-         "area_code": "SALMIYA"},
-        "Point",
-        [SALMIYA_X + 60, SALMIYA_Y + 60],
-    )  # fmt: skip
-    geopackage_write(tmp_path / "planning" / "planning.gpkg", {"landmarks": [mall, landmark]})
-
-    import_delivery("planning", tmp_path / "planning")
+    new_landmark_import(tmp_path / "planning")
 
     response = _get(front, path)
     assert "X-Tile-Source" not in response.headers
