@@ -188,6 +188,8 @@ IMPORT_DROP_DIR = Path(env.str("GEOPORTAL_IMPORT_DROP_DIR", default=str(embedded
 IMPORT_DROP_STABLE_SECONDS = env.int("GEOPORTAL_IMPORT_DROP_STABLE_SECONDS", default=60)
 IMPORT_PULL_MAX_BYTES = env.int("GEOPORTAL_IMPORT_PULL_MAX_BYTES", default=2 << 30)
 IMPORT_PULL_TIMEOUT_SECONDS = env.float("GEOPORTAL_IMPORT_PULL_TIMEOUT_SECONDS", default=60.0)
+# The hosts (``host`` or ``host:port``) scheduled pulls may download from; none by default (importers/pull_hosts.py).
+IMPORT_PULL_HOSTS = env.list("GEOPORTAL_IMPORT_PULL_HOSTS", default=[])
 # The Celery queue import jobs go to: a dedicated worker (-Q) keeps long imports from delaying other tasks.
 IMPORT_QUEUE = env.str("GEOPORTAL_IMPORT_QUEUE", default="celery")
 

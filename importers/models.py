@@ -92,3 +92,11 @@ class DeliverySchedule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} every {self.interval_minutes} min from {self.url}"
+
+    def clean(self) -> None:
+        from .pull_hosts import PullHostRefused, pull_host_check
+
+        try:
+            pull_host_check(self.url)
+        except PullHostRefused as refused:
+            raise ValidationError({"url": refused.message}) from refused

@@ -12,7 +12,7 @@ import shutil
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 from celery import shared_task
@@ -24,6 +24,7 @@ from geoportal.errors import DomainError
 from .base import SOURCES
 from .jobs import DeliveryTooLarge, job_create, job_delivery_store, job_run, jobs_abandoned_fail
 from .models import DeliverySchedule, ImportJob
+from .pull_hosts import pull_host_check
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ TAKING_FOLDER = ".taking"  # where a scan claims an entry (a rename: only one sc
 # Names that writers use while a file is still coming (rsync, browsers, scp, our own claims).
 UNFINISHED_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".filepart")
 DOWNLOAD_CHUNK_BYTES = 1 << 20
+PULL_MAX_REDIRECTS = 5
 
 
 class DeliveryUnavailable(DomainError):
@@ -148,15 +150,28 @@ def schedule_pull(*, schedule: DeliverySchedule) -> ImportJob:
     return job
 
 
+def _response_followed(url: str, *, timeout: float) -> requests.Response:
+    """GET ``url``, following at most PULL_MAX_REDIRECTS redirects, each to a listed host (pull_hosts.py)."""
+    for _ in range(PULL_MAX_REDIRECTS + 1):
+        pull_host_check(url)
+        response = requests.get(url, stream=True, timeout=timeout, allow_redirects=False)
+        if not response.is_redirect:
+            return response
+        response.close()
+        url = urljoin(url, response.headers["Location"])
+    raise DeliveryUnavailable(f"more than {PULL_MAX_REDIRECTS} redirects.")
+
+
 def delivery_download(*, url: str, target: Path) -> None:
-    """Download ``url`` (http or https) to ``target``: at most IMPORT_PULL_MAX_BYTES, within
-    IMPORT_PULL_TIMEOUT_SECONDS in all. A partial file is removed by ``job_delivery_store``."""
+    """Download ``url`` (http or https, from a host in IMPORT_PULL_HOSTS) to ``target``: at most
+    IMPORT_PULL_MAX_BYTES, within IMPORT_PULL_TIMEOUT_SECONDS in all. A partial file is removed by
+    ``job_delivery_store``."""
     limit, timeout = settings.IMPORT_PULL_MAX_BYTES, settings.IMPORT_PULL_TIMEOUT_SECONDS
     if urlsplit(url).scheme not in ("http", "https"):  # requests refuses others too, also on redirects
         raise DeliveryUnavailable(f"{url}: only http and https URLs are pulled.")
     deadline = time.monotonic() + timeout
     try:
-        with requests.get(url, stream=True, timeout=timeout) as response:
+        with _response_followed(url, timeout=timeout) as response:
             if response.status_code != 200:
                 raise DeliveryUnavailable(f"{url}: HTTP {response.status_code} {response.reason}.")
             declared = int(response.headers.get("Content-Length") or 0)

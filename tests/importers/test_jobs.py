@@ -28,6 +28,7 @@ from django.db import connection
 from geoportal.celery import app as celery_app
 from importers.jobs import delivery_name_sanitize, job_create, job_delivery_store, job_folder
 from importers.models import DeliverySchedule, ImportJob
+from importers.pull_hosts import pull_host_allowed
 from importers.tasks import drop_folders_scan, job_run_task, schedules_pull
 from layers.models import Parcel
 from tests.importers.delivery_builders import geopackage_write, parcel_feature, survey_layers
@@ -268,13 +269,36 @@ def test_a_dropped_folder_is_taken_only_with_its_ready_marker(settings, tmp_path
     assert (job.status, job.counts["parcels"]["added"]) == ("accepted", 2)
 
 
+class DeliveryHandler(SimpleHTTPRequestHandler):
+    """Files of a folder; ``/redirect?<url>`` answers 302 to that URL. Each request path is recorded."""
+
+    requested: list[str]
+
+    def do_GET(self):
+        self.requested.append(self.path)
+        if self.path.startswith("/redirect?"):
+            self.send_response(302)
+            self.send_header("Location", self.path.partition("?")[2])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        super().do_GET()
+
+
 @pytest.fixture
-def delivery_server(tmp_path):
-    """Serve tmp_path/served over HTTP on 127.0.0.1 (a department's endpoint)."""
+def delivery_requests() -> list[str]:
+    """The paths the delivery server is asked for, in order."""
+    return []
+
+
+@pytest.fixture
+def delivery_server(tmp_path, settings, delivery_requests):
+    """Serve tmp_path/served over HTTP on 127.0.0.1 (a department's endpoint), a listed pull host."""
     served = tmp_path / "served"
     served.mkdir()
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(served))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    settings.IMPORT_PULL_HOSTS = ["127.0.0.1"]
+    handler = type("Handler", (DeliveryHandler,), {"requested": delivery_requests})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(served)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield served, f"http://127.0.0.1:{server.server_address[1]}"
@@ -322,6 +346,82 @@ def test_a_failed_pull_is_a_failed_job_with_the_reason(delivery_server, settings
     assert job.status == "failed"
     assert job.report == base_url + message
     assert not job_folder(job.pk).exists()
+
+
+def test_a_schedule_of_an_unlisted_host_is_refused_at_validation(settings):
+    settings.IMPORT_PULL_HOSTS = ["survey-dept.municipality.example"]
+    schedule = DeliverySchedule(source="survey", url="http://169.254.169.254/latest/meta-data/", interval_minutes=60)
+
+    with pytest.raises(ValidationError) as refused:
+        schedule.full_clean()
+
+    assert refused.value.message_dict == {
+        "url": [
+            "'169.254.169.254' is not a delivery host this portal pulls from"
+            " (GEOPORTAL_IMPORT_PULL_HOSTS lists: survey-dept.municipality.example)."
+        ]
+    }
+
+
+def test_a_pull_from_a_host_no_longer_listed_fails_without_a_request(delivery_server, delivery_requests, settings):
+    served, base_url = delivery_server
+    _survey_zip(served, name="survey.zip")
+    DeliverySchedule.objects.create(source="survey", url=f"{base_url}/survey.zip")
+    settings.IMPORT_PULL_HOSTS = []  # the default: no host
+
+    schedules_pull()
+
+    job = ImportJob.objects.get()
+    assert (job.status, job.report) == (
+        "failed",
+        "'127.0.0.1' is not a delivery host this portal pulls from (GEOPORTAL_IMPORT_PULL_HOSTS lists: none).",
+    )
+    assert delivery_requests == []
+
+
+def test_a_redirect_is_followed_only_to_a_listed_host(
+    delivery_server, delivery_requests, django_capture_on_commit_callbacks
+):
+    served, base_url = delivery_server
+    _survey_zip(served, name="survey.zip")
+    port = base_url.rsplit(":", 1)[1]
+    for target in ("/survey.zip", f"http://localhost:{port}/survey.zip"):
+        DeliverySchedule.objects.create(source="survey", url=f"{base_url}/redirect?{target}", file_name="survey.zip")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        schedules_pull()
+
+    same_host, other_host = ImportJob.objects.order_by("pk")
+    assert same_host.status == "accepted"
+    assert (other_host.status, other_host.report) == (
+        "failed",
+        "'localhost' is not a delivery host this portal pulls from (GEOPORTAL_IMPORT_PULL_HOSTS lists: 127.0.0.1).",
+    )
+    assert delivery_requests == [
+        "/redirect?/survey.zip",
+        "/survey.zip",
+        f"/redirect?http://localhost:{port}/survey.zip",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("listed", "url", "allowed"),
+    [
+        ("data.example.org", "https://data.example.org/survey.zip", True),
+        ("data.example.org", "http://DATA.example.org.:8080/survey.zip", True),  # any port, any case
+        ("data.example.org:8443", "https://data.example.org:8443/survey.zip", True),
+        ("data.example.org:8443", "https://data.example.org/survey.zip", False),  # 443
+        ("data.example.org:80", "http://data.example.org/survey.zip", True),
+        ("data.example.org", "https://data.example.org.evil.example/survey.zip", False),
+        ("data.example.org", "https://data.example.org@evil.example/survey.zip", False),  # user info, not host
+        ("data.example.org", "ftp://data.example.org/survey.zip", False),
+        ("data.example.org", "https://data.example.org:99999/survey.zip", False),
+    ],
+)
+def test_pull_hosts_match_by_host_name_and_listed_port(settings, listed, url, allowed):
+    settings.IMPORT_PULL_HOSTS = [listed]
+
+    assert pull_host_allowed(url) is allowed
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.org/survey.zip", "gopher://example.org/"])
