@@ -110,7 +110,7 @@ class DeliveryScheduleForm(forms.ModelForm):
 
     class Meta:
         model = DeliverySchedule
-        fields = ("source", "url", "file_name", "interval_minutes", "dry_run", "enabled")
+        fields = ("source", "url", "file_name", "wfs_layers", "interval_minutes", "dry_run", "enabled")
 
 
 @admin.register(DeliverySchedule)

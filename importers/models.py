@@ -78,6 +78,12 @@ class DeliverySchedule(models.Model):
         help_text="the name the download is saved under (e.g. survey.zip, governorates.geojson); "
         "blank: the URL's last path segment",
     )
+    wfs_layers = models.TextField(
+        "WFS layers",
+        blank=True,
+        help_text="only when the URL is a WFS endpoint: one line per layer, layer=TypeName "
+        "(e.g. parcels=survey:parcels); each is fetched with GetFeature, page by page",
+    )
     interval_minutes = models.PositiveIntegerField(default=1440, validators=[MinValueValidator(1)])
     dry_run = models.BooleanField(default=False)
     enabled = models.BooleanField(default=True)
@@ -94,9 +100,20 @@ class DeliverySchedule(models.Model):
         return f"{self.source} every {self.interval_minutes} min from {self.url}"
 
     def clean(self) -> None:
-        from .pull_hosts import PullHostRefused, pull_host_check
+        from geoportal.errors import InvalidInput
 
+        from .pull_hosts import PullHostRefused, pull_host_check
+        from .wfs_pull import wfs_layers_parse, wfs_source_layers
+
+        errors = {}
         try:
             pull_host_check(self.url)
         except PullHostRefused as refused:
-            raise ValidationError({"url": refused.message}) from refused
+            errors["url"] = refused.message
+        if self.wfs_layers.strip():
+            try:
+                wfs_layers_parse(self.wfs_layers, layers=wfs_source_layers(self.source))
+            except InvalidInput as refused:
+                errors["wfs_layers"] = refused.message
+        if errors:
+            raise ValidationError(errors)

@@ -7,14 +7,14 @@ each DeliverySchedule's own interval is edited in the admin.
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import shutil
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urlsplit
 
-import requests
 from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
@@ -22,9 +22,10 @@ from django.utils import timezone
 from geoportal.errors import DomainError
 
 from .base import SOURCES
-from .jobs import DeliveryTooLarge, job_create, job_delivery_store, job_run, jobs_abandoned_fail
+from .jobs import job_create, job_delivery_store, job_run, jobs_abandoned_fail
 from .models import DeliverySchedule, ImportJob
-from .pull_hosts import pull_host_check
+from .pulls import delivery_download
+from .wfs_pull import wfs_delivery_download, wfs_delivery_file_name, wfs_layers_parse, wfs_source_layers
 
 logger = logging.getLogger(__name__)
 
@@ -32,13 +33,6 @@ READY_MARKER = ".ready"  # a delivery folder is taken only once this file is in 
 TAKING_FOLDER = ".taking"  # where a scan claims an entry (a rename: only one scan wins)
 # Names that writers use while a file is still coming (rsync, browsers, scp, our own claims).
 UNFINISHED_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".filepart")
-DOWNLOAD_CHUNK_BYTES = 1 << 20
-PULL_MAX_REDIRECTS = 5
-
-
-class DeliveryUnavailable(DomainError):
-    status = 502
-    code = "DeliveryUnavailable"
 
 
 @shared_task(name="importers.job_run")
@@ -141,50 +135,29 @@ def schedule_pull(*, schedule: DeliverySchedule) -> ImportJob:
     """Download one schedule's delivery into a new job and queue it; a failed download is a failed job."""
     job = job_create(source=schedule.source, origin=ImportJob.Origin.SCHEDULE, dry_run=schedule.dry_run)
     DeliverySchedule.objects.filter(pk=schedule.pk).update(last_job=job)
-    name = schedule.file_name or unquote(urlsplit(schedule.url).path.rsplit("/", 1)[-1]) or "delivery"
+    if schedule.wfs_layers.strip():
+        name, write = wfs_delivery_file_name(schedule.source), _wfs_write(schedule)
+    else:
+        name = schedule.file_name or unquote(urlsplit(schedule.url).path.rsplit("/", 1)[-1]) or "delivery"
+        write = functools.partial(_http_write, schedule.url)
     try:
-        job_delivery_store(job=job, name=name, write=lambda target: delivery_download(url=schedule.url, target=target))
+        job_delivery_store(job=job, name=name, write=write)
     except (DomainError, OSError):
         logger.warning("scheduled pull of %s failed (job %s)", schedule.url, job.pk, exc_info=True)
         job.refresh_from_db()
     return job
 
 
-def _response_followed(url: str, *, timeout: float) -> requests.Response:
-    """GET ``url``, following at most PULL_MAX_REDIRECTS redirects, each to a listed host (pull_hosts.py)."""
-    for _ in range(PULL_MAX_REDIRECTS + 1):
-        pull_host_check(url)
-        response = requests.get(url, stream=True, timeout=timeout, allow_redirects=False)
-        if not response.is_redirect:
-            return response
-        response.close()
-        url = urljoin(url, response.headers["Location"])
-    raise DeliveryUnavailable(f"more than {PULL_MAX_REDIRECTS} redirects.")
+def _http_write(url: str, target: Path) -> None:
+    delivery_download(url=url, target=target)
 
 
-def delivery_download(*, url: str, target: Path) -> None:
-    """Download ``url`` (http or https, from a host in IMPORT_PULL_HOSTS) to ``target``: at most
-    IMPORT_PULL_MAX_BYTES, within IMPORT_PULL_TIMEOUT_SECONDS in all. A partial file is removed by
-    ``job_delivery_store``."""
-    limit, timeout = settings.IMPORT_PULL_MAX_BYTES, settings.IMPORT_PULL_TIMEOUT_SECONDS
-    if urlsplit(url).scheme not in ("http", "https"):  # requests refuses others too, also on redirects
-        raise DeliveryUnavailable(f"{url}: only http and https URLs are pulled.")
-    deadline = time.monotonic() + timeout
-    try:
-        with _response_followed(url, timeout=timeout) as response:
-            if response.status_code != 200:
-                raise DeliveryUnavailable(f"{url}: HTTP {response.status_code} {response.reason}.")
-            declared = int(response.headers.get("Content-Length") or 0)
-            if declared > limit:
-                raise DeliveryTooLarge(f"{url}: {declared:,} bytes; at most {limit:,} are pulled.")
-            received = 0
-            with open(target, "xb") as stored:
-                for chunk in response.iter_content(DOWNLOAD_CHUNK_BYTES):
-                    received += len(chunk)
-                    if received > limit:
-                        raise DeliveryTooLarge(f"{url}: more than {limit:,} bytes; at most {limit:,} are pulled.")
-                    if time.monotonic() > deadline:
-                        raise DeliveryUnavailable(f"{url}: the download took more than {timeout:g} s.")
-                    stored.write(chunk)
-    except requests.RequestException as error:
-        raise DeliveryUnavailable(f"{url}: {error}") from error
+def _wfs_write(schedule: DeliverySchedule):
+    """The writer of a WFS pull: the schedule's layers checked when it runs (they may have been edited)."""
+
+    def write(target: Path) -> None:
+        type_names = wfs_layers_parse(schedule.wfs_layers, layers=wfs_source_layers(schedule.source))
+        pulled = wfs_delivery_download(endpoint=schedule.url, type_names=type_names, target=target)
+        logger.info("WFS pull of %s: %s", schedule.url, ", ".join(f"{n:,} {layer}" for layer, n in pulled.items()))
+
+    return write

@@ -20,6 +20,7 @@ if [[ ${GEOPORTAL_BOOTSTRAP:-full} != server ]]; then
     postgresql-15 postgresql-15-postgis-3 # the embedded PostGIS cluster
     redis-server                          # cache, Celery broker
     chromium                              # browser tests (Playwright drives Debian's Chromium)
+    mapserver-bin                         # a department's WFS in the scheduled-pull tests (MapServer 8)
   )
 fi
 command -v npm >/dev/null 2>&1 || DEBIAN_PACKAGES+=(nodejs npm)

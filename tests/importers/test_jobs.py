@@ -33,7 +33,7 @@ from importers.tasks import drop_folders_scan, job_run_task, schedules_pull
 from layers.models import Parcel
 from tests.importers.delivery_builders import geopackage_write, parcel_feature, survey_layers
 
-pytestmark = pytest.mark.usefixtures("municipality")
+pytestmark = pytest.mark.usefixtures("municipality", "jobs_run_eagerly")
 API = "/api/imports/"
 
 
@@ -41,14 +41,6 @@ API = "/api/imports/"
 def _job_storage(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.IMPORT_DROP_DIR = tmp_path / "drop"
-
-
-@pytest.fixture(autouse=True)
-def _jobs_run_eagerly():
-    """Run queued tasks in this process: nothing reaches the shared broker from these tests."""
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
 
 
 def _survey_zip(folder: Path, *, parcels: list[dict] | None = None, name: str = "survey-2024-01.zip") -> Path:
