@@ -184,6 +184,8 @@ IMPORT_OVERLAP_TOLERANCE_SHARE = env.float("GEOPORTAL_IMPORT_OVERLAP_TOLERANCE_S
 # department drops deliveries in IMPORT_DROP_DIR/<source>/, taken once unchanged for STABLE_SECONDS;
 # scheduled pulls (DeliverySchedule) stop at PULL_MAX_BYTES or after PULL_TIMEOUT_SECONDS without data.
 IMPORT_UPLOAD_MAX_BYTES = env.int("GEOPORTAL_IMPORT_UPLOAD_MAX_BYTES", default=2 << 30)
+# A JSON list (permits.json, documents.json) is parsed in memory: at most this many bytes.
+IMPORT_JSON_MAX_BYTES = env.int("GEOPORTAL_IMPORT_JSON_MAX_BYTES", default=256 << 20)
 IMPORT_DROP_DIR = Path(env.str("GEOPORTAL_IMPORT_DROP_DIR", default=str(embedded.VAR_DIR / "drop")))
 IMPORT_DROP_STABLE_SECONDS = env.int("GEOPORTAL_IMPORT_DROP_STABLE_SECONDS", default=60)
 IMPORT_PULL_MAX_BYTES = env.int("GEOPORTAL_IMPORT_PULL_MAX_BYTES", default=2 << 30)

@@ -10,9 +10,11 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection, transaction
 
+from geoportal.errors import InvalidInput
 from importers.base import DeliverySource, register
 from importers.checks import Check, LayerSpec, Range, layer_validate, problem_rows, references_validate
 from importers.staging import stage_csv
+from importers.staging_json import stage_json
 from layers.models import DocumentType, PermitStatus, PermitType
 
 PERMIT_COLUMNS = (
@@ -88,10 +90,22 @@ class PermitsSource(DeliverySource):
     analyze_after = ("layers_buildingpermit", "layers_buildingfiledocument")
 
     def read(self) -> None:
-        self.tables["permits"] = stage_csv(self.path / "permits.csv", PERMIT_COLUMNS, table_prefix=self.name)
-        documents = self.path / "documents.csv"
-        if documents.exists():
-            self.tables["documents"] = stage_csv(documents, DOCUMENT_COLUMNS, table_prefix=self.name)
+        self.tables["permits"] = self._list_staged("permits", PERMIT_COLUMNS)
+        documents = self._list_staged("documents", DOCUMENT_COLUMNS, required=False)
+        if documents:
+            self.tables["documents"] = documents
+
+    def _list_staged(self, stem: str, columns: tuple[str, ...], *, required: bool = True) -> str | None:
+        """Stage ``<stem>.csv`` or ``<stem>.json`` (importers/staging_json.py), whichever was delivered."""
+        delivered = [path for path in (self.path / f"{stem}.csv", self.path / f"{stem}.json") if path.is_file()]
+        if len(delivered) > 1:
+            raise InvalidInput(f"both {stem}.csv and {stem}.json in the delivery; send one.")
+        if not delivered:
+            if required:
+                raise InvalidInput(f"no {stem}.csv or {stem}.json in the delivery.")
+            return None
+        stage = stage_json if delivered[0].suffix == ".json" else stage_csv
+        return stage(delivered[0], columns, table_prefix=self.name)
 
     def validate(self) -> None:
         layer_validate(self.report, self.tables["permits"], PERMIT)

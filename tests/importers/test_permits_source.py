@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime
+import json
 
 import pytest
 
 from importers import sources  # noqa: F401
 from importers.base import import_delivery
+from importers.report import ImportRejected
 from importers.sources.permits import PERMIT_COLUMNS
 from layers.models import BuildingPermit
 from tests.importers.delivery_builders import csv_write, geopackage_write, survey_layers
@@ -58,3 +60,106 @@ def test_a_second_permits_export_updates_changed_permits_adds_new_ones_and_keeps
     assert BuildingPermit.objects.get(number="P-2").status == "applied"  # not in this export: kept as it was
     assert BuildingPermit.objects.get(number="P-3").permit_type == "addition"
     assert import_delivery("permits", second).counts == {"permits": {"added": 0, "changed": 0, "unchanged": 2}}
+
+
+def _permits_json(folder, text: str):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "permits.json").write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_a_permits_export_in_json_is_imported_like_its_csv(tmp_path):
+    geopackage_write(tmp_path / "survey" / "survey.gpkg", survey_layers())
+    import_delivery("survey", tmp_path / "survey")
+    issued = _permit("P-2", "2", status="issued", issued_on="2024-05-02", expires_on="2026-05-02")
+    records = [{**_permit("P-1", "1"), "floors": 3, "issued_on": None}, issued]
+    for record in records:  # a JSON export leaves out what is empty
+        for key in [key for key, value in record.items() if value == ""]:
+            del record[key]
+
+    report = import_delivery("permits", _permits_json(tmp_path / "json", json.dumps(records, ensure_ascii=False)))
+
+    assert report.counts == {"permits": {"added": 2, "changed": 0, "unchanged": 0}}
+    assert list(BuildingPermit.objects.order_by("number").values_list("number", "floors", "issued_on")) == [
+        ("P-1", 3, None),
+        ("P-2", 3, datetime.date(2024, 5, 2)),
+    ]
+    # The same permits as CSV are the same permits: nothing changes.
+    csv_report = import_delivery("permits", _permits(tmp_path / "csv", [_permit("P-1", "1"), issued]))
+    assert csv_report.counts == {"permits": {"added": 0, "changed": 0, "unchanged": 2}}
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('{"permit_no": "P-1"}', "permits.json: expected a JSON array of records, got a dict."),
+        ('[{"permit_no": "P-1"}, ["P-2"]]', 'permits.json record 2: expected an object, got ["P-2"].'),
+        (
+            '[{"permit_no": "P-1", "owner_civil_id": "280010100001"}]',
+            "permits.json record 1: unknown key 'owner_civil_id'; the keys are " + ", ".join(PERMIT_COLUMNS) + ".",
+        ),
+        (
+            '[{"permit_no": "P-1", "permit_no": "P-2"}]',
+            "permits.json: the key 'permit_no' appears twice in one record.",
+        ),
+        (
+            '[{"permit_no": {"$ne": null}}]',
+            'permits.json record 1: permit_no must be text or a number, not {"$ne": null}.',
+        ),
+        ('[{"permit_no": "P-1", "floors": true}]', "permits.json record 1: floors must be text or a number, not true."),
+        ('[{"permit_no": "P\\u0000-1"}]', "permits.json record 1: permit_no holds a NUL character."),
+        ('[{"permit_no": "P-1", "floors": NaN}]', "permits.json: NaN is not a JSON value"),
+        (
+            '[{"permit_no": "P-1",]',
+            "permits.json: not valid JSON: Expecting property name enclosed in double quotes (line 1, column 22).",
+        ),
+        ("[" * 100_000 + "]" * 100_000, "permits.json: nested too deeply; expected an array of flat records."),
+    ],  # fmt: skip
+    ids=[
+        "not-an-array",
+        "not-an-object",
+        "unknown-key",
+        "repeated-key",
+        "operator-object",
+        "boolean",
+        "nul",
+        "nan",
+        "broken",
+        "deep",
+    ],  # fmt: skip
+)
+def test_a_bad_permits_json_is_refused_with_the_record_and_nothing_changes(tmp_path, text, problem):
+    geopackage_write(tmp_path / "survey" / "survey.gpkg", survey_layers())
+    import_delivery("survey", tmp_path / "survey")
+    import_delivery("permits", _permits(tmp_path / "first", [_permit("P-1", "1")]))
+    before = list(BuildingPermit.objects.values())
+
+    with pytest.raises(ImportRejected) as rejected:
+        import_delivery("permits", _permits_json(tmp_path / "bad", text))
+
+    assert [str(line) for line in rejected.value.report.problems] == [f"permits (delivery): {problem}"]
+    assert list(BuildingPermit.objects.values()) == before
+
+
+def test_a_json_list_over_the_size_limit_is_refused_before_it_is_parsed(tmp_path, settings):
+    settings.IMPORT_JSON_MAX_BYTES = 100
+    folder = _permits_json(tmp_path / "big", json.dumps([_permit(f"P-{n}", "1") for n in range(10)]))
+    size = (folder / "permits.json").stat().st_size
+
+    with pytest.raises(ImportRejected) as rejected:
+        import_delivery("permits", folder)
+
+    (problem,) = rejected.value.report.problems
+    assert problem.message == f"permits.json: {size:,} bytes; a JSON delivery may have at most 100."
+
+
+def test_a_delivery_with_both_permits_csv_and_json_is_refused(tmp_path):
+    folder = _permits(tmp_path / "both", [_permit("P-1", "1")])
+    _permits_json(folder, "[]")
+
+    with pytest.raises(ImportRejected) as rejected:
+        import_delivery("permits", folder)
+
+    assert [problem.message for problem in rejected.value.report.problems] == [
+        "both permits.csv and permits.json in the delivery; send one."
+    ]
