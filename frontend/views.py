@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import translation
@@ -12,7 +14,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
 from geoportal.errors import InvalidInput
-from layers.selectors import layer_counts
+from layers.selectors import SEARCH_QUERY_MAX_LENGTH, SEARCH_RESULTS_MAX, layer_counts, search_entries
 
 from .labels import LANDMARK_CATEGORY_LABELS, LAYER_LABELS
 from .selectors import areas_geojson, landmarks_geojson
@@ -89,3 +91,21 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
 def landmarks_geojson_view(request: HttpRequest) -> HttpResponse:
     bbox = parse_bbox(request.GET.get("bbox"))
     return HttpResponse(landmarks_geojson(bbox=bbox), content_type=GEOJSON_CONTENT_TYPE)
+
+
+@require_GET
+@cache_control(public=True, max_age=60)
+def search_view(request: HttpRequest) -> JsonResponse:
+    """``/api/search?q=…[&limit=…]``: governorates, areas, streets and landmarks by name (Arabic or English)."""
+    query = request.GET.get("q", "").strip()
+    if not query:
+        raise InvalidInput("q: type part of a name (Arabic or English).", field="q")
+    if len(query) > SEARCH_QUERY_MAX_LENGTH:
+        raise InvalidInput(f"q: at most {SEARCH_QUERY_MAX_LENGTH} characters.", field="q")
+    if any(unicodedata.category(character) == "Cc" for character in query):
+        raise InvalidInput("q: control characters are not part of any name.", field="q")
+    limit = request.GET.get("limit", "10")
+    if not limit.isascii() or not limit.isdigit() or not 1 <= int(limit) <= SEARCH_RESULTS_MAX:
+        raise InvalidInput(f"limit: a whole number from 1 to {SEARCH_RESULTS_MAX}.", field="limit")
+    # The query is not repeated back: an answer holds only what the index holds.
+    return JsonResponse({"results": search_entries(query=query, limit=int(limit))})

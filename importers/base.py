@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 
 from geoportal.errors import DomainError, InvalidInput
+from layers.services.search import search_index_refresh
 
 from .archives import archive_unpack
 from .checks import LayerSpec, layer_repair
@@ -43,6 +44,8 @@ class DeliverySource(ABC):
     # Tables whose statistics an applied delivery refreshes (ANALYZE): a big load would otherwise
     # leave the planner with the row counts of an empty table until autovacuum comes by.
     analyze_after: ClassVar[tuple[str, ...]] = ()
+    # The layers of the search index (layers/services/search.py) an applied delivery rebuilds.
+    search_layers: ClassVar[tuple[str, ...]] = ()
     # The staged layers with their checks; ``geometries_repair`` repairs the geometries of these.
     specs: ClassVar[tuple[LayerSpec, ...]] = ()
 
@@ -183,6 +186,8 @@ def _delivery_run(
             try:
                 with transaction.atomic():
                     source.apply()
+                    for layer in source.search_layers:  # the search index, in the same transaction
+                        search_index_refresh(layer=layer)
             except (IntegrityError, DataError) as refused:  # a check validation missed: rolled back, reported
                 source.report.add_problems(source.name, [("(delivery)", _database_refusal(refused))], 1)
                 raise ImportRejected(source.report) from refused

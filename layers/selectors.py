@@ -6,6 +6,7 @@ import datetime
 
 from django.contrib.gis.geos import GEOSGeometry
 from django.contrib.gis.geos.prepared import PreparedGeometry
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 
 from .models import (
@@ -77,3 +78,36 @@ def municipality_extent() -> PreparedGeometry | None:
         _ExtentCache.prepared = extent.prepared
         _ExtentCache.stamp = row["updated_at"]
     return _ExtentCache.prepared
+
+
+SEARCH_QUERY_MAX_LENGTH = 100
+SEARCH_RESULTS_MAX = 50
+# How alike a name must be (pg_trgm word similarity, 0–1) to be found without containing the query.
+SEARCH_SIMILARITY = 0.5
+
+
+def search_entries(*, query: str, limit: int = 10) -> list[dict]:
+    """Find governorates, areas, streets and landmarks by name, in Arabic or English (layers/models/search.py).
+
+    A name that contains the query (after normalizing both) comes first, those starting with it before the
+    rest, then names like it (a typo, a missing letter), by similarity. Each result has its point in
+    WGS 84 (lon, lat) for the map.
+    """
+    sql = """
+        WITH q AS (SELECT geoportal_search_normalize(%(query)s) AS text),
+             pattern AS (SELECT replace(replace(replace(text, '\\', '\\\\'), '%%', '\\%%'), '_', '\\_') AS text FROM q)
+        SELECT e.layer, e.key, e.name_ar, e.name_en, e.detail,
+               ST_X(ST_Transform(e.point, 4326)), ST_Y(ST_Transform(e.point, 4326))
+        FROM layers_searchentry e, q, pattern
+        WHERE e.search_text LIKE '%%' || pattern.text || '%%' OR q.text <%% e.search_text
+        ORDER BY e.search_text LIKE '%%' || pattern.text || '%%' DESC,
+                 (e.search_text LIKE pattern.text || '%%' OR e.search_text LIKE '%% ' || pattern.text || '%%') DESC,
+                 word_similarity(q.text, e.search_text) DESC, e.name_en, e.key
+        LIMIT %(limit)s
+    """
+    with transaction.atomic(), connection.cursor() as cursor:  # the threshold is this transaction's (<%)
+        cursor.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", [str(SEARCH_SIMILARITY)])
+        cursor.execute(sql, {"query": query, "limit": limit})
+        rows = cursor.fetchall()
+    columns = ("layer", "key", "name_ar", "name_en", "detail", "lon", "lat")
+    return [dict(zip(columns, row, strict=True)) for row in rows]

@@ -16,6 +16,7 @@ STORED = "SELECT 1 FROM layers_governorate g WHERE g.code = s.code"
 @register
 class GovernoratesSource(VectorDeliverySource):
     name = "governorates"
+    search_layers = ("governorates",)
     file_name = "governorates.geojson"
     specs = (
         # No extent check: the governorates define the extent.

@@ -58,6 +58,7 @@ LANDMARK = LayerSpec(
 @register
 class PlanningSource(VectorDeliverySource):
     name = "planning"
+    search_layers = ("streets", "landmarks")
     analyze_after = ("layers_zoningzone", "layers_street", "layers_landmark")
     file_name = "planning.gpkg"
     specs = (ZONE, STREET, LANDMARK)

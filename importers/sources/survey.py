@@ -112,6 +112,7 @@ STORED_BLOCK = (
 @register
 class SurveySource(VectorDeliverySource):
     name = "survey"
+    search_layers = ("areas",)
     analyze_after = ("layers_area", "layers_block", "layers_parcel", "layers_parcelversion", "layers_parcelowner")
     file_name = "survey.gpkg"
     specs = (AREA, BLOCK, PARCEL)

@@ -8,6 +8,7 @@ from .landmarks import Landmark, LandmarkCategory
 from .owners import ParcelOwner
 from .parcels import LandUse, LineageKind, Parcel, ParcelLineage, ParcelStatus, ParcelVersion, VersionChange
 from .permits import BuildingFileDocument, BuildingPermit, DocumentType, PermitStatus, PermitType
+from .search import SearchEntry
 from .streets import Street, StreetClass
 from .zoning import ZoningCategory, ZoningZone
 
@@ -36,6 +37,7 @@ __all__ = [
     "PlanningFeatureVersion",
     "PermitStatus",
     "PermitType",
+    "SearchEntry",
     "Street",
     "StreetClass",
     "VersionChange",

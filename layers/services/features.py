@@ -16,6 +16,7 @@ from layers.models import Area, Block, ChangeKind, Governorate, Landmark, Street
 
 from .changes import change_record
 from .geometry_checks import geometry_for_storage
+from .search import SEARCHABLE, search_index_refresh
 
 
 class LayerOf:
@@ -49,7 +50,13 @@ def layer_feature_save(*, feature: models.Model) -> models.Model:
     feature.save()
     change = ChangeKind.CHANGED if previous is not None else ChangeKind.ADDED
     change_record(layer=layer.layer, key=layer.key(feature), change=change, geometries=[previous, feature.geom])
+    _search_refresh(layer, layer.key(feature))
     return feature
+
+
+def _search_refresh(layer: LayerOf, key: str) -> None:
+    if layer.layer in SEARCHABLE:
+        search_index_refresh(layer=layer.layer, keys=[key])
 
 
 @transaction.atomic
@@ -63,6 +70,7 @@ def layer_feature_delete(*, feature: models.Model) -> None:
     except models.ProtectedError as error:
         raise Conflict(f"{feature} is still referred to by {len(error.protected_objects)} records.") from error
     change_record(layer=layer.layer, key=key, change=ChangeKind.RETIRED, geometries=[geom])
+    _search_refresh(layer, key)
 
 
 @transaction.atomic
@@ -74,4 +82,5 @@ def street_retire(*, street: Street, on: datetime.date) -> Street:
     street.retired_on = on
     street.save(update_fields=["retired_on"])
     change_record(layer="streets", key=street.code, change=ChangeKind.RETIRED, geometries=[street.geom])
+    search_index_refresh(layer="streets", keys=[street.code])
     return street

@@ -4,7 +4,7 @@ A canary owner (name, civil id), a canary permit applicant and a canary document
 public path of the portal is walked as the public, as a signed-in account without grants, and as a
 ministry whose grant is documents only. None of the canaries may appear in any answer. The planner's
 control run proves the canaries are there to be found. Extend PUBLIC_PATHS when a new path lands
-(search, WMS/WFS, exports).
+(WMS/WFS, exports).
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ def public_paths(scene) -> list[str]:
     return [
         "/", "/ar/", "/healthz", "/admin/", "/admin/login/",
         "/api/areas.geojson", "/api/landmarks.geojson",
+        # the search index: the canaries' own words asked for (the answer does not repeat the query)
+        "/api/search?q=CANARY-OWNER-9c1e", "/api/search?q=Hessa%20Al-Canary", "/api/search?q=288888888888",
+        "/api/search?q=APP-CANARY-5d2b", "/api/search?q=canary&limit=50",
         f"/api/parcels/identify?x={X0 + 30}&y={Y0 + 15}&crs=EPSG:31901",
         "/api/parcels/identify?area=SALMIYA&block=12&parcel=2",
         f"/api/parcels/{plot}", f"/api/parcels/{plot}/versions/1",

@@ -1,0 +1,158 @@
+"""The search index (layers/models/search.py, services/search.py) and ``/api/search``: names in Arabic or
+English, kept in step by every write path, and nothing else in it.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.contrib.gis.geos import Point
+
+from importers import sources  # noqa: F401
+from importers.base import import_delivery
+from importers.report import ImportRejected
+from importers.sources.survey import OWNER_COLUMNS
+from layers.models import Landmark, SearchEntry
+from layers.services.features import layer_feature_delete, layer_feature_save, street_retire
+from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
+from tests.importers.delivery_builders import csv_write, feature, geopackage_write, survey_layers
+from tests.tiles.scene import new_landmark_import, scene_build
+
+pytestmark = pytest.mark.usefixtures("municipality")
+
+
+def _search(client, query: str, **parameters) -> list[tuple[str, str]]:
+    response = client.get("/api/search", {"q": query, **parameters})
+    assert response.status_code == 200, response.content
+    return [(result["layer"], result["key"]) for result in response.json()["results"]]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "مارينا",
+        "مارينا مول",
+        "marina",
+        "MARINA MALL",
+        "Marna",  # a letter missing: found by similarity
+    ],
+)
+def test_a_landmark_is_found_by_part_of_its_arabic_or_english_name(client, query):
+    scene_build()
+
+    assert _search(client, query)[0] == ("landmarks", "LM-TEST-1")
+
+
+def test_arabic_letter_variants_diacritics_and_digits_are_folded(client):
+    scene_build()
+    layer_feature_save(
+        feature=Landmark(
+            code="LM-AVENUES",
+            name_en="The Avenues",
+            name_ar="مُجمَّع الأفنيـوز ٣",  # diacritics, a hamza on the alef, a tatweel, an Arabic-Indic 3
+            category="mall",
+            area=Landmark.objects.get().area,
+            geom=Point(SALMIYA_X + 90, SALMIYA_Y + 60, srid=31901),
+        )
+    )
+
+    assert _search(client, "مجمع الافنيوز 3")[0] == ("landmarks", "LM-AVENUES")
+    result = client.get("/api/search", {"q": "الأفنيوز"}).json()["results"][0]
+    assert (result["name_ar"], result["name_en"], result["detail"]) == ("مُجمَّع الأفنيـوز ٣", "The Avenues", "mall")
+    assert (round(result["lon"], 1), round(result["lat"], 1)) == (48.1, 29.3)  # in Salmiya, lon/lat
+
+
+def test_streets_are_found_by_name_and_number_and_leave_when_retired(client):
+    _block, _parcels, street, _landmark = scene_build()
+    assert _search(client, "سالم المبارك")[0] == ("streets", "SALMIYA-10-5")
+    assert _search(client, "5")[0] == ("streets", "SALMIYA-10-5")  # its number
+
+    street_retire(street=street, on=datetime.date(2025, 1, 1))
+
+    assert ("streets", "SALMIYA-10-5") not in _search(client, "سالم المبارك")
+    assert not SearchEntry.objects.filter(layer="streets").exists()
+
+
+def test_a_deleted_landmark_leaves_the_index(client):
+    _block, _parcels, _street, landmark = scene_build()
+
+    layer_feature_delete(feature=landmark)
+
+    assert _search(client, "marina") == []
+
+
+def test_the_planning_importer_refreshes_the_index_in_its_transaction(client, tmp_path):
+    scene_build()
+
+    new_landmark_import(tmp_path / "planning")
+
+    assert _search(client, "مسجد السالمية") == [("landmarks", "LM-NEW-1")]
+    # A delivery that leaves the mall out of its area's list retires it: it leaves the index.
+    mosque = feature(
+        {"landmark_id": "LM-NEW-1", "name_ar": "مسجد السالمية", "name_en": "Salmiya Mosque",
+         "category": "mosque", "area_code": "SALMIYA"},
+        "Point",
+        [SALMIYA_X + 100, SALMIYA_Y + 100],
+    )  # fmt: skip
+    geopackage_write(tmp_path / "second" / "planning.gpkg", {"landmarks": [mosque]})
+    import_delivery("planning", tmp_path / "second")
+    assert _search(client, "marina") == []
+    # A refused delivery changes nothing, the index included.
+    broken = feature({**mosque["properties"], "landmark_id": "LM-BAD", "category": "casino"}, "Point", [0, 0])
+    geopackage_write(tmp_path / "third" / "planning.gpkg", {"landmarks": [mosque, broken]})
+    with pytest.raises(ImportRejected):
+        import_delivery("planning", tmp_path / "third")
+    assert list(SearchEntry.objects.filter(layer="landmarks").values_list("key", flat=True)) == ["LM-NEW-1"]
+
+
+def test_the_survey_importer_indexes_areas_and_nothing_of_their_owners(client, tmp_path):
+    folder = tmp_path / "survey"
+    geopackage_write(folder / "survey.gpkg", survey_layers())
+    owner = {"area_code": "TESTAREA", "block_no": "10", "parcel_no": "1", "owner_name_ar": "محمد الصباح",
+             "owner_name_en": "Mohammad Al-Sabah", "civil_id": "280010100001", "share_pct": "100"}  # fmt: skip
+    csv_write(folder / "owners.csv", OWNER_COLUMNS, [owner])
+
+    import_delivery("survey", folder)
+
+    assert _search(client, "السالمية") == [("areas", "TESTAREA")]  # the test area is named Salmiya
+    for query in ("محمد الصباح", "Mohammad Al-Sabah", "280010100001"):
+        assert _search(client, query) == []
+    assert set(SearchEntry.objects.values_list("layer", flat=True)) == {"governorates", "areas"}
+    assert not SearchEntry.objects.filter(search_text__contains="280010100001").exists()
+
+
+def test_the_governorates_are_indexed_by_their_importer(client):
+    assert ("governorates", "KW-AH") in _search(client, "الاحمدي")  # written الأحمدي
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({}, "q: type part of a name (Arabic or English)."),
+        ({"q": "   "}, "q: type part of a name (Arabic or English)."),
+        ({"q": "x" * 101}, "q: at most 100 characters."),
+        ({"q": "mall\x00"}, "q: control characters are not part of any name."),
+        ({"q": "mall", "limit": "0"}, "limit: a whole number from 1 to 50."),
+        ({"q": "mall", "limit": "51"}, "limit: a whole number from 1 to 50."),
+        ({"q": "mall", "limit": "٣"}, "limit: a whole number from 1 to 50."),
+        ({"q": "mall", "limit": "1e3"}, "limit: a whole number from 1 to 50."),
+    ],
+)
+def test_a_bad_search_gets_a_400_that_says_why(client, parameters, message):
+    response = client.get("/api/search", parameters)
+
+    assert response.status_code == 400
+    assert response.json()["message"] == message
+
+
+@pytest.mark.parametrize("query", ["%", "_", "\\", "%%%", "' OR 1=1 --", "x'); DROP TABLE layers_searchentry; --"])
+def test_wildcards_and_sql_in_a_query_are_only_text(client, query):
+    scene_build()
+
+    assert _search(client, query) == []  # no name holds these characters
+    assert SearchEntry.objects.filter(key="LM-TEST-1").exists()
+
+
+def test_only_post_is_refused(client):
+    assert client.post("/api/search", {"q": "mall"}).status_code == 405
