@@ -13,7 +13,7 @@ from django.contrib.gis.db import models as gis_models
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 
-from .geometry import storage_geometry
+from .geometry import geometry_indexes, storage_geometry
 
 
 class SearchEntry(models.Model):
@@ -27,7 +27,10 @@ class SearchEntry(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["layer", "key"], name="searchentry_layer_key")]
-        indexes = [GinIndex(fields=["search_text"], name="searchentry_text_trgm", opclasses=["gin_trgm_ops"])]
+        indexes = [
+            GinIndex(fields=["search_text"], name="searchentry_text_trgm", opclasses=["gin_trgm_ops"]),
+            *geometry_indexes("searchentry", "point"),  # for results near the map's view
+        ]
         verbose_name_plural = "search entries"
 
     def __str__(self) -> str:
