@@ -96,9 +96,10 @@ def base_ensure(parcels: int, seed: int, first_delivery, normalise) -> dict:
     """Return how the base was made (``{}`` when reused). ``normalise(url)`` imports the first survey
     delivery again and returns what the import measured."""
     name = base_name(parcels)
-    if _comment(name) == READY.format(parcels=parcels, seed=seed):
-        return {}
     url = database_url(name)
+    if _comment(name) == READY.format(parcels=parcels, seed=seed):
+        _manage(url, "migrate", "--verbosity", "0")  # tables added since it was built
+        return {}
     record: dict = {"database": name}
     started = time.perf_counter()
     cloned = False
