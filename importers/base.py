@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 
 from geoportal.errors import DomainError, InvalidInput
-from layers.services.search import search_index_refresh
+from layers.services.search import search_index_refresh_changed
 
 from .archives import archive_unpack
 from .checks import LayerSpec, layer_repair
@@ -44,7 +44,7 @@ class DeliverySource(ABC):
     # Tables whose statistics an applied delivery refreshes (ANALYZE): a big load would otherwise
     # leave the planner with the row counts of an empty table until autovacuum comes by.
     analyze_after: ClassVar[tuple[str, ...]] = ()
-    # The layers of the search index (layers/services/search.py) an applied delivery rebuilds.
+    # The layers of the search index (layers/services/search.py) whose changed features an apply refreshes.
     search_layers: ClassVar[tuple[str, ...]] = ()
     # The staged layers with their checks; ``geometries_repair`` repairs the geometries of these.
     specs: ClassVar[tuple[LayerSpec, ...]] = ()
@@ -187,7 +187,7 @@ def _delivery_run(
                 with transaction.atomic():
                     source.apply()
                     for layer in source.search_layers:  # the search index, in the same transaction
-                        search_index_refresh(layer=layer)
+                        search_index_refresh_changed(layer=layer)
             except (IntegrityError, DataError) as refused:  # a check validation missed: rolled back, reported
                 source.report.add_problems(source.name, [("(delivery)", _database_refusal(refused))], 1)
                 raise ImportRejected(source.report) from refused

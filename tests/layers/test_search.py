@@ -82,12 +82,14 @@ def test_a_deleted_landmark_leaves_the_index(client):
     assert _search(client, "marina") == []
 
 
+@pytest.mark.django_db(transaction=True)  # each import its own transaction, as in production
 def test_the_planning_importer_refreshes_the_index_in_its_transaction(client, tmp_path):
     scene_build()
 
     new_landmark_import(tmp_path / "planning")
 
     assert _search(client, "مسجد السالمية") == [("landmarks", "LM-NEW-1")]
+    mosque_entry = SearchEntry.objects.get(key="LM-NEW-1").pk
     # A delivery that leaves the mall out of its area's list retires it: it leaves the index.
     mosque = feature(
         {"landmark_id": "LM-NEW-1", "name_ar": "مسجد السالمية", "name_en": "Salmiya Mosque",
@@ -98,6 +100,7 @@ def test_the_planning_importer_refreshes_the_index_in_its_transaction(client, tm
     geopackage_write(tmp_path / "second" / "planning.gpkg", {"landmarks": [mosque]})
     import_delivery("planning", tmp_path / "second")
     assert _search(client, "marina") == []
+    assert SearchEntry.objects.get(key="LM-NEW-1").pk == mosque_entry  # unchanged: its entry is not rewritten
     # A refused delivery changes nothing, the index included.
     broken = feature({**mosque["properties"], "landmark_id": "LM-BAD", "category": "casino"}, "Point", [0, 0])
     geopackage_write(tmp_path / "third" / "planning.gpkg", {"landmarks": [mosque, broken]})
