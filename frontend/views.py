@@ -108,4 +108,5 @@ def search_view(request: HttpRequest) -> JsonResponse:
     if not limit.isascii() or not limit.isdigit() or not 1 <= int(limit) <= SEARCH_RESULTS_MAX:
         raise InvalidInput(f"limit: a whole number from 1 to {SEARCH_RESULTS_MAX}.", field="limit")
     # The query is not repeated back: an answer holds only what the index holds.
-    return JsonResponse({"results": search_entries(query=query, limit=int(limit))})
+    results = search_entries(query=query, limit=int(limit))
+    return JsonResponse({"results": results}, json_dumps_params={"ensure_ascii": False})

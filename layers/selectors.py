@@ -89,8 +89,9 @@ SEARCH_SIMILARITY = 0.5
 def search_entries(*, query: str, limit: int = 10) -> list[dict]:
     """Find governorates, areas, streets and landmarks by name, in Arabic or English (layers/models/search.py).
 
-    A name that contains the query (after normalizing both) comes first, those starting with it before the
-    rest, then names like it (a typo, a missing letter), by similarity. Each result has its point in
+    A name that contains the query (after normalizing both) comes first: those starting with it, then
+    those with a word starting with it, then the rest; then names like it (a typo, a missing letter),
+    by similarity. Each result has its point in
     WGS 84 (lon, lat) for the map.
     """
     sql = """
@@ -101,7 +102,8 @@ def search_entries(*, query: str, limit: int = 10) -> list[dict]:
         FROM layers_searchentry e, q, pattern
         WHERE e.search_text LIKE '%%' || pattern.text || '%%' OR q.text <%% e.search_text
         ORDER BY e.search_text LIKE '%%' || pattern.text || '%%' DESC,
-                 (e.search_text LIKE pattern.text || '%%' OR e.search_text LIKE '%% ' || pattern.text || '%%') DESC,
+                 e.search_text LIKE pattern.text || '%%' DESC,
+                 e.search_text LIKE '%% ' || pattern.text || '%%' DESC,
                  word_similarity(q.text, e.search_text) DESC, e.name_en, e.key
         LIMIT %(limit)s
     """

@@ -159,3 +159,14 @@ def test_wildcards_and_sql_in_a_query_are_only_text(client, query):
 
 def test_only_post_is_refused(client):
     assert client.post("/api/search", {"q": "mall"}).status_code == 405
+
+
+def test_a_name_that_starts_with_the_query_comes_before_one_with_a_later_word_that_does(client):
+    scene_build()
+    area = Landmark.objects.get().area
+    hotel = Landmark(code="LM-HOTEL", name_en="Hotel Marina", name_ar="فندق مارينا", category="hotel", area=area,
+                     geom=Point(SALMIYA_X + 90, SALMIYA_Y + 90, srid=31901))  # fmt: skip
+    layer_feature_save(feature=hotel)
+
+    assert _search(client, "مارينا")[:2] == [("landmarks", "LM-TEST-1"), ("landmarks", "LM-HOTEL")]
+    assert "مارينا مول" in client.get("/api/search", {"q": "marina"}).content.decode()  # UTF-8, not \\u escapes
