@@ -96,13 +96,14 @@ def _features_returned(page: Path, url: str, status: int) -> int:
     OGRWFSDataSource document, say, that makes it fetch a URL) is the pull's error."""
     with open(page, "rb") as file:
         head = file.read(HEAD_BYTES)
-    exception = EXCEPTION_TEXT.search(head)
-    if exception:
-        text = exception.group(1).decode("utf-8", "replace").strip()[:300]
-        raise DeliveryUnavailable(f"{url}: the WFS answered with an exception: {text}")
-    if status != 200:
-        raise DeliveryUnavailable(f"{url}: HTTP {status}.")
     root = ROOT_ELEMENT.match(head)
+    if root is None or status != 200:
+        exception = EXCEPTION_TEXT.search(head)
+        if exception:
+            text = exception.group(1).decode("utf-8", "replace").strip()[:300]
+            raise DeliveryUnavailable(f"{url}: the WFS answered with an exception: {text}")
+        if status != 200:
+            raise DeliveryUnavailable(f"{url}: HTTP {status}.")
     returned = NUMBER_RETURNED.search(head)
     if root is None or returned is None:
         raise DeliveryUnavailable(f"{url}: not a WFS 2.0 FeatureCollection with numberReturned.")
@@ -131,7 +132,8 @@ def _layer_pull(endpoint: str, type_name: str, layer: str, *, gpkg: Path, scratc
             _page_append(page, gpkg, layer)
         page.unlink()
         pulled += returned
-        if returned < WFS_PAGE_FEATURES:
+        # Fewer than a page: the last one. More: a server that ignores COUNT sent the whole layer at once.
+        if returned != WFS_PAGE_FEATURES:
             return pulled
     raise DeliveryUnavailable(f"{type_name}: more than {WFS_MAX_PAGES * WFS_PAGE_FEATURES:,} features.")
 
@@ -150,5 +152,7 @@ def wfs_delivery_download(*, endpoint: str, type_names: dict[str, str], target: 
             raise DeliveryUnavailable(f"{endpoint}: the WFS returned no features for {', '.join(type_names.values())}.")
         if gpkg != target:
             command = ["ogr2ogr", *GDAL_SAFETY_CONFIG, "-f", "GeoJSON", str(target), str(gpkg)]
-            subprocess.run(command, capture_output=True, check=True)  # noqa: S603 - fixed command, our own file
+            result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - our own file
+            if result.returncode != 0:
+                raise DeliveryUnavailable(f"{target.name} could not be written: {result.stderr.strip()[:300]}")
     return pulled

@@ -33,6 +33,17 @@ def connect(name: str = TILES_DB):
     return psycopg2.connect(**{key: value for key, value in libpq_parameters(name).items() if value})
 
 
+def vacuum_analyze(name: str = TILES_DB) -> None:
+    """VACUUM ANALYZE a freshly loaded database, so that every run starts from the same statistics."""
+    connection = connect(name)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")
+    finally:
+        connection.close()
+
+
 def current_parcels(name: str) -> int | None:
     """Return the number of current (not retired) parcels, or None if the database is not loaded."""
     try:
@@ -69,13 +80,7 @@ def bench_database_ensure(parcels: int, seed: int) -> BenchDatabase:
     scratch_database_recreate(TILES_DB)
     migrate = _manage(environment, "migrate", "--verbosity", "0")
     load = _manage(environment, "demo_load", "--dir", str(delivery), "--parcels", str(parcels), "--seed", str(seed))
-    connection = connect()
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM ANALYZE")
-    finally:
-        connection.close()
+    vacuum_analyze()
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     LOAD_RECORD.write_text(json.dumps({"parcels": parcels, "migrate_s": migrate, "demo_load_s": load}), "utf-8")
     return BenchDatabase(TILES_DB, url, current_parcels(TILES_DB) or 0, load)

@@ -22,7 +22,7 @@ import time
 import psycopg2
 
 from bench.harness import BENCH_DIR
-from bench.peers.database import TILES_DB, connect, current_parcels
+from bench.peers.database import TILES_DB, current_parcels, vacuum_analyze
 from bench.scratch_db import database_url, libpq_parameters, scratch_database_drop, scratch_database_recreate
 
 RUN_DB = "bench_resync_run"
@@ -117,13 +117,7 @@ def base_ensure(parcels: int, seed: int, first_delivery, normalise) -> dict:
         record["loaded_with"] = "manage.py demo_load"
     _manage(url, "migrate", "--verbosity", "0")  # tables added since bench_tiles_1m was built
     record["normalise"] = normalise(url)
-    connection = connect(name)
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM ANALYZE")
-    finally:
-        connection.close()
+    vacuum_analyze(name)
     admin = _admin()
     try:
         with admin.cursor() as cursor:
