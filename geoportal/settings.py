@@ -182,7 +182,7 @@ IMPORT_OVERLAP_TOLERANCE_M2 = env.float("GEOPORTAL_IMPORT_OVERLAP_TOLERANCE_M2",
 IMPORT_OVERLAP_TOLERANCE_SHARE = env.float("GEOPORTAL_IMPORT_OVERLAP_TOLERANCE_SHARE", default=0.01)
 # Import jobs (importers/jobs.py, tasks.py, api.py): uploads above this size are refused (413); each
 # department drops deliveries in IMPORT_DROP_DIR/<source>/, taken once unchanged for STABLE_SECONDS;
-# scheduled pulls (DeliverySchedule) stop at PULL_MAX_BYTES or after PULL_TIMEOUT_SECONDS without data.
+# scheduled pulls (DeliverySchedule) stop at PULL_MAX_BYTES or after PULL_TIMEOUT_SECONDS, in all.
 IMPORT_UPLOAD_MAX_BYTES = env.int("GEOPORTAL_IMPORT_UPLOAD_MAX_BYTES", default=2 << 30)
 # A JSON list (permits.json, documents.json) is parsed in memory: at most this many bytes.
 IMPORT_JSON_MAX_BYTES = env.int("GEOPORTAL_IMPORT_JSON_MAX_BYTES", default=256 << 20)

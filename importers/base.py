@@ -19,6 +19,7 @@ from typing import ClassVar
 
 from django.conf import settings
 from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
+from psycopg2 import errorcodes
 
 from geoportal.errors import DomainError, InvalidInput
 from layers.services.search import search_index_refresh_changed
@@ -199,9 +200,24 @@ def _delivery_run(
 
 
 def _database_refusal(error: DatabaseError) -> str:
-    """The first line of the database's refusal, without its DETAIL (which would quote the row's values)."""
-    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return f"the database refused the delivery, nothing was changed: {first_line[:300]}"
+    """What the database refused, without any value of the row (owner data, perhaps).
+
+    An integrity violation's primary message names the constraint, never a value (the DETAIL does,
+    and is left out); a data exception's may quote the value (``invalid input syntax …: "1.5"``), so
+    only its condition is named.
+    """
+    cause = error.__cause__
+    code = getattr(cause, "pgcode", None) or ""
+    primary = getattr(getattr(cause, "diag", None), "message_primary", None)
+    if code.startswith("23") and primary:
+        what = primary
+    else:
+        try:
+            condition = errorcodes.lookup(code)
+        except KeyError:
+            condition = code or type(error).__name__
+        what = f"a value its column cannot hold ({condition})"
+    return f"the database refused the delivery, nothing was changed: {what[:300]}"
 
 
 def delivery_quarantine(path: Path, report: ImportReport) -> Path:

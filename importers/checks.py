@@ -37,9 +37,11 @@ class Range(NamedTuple):
     low: Decimal
     high: Decimal
     low_open: bool = False  # True: low itself is not allowed (an area or a share must be more than 0)
+    whole: bool = False  # True: a count (floors, pages), stored as an integer
 
     def describe(self) -> str:
-        return f"{'more than' if self.low_open else 'at least'} {self.low} and at most {self.high}"
+        bounds = f"{'more than' if self.low_open else 'at least'} {self.low} and at most {self.high}"
+        return f"a whole number {bounds}" if self.whole else bounds
 
 
 @dataclass(frozen=True)
@@ -122,11 +124,12 @@ def _field_checks(spec: LayerSpec) -> list[Check]:
         )
     for column, bounds in spec.ranges.items():
         below = ">" if bounds.low_open else ">="
+        value = f"{column}::text::numeric"
+        whole = f" AND {value} = trunc({value})" if bounds.whole else ""
         # CASE: the cast runs only on text that is a number; the check above names the others.
         checks.append(
             Check(
-                f"CASE WHEN {column}::text ~ %s THEN NOT ({column}::text::numeric {below} %s"
-                f" AND {column}::text::numeric <= %s) ELSE false END",
+                f"CASE WHEN {column}::text ~ %s THEN NOT ({value} {below} %s AND {value} <= %s{whole}) ELSE false END",
                 f"%s || {column}",
                 (NUMBER_PATTERN, bounds.low, bounds.high),
                 (f"{column} must be {bounds.describe()}: ",),

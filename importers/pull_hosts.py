@@ -11,6 +11,8 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from geoportal.errors import DomainError
 
@@ -30,10 +32,26 @@ def _host_and_port(url: str) -> tuple[str, int | None]:
     return (parts.hostname or "").lower().rstrip("."), port
 
 
+def _parsed_alike(url: str) -> bool:
+    """True when the host we check is the host requests will connect to.
+
+    Python's ``urlsplit`` and urllib3 (under requests) read some URLs differently: in
+    ``http://169.254.169.254\\@dept.example/`` the first sees the host dept.example, the second
+    169.254.169.254. A backslash, or user information, has no place in a delivery URL: refused.
+    """
+    if "\\" in url or urlsplit(url).username is not None:
+        return False
+    try:
+        connected = (parse_url(url).host or "").lower().rstrip(".").strip("[]")
+    except LocationParseError:
+        return False
+    return connected == _host_and_port(url)[0]
+
+
 def pull_host_allowed(url: str) -> bool:
     """True when ``url`` is http(s) and its host is listed in IMPORT_PULL_HOSTS (with its port, if listed)."""
     scheme = urlsplit(url).scheme
-    if scheme not in ("http", "https"):
+    if scheme not in ("http", "https") or not _parsed_alike(url):
         return False
     host, port = _host_and_port(url)
     port = port or {"http": 80, "https": 443}[scheme]

@@ -16,7 +16,7 @@ from geoportal.errors import DomainError
 from .jobs import DeliveryTooLarge
 from .pull_hosts import pull_host_check
 
-DOWNLOAD_CHUNK_BYTES = 1 << 20
+DOWNLOAD_CHUNK_BYTES = 64 << 10  # the deadline is checked after each chunk
 PULL_MAX_REDIRECTS = 5
 
 
@@ -38,12 +38,19 @@ class PullBudget:
         timeout = settings.IMPORT_PULL_TIMEOUT_SECONDS
         return cls(settings.IMPORT_PULL_MAX_BYTES, time.monotonic() + timeout, timeout)
 
+    def seconds_left(self) -> float:
+        """What is left of the time (a request's socket timeout); a pull past its deadline stops."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise DeliveryUnavailable(f"the pull took more than {self.timeout:g} s.")
+        return left
 
-def _response_followed(url: str, *, timeout: float) -> requests.Response:
+
+def _response_followed(url: str, *, budget: PullBudget) -> requests.Response:
     """GET ``url``, following at most PULL_MAX_REDIRECTS redirects, each to a listed host (pull_hosts.py)."""
     for _ in range(PULL_MAX_REDIRECTS + 1):
         pull_host_check(url)
-        response = requests.get(url, stream=True, timeout=timeout, allow_redirects=False)
+        response = requests.get(url, stream=True, timeout=budget.seconds_left(), allow_redirects=False)
         if not response.is_redirect:
             return response
         response.close()
@@ -62,10 +69,10 @@ def delivery_download(*, url: str, target: Path, budget: PullBudget | None = Non
     if urlsplit(url).scheme not in ("http", "https"):  # requests refuses others too, also on redirects
         raise DeliveryUnavailable(f"{url}: only http and https URLs are pulled.")
     try:
-        with _response_followed(url, timeout=timeout) as response:
+        with _response_followed(url, budget=budget) as response:
             if response.status_code != 200 and not error_bodies:
                 raise DeliveryUnavailable(f"{url}: HTTP {response.status_code} {response.reason}.")
-            declared = int(response.headers.get("Content-Length") or 0)
+            declared = int(response.headers.get("Content-Length") or 0)  # not a number: ValueError below
             if declared > budget.bytes_left:
                 raise DeliveryTooLarge(f"{url}: {declared:,} bytes; at most {limit:,} are pulled.")
             received = 0
@@ -79,5 +86,7 @@ def delivery_download(*, url: str, target: Path, budget: PullBudget | None = Non
                     stored.write(chunk)
     except requests.RequestException as error:
         raise DeliveryUnavailable(f"{url}: {error}") from error
+    except ValueError as error:  # a malformed Location or Content-Length
+        raise DeliveryUnavailable(f"{url}: a malformed answer ({error}).") from error
     budget.bytes_left -= received
     return response.status_code

@@ -4,8 +4,8 @@ A delivery is a JSON array of flat objects whose keys are among ``columns``; a m
 empty value. The values are kept as the text they were written in (``3``, ``750.25``, ``"2024-03-01"``)
 and validated like any CSV value afterwards. Refused, with the record's number: anything but an
 array of objects, an unknown or repeated key, a value that is an object, an array or a boolean, a
-NUL character (PostgreSQL text cannot hold it), and a file over IMPORT_JSON_MAX_BYTES (it is parsed
-in memory).
+NUL character (PostgreSQL text cannot hold it) or a lone UTF-16 surrogate, and a file over
+IMPORT_JSON_MAX_BYTES (it is parsed in memory).
 """
 
 from __future__ import annotations
@@ -73,12 +73,23 @@ def _row(number: int, record: object, columns: tuple[str, ...], name: str) -> li
     for column in columns:
         value = record.get(column)
         if isinstance(value, bool | dict | list):
-            shown = json.dumps(value, ensure_ascii=False)[:60]
+            shown = json.dumps(value)[:60]
             raise InvalidInput(f"{name} record {number}: {column} must be text or a number, not {shown}.")
         if isinstance(value, str) and "\x00" in value:
             raise InvalidInput(f"{name} record {number}: {column} holds a NUL character.")
+        if isinstance(value, str) and not _is_unicode_text(value):
+            raise InvalidInput(f"{name} record {number}: {column} holds half of a UTF-16 pair (e.g. \\ud800).")
         row.append("" if value is None else value)
     return row
+
+
+def _is_unicode_text(value: str) -> bool:
+    """False for a string with a lone surrogate (JSON's "\\ud800"), which no UTF-8 text can hold."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def stage_json(path: Path, columns: tuple[str, ...], *, table_prefix: str) -> str:

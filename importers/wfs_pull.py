@@ -33,9 +33,11 @@ GML_READING = ("--config", "GML_DOWNLOAD_WFS_SCHEMA", "NO", "--config", "GML_SKI
 NUMBER_RETURNED = re.compile(rb'numberReturned="(\d+)"')
 # The document's first element, after the XML declaration, comments and white space.
 # No DOCTYPE is allowed before it: a WFS has no use for one, and its entities are how XML bombs work.
+# A comment cannot hold "-->", so each is matched one way only (no backtracking blow-up).
 ROOT_ELEMENT = re.compile(
-    rb"^(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<(?:\w+:)?FeatureCollection[\s>]", re.S
+    rb"^(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--(?:[^-]|-(?!->))*-->\s*)*<(?:\w+:)?FeatureCollection[\s>]"
 )
+NUMBER_MATCHED = re.compile(rb'numberMatched="(\d+)"')
 EXCEPTION_TEXT = re.compile(rb"<(?:\w+:)?ExceptionText>(.*?)</(?:\w+:)?ExceptionText>", re.S)
 TYPE_NAME = re.compile(r"^[A-Za-z_][\w.-]*(:[A-Za-z_][\w.-]*)?$")  # an XML qualified name
 HEAD_BYTES = 4096  # where the root element's numberReturned, or an exception, is
@@ -90,7 +92,7 @@ def get_feature_url(endpoint: str, type_name: str, *, start: int) -> str:
     return urlunsplit(parts._replace(query="&".join([*kept, urlencode(ours)])))
 
 
-def _features_returned(page: Path, url: str, status: int) -> int:
+def _features_returned(page: Path, url: str, status: int) -> tuple[int, int | None]:
     """How many features the page says it holds. A WFS exception report, another HTTP status, or
     anything but a WFS 2.0 FeatureCollection (which GDAL would open with some other driver: an
     OGRWFSDataSource document, say, that makes it fetch a URL) is the pull's error."""
@@ -107,13 +109,16 @@ def _features_returned(page: Path, url: str, status: int) -> int:
     returned = NUMBER_RETURNED.search(head)
     if root is None or returned is None:
         raise DeliveryUnavailable(f"{url}: not a WFS 2.0 FeatureCollection with numberReturned.")
-    return int(returned.group(1))
+    matched = NUMBER_MATCHED.search(head)  # or "unknown" (MapServer)
+    return int(returned.group(1)), int(matched.group(1)) if matched else None
 
 
 def _page_append(page: Path, gpkg: Path, layer: str) -> None:
     command = [
         "ogr2ogr", *GDAL_SAFETY_CONFIG, *GML_READING, "-oo", "WRITE_GFS=NO", "-f", "GPKG", "-append",
-        "-forceNullable", "-mapFieldType", "Integer=String,Integer64=String", "-nln", layer, str(gpkg), str(page),
+        # Every field as text, and fields a later page brings added: the first page must not decide
+        # types (a later "abc" in a Real column would become 0) nor columns (an attribute empty on it).
+        "-forceNullable", "-addfields", "-mapFieldType", "All=String", "-nln", layer, str(gpkg), str(page),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - fixed command
     if result.returncode != 0:
@@ -127,13 +132,16 @@ def _layer_pull(endpoint: str, type_name: str, layer: str, *, gpkg: Path, scratc
         url = get_feature_url(endpoint, type_name, start=pulled)
         page = scratch / f"{layer}-{number:04d}.gml"
         status = delivery_download(url=url, target=page, budget=budget, error_bodies=True)
-        returned = _features_returned(page, url, status)
+        returned, matched = _features_returned(page, url, status)
         if returned:
             _page_append(page, gpkg, layer)
         page.unlink()
         pulled += returned
-        # Fewer than a page: the last one. More: a server that ignores COUNT sent the whole layer at once.
-        if returned != WFS_PAGE_FEATURES:
+        # Pages may be shorter than COUNT (servers cap them): only an empty page, or reaching what the
+        # server says matched, ends the layer. More than COUNT: a server that ignores COUNT sent it all.
+        if returned == 0 or returned > WFS_PAGE_FEATURES or (matched is not None and pulled >= matched):
+            if matched is not None and pulled != matched:
+                raise DeliveryUnavailable(f"{type_name}: the WFS matched {matched:,} features and sent {pulled:,}.")
             return pulled
     raise DeliveryUnavailable(f"{type_name}: more than {WFS_MAX_PAGES * WFS_PAGE_FEATURES:,} features.")
 

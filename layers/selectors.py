@@ -9,6 +9,8 @@ from django.contrib.gis.geos.prepared import PreparedGeometry
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 
+from geoportal.errors import InvalidInput
+
 from .models import (
     AerialImage,
     Area,
@@ -89,10 +91,10 @@ SEARCH_SIMILARITY = 0.5
 def search_entries(*, query: str, limit: int = 10) -> list[dict]:
     """Find governorates, areas, streets and landmarks by name, in Arabic or English (layers/models/search.py).
 
-    A name that contains the query (after normalizing both) comes first: those starting with it, then
-    those with a word starting with it, then the rest; then names like it (a typo, a missing letter),
-    by similarity. Each result has its point in
-    WGS 84 (lon, lat) for the map.
+    A name that contains the query (after normalizing both) comes first: those whose Arabic or English
+    name starts with it, then those with a word starting with it, then the rest; then names like it (a
+    typo, a missing letter), by similarity. Each result has its point in WGS 84 (lon, lat) for the map.
+    A query with nothing left once normalized (only diacritics, say) is refused.
     """
     sql = """
         WITH q AS (SELECT geoportal_search_normalize(%(query)s) AS text),
@@ -102,12 +104,16 @@ def search_entries(*, query: str, limit: int = 10) -> list[dict]:
         FROM layers_searchentry e, q, pattern
         WHERE e.search_text LIKE '%%' || pattern.text || '%%' OR q.text <%% e.search_text
         ORDER BY e.search_text LIKE '%%' || pattern.text || '%%' DESC,
-                 e.search_text LIKE pattern.text || '%%' DESC,
+                 (geoportal_search_normalize(e.name_ar) LIKE pattern.text || '%%'
+                  OR geoportal_search_normalize(e.name_en) LIKE pattern.text || '%%') DESC,
                  e.search_text LIKE '%% ' || pattern.text || '%%' DESC,
                  word_similarity(q.text, e.search_text) DESC, e.name_en, e.key
         LIMIT %(limit)s
     """
     with transaction.atomic(), connection.cursor() as cursor:  # the threshold is this transaction's (<%)
+        cursor.execute("SELECT trim(geoportal_search_normalize(%s)) = ''", [query])
+        if cursor.fetchone()[0]:
+            raise InvalidInput("q: no letter or digit in it.", field="q")
         cursor.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", [str(SEARCH_SIMILARITY)])
         cursor.execute(sql, {"query": query, "limit": limit})
         rows = cursor.fetchall()

@@ -49,7 +49,7 @@ PERMIT = LayerSpec(
     required=("area_code", "block_no", "parcel_no", "permit_type", "status", "applied_on", "applicant_ref"),
     choices={"permit_type": tuple(PermitType.values), "status": tuple(PermitStatus.values)},
     numbers=("floors",),
-    ranges={"floors": Range(Decimal(0), Decimal(32767))},
+    ranges={"floors": Range(Decimal(0), Decimal(32767), whole=True)},
     dates=("applied_on",),
     optional_dates=("issued_on", "expires_on", "completed_on"),
 )
@@ -59,7 +59,7 @@ DOCUMENT = LayerSpec(
     required=("area_code", "block_no", "parcel_no", "doc_type", "title", "file", "pages", "document_date"),
     choices={"doc_type": tuple(DocumentType.values)},
     numbers=("pages",),
-    ranges={"pages": Range(Decimal(1), Decimal(32767))},
+    ranges={"pages": Range(Decimal(1), Decimal(32767), whole=True)},
     dates=("document_date",),
 )
 PARCEL_OF_ROW = "layers_parcel p JOIN layers_block b ON b.id = p.block_id JOIN layers_area a ON a.id = b.area_id"

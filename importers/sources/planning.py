@@ -30,7 +30,7 @@ ZONE = LayerSpec(
     choices={"category": tuple(ZoningCategory.values)},
     numbers=ZONE_REGULATIONS,
     ranges={  # what layers_zoningzone's columns hold and its checks accept
-        "max_floors": Range(Decimal(0), Decimal(32767)),
+        "max_floors": Range(Decimal(0), Decimal(32767), whole=True),
         "max_height_m": Range(Decimal(0), Decimal("9999.99")),
         "far": Range(Decimal(0), Decimal("999.99")),
         "coverage_pct": Range(Decimal(0), Decimal(100)),

@@ -44,19 +44,19 @@ def layer_feature_save(*, feature: models.Model) -> models.Model:
     """Check and save a feature of a simple layer; record it as added or changed."""
     layer = LAYERS[type(feature)]
     feature.geom = geometry_for_storage(feature.geom, geom_type=layer.geom_type, check_extent=layer.check_extent)
-    previous = None
-    if feature.pk is not None:
-        previous = type(feature).objects.filter(pk=feature.pk).values_list("geom", flat=True).first()
+    stored = type(feature).objects.filter(pk=feature.pk).first() if feature.pk is not None else None
+    previous = stored.geom if stored is not None else None
     feature.save()
     change = ChangeKind.CHANGED if previous is not None else ChangeKind.ADDED
     change_record(layer=layer.layer, key=layer.key(feature), change=change, geometries=[previous, feature.geom])
-    _search_refresh(layer, layer.key(feature))
+    # A renamed key (codes are editable) leaves its old entry behind unless it is refreshed too.
+    _search_refresh(layer, layer.key(feature), *([layer.key(stored)] if stored is not None else []))
     return feature
 
 
-def _search_refresh(layer: LayerOf, key: str) -> None:
+def _search_refresh(layer: LayerOf, *keys: str) -> None:
     if layer.layer in SEARCHABLE:
-        search_index_refresh(layer=layer.layer, keys=[key])
+        search_index_refresh(layer=layer.layer, keys=keys)
 
 
 @transaction.atomic

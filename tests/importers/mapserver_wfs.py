@@ -28,8 +28,10 @@ class Wfs:
     requested: list[str] = field(default_factory=list)  # the query strings MapServer was given
 
 
-def mapfile_write(folder: Path, gpkg: Path, layers: list[str], *, srid: int) -> Path:
-    """A mapfile publishing each layer of ``gpkg`` as a WFS feature type of the same name."""
+def mapfile_write(folder: Path, gpkg: Path, layers: list[str], *, srid: int, max_features: int | None) -> Path:
+    """A mapfile publishing each layer of ``gpkg`` as a WFS feature type of the same name; with
+    ``max_features``, MapServer sends at most that many features a request, whatever COUNT says."""
+    cap = f' "wfs_maxfeatures" "{max_features}"' if max_features else ""
     blocks = "".join(
         f"""  LAYER
     NAME "{layer}"
@@ -50,7 +52,7 @@ def mapfile_write(folder: Path, gpkg: Path, layers: list[str], *, srid: int) -> 
   EXTENT -180 -90 4000000 4000000
   PROJECTION "init=epsg:{srid}" END
   WEB
-    METADATA "wfs_title" "Department" "wfs_srs" "EPSG:{srid}" "wfs_enable_request" "*" END
+    METADATA "wfs_title" "Department" "wfs_srs" "EPSG:{srid}" "wfs_enable_request" "*"{cap} END
   END
 {blocks}END
 """,
@@ -62,9 +64,11 @@ def mapfile_write(folder: Path, gpkg: Path, layers: list[str], *, srid: int) -> 
 
 
 @contextmanager
-def mapserver_wfs(folder: Path, gpkg: Path, layers: list[str], *, srid: int = 31901) -> Iterator[Wfs]:
+def mapserver_wfs(
+    folder: Path, gpkg: Path, layers: list[str], *, srid: int = 31901, max_features: int | None = None
+) -> Iterator[Wfs]:
     """Serve ``layers`` of ``gpkg`` over WFS on 127.0.0.1; yield its endpoint."""
-    config = mapfile_write(folder, gpkg, layers, srid=srid)
+    config = mapfile_write(folder, gpkg, layers, srid=srid, max_features=max_features)
     wfs = Wfs(url="")
 
     class Handler(BaseHTTPRequestHandler):

@@ -268,6 +268,12 @@ class DeliveryHandler(SimpleHTTPRequestHandler):
 
     def do_GET(self):
         self.requested.append(self.path)
+        if self.path == "/bad-redirect":  # a Location no URL parser accepts
+            self.send_response(302)
+            self.send_header("Location", "http://[oops/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path.startswith("/redirect?"):
             self.send_response(302)
             self.send_header("Location", self.path.partition("?")[2])
@@ -396,6 +402,22 @@ def test_a_redirect_is_followed_only_to_a_listed_host(
     ]
 
 
+def test_a_malformed_redirect_fails_the_job_with_a_message(delivery_server, django_capture_on_commit_callbacks):
+    _served, base_url = delivery_server
+    DeliverySchedule.objects.create(source="survey", url=f"{base_url}/bad-redirect", file_name="survey.zip")
+
+    job = _pulled_job(django_capture_on_commit_callbacks)
+
+    assert job.status == "failed"
+    assert job.report.startswith(f"{base_url}/bad-redirect: a malformed answer (")
+
+
+def _pulled_job(django_capture_on_commit_callbacks) -> ImportJob:
+    with django_capture_on_commit_callbacks(execute=True):
+        schedules_pull()
+    return ImportJob.objects.get()
+
+
 @pytest.mark.parametrize(
     ("listed", "url", "allowed"),
     [
@@ -408,6 +430,8 @@ def test_a_redirect_is_followed_only_to_a_listed_host(
         ("data.example.org", "https://data.example.org@evil.example/survey.zip", False),  # user info, not host
         ("data.example.org", "ftp://data.example.org/survey.zip", False),
         ("data.example.org", "https://data.example.org:99999/survey.zip", False),
+        # urlsplit reads the host data.example.org; requests would connect to 169.254.169.254
+        ("data.example.org", "http://169.254.169.254\\@data.example.org/latest/meta-data/", False),
     ],
 )
 def test_pull_hosts_match_by_host_name_and_listed_port(settings, listed, url, allowed):

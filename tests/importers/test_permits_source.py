@@ -108,6 +108,10 @@ def test_a_permits_export_in_json_is_imported_like_its_csv(tmp_path):
         ),
         ('[{"permit_no": "P-1", "floors": true}]', "permits.json record 1: floors must be text or a number, not true."),
         ('[{"permit_no": "P\\u0000-1"}]', "permits.json record 1: permit_no holds a NUL character."),
+        (
+            '[{"permit_no": "P-\\ud800"}]',
+            "permits.json record 1: permit_no holds half of a UTF-16 pair (e.g. \\ud800).",
+        ),
         ('[{"permit_no": "P-1", "floors": NaN}]', "permits.json: NaN is not a JSON value"),
         (
             '[{"permit_no": "P-1",]',
@@ -123,6 +127,7 @@ def test_a_permits_export_in_json_is_imported_like_its_csv(tmp_path):
         "operator-object",
         "boolean",
         "nul",
+        "surrogate",
         "nan",
         "broken",
         "deep",
@@ -163,3 +168,16 @@ def test_a_delivery_with_both_permits_csv_and_json_is_refused(tmp_path):
     assert [problem.message for problem in rejected.value.report.problems] == [
         "both permits.csv and permits.json in the delivery; send one."
     ]
+
+
+def test_a_count_that_is_not_a_whole_number_is_named_not_rounded(tmp_path):
+    geopackage_write(tmp_path / "survey" / "survey.gpkg", survey_layers())
+    import_delivery("survey", tmp_path / "survey")
+
+    with pytest.raises(ImportRejected) as rejected:
+        import_delivery("permits", _permits(tmp_path / "half", [_permit("P-1", "1", floors="2.5")]))
+
+    assert [str(problem) for problem in rejected.value.report.problems] == [
+        "permits #1 P-1: floors must be a whole number at least 0 and at most 32767: 2.5"
+    ]
+    assert not BuildingPermit.objects.exists()

@@ -136,6 +136,7 @@ def test_the_governorates_are_indexed_by_their_importer(client):
         ({"q": "   "}, "q: type part of a name (Arabic or English)."),
         ({"q": "x" * 101}, "q: at most 100 characters."),
         ({"q": "mall\x00"}, "q: control characters are not part of any name."),
+        ({"q": "\u064b\u0640"}, "q: no letter or digit in it."),  # a diacritic and a tatweel: nothing once folded
         ({"q": "mall", "limit": "0"}, "limit: a whole number from 1 to 50."),
         ({"q": "mall", "limit": "51"}, "limit: a whole number from 1 to 50."),
         ({"q": "mall", "limit": "٣"}, "limit: a whole number from 1 to 50."),
@@ -157,7 +158,7 @@ def test_wildcards_and_sql_in_a_query_are_only_text(client, query):
     assert SearchEntry.objects.filter(key="LM-TEST-1").exists()
 
 
-def test_only_post_is_refused(client):
+def test_post_is_refused(client):
     assert client.post("/api/search", {"q": "mall"}).status_code == 405
 
 
@@ -169,4 +170,14 @@ def test_a_name_that_starts_with_the_query_comes_before_one_with_a_later_word_th
     layer_feature_save(feature=hotel)
 
     assert _search(client, "مارينا")[:2] == [("landmarks", "LM-TEST-1"), ("landmarks", "LM-HOTEL")]
+    assert _search(client, "marina")[:2] == [("landmarks", "LM-TEST-1"), ("landmarks", "LM-HOTEL")]
     assert "مارينا مول" in client.get("/api/search", {"q": "marina"}).content.decode()  # UTF-8, not \\u escapes
+
+
+def test_a_renamed_code_leaves_no_entry_under_the_old_one(client):
+    _block, _parcels, _street, landmark = scene_build()
+
+    landmark.code = "LM-RENAMED"
+    layer_feature_save(feature=landmark)
+
+    assert _search(client, "marina") == [("landmarks", "LM-RENAMED")]
