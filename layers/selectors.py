@@ -111,10 +111,13 @@ def search_entries(*, query: str, limit: int = 10) -> list[dict]:
         LIMIT %(limit)s
     """
     with transaction.atomic(), connection.cursor() as cursor:  # the threshold is this transaction's (<%)
-        cursor.execute("SELECT trim(geoportal_search_normalize(%s)) = ''", [query])
+        cursor.execute(
+            "SELECT trim(geoportal_search_normalize(%s)) = '',"
+            " set_config('pg_trgm.word_similarity_threshold', %s, true)",
+            [query, str(SEARCH_SIMILARITY)],
+        )
         if cursor.fetchone()[0]:
             raise InvalidInput("q: no letter or digit in it.", field="q")
-        cursor.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", [str(SEARCH_SIMILARITY)])
         cursor.execute(sql, {"query": query, "limit": limit})
         rows = cursor.fetchall()
     columns = ("layer", "key", "name_ar", "name_en", "detail", "lon", "lat")

@@ -11,17 +11,11 @@ from __future__ import annotations
 import secrets
 from decimal import Decimal
 
+from django.db import connection
+
 from importers.base import register
-from importers.checks import (
-    NUMBER_PATTERN,
-    Check,
-    LayerSpec,
-    Range,
-    layer_validate,
-    overlaps_validate,
-    problem_rows,
-    references_validate,
-)
+from importers.checks import NUMBER_PATTERN, LayerSpec, Range, layer_validate, overlaps_validate, references_validate
+from importers.report import PROBLEMS_LISTED_PER_CHECK
 from importers.staging import STAGING_SCHEMA, stage_csv
 from layers.models import LandUse, ParcelStatus
 
@@ -83,23 +77,25 @@ SHARES_TOLERANCE = Decimal("0.05")
 def owner_shares_validate(report, table: str) -> None:
     """Report each parcel whose owners' shares do not add up to 100, once, at its first owner row.
 
-    Parcels with a share that is not a number are left to the number check, which names it.
+    One aggregation over the owner rows, whatever the number of bad parcels. Parcels with a share that
+    is not a number are left to the number check, which names it.
     """
-    key = "area_code, block_no, parcel_no"
-    number = f"share_pct::text ~ '{NUMBER_PATTERN}'"
-    share = f"CASE WHEN {number} THEN share_pct::text::numeric END"
-    parcels = (
-        f'SELECT min(fid) AS fid, sum({share}) AS total FROM {STAGING_SCHEMA}."{table}" GROUP BY {key}'
-        f" HAVING bool_and({number}) AND abs(sum({share}) - 100) > %s"
+    share = "CASE WHEN share_pct::text ~ %(number)s THEN share_pct::text::numeric END"
+    sql = (
+        "SELECT '#' || fid || ' ' || area_code || '/' || block_no || '/' || parcel_no,"
+        " %(before)s || total || %(after)s, count(*) OVER ()"
+        f" FROM (SELECT min(fid) AS fid, area_code, block_no, parcel_no, sum({share}) AS total"
+        f' FROM {STAGING_SCHEMA}."{table}" GROUP BY area_code, block_no, parcel_no'
+        " HAVING bool_and(share_pct::text ~ %(number)s)) AS parcels"
+        f" WHERE abs(total - 100) > %(tolerance)s ORDER BY fid LIMIT {PROBLEMS_LISTED_PER_CHECK}"
     )
-    check = Check(
-        f"fid IN (SELECT fid FROM ({parcels}) AS p)",
-        "%s || (SELECT p.total FROM (" + parcels + ") AS p WHERE p.fid = s.fid) || %s",
-        (SHARES_TOLERANCE,),
-        ("the owners' shares of the parcel add up to ", SHARES_TOLERANCE, ", not 100"),  # in the SQL's order
-    )
-    rows, total = problem_rows(table, "('#' || fid || ' ' || area_code || '/' || block_no || '/' || parcel_no)", check)
-    report.add_problems(OWNER.layer, rows, total)
+    parameters = {"number": NUMBER_PATTERN, "tolerance": SHARES_TOLERANCE}
+    parameters |= {"before": "the owners' shares of the parcel add up to ", "after": ", not 100"}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, parameters)
+        rows = cursor.fetchall()
+    total = rows[0][2] if rows else 0
+    report.add_problems(OWNER.layer, [(feature, message) for feature, message, _total in rows], total)
 
 
 STORED_AREA = "SELECT 1 FROM layers_area a WHERE a.code = s.area_code"
