@@ -15,6 +15,7 @@ class DomainError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+        self.headers: dict[str, str] = {}  # e.g. WWW-Authenticate on a 401
 
     def as_dict(self) -> dict[str, str]:
         body = {"error": self.code, "message": self.message}
@@ -75,5 +76,7 @@ class DomainErrorMiddleware:
             retry_after = getattr(exception, "retry_after_seconds", None)  # e.g. the render limit's 503
             if retry_after:
                 response["Retry-After"] = str(retry_after)
+            for name, value in exception.headers.items():
+                response[name] = value
             return response
         return None

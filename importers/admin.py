@@ -6,18 +6,21 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from geoportal.errors import DomainError
 
 from .api import ADD_PERMISSION
+from .api_tokens import api_token_revoke
 from .base import SOURCES
 from .jobs import job_upload_receive
-from .models import DeliverySchedule, ImportJob
+from .models import ApiToken, DeliverySchedule, ImportJob
 
 
 def _source_choices() -> list[tuple[str, str]]:
@@ -122,3 +125,49 @@ class DeliveryScheduleAdmin(admin.ModelAdmin):
     list_editable = ("interval_minutes", "enabled")
     list_filter = ("enabled", "source")
     readonly_fields = ("last_run_at", "last_job")
+
+
+class ApiTokenStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:
+        return [("active", "active"), ("expired", "expired"), ("revoked", "revoked")]
+
+    def queryset(self, request: HttpRequest, queryset):
+        now = timezone.now()
+        live = Q(revoked_at__isnull=True)
+        unexpired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        states = {"active": live & unexpired, "expired": live & ~unexpired, "revoked": ~live}
+        return queryset.filter(states[self.value()]) if self.value() in states else queryset
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """API tokens, without their secrets: made with ``manage.py api_token create`` (the secret is shown
+    once, on the terminal, never in a page or a cookie); revoked here or with the command."""
+
+    list_display = ("name", "user", "prefix", "state", "created_at", "expires_at", "last_used_at")
+    list_filter = (ApiTokenStateFilter,)
+    list_select_related = ("user",)
+    fields = ("name", "user", "prefix", "state", "created_at", "expires_at", "last_used_at", "revoked_at")
+    readonly_fields = fields
+    actions = ("revoke",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
+        return False  # revoked, not deleted: the record of who had access stays
+
+    @admin.display(description="state")
+    def state(self, obj: ApiToken) -> str:
+        if obj.revoked_at:
+            return "revoked"
+        return "expired" if obj.expires_at and obj.expires_at <= timezone.now() else "active"
+
+    @admin.action(description="Revoke the selected tokens", permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset) -> None:
+        for token in queryset:
+            api_token_revoke(token=token)
+        self.message_user(request, f"{queryset.count()} token(s) revoked.", messages.SUCCESS)

@@ -2,6 +2,10 @@
 
 Staff accounts only, with importers.add_importjob to upload and importers.view_importjob (or
 add_importjob) to read; anything else is refused with a JSON 401 or 403 before the body is read.
+
+A browser signs in with its session (and a POST carries the CSRF token); a department's system sends
+``Authorization: Bearer <API token>`` instead (importers/api_tokens.py), and needs no CSRF token:
+a cross-site page cannot make a browser send that header.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from geoportal.errors import Forbidden, InvalidInput, NotAuthenticated
 
+from .api_tokens import CHALLENGE, api_token_user, bearer_secret
 from .jobs import DeliveryTooLarge, delivery_too_large_message, job_get, job_upload_receive
 from .models import ImportJob
 
@@ -31,13 +36,17 @@ def _json(document: dict, status: int = 200) -> JsonResponse:
     return JsonResponse(document, status=status, encoder=DjangoJSONEncoder, json_dumps_params={"ensure_ascii": False})
 
 
-def _user_check(request: HttpRequest, *permissions: str) -> None:
-    """Refuse anyone but a staff account holding one of ``permissions``."""
-    user = request.user
+def _user_check(request: HttpRequest, *permissions: str):
+    """Return the caller (by API token, else by session); refuse all but staff holding one of ``permissions``."""
+    secret = bearer_secret(request.headers.get("Authorization"))
+    user = api_token_user(secret) if secret is not None else request.user
     if not user.is_authenticated:
-        raise NotAuthenticated("Sign in with a staff account to use the import API.")
+        refusal = NotAuthenticated("Sign in with a staff account, or send an API token, to use the import API.")
+        refusal.headers["WWW-Authenticate"] = CHALLENGE
+        raise refusal
     if not (user.is_staff and any(user.has_perm(permission) for permission in permissions)):
         raise Forbidden(f"The import API needs a staff account with the permission {permissions[0]}.")
+    return user
 
 
 def job_document(job: ImportJob) -> dict:
@@ -87,16 +96,18 @@ class _UploadSizeCap(FileUploadHandler):
 def jobs_view(request: HttpRequest) -> JsonResponse:
     if request.method == "GET":
         return _jobs_list(request)
-    _user_check(request, ADD_PERMISSION)
+    user = _user_check(request, ADD_PERMISSION)
     length = request.META.get("CONTENT_LENGTH") or "0"
     if length.isdigit() and int(length) > settings.IMPORT_UPLOAD_MAX_BYTES + MULTIPART_SLACK_BYTES:
         raise DeliveryTooLarge(delivery_too_large_message(int(length)))
     cap = _UploadSizeCap(request)
     request.upload_handlers.insert(0, cap)
-    return csrf_protect(_job_upload)(request, cap)
+    if request.headers.get("Authorization"):  # an API token (checked above): no cookie, so no CSRF
+        return _job_upload(request, cap, user)
+    return csrf_protect(_job_upload)(request, cap, user)  # a session: checked once the cap is in place
 
 
-def _job_upload(request: HttpRequest, cap: _UploadSizeCap) -> JsonResponse:
+def _job_upload(request: HttpRequest, cap: _UploadSizeCap, user) -> JsonResponse:
     """multipart: source, file, dry_run, repair → 202 with the queued job."""
     uploaded = request.FILES.get("file")
     if cap.exceeded:
@@ -108,7 +119,7 @@ def _job_upload(request: HttpRequest, cap: _UploadSizeCap) -> JsonResponse:
         uploaded=uploaded,
         dry_run=_boolean(request, "dry_run"),
         repair=_boolean(request, "repair"),
-        created_by=request.user,
+        created_by=user,
     )
     response = _json(job_document(job), status=202)
     response["Location"] = f"{request.path}{job.pk}"

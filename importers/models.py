@@ -117,3 +117,28 @@ class DeliverySchedule(models.Model):
                 errors["wfs_layers"] = refused.message
         if errors:
             raise ValidationError(errors)
+
+
+class ApiToken(models.Model):
+    """A secret that lets a department's system call the import API as one account, without a session.
+
+    Only the SHA-256 digest of the secret is stored: the secret is shown once, when it is made
+    (``manage.py api_token create``). The token acts with its account's permissions, and stops working
+    when it expires, is revoked, or its account is disabled.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="what uses it, e.g. the survey department's sync")
+    prefix = models.CharField(max_length=12, help_text="the secret's first characters, to tell tokens apart")
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…, {self.user})"
