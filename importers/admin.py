@@ -162,9 +162,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     @admin.display(description="state")
     def state(self, obj: ApiToken) -> str:
-        if obj.revoked_at:
-            return "revoked"
-        return "expired" if obj.expires_at and obj.expires_at <= timezone.now() else "active"
+        return obj.state()
 
     @admin.action(description="Revoke the selected tokens", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset) -> None:

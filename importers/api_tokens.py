@@ -21,7 +21,7 @@ from geoportal.errors import NotAuthenticated
 from .models import ApiToken
 
 TOKEN_PREFIX = "gpt_"  # noqa: S105 - a marker that tells a leaked token for ours, not a secret
-TOKEN_PATTERN = re.compile(r"gpt_[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32) is 43 characters
+TOKEN_PATTERN = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32) is 43 characters
 BEARER = re.compile(r"Bearer +(\S+) *", re.IGNORECASE)  # RFC 6750 §2.1: the scheme is case-insensitive
 LAST_USED_EVERY = datetime.timedelta(minutes=1)  # at most one write per token a minute
 # RFC 9110 §11.6.1: a 401 says how to authenticate.
@@ -79,10 +79,9 @@ def api_token_user(secret: str) -> AbstractBaseUser:
     now = timezone.now()
     if token is None:
         raise TokenRefused("The API token is not valid.")
-    if token.revoked_at is not None:
-        raise TokenRefused("The API token was revoked.")
-    if token.expires_at is not None and token.expires_at <= now:
-        raise TokenRefused("The API token has expired.")
+    state = token.state(now)
+    if state != "active":
+        raise TokenRefused({"revoked": "The API token was revoked.", "expired": "The API token has expired."}[state])
     if not token.user.is_active:
         raise TokenRefused("The API token's account is disabled.")
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_EVERY:

@@ -1,11 +1,14 @@
-"""Import jobs (one per delivery run, whatever brought it) and the schedules that pull deliveries."""
+"""Import jobs (one per delivery run, whatever brought it), the schedules that pull deliveries, and API tokens."""
 
 from __future__ import annotations
+
+import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, URLValidator
 from django.db import models
+from django.utils import timezone
 
 
 def source_validate(value: str) -> None:
@@ -142,3 +145,11 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…, {self.user})"
+
+    def state(self, now: datetime.datetime | None = None) -> str:
+        """Return "revoked", "expired" or "active" (at ``now``, by default the present)."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= (now or timezone.now()):
+            return "expired"
+        return "active"

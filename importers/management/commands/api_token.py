@@ -46,10 +46,9 @@ class Command(BaseCommand):
         if options["user"]:
             tokens = tokens.filter(user__username=options["user"])
         for token in tokens:
-            state = "revoked" if token.revoked_at else "expired" if _expired(token) else "active"
             expires = f"{token.expires_at:%Y-%m-%d}" if token.expires_at else "never"
             used = f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never"
-            described = f"#{token.pk}  {token.prefix}…  {token.user}  {token.name!r}  {state}"
+            described = f"#{token.pk}  {token.prefix}…  {token.user}  {token.name!r}  {token.state()}"
             self.stdout.write(f"{described}, expires {expires}, last used {used}")
 
     def _revoke(self, options: dict) -> None:
@@ -58,7 +57,3 @@ class Command(BaseCommand):
             raise CommandError(f"No API token #{options['id']}.")
         api_token_revoke(token=token)
         self.stdout.write(f"API token #{token.pk} ({token.name}) revoked.")
-
-
-def _expired(token: ApiToken) -> bool:
-    return token.expires_at is not None and token.expires_at <= timezone.now()
