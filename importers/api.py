@@ -37,7 +37,8 @@ def _json(document: dict, status: int = 200) -> JsonResponse:
 
 
 def _user_check(request: HttpRequest, *permissions: str):
-    """Return the caller (by API token, else by session); refuse all but staff holding one of ``permissions``."""
+    """Return the caller (by API token, else by session) and whether a token named it; refuse all but
+    staff holding one of ``permissions``."""
     secret = bearer_secret(request.headers.get("Authorization"))
     user = api_token_user(secret) if secret is not None else request.user
     if not user.is_authenticated:
@@ -46,7 +47,7 @@ def _user_check(request: HttpRequest, *permissions: str):
         raise refusal
     if not (user.is_staff and any(user.has_perm(permission) for permission in permissions)):
         raise Forbidden(f"The import API needs a staff account with the permission {permissions[0]}.")
-    return user
+    return user, secret is not None
 
 
 def job_document(job: ImportJob) -> dict:
@@ -96,13 +97,13 @@ class _UploadSizeCap(FileUploadHandler):
 def jobs_view(request: HttpRequest) -> JsonResponse:
     if request.method == "GET":
         return _jobs_list(request)
-    user = _user_check(request, ADD_PERMISSION)
+    user, by_token = _user_check(request, ADD_PERMISSION)
     length = request.META.get("CONTENT_LENGTH") or "0"
     if length.isdigit() and int(length) > settings.IMPORT_UPLOAD_MAX_BYTES + MULTIPART_SLACK_BYTES:
         raise DeliveryTooLarge(delivery_too_large_message(int(length)))
     cap = _UploadSizeCap(request)
     request.upload_handlers.insert(0, cap)
-    if request.headers.get("Authorization"):  # an API token (checked above): no cookie, so no CSRF
+    if by_token:  # a valid API token, not a cookie: no CSRF (a cross-site page cannot send the header)
         return _job_upload(request, cap, user)
     return csrf_protect(_job_upload)(request, cap, user)  # a session: checked once the cap is in place
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import logging
 import re
 import secrets
 
@@ -26,6 +27,10 @@ BEARER = re.compile(r"Bearer +(\S+) *", re.IGNORECASE)  # RFC 6750 §2.1: the sc
 LAST_USED_EVERY = datetime.timedelta(minutes=1)  # at most one write per token a minute
 # RFC 9110 §11.6.1: a 401 says how to authenticate.
 CHALLENGE = 'Bearer realm="geoportal"'
+# One answer for every refused token: whoever holds a leaked secret learns nothing of its state. The
+# reason goes to the log, for the portal's operators.
+INVALID = "The API token is not valid."
+logger = logging.getLogger(__name__)
 
 
 class TokenRefused(NotAuthenticated):
@@ -72,18 +77,19 @@ def bearer_secret(authorization: str | None) -> str | None:
 
 
 def api_token_user(secret: str) -> AbstractBaseUser:
-    """Return the active account a token's secret stands for, or refuse it with the reason."""
+    """Return the active account a token's secret stands for, or refuse it (the reason is logged)."""
     if not TOKEN_PATTERN.fullmatch(secret):
-        raise TokenRefused("The API token is not valid.")
+        raise TokenRefused(INVALID)
     token = ApiToken.objects.select_related("user").filter(digest=_digest(secret)).first()
     now = timezone.now()
     if token is None:
-        raise TokenRefused("The API token is not valid.")
+        raise TokenRefused(INVALID)
     state = token.state(now)
+    if state == "active" and not token.user.is_active:
+        state = "of a disabled account"
     if state != "active":
-        raise TokenRefused({"revoked": "The API token was revoked.", "expired": "The API token has expired."}[state])
-    if not token.user.is_active:
-        raise TokenRefused("The API token's account is disabled.")
+        logger.warning("API token #%s (%s…, %s) refused: %s", token.pk, token.prefix, token.user, state)
+        raise TokenRefused(INVALID)
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_EVERY:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user

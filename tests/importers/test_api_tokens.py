@@ -5,8 +5,8 @@ a token that is malformed, unknown, revoked or expired, or whose account is disa
 
 from __future__ import annotations
 
-import datetime
 import io
+import logging
 import zipfile
 from pathlib import Path
 
@@ -125,28 +125,49 @@ def test_a_bad_token_is_refused_before_the_upload_is_read(api, secret, tmp_path,
 
 
 @pytest.mark.parametrize(
-    ("spoil", "message"),
+    ("spoil", "reason"),
     [
-        (lambda token: api_token_revoke(token=token), "The API token was revoked."),
-        (
-            lambda token: ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now()),
-            "The API token has expired.",
-        ),
-        (
-            lambda token: User.objects.filter(pk=token.user_id).update(is_active=False),
-            "The API token's account is disabled.",
-        ),
+        (lambda token: api_token_revoke(token=token), "revoked"),
+        (lambda token: ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now()), "expired"),
+        (lambda token: User.objects.filter(pk=token.user_id).update(is_active=False), "of a disabled account"),
     ],
     ids=["revoked", "expired", "account-disabled"],
 )
-def test_a_token_stops_working_once_revoked_expired_or_its_account_disabled(api, secret, tmp_path, spoil, message):
+def test_a_token_stops_working_once_revoked_expired_or_its_account_disabled(
+    api, secret, tmp_path, spoil, reason, caplog
+):
     assert api.get(API, HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 200
-    spoil(ApiToken.objects.get())
+    token = ApiToken.objects.get()
+    spoil(token)
 
-    response = _upload(api, _survey_zip(tmp_path), f"Bearer {secret}")
+    with caplog.at_level(logging.WARNING, logger="importers.api_tokens"):
+        response = _upload(api, _survey_zip(tmp_path), f"Bearer {secret}")
 
-    assert (response.status_code, response.json()["message"]) == (401, message)
+    # The caller learns nothing of the token's state; the operators' log says why.
+    assert (response.status_code, response.json()["message"]) == (401, "The API token is not valid.")
     assert not ImportJob.objects.exists()
+    logged = [record.getMessage() for record in caplog.records if record.name == "importers.api_tokens"]
+    assert logged == [f"API token #{token.pk} ({secret[:12]}…, survey-sync) refused: {reason}"]
+    assert secret[12:] not in caplog.text
+
+
+def test_a_session_sending_a_bad_authorization_header_does_not_skip_the_csrf_check(department, tmp_path):
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(department)
+    archive = _survey_zip(tmp_path)
+    for authorization in ("Bearer junk", "Basic c3VydmV5LXN5bmM6eA==", f"Bearer {UNKNOWN}"):
+        assert _upload(browser, archive, authorization).status_code == 401
+    # Without the header the session is used, and the missing CSRF token is refused.
+    with open(archive, "rb") as delivery:
+        assert browser.post(API, {"source": "survey", "file": delivery}).status_code == 403
+    assert not ImportJob.objects.exists()
+
+
+def test_a_token_opens_no_page_but_the_import_api(client, secret):
+    response = client.get("/admin/importers/importjob/", HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert (response.status_code, response["Location"].split("?")[0]) == (302, "/admin/login/")
+    response = client.get(f"{API}?access_token={secret}")  # RFC 6750 §2.3 is not supported
+    assert response.status_code == 401
 
 
 @pytest.mark.parametrize(
@@ -194,6 +215,25 @@ def test_the_command_refuses_accounts_the_api_would_refuse_and_lists_no_secrets(
     assert token.revoked_at is not None
 
 
+def test_the_command_refuses_superusers_unless_told_and_absurd_lifetimes(department):
+    User.objects.create_superuser("root-admin", password="x")
+    with pytest.raises(CommandError, match="'root-admin' is a superuser"):
+        call_command("api_token", "create", "--user", "root-admin", "--name", "x")
+    for days in ("-1", "3651", "100000000"):
+        with pytest.raises(CommandError, match="--expires-days: 0 \\(never\\) to 3650"):
+            call_command("api_token", "create", "--user", "survey-sync", "--name", "x", "--expires-days", days)
+    assert not ApiToken.objects.exists()
+
+    errors = io.StringIO()
+    call_command("api_token", "create", "--user", "root-admin", "--name", "x", "--allow-superuser",
+                 stdout=io.StringIO(), stderr=errors)  # fmt: skip
+    _staff("no-import-permission")
+    call_command("api_token", "create", "--user", "no-import-permission", "--name", "x",
+                 stdout=io.StringIO(), stderr=errors)  # fmt: skip
+    assert "'no-import-permission' holds neither importers.add_importjob nor" in errors.getvalue()
+    assert ApiToken.objects.count() == 2
+
+
 def test_the_admin_lists_tokens_without_secrets_and_revokes_them(client, secret):
     admin = User.objects.create_superuser("admin", password="x")
     client.force_login(admin)
@@ -209,4 +249,3 @@ def test_the_admin_lists_tokens_without_secrets_and_revokes_them(client, secret)
     assert response.status_code == 302
     token.refresh_from_db()
     assert token.revoked_at is not None
-    assert token.revoked_at <= timezone.now() + datetime.timedelta(seconds=1)
