@@ -15,6 +15,7 @@ A per-metatile lock makes concurrent requests for the same metatile render it on
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 import uuid
@@ -81,35 +82,51 @@ def _key(name: str) -> str:
 
 
 class _ProcessSlots:
-    """Slots and a bounded queue within this process (for vector tiles)."""
+    """Slots and a bounded first-come, first-served queue within this process (for vector tiles).
+
+    A freed slot is handed straight to the longest waiter, so a request arriving just then cannot
+    take it first: under a flood nobody waits behind requests that came after it.
+    """
 
     def __init__(self) -> None:
-        self._condition = threading.Condition()
+        self._lock = threading.Lock()
+        self._waiting: collections.deque[threading.Event] = collections.deque()
         self.held = 0
-        self.waiting = 0
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
 
     @contextmanager
     def hold(self, concurrency: int, queue: int) -> Iterator[None]:
-        with self._condition:
-            if self.held >= concurrency:
-                if self.waiting >= queue:
-                    raise RenderBusy("too many tiles are being rendered; try again shortly.")
-                self.waiting += 1
-                try:
-                    free = self._condition.wait_for(
-                        lambda: self.held < concurrency, timeout=settings.TILE_RENDER_WAIT_SECONDS
-                    )
-                finally:
-                    self.waiting -= 1
-                if not free:
-                    raise RenderBusy("timed out waiting for a render slot; try again shortly.")
-            self.held += 1
+        with self._lock:
+            granted = self.held < concurrency and not self._waiting
+            if granted:
+                self.held += 1
+            elif len(self._waiting) >= queue:
+                raise RenderBusy("too many tiles are being rendered; try again shortly.")
+            else:
+                handed_over = threading.Event()
+                self._waiting.append(handed_over)
+        if not granted:
+            self._wait_for(handed_over)
         try:
             yield
         finally:
-            with self._condition:
-                self.held -= 1
-                self._condition.notify()
+            with self._lock:
+                if self._waiting:
+                    self._waiting.popleft().set()  # the slot passes on; held stays
+                else:
+                    self.held -= 1
+
+    def _wait_for(self, handed_over: threading.Event) -> None:
+        if handed_over.wait(settings.TILE_RENDER_WAIT_SECONDS):
+            return
+        with self._lock:
+            if handed_over.is_set():  # handed over just as the wait ran out: keep it
+                return
+            self._waiting.remove(handed_over)
+        raise RenderBusy("timed out waiting for a render slot; try again shortly.")
 
 
 _vector_slots = _ProcessSlots()

@@ -16,7 +16,7 @@ from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.tiles.scene import scene_build, tile_of
 from tiles import raster
 from tiles.cache import tile_cache
-from tiles.render_slots import render_slot, renders_running
+from tiles.render_slots import RenderBusy, _ProcessSlots, render_slot, renders_running
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("municipality")]
 
@@ -132,3 +132,76 @@ def test_concurrent_requests_for_one_metatile_render_it_once(settings, monkeypat
     assert statuses == [200] * 16
     assert len(renders) == 1
     assert (renders[0]["x0"], renders[0]["y0"], renders[0]["size"]) == (x0, y0, 4)
+
+
+def test_waiting_vector_tiles_are_served_first_come_first_served_and_nobody_barges_in(settings):
+    settings.TILE_RENDER_WAIT_SECONDS = 10
+    slots, served, lock = _ProcessSlots(), [], threading.Lock()
+    holding, release = threading.Event(), threading.Event()
+
+    def holder():
+        with slots.hold(1, 10):
+            holding.set()
+            release.wait(10)
+
+    def waiter(index: int):
+        with slots.hold(1, 10), lock:
+            served.append(index)
+
+    threads = [threading.Thread(target=holder)]
+    threads[0].start()
+    holding.wait(5)
+    for index in range(4):
+        threads.append(threading.Thread(target=waiter, args=(index,)))
+        threads[-1].start()
+        deadline = time.monotonic() + 5
+        while slots.waiting < index + 1 and time.monotonic() < deadline:  # queued in this order
+            time.sleep(0.001)
+    release.set()
+    for thread in threads:
+        thread.join(10)
+
+    assert served == [0, 1, 2, 3]
+    assert (slots.held, slots.waiting) == (0, 0)
+
+
+def test_a_freed_slot_goes_to_the_waiter_not_to_a_request_arriving_just_then(settings):
+    settings.TILE_RENDER_WAIT_SECONDS = 10
+    slots, waiter_has_it, done = _ProcessSlots(), threading.Event(), threading.Event()
+
+    def waiter():
+        with slots.hold(1, 1):
+            waiter_has_it.set()
+            done.wait(10)
+
+    first = slots.hold(1, 1)
+    first.__enter__()
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while slots.waiting < 1 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    first.__exit__(None, None, None)
+    try:
+        # The slot was handed over on release: a newcomer finds it taken and the queue empty but closed.
+        with pytest.raises(RenderBusy), slots.hold(1, 0):
+            pass
+        assert waiter_has_it.wait(5)
+    finally:
+        done.set()
+        thread.join(10)
+    assert (slots.held, slots.waiting) == (0, 0)
+
+
+def test_a_waiter_that_times_out_leaves_the_queue_and_the_slot_passes_on(settings):
+    settings.TILE_RENDER_WAIT_SECONDS = 0.05
+    slots = _ProcessSlots()
+    with slots.hold(1, 1):
+        started = time.monotonic()
+        with pytest.raises(RenderBusy, match="timed out waiting for a render slot"), slots.hold(1, 1):
+            pass
+        assert time.monotonic() - started < 5
+        assert slots.waiting == 0
+    assert slots.held == 0
+    with slots.hold(1, 1):  # free again
+        assert slots.held == 1
