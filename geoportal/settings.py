@@ -178,6 +178,9 @@ IMPORT_ARCHIVE_MAX_RATIO = env.int("GEOPORTAL_IMPORT_ARCHIVE_MAX_RATIO", default
 # Rejected deliveries are kept here as received, with their report (importers/base.py), within the caps above.
 IMPORT_QUARANTINE_DIR = Path(env.str("GEOPORTAL_IMPORT_QUARANTINE_DIR", default=str(embedded.VAR_DIR / "quarantine")))
 # Delivered parcels may overlap (each other, or stored ones the delivery keeps) by at most the larger of these.
+# A first load of at least this many parcels into empty tables builds their indexes and checks their
+# foreign keys once, after the insert (importers/bulk_load.py); readers of those tables wait for it.
+IMPORT_BULK_LOAD_MIN_ROWS = env.int("GEOPORTAL_IMPORT_BULK_LOAD_MIN_ROWS", default=50_000)
 IMPORT_OVERLAP_TOLERANCE_M2 = env.float("GEOPORTAL_IMPORT_OVERLAP_TOLERANCE_M2", default=1.0)
 IMPORT_OVERLAP_TOLERANCE_SHARE = env.float("GEOPORTAL_IMPORT_OVERLAP_TOLERANCE_SHARE", default=0.01)
 # Import jobs (importers/jobs.py, tasks.py, api.py): uploads above this size are refused (413); each

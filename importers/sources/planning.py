@@ -7,6 +7,7 @@ import secrets
 from decimal import Decimal
 
 from importers.base import register
+from importers.bulk_load import bulk_load
 from importers.checks import LayerSpec, Range, references_validate
 from layers.models import LandmarkCategory, StreetClass, ZoningCategory
 
@@ -99,11 +100,18 @@ class PlanningSource(VectorDeliverySource):
         return changes, []
 
     def apply(self) -> None:
-        for layer, planning in PLANNING_LAYERS.items():
-            if layer in self.tables:
-                planning_sync_apply(planning=planning, staged=self.staged(layer), sync=self.staged(f"{layer}_sync"))
-        if "streets" in self.tables:
-            self._street_blocks_replace()
+        delivered = [planning for layer, planning in PLANNING_LAYERS.items() if layer in self.tables]
+        added = sum(self.report.counts.get(planning.layer, {}).get("added", 0) for planning in delivered)
+        tables = [planning.table for planning in delivered] + (
+            ["layers_street_blocks"] if "streets" in self.tables else []
+        )
+        with bulk_load(tables, rows=added):  # a first load: indexes built once, after the insert
+            for planning in delivered:
+                planning_sync_apply(
+                    planning=planning, staged=self.staged(planning.layer), sync=self.staged(f"{planning.layer}_sync")
+                )
+            if "streets" in self.tables:
+                self._street_blocks_replace()
 
     def _street_blocks_replace(self) -> None:
         """The blocks each delivered street serves, as the delivery lists them."""

@@ -14,6 +14,7 @@ from decimal import Decimal
 from django.db import connection
 
 from importers.base import register
+from importers.bulk_load import bulk_load
 from importers.checks import NUMBER_PATTERN, LayerSpec, Range, layer_validate, overlaps_validate, references_validate
 from importers.report import PROBLEMS_LISTED_PER_CHECK
 from importers.staging import STAGING_SCHEMA, stage_csv
@@ -98,6 +99,8 @@ def owner_shares_validate(report, table: str) -> None:
     report.add_problems(OWNER.layer, [(feature, message) for feature, message, _total in rows], total)
 
 
+# A first load fills these from empty (importers/bulk_load.py).
+BULK_LOADED = ("layers_parcel", "layers_parcelversion", "layers_parcelowner")
 STORED_AREA = "SELECT 1 FROM layers_area a WHERE a.code = s.area_code"
 STORED_BLOCK = (
     "SELECT 1 FROM layers_block b JOIN layers_area a ON a.id = b.area_id"
@@ -194,9 +197,11 @@ class SurveySource(VectorDeliverySource):
             key_sql="a.code || '/' || i.number",
             joins="JOIN layers_area a ON a.id = i.area_id",
         )
-        parcel_sync_apply(sync=self.staged("parcel_sync"), lineage=self.staged("parcel_lineage"))
-        if "owners" in self.tables:
-            self._owners_insert()
+        added = self.report.counts.get("parcels", {}).get("added", 0)
+        with bulk_load(BULK_LOADED, rows=added):
+            parcel_sync_apply(sync=self.staged("parcel_sync"), lineage=self.staged("parcel_lineage"))
+            if "owners" in self.tables:
+                self._owners_insert()
 
     def _owners_insert(self) -> None:
         # Owners are replaced per parcel of the delivery: the registry sends the full list.
