@@ -1,7 +1,8 @@
 """API tokens for the import API: made, checked and revoked here (the model is importers.models.ApiToken).
 
 A request carries one as ``Authorization: Bearer <token>`` (RFC 6750 §2.1). The secret is 32 random
-bytes; only its SHA-256 digest is stored, so a copy of the database does not hold usable tokens.
+bytes; only its SHA-256 digest and its first 12 characters (to tell tokens apart) are stored, so a copy
+of the database does not hold usable tokens.
 (A slow password hash is not needed: nobody can guess 256 random bits, however fast each try.)
 """
 

@@ -102,9 +102,9 @@ class PlanningSource(VectorDeliverySource):
     def apply(self) -> None:
         delivered = [planning for layer, planning in PLANNING_LAYERS.items() if layer in self.tables]
         added = sum(self.report.counts.get(planning.layer, {}).get("added", 0) for planning in delivered)
-        tables = [planning.table for planning in delivered] + (
-            ["layers_street_blocks"] if "streets" in self.tables else []
-        )
+        tables = [planning.table for planning in delivered]
+        if "streets" in self.tables:
+            tables.append("layers_street_blocks")
         with bulk_load(tables, rows=added):  # a first load: indexes built once, after the insert
             for planning in delivered:
                 planning_sync_apply(
