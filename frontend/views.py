@@ -29,11 +29,18 @@ def home_view(request: HttpRequest, language: str = settings.LANGUAGE_CODE) -> H
     with translation.override(language):
         context = {
             "layer_counts": [(LAYER_LABELS.get(name, name), count) for name, count in layer_counts().items()],
+            "search_max_length": SEARCH_QUERY_MAX_LENGTH,
             "map_config": {
                 "areasUrl": reverse("areas_geojson"),
                 "landmarksUrl": reverse("landmarks_geojson"),
                 "identifyUrl": reverse("parcel_identify"),
                 "identifyMinZoom": IDENTIFY_MIN_ZOOM,
+                "searchUrl": reverse("search"),
+                "searchKinds": {
+                    "governorates": gettext("Governorate"),
+                    "areas": gettext("Area"),
+                    "streets": gettext("Street"),
+                },
                 # Our own tile server: the page needs nothing from the internet.
                 "basemapTiles": reverse("tile_layers") + "basemap/{z}/{x}/{y}{r}.png",
                 "imageryTiles": reverse("tile_layers") + "imagery/{z}/{x}/{y}.jpg",
@@ -53,6 +60,8 @@ def home_view(request: HttpRequest, language: str = settings.LANGUAGE_CODE) -> H
                     "noParcel": gettext("No parcel here."),
                     "zoomToPick": gettext("Zoom in to pick a parcel."),
                     "nearest": gettext("Nearest parcel, %(distance)s m away"),
+                    "searchNone": gettext("No street, landmark or area by that name."),
+                    "searchFailed": gettext("The search could not be done."),
                 },
             },
             "other_languages": [

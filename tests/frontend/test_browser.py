@@ -12,7 +12,8 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from layers.models import Parcel, ParcelVersion
+from layers.models import Landmark, Parcel, ParcelVersion
+from layers.services.search import search_index_refresh
 
 # pytest-django's live_server runs in a thread; Playwright's sync API runs an event loop in this one.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
@@ -179,6 +180,114 @@ def test_clicking_a_parcel_on_the_home_map_opens_its_file(visit, webmap_city):
     visit.screenshot("parcel-file")
     visit.assert_stayed_offline()
     assert visit.errors == []
+
+
+def _searchable(city) -> None:
+    """Put the city's areas and landmarks in the search index (the fixture writes them directly)."""
+    search_index_refresh(layer="areas", keys=[city.sharq.code, city.dasman.code])
+    search_index_refresh(layer="landmarks", keys=[city.towers.code, city.souq.code])
+
+
+def _map_view(page: Page) -> tuple[float, float, int]:
+    return tuple(
+        page.evaluate(
+            "(() => { const map = document.getElementById('map').geoportalMap, c = map.getCenter();"
+            " return [c.lat, c.lng, map.getZoom()]; })()"
+        )
+    )
+
+
+def test_searching_the_home_map_goes_to_the_place_found(visit, webmap_city):
+    _searchable(webmap_city)
+    visit.open("/")
+    page = visit.page
+    page.wait_for_selector("#map[data-areas='2']")
+    page.fill("#map-search-input", "towers")
+    page.wait_for_selector("#map-search-results li")
+
+    assert page.locator("#map-search-results li").all_inner_texts() == ["Kuwait Towers\nأبراج الكويت\nTourist site"]
+    assert page.locator("#map-search-input").get_attribute("aria-expanded") == "true"
+    visit.screenshot("home-search-en")
+    page.locator("#map-search-results li").first.click()
+    page.wait_for_selector("#map[data-picked='landmarks:LM-TOWERS']")
+    wait_for_popup(page)
+
+    assert page.locator(".leaflet-popup-content").inner_text().split("\n") == [
+        "Kuwait Towers",
+        "أبراج الكويت",
+        "Tourist site",
+    ]
+    page.wait_for_function("!document.getElementById('map').geoportalMap._animatingZoom")
+    lat, lon, zoom = _map_view(page)
+    assert (round(lat, 4), round(lon, 4), zoom) == (29.3897, 48.0035, 17)
+    assert page.locator("#map-search-results").is_hidden()
+    assert page.locator("#map-search-input").input_value() == "Kuwait Towers"
+    # The basemap of the new view, rendered for it: every tile loaded, and the old zoom's gone.
+    page.wait_for_function(
+        "(() => { const tiles = [...document.querySelectorAll('.geoportal-basemap img.leaflet-tile')];"
+        " return tiles.length > 0 && tiles.every(t => t.classList.contains('leaflet-tile-loaded')"
+        " && t.src.includes('/basemap/17/')); })()",
+        timeout=90_000,
+    )
+    visit.screenshot("home-search-picked")
+    visit.assert_stayed_offline()
+    assert visit.errors == []
+
+
+def test_searching_in_arabic_with_the_keyboard(visit, webmap_city):
+    _searchable(webmap_city)
+    visit.open("/ar/")
+    page = visit.page
+    page.wait_for_selector("#map[data-areas='2']")
+    page.locator("#map-search-input").press_sequentially("شرق")
+    page.wait_for_selector("#map-search-results li")
+
+    assert page.locator("#map-search-input").get_attribute("placeholder") == "ابحث عن شارع أو معلم أو منطقة"
+    assert page.locator("#map-search-results li").first.inner_text().split("\n") == ["شرق", "Sharq", "منطقة"]
+    page.keyboard.press("ArrowDown")
+    assert page.locator("#map-search-results li").first.get_attribute("aria-selected") == "true"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#map[data-picked='areas:KU-SHARQ']")
+    wait_for_popup(page)
+
+    assert page.locator(".leaflet-popup-content").inner_text().split("\n") == ["شرق", "Sharq", "منطقة"]
+    assert _map_view(page)[2] == 14
+    assert page.locator("#map-search-input").input_value() == "شرق"
+    visit.screenshot("home-search-ar")
+    visit.assert_stayed_offline()
+    assert visit.errors == []
+
+
+@pytest.mark.parametrize("query", ["zzqxw", "!!"])  # nothing like it; nothing to search for (the API's 400)
+def test_a_search_that_finds_nothing_says_so(visit, webmap_city, query):
+    _searchable(webmap_city)
+    visit.open("/")
+    page = visit.page
+    page.wait_for_selector("#map[data-areas='2']")
+    page.fill("#map-search-input", query)
+    page.wait_for_selector("#map-status:not([hidden])")
+
+    assert page.locator("#map-status").inner_text() == "No street, landmark or area by that name."
+    assert page.locator("#map-search-results").is_hidden()
+    assert [error for error in visit.errors if "400" not in error] == []  # the browser logs the 400 itself
+
+
+def test_a_name_found_by_the_search_is_shown_as_text(visit, webmap_city):
+    hostile = '<img src="/x" onerror="window.hacked = 1">Souq'
+    Landmark.objects.filter(pk=webmap_city.souq.pk).update(name_en=hostile)
+    _searchable(webmap_city)
+    visit.open("/")
+    page = visit.page
+    page.wait_for_selector("#map[data-areas='2']")
+    page.fill("#map-search-input", "souq")
+    page.wait_for_selector("#map-search-results li")
+    page.locator("#map-search-results li").first.click()
+    wait_for_popup(page)
+
+    assert page.locator("#map-search-results").count() == 1
+    assert page.locator(".leaflet-popup-content").inner_text().split("\n")[0] == hostile
+    assert page.locator(".leaflet-popup-content img").count() == 0
+    assert page.evaluate("window.hacked") is None
 
 
 def test_a_planner_sees_the_owners_in_the_parcel_file(visit, webmap_city, django_user_model):

@@ -188,6 +188,141 @@
         });
     });
 
+    // Find a street, landmark, area or governorate by name (Arabic or English) and go there.
+    const SEARCH_MIN_LENGTH = 2;
+    const SEARCH_DELAY_MS = 200;
+    const SEARCH_ZOOMS = {governorates: 11, areas: 14, streets: 17, landmarks: 17};
+    const searchInput = document.getElementById("map-search-input");
+    const searchList = document.getElementById("map-search-results");
+    let searchTimer = null, searchRequest = null, searchResults = [], searchActive = -1;
+
+    function searchKind(result) {
+        if (result.layer === "landmarks") {
+            return config.categoryLabels[result.detail] || result.detail;
+        }
+        return config.searchKinds[result.layer] || result.layer;
+    }
+
+    function searchClose() {
+        searchList.hidden = true;
+        searchList.replaceChildren();
+        searchInput.setAttribute("aria-expanded", "false");
+        searchInput.removeAttribute("aria-activedescendant");
+        searchResults = [];
+        searchActive = -1;
+    }
+
+    function searchMark(index) {
+        searchActive = index;
+        Array.prototype.forEach.call(searchList.children, function(option, i) {
+            option.setAttribute("aria-selected", i === index ? "true" : "false");
+        });
+        if (index >= 0) {
+            searchInput.setAttribute("aria-activedescendant", searchList.children[index].id);
+            searchList.children[index].scrollIntoView({block: "nearest"});
+        }
+    }
+
+    function searchPick(result) {
+        searchClose();
+        searchInput.value = (config.language === "ar" ? result.name_ar : result.name_en) || result.name_en || result.name_ar;
+        const latlng = L.latLng(result.lat, result.lon);
+        map.setView(latlng, SEARCH_ZOOMS[result.layer] || 15);
+        const content = namesElement(result);
+        const kind = document.createElement("span");
+        kind.className = "feature-category";
+        kind.textContent = searchKind(result);
+        content.appendChild(kind);
+        L.popup().setLatLng(latlng).setContent(content).openOn(map);
+        element.dataset.picked = result.layer + ":" + result.key;
+    }
+
+    function searchShow(results) {
+        searchClose();
+        searchResults = results;
+        if (!results.length) {
+            showStatus(config.messages.searchNone);
+            return;
+        }
+        showStatus("");
+        results.forEach(function(result, index) {
+            const option = document.createElement("li");
+            option.id = "map-search-result-" + index;
+            option.className = "map-search-result";
+            option.setAttribute("role", "option");
+            const names = namesElement(result);
+            const kind = document.createElement("span");
+            kind.className = "feature-category";
+            kind.textContent = searchKind(result);
+            names.appendChild(kind);
+            option.appendChild(names);
+            // mousedown, not click: the input keeps its focus and the list does not close first.
+            option.addEventListener("mousedown", function(event) {
+                event.preventDefault();
+                searchPick(result);
+            });
+            searchList.appendChild(option);
+        });
+        searchList.hidden = false;
+        searchInput.setAttribute("aria-expanded", "true");
+    }
+
+    function searchRun(query) {
+        if (searchRequest) {
+            searchRequest.abort();
+        }
+        searchRequest = new AbortController();
+        const url = config.searchUrl + "?limit=8&q=" + encodeURIComponent(query);
+        fetch(url, {signal: searchRequest.signal, headers: {Accept: "application/json"}}).then(function(response) {
+            if (response.status === 400) {  // nothing in it to search for (only punctuation, say)
+                return {results: []};
+            }
+            if (!response.ok) {
+                throw new Error("HTTP " + response.status);
+            }
+            return response.json();
+        }).then(function(body) {
+            searchShow(body.results);
+        }).catch(function(error) {
+            if (error.name !== "AbortError") {
+                searchClose();
+                showStatus(config.messages.searchFailed);
+            }
+        });
+    }
+
+    searchInput.addEventListener("input", function() {
+        clearTimeout(searchTimer);
+        const query = searchInput.value.trim();
+        if (query.length < SEARCH_MIN_LENGTH) {
+            if (searchRequest) {
+                searchRequest.abort();
+            }
+            searchClose();
+            showStatus("");
+            return;
+        }
+        searchTimer = setTimeout(function() { searchRun(query); }, SEARCH_DELAY_MS);
+    });
+    searchInput.addEventListener("keydown", function(event) {
+        if (event.key === "ArrowDown" && searchResults.length) {
+            event.preventDefault();
+            searchMark((searchActive + 1) % searchResults.length);
+        } else if (event.key === "ArrowUp" && searchResults.length) {
+            event.preventDefault();
+            searchMark((searchActive - 1 + searchResults.length) % searchResults.length);
+        } else if (event.key === "Enter") {
+            event.preventDefault();
+            if (searchResults.length) {
+                searchPick(searchResults[Math.max(searchActive, 0)]);
+            }
+        } else if (event.key === "Escape") {
+            searchClose();
+        }
+    });
+    searchInput.addEventListener("blur", searchClose);
+    document.getElementById("map-search").addEventListener("submit", function(event) { event.preventDefault(); });
+
     buildLegend();
     getJSON(config.areasUrl).then(function(collection) {
         areas.addData(collection);
