@@ -93,7 +93,9 @@ def search_entries(*, query: str, limit: int = 10) -> list[dict]:
 
     A name that contains the query (after normalizing both) comes first: those whose Arabic or English
     name starts with it, then those with a word starting with it, then the rest; then names like it (a
-    typo, a missing letter), by similarity. Each result has its point in WGS 84 (lon, lat) for the map.
+    typo, a missing letter), by similarity. Each result has its point in WGS 84 (lon, lat) for the map,
+    and the names of where it lies (``within_ar``/``within_en``: a street's or landmark's area, an
+    area's governorate; empty for a governorate or a feature outside every area).
     A query with nothing left once normalized (only diacritics, say) is refused.
     """
     sql = """
@@ -121,4 +123,32 @@ def search_entries(*, query: str, limit: int = 10) -> list[dict]:
         cursor.execute(sql, {"query": query, "limit": limit})
         rows = cursor.fetchall()
     columns = ("layer", "key", "name_ar", "name_en", "detail", "lon", "lat")
-    return [dict(zip(columns, row, strict=True)) for row in rows]
+    results = [dict(zip(columns, row, strict=True)) for row in rows]
+    within = _search_results_within(results)
+    for result in results:
+        result["within_ar"], result["within_en"] = within.get((result["layer"], result["key"]), ("", ""))
+    return results
+
+
+# Where each kind of search result lies, as (layer, key, name_ar, name_en): a street's or a landmark's
+# area, an area's governorate. Two streets of one name in two areas are told apart by it.
+SEARCH_RESULT_WITHIN = """
+    SELECT 'streets', s.code, a.name_ar, a.name_en FROM layers_street s JOIN layers_area a ON a.id = s.area_id
+    WHERE s.code = ANY(%(streets)s)
+    UNION ALL
+    SELECT 'landmarks', l.code, a.name_ar, a.name_en FROM layers_landmark l JOIN layers_area a ON a.id = l.area_id
+    WHERE l.code = ANY(%(landmarks)s)
+    UNION ALL
+    SELECT 'areas', a.code, g.name_ar, g.name_en FROM layers_area a JOIN layers_governorate g ON g.id = a.governorate_id
+    WHERE a.code = ANY(%(areas)s)
+"""
+
+
+def _search_results_within(results: list[dict]) -> dict[tuple[str, str], tuple[str, str]]:
+    """Return the names of the area or governorate each result lies in, by (layer, key)."""
+    keys = {layer: [r["key"] for r in results if r["layer"] == layer] for layer in ("streets", "landmarks", "areas")}
+    if not any(keys.values()):
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(SEARCH_RESULT_WITHIN, keys)
+        return {(layer, key): (name_ar, name_en) for layer, key, name_ar, name_en in cursor.fetchall()}

@@ -205,7 +205,9 @@ def test_searching_the_home_map_goes_to_the_place_found(visit, webmap_city):
     page.fill("#map-search-input", "towers")
     page.wait_for_selector("#map-search-results li")
 
-    assert page.locator("#map-search-results li").all_inner_texts() == ["Kuwait Towers\nأبراج الكويت\nTourist site"]
+    assert page.locator("#map-search-results li").all_inner_texts() == [
+        "Kuwait Towers\nأبراج الكويت\nTourist site · Dasman"
+    ]
     assert page.locator("#map-search-input").get_attribute("aria-expanded") == "true"
     visit.screenshot("home-search-en")
     page.locator("#map-search-results li").first.click()
@@ -215,7 +217,7 @@ def test_searching_the_home_map_goes_to_the_place_found(visit, webmap_city):
     assert page.locator(".leaflet-popup-content").inner_text().split("\n") == [
         "Kuwait Towers",
         "أبراج الكويت",
-        "Tourist site",
+        "Tourist site · Dasman",
     ]
     page.wait_for_function("!document.getElementById('map').geoportalMap._animatingZoom")
     lat, lon, zoom = _map_view(page)
@@ -243,14 +245,19 @@ def test_searching_in_arabic_with_the_keyboard(visit, webmap_city):
     page.wait_for_selector("#map-search-results li")
 
     assert page.locator("#map-search-input").get_attribute("placeholder") == "ابحث عن شارع أو معلم أو منطقة"
-    assert page.locator("#map-search-results li").first.inner_text().split("\n") == ["شرق", "Sharq", "منطقة"]
+    capital = webmap_city.governorate.name_ar
+    assert page.locator("#map-search-results li").first.inner_text().split("\n") == [
+        "شرق",
+        "Sharq",
+        f"منطقة · {capital}",
+    ]
     page.keyboard.press("ArrowDown")
     assert page.locator("#map-search-results li").first.get_attribute("aria-selected") == "true"
     page.keyboard.press("Enter")
     page.wait_for_selector("#map[data-picked='areas:KU-SHARQ']")
     wait_for_popup(page)
 
-    assert page.locator(".leaflet-popup-content").inner_text().split("\n") == ["شرق", "Sharq", "منطقة"]
+    assert page.locator(".leaflet-popup-content").inner_text().split("\n") == ["شرق", "Sharq", f"منطقة · {capital}"]
     assert _map_view(page)[2] == 14
     assert page.locator("#map-search-input").input_value() == "شرق"
     visit.screenshot("home-search-ar")

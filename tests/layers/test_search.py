@@ -15,6 +15,7 @@ from importers.report import ImportRejected
 from importers.sources.survey import OWNER_COLUMNS
 from layers.models import Landmark, SearchEntry
 from layers.services.features import layer_feature_delete, layer_feature_save, street_retire
+from layers.services.search import search_index_refresh
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.importers.delivery_builders import csv_write, feature, geopackage_write, survey_layers
 from tests.tiles.scene import new_landmark_import, scene_build
@@ -181,3 +182,20 @@ def test_a_renamed_code_leaves_no_entry_under_the_old_one(client):
     layer_feature_save(feature=landmark)
 
     assert _search(client, "marina") == [("landmarks", "LM-RENAMED")]
+
+
+def test_each_result_says_where_it_lies(client):
+    """A street or landmark names its area, an area its governorate, a governorate nothing."""
+    block, _parcels, street, landmark = scene_build()
+    area, governorate = block.area, block.area.governorate
+    search_index_refresh(layer="areas", keys=[area.code])
+
+    def within(query: str, layer: str, key: str) -> tuple[str, str]:
+        results = client.get("/api/search", {"q": query, "limit": 50}).json()["results"]
+        (found,) = [result for result in results if (result["layer"], result["key"]) == (layer, key)]
+        return found["within_ar"], found["within_en"]
+
+    assert within("salem", "streets", street.code) == ("السالمية", "Salmiya")
+    assert within("مارينا", "landmarks", landmark.code) == ("السالمية", "Salmiya")
+    assert within("salmiya", "areas", area.code) == (governorate.name_ar, governorate.name_en)
+    assert within(governorate.name_en, "governorates", governorate.code) == ("", "")

@@ -196,11 +196,13 @@
     const searchList = document.getElementById("map-search-results");
     let searchTimer = null, searchRequest = null, searchResults = [], searchActive = -1;
 
+    // What the result is, and where: "Street · Salmiya" (two streets may share a name).
     function searchKind(result) {
-        if (result.layer === "landmarks") {
-            return config.categoryLabels[result.detail] || result.detail;
-        }
-        return config.searchKinds[result.layer] || result.layer;
+        const kind = result.layer === "landmarks"
+            ? config.categoryLabels[result.detail] || result.detail
+            : config.searchKinds[result.layer] || result.layer;
+        const within = config.language === "ar" ? result.within_ar || result.within_en : result.within_en || result.within_ar;
+        return within ? kind + " · " + within : kind;
     }
 
     function searchClose() {
