@@ -220,14 +220,15 @@ def _geometry_checks(spec: LayerSpec) -> list[Check]:
 def _geometry_screen(spec: LayerSpec) -> list[Check]:
     """One condition true for every row that a geometry check finds, which tests validity once, not twice.
 
-    PostgreSQL evaluates OR from left to right and stops at the first true, so ST_Covers only ever
-    sees valid, non-empty geometries, as in the extent check itself.
+    A CASE, because PostgreSQL promises no order for the operands of OR: ST_Covers must only ever see
+    valid, non-empty geometries, as in the extent check itself.
     """
     if not spec.geom_type:
         return []
-    outside = f" OR NOT ST_Covers({MUNICIPALITY_EXTENT}, geom)" if spec.check_extent else ""
+    outside = f"NOT ST_Covers({MUNICIPALITY_EXTENT}, geom)" if spec.check_extent else "false"
     condition = (
-        "geom IS NULL OR ST_IsEmpty(geom) OR NOT (ST_GeometryType(geom) = ANY(%s)) OR NOT ST_IsValid(geom)" + outside
+        "CASE WHEN geom IS NULL OR ST_IsEmpty(geom) OR NOT (ST_GeometryType(geom) = ANY(%s))"
+        f" OR NOT ST_IsValid(geom) THEN true ELSE {outside} END"
     )
     return [Check(condition, condition_params=(list(ACCEPTED_GEOMETRY_TYPES[spec.geom_type]),))]
 
