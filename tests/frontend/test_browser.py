@@ -251,6 +251,7 @@ def test_searching_in_arabic_with_the_keyboard(visit, webmap_city):
         "Sharq",
         f"منطقة · {capital}",
     ]
+    visit.screenshot("home-search-ar")
     page.keyboard.press("ArrowDown")
     assert page.locator("#map-search-results li").first.get_attribute("aria-selected") == "true"
     page.keyboard.press("Enter")
@@ -260,9 +261,54 @@ def test_searching_in_arabic_with_the_keyboard(visit, webmap_city):
     assert page.locator(".leaflet-popup-content").inner_text().split("\n") == ["شرق", "Sharq", f"منطقة · {capital}"]
     assert _map_view(page)[2] == 14
     assert page.locator("#map-search-input").input_value() == "شرق"
-    visit.screenshot("home-search-ar")
+    # Enter picks the highlighted result, not the first: the governorates (all named محافظة …).
+    page.locator("#map-search-input").fill("")
+    page.locator("#map-search-input").press_sequentially("محافظة")
+    page.wait_for_function("document.querySelectorAll('#map-search-results li').length >= 2")
+    second = page.locator("#map-search-results li").nth(1).inner_text().split("\n")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    assert page.locator("#map-search-input").get_attribute("aria-activedescendant") == "map-search-result-1"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#map[data-picked^='governorates:']")
+    wait_for_popup(page)
+
+    assert page.locator(".leaflet-popup-content").inner_text().split("\n") == second
+    assert page.locator("#map-search-input").input_value() == second[0]
     visit.assert_stayed_offline()
     assert visit.errors == []
+
+
+def test_leaving_the_box_forgets_a_search_on_its_way(visit, webmap_city):
+    """A search typed, or asked and not yet answered, when the user moves on does not open the list later."""
+    _searchable(webmap_city)
+    visit.open("/")
+    page = visit.page
+    page.wait_for_selector("#map[data-areas='2']")
+    held = []  # the search requests, answered only when the test lets them go
+    page.route("**/api/search?*", lambda route: held.append(route))
+    type_and_leave = (
+        "text => { const input = document.getElementById('map-search-input'); input.focus();"
+        " input.value = text; input.dispatchEvent(new Event('input')); input.blur(); }"
+    )
+
+    page.evaluate(type_and_leave, "towers")  # left within the typing delay: nothing is asked
+    page.wait_for_timeout(600)
+    assert held == []
+
+    page.locator("#map-search-input").fill("souq")
+    for _ in range(100):  # until the question is asked (the typing delay is 200 ms)
+        if held:
+            break
+        page.wait_for_timeout(50)
+    page.evaluate("() => document.getElementById('map-search-input').blur()")
+    held[0].continue_()
+    page.wait_for_timeout(600)
+
+    assert len(held) == 1
+    assert page.locator("#map-search-results").is_hidden()
+    assert page.locator("#map-search-input").get_attribute("aria-expanded") == "false"
+    assert [error for error in visit.errors if "aborted" not in error.lower()] == []
 
 
 @pytest.mark.parametrize("query", ["zzqxw", "!!"])  # nothing like it; nothing to search for (the API's 400)
@@ -291,10 +337,11 @@ def test_a_name_found_by_the_search_is_shown_as_text(visit, webmap_city):
     page.locator("#map-search-results li").first.click()
     wait_for_popup(page)
 
-    assert page.locator("#map-search-results").count() == 1
     assert page.locator(".leaflet-popup-content").inner_text().split("\n")[0] == hostile
-    assert page.locator(".leaflet-popup-content img").count() == 0
+    assert page.locator(".leaflet-popup-content img, #map-search-results img").count() == 0
+    page.wait_for_load_state("networkidle")  # an injected <img> would have asked for /x by now
     assert page.evaluate("window.hacked") is None
+    assert not any(url.endswith("/x") for url in visit.requests)
 
 
 def test_a_planner_sees_the_owners_in_the_parcel_file(visit, webmap_city, django_user_model):

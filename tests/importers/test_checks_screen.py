@@ -93,7 +93,13 @@ def test_each_problem_alone_is_found_and_named(kind):
 
 @pytest.mark.parametrize(
     ("value", "shown"),
-    [("'0999-12-31'", "0999-12-31"), ("'3000-01-01'", "3000-01-01"), ("'infinity'", "infinity")],
+    [
+        ("'0999-12-31'", "0999-12-31"),
+        ("'3000-01-01'", "3000-01-01"),
+        ("'1500-03-15 BC'", "1500-03-15 BC"),
+        ("'infinity'", "infinity"),
+        ("'-infinity'", "-infinity"),
+    ],
 )
 def test_a_date_column_outside_the_years_a_delivery_may_hold_is_named(value, shown):
     _stage([GOOD, _parcel_2(survey_date=value)], date_type="date")

@@ -205,13 +205,35 @@
         return within ? kind + " · " + within : kind;
     }
 
-    function searchClose() {
+    // Empty and hide the list (its results are no longer the input's).
+    function searchListClear() {
         searchList.hidden = true;
         searchList.replaceChildren();
         searchInput.setAttribute("aria-expanded", "false");
         searchInput.removeAttribute("aria-activedescendant");
         searchResults = [];
         searchActive = -1;
+    }
+
+    // Also forget the search on its way (typed, or asked and not yet answered): its answer must not
+    // open the list again once the user has moved on (Escape, a pick, elsewhere).
+    function searchClose() {
+        clearTimeout(searchTimer);
+        if (searchRequest) {
+            searchRequest.abort();
+            searchRequest = null;
+        }
+        searchListClear();
+        searchStatus("");
+    }
+
+    // The map's status line, for the search's own messages only: it leaves the landmarks' alone.
+    let searchSaid = false;
+    function searchStatus(message) {
+        if (message || searchSaid) {
+            showStatus(message);
+        }
+        searchSaid = Boolean(message);
     }
 
     function searchMark(index) {
@@ -240,13 +262,13 @@
     }
 
     function searchShow(results) {
-        searchClose();
+        searchListClear();
         searchResults = results;
         if (!results.length) {
-            showStatus(config.messages.searchNone);
+            searchStatus(config.messages.searchNone);
             return;
         }
-        showStatus("");
+        searchStatus("");
         results.forEach(function(result, index) {
             const option = document.createElement("li");
             option.id = "map-search-result-" + index;
@@ -284,27 +306,24 @@
             }
             return response.json();
         }).then(function(body) {
+            searchRequest = null;
             searchShow(body.results);
         }).catch(function(error) {
             if (error.name !== "AbortError") {
-                searchClose();
-                showStatus(config.messages.searchFailed);
+                searchRequest = null;
+                searchListClear();
+                searchStatus(config.messages.searchFailed);
             }
         });
     }
 
     searchInput.addEventListener("input", function() {
-        clearTimeout(searchTimer);
+        // The shown results are the previous text's: Enter must not pick one of them meanwhile.
+        searchClose();
         const query = searchInput.value.trim();
-        if (query.length < SEARCH_MIN_LENGTH) {
-            if (searchRequest) {
-                searchRequest.abort();
-            }
-            searchClose();
-            showStatus("");
-            return;
+        if (query.length >= SEARCH_MIN_LENGTH) {
+            searchTimer = setTimeout(function() { searchRun(query); }, SEARCH_DELAY_MS);
         }
-        searchTimer = setTimeout(function() { searchRun(query); }, SEARCH_DELAY_MS);
     });
     searchInput.addEventListener("keydown", function(event) {
         if (event.key === "ArrowDown" && searchResults.length) {
