@@ -188,6 +188,14 @@ def _searchable(city) -> None:
     search_index_refresh(layer="landmarks", keys=[city.towers.code, city.souq.code])
 
 
+def _search_page(visit: Visit, city, path: str) -> Page:
+    """Open the home map at ``path`` with the city's areas and landmarks searchable; return the page."""
+    _searchable(city)
+    visit.open(path)
+    visit.page.wait_for_selector("#map[data-areas='2']")
+    return visit.page
+
+
 def _map_view(page: Page) -> tuple[float, float, int]:
     return tuple(
         page.evaluate(
@@ -198,10 +206,7 @@ def _map_view(page: Page) -> tuple[float, float, int]:
 
 
 def test_searching_the_home_map_goes_to_the_place_found(visit, webmap_city):
-    _searchable(webmap_city)
-    visit.open("/")
-    page = visit.page
-    page.wait_for_selector("#map[data-areas='2']")
+    page = _search_page(visit, webmap_city, "/")
     page.fill("#map-search-input", "towers")
     page.wait_for_selector("#map-search-results li")
 
@@ -237,10 +242,7 @@ def test_searching_the_home_map_goes_to_the_place_found(visit, webmap_city):
 
 
 def test_searching_in_arabic_with_the_keyboard(visit, webmap_city):
-    _searchable(webmap_city)
-    visit.open("/ar/")
-    page = visit.page
-    page.wait_for_selector("#map[data-areas='2']")
+    page = _search_page(visit, webmap_city, "/ar/")
     page.locator("#map-search-input").press_sequentially("شرق")
     page.wait_for_selector("#map-search-results li")
 
@@ -281,10 +283,7 @@ def test_searching_in_arabic_with_the_keyboard(visit, webmap_city):
 
 def test_leaving_the_box_forgets_a_search_on_its_way(visit, webmap_city):
     """A search typed, or asked and not yet answered, when the user moves on does not open the list later."""
-    _searchable(webmap_city)
-    visit.open("/")
-    page = visit.page
-    page.wait_for_selector("#map[data-areas='2']")
+    page = _search_page(visit, webmap_city, "/")
     held = []  # the search requests, answered only when the test lets them go
     page.route("**/api/search?*", lambda route: held.append(route))
     type_and_leave = (
@@ -313,10 +312,7 @@ def test_leaving_the_box_forgets_a_search_on_its_way(visit, webmap_city):
 
 @pytest.mark.parametrize("query", ["zzqxw", "!!"])  # nothing like it; nothing to search for (the API's 400)
 def test_a_search_that_finds_nothing_says_so(visit, webmap_city, query):
-    _searchable(webmap_city)
-    visit.open("/")
-    page = visit.page
-    page.wait_for_selector("#map[data-areas='2']")
+    page = _search_page(visit, webmap_city, "/")
     page.fill("#map-search-input", query)
     page.wait_for_selector("#map-status:not([hidden])")
 
@@ -328,10 +324,7 @@ def test_a_search_that_finds_nothing_says_so(visit, webmap_city, query):
 def test_a_name_found_by_the_search_is_shown_as_text(visit, webmap_city):
     hostile = '<img src="/x" onerror="window.hacked = 1">Souq'
     Landmark.objects.filter(pk=webmap_city.souq.pk).update(name_en=hostile)
-    _searchable(webmap_city)
-    visit.open("/")
-    page = visit.page
-    page.wait_for_selector("#map[data-areas='2']")
+    page = _search_page(visit, webmap_city, "/")
     page.fill("#map-search-input", "souq")
     page.wait_for_selector("#map-search-results li")
     page.locator("#map-search-results li").first.click()
