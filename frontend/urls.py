@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/areas.geojson", views.areas_geojson_view, name="areas_geojson"),
     path("api/landmarks.geojson", views.landmarks_geojson_view, name="landmarks_geojson"),
     path("api/search", views.search_view, name="search"),
+    path("api/changes", views.change_feed_view, name="change_feed"),
     # The parcel file (layers/parcel_file/): the API, the page, the printable report and its parts.
     path("api/parcels/identify", parcel_views.parcel_identify_view, name="parcel_identify"),
     re_path(rf"^api/parcels/{PARCEL}$", parcel_views.parcel_file_json_view, name="parcel_file_json"),

@@ -42,6 +42,8 @@ def public_paths(scene) -> list[str]:
         # the search index: the canaries' own words asked for (the answer does not repeat the query)
         "/api/search?q=CANARY-OWNER-9c1e", "/api/search?q=Hessa%20Al-Canary", "/api/search?q=288888888888",
         "/api/search?q=APP-CANARY-5d2b", "/api/search?q=canary&limit=50",
+        # the ministries' change feed: every event the scene's writes recorded
+        "/api/changes?limit=5000", "/api/changes?layer=parcels&limit=5000", "/api/changes?after=latest",
         f"/api/parcels/identify?x={X0 + 30}&y={Y0 + 15}&crs=EPSG:31901",
         "/api/parcels/identify?area=SALMIYA&block=12&parcel=2",
         f"/api/parcels/{plot}", f"/api/parcels/{plot}/versions/1",

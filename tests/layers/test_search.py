@@ -142,6 +142,7 @@ def test_the_governorates_are_indexed_by_their_importer(client):
         ({"q": "mall", "limit": "51"}, "limit: a whole number from 1 to 50."),
         ({"q": "mall", "limit": "٣"}, "limit: a whole number from 1 to 50."),
         ({"q": "mall", "limit": "1e3"}, "limit: a whole number from 1 to 50."),
+        ({"q": "mall", "limit": "9" * 5000}, "limit: a whole number from 1 to 50."),  # past int()'s digit limit
     ],
 )
 def test_a_bad_search_gets_a_400_that_says_why(client, parameters, message):

@@ -1,0 +1,137 @@
+"""The ministries' change feed: the change events (layers/models/changes.py), page by page, in an
+order a consumer can follow without ever missing one.
+
+Serial ids are handed out when a row is inserted, not when its transaction commits, so "every event
+after id N" would skip an event of a long transaction (an import) that commits after a later one was
+read. The feed therefore serves only *settled* events, those of transactions older than every
+transaction still running (``xid < pg_snapshot_xmin(pg_current_snapshot())``), ordered by the
+transaction that made them and then by id. A transaction below that horizon has ended: nothing can
+join the feed before an event already served. A transaction that is still running holds the horizon
+back, so the feed waits for it (an import's events appear when it commits) and loses nothing. Events
+of a transaction that rolled back never exist.
+
+The cursor is ``<xid>.<id>`` of the last event served; it is opaque to consumers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.db import connection
+
+from geoportal.errors import InvalidInput
+
+FEED_LAYERS = ("governorates", "areas", "blocks", "parcels", "zoning", "streets", "landmarks", "imagery")
+FEED_PAGE_DEFAULT = 500
+FEED_PAGE_MAX = 5000
+CURSOR_PATTERN = re.compile(r"([0-9]{1,20})\.([0-9]{1,19})")  # ASCII digits only: int() reads "٣" too
+LATEST = "latest"
+# Largest xid8 and bigint: beyond them PostgreSQL would refuse the cursor with an error.
+XID8_MAX = 2**64 - 1
+ID_MAX = 2**63 - 1
+
+# The horizon is read in the same statement as the events, so both come from one snapshot.
+PAGE_SQL = """
+SELECT e.xid::text, e.id, e.layer, e.feature_key, e.change, e.version, e.recorded_at,
+       ST_AsGeoJSON(ST_Transform(e.bbox_3857, 4326), 6)::json
+FROM layers_changeevent AS e
+WHERE (e.xid, e.id) > (%(xid)s::xid8, %(id)s)
+  AND e.xid < pg_snapshot_xmin(pg_current_snapshot())
+  AND (%(layers)s::text[] IS NULL OR e.layer = ANY(%(layers)s::text[]))
+  AND (%(west)s::float8 IS NULL OR e.bbox_3857 && ST_Transform(
+       ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326), 3857))
+ORDER BY e.xid, e.id
+LIMIT %(limit)s
+"""
+LATEST_SQL = """
+SELECT e.xid::text, e.id FROM layers_changeevent AS e
+WHERE e.xid < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY e.xid DESC, e.id DESC LIMIT 1
+"""
+
+
+@dataclass(frozen=True)
+class FeedCursor:
+    xid: int
+    id: int
+
+    def __str__(self) -> str:
+        return f"{self.xid}.{self.id}"
+
+
+FEED_START = FeedCursor(0, 0)
+
+
+def feed_cursor_parse(value: str | None) -> FeedCursor | None:
+    """Read ``after``: a cursor the feed gave, ``latest`` (None: only what settles from now on), or nothing."""
+    if value is None or value == "":
+        return FEED_START
+    if value == LATEST:
+        return None
+    match = CURSOR_PATTERN.fullmatch(value)
+    if match is None or int(match[1]) > XID8_MAX or int(match[2]) > ID_MAX:
+        raise InvalidInput(
+            f"after: '{value[:40]}' is not a cursor of this feed; use the 'next' cursor of a page, or 'latest'.",
+            field="after",
+        )
+    return FeedCursor(int(match[1]), int(match[2]))
+
+
+def feed_layers_parse(value: str | None) -> list[str] | None:
+    """Read ``layer``: a comma-separated list of the feed's layers, or nothing (all of them)."""
+    if not value:
+        return None
+    names = value.split(",")
+    unknown = [name for name in names if name not in FEED_LAYERS]
+    if unknown:
+        raise InvalidInput(
+            f"layer: unknown layer '{unknown[0][:40]}'; layers: {', '.join(FEED_LAYERS)}.", field="layer"
+        )
+    return sorted(set(names))
+
+
+def feed_latest() -> FeedCursor:
+    """Return the cursor of the newest settled event (the feed's start when there is none)."""
+    with connection.cursor() as cursor:
+        cursor.execute(LATEST_SQL)
+        row = cursor.fetchone()
+    return FeedCursor(int(row[0]), row[1]) if row else FEED_START
+
+
+def change_feed_page(
+    *,
+    after: FeedCursor | None,
+    layers: list[str] | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    limit: int = FEED_PAGE_DEFAULT,
+) -> tuple[list[dict], FeedCursor]:
+    """Return the settled events after ``after`` (None: after the newest), and the cursor to ask next.
+
+    Each event is a GeoJSON Feature whose geometry is the envelope of the change (before and after),
+    in WGS 84. The next cursor is the last event's, or ``after`` itself when the page is empty.
+    """
+    after = feed_latest() if after is None else after
+    west, south, east, north = bbox or (None, None, None, None)
+    parameters = {"xid": str(after.xid), "id": after.id, "layers": layers, "limit": limit}
+    parameters |= {"west": west, "south": south, "east": east, "north": north}
+    with connection.cursor() as cursor:
+        cursor.execute(PAGE_SQL, parameters)
+        rows = cursor.fetchall()
+    features = [
+        {
+            "type": "Feature",
+            "id": f"{xid}.{event_id}",
+            "geometry": geometry,
+            "properties": {
+                "layer": layer,
+                "key": key,
+                "change": change,
+                "version": version,
+                "recorded_at": recorded_at.isoformat(),
+            },
+        }
+        for xid, event_id, layer, key, change, version, recorded_at, geometry in rows
+    ]
+    last = FeedCursor(int(rows[-1][0]), rows[-1][1]) if rows else after
+    return features, last

@@ -1,0 +1,147 @@
+"""layers/change_feed.py: every committed change once, in an order a consumer can follow, and never
+one that overtakes a change still being made."""
+
+from __future__ import annotations
+
+import datetime
+
+import psycopg2
+import pytest
+from django.db import connection
+
+from layers.change_feed import change_feed_page, feed_latest
+from layers.services.parcels import parcel_create, parcel_retire, parcel_update
+from tests.factories import parcel_survey
+from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y, ktm_rectangle
+
+pytestmark = pytest.mark.django_db(transaction=True)
+DAY_ONE = datetime.date(2024, 1, 15)
+# An event written by another connection, as a long import writes its own (importers/sources/*).
+RAW_EVENT_SQL = (
+    "INSERT INTO layers_changeevent (layer, feature_key, change, version, bbox_3857, recorded_at)"
+    " VALUES ('streets', %s, 'added', 1, ST_MakeEnvelope(5345000, 3420000, 5345100, 3420100, 3857), now())"
+)
+
+
+def _parcel(block, number: str, dx: float = 0.0):
+    return parcel_create(
+        block=block, number=number, survey=parcel_survey(ktm_rectangle(SALMIYA_X + dx)), valid_from=DAY_ONE
+    )
+
+
+def _walk(after, **filters) -> tuple[list[tuple[str, str, str]], object]:
+    """Follow the feed page by page (two events a page) until a page comes back empty."""
+    seen = []
+    while True:
+        features, cursor = change_feed_page(after=after, limit=2, **filters)
+        if not features:
+            assert cursor == after  # an empty page hands back the cursor it was given
+            return seen, cursor
+        seen += [(f["properties"]["layer"], f["properties"]["key"], f["properties"]["change"]) for f in features]
+        after = cursor
+
+
+def _other_connection():
+    settings = connection.settings_dict
+    other = psycopg2.connect(dbname=settings["NAME"], user=settings["USER"], host=settings["HOST"])
+    other.autocommit = False
+    return other
+
+
+def test_pages_hold_every_committed_change_once_in_commit_order(block):
+    start = feed_latest()
+    first = _parcel(block, "1")
+    second = _parcel(block, "2", dx=30)
+    parcel_update(parcel=first, survey=parcel_survey(ktm_rectangle(SALMIYA_X, SALMIYA_Y + 1)), valid_from=DAY_ONE)
+    parcel_retire(parcel=second, on=DAY_ONE)
+
+    seen, _ = _walk(start)
+
+    key = f"{block.area.code}/{block.number}"
+    assert seen == [
+        ("parcels", f"{key}/1", "added"),
+        ("parcels", f"{key}/2", "added"),
+        ("parcels", f"{key}/1", "changed"),
+        ("parcels", f"{key}/2", "retired"),
+    ]
+
+
+def test_each_event_carries_its_version_time_and_envelope_in_wgs84(block):
+    start = feed_latest()
+    _parcel(block, "7")
+
+    (feature,), _ = change_feed_page(after=start)
+
+    properties = feature["properties"]
+    assert (properties["layer"], properties["change"], properties["version"]) == ("parcels", "added", 1)
+    assert datetime.datetime.fromisoformat(properties["recorded_at"]).tzinfo is not None
+    (ring,) = feature["geometry"]["coordinates"]
+    longitudes, latitudes = [x for x, _ in ring], [y for _, y in ring]
+    # The 25 × 30 m plot at KTM (506000, 3246000) lies at about 48.06° E, 29.33° N.
+    assert 48.0 < min(longitudes) < max(longitudes) < 48.1
+    assert 29.3 < min(latitudes) < max(latitudes) < 29.4
+    assert feature["id"].count(".") == 1
+
+
+def test_a_change_committed_while_an_older_one_is_still_running_waits_for_it(block):
+    """The older transaction's event has the smaller id but commits last: it must not be skipped."""
+    start = feed_latest()
+    importer = _other_connection()
+    try:
+        with importer.cursor() as cursor:
+            cursor.execute(RAW_EVENT_SQL, ["LONG-IMPORT-1"])  # its transaction stays open
+        _parcel(block, "3")  # a later transaction, committed first
+
+        held_back, cursor_before = _walk(start)
+        importer.commit()
+        after_commit, _ = _walk(cursor_before)
+    finally:
+        importer.close()
+
+    assert held_back == []  # nothing settles past a transaction that is still running
+    key = f"{block.area.code}/{block.number}/3"
+    assert after_commit == [("streets", "LONG-IMPORT-1", "added"), ("parcels", key, "added")]
+
+
+def test_a_change_rolled_back_never_appears(block):
+    start = feed_latest()
+    importer = _other_connection()
+    try:
+        with importer.cursor() as cursor:
+            cursor.execute(RAW_EVENT_SQL, ["ROLLED-BACK-1"])
+        importer.rollback()
+    finally:
+        importer.close()
+    _parcel(block, "4")
+
+    seen, _ = _walk(start)
+
+    assert seen == [("parcels", f"{block.area.code}/{block.number}/4", "added")]
+
+
+def test_latest_serves_only_what_settles_from_then_on(block):
+    _parcel(block, "5")
+
+    features, cursor = change_feed_page(after=None)
+    _parcel(block, "6", dx=30)
+    seen, _ = _walk(cursor)
+
+    assert features == []
+    assert seen == [("parcels", f"{block.area.code}/{block.number}/6", "added")]
+
+
+def test_layer_and_bbox_filters_keep_only_matching_events(block):
+    start = feed_latest()
+    _parcel(block, "8")
+    importer = _other_connection()
+    try:
+        with importer.cursor() as cursor:
+            cursor.execute(RAW_EVENT_SQL, ["FAR-STREET"])  # near 48.01° E, 29.3° N, away from the plot
+        importer.commit()
+    finally:
+        importer.close()
+    plot_box = (48.05, 29.32, 48.07, 29.34)
+
+    assert [key for _, key, _ in _walk(start, layers=["streets"])[0]] == ["FAR-STREET"]
+    assert [key for _, key, _ in _walk(start, bbox=plot_box)[0]] == [f"{block.area.code}/{block.number}/8"]
+    assert _walk(start, layers=["landmarks"])[0] == []
