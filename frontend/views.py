@@ -14,6 +14,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
 from geoportal.errors import InvalidInput
+from geoportal.query_params import limit_parse
 from layers.change_feed import (
     FEED_PAGE_DEFAULT,
     FEED_PAGE_MAX,
@@ -102,15 +103,6 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
     return west, south, east, north
 
 
-def parse_limit(value: str | None, *, default: int, maximum: int) -> int:
-    """Read ``limit``: ASCII digits from 1 to ``maximum`` (a long string is refused before int() reads it)."""
-    if value is None:
-        return default
-    if not (value.isascii() and value.isdigit() and len(value) <= len(str(maximum)) and 1 <= int(value) <= maximum):
-        raise InvalidInput(f"limit: a whole number from 1 to {maximum}.", field="limit")
-    return int(value)
-
-
 @require_GET
 @cache_control(public=True, max_age=300)
 def landmarks_geojson_view(request: HttpRequest) -> HttpResponse:
@@ -129,7 +121,7 @@ def search_view(request: HttpRequest) -> JsonResponse:
         raise InvalidInput(f"q: at most {SEARCH_QUERY_MAX_LENGTH} characters.", field="q")
     if any(unicodedata.category(character) == "Cc" for character in query):
         raise InvalidInput("q: control characters are not part of any name.", field="q")
-    limit = parse_limit(request.GET.get("limit"), default=10, maximum=SEARCH_RESULTS_MAX)
+    limit = limit_parse(request.GET.get("limit"), default=10, maximum=SEARCH_RESULTS_MAX)
     # The query is not repeated back: an answer holds only what the index holds.
     results = search_entries(query=query, limit=limit)
     return JsonResponse({"results": results}, json_dumps_params={"ensure_ascii": False})
@@ -142,7 +134,7 @@ def change_feed_view(request: HttpRequest) -> HttpResponse:
     after = feed_cursor_parse(request.GET.get("after"))
     layers = feed_layers_parse(request.GET.get("layer"))
     bbox = parse_bbox(request.GET.get("bbox"))
-    limit = parse_limit(request.GET.get("limit"), default=FEED_PAGE_DEFAULT, maximum=FEED_PAGE_MAX)
+    limit = limit_parse(request.GET.get("limit"), default=FEED_PAGE_DEFAULT, maximum=FEED_PAGE_MAX)
     features, cursor = change_feed_page(after=after, layers=layers, bbox=bbox, limit=limit)
     query = request.GET.copy()
     query["after"] = str(cursor)

@@ -18,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
 from geoportal.errors import Forbidden, InvalidInput, NotAuthenticated
+from geoportal.query_params import limit_parse, whole_number_parse
 
 from .api_tokens import CHALLENGE, api_token_user, bearer_secret
 from .jobs import DeliveryTooLarge, delivery_too_large_message, job_get, job_upload_receive
@@ -98,9 +99,9 @@ def jobs_view(request: HttpRequest) -> JsonResponse:
     if request.method == "GET":
         return _jobs_list(request)
     user, by_token = _user_check(request, ADD_PERMISSION)
-    length = request.META.get("CONTENT_LENGTH") or "0"
-    if length.isdigit() and int(length) > settings.IMPORT_UPLOAD_MAX_BYTES + MULTIPART_SLACK_BYTES:
-        raise DeliveryTooLarge(delivery_too_large_message(int(length)))
+    length = whole_number_parse(request.META.get("CONTENT_LENGTH") or "0")  # a malformed one: the cap below
+    if length is not None and length > settings.IMPORT_UPLOAD_MAX_BYTES + MULTIPART_SLACK_BYTES:
+        raise DeliveryTooLarge(delivery_too_large_message(length))
     cap = _UploadSizeCap(request)
     request.upload_handlers.insert(0, cap)
     if by_token:  # a valid API token, not a cookie: no CSRF (a cross-site page cannot send the header)
@@ -141,12 +142,9 @@ def _jobs_list(request: HttpRequest) -> JsonResponse:
     for name in ("status", "source"):
         if request.GET.get(name):
             jobs = jobs.filter(**{name: request.GET[name]})
-    limit = request.GET.get("limit", "50")
-    if not limit.isdigit() or not 1 <= int(limit) <= LIST_LIMIT_MAX:
-        raise InvalidInput(f"limit: a number from 1 to {LIST_LIMIT_MAX}.", field="limit")
+    limit = limit_parse(request.GET.get("limit"), default=50, maximum=LIST_LIMIT_MAX)
     documents = [
-        {key: value for key, value in job_document(job).items() if key not in ("log", "report")}
-        for job in jobs[: int(limit)]
+        {key: value for key, value in job_document(job).items() if key not in ("log", "report")} for job in jobs[:limit]
     ]
     return _json({"jobs": documents})
 

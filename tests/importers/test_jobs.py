@@ -552,3 +552,28 @@ def test_a_running_job_whose_runner_died_is_marked_failed_and_a_live_one_is_not(
     dead.refresh_from_db()
     assert (dead.status, dead.report) == (ImportJob.Status.FAILED, ABANDONED)
     assert ImportJob.objects.get(pk=live.pk).status == ImportJob.Status.RUNNING
+
+
+@pytest.mark.parametrize("limit", ["0", "101", "٣", "1e3", "-1", "9" * 5000])
+def test_a_bad_list_limit_gets_a_400_naming_it(client, limit):
+    client.force_login(_staff("reader", "view_importjob"))
+
+    response = client.get(API, {"limit": limit})
+
+    assert response.status_code == 400
+    assert response.json()["message"] == "limit: a whole number from 1 to 100."
+
+
+def test_a_content_length_too_long_to_be_a_number_gets_a_400_and_stores_nothing(client, uploader, settings, tmp_path):
+    settings.IMPORT_UPLOAD_MAX_BYTES = 1_000
+    archive = tmp_path / "big.zip"
+    archive.write_bytes(os.urandom(5_000))
+    client.force_login(uploader)
+
+    with open(archive, "rb") as delivery:
+        response = client.post(API, {"source": "survey", "file": delivery}, CONTENT_LENGTH="9" * 5000)
+
+    # Django's multipart parser reads such a length as 0, so no file arrives (before: an HTTP 500 here).
+    assert response.status_code == 400
+    assert response.json()["message"] == "file: required (multipart/form-data)."
+    assert not ImportJob.objects.exists()
