@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.gis",
     "django.contrib.postgres",
+    "gisserver",
     "layers",
     "importers",
     "tiles",
@@ -145,6 +146,13 @@ SILENCED_SYSTEM_CHECKS = ["gis.W001"]
 
 # Health: free space below this on MEDIA_ROOT's disk makes /healthz report "disk: fail".
 HEALTH_MIN_FREE_DISK_BYTES = env.int("GEOPORTAL_HEALTH_MIN_FREE_DISK_BYTES", default=1 << 30)
+
+# The ministries' WFS (layers/wfs.py, django-gisserver): every output format pages, at most this
+# many features a request (GeoJSON and CSV would otherwise stream a whole layer in one answer).
+GISSERVER_DEFAULT_MAX_PAGE_SIZE = env.int("GEOPORTAL_WFS_MAX_FEATURES", default=5000)
+GISSERVER_GEOJSON_MAX_PAGE_SIZE = GISSERVER_DEFAULT_MAX_PAGE_SIZE
+GISSERVER_CSV_MAX_PAGE_SIZE = GISSERVER_DEFAULT_MAX_PAGE_SIZE
+GISSERVER_SUPPORTED_CRS_ONLY = True
 
 # Tiles (tiles/): cache backend (filesystem | redis | none), metatile size in tiles per side, and
 # how many renders may run at once across all processes, with how many more may wait for a slot.

@@ -5,11 +5,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 from geoportal import health
+from layers.wfs import MunicipalWFSView
 
 urlpatterns = [
     path("healthz", health.healthz_view, name="healthz"),
     path("admin/", admin.site.urls),
     path("tiles/", include("tiles.urls")),
+    path("wfs", MunicipalWFSView.as_view(), name="wfs"),
     path("api/imports/", include("importers.urls")),
     path("", include("frontend.urls")),
 ]

@@ -30,6 +30,7 @@ from tests.tiles.scene import tile_of
 from tests.tiles.wsgi_client import wsgi_request
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("municipality")]
+WFS_OUTPUTS = ("application/gml%2Bxml%3B%20version%3D3.2", "geojson", "csv")
 CANARIES = (CANARY_OWNER.encode(), CANARY_CIVIL_ID.encode(), CANARY_APPLICANT.encode(), CANARY_DOCUMENT_TEXT)
 
 
@@ -44,6 +45,15 @@ def public_paths(scene) -> list[str]:
         "/api/search?q=APP-CANARY-5d2b", "/api/search?q=canary&limit=50",
         # the ministries' change feed: every event the scene's writes recorded
         "/api/changes?limit=5000", "/api/changes?layer=parcels&limit=5000", "/api/changes?after=latest",
+        # the ministries' WFS: every layer in every output format, and a filter asking for the owner's name
+        "/wfs?SERVICE=WFS&REQUEST=GetCapabilities", "/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=DescribeFeatureType",
+        *(f"/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES={layer}&OUTPUTFORMAT={output}"
+          for layer in ("parcels", "blocks", "areas") for output in WFS_OUTPUTS),
+        "/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetPropertyValue&TYPENAMES=parcels&VALUEREFERENCE=number",
+        "/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels&FILTER=%3Cfes%3AFilter%20xmlns%3Afes%3D%22"
+        "http%3A%2F%2Fwww.opengis.net%2Ffes%2F2.0%22%3E%3Cfes%3APropertyIsLike%20wildCard%3D%22*%22%20singleChar%3D%22."
+        "%22%20escapeChar%3D%22!%22%3E%3Cfes%3AValueReference%3Eowners%2Fname%3C%2Ffes%3AValueReference%3E%3Cfes%3A"
+        "Literal%3E*Canary*%3C%2Ffes%3ALiteral%3E%3C%2Ffes%3APropertyIsLike%3E%3C%2Ffes%3AFilter%3E",
         f"/api/parcels/identify?x={X0 + 30}&y={Y0 + 15}&crs=EPSG:31901",
         "/api/parcels/identify?area=SALMIYA&block=12&parcel=2",
         f"/api/parcels/{plot}", f"/api/parcels/{plot}/versions/1",

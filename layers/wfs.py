@@ -1,0 +1,130 @@
+"""The ministries' WFS: the municipality's public layers over OGC WFS 2.0 (django-gisserver).
+
+Operations (WFS 2.0.0 Basic conformance, as django-gisserver implements it): GetCapabilities,
+DescribeFeatureType, GetFeature (KVP and XML POST; FES 2.0 filters, BBOX, RESOURCEID, SORTBY,
+paging with COUNT/STARTINDEX), GetPropertyValue, ListStoredQueries and DescribeStoredQueries
+(GetFeatureById). Outputs: GML 3.2 (default), GeoJSON and CSV.
+
+Deny by default: each feature type lists the columns it publishes, the same public attributes the
+tiles and the public parcel file carry; nothing else can be selected, filtered or sorted on (a filter
+naming any other column is an error). Owners, permits and documents have no feature type. Only the
+current features are served: no retired parcel, zone, street or landmark.
+
+Coordinates: the storage CRS (KTM, ``settings.SRID``) by default; WGS 84, Web Mercator and UTM 38N/39N
+on request (``SRSNAME``). Page sizes are bounded for every output format (settings ``GISSERVER_*``).
+"""
+
+from __future__ import annotations
+
+from defusedxml import DefusedXmlException
+from django.conf import settings
+from gisserver.crs import CRS, CRS84, WEB_MERCATOR, WGS84
+from gisserver.exceptions import InvalidParameterValue, OperationParsingFailed
+from gisserver.features import FeatureType, ServiceDescription, field
+from gisserver.views import WFSView
+
+from .models import Area, Block, Governorate, Landmark, Parcel, ParcelStatus, Street, ZoningZone
+
+XML_NAMESPACE = "https://geoportal.example/wfs"
+STORAGE_CRS = CRS.from_srid(settings.SRID)
+OTHER_CRS = [WGS84, CRS84, WEB_MERCATOR, CRS.from_srid(32638), CRS.from_srid(32639)]
+NAMES = ["code", "name_ar", "name_en"]
+
+
+def _area_code(model_attribute: str = "area.code"):
+    return field("area_code", model_attribute=model_attribute, abstract="The area's code")
+
+
+def _feature_type(queryset, name: str, title: str, fields: list, **options) -> FeatureType:
+    return FeatureType(
+        queryset, name=name, title=title, fields=[*fields, "geom"], crs=STORAGE_CRS, other_crs=OTHER_CRS, **options
+    )
+
+
+def feature_types() -> list[FeatureType]:
+    """The published layers: public attributes only, current features only."""
+    return [
+        _feature_type(Governorate.objects.all(), "governorates", "Governorates", NAMES),
+        _feature_type(
+            Area.objects.select_related("governorate"),
+            "areas",
+            "Areas",
+            [*NAMES, field("governorate_code", model_attribute="governorate.code")],
+        ),
+        _feature_type(Block.objects.select_related("area"), "blocks", "Blocks", ["number", _area_code()]),
+        _feature_type(
+            Parcel.objects.exclude(status=ParcelStatus.RETIRED).select_related("block__area"),
+            "parcels",
+            "Parcels (current)",
+            [
+                "number",
+                field("block_number", model_attribute="block.number"),
+                _area_code("block.area.code"),
+                "land_use",
+                "surveyed_area_m2",
+                "status",
+                "version",
+                "valid_from",
+            ],
+            geometry_field_name="geom",  # not geom_3857, the tiles' copy
+        ),
+        _feature_type(
+            ZoningZone.objects.filter(retired_on__isnull=True),
+            "zoning",
+            "Master plan zones (current)",
+            [
+                *NAMES,
+                "category",
+                "max_floors",
+                "max_height_m",
+                "floor_area_ratio",
+                "site_coverage_pct",
+                "setback_front_m",
+                "setback_side_m",
+                "setback_rear_m",
+                "version",
+            ],
+        ),
+        _feature_type(
+            Street.objects.filter(retired_on__isnull=True).select_related("area"),
+            "streets",
+            "Streets (current)",
+            [*NAMES, "number", "street_class", _area_code(), "version"],
+        ),
+        _feature_type(
+            Landmark.objects.filter(retired_on__isnull=True).select_related("area"),
+            "landmarks",
+            "Landmarks (current)",
+            [*NAMES, "category", _area_code(), "version"],
+        ),
+    ]
+
+
+class MunicipalWFSView(WFSView):
+    """``/wfs``: one endpoint for every published layer."""
+
+    xml_namespace = XML_NAMESPACE
+    service_description = ServiceDescription(
+        title="Municipal geoportal WFS",
+        abstract="The survey and planning departments' public layers: parcels, blocks, areas, zoning, streets, "
+        "landmarks and governorates.",
+        keywords=["parcels", "zoning", "streets", "landmarks", "cadastre"],
+        provider_name="Municipality survey and planning departments",
+    )
+    feature_types = feature_types()
+
+    def call_operation(self, wfs_operation_cls):
+        """Refuse a negative COUNT or STARTINDEX (django-gisserver would slice a queryset with it: HTTP 500)."""
+        for name in ("count", "startIndex"):
+            value = getattr(self.ows_request, name, None)
+            if value is not None and value < 0:
+                raise InvalidParameterValue(f"{name.upper()} must be 0 or more, not {value}.", locator=name)
+        return super().call_operation(wfs_operation_cls)
+
+    def handle_exception(self, exc):
+        """Answer a POSTed request with a DTD or entities (XXE, entity bombs) with an OWS 400, not a 500."""
+        if isinstance(exc, DefusedXmlException):
+            exc = OperationParsingFailed(
+                "the request's XML declares a DTD or entities, which this service does not read.", locator="body"
+            )
+        return super().handle_exception(exc)
