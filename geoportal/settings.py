@@ -153,6 +153,9 @@ GISSERVER_DEFAULT_MAX_PAGE_SIZE = env.int("GEOPORTAL_WFS_MAX_FEATURES", default=
 GISSERVER_GEOJSON_MAX_PAGE_SIZE = GISSERVER_DEFAULT_MAX_PAGE_SIZE
 GISSERVER_CSV_MAX_PAGE_SIZE = GISSERVER_DEFAULT_MAX_PAGE_SIZE
 GISSERVER_SUPPORTED_CRS_ONLY = True
+# numberMatched on the first page only: counting a million parcels again for every page costs more
+# than the page itself; later pages say "unknown" and carry a next link while there is more.
+GISSERVER_COUNT_NUMBER_MATCHED = 2
 
 # Tiles (tiles/): cache backend (filesystem | redis | none), metatile size in tiles per side, and
 # how many renders may run at once across all processes, with how many more may wait for a slot.

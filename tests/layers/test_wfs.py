@@ -88,7 +88,7 @@ def test_a_parcel_publishes_its_public_attributes_and_nothing_else(client, parce
 
     feature = json.loads(body)["features"][0]
     assert status == 200
-    assert sorted(feature["properties"]) == sorted([*PARCEL_FIELDS, "valid_from", "name"])
+    assert sorted(feature["properties"]) == sorted([*PARCEL_FIELDS, "valid_from"])
     assert b"SV-SECRET" not in body  # the survey reference is not published
 
 
