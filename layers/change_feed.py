@@ -10,7 +10,10 @@ join the feed before an event already served. A transaction that is still runnin
 back, so the feed waits for it (an import's events appear when it commits) and loses nothing. Events
 of a transaction that rolled back never exist.
 
-The cursor is ``<xid>.<id>`` of the last event served; it is opaque to consumers.
+The cursor is ``<xid>.<id>``: of the last event served, or ``<horizon>.0`` after a page that was not
+full. It is opaque to consumers. Transaction ids belong to one database cluster: after a restore from
+a dump, a new cluster hands out smaller ids, so a cursor from before it is refused (ahead of every
+transaction), and consumers start again from ``latest``.
 """
 
 from __future__ import annotations
@@ -31,18 +34,27 @@ LATEST = "latest"
 XID8_MAX = 2**64 - 1
 ID_MAX = 2**63 - 1
 
-# The horizon is read in the same statement as the events, so both come from one snapshot.
+# One statement, one snapshot: its horizon (xmin: every transaction below it has ended; xmax: no
+# transaction at or above it had started) and the settled events after the cursor, up to the limit.
 PAGE_SQL = """
-SELECT e.xid::text, e.id, e.layer, e.feature_key, e.change, e.version, e.recorded_at,
-       ST_AsGeoJSON(ST_Transform(e.bbox_3857, 4326), 6)::json
-FROM layers_changeevent AS e
-WHERE (e.xid, e.id) > (%(xid)s::xid8, %(id)s)
-  AND e.xid < pg_snapshot_xmin(pg_current_snapshot())
-  AND (%(layers)s::text[] IS NULL OR e.layer = ANY(%(layers)s::text[]))
-  AND (%(west)s::float8 IS NULL OR e.bbox_3857 && ST_Transform(
-       ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326), 3857))
+WITH horizon AS MATERIALIZED (
+  SELECT pg_snapshot_xmin(s) AS xmin, pg_snapshot_xmax(s) AS xmax FROM pg_current_snapshot() AS s
+)
+SELECT h.xmin::text, h.xmax::text, e.xid::text, e.id, e.layer, e.feature_key, e.change, e.version,
+       e.recorded_at, e.envelope
+FROM horizon AS h LEFT JOIN LATERAL (
+  SELECT e.xid, e.id, e.layer, e.feature_key, e.change, e.version, e.recorded_at,
+         ST_AsGeoJSON(ST_Transform(e.bbox_3857, 4326), 6)::json AS envelope
+  FROM layers_changeevent AS e
+  WHERE (e.xid, e.id) > (%(xid)s::xid8, %(id)s)
+    AND e.xid < h.xmin
+    AND (%(layers)s::text[] IS NULL OR e.layer = ANY(%(layers)s::text[]))
+    AND (%(west)s::float8 IS NULL OR e.bbox_3857 && ST_Transform(
+         ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326), 3857))
+  ORDER BY e.xid, e.id
+  LIMIT %(limit)s
+) AS e ON TRUE
 ORDER BY e.xid, e.id
-LIMIT %(limit)s
 """
 LATEST_SQL = """
 SELECT e.xid::text, e.id FROM layers_changeevent AS e
@@ -51,7 +63,7 @@ ORDER BY e.xid DESC, e.id DESC LIMIT 1
 """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class FeedCursor:
     xid: int
     id: int
@@ -109,7 +121,9 @@ def change_feed_page(
     """Return the settled events after ``after`` (None: after the newest), and the cursor to ask next.
 
     Each event is a GeoJSON Feature whose geometry is the envelope of the change (before and after),
-    in WGS 84. The next cursor is the last event's, or ``after`` itself when the page is empty.
+    in WGS 84. A full page's next cursor is its last event's. A page with room to spare held every
+    settled event there is, so its next cursor is the horizon itself: the next poll starts there and
+    does not read again the events the filters left out.
     """
     after = feed_latest() if after is None else after
     west, south, east, north = bbox or (None, None, None, None)
@@ -118,6 +132,15 @@ def change_feed_page(
     with connection.cursor() as cursor:
         cursor.execute(PAGE_SQL, parameters)
         rows = cursor.fetchall()
+    horizon, started_before = int(rows[0][0]), int(rows[0][1])
+    if after.xid > started_before:
+        # Only a restored or failed-over database hands out transaction ids below a cursor it gave.
+        raise InvalidInput(
+            f"after: cursor {after} is ahead of this database's transactions (was it restored from a backup?);"
+            " start again from 'latest'.",
+            field="after",
+        )
+    events = [row[2:] for row in rows if row[2] is not None]
     features = [
         {
             "type": "Feature",
@@ -131,7 +154,8 @@ def change_feed_page(
                 "recorded_at": recorded_at.isoformat(),
             },
         }
-        for xid, event_id, layer, key, change, version, recorded_at, geometry in rows
+        for xid, event_id, layer, key, change, version, recorded_at, geometry in events
     ]
-    last = FeedCursor(int(rows[-1][0]), rows[-1][1]) if rows else after
-    return features, last
+    if len(events) == limit:
+        return features, FeedCursor(int(events[-1][0]), events[-1][1])
+    return features, max(after, FeedCursor(horizon, 0))

@@ -25,7 +25,7 @@ from . import grid
 from .cache import CachedTile, TileKey, tile_cache
 from .freshness import SNAPSHOT_MARK_SQL, snapshot_mark, tile_is_stale
 from .layers import LAYERS, TileLayer, mvt_query, tile_layer
-from .publication import tiles_publish
+from .publication import published_remove_layer, tiles_publish
 from .render_slots import metatile_lock, render_slot
 
 CONTENT_TYPES = {
@@ -231,3 +231,12 @@ def layers_index() -> list[dict]:
         }
         for layer in LAYERS.values()
     ]
+
+
+def tiles_purge_all() -> int:
+    """Remove every cached and published tile of every layer (after a restore); return how many were cached."""
+    purged = 0
+    for name in (*LAYERS, IMAGERY):
+        purged += tile_cache().purge_layer(name)
+        published_remove_layer(name)
+    return purged

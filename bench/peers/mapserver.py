@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bench.peers.mapserver_style import mapserver_classes
@@ -34,7 +34,7 @@ def mapserver_scale(zoom: float) -> float:
     return metres_per_pixel * 72 / 0.0254
 
 
-def _connection(database: str) -> str:
+def mapserver_connection(database: str) -> str:
     parameters = {key: value for key, value in libpq_parameters(database).items() if value}
     return " ".join(f"{key}={value}" for key, value in parameters.items())
 
@@ -68,7 +68,7 @@ def mapfile_write(folder: Path, database: str) -> Path:
     TYPE POLYGON
     STATUS ON
     CONNECTIONTYPE POSTGIS
-    CONNECTION "{_connection(database)}"
+    CONNECTION "{mapserver_connection(database)}"
     DATA "{data}"
     # Keep the PostGIS connection open between requests of the same FastCGI process.
     PROCESSING "CLOSE_CONNECTION=DEFER"
@@ -79,6 +79,11 @@ END
 """,
         encoding="utf-8",
     )
+    return mapserver_config_write(folder, mapfile)
+
+
+def mapserver_config_write(folder: Path, mapfile: Path) -> Path:
+    """Write the MapServer 8 configuration that pins every request to ``mapfile``."""
     config = folder / "mapserver.conf"
     config.write_text(
         f'CONFIG\n  ENV\n    MS_MAPFILE "{mapfile}"\n    MS_MAP_NO_PATH "1"\n  END\nEND\n', encoding="utf-8"
@@ -120,11 +125,12 @@ def _is_mapserv(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def mapserver_server(database: str) -> Iterator[int]:
-    """Run PROCESSES mapserv FastCGI processes behind nginx; yield nginx's port."""
+def mapserver_server(database: str, mapfile: Callable[[Path, str], Path] = mapfile_write) -> Iterator[int]:
+    """Run PROCESSES mapserv FastCGI processes behind nginx on the configuration ``mapfile`` writes
+    (the tile mapfile by default); yield nginx's port. Requests go to ``/parcels?…``."""
     folder = WORK_DIR / "mapserver"
     folder.mkdir(parents=True, exist_ok=True)
-    config = mapfile_write(folder, database)
+    config = mapfile(folder, database)
     socket_path, pid_file = folder / "mapserv.sock", folder / "mapserv.pids"
     socket_path.unlink(missing_ok=True)
     pid_file.unlink(missing_ok=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.contrib.gis.geos import GEOSGeometry, Polygon
-from django.db import transaction
+from django.db import connection, transaction
 
 from layers.models import ChangeEvent
 from layers.models.geometry import WEB_MERCATOR
@@ -43,3 +43,23 @@ def change_record(
     return ChangeEvent.objects.create(
         layer=layer, feature_key=key, change=change, version=version, bbox_3857=_envelope_3857(geometries)
     )
+
+
+# FirstNormalTransactionId: below every snapshot's horizon, so an event with it is settled history.
+SETTLED_XID = 3
+
+
+def change_events_rebase() -> int:
+    """After a restore into a new cluster: give the restored change events a settled transaction id.
+
+    Their ids are the old cluster's, which the new one has not handed out yet: the change feed would
+    hold them back and the tiles would count them as unseen by every render until its counter caught
+    up. Only ids the new cluster has not reached are rebased, so running it twice changes nothing.
+    Returns how many events it rebased.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE layers_changeevent SET xid = %s::text::xid8 WHERE xid >= pg_snapshot_xmax(pg_current_snapshot())",
+            [SETTLED_XID],
+        )
+        return cursor.rowcount

@@ -55,13 +55,18 @@ def test_a_page_is_geojson_and_its_next_link_leads_on(client, block):
     assert [feature["properties"]["key"][-1] for feature in second.json()["features"]] == ["3"]
 
 
-def test_latest_answers_an_empty_page_with_the_cursor_to_poll(client, block):
+def test_latest_answers_an_empty_page_whose_next_link_gets_what_comes_after(client, block):
     _parcels(block, 1)
 
     body = client.get(reverse("change_feed"), {"after": "latest"}).json()
+    later = parcel_survey(ktm_rectangle(SALMIYA_X - 60))
+    parcel_create(block=block, number="9", survey=later, valid_from=datetime.date(2024, 2, 1))
+    following = client.get(body["links"][0]["href"].removeprefix("http://testserver")).json()
 
     assert body["features"] == []
-    assert body["next"] == str(feed_latest())
+    assert [feature["properties"]["key"] for feature in following["features"]] == [
+        f"{block.area.code}/{block.number}/9"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -32,13 +32,19 @@ def _parcel(block, number: str, dx: float = 0.0):
 def _walk(after, **filters) -> tuple[list[tuple[str, str, str]], object]:
     """Follow the feed page by page (two events a page) until a page comes back empty."""
     seen = []
-    while True:
+    for _ in range(50):  # a handful of events here: a feed that never ends a walk is broken
         features, cursor = change_feed_page(after=after, limit=2, **filters)
+        assert cursor >= after  # the cursor never goes back
         if not features:
-            assert cursor == after  # an empty page hands back the cursor it was given
             return seen, cursor
         seen += [(f["properties"]["layer"], f["properties"]["key"], f["properties"]["change"]) for f in features]
         after = cursor
+    raise AssertionError(f"the feed did not end after 50 pages: {seen[:6]}…")
+
+
+def _events(cursor, *keys: str) -> None:
+    for key in keys:
+        cursor.execute(RAW_EVENT_SQL, [key])
 
 
 def _other_connection():
@@ -48,7 +54,7 @@ def _other_connection():
     return other
 
 
-def test_pages_hold_every_committed_change_once_in_commit_order(block):
+def test_pages_hold_every_committed_change_once_in_order(block):
     start = feed_latest()
     first = _parcel(block, "1")
     second = _parcel(block, "2", dx=30)
@@ -145,3 +151,86 @@ def test_layer_and_bbox_filters_keep_only_matching_events(block):
     assert [key for _, key, _ in _walk(start, layers=["streets"])[0]] == ["FAR-STREET"]
     assert [key for _, key, _ in _walk(start, bbox=plot_box)[0]] == [f"{block.area.code}/{block.number}/8"]
     assert _walk(start, layers=["landmarks"])[0] == []
+
+
+def test_an_event_written_first_by_a_transaction_that_began_writing_later_is_not_skipped(block):
+    """Ids follow the inserts, the feed follows the transactions: here the smaller id commits last.
+
+    The early transaction takes its transaction id first and writes its event after the late one
+    wrote its own, so the late one's event has the smaller id.
+    """
+    start = feed_latest()
+    early, late = _other_connection(), _other_connection()
+    try:
+        with early.cursor() as cursor:
+            cursor.execute("SELECT pg_current_xact_id()")  # its transaction id, before the other's
+        with late.cursor() as cursor:
+            _events(cursor, "LATE-1")  # the smaller id
+        with early.cursor() as cursor:
+            _events(cursor, "EARLY-1")
+        early.commit()
+        seen_before, cursor_before = _walk(start)
+        late.commit()
+        seen_after, _ = _walk(cursor_before)
+    finally:
+        early.close()
+        late.close()
+
+    # The early transaction's event settles first though its id is the larger; ordered and cursored by id
+    # alone, the late transaction's event would then fall behind the cursor and never be served.
+    assert [key for _, key, _ in seen_before] == ["EARLY-1"]
+    assert [key for _, key, _ in seen_after] == ["LATE-1"]
+
+
+def test_an_import_of_many_events_is_served_over_pages_in_the_order_it_wrote_them(block):
+    start = feed_latest()
+    importer = _other_connection()
+    try:
+        with importer.cursor() as cursor:
+            _events(cursor, "IMPORT-1", "IMPORT-2", "IMPORT-3", "IMPORT-4", "IMPORT-5")
+        importer.commit()
+    finally:
+        importer.close()
+
+    seen, _ = _walk(start)
+
+    assert [key for _, key, _ in seen] == ["IMPORT-1", "IMPORT-2", "IMPORT-3", "IMPORT-4", "IMPORT-5"]
+
+
+def test_latest_while_an_older_transaction_runs_still_gets_its_events(block):
+    importer = _other_connection()
+    try:
+        with importer.cursor() as cursor:
+            _events(cursor, "RUNNING-1")
+        _parcel(block, "9")  # commits while the import runs
+        features, cursor_now = change_feed_page(after=None)
+        importer.commit()
+        seen, _ = _walk(cursor_now)
+    finally:
+        importer.close()
+
+    assert features == []
+    assert seen == [("streets", "RUNNING-1", "added"), ("parcels", f"{block.area.code}/{block.number}/9", "added")]
+
+
+def test_a_page_with_room_to_spare_moves_the_cursor_to_the_horizon(block):
+    """An empty poll with a filter starts next time where this one ended, not where the last match was."""
+    start = feed_latest()
+    _parcel(block, "10")
+
+    features, cursor = change_feed_page(after=start, layers=["landmarks"])
+    again, cursor_again = change_feed_page(after=cursor, layers=["landmarks"])
+
+    assert features == again == []
+    assert cursor > start  # past the parcel's event
+    assert cursor.id == 0  # at the horizon
+    assert cursor_again >= cursor
+
+
+def test_a_cursor_ahead_of_every_transaction_is_refused():
+    """What a consumer holds after the database was restored from a dump into a new cluster."""
+    from geoportal.errors import InvalidInput
+    from layers.change_feed import FeedCursor
+
+    with pytest.raises(InvalidInput, match=r"ahead of this database's transactions .* start again from 'latest'"):
+        change_feed_page(after=FeedCursor(2**62, 1))
