@@ -16,16 +16,55 @@ on request (``SRSNAME``). Page sizes are bounded for every output format (settin
 
 from __future__ import annotations
 
+import logging
+import re
+
 from defusedxml import DefusedXmlException
 from django.conf import settings
+from django.contrib.gis.gdal import GDALException
+from django.contrib.gis.geos import GEOSException
+from django.db import DataError, ProgrammingError
 from gisserver.crs import CRS, CRS84, WEB_MERCATOR, WGS84
-from gisserver.exceptions import InvalidParameterValue, OperationParsingFailed
+from gisserver.exceptions import (
+    ExternalParsingError,
+    ExternalValueError,
+    InvalidParameterValue,
+    OperationParsingFailed,
+    OWSException,
+)
 from gisserver.features import FeatureType, ServiceDescription, field
 from gisserver.views import WFSView
 
 from .models import Area, Block, Governorate, Landmark, Parcel, ParcelStatus, Street, ZoningZone
 
+logger = logging.getLogger(__name__)
+
 XML_NAMESPACE = "https://geoportal.example/wfs"
+# A WFS request is a few kilobytes, a filter a few levels deep. django-gisserver's XML parser costs
+# quadratic time in the nesting depth (100,000 levels: minutes of CPU), and its filter compiler recurses.
+REQUEST_MAX_BYTES = 256 * 1024
+REQUEST_MAX_DEPTH = 64
+START_INDEX_MAX = 10**9  # past any layer's size; beyond 2**63 PostgreSQL refuses the OFFSET (HTTP 500)
+XML_TAG = re.compile(rb"<(/?)[^!?][^>]*?(/?)>")
+# What django-gisserver's parsers, filter compiler and the database raise on a malformed or
+# impossible request (a ValueReference form it does not implement, a division by zero, an unclosed
+# polygon, a recursion limit): the client's mistake, answered with a 400 that repeats no SQL.
+REQUEST_ERRORS = (
+    ExternalParsingError,
+    ExternalValueError,
+    NotImplementedError,
+    RecursionError,
+    GEOSException,
+    GDALException,
+    DataError,
+    ProgrammingError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    ValueError,
+    RuntimeError,
+)
 STORAGE_CRS = CRS.from_srid(settings.SRID)
 OTHER_CRS = [WGS84, CRS84, WEB_MERCATOR, CRS.from_srid(32638), CRS.from_srid(32639)]
 NAMES = ["code", "name_ar", "name_en"]
@@ -58,14 +97,14 @@ def feature_types() -> list[FeatureType]:
     return [
         _feature_type(Governorate.objects.all(), "governorates", "Governorates", NAMES),
         _feature_type(
-            Area.objects.select_related("governorate"),
+            Area.objects.all(),
             "areas",
             "Areas",
             [*NAMES, field("governorate_code", model_attribute="governorate.code")],
         ),
-        _feature_type(Block.objects.select_related("area"), "blocks", "Blocks", ["number", _area_code()]),
+        _feature_type(Block.objects.all(), "blocks", "Blocks", ["number", _area_code()]),
         _feature_type(
-            Parcel.objects.exclude(status=ParcelStatus.RETIRED).select_related("block__area"),
+            Parcel.objects.exclude(status=ParcelStatus.RETIRED),
             "parcels",
             "Parcels (current)",
             [
@@ -98,13 +137,13 @@ def feature_types() -> list[FeatureType]:
             ],
         ),
         _feature_type(
-            Street.objects.filter(retired_on__isnull=True).select_related("area"),
+            Street.objects.filter(retired_on__isnull=True),
             "streets",
             "Streets (current)",
             [*NAMES, "number", "street_class", _area_code(), "version"],
         ),
         _feature_type(
-            Landmark.objects.filter(retired_on__isnull=True).select_related("area"),
+            Landmark.objects.filter(retired_on__isnull=True),
             "landmarks",
             "Landmarks (current)",
             [*NAMES, "category", _area_code(), "version"],
@@ -125,18 +164,60 @@ class MunicipalWFSView(WFSView):
     )
     feature_types = feature_types()
 
+    def get(self, request, *args, **kwargs):
+        for name, value in request.GET.items():
+            if name.upper() == "FILTER":
+                _xml_size_check(value.encode())
+        return super().get(request, *args, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        _xml_size_check(request.body)
+        return super().post(request, *args, **kwargs)
+
     def call_operation(self, wfs_operation_cls):
-        """Refuse a negative COUNT or STARTINDEX (django-gisserver would slice a queryset with it: HTTP 500)."""
+        """Refuse COUNT and STARTINDEX that django-gisserver would hand the database as they are."""
         for name in ("count", "startIndex"):
             value = getattr(self.ows_request, name, None)
-            if value is not None and value < 0:
-                raise InvalidParameterValue(f"{name.upper()} must be 0 or more, not {value}.", locator=name)
+            if value is not None and not 0 <= value <= START_INDEX_MAX:
+                raise InvalidParameterValue(
+                    f"{name.upper()} must be a whole number from 0 to {START_INDEX_MAX:,}, not {value}.", locator=name
+                )
         return super().call_operation(wfs_operation_cls)
 
     def handle_exception(self, exc):
-        """Answer a POSTed request with a DTD or entities (XXE, entity bombs) with an OWS 400, not a 500."""
+        """Answer every malformed request with an OWS exception (400), never a 500 or a database message."""
         if isinstance(exc, DefusedXmlException):
             exc = OperationParsingFailed(
                 "the request's XML declares a DTD or entities, which this service does not read.", locator="body"
             )
+        elif isinstance(exc, OWSException) and "LINE 1:" in exc.text:
+            # django-gisserver repeats PostgreSQL's message, which quotes our SQL.
+            exc = InvalidParameterValue("the filter compares or computes values of the wrong type.", locator="filter")
+        elif isinstance(exc, REQUEST_ERRORS):
+            logger.info("WFS request refused: %s: %s", type(exc).__name__, exc)
+            exc = InvalidParameterValue(
+                "the request could not be processed: it uses a form this service does not support, or asks for an"
+                " impossible value (a division by zero, an invalid geometry, a number out of range).",
+                locator="request",
+            )
         return super().handle_exception(exc)
+
+
+def _xml_size_check(body: bytes) -> None:
+    """Refuse XML larger than REQUEST_MAX_BYTES or nested deeper than REQUEST_MAX_DEPTH, before parsing it."""
+    if len(body) > REQUEST_MAX_BYTES:
+        raise OperationParsingFailed(
+            f"the request is {len(body):,} bytes; at most {REQUEST_MAX_BYTES:,} are accepted.", locator="body"
+        )
+    depth = deepest = 0
+    for closing, self_closing in XML_TAG.findall(body):
+        if closing:
+            depth -= 1
+        elif not self_closing:
+            depth += 1
+            deepest = max(deepest, depth)
+    if deepest > REQUEST_MAX_DEPTH:
+        raise OperationParsingFailed(
+            f"the request's XML is nested {deepest} levels deep; at most {REQUEST_MAX_DEPTH} are accepted.",
+            locator="body",
+        )

@@ -30,6 +30,7 @@ from tests.tiles.scene import tile_of
 from tests.tiles.wsgi_client import wsgi_request
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("municipality")]
+WFS_LAYERS = ("governorates", "areas", "blocks", "parcels", "zoning", "streets", "landmarks")
 WFS_OUTPUTS = ("application/gml%2Bxml%3B%20version%3D3.2", "geojson", "csv")
 CANARIES = (CANARY_OWNER.encode(), CANARY_CIVIL_ID.encode(), CANARY_APPLICANT.encode(), CANARY_DOCUMENT_TEXT)
 
@@ -48,7 +49,9 @@ def public_paths(scene) -> list[str]:
         # the ministries' WFS: every layer in every output format, and a filter asking for the owner's name
         "/wfs?SERVICE=WFS&REQUEST=GetCapabilities", "/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=DescribeFeatureType",
         *(f"/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES={layer}&OUTPUTFORMAT={output}"
-          for layer in ("parcels", "blocks", "areas") for output in WFS_OUTPUTS),
+          for layer in WFS_LAYERS for output in WFS_OUTPUTS),
+        f"/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&STOREDQUERY_ID=urn:ogc:def:query:OGC-WFS::GetFeatureById"
+        f"&ID=parcels.{plot}",
         "/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetPropertyValue&TYPENAMES=parcels&VALUEREFERENCE=number",
         "/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels&FILTER=%3Cfes%3AFilter%20xmlns%3Afes%3D%22"
         "http%3A%2F%2Fwww.opengis.net%2Ffes%2F2.0%22%3E%3Cfes%3APropertyIsLike%20wildCard%3D%22*%22%20singleChar%3D%22."

@@ -213,8 +213,8 @@ def test_a_huge_count_is_cut_to_a_page_with_a_next_link(client, parcels, monkeyp
     assert any(link["rel"] == "next" for link in collection["links"])
 
 
-def test_nothing_changed_after_the_hostile_requests(client, parcels):
-    """GetFeature is read-only: even a Transaction request is refused."""
+def test_a_transaction_request_is_refused_and_changes_nothing(client, parcels):
+    """The service is read-only: WFS-T is not offered."""
     status, body = _get(client, REQUEST="Transaction")
 
     assert status == 400
@@ -222,3 +222,143 @@ def test_nothing_changed_after_the_hostile_requests(client, parcels):
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM layers_parcel WHERE status <> 'retired'")
         assert cursor.fetchone()[0] == 3
+
+
+FES = "xmlns:fes='http://www.opengis.net/fes/2.0'"
+GML = "xmlns:gml='http://www.opengis.net/gml/3.2'"
+
+
+def _filter(inner: str) -> str:
+    return f"<fes:Filter {FES}>{inner}</fes:Filter>"
+
+
+def _equal(left: str, literal: str = "1") -> str:
+    return f"<fes:PropertyIsEqualTo>{left}<fes:Literal>{literal}</fes:Literal></fes:PropertyIsEqualTo>"
+
+
+def _reference(name: str) -> str:
+    return f"<fes:ValueReference>{name}</fes:ValueReference>"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"FILTER": _filter(_equal(_reference("number[@x='1']")))},  # an XPath form not implemented
+        {"FILTER": _filter(_equal("<fes:ValueReference/>"))},
+        {"FILTER": f"<fes:Filter {FES}/>"},
+        {"REQUEST": "GetPropertyValue", "VALUEREFERENCE": "gml:boundedBy"},
+        {"FILTER": _filter(_equal(f"<fes:Div>{_reference('version')}<fes:Literal>0</fes:Literal></fes:Div>"))},
+        {"FILTER": _filter(_equal(_reference("surveyed_area_m2"), "1e999999"))},
+        {"FILTER": _filter(_equal(f"<fes:Function name='log'>{_reference('version')}</fes:Function>"))},
+        {"STARTINDEX": str(10**30)},
+        {"BBOX": "NaN,NaN,NaN,NaN"},
+        {
+            "FILTER": _filter(
+                f"<fes:Intersects>{_reference('geom')}<gml:Polygon {GML} gml:id='p'><gml:exterior><gml:LinearRing>"
+                "<gml:posList>0 0 1 0 1 1</gml:posList></gml:LinearRing></gml:exterior></gml:Polygon></fes:Intersects>"
+            )
+        },  # an unclosed ring
+        {
+            "FILTER": _filter(
+                f"<fes:DWithin>{_reference('geom')}<gml:Point {GML} gml:id='p'><gml:pos>506000 3246000</gml:pos>"
+                "</gml:Point><fes:Distance uom='parsec'>1</fes:Distance></fes:DWithin>"
+            )
+        },
+        {"RESOLVE": "x<y"},
+        {"RESULTTYPE": "x"},
+        {"TYPENAMES": "x:parcels"},
+        {"PROPERTYNAME": ""},
+        {"STOREDQUERY_ID": "urn:ogc:def:query:OGC-WFS::GetFeatureById", "ID": ".1", "TYPENAMES": None},
+    ],
+    ids=lambda query: next(iter(query.values()))[:40] if query else "",
+)
+def test_a_malformed_or_impossible_request_gets_an_ows_400_not_a_500(client, parcels, query):
+    query = {
+        key: value
+        for key, value in {"REQUEST": "GetFeature", "TYPENAMES": "parcels", **query}.items()
+        if value is not None
+    }
+    status, body = _get(client, **query)
+
+    assert status == 400
+    code, _ = _exception(body)
+    assert code in {"InvalidParameterValue", "OperationParsingFailed", "OperationNotSupported"}
+    assert b"layers_parcel" not in body
+
+
+def test_a_database_error_is_answered_without_its_sql(client, parcels):
+    condition = _filter(_equal(f"<fes:Function name='abs'>{_reference('number')}</fes:Function>"))
+
+    status, body = _get(client, REQUEST="GetFeature", TYPENAMES="parcels", FILTER=condition)
+
+    assert status == 400
+    assert _exception(body) == ("InvalidParameterValue", "the filter compares or computes values of the wrong type.")
+    assert b"LINE 1" not in body
+    assert b"retired" not in body
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_deeply_nested_xml_is_refused_before_it_is_parsed(client, parcels, method):
+    """django-gisserver's parser costs quadratic time in the depth: 100,000 levels took minutes of CPU."""
+    nested = "<fes:Not>" * 100_000 + _equal(_reference("number")) + "</fes:Not>" * 100_000
+    if method == "GET":
+        status, body = _get(client, REQUEST="GetFeature", TYPENAMES="parcels", FILTER=_filter(nested[:200_000]))
+    else:
+        request = (
+            "<wfs:GetFeature service='WFS' version='2.0.0' xmlns:wfs='http://www.opengis.net/wfs/2.0'>"
+            f"<wfs:Query typeNames='parcels'>{_filter(nested[:200_000])}</wfs:Query></wfs:GetFeature>"
+        )
+        response = client.post("/wfs", request, content_type="application/xml")
+        status, body = response.status_code, response.content
+
+    assert status == 400
+    code, text = _exception(body)
+    assert code == "OperationParsingFailed"
+    assert text.startswith("the request's XML is nested")
+    assert text.endswith("at most 64 are accepted.")
+
+
+def test_a_request_over_256_kib_is_refused_unread(client, parcels):
+    response = client.post("/wfs", b"<a>" + b" " * 300_000 + b"</a>", content_type="application/xml")
+
+    assert response.status_code == 400
+    assert _exception(response.content) == (
+        "OperationParsingFailed",
+        "the request is 300,007 bytes; at most 262,144 are accepted.",
+    )
+
+
+@pytest.mark.parametrize(
+    ("layer", "column"),
+    [("parcels", "number"), ("parcels", "block_number"), ("parcels", "area_code"), ("blocks", "area_code"),
+     ("areas", "governorate_code"), ("governorates", "code")],
+)  # fmt: skip
+def test_propertyname_selects_one_column_of_any_layer(client, parcels, layer, column):
+    status, body = _get(client, REQUEST="GetFeature", TYPENAMES=layer, PROPERTYNAME=column, OUTPUTFORMAT="geojson")
+
+    assert status == 200
+    features = json.loads(body)["features"]
+    assert features
+    assert all(set(feature["properties"]) == {column} for feature in features)
+
+
+def test_a_retired_parcel_is_not_found_by_its_id(client, parcels):
+    retired = parcels[3]
+
+    status, body = _get(
+        client,
+        REQUEST="GetFeature",
+        STOREDQUERY_ID="urn:ogc:def:query:OGC-WFS::GetFeatureById",
+        ID=f"parcels.{retired.pk}",
+    )
+    current_status, current = _get(
+        client,
+        REQUEST="GetFeature",
+        STOREDQUERY_ID="urn:ogc:def:query:OGC-WFS::GetFeatureById",
+        ID=f"parcels.{parcels[0].pk}",
+    )
+
+    assert status == 404
+    assert _exception(body)[0] == "NotFound"
+    assert current_status == 200
+    assert b"<app:number>1</app:number>" in current
