@@ -75,9 +75,8 @@ def _area_code(model_attribute: str = "area.code"):
 
 
 def _feature_type(queryset, name: str, title: str, fields: list, **options) -> FeatureType:
-    # gml:name is the English name where there is one; otherwise none, rather than str() of each row,
-    # which would fetch a parcel's block and area one query per feature.
-    naming = {"display_field_name": "name_en"} if "name_en" in fields else {"show_name_field": False}
+    # No gml:name: str() of each row would fetch a parcel's block and area one query per feature, and a
+    # name_en copy would only repeat a column (GDAL warns of two "name" fields).
     return FeatureType(
         # Pages in id order: the primary key serves COUNT/STARTINDEX; the models' own orderings (a
         # parcel's area name, block and number) would sort the whole layer for each page.
@@ -87,7 +86,7 @@ def _feature_type(queryset, name: str, title: str, fields: list, **options) -> F
         fields=[*fields, "geom"],
         crs=STORAGE_CRS,
         other_crs=OTHER_CRS,
-        **naming,
+        show_name_field=False,
         **options,
     )
 
