@@ -193,7 +193,8 @@ class MunicipalWFSView(WFSView):
             # django-gisserver repeats PostgreSQL's message, which quotes our SQL.
             exc = InvalidParameterValue("the filter compares or computes values of the wrong type.", locator="filter")
         elif isinstance(exc, REQUEST_ERRORS):
-            logger.info("WFS request refused: %s: %s", type(exc).__name__, exc)
+            # A warning, not a debug line: the list is broad, and a bug of ours would hide in it too.
+            logger.warning("WFS request refused: %s: %s", type(exc).__name__, exc)
             exc = InvalidParameterValue(
                 "the request could not be processed: it uses a form this service does not support, or asks for an"
                 " impossible value (a division by zero, an invalid geometry, a number out of range).",
