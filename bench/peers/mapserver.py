@@ -39,6 +39,21 @@ def mapserver_connection(database: str) -> str:
     return " ".join(f"{key}={value}" for key, value in parameters.items())
 
 
+def parcels_layer_opening(database: str, data: str, srid: int) -> str:
+    """The opening lines of the mapfile's LAYER "parcels", read from PostGIS (the tile and WFS peers share them)."""
+    return f"""  LAYER
+    NAME "parcels"
+    TYPE POLYGON
+    STATUS ON
+    CONNECTIONTYPE POSTGIS
+    CONNECTION "{mapserver_connection(database)}"
+    DATA "{data}"
+    # Keep the PostGIS connection open between requests of the same FastCGI process.
+    PROCESSING "CLOSE_CONNECTION=DEFER"
+    PROJECTION "init=epsg:{srid}" END
+"""
+
+
 def mapfile_write(folder: Path, database: str) -> Path:
     fontset = folder / "fonts.txt"
     fontset.write_text("".join(f"{name} {path}\n" for name, path in FONTS.items()), encoding="utf-8")
@@ -63,17 +78,7 @@ def mapfile_write(folder: Path, database: str) -> Path:
     FORMATOPTION "QUANTIZE_FORCE=on"
     FORMATOPTION "QUANTIZE_COLORS=256"
   END
-  LAYER
-    NAME "parcels"
-    TYPE POLYGON
-    STATUS ON
-    CONNECTIONTYPE POSTGIS
-    CONNECTION "{mapserver_connection(database)}"
-    DATA "{data}"
-    # Keep the PostGIS connection open between requests of the same FastCGI process.
-    PROCESSING "CLOSE_CONNECTION=DEFER"
-    PROJECTION "init=epsg:3857" END
-    LABELITEM "number"
+{parcels_layer_opening(database, data, 3857)}    LABELITEM "number"
 {classes}  END
 END
 """,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.peers.mapserver import mapserver_config_write, mapserver_connection
+from bench.peers.mapserver import mapserver_config_write, parcels_layer_opening
 
 COLUMNS = "id, number, land_use, surveyed_area_m2, status, version, valid_from"
 SRID = 31901
@@ -29,16 +29,7 @@ def wfs_mapfile_write(folder: Path, database: str) -> Path:
       "wfs_onlineresource" "http://127.0.0.1/parcels?" "wfs_maxfeatures" "5000"
     END
   END
-  LAYER
-    NAME "parcels"
-    TYPE POLYGON
-    STATUS ON
-    CONNECTIONTYPE POSTGIS
-    CONNECTION "{mapserver_connection(database)}"
-    DATA "{data}"
-    PROCESSING "CLOSE_CONNECTION=DEFER"
-    PROJECTION "init=epsg:{SRID}" END
-    METADATA
+{parcels_layer_opening(database, data, SRID)}    METADATA
       "wfs_title" "parcels" "gml_include_items" "all" "gml_featureid" "id" "gml_types" "auto"
     END
   END
