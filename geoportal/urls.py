@@ -6,12 +6,14 @@ from django.urls import include, path
 
 from geoportal import health
 from layers.wfs import MunicipalWFSView
+from tiles.views import wms_view
 
 urlpatterns = [
     path("healthz", health.healthz_view, name="healthz"),
     path("admin/", admin.site.urls),
     path("tiles/", include("tiles.urls")),
     path("wfs", MunicipalWFSView.as_view(), name="wfs"),
+    path("wms", wms_view, name="wms"),
     path("api/imports/", include("importers.urls")),
     path("", include("frontend.urls")),
 ]

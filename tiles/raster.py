@@ -17,7 +17,8 @@ Cartography lives in ``tiles/styles/``: one stylesheet per layer and a ``basemap
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from django.db import connection
 from geoportal.errors import InvalidInput, NotFound
 from tiles.grid import TILE_SIZE, tile_bounds
 from tiles.layers import LAYERS, RASTER_BUFFER_PX
-from tiles.styles.stylesheet import FONTSETS, STYLES_DIR, WEB_MERCATOR, stylesheet_xml
+from tiles.styles.stylesheet import FONTSETS, STYLES_DIR, WEB_MERCATOR, stylesheet_xml, stylesheets_combined_xml
 
 # isort: split
 # Mapnik only after the geoportal package: importing it pins PROJ_DATA to a complete proj.db
@@ -78,7 +79,7 @@ def render_metatile(*, layer: str, z: int, x0: int, y0: int, size: int, scale: i
         return {}
     tile_px = TILE_SIZE * scale
     image = mapnik.Image(tiles.columns * tile_px, tiles.rows * tile_px)
-    with _map_borrowed(layer, scale) as map_:
+    with _map_borrowed((layer,), scale) as map_:
         map_.resize(image.width(), image.height())
         map_.zoom_to_box(tiles.envelope())
         # scale_factor scales widths, text and icons, and Mapnik multiplies it into the scale
@@ -97,11 +98,46 @@ def render_view(*, layer: str, bbox: tuple[float, ...], width: int, height: int,
     if not (0 < width <= MAX_VIEW_PX and 0 < height <= MAX_VIEW_PX) or scale not in SCALES:
         raise InvalidInput(f"a view is at most {MAX_VIEW_PX} px a side, at scale 1 or 2.", field="size")
     image = mapnik.Image(width * scale, height * scale)
-    with _map_borrowed(layer, scale) as map_:
+    with _map_borrowed((layer,), scale) as map_:
         map_.resize(image.width(), image.height())
         map_.zoom_to_box(mapnik.Box2d(*bbox))
         mapnik.render(map_, image, float(scale))
     return image.to_string("png32")
+
+
+def render_map(
+    *,
+    layers: Sequence[str],
+    srs: str,
+    bbox: tuple[float, float, float, float],
+    width: int,
+    height: int,
+    background: str | None,
+) -> mapnik.Image:
+    """Draw ``layers``, bottom first, over ``bbox`` (x/y order, in ``srs``) into one ``width`` × ``height``
+    image, as a WMS GetMap asks: the box fills the image even when its pixels are not square.
+
+    ``srs`` is a PROJ name ("epsg:4326"): Mapnik reprojects the Web Mercator data to it. ``background``
+    is a CSS colour, or None for a transparent image (the basemap has a land colour of its own, so it is
+    opaque either way). The caller checks the sizes (tiles/wms.py).
+    """
+    for layer in layers:
+        if layer not in RASTER_LAYERS:
+            raise NotFound(f"layer: '{layer}' is not one of {', '.join(RASTER_LAYERS)}.", field="layer")
+    image = mapnik.Image(width, height)
+    if background is not None:
+        image.fill(mapnik.Color(background))
+    with _map_borrowed(tuple(layers), 1) as map_:
+        srs_before, aspect_before = map_.srs, map_.aspect_fix_mode
+        try:
+            map_.srs = srs
+            map_.aspect_fix_mode = mapnik.aspect_fix_mode.RESPECT
+            map_.resize(width, height)
+            map_.zoom_to_box(mapnik.Box2d(*bbox))
+            mapnik.render(map_, image)
+        finally:
+            map_.srs, map_.aspect_fix_mode = srs_before, aspect_before
+    return image
 
 
 def _image_cut(image: mapnik.Image, tiles: _TileRange, tile_px: int) -> dict[tuple[int, int], bytes]:
@@ -135,35 +171,47 @@ def _tiles_on_grid(z: int, x0: int, y0: int, size: int) -> _TileRange | None:
     return _TileRange(z=z, x0=west, y0=north, columns=east - west, rows=south - north)
 
 
-# Idle Maps per (layer, scale, database). A Map is not thread-safe and holds its render state, so
-# each render borrows one to itself; concurrent renders of one layer build a Map each, once.
-_idle_maps: dict[tuple[str, int, tuple[str, ...]], list[mapnik.Map]] = {}
+# Idle Maps per (layers, scale, database), least recently used first. A Map is not thread-safe and
+# holds its render state, so each render borrows one to itself; concurrent renders of one layer build
+# a Map each, once. A WMS map of several layers has a Map of its own (one label placement for all);
+# past IDLE_MAP_KEYS_MAX kinds the least recently used kind's Maps are dropped, so that requests for
+# ever new combinations of layers cannot fill the memory.
+IDLE_MAP_KEYS_MAX = 48
+_idle_maps: OrderedDict[tuple, list[mapnik.Map]] = OrderedDict()
 _idle_maps_lock = threading.Lock()
 _fonts_lock = threading.Lock()
 _fonts_registered = False
 
 
 @contextmanager
-def _map_borrowed(layer: str, scale: int) -> Iterator[mapnik.Map]:
+def _map_borrowed(layers: tuple[str, ...], scale: int) -> Iterator[mapnik.Map]:
     database = _database_parameters()
-    key = (layer, scale, tuple(sorted(database.items())))
+    key = (layers, scale, tuple(sorted(database.items())))
     with _idle_maps_lock:
-        idle = _idle_maps.setdefault(key, [])
+        idle = _idle_maps.get(key)
         map_ = idle.pop() if idle else None
     if map_ is None:
-        map_ = _map_build(layer, scale, database)
+        map_ = _map_build(layers, scale, database)
     try:
         yield map_
     finally:
         with _idle_maps_lock:
-            _idle_maps[key].append(map_)
+            _idle_maps.setdefault(key, []).append(map_)
+            _idle_maps.move_to_end(key)
+            while len(_idle_maps) > IDLE_MAP_KEYS_MAX:
+                _idle_maps.popitem(last=False)
 
 
-def _map_build(layer: str, scale: int, database: dict[str, str]) -> mapnik.Map:
+def _map_build(layers: tuple[str, ...], scale: int, database: dict[str, str]) -> mapnik.Map:
     _fonts_register()
     map_ = mapnik.Map(TILE_SIZE * scale, TILE_SIZE * scale, WEB_MERCATOR)
+    xml = (
+        stylesheet_xml(layers[0], database=database)
+        if len(layers) == 1
+        else stylesheets_combined_xml(layers, database=database)
+    )
     # strict: an unknown attribute or symbolizer in a stylesheet is an error, not a silent no-op.
-    mapnik.load_map_from_string(map_, stylesheet_xml(layer, database=database), True, str(STYLES_DIR))
+    mapnik.load_map_from_string(map_, xml, True, str(STYLES_DIR))
     map_.buffer_size = RASTER_BUFFER_PX * scale
     return map_
 

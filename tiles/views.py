@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET
 
 from geoportal.errors import DomainError, InvalidInput
 
-from . import core
+from . import core, wms
 from .render_slots import RenderBusy
 
 # /tiles/<layer>/<z>/<x>/<y>[@2x].<fmt>, after the /tiles/ prefix; shared by urls.py and wsgi.py.
@@ -65,6 +65,15 @@ def tilejson_view(request: HttpRequest, layer: str, fmt: str) -> JsonResponse:
 @require_GET
 def layers_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"layers": core.layers_index()})
+
+
+@require_GET
+def wms_view(request: HttpRequest) -> HttpResponse:
+    answer = wms.wms_answer(request.GET, service_url=request.build_absolute_uri(request.path))
+    response = HttpResponse(answer.body, status=answer.status, content_type=answer.content_type, headers=answer.headers)
+    response["Cache-Control"] = "no-cache"  # drawn from the current data at each request
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
 
 
 def malformed_tile_view(request: HttpRequest, rest: str) -> JsonResponse:

@@ -4,7 +4,7 @@ A canary owner (name, civil id), a canary permit applicant and a canary document
 public path of the portal is walked as the public, as a signed-in account without grants, and as a
 ministry whose grant is documents only. None of the canaries may appear in any answer. The planner's
 control run proves the canaries are there to be found. Extend PUBLIC_PATHS when a new path lands
-(WMS/WFS, exports).
+(exports).
 """
 
 from __future__ import annotations
@@ -32,12 +32,17 @@ from tests.tiles.wsgi_client import wsgi_request
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("municipality")]
 WFS_LAYERS = ("governorates", "areas", "blocks", "parcels", "zoning", "streets", "landmarks")
 WFS_OUTPUTS = ("application/gml%2Bxml%3B%20version%3D3.2", "geojson", "csv")
+WMS_INFO_FORMATS = ("application/json", "text/plain", "text/html")
 CANARIES = (CANARY_OWNER.encode(), CANARY_CIVIL_ID.encode(), CANARY_APPLICANT.encode(), CANARY_DOCUMENT_TEXT)
 
 
 def public_paths(scene) -> list[str]:
     plot, image = scene.plot.id, scene.image_id
     z, x, y = tile_of(X0 + 30, Y0 + 15, 17)
+    box = f"{X0 - 20},{Y0 - 35},{X0 + 80},{Y0 + 65}"  # 100 m around the parcel's middle, 1 m a pixel
+    wms_map = (
+        f"/wms?SERVICE=WMS&VERSION=1.3.0&LAYERS={','.join(WFS_LAYERS)}&CRS=EPSG:31901&BBOX={box}&WIDTH=100&HEIGHT=100"
+    )
     return [
         "/", "/ar/", "/healthz", "/admin/", "/admin/login/",
         "/api/areas.geojson", "/api/landmarks.geojson",
@@ -57,6 +62,10 @@ def public_paths(scene) -> list[str]:
         "http%3A%2F%2Fwww.opengis.net%2Ffes%2F2.0%22%3E%3Cfes%3APropertyIsLike%20wildCard%3D%22*%22%20singleChar%3D%22."
         "%22%20escapeChar%3D%22!%22%3E%3Cfes%3AValueReference%3Eowners%2Fname%3C%2Ffes%3AValueReference%3E%3Cfes%3A"
         "Literal%3E*Canary*%3C%2Ffes%3ALiteral%3E%3C%2Ffes%3APropertyIsLike%3E%3C%2Ffes%3AFilter%3E",
+        # the ministries' WMS: capabilities, a map, and what every layer answers at the parcel, in every format
+        "/wms?SERVICE=WMS&REQUEST=GetCapabilities", f"{wms_map}&REQUEST=GetMap&FORMAT=image/png",
+        *(f"{wms_map}&REQUEST=GetFeatureInfo&QUERY_LAYERS={layer}&I=50&J=50&FEATURE_COUNT=50&INFO_FORMAT={info}"
+          for layer in WFS_LAYERS for info in WMS_INFO_FORMATS),
         f"/api/parcels/identify?x={X0 + 30}&y={Y0 + 15}&crs=EPSG:31901",
         "/api/parcels/identify?area=SALMIYA&block=12&parcel=2",
         f"/api/parcels/{plot}", f"/api/parcels/{plot}/versions/1",
@@ -168,3 +177,12 @@ def test_control_a_planner_finds_every_canary(scene):
     }
     assert CANARY_OWNER.encode() in leaks[f"/parcels/{plot}/report.pdf"]
     assert not any(path.startswith("/tiles/") for path in leaks)  # tiles carry no owner data for anyone
+
+
+def test_control_the_wms_walk_reaches_the_canary_parcel(scene):
+    """Without this, the WMS paths above could pass because their point missed the parcel."""
+    paths = [path for path in public_paths(scene) if "QUERY_LAYERS=parcels&" in path and "application/json" in path]
+
+    answer = Client().get(paths[0])
+
+    assert [feature["id"] for feature in answer.json()["features"]] == [f"parcels.{scene.plot.id}"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import functools
 import xml.etree.ElementTree as ET  # noqa: S405 -- we parse only our own files, never user input
+from collections.abc import Sequence
 from pathlib import Path
 
 from tiles.grid import TILE_SIZE, WORLD_HALF
@@ -57,7 +58,31 @@ def stylesheet_xml(layer: str, *, database: dict[str, str]) -> str:
 
     ``database`` holds Mapnik PostGIS parameters: host, port, dbname, user, password.
     """
-    root = _parse(STYLES_DIR / f"{layer}.xml")
+    return _stylesheet(_parse(STYLES_DIR / f"{layer}.xml"), database)
+
+
+def stylesheets_combined_xml(layers: Sequence[str], *, database: dict[str, str]) -> str:
+    """Return one Mapnik XML that draws ``layers`` bottom first, as a WMS map of several layers.
+
+    One Map, so one label placement for all of them: a street name and a landmark's do not overlap,
+    as they would if each layer were drawn apart. The first layer's background, if any, is the map's.
+    """
+    root = ET.Element("Map")
+    styles: set[str] = set()
+    for index, layer in enumerate(layers):
+        part = _parse(STYLES_DIR / f"{layer}.xml")
+        if index == 0 and part.get("background-color"):
+            root.set("background-color", part.get("background-color"))
+        for child in part:
+            if child.tag == "Style":
+                if child.get("name") in styles:
+                    continue  # a layer asked twice
+                styles.add(child.get("name", ""))
+            root.append(child)
+    return _stylesheet(root, database)
+
+
+def _stylesheet(root: ET.Element, database: dict[str, str]) -> str:
     _styles_borrow(root)
     _zooms_to_scale_denominators(root)
     root.set("srs", WEB_MERCATOR)

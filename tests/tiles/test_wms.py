@@ -1,0 +1,336 @@
+"""tiles/wms.py: the ministries' WMS 1.3.0, read by real OGC clients (OWSLib, GDAL) over HTTP; maps
+drawn like the tiles, public attributes only, current features only, hostile requests refused."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import subprocess
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from django.db import connection
+from owslib.wms import WebMapService
+from PIL import Image
+
+from layers.models import Landmark
+from layers.services.features import layer_feature_save
+from layers.services.parcels import parcel_retire
+from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
+from tests.tiles.scene import scene_build, tile_of
+from tiles.grid import tile_bounds
+from tiles.render_slots import render_slot
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("municipality")]
+OGC = "{http://www.opengis.net/ogc}"
+WMS = "{http://www.opengis.net/wms}"
+MAP_LAYERS = {"governorates", "areas", "blocks", "parcels", "zoning", "streets", "landmarks", "basemap"}
+# 200 m × 200 m of KTM around the scene, 1 m a pixel: the three parcels lie at x +30…+115, y 0…30.
+KTM_BOX = (SALMIYA_X - 20, SALMIYA_Y - 40, SALMIYA_X + 180, SALMIYA_Y + 160)
+PARCEL_2_PIXEL = (92, 145)  # the middle of parcel 2 (x +60…+85, y 0…30) in that map
+LANDMARK_PIXEL = (80, 100)  # the mall, at x +60, y +60
+
+
+@pytest.fixture
+def scene():
+    return scene_build()
+
+
+def _map_query(**overrides) -> dict[str, str]:
+    query = {
+        "SERVICE": "WMS",
+        "VERSION": "1.3.0",
+        "REQUEST": "GetMap",
+        "LAYERS": "parcels",
+        "STYLES": "",
+        "CRS": "EPSG:31901",
+        "BBOX": ",".join(str(value) for value in KTM_BOX),
+        "WIDTH": "200",
+        "HEIGHT": "200",
+        "FORMAT": "image/png",
+        "TRANSPARENT": "TRUE",
+    }
+    return {**query, **overrides}
+
+
+def _info_query(**overrides) -> dict[str, str]:
+    i, j = PARCEL_2_PIXEL
+    query = {"REQUEST": "GetFeatureInfo", "QUERY_LAYERS": "parcels", "I": str(i), "J": str(j)}
+    return _map_query(**{**query, "INFO_FORMAT": "application/json", **overrides})
+
+
+def _rgba(png: bytes) -> np.ndarray:
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG"
+    return np.asarray(image.convert("RGBA")).astype(np.int32)
+
+
+def _drawn(png: bytes) -> int:
+    return int((_rgba(png)[..., 3] > 0).sum())
+
+
+def _exception(response) -> tuple[str, str]:
+    assert response["Content-Type"].startswith("text/xml")
+    report = ET.fromstring(response.content)  # noqa: S314 - our own server's answer
+    exception = report.find(f"{OGC}ServiceException")
+    return exception.get("code"), exception.text
+
+
+def test_owslib_reads_the_capabilities_and_draws_a_map(live_server, scene):
+    service = WebMapService(f"{live_server.url}/wms", version="1.3.0")
+
+    answer = service.getmap(
+        layers=["parcels", "streets"], styles=["", ""], srs="EPSG:31901", bbox=KTM_BOX, size=(200, 200),
+        format="image/png", transparent=True,
+    )  # fmt: skip
+    png = answer.read()
+
+    assert set(service.contents) == MAP_LAYERS
+    assert service.contents["parcels"].queryable == 1
+    assert service.contents["basemap"].queryable == 0
+    assert {"EPSG:3857", "EPSG:4326", "CRS:84", "EPSG:31901"} <= set(service.contents["parcels"].crsOptions)
+    west, south, east, north = service.contents["parcels"].boundingBoxWGS84
+    assert west < 48.0 < east and south < 29.3 < north  # noqa: PT018 - the municipality's extent holds Salmiya
+    assert _rgba(png).shape == (200, 200, 4)
+    assert _drawn(png) > 2000  # three parcels and a street
+
+
+def test_owslib_asks_what_lies_at_a_pixel(live_server, scene):
+    service = WebMapService(f"{live_server.url}/wms", version="1.3.0")
+
+    answer = service.getfeatureinfo(
+        layers=["parcels"], styles=[""], srs="EPSG:31901", bbox=KTM_BOX, size=(200, 200), format="image/png",
+        query_layers=["parcels"], info_format="application/json", xy=PARCEL_2_PIXEL,
+    )  # fmt: skip
+    features = json.loads(answer.read())["features"]
+
+    assert [feature["properties"]["number"] for feature in features] == ["2"]
+
+
+def test_gdal_reads_the_map_as_a_raster(live_server, scene, tmp_path):
+    box = ",".join(str(value) for value in KTM_BOX)
+    url = (
+        f"WMS:{live_server.url}/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=parcels&CRS=EPSG:31901"
+        f"&BBOX={box}&FORMAT=image/png&TRANSPARENT=TRUE"
+    )
+    target = tmp_path / "parcels.png"
+
+    subprocess.run(["gdal_translate", "-q", "-of", "PNG", "-outsize", "200", "200", url, str(target)], check=True)
+    info = json.loads(subprocess.run(["gdalinfo", "-json", url], capture_output=True, text=True, check=True).stdout)
+
+    assert "31901" in info["coordinateSystem"]["wkt"] or "KTM" in info["coordinateSystem"]["wkt"]
+    assert _drawn(target.read_bytes()) > 1000
+
+
+def test_a_map_in_web_mercator_matches_the_tile_of_the_same_ground(client, scene):
+    z, x, y = tile_of(SALMIYA_X + 72, SALMIYA_Y + 15, 17)
+    box = ",".join(f"{value:.6f}" for value in tile_bounds(z, x, y))
+
+    drawn = client.get("/wms", _map_query(CRS="EPSG:3857", BBOX=box, WIDTH="256", HEIGHT="256"))
+    tile = client.get(f"/tiles/parcels/{z}/{x}/{y}.png")
+
+    assert drawn.status_code == 200, drawn.content[:300]
+    assert drawn["Content-Type"] == "image/png"
+    assert tile.status_code == 200
+    difference = np.abs(_rgba(drawn.content) - _rgba(tile.content)).max(axis=2)
+    assert _drawn(drawn.content) > 1000
+    assert (difference > 64).mean() < 0.01  # the same stylesheet: alike but for label placement at the edges
+
+
+def test_wgs84_in_either_axis_order_and_version_draws_the_same_map(client, scene):
+    boxes = {
+        "1.3.0 EPSG:4326 (latitude first)": {"CRS": "EPSG:4326", "BBOX": "29.3310,48.0618,29.3329,48.0639"},
+        "1.3.0 CRS:84": {"CRS": "CRS:84", "BBOX": "48.0618,29.3310,48.0639,29.3329"},
+        "1.1.1 EPSG:4326": {
+            "VERSION": "1.1.1",
+            "SRS": "EPSG:4326",
+            "CRS": "",
+            "BBOX": "48.0618,29.3310,48.0639,29.3329",
+        },
+    }
+    maps = {name: client.get("/wms", _map_query(WIDTH="300", HEIGHT="200", **box)) for name, box in boxes.items()}
+
+    pictures = {name: _rgba(response.content) for name, response in maps.items()}
+    first = next(iter(pictures.values()))
+    assert all(response.status_code == 200 for response in maps.values())
+    assert (first[..., 3] > 0).sum() > 1000, "the box holds the scene"
+    for picture in pictures.values():
+        assert picture.shape == (200, 300, 4)  # the box fills the image, pixels need not be square
+        assert np.array_equal(picture, first)
+
+
+def test_an_opaque_jpeg_and_a_background_colour(client, scene):
+    jpeg = client.get("/wms", _map_query(FORMAT="image/jpeg", TRANSPARENT="FALSE", BGCOLOR="0x102030"))
+    opaque = client.get("/wms", _map_query(TRANSPARENT="FALSE", BGCOLOR="0x102030"))
+
+    assert jpeg["Content-Type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(jpeg.content)).size == (200, 200)
+    corner = _rgba(opaque.content)[0, 0]
+    assert tuple(corner) == (0x10, 0x20, 0x30, 255)
+
+
+def test_several_layers_make_one_map_bottom_first(client, scene):
+    parcels = client.get("/wms", _map_query(LAYERS="parcels"))
+    together = client.get("/wms", _map_query(LAYERS="zoning,parcels,streets,landmarks"))
+    basemap = client.get("/wms", _map_query(LAYERS="basemap", TRANSPARENT="TRUE"))
+
+    assert together.status_code == 200
+    assert _drawn(together.content) > _drawn(parcels.content)
+    assert _drawn(basemap.content) == 200 * 200  # the basemap is opaque (its land colour), as its capabilities say
+
+
+def test_feature_info_answers_the_published_attributes_only(client, scene):
+    for retired_ref in ("SV-2024-000001",):  # the scene's survey reference is not published
+        answers = {
+            info: client.get("/wms", _info_query(INFO_FORMAT=info))
+            for info in ("application/json", "text/plain", "text/html")
+        }
+        for info, response in answers.items():
+            assert response.status_code == 200, info
+            assert response["Content-Type"].startswith(info)
+            assert retired_ref.encode() not in response.content
+
+    properties = json.loads(answers["application/json"].content)["features"][0]["properties"]
+    assert properties == {"land_use": "private_housing", "number": "2", "area_m2": 750.0}
+    assert b"number = '2'" in answers["text/plain"].content
+
+
+def test_feature_info_finds_the_nearest_first_and_counts(client, scene):
+    i, j = LANDMARK_PIXEL
+    landmark = client.get("/wms", _info_query(LAYERS="landmarks", QUERY_LAYERS="landmarks", I=str(i), J=str(j)))
+    nothing = client.get("/wms", _info_query(I="5", J="5"))
+    several = client.get("/wms", _info_query(FEATURE_COUNT="3", I="78"))
+
+    assert json.loads(landmark.content)["features"][0]["properties"]["name_en"] == "Marina Mall"
+    assert json.loads(nothing.content)["features"] == []
+    numbers = [feature["properties"]["number"] for feature in json.loads(several.content)["features"]]
+    assert numbers[0] == "2" and len(numbers) == 2  # noqa: PT018 - in the gap: parcel 2 1.5 m away, parcel 1 3.5 m
+
+
+def test_a_hostile_name_is_escaped_in_the_html_answer(client, scene):
+    block, *_ = scene
+    layer_feature_save(
+        feature=Landmark(
+            code="LM-XSS", name_en="<script>alert(1)</script>", name_ar="&amp;", category="mall", area=block.area,
+            geom=scene[3].geom.clone(),
+        )
+    )  # fmt: skip
+    i, j = LANDMARK_PIXEL
+
+    answer = client.get(
+        "/wms", _info_query(LAYERS="landmarks", QUERY_LAYERS="landmarks", I=str(i), J=str(j), INFO_FORMAT="text/html",
+                            FEATURE_COUNT="5"),
+    )  # fmt: skip
+
+    assert b"<script>" not in answer.content
+    assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in answer.content
+
+
+def test_retired_features_are_neither_drawn_nor_found(client, scene):
+    _, parcels, _, _ = scene
+    only_parcel_2 = f"{SALMIYA_X + 62},{SALMIYA_Y + 2},{SALMIYA_X + 83},{SALMIYA_Y + 28}"
+    before = client.get("/wms", _map_query(BBOX=only_parcel_2, WIDTH="20", HEIGHT="20"))
+    parcel_retire(parcel=parcels[1], on=datetime.date(2024, 6, 1))
+
+    after = client.get("/wms", _map_query(BBOX=only_parcel_2, WIDTH="20", HEIGHT="20"))
+    info = client.get("/wms", _info_query())
+
+    assert _drawn(before.content) == 400
+    assert _drawn(after.content) == 0  # drawn from the current data: never stale
+    assert json.loads(info.content)["features"] == []
+
+
+def test_sql_in_a_value_is_only_a_value(client, scene):
+    answer = client.get("/wms", _map_query(LAYERS="parcels'; DROP TABLE layers_parcel; --"))
+
+    assert answer.status_code == 400
+    assert _exception(answer)[0] == "LayerNotDefined"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM layers_parcel")
+        assert cursor.fetchone()[0] == 3
+
+
+BAD_MAP_REQUESTS = [
+    ({"REQUEST": ""}, "MissingParameterValue", "REQUEST is missing"),
+    ({"REQUEST": "DescribeLayer"}, "OperationNotSupported", "'DescribeLayer' is not"),
+    ({"SERVICE": "WFS"}, "InvalidParameterValue", "this is a WMS"),
+    ({"VERSION": "9.9.9"}, "InvalidParameterValue", "VERSION: '9.9.9'"),
+    ({"LAYERS": "owners"}, "LayerNotDefined", "'owners' is not a layer"),
+    ({"LAYERS": ",".join(["parcels"] * 11)}, "InvalidParameterValue", "at most 10 layers"),
+    ({"LAYERS": ""}, "MissingParameterValue", "LAYERS is missing"),
+    ({"STYLES": "fancy"}, "StyleNotDefined", "'fancy' is not a style"),
+    ({"STYLES": ",,"}, "InvalidParameterValue", "3 styles for 1 layers"),
+    ({"CRS": "EPSG:9999"}, "InvalidCRS", "'EPSG:9999' is not one of"),
+    ({"CRS": ""}, "MissingParameterValue", "CRS is missing"),
+    ({"BBOX": "1,2,3"}, "InvalidParameterValue", "BBOX: four numbers"),
+    ({"BBOX": "nan,0,1,1"}, "InvalidParameterValue", "BBOX: four numbers"),
+    ({"BBOX": "1e999,0,1e999,1"}, "InvalidParameterValue", "minimum must be below"),
+    ({"BBOX": "506200,3246000,506000,3246200"}, "InvalidParameterValue", "minimum must be below"),
+    ({"BBOX": "١,٢,٣,٤"}, "InvalidParameterValue", "BBOX: four numbers"),
+    ({"CRS": "EPSG:3857", "BBOX": "-3e7,0,0,1"}, "InvalidParameterValue", "outside the extent of EPSG:3857"),
+    ({"CRS": "EPSG:4326", "BBOX": "80,40,95,50"}, "InvalidParameterValue", "outside the extent of EPSG:4326"),
+    ({"WIDTH": "0"}, "InvalidParameterValue", "WIDTH: a whole number"),
+    ({"HEIGHT": "4097"}, "InvalidParameterValue", "HEIGHT: a whole number"),
+    ({"WIDTH": "9" * 5000}, "InvalidParameterValue", "WIDTH: a whole number"),
+    ({"WIDTH": "-1"}, "InvalidParameterValue", "WIDTH: a whole number"),
+    ({"WIDTH": "٢٠٠"}, "InvalidParameterValue", "WIDTH: a whole number"),
+    ({"FORMAT": "image/gif"}, "InvalidFormat", "'image/gif' is not one of"),
+    ({"TRANSPARENT": "maybe"}, "InvalidParameterValue", "TRANSPARENT: TRUE or FALSE"),
+    ({"BGCOLOR": "red"}, "InvalidParameterValue", "BGCOLOR: a hexadecimal colour"),
+    ({"LAYERS": "<x>&amp;]]>"}, "LayerNotDefined", "'<x>&amp;]]>' is not a layer"),
+    ({"EXTRA": "x" * 20000}, "InvalidParameterValue", "over 16384 bytes"),
+]
+BAD_FEATURE_INFO_REQUESTS = [
+    ({"QUERY_LAYERS": "streets"}, "LayerNotDefined", "'streets' is not one of LAYERS"),
+    ({"LAYERS": "basemap", "QUERY_LAYERS": "basemap"}, "LayerNotQueryable", "'basemap' is not queryable"),
+    ({"I": "200"}, "InvalidPoint", "I/J: a pixel of the 200×200 map"),
+    ({"J": "-1"}, "InvalidPoint", "I/J"),
+    ({"I": ""}, "MissingParameterValue", "I is missing"),
+    ({"VERSION": "1.1.1", "SRS": "EPSG:31901", "X": "5"}, "MissingParameterValue", "Y is missing"),
+    ({"INFO_FORMAT": "application/vnd.ogc.gml"}, "InvalidFormat", "INFO_FORMAT"),
+    ({"FEATURE_COUNT": "0"}, "InvalidParameterValue", "FEATURE_COUNT: a whole number from 1 to 50"),
+    ({"FEATURE_COUNT": "51"}, "InvalidParameterValue", "FEATURE_COUNT"),
+    ({"FEATURE_COUNT": "9" * 5000}, "InvalidParameterValue", "FEATURE_COUNT"),
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "overrides", "code", "message"),
+    [(_map_query, *case) for case in BAD_MAP_REQUESTS] + [(_info_query, *case) for case in BAD_FEATURE_INFO_REQUESTS],
+)
+def test_bad_requests_get_a_400_with_an_ogc_exception(client, query, overrides, code, message):
+    answer = client.get("/wms", query(**overrides))
+
+    assert answer.status_code == 400
+    assert _exception(answer)[0] == code
+    assert message in _exception(answer)[1]
+
+
+def test_a_map_waits_for_no_render_slot_when_they_are_full_and_says_when_to_retry(client, settings):
+    settings.TILE_RENDER_CONCURRENCY, settings.TILE_RENDER_QUEUE = 1, 0
+
+    with render_slot():  # the one slot, taken by a tile
+        busy = client.get("/wms", _map_query())
+    free = client.get("/wms", _map_query())
+
+    assert busy.status_code == 503
+    assert busy["Retry-After"] == "2"
+    assert _exception(busy)[0] == "ServerBusy"
+    assert free.status_code == 200
+
+
+def test_only_get_is_answered(client):
+    assert client.post("/wms", _map_query()).status_code == 405
+
+
+def test_names_are_case_insensitive_and_capabilities_need_no_version(client, scene):
+    lower = client.get("/wms", {key.lower(): value for key, value in _map_query().items()})
+    capabilities = client.get("/wms", {"service": "WMS", "request": "GetCapabilities"})
+
+    root = ET.fromstring(capabilities.content)  # noqa: S314 - our own server's answer
+    assert lower.status_code == 200
+    assert root.get("version") == "1.3.0"
+    names = {element.text for element in root.iter(f"{WMS}Name")} - {"WMS", "default"}
+    assert names == MAP_LAYERS

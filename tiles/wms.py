@@ -1,0 +1,471 @@
+"""The ministries' WMS: the map layers over OGC WMS 1.3.0, drawn by the tiles' Mapnik stylesheets.
+
+Operations: GetCapabilities (1.3.0), GetMap and GetFeatureInfo (1.3.0, and 1.1.1's SRS and X/Y for
+older clients). Layers: every raster layer of ``tiles/layers.py`` (the basemap too), drawn in the
+order asked, bottom first, by the same stylesheets as the PNG tiles, so a map and a tile of one
+place look alike. A map is drawn from the current data at each request (nothing is cached), so it
+is never stale.
+
+Coordinates: Web Mercator, WGS 84 (1.3.0's latitude-first ``EPSG:4326``, and ``CRS:84``), KTM (the
+storage CRS) and UTM 38N/39N. Mapnik reprojects the Web Mercator data for the others.
+
+Deny by default: GetFeatureInfo answers the attributes the vector tiles publish at the layer's
+deepest zoom (``VectorSource.columns``) and nothing else; retired features are left out by the same
+filter as the tiles'. Owners, permits and documents are in no layer.
+
+Bad requests get HTTP 400 (a busy renderer 503) with an OGC ServiceExceptionReport that says what
+was wrong. Sizes are bounded: ``MAX_SIZE_PX`` a side, ``MAX_LAYERS`` layers, ``FEATURE_COUNT_MAX``
+features, and a query string of at most ``QUERY_MAX_BYTES``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import json
+import math
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from django.conf import settings
+from django.db import connection
+from django.utils.html import escape
+from pyproj import Transformer
+
+from geoportal.errors import DomainError
+from geoportal.query_params import whole_number_parse
+
+from .layers import LAYERS, TileLayer
+from .render_slots import RenderBusy, render_slot
+from .styles.stylesheet import scale_denominator
+
+VERSION = "1.3.0"
+VERSIONS = ("1.3.0", "1.1.1", "1.1.0")
+MAX_SIZE_PX = 4096
+MAX_LAYERS = 10
+FEATURE_COUNT_MAX = 50
+INFO_TOLERANCE_PX = 4  # GetFeatureInfo finds what lies within this many pixels of the point
+QUERY_MAX_BYTES = 16 * 1024
+WMS_NS = "http://www.opengis.net/wms"
+XLINK_NS = "http://www.w3.org/1999/xlink"
+OGC_NS = "http://www.opengis.net/ogc"
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+NUMBER = re.compile(r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?$")  # ASCII only: float() reads "٣"
+COLOUR = re.compile(r"^0[xX][0-9A-Fa-f]{6}$")
+MAP_FORMATS = {"image/png": "png8:m=h", "image/png; mode=8bit": "png8:m=h", "image/jpeg": "jpeg85"}
+MAP_FORMATS_LISTED = ("image/png", "image/jpeg")
+INFO_FORMATS = ("text/plain", "text/html", "application/json")
+TITLES = {layer.name: layer.title for layer in LAYERS.values() if layer.raster}
+MAP_LAYERS = tuple(TITLES)
+QUERYABLE = frozenset(name for name in MAP_LAYERS if LAYERS[name].vector is not None)
+
+
+@dataclass(frozen=True)
+class MapCrs:
+    """A coordinate system the WMS draws in: its identifier, SRID, and extent in x/y order."""
+
+    code: str
+    srid: int
+    bounds: tuple[float, float, float, float]
+    latitude_first: bool = False  # 1.3.0's axis order for EPSG:4326: the BBOX is miny,minx,maxy,maxx
+
+    @property
+    def mapnik_srs(self) -> str:
+        return f"epsg:{self.srid}"
+
+
+WORLD = 20037508.342789244
+CRSS: dict[str, MapCrs] = {
+    crs.code: crs
+    for crs in (
+        MapCrs("EPSG:3857", 3857, (-WORLD, -WORLD, WORLD, WORLD)),
+        MapCrs("EPSG:4326", 4326, (-180.0, -90.0, 180.0, 90.0), latitude_first=True),
+        MapCrs("CRS:84", 4326, (-180.0, -90.0, 180.0, 90.0)),
+        MapCrs(f"EPSG:{settings.SRID}", settings.SRID, (-2e6, -2e6, 4e6, 6e6)),
+        MapCrs("EPSG:32638", 32638, (-2e6, -1e7, 3e6, 1e7)),
+        MapCrs("EPSG:32639", 32639, (-2e6, -1e7, 3e6, 1e7)),
+    )
+}
+
+
+class WmsError(DomainError):
+    """A refused WMS request: its OGC exception code and a message for the caller."""
+
+    def __init__(self, message: str, *, code: str = "InvalidParameterValue", status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+@dataclass(frozen=True)
+class WmsAnswer:
+    status: int
+    body: bytes
+    content_type: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MapRequest:
+    """What a GetMap (or the map part of a GetFeatureInfo) asks for, checked."""
+
+    version: str
+    layers: tuple[str, ...]
+    crs: MapCrs
+    bbox: tuple[float, float, float, float]  # x/y order in ``crs``
+    width: int
+    height: int
+
+
+def wms_answer(query: Mapping[str, str], *, service_url: str) -> WmsAnswer:
+    """Answer one WMS request given its query parameters; every refusal is a ServiceExceptionReport."""
+    try:
+        return _dispatch(_parameters(query), service_url)
+    except WmsError as error:
+        return exception_report(error)
+    except RenderBusy as error:
+        report = exception_report(WmsError(error.message, code=error.code, status=error.status))
+        return replace(report, headers={"Retry-After": str(error.retry_after_seconds)})
+    except DomainError as error:
+        return exception_report(WmsError(error.message, code=error.code, status=error.status))
+
+
+def exception_report(error: WmsError) -> WmsAnswer:
+    ET.register_namespace("", OGC_NS)
+    report = ET.Element(f"{{{OGC_NS}}}ServiceExceptionReport", {"version": VERSION})
+    ET.SubElement(report, f"{{{OGC_NS}}}ServiceException", {"code": error.code}).text = error.message
+    return WmsAnswer(error.status, _xml(report), "text/xml; charset=utf-8")
+
+
+def _parameters(query: Mapping[str, str]) -> dict[str, str]:
+    """Upper-case the names (WMS names are case-insensitive); of one name given in two cases, the first counts."""
+    if sum(len(key) + len(value) for key, value in query.items()) > QUERY_MAX_BYTES:
+        raise WmsError(f"the request is over {QUERY_MAX_BYTES} bytes.")
+    parameters: dict[str, str] = {}
+    for key, value in query.items():
+        parameters.setdefault(key.upper(), value)
+    return parameters
+
+
+def _dispatch(parameters: dict[str, str], service_url: str) -> WmsAnswer:
+    service = parameters.get("SERVICE")
+    request = parameters.get("REQUEST", "")
+    if service is not None and service.upper() != "WMS":
+        raise WmsError(f"SERVICE: this is a WMS, not '{service[:20]}'.")
+    if request.lower() == "getcapabilities":
+        return WmsAnswer(200, capabilities(service_url), "text/xml; charset=utf-8")
+    if request.lower() == "getmap":
+        return map_answer(parameters)
+    if request.lower() == "getfeatureinfo":
+        return feature_info_answer(parameters)
+    if not request:
+        raise WmsError("REQUEST is missing: GetCapabilities, GetMap or GetFeatureInfo.", code="MissingParameterValue")
+    raise WmsError(
+        f"REQUEST: '{request[:40]}' is not GetCapabilities, GetMap or GetFeatureInfo.", code="OperationNotSupported"
+    )
+
+
+# GetMap
+
+
+def map_answer(parameters: dict[str, str]) -> WmsAnswer:
+    request = map_request(parameters)
+    content_type = _required(parameters, "FORMAT")
+    encoding = MAP_FORMATS.get(content_type.replace("+", " ").lower())
+    if encoding is None:
+        raise WmsError(f"FORMAT: '{content_type[:40]}' is not one of {', '.join(MAP_FORMATS)}.", code="InvalidFormat")
+    transparent = _boolean(parameters, "TRANSPARENT")
+    background = _colour(parameters.get("BGCOLOR", "0xFFFFFF"))
+    if transparent and encoding.startswith("png"):
+        background = None
+    from .raster import render_map  # Mapnik only when a map is drawn
+
+    with render_slot():
+        image = render_map(
+            layers=request.layers,
+            srs=request.crs.mapnik_srs,
+            bbox=request.bbox,
+            width=request.width,
+            height=request.height,
+            background=background,
+        )
+        body = image.to_string(encoding)
+    return WmsAnswer(200, body, content_type.split(";")[0].strip().lower())
+
+
+def map_request(parameters: dict[str, str]) -> MapRequest:
+    version = parameters.get("VERSION") or parameters.get("WMTVER") or VERSION
+    if version not in VERSIONS:
+        raise WmsError(f"VERSION: '{version[:20]}' is not one of {', '.join(VERSIONS)}.")
+    layers = tuple(name.strip() for name in _required(parameters, "LAYERS").split(","))
+    if len(layers) > MAX_LAYERS:
+        raise WmsError(f"LAYERS: at most {MAX_LAYERS} layers a map.")
+    for name in layers:
+        if name not in MAP_LAYERS:
+            raise WmsError(
+                f"LAYERS: '{name[:40]}' is not a layer; layers: {', '.join(MAP_LAYERS)}.", code="LayerNotDefined"
+            )
+    _styles_check(parameters.get("STYLES", ""), layers)
+    crs_name = "SRS" if version != VERSION else "CRS"
+    code = _required(parameters, crs_name).upper()
+    crs = CRSS.get(code)
+    if crs is None:
+        raise WmsError(f"{crs_name}: '{code[:40]}' is not one of {', '.join(CRSS)}.", code="InvalidCRS")
+    bbox = _bbox(_required(parameters, "BBOX"), crs, latitude_first=crs.latitude_first and version == VERSION)
+    width, height = (_pixels(parameters, name) for name in ("WIDTH", "HEIGHT"))
+    return MapRequest(version, layers, crs, bbox, width, height)
+
+
+def _styles_check(styles: str, layers: tuple[str, ...]) -> None:
+    names = [name.strip() for name in styles.split(",")] if styles else []
+    if names and len(names) != len(layers):
+        raise WmsError(f"STYLES: {len(names)} styles for {len(layers)} layers; leave STYLES empty for the defaults.")
+    unknown = [name for name in names if name not in ("", "default")]
+    if unknown:
+        raise WmsError(f"STYLES: '{unknown[0][:40]}' is not a style; each layer has 'default'.", code="StyleNotDefined")
+
+
+def _bbox(text: str, crs: MapCrs, *, latitude_first: bool) -> tuple[float, float, float, float]:
+    parts = text.split(",")
+    if len(parts) != 4 or not all(NUMBER.match(part.strip()) for part in parts):
+        raise WmsError("BBOX: four numbers, minx,miny,maxx,maxy (1.3.0's EPSG:4326: minlat,minlon,maxlat,maxlon).")
+    values = [float(part) for part in parts]
+    if latitude_first:
+        values = [values[1], values[0], values[3], values[2]]
+    west, south, east, north = values
+    if not all(math.isfinite(value) for value in values) or not (west < east and south < north):
+        raise WmsError("BBOX: each minimum must be below its maximum.")
+    low_x, low_y, high_x, high_y = crs.bounds
+    if west < low_x or south < low_y or east > high_x or north > high_y:
+        raise WmsError(f"BBOX: outside the extent of {crs.code} ({low_x:g},{low_y:g},{high_x:g},{high_y:g} in x/y).")
+    return west, south, east, north
+
+
+def _pixels(parameters: dict[str, str], name: str) -> int:
+    number = whole_number_parse(_required(parameters, name), at_most_digits=5)
+    if number is None or not 1 <= number <= MAX_SIZE_PX:
+        raise WmsError(f"{name}: a whole number of pixels from 1 to {MAX_SIZE_PX}.")
+    return number
+
+
+def _boolean(parameters: dict[str, str], name: str) -> bool:
+    value = parameters.get(name, "FALSE").upper()
+    if value not in ("TRUE", "FALSE"):
+        raise WmsError(f"{name}: TRUE or FALSE.")
+    return value == "TRUE"
+
+
+def _colour(value: str) -> str:
+    if not COLOUR.match(value):
+        raise WmsError("BGCOLOR: a hexadecimal colour, 0xRRGGBB.")
+    return f"#{value[2:]}"
+
+
+def _required(parameters: dict[str, str], name: str) -> str:
+    value = parameters.get(name)
+    if not value:
+        raise WmsError(f"{name} is missing.", code="MissingParameterValue")
+    return value
+
+
+# GetFeatureInfo
+
+
+def feature_info_answer(parameters: dict[str, str]) -> WmsAnswer:
+    request = map_request(parameters)
+    queried = tuple(name.strip() for name in _required(parameters, "QUERY_LAYERS").split(","))
+    for name in queried:
+        if name not in request.layers:
+            raise WmsError(f"QUERY_LAYERS: '{name[:40]}' is not one of LAYERS.", code="LayerNotDefined")
+        if name not in QUERYABLE:
+            raise WmsError(f"QUERY_LAYERS: '{name}' is not queryable; query its layers.", code="LayerNotQueryable")
+    info_format = parameters.get("INFO_FORMAT", "text/plain").lower()
+    if info_format not in INFO_FORMATS:
+        formats = ", ".join(INFO_FORMATS)
+        raise WmsError(f"INFO_FORMAT: '{info_format[:40]}' is not one of {formats}.", code="InvalidFormat")
+    count = whole_number_parse(parameters.get("FEATURE_COUNT", "1"), at_most_digits=3)
+    if count is None or not 1 <= count <= FEATURE_COUNT_MAX:
+        raise WmsError(f"FEATURE_COUNT: a whole number from 1 to {FEATURE_COUNT_MAX}.")
+    i_name, j_name = ("I", "J") if request.version == VERSION else ("X", "Y")
+    i, j = (whole_number_parse(_required(parameters, name), at_most_digits=5) for name in (i_name, j_name))
+    if i is None or j is None or not (0 <= i < request.width and 0 <= j < request.height):
+        raise WmsError(f"{i_name}/{j_name}: a pixel of the {request.width}×{request.height} map.", code="InvalidPoint")
+    found = {name: features_at(LAYERS[name], request, i, j, count) for name in queried}
+    return WmsAnswer(200, _info_body(found, info_format), f"{info_format}; charset=utf-8")
+
+
+def features_at(layer: TileLayer, request: MapRequest, i: int, j: int, count: int) -> list[dict]:
+    """Return up to ``count`` features of ``layer`` within INFO_TOLERANCE_PX of pixel (i, j), nearest first,
+    with the attributes its vector tiles publish."""
+    west, south, east, north = request.bbox
+    x_step, y_step = (east - west) / request.width, (north - south) / request.height
+    x, y = west + (i + 0.5) * x_step, north - (j + 0.5) * y_step
+    to_mercator = _transformer(request.crs.srid)
+    centre_x, centre_y = to_mercator.transform(x, y)
+    # A pixel's width in Web Mercator metres at the point, whatever the map's CRS.
+    left, _ = to_mercator.transform(x - x_step / 2, y)
+    right, _ = to_mercator.transform(x + x_step / 2, y)
+    distance = abs(right - left) * INFO_TOLERANCE_PX
+    if not all(math.isfinite(value) for value in (centre_x, centre_y, distance)):
+        return []  # a point Web Mercator cannot hold (a pole): no feature of ours lies there
+    source = layer.vector
+    columns = "".join(f", {column}" for column in source.columns(layer.max_zoom))
+    # Table, columns and filter come from our own registry (tiles/layers.py); the values are parameters.
+    sql = (
+        f"SELECT t.id{columns} FROM {source.table} t"  # noqa: S608
+        " WHERE t.geom_3857 && ST_Expand(ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 3857), %(d)s)"
+        " AND ST_DWithin(t.geom_3857, ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 3857), %(d)s)"
+        f" AND {source.where}"
+        " ORDER BY ST_Distance(t.geom_3857, ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 3857)), t.id"
+        " LIMIT %(count)s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"x": centre_x, "y": centre_y, "d": distance, "count": count})
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, (_plain(value) for value in row), strict=True)) for row in cursor.fetchall()]
+
+
+def _transformer(srid: int) -> Transformer:
+    return Transformer.from_crs(srid, 3857, always_xy=True)
+
+
+def _plain(value):
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return value
+
+
+def _info_body(found: dict[str, list[dict]], info_format: str) -> bytes:
+    if info_format == "application/json":
+        features = [
+            {"type": "Feature", "id": f"{layer}.{row['id']}", "layer": layer, "geometry": None,
+             "properties": {key: value for key, value in row.items() if key != "id"}}
+            for layer, rows in found.items() for row in rows
+        ]  # fmt: skip
+        return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False).encode()
+    if info_format == "text/html":
+        parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>Feature info</title></head><body>"]
+        for layer, rows in found.items():
+            parts.append(f"<h2>{escape(TITLES[layer])}</h2>")
+            for row in rows:
+                cells = (f"<tr><th>{escape(key)}</th><td>{escape(value)}</td></tr>" for key, value in row.items())
+                parts.append(f"<table>{''.join(cells)}</table>")
+            if not rows:
+                parts.append("<p>Nothing here.</p>")
+        return ("".join(parts) + "</body></html>").encode()
+    lines = []
+    for layer, rows in found.items():
+        lines.append(f"Layer '{layer}': {len(rows)} feature{'s' if len(rows) != 1 else ''}")
+        for row in rows:
+            lines.append(f"  Feature {row['id']}:")
+            lines += [f"    {key} = {value!r}" for key, value in row.items() if key != "id"]
+    return ("\n".join(lines) + "\n").encode()
+
+
+# GetCapabilities
+
+
+def capabilities(service_url: str) -> bytes:
+    """The WMS 1.3.0 capabilities document: the service, its operations, and the layers with their CRSs."""
+    ET.register_namespace("", WMS_NS)
+    ET.register_namespace("xlink", XLINK_NS)
+    ET.register_namespace("xsi", XSI_NS)
+    root = ET.Element(
+        _wms("WMS_Capabilities"),
+        {
+            "version": VERSION,
+            f"{{{XSI_NS}}}schemaLocation": f"{WMS_NS} http://schemas.opengis.net/wms/1.3.0/capabilities_1_3_0.xsd",
+        },
+    )
+    service = ET.SubElement(root, _wms("Service"))
+    _text(service, "Name", "WMS")
+    _text(service, "Title", "Municipal geoportal: map layers")
+    _text(service, "Abstract", "The survey and planning departments' public layers, drawn from the current data.")
+    _link(service, service_url)
+    _text(service, "Fees", "none")
+    _text(service, "AccessConstraints", "none")
+    _text(service, "LayerLimit", str(MAX_LAYERS))
+    _text(service, "MaxWidth", str(MAX_SIZE_PX))
+    _text(service, "MaxHeight", str(MAX_SIZE_PX))
+    capability = ET.SubElement(root, _wms("Capability"))
+    request = ET.SubElement(capability, _wms("Request"))
+    operations = (("GetCapabilities", ("text/xml",)), ("GetMap", MAP_FORMATS_LISTED), ("GetFeatureInfo", INFO_FORMATS))
+    for operation, formats in operations:
+        element = ET.SubElement(request, _wms(operation))
+        for content_type in formats:
+            _text(element, "Format", content_type)
+        http = ET.SubElement(ET.SubElement(ET.SubElement(element, _wms("DCPType")), _wms("HTTP")), _wms("Get"))
+        _link(http, f"{service_url}?")
+    _text(ET.SubElement(capability, _wms("Exception")), "Format", "XML")
+    top = ET.SubElement(capability, _wms("Layer"))
+    _text(top, "Title", "Municipal geoportal")
+    for code in CRSS:
+        _text(top, "CRS", code)
+    extent = _extent_wgs84()
+    _geographic_box(top, extent)
+    for name in MAP_LAYERS:
+        layer = LAYERS[name]
+        element = ET.SubElement(
+            top,
+            _wms("Layer"),
+            {"queryable": "1" if name in QUERYABLE else "0", "opaque": "1" if name == "basemap" else "0"},
+        )
+        _text(element, "Name", name)
+        _text(element, "Title", layer.title)
+        _geographic_box(element, extent)
+        ET.SubElement(element, _wms("BoundingBox"), _crs84_box(extent))
+        style = ET.SubElement(element, _wms("Style"))
+        _text(style, "Name", "default")
+        _text(style, "Title", f"{layer.title}, as on the portal's map")
+        # Drawn from the layer's first zoom on (half a zoom of margin), as its tiles are.
+        _text(element, "MaxScaleDenominator", f"{scale_denominator(layer.min_zoom - 0.5):.0f}")
+    return _xml(root)
+
+
+def _extent_wgs84() -> tuple[float, float, float, float]:
+    """The municipality's extent in longitude/latitude; the whole world when none is loaded yet."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT ST_XMin(box), ST_YMin(box), ST_XMax(box), ST_YMax(box)"
+            " FROM (SELECT ST_Extent(ST_Transform(extent, 4326)) AS box FROM layers_municipality) extent"
+        )
+        row = cursor.fetchone()
+    if row is None or row[0] is None:
+        return (-180.0, -90.0, 180.0, 90.0)
+    return row[0], row[1], row[2], row[3]
+
+
+def _geographic_box(parent: ET.Element, extent: tuple[float, float, float, float]) -> None:
+    box = ET.SubElement(parent, _wms("EX_GeographicBoundingBox"))
+    for name, value in zip(
+        ("westBoundLongitude", "eastBoundLongitude", "southBoundLatitude", "northBoundLatitude"),
+        (extent[0], extent[2], extent[1], extent[3]),
+        strict=True,
+    ):
+        _text(box, name, f"{value:.6f}")
+
+
+def _crs84_box(extent: tuple[float, float, float, float]) -> dict[str, str]:
+    return {"CRS": "CRS:84", **dict(zip(("minx", "miny", "maxx", "maxy"), (f"{v:.6f}" for v in extent), strict=True))}
+
+
+def _wms(tag: str) -> str:
+    return f"{{{WMS_NS}}}{tag}"
+
+
+def _text(parent: ET.Element, tag: str, text: str) -> ET.Element:
+    element = ET.SubElement(parent, _wms(tag))
+    element.text = text
+    return element
+
+
+def _link(parent: ET.Element, url: str) -> None:
+    ET.SubElement(parent, _wms("OnlineResource"), {f"{{{XLINK_NS}}}type": "simple", f"{{{XLINK_NS}}}href": url})
+
+
+def _xml(root: ET.Element) -> bytes:
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
