@@ -54,10 +54,12 @@ def parcels_layer_opening(database: str, data: str, srid: int) -> str:
 """
 
 
-def mapfile_write(folder: Path, database: str) -> Path:
+def mapfile_write(folder: Path, database: str, *, name: str = "parcels.map", web: str = "") -> Path:
+    """Write the parcels mapfile (our stylesheet's style, 8-bit PNG) and its configuration; ``web`` is
+    a WEB block to add (the WMS peer's metadata), ``name`` the mapfile's name."""
     fontset = folder / "fonts.txt"
-    fontset.write_text("".join(f"{name} {path}\n" for name, path in FONTS.items()), encoding="utf-8")
-    mapfile = folder / "parcels.map"
+    fontset.write_text("".join(f"{font} {path}\n" for font, path in FONTS.items()), encoding="utf-8")
+    mapfile = folder / name
     classes, columns = mapserver_classes(mapserver_scale)
     data = (
         f"geom_3857 from (SELECT id, {', '.join(columns)}, geom_3857 FROM layers_parcel "
@@ -78,7 +80,7 @@ def mapfile_write(folder: Path, database: str) -> Path:
     FORMATOPTION "QUANTIZE_FORCE=on"
     FORMATOPTION "QUANTIZE_COLORS=256"
   END
-{parcels_layer_opening(database, data, 3857)}    LABELITEM "number"
+{web}{parcels_layer_opening(database, data, 3857)}    LABELITEM "number"
 {classes}  END
 END
 """,

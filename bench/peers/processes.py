@@ -38,11 +38,17 @@ def http_status(url: str, *, timeout: float = 5.0) -> int | None:
 
 
 def http_get(url: str, *, timeout: float = 30.0) -> tuple[int, bytes]:
+    status, _, body = http_fetch(url, timeout=timeout)
+    return status, body
+
+
+def http_fetch(url: str, *, timeout: float = 30.0) -> tuple[int, str, bytes]:
+    """Return the status, Content-Type and body of a GET."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback URLs only
-            return response.status, response.read()
+            return response.status, response.headers.get_content_type(), response.read()
     except urllib.error.HTTPError as error:
-        return error.code, error.read()
+        return error.code, error.headers.get_content_type(), error.read()
 
 
 def listening_addresses(pids: set[int]) -> set[str]:

@@ -24,6 +24,12 @@ class Tile:
     def path(self, template: str) -> str:
         return template.format(z=self.z, x=self.x, y=self.y)
 
+    def bounds(self) -> tuple[float, float, float, float]:
+        """Return the tile's west, south, east and north edges in EPSG:3857."""
+        size = 2 * ORIGIN / 2**self.z
+        west, north = self.x * size - ORIGIN, ORIGIN - self.y * size
+        return west, north - size, west + size, north
+
 
 def tile_of(z: int, x_3857: float, y_3857: float) -> Tile:
     size = 2 * ORIGIN / 2**z
