@@ -3,9 +3,11 @@
 A flood of distinct uncached tiles takes the slots and the queue; the rest is refused at once
 (503 with Retry-After) instead of tying up the web workers, so cached tiles keep flowing.
 
-- Raster renders (Mapnik, imagery) take tens of milliseconds of CPU each: their slots are shared by
-  every portal process, in Redis, as sorted sets of tokens scored by their expiry (so a killed
-  process frees its slot).
+- Raster renders (Mapnik, imagery, WMS maps) take tens of milliseconds of CPU each: their slots are
+  shared by every portal process, in Redis, as sorted sets of tokens scored by their expiry. A token
+  names its host and process, so a process that finds the slots full frees those of this host's
+  processes that are gone (a portal killed mid-render, then restarted), at once instead of after
+  RENDER_TIMEOUT_SECONDS; a killed process on another host frees its slots when they expire.
 - A vector tile is one indexed query of a few milliseconds, so a Redis round trip would cost a
   tenth of it: its slots are per process (a counter under a lock). The whole portal then renders at
   most processes × TILE_VECTOR_CONCURRENCY vector tiles at once.
@@ -16,6 +18,8 @@ A per-metatile lock makes concurrent requests for the same metatile render it on
 from __future__ import annotations
 
 import collections
+import os
+import socket
 import threading
 import time
 import uuid
@@ -30,6 +34,8 @@ from geoportal.errors import DomainError
 
 RENDER_TIMEOUT_SECONDS = 120
 POLL_SECONDS = 0.002
+DEAD_HOLDERS_CHECK_SECONDS = 1.0  # how often, at most, a process looks for slots of dead processes
+HOST = socket.gethostname()
 # KEYS: slots, queue. ARGV: now, expiry, token, concurrency, queue length, already queued (0/1).
 # Returns 2: a slot is held; 1: waiting in the queue; 0: refused (the queue is full).
 # One round trip when a slot is free: the common case costs no more than a lock.
@@ -150,9 +156,11 @@ def render_slot(kind: str = "raster") -> Iterator[None]:
             yield
         return
     keys = [_key(f"render:{kind}:slots"), _key(f"render:{kind}:queue")]
-    token = uuid.uuid4().hex
+    token = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex}"
     concurrency = settings.TILE_RENDER_CONCURRENCY
     state = _acquire(keys, token, concurrency, queued=False)
+    if state != HELD and _dead_holders_remove(keys):
+        state = _acquire(keys, token, concurrency, queued=state == QUEUED)
     if not state:
         raise RenderBusy("too many tiles are being rendered; try again shortly.")
     deadline = time.monotonic() + settings.TILE_RENDER_WAIT_SECONDS
@@ -161,10 +169,44 @@ def render_slot(kind: str = "raster") -> Iterator[None]:
             if time.monotonic() > deadline:
                 raise RenderBusy("timed out waiting for a render slot; try again shortly.")
             time.sleep(POLL_SECONDS)
+            _dead_holders_remove(keys)  # (at most once a second)
             state = _acquire(keys, token, concurrency, queued=True)  # keeps its place, renews its expiry
         yield
     finally:
         _client().zrem(keys[0] if state == HELD else keys[1], token)
+
+
+class _DeadHoldersCheck:
+    last = 0.0
+
+
+def _dead_holders_remove(keys: list[str]) -> int:
+    """Remove the slot and queue tokens of this host's processes that no longer run; return how many.
+
+    At most once every DEAD_HOLDERS_CHECK_SECONDS per process, so a flood of refusals stays cheap.
+    """
+    now = time.monotonic()
+    if now - _DeadHoldersCheck.last < DEAD_HOLDERS_CHECK_SECONDS:
+        return 0
+    _DeadHoldersCheck.last = now
+    removed = 0
+    for key in keys:
+        for token in _client().zrange(key, 0, -1):
+            host, _, rest = token.decode(errors="replace").partition(":")
+            pid = rest.partition(":")[0]
+            if host == HOST and pid.isdigit() and not _process_runs(int(pid)):
+                removed += _client().zrem(key, token)
+    return removed
+
+
+def _process_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it runs, under another account
+        return True
+    return True
 
 
 @contextmanager

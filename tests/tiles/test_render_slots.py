@@ -3,6 +3,7 @@ queue, and cached tiles keep flowing; concurrent requests for one metatile rende
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 import uuid
@@ -14,7 +15,7 @@ from django.test import Client
 
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.tiles.scene import scene_build, tile_of
-from tiles import raster
+from tiles import raster, render_slots
 from tiles.cache import tile_cache
 from tiles.render_slots import RenderBusy, _ProcessSlots, render_slot, renders_running
 
@@ -205,3 +206,33 @@ def test_a_waiter_that_times_out_leaves_the_queue_and_the_slot_passes_on(setting
     assert slots.held == 0
     with slots.hold(1, 1):  # free again
         assert slots.held == 1
+
+
+def test_the_slots_of_a_process_of_this_host_that_is_gone_are_freed_at_once(settings):
+    """A portal killed mid-render leaves its tokens; the next request frees them instead of every
+    raster render being refused until they expire (RENDER_TIMEOUT_SECONDS)."""
+    settings.TILE_RENDER_CONCURRENCY, settings.TILE_RENDER_QUEUE = 1, 0
+    slots = f"{settings.TILE_REDIS_NAMESPACE}:render:raster:slots"
+    redis = render_slots._client()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    running = subprocess.Popen(["sleep", "60"])
+
+    def taken_by(token: str) -> None:
+        redis.delete(slots)
+        redis.zadd(slots, {token: time.time() + render_slots.RENDER_TIMEOUT_SECONDS})
+        render_slots._DeadHoldersCheck.last = 0.0
+
+    try:
+        taken_by(f"{render_slots.HOST}:{running.pid}:a-render")
+        with pytest.raises(RenderBusy), render_slot():
+            pass
+        taken_by(f"another-host:{gone.pid}:a-render")  # its processes are not ours to judge: left to expire
+        with pytest.raises(RenderBusy), render_slot():
+            pass
+        taken_by(f"{render_slots.HOST}:{gone.pid}:a-render")
+        with render_slot():
+            assert redis.zrange(slots, 0, -1) != [f"{render_slots.HOST}:{gone.pid}:a-render".encode()]
+            assert renders_running() == 1
+    finally:
+        running.kill()
