@@ -174,9 +174,9 @@ def _tiles_on_grid(z: int, x0: int, y0: int, size: int) -> _TileRange | None:
 # Idle Maps per (layers, scale, database), least recently used first. A Map is not thread-safe and
 # holds its render state, so each render borrows one to itself; concurrent renders of one layer build
 # a Map each, once. A WMS map of several layers has a Map of its own (one label placement for all);
-# past IDLE_MAP_KEYS_MAX kinds the least recently used kind's Maps are dropped, so that requests for
-# ever new combinations of layers cannot fill the memory.
-IDLE_MAP_KEYS_MAX = 48
+# past IDLE_COMBINED_MAPS_MAX such combinations the least recently used one's Maps are dropped, so that
+# requests for ever new combinations cannot fill the memory, nor push out the single layers' Maps.
+IDLE_COMBINED_MAPS_MAX = 32
 _idle_maps: OrderedDict[tuple, list[mapnik.Map]] = OrderedDict()
 _idle_maps_lock = threading.Lock()
 _fonts_lock = threading.Lock()
@@ -198,8 +198,9 @@ def _map_borrowed(layers: tuple[str, ...], scale: int) -> Iterator[mapnik.Map]:
         with _idle_maps_lock:
             _idle_maps.setdefault(key, []).append(map_)
             _idle_maps.move_to_end(key)
-            while len(_idle_maps) > IDLE_MAP_KEYS_MAX:
-                _idle_maps.popitem(last=False)
+            combinations = [kind for kind in _idle_maps if len(kind[0]) > 1]  # least recently used first
+            for kind in combinations[: max(0, len(combinations) - IDLE_COMBINED_MAPS_MAX)]:
+                del _idle_maps[kind]
 
 
 def _map_build(layers: tuple[str, ...], scale: int, database: dict[str, str]) -> mapnik.Map:

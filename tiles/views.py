@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_safe
 
 from geoportal.errors import DomainError, InvalidInput
 
@@ -67,9 +68,10 @@ def layers_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"layers": core.layers_index()})
 
 
-@require_GET
+@csrf_exempt  # a POST gets the 405 below, not a CSRF page: the WMS reads only GET (and HEAD)
+@require_safe
 def wms_view(request: HttpRequest) -> HttpResponse:
-    answer = wms.wms_answer(request.GET, service_url=request.build_absolute_uri(request.path))
+    answer = wms.wms_answer(dict(request.GET.lists()), service_url=request.build_absolute_uri(request.path))
     response = HttpResponse(answer.body, status=answer.status, content_type=answer.content_type, headers=answer.headers)
     response["Cache-Control"] = "no-cache"  # drawn from the current data at each request
     response["Access-Control-Allow-Origin"] = "*"

@@ -46,13 +46,17 @@ VERSIONS = ("1.3.0", "1.1.1", "1.1.0")
 MAX_SIZE_PX = 4096
 MAX_LAYERS = 10
 FEATURE_COUNT_MAX = 50
-INFO_TOLERANCE_PX = 4  # GetFeatureInfo finds what lies within this many pixels of the point
+INFO_TOLERANCE_PX = 4  # GetFeatureInfo finds what lies within this many pixels of the point,
+INFO_RADIUS_MAX_M = 50.0  # and never further than this (a world map's 4 pixels are 600 km)
+MIN_PIXEL_M = 0.01  # a map's pixel is at least this on the ground (Web Mercator metres), about zoom 24
+MAX_PIXEL_ASPECT = 4
 QUERY_MAX_BYTES = 16 * 1024
 WMS_NS = "http://www.opengis.net/wms"
 XLINK_NS = "http://www.w3.org/1999/xlink"
 OGC_NS = "http://www.opengis.net/ogc"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 NUMBER = re.compile(r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?$")  # ASCII only: float() reads "٣"
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # not in XML 1.0
 COLOUR = re.compile(r"^0[xX][0-9A-Fa-f]{6}$")
 MAP_FORMATS = {"image/png": "png8:m=h", "image/png; mode=8bit": "png8:m=h", "image/jpeg": "jpeg85"}
 MAP_FORMATS_LISTED = ("image/png", "image/jpeg")
@@ -119,8 +123,9 @@ class MapRequest:
     height: int
 
 
-def wms_answer(query: Mapping[str, str], *, service_url: str) -> WmsAnswer:
-    """Answer one WMS request given its query parameters; every refusal is a ServiceExceptionReport."""
+def wms_answer(query: Mapping[str, list[str]], *, service_url: str) -> WmsAnswer:
+    """Answer one WMS request given its query parameters (name → values, as ``QueryDict.lists()``);
+    every refusal is a ServiceExceptionReport."""
     try:
         return _dispatch(_parameters(query), service_url)
     except WmsError as error:
@@ -135,17 +140,21 @@ def wms_answer(query: Mapping[str, str], *, service_url: str) -> WmsAnswer:
 def exception_report(error: WmsError) -> WmsAnswer:
     ET.register_namespace("", OGC_NS)
     report = ET.Element(f"{{{OGC_NS}}}ServiceExceptionReport", {"version": VERSION})
-    ET.SubElement(report, f"{{{OGC_NS}}}ServiceException", {"code": error.code}).text = error.message
+    message = NOT_XML.sub("\ufffd", error.message)  # a control character echoed from the request
+    ET.SubElement(report, f"{{{OGC_NS}}}ServiceException", {"code": error.code}).text = message
     return WmsAnswer(error.status, _xml(report), "text/xml; charset=utf-8")
 
 
-def _parameters(query: Mapping[str, str]) -> dict[str, str]:
-    """Upper-case the names (WMS names are case-insensitive); of one name given in two cases, the first counts."""
-    if sum(len(key) + len(value) for key, value in query.items()) > QUERY_MAX_BYTES:
+def _parameters(query: Mapping[str, list[str]]) -> dict[str, str]:
+    """Upper-case the names (WMS names are case-insensitive); a name given twice, in any case, is refused
+    (which one would count is a guess a client should not have to make)."""
+    if sum(len(key) + sum(len(value) for value in values) for key, values in query.items()) > QUERY_MAX_BYTES:
         raise WmsError(f"the request is over {QUERY_MAX_BYTES} bytes.")
     parameters: dict[str, str] = {}
-    for key, value in query.items():
-        parameters.setdefault(key.upper(), value)
+    for key, values in query.items():
+        if len(values) != 1 or key.upper() in parameters:
+            raise WmsError(f"{key.upper()[:40]} is given more than once.")
+        parameters[key.upper()] = values[0]
     return parameters
 
 
@@ -202,6 +211,8 @@ def map_request(parameters: dict[str, str]) -> MapRequest:
     layers = tuple(name.strip() for name in _required(parameters, "LAYERS").split(","))
     if len(layers) > MAX_LAYERS:
         raise WmsError(f"LAYERS: at most {MAX_LAYERS} layers a map.")
+    if len(set(layers)) != len(layers):
+        raise WmsError("LAYERS: each layer at most once a map.")
     for name in layers:
         if name not in MAP_LAYERS:
             raise WmsError(
@@ -215,7 +226,29 @@ def map_request(parameters: dict[str, str]) -> MapRequest:
         raise WmsError(f"{crs_name}: '{code[:40]}' is not one of {', '.join(CRSS)}.", code="InvalidCRS")
     bbox = _bbox(_required(parameters, "BBOX"), crs, latitude_first=crs.latitude_first and version == VERSION)
     width, height = (_pixels(parameters, name) for name in ("WIDTH", "HEIGHT"))
-    return MapRequest(version, layers, crs, bbox, width, height)
+    request = MapRequest(version, layers, crs, bbox, width, height)
+    _pixel_check(request)
+    return request
+
+
+def _pixel_check(request: MapRequest) -> None:
+    """Refuse a map whose pixels are finer than MIN_PIXEL_M on the ground, or stretched past
+    MAX_PIXEL_ASPECT: Mapnik takes the scale from the width, and dashed outlines at such scales cost
+    minutes of CPU (a box of a millimetre took 48 s). Measured in Web Mercator metres at the middle."""
+    west, south, east, north = request.bbox
+    middle_x, middle_y = (west + east) / 2, (south + north) / 2
+    to_mercator = _transformer(request.crs.srid)
+    left, _ = to_mercator.transform(west, middle_y)
+    right, _ = to_mercator.transform(east, middle_y)
+    _, bottom = to_mercator.transform(middle_x, south)
+    _, top = to_mercator.transform(middle_x, north)
+    pixel_x, pixel_y = abs(right - left) / request.width, abs(top - bottom) / request.height
+    if not (math.isfinite(pixel_x) and math.isfinite(pixel_y)):
+        return  # a box reaching a pole: Mapnik clips it to Web Mercator's world
+    if min(pixel_x, pixel_y) < MIN_PIXEL_M:
+        raise WmsError(f"BBOX: a pixel of this map would be under {MIN_PIXEL_M * 100:g} cm on the ground.")
+    if max(pixel_x, pixel_y) > MAX_PIXEL_ASPECT * min(pixel_x, pixel_y):
+        raise WmsError(f"BBOX/WIDTH/HEIGHT: a pixel of this map would be over {MAX_PIXEL_ASPECT}× longer than wide.")
 
 
 def _styles_check(styles: str, layers: tuple[str, ...]) -> None:
@@ -235,7 +268,9 @@ def _bbox(text: str, crs: MapCrs, *, latitude_first: bool) -> tuple[float, float
     if latitude_first:
         values = [values[1], values[0], values[3], values[2]]
     west, south, east, north = values
-    if not all(math.isfinite(value) for value in values) or not (west < east and south < north):
+    if not all(math.isfinite(value) for value in values):
+        raise WmsError("BBOX: a number too large to be a coordinate.")
+    if not (west < east and south < north):
         raise WmsError("BBOX: each minimum must be below its maximum.")
     low_x, low_y, high_x, high_y = crs.bounds
     if west < low_x or south < low_y or east > high_x or north > high_y:
@@ -307,7 +342,7 @@ def features_at(layer: TileLayer, request: MapRequest, i: int, j: int, count: in
     # A pixel's width in Web Mercator metres at the point, whatever the map's CRS.
     left, _ = to_mercator.transform(x - x_step / 2, y)
     right, _ = to_mercator.transform(x + x_step / 2, y)
-    distance = abs(right - left) * INFO_TOLERANCE_PX
+    distance = min(abs(right - left) * INFO_TOLERANCE_PX, INFO_RADIUS_MAX_M)
     if not all(math.isfinite(value) for value in (centre_x, centre_y, distance)):
         return []  # a point Web Mercator cannot hold (a pole): no feature of ours lies there
     source = layer.vector
