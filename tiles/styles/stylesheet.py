@@ -62,23 +62,19 @@ def stylesheet_xml(layer: str, *, database: dict[str, str]) -> str:
 
 
 def stylesheets_combined_xml(layers: Sequence[str], *, database: dict[str, str]) -> str:
-    """Return one Mapnik XML that draws ``layers`` bottom first, as a WMS map of several layers.
+    """Return one Mapnik XML that draws ``layers`` (each once) bottom first, as a WMS map of several layers.
 
     One Map, so one label placement for all of them: a street name and a landmark's do not overlap,
     as they would if each layer were drawn apart. The first layer's background, if any, is the map's.
     """
+    if len(set(layers)) != len(layers):
+        raise ValueError("each layer at most once: its styles would be defined twice.")
     root = ET.Element("Map")
-    styles: set[str] = set()
     for index, layer in enumerate(layers):
         part = _parse(STYLES_DIR / f"{layer}.xml")
         if index == 0 and part.get("background-color"):
             root.set("background-color", part.get("background-color"))
-        for child in part:
-            if child.tag == "Style":
-                if child.get("name") in styles:
-                    continue  # a layer asked twice
-                styles.add(child.get("name", ""))
-            root.append(child)
+        root.extend(part)
     return _stylesheet(root, database)
 
 
