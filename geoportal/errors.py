@@ -71,6 +71,10 @@ class DomainErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from geoportal.statement_timeout import StatementTimedOut, statement_timed_out  # it builds on DomainError
+
+        if statement_timed_out(exception):
+            exception = StatementTimedOut()
         if isinstance(exception, DomainError):
             response = JsonResponse(exception.as_dict(), status=exception.status)
             retry_after = getattr(exception, "retry_after_seconds", None)  # e.g. the render limit's 503

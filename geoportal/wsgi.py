@@ -1,4 +1,5 @@
-"""WSGI entry point (granian: geoportal.wsgi:application): Django, with tile GETs on their lean path.
+"""WSGI entry point (granian: geoportal.wsgi:application): Django, with tile GETs on their lean path, and
+every database statement time-limited (geoportal/statement_timeout.py).
 
 Granian copies the whole process environment into every request's environ (``request.META``), the
 database URL and the secret key included. ``WithoutProcessEnvironment`` takes those keys out again,
@@ -9,7 +10,10 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from geoportal.statement_timeout import web_statement_timeout_install
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "geoportal.settings")
+web_statement_timeout_install()  # before any connection opens: every statement of a request is time-limited
 django_application = get_wsgi_application()
 
 from geoportal.wsgi_environ import WithoutProcessEnvironment  # noqa: E402  (after Django is set up)

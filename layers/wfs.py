@@ -30,10 +30,13 @@ from gisserver.exceptions import (
     ExternalValueError,
     InvalidParameterValue,
     OperationParsingFailed,
+    OperationProcessingFailed,
     OWSException,
 )
 from gisserver.features import FeatureType, ServiceDescription, field
 from gisserver.views import WFSView
+
+from geoportal.statement_timeout import statement_timed_out
 
 from .models import Area, Block, Governorate, Landmark, Parcel, ParcelStatus, Street, ZoningZone
 
@@ -188,6 +191,14 @@ class MunicipalWFSView(WFSView):
         if isinstance(exc, DefusedXmlException):
             exc = OperationParsingFailed(
                 "the request's XML declares a DTD or entities, which this service does not read.", locator="body"
+            )
+        elif statement_timed_out(exc):
+            # A 400, not the 503 of other endpoints: a WFS filter's cost is the client's choice.
+            exc = OperationProcessingFailed(
+                "the request took longer than the database's time limit for one request, and was stopped. Ask for a"
+                " smaller area, a simpler filter or fewer features (COUNT).",
+                locator="request",
+                status_code=400,
             )
         elif isinstance(exc, OWSException) and "LINE 1:" in exc.text:
             # django-gisserver repeats PostgreSQL's message, which quotes our SQL.

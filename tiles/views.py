@@ -9,6 +9,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_safe
 
 from geoportal.errors import DomainError, InvalidInput
+from geoportal.statement_timeout import StatementTimedOut, statement_timed_out
 
 from . import core, wms
 from .render_slots import RenderBusy
@@ -22,17 +23,26 @@ TILE_PATTERN = (
 def tile_answer(
     *, layer: str, z: str, x: str, y: str, fmt: str, scale: str | None, date: str | None, if_none_match: str | None
 ) -> core.TileResponse:
-    """Serve one tile, or the JSON error a DomainError stands for (503 + Retry-After when busy)."""
+    """Serve one tile, or the JSON error a DomainError stands for (503 + Retry-After when busy, or when the
+    database's time limit stopped it)."""
     arguments = {"z": int(z), "x": int(x), "y": int(y), "fmt": fmt, "scale": 2 if scale else 1}
     try:
         if layer == core.IMAGERY:
             return core.imagery_tile_get(capture_date=date, if_none_match=if_none_match, **arguments)
         return core.tile_get(layer_name=layer, if_none_match=if_none_match, **arguments)
     except DomainError as error:
-        headers = {"Content-Type": "application/json"}
-        if isinstance(error, RenderBusy):
-            headers["Retry-After"] = str(error.retry_after_seconds)
-        return core.TileResponse(error.status, json.dumps(error.as_dict()).encode(), headers)
+        return _error_answer(error)
+    except Exception as error:
+        if not statement_timed_out(error):
+            raise
+        return _error_answer(StatementTimedOut())
+
+
+def _error_answer(error: DomainError) -> core.TileResponse:
+    headers = {"Content-Type": "application/json"}
+    if isinstance(error, RenderBusy | StatementTimedOut):
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    return core.TileResponse(error.status, json.dumps(error.as_dict()).encode(), headers)
 
 
 def _http(response: core.TileResponse) -> HttpResponse:

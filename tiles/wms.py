@@ -13,9 +13,10 @@ Deny by default: GetFeatureInfo answers the attributes the vector tiles publish 
 deepest zoom (``VectorSource.columns``) and nothing else; retired features are left out by the same
 filter as the tiles'. Owners, permits and documents are in no layer.
 
-Bad requests get HTTP 400 (a busy renderer 503) with an OGC ServiceExceptionReport that says what
-was wrong. Sizes are bounded: ``MAX_SIZE_PX`` a side, ``MAX_LAYERS`` layers, ``FEATURE_COUNT_MAX``
-features, and a query string of at most ``QUERY_MAX_BYTES``.
+Bad requests get HTTP 400 (a busy renderer, or a statement stopped by the database's time limit,
+503) with an OGC ServiceExceptionReport that says what was wrong. Sizes are bounded: ``MAX_SIZE_PX``
+a side, ``MAX_LAYERS`` layers, ``FEATURE_COUNT_MAX`` features, and a query string of at most
+``QUERY_MAX_BYTES``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pyproj import Transformer
 
 from geoportal.errors import DomainError
 from geoportal.query_params import whole_number_parse
+from geoportal.statement_timeout import StatementTimedOut, statement_timed_out
 
 from .layers import LAYERS, TileLayer
 from .render_slots import RenderBusy, render_slot
@@ -131,11 +133,19 @@ def wms_answer(query: Mapping[str, list[str]], *, service_url: str) -> WmsAnswer
         return _dispatch(_parameters(query), service_url)
     except WmsError as error:
         return exception_report(error)
-    except RenderBusy as error:
-        report = exception_report(WmsError(error.message, code=error.code, status=error.status))
-        return replace(report, headers={"Retry-After": str(error.retry_after_seconds)})
+    except (RenderBusy, StatementTimedOut) as error:
+        return _busy_report(error)
     except DomainError as error:
         return exception_report(WmsError(error.message, code=error.code, status=error.status))
+    except Exception as error:
+        if not statement_timed_out(error):  # a query of GetFeatureInfo, or Mapnik's of a map
+            raise
+        return _busy_report(StatementTimedOut())
+
+
+def _busy_report(error: RenderBusy | StatementTimedOut) -> WmsAnswer:
+    report = exception_report(WmsError(error.message, code=error.code, status=error.status))
+    return replace(report, headers={"Retry-After": str(error.retry_after_seconds)})
 
 
 def exception_report(error: WmsError) -> WmsAnswer:
