@@ -236,3 +236,86 @@ def test_the_slots_of_a_process_of_this_host_that_is_gone_are_freed_at_once(sett
             assert renders_running() == 1
     finally:
         running.kill()
+
+
+# A waiter looks again after the backstop even unwoken; with it long, entering well before it shows a
+# wake-up. (Under 5 s: this machine's sockets time out a blocking read after 5 s.)
+BACKSTOP_SECONDS = 4.5
+WOKEN_WITHIN_SECONDS = 3
+
+
+def _waits_in_another_thread(enter) -> tuple[threading.Thread, threading.Event, threading.Event]:
+    """Start a thread that enters ``enter()`` (a context manager), says so, and leaves when told."""
+    entered, leave = threading.Event(), threading.Event()
+
+    def waiter():
+        with enter():
+            entered.set()
+            leave.wait(10)
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    return thread, entered, leave
+
+
+def test_a_raster_slot_waiter_is_woken_by_the_release_not_by_polling(settings, monkeypatch):
+    """With the look-again backstop at 4.5 s, only the release's wake-up lets the waiter in within 3 s."""
+    monkeypatch.setattr(render_slots, "WAKE_BACKSTOP_SECONDS", BACKSTOP_SECONDS)
+    settings.TILE_RENDER_CONCURRENCY, settings.TILE_RENDER_QUEUE, settings.TILE_RENDER_WAIT_SECONDS = 1, 1, 30
+    queue = f"{settings.TILE_REDIS_NAMESPACE}:render:raster:queue"
+    held = render_slot()
+    held.__enter__()
+    thread, entered, leave = _waits_in_another_thread(render_slot)
+    deadline = time.monotonic() + 5
+    while render_slots._client().zcard(queue) < 1 and time.monotonic() < deadline:  # it waits in the queue
+        time.sleep(0.001)
+    try:
+        assert not entered.wait(0.2)
+        held.__exit__(None, None, None)
+        assert entered.wait(WOKEN_WITHIN_SECONDS)
+        assert renders_running() == 1
+    finally:
+        leave.set()
+        thread.join(10)
+    assert renders_running() == 0
+
+
+def test_the_other_requests_for_a_metatile_are_woken_when_it_is_drawn(settings, monkeypatch):
+    monkeypatch.setattr(render_slots, "WAKE_BACKSTOP_SECONDS", BACKSTOP_SECONDS)
+    settings.TILE_RENDER_WAIT_SECONDS = 30
+    name = f"parcels/17/{uuid.uuid4().hex}"
+    waiters_key = f"tiles:lock-waiters:{name}"
+    held = render_slots.metatile_lock(name)
+    held.__enter__()
+    waiting = [_waits_in_another_thread(lambda: render_slots.metatile_lock(name)) for _ in range(3)]
+    deadline = time.monotonic() + 5
+    while int(render_slots._client().get(waiters_key) or 0) < 3 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    try:
+        assert not any(entered.wait(0.1) for _, entered, _ in waiting)
+        held.__exit__(None, None, None)
+        left = list(waiting)
+        while left:  # one at a time, in no set order: each release wakes the rest
+            deadline = time.monotonic() + WOKEN_WITHIN_SECONDS
+            while not any(entered.is_set() for _, entered, _ in left) and time.monotonic() < deadline:
+                time.sleep(0.001)
+            inside = [waiter for waiter in left if waiter[1].is_set()]
+            assert len(inside) == 1  # woken in time, and the lock still held by one at a time
+            inside[0][2].set()
+            inside[0][0].join(10)
+            left.remove(inside[0])
+    finally:
+        for thread, _, leave in waiting:
+            leave.set()
+            thread.join(10)
+    assert int(render_slots._client().get(waiters_key)) == 0
+
+
+def test_a_metatile_lock_waiter_gives_up_at_the_deadline_and_is_no_longer_counted(settings):
+    settings.TILE_RENDER_WAIT_SECONDS = 0.1
+    name = f"parcels/17/{uuid.uuid4().hex}"
+    with render_slots.metatile_lock(name):
+        with pytest.raises(RenderBusy, match="timed out waiting for the same tiles"):
+            with render_slots.metatile_lock(name):
+                pass
+        assert int(render_slots._client().get(f"tiles:lock-waiters:{name}")) == 0
