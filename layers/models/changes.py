@@ -32,8 +32,8 @@ class ChangeEvent(models.Model):
 
     class Meta:
         ordering = ["id"]
+        # The xid column and its indexes, (xid, id) and (layer, xid, id), are in SQL: migrations 0004, 0008, 0009.
         indexes = [
-            models.Index(fields=["layer", "id"], name="changeevent_layer_id"),
             GistIndex(fields=["bbox_3857"], name="changeevent_bbox_gist"),
         ]
         constraints = [valid_geometry_constraint("changeevent", "bbox_3857")]

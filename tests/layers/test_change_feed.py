@@ -153,6 +153,35 @@ def test_layer_and_bbox_filters_keep_only_matching_events(block):
     assert _walk(start, layers=["landmarks"])[0] == []
 
 
+def test_a_feed_of_some_layers_is_the_whole_feed_without_the_others_over_many_pages(block):
+    """Each asked layer is walked on its own index and the walks merged (layers/change_feed.py): the
+    merge must keep the whole feed's order, across transactions and within one."""
+    start = feed_latest()
+    transactions = [
+        [("streets", "S-1"), ("parcels", "P-1")],
+        [("landmarks", "L-1"), ("streets", "S-2"), ("landmarks", "L-2"), ("zoning", "Z-1"), ("streets", "S-3")],
+        [("parcels", "P-2")],
+        [("landmarks", "L-3")],
+        [("streets", "S-4"), ("landmarks", "L-4")],
+    ]
+    for events in transactions:
+        writer = _other_connection()
+        try:
+            with writer.cursor() as cursor:
+                for layer, key in events:
+                    cursor.execute(RAW_EVENT_SQL.replace("'streets'", "%s"), [layer, key])
+            writer.commit()
+        finally:
+            writer.close()
+
+    everything, _ = _walk(start)
+    some, _ = _walk(start, layers=["landmarks", "streets"])
+
+    assert [key for _, key, _ in everything] == [key for events in transactions for _, key in events]
+    assert some == [event for event in everything if event[0] in ("landmarks", "streets")]
+    assert [key for _, key, _ in _walk(start, layers=["parcels"])[0]] == ["P-1", "P-2"]
+
+
 def test_an_event_written_first_by_a_transaction_that_began_writing_later_is_not_skipped(block):
     """Ids follow the inserts, the feed follows the transactions: here the smaller id commits last.
 
