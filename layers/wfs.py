@@ -177,12 +177,14 @@ class MunicipalWFSView(WFSView):
         return super().post(request, *args, **kwargs)
 
     def call_operation(self, wfs_operation_cls):
-        """Refuse COUNT and STARTINDEX that django-gisserver would hand the database as they are."""
-        for name in ("count", "startIndex"):
+        """Refuse COUNT and STARTINDEX that django-gisserver would hand the database as they are, and
+        COUNT=0, which it reads as no COUNT at all (a full page of 5,000 features for a request of none)."""
+        for name, lowest, hint in (("count", 1, " (RESULTTYPE=hits counts the features)"), ("startIndex", 0, "")):
             value = getattr(self.ows_request, name, None)
-            if value is not None and not 0 <= value <= START_INDEX_MAX:
+            if value is not None and not lowest <= value <= START_INDEX_MAX:
                 raise InvalidParameterValue(
-                    f"{name.upper()} must be a whole number from 0 to {START_INDEX_MAX:,}, not {value}.", locator=name
+                    f"{name.upper()} must be a whole number from {lowest} to {START_INDEX_MAX:,}, not {value}{hint}.",
+                    locator=name,
                 )
         return super().call_operation(wfs_operation_cls)
 

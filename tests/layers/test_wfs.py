@@ -171,6 +171,7 @@ def test_an_entity_expansion_bomb_in_a_posted_request_is_refused(client, parcels
         ({"TYPENAMES": "parcels", "SRSNAME": "EPSG:2039"}, "InvalidParameterValue", "2039"),
         ({"TYPENAMES": "parcels", "BBOX": "1,2,3"}, "OperationParsingFailed", "BBOX"),
         ({"TYPENAMES": "parcels", "COUNT": "-5"}, "InvalidParameterValue", "COUNT"),
+        ({"TYPENAMES": "parcels", "COUNT": "0"}, "InvalidParameterValue", "RESULTTYPE=hits"),
         ({"TYPENAMES": "parcels", "STARTINDEX": "-1"}, "InvalidParameterValue", "STARTINDEX"),
         ({"TYPENAMES": "parcels", "COUNT": "9" * 5000}, "InvalidParameterValue", "COUNT"),
         ({"TYPENAMES": "parcels", "FILTER": "<fes:Filter"}, "InvalidParameterValue", "FILTER"),
