@@ -17,4 +17,6 @@ app.conf.beat_schedule = {
     "importers-schedules-pull": {"task": "importers.schedules_pull", "schedule": 60.0},
     # A job whose worker was killed mid-run is marked failed (its transaction was rolled back).
     "importers-jobs-abandoned": {"task": "importers.jobs_abandoned_fail", "schedule": 60.0},
+    # Stored deliveries past GEOPORTAL_IMPORT_DELIVERY_KEEP_DAYS are removed (importers/retention.py).
+    "importers-deliveries-prune": {"task": "importers.deliveries_prune", "schedule": 6 * 3600.0},
 }

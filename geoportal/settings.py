@@ -188,6 +188,11 @@ IMPORT_ARCHIVE_MAX_TOTAL_BYTES = env.int("GEOPORTAL_IMPORT_ARCHIVE_MAX_TOTAL_BYT
 IMPORT_ARCHIVE_MAX_RATIO = env.int("GEOPORTAL_IMPORT_ARCHIVE_MAX_RATIO", default=200)
 # Rejected deliveries are kept here as received, with their report (importers/base.py), within the caps above.
 IMPORT_QUARANTINE_DIR = Path(env.str("GEOPORTAL_IMPORT_QUARANTINE_DIR", default=str(embedded.VAR_DIR / "quarantine")))
+# Stored deliveries and quarantine folders are removed this many days after their job finished, except the
+# newest accepted delivery of each source (importers/retention.py, daily); 0 keeps them all.
+IMPORT_DELIVERY_KEEP_DAYS = env.int("GEOPORTAL_IMPORT_DELIVERY_KEEP_DAYS", default=90)
+if IMPORT_DELIVERY_KEEP_DAYS < 0:
+    raise ImproperlyConfigured(f"GEOPORTAL_IMPORT_DELIVERY_KEEP_DAYS={IMPORT_DELIVERY_KEEP_DAYS}: 0 keeps all.")
 # Delivered parcels may overlap (each other, or stored ones the delivery keeps) by at most the larger of these.
 # A first load of at least this many parcels into empty tables builds their indexes and checks their
 # foreign keys once, after the insert (importers/bulk_load.py); readers of those tables wait for it.

@@ -139,6 +139,13 @@ def job_fail(*, job: ImportJob, message: str) -> None:
     job.save(update_fields=["status", "report", "finished_at", "log"])
 
 
+def job_delivery_removed(*, job: ImportJob, reason: str) -> None:
+    """Record that a finished job's stored delivery is gone (importers/retention.py); the job keeps the rest."""
+    job.log += _log_line(f"delivery removed: {reason} (was {job.delivery})")
+    job.delivery = ""
+    job.save(update_fields=["delivery", "log"])
+
+
 def job_get(*, job_id: int) -> ImportJob:
     try:
         return ImportJob.objects.select_related("created_by").get(pk=job_id)

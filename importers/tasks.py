@@ -25,6 +25,7 @@ from .base import SOURCES
 from .jobs import job_create, job_delivery_store, job_run, jobs_abandoned_fail
 from .models import DeliverySchedule, ImportJob
 from .pulls import delivery_download
+from .retention import deliveries_prune
 from .wfs_pull import wfs_delivery_download, wfs_delivery_file_name, wfs_layers_parse, wfs_source_layers
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,15 @@ def job_run_task(job_id: int) -> str:
 def jobs_abandoned_fail_task() -> list[int]:
     """Mark failed the running jobs whose process has gone (e.g. a worker killed mid-import)."""
     return jobs_abandoned_fail()
+
+
+@shared_task(name="importers.deliveries_prune")
+def deliveries_prune_task() -> dict:
+    """Remove stored deliveries and quarantine folders past IMPORT_DELIVERY_KEEP_DAYS (0: keep all)."""
+    if not settings.IMPORT_DELIVERY_KEEP_DAYS:
+        return {}
+    pruned = deliveries_prune(keep_days=settings.IMPORT_DELIVERY_KEEP_DAYS)
+    return {"jobs": pruned.jobs, "quarantined": pruned.quarantined, "bytes_freed": pruned.bytes_freed}
 
 
 @shared_task(name="importers.drop_folders_scan")
