@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from urllib.parse import unquote
@@ -90,6 +91,11 @@ DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["HOST"] = unquote(DATABASES["default"].get("HOST", ""))
 DATABASES["default"]["ENGINE"] = "geoportal.postgis"  # PostGIS with before-commit hooks (tiles/publication.py)
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+# libpq's ``options`` (``DATABASE_URL=…?options=…``) replaces PGOPTIONS, where the web server puts its statement
+# time limit (geoportal/statement_timeout.py): keep both.
+_database_options = DATABASES["default"].get("OPTIONS", {})
+if "options" in _database_options and os.environ.get("PGOPTIONS"):
+    _database_options["options"] = f"{os.environ['PGOPTIONS']} {_database_options['options']}"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default=embedded.redis_url())

@@ -135,10 +135,11 @@ def change_feed_page(
     """
     after = feed_latest() if after is None else after
     west, south, east, north = bbox or (None, None, None, None)
+    layers = None if layers is None else sorted(set(layers))  # each asked layer walked once
     parameters = {"xid": str(after.xid), "id": after.id, "layers": layers, "limit": limit}
     parameters |= {"west": west, "south": south, "east": east, "north": north}
     with connection.cursor() as cursor:
-        cursor.execute(PAGE_SQL.format(events=SOME_LAYERS_EVENTS if layers else ALL_LAYERS_EVENTS), parameters)
+        cursor.execute(PAGE_SQL.format(events=ALL_LAYERS_EVENTS if layers is None else SOME_LAYERS_EVENTS), parameters)
         rows = cursor.fetchall()
     horizon, started_before = int(rows[0][0]), int(rows[0][1])
     if after.xid > started_before:

@@ -24,6 +24,7 @@ every WAKE_BACKSTOP_SECONDS, for slots freed by expiry rather than by a release.
 from __future__ import annotations
 
 import collections
+import logging
 import os
 import socket
 import threading
@@ -40,9 +41,13 @@ from geoportal.errors import DomainError
 
 RENDER_TIMEOUT_SECONDS = 120
 WAKE_BACKSTOP_SECONDS = 0.05  # a blocked waiter looks again after this even without a wake-up
+# Waiters that block in Redis at once, per process; the others sleep for the backstop instead. A
+# blocked waiter holds a pooled connection (redis-py allows 100), and a release must always find one.
+WAKE_BLOCKING_MAX = 16
 WAKE_EXPIRY_MS = 10_000  # wake-ups nobody took are dropped after this (a waiter that gave up)
 DEAD_HOLDERS_CHECK_SECONDS = 1.0  # how often, at most, a process looks for slots of dead processes
 HOST = socket.gethostname()
+logger = logging.getLogger(__name__)
 # KEYS: slots, queue. ARGV: now, expiry, token, concurrency, queue length, already queued (0/1).
 # Returns 2: a slot is held; 1: waiting in the queue; 0: refused (the queue is full).
 # One round trip when a slot is free: the common case costs no more than a lock.
@@ -114,11 +119,30 @@ def _lock_wake_script():
     return _client().register_script(LOCK_WAKE)
 
 
+_wake_blocking = threading.BoundedSemaphore(WAKE_BLOCKING_MAX)
+
+
 def _wake_wait(wake_key: str, deadline: float) -> None:
     """Block until a wake-up arrives on ``wake_key``, WAKE_BACKSTOP_SECONDS pass, or ``deadline``."""
     seconds = min(WAKE_BACKSTOP_SECONDS, deadline - time.monotonic())
-    if seconds > 0.001:
+    if seconds <= 0.001:
+        return
+    if not _wake_blocking.acquire(blocking=False):
+        time.sleep(seconds)  # enough waiters hold connections already
+        return
+    try:
         _client().blpop([wake_key], timeout=seconds)
+    finally:
+        _wake_blocking.release()
+
+
+def _best_effort(what: str, call) -> None:
+    """Run a release's bookkeeping in Redis; if Redis fails, log it rather than fail a finished render
+    (a slot token then expires after RENDER_TIMEOUT_SECONDS, and waiters look again after the backstop)."""
+    try:
+        call()
+    except redis_client.RedisError:
+        logger.warning("render slots: %s failed", what, exc_info=True)
 
 
 def _acquire(keys: list[str], token: str, concurrency: int, *, queued: bool) -> int:
@@ -219,7 +243,8 @@ def render_slot(kind: str = "raster") -> Iterator[None]:
             state = _acquire(keys, token, concurrency, queued=True)  # keeps its place, renews its expiry
         yield
     finally:
-        _release_script()(keys=[*keys, wake_key], args=[token, settings.TILE_RENDER_QUEUE + 1, WAKE_EXPIRY_MS])
+        release_arguments = [token, settings.TILE_RENDER_QUEUE + 1, WAKE_EXPIRY_MS]
+        _best_effort("a slot's release", lambda: _release_script()(keys=[*keys, wake_key], args=release_arguments))
 
 
 class _DeadHoldersCheck:
@@ -258,15 +283,18 @@ def _process_runs(pid: int) -> bool:
 @contextmanager
 def metatile_lock(name: str) -> Iterator[None]:
     """Let one request render a metatile while the others for it wait (then find it cached)."""
-    lock = _client().lock(f"tiles:lock:{name}", timeout=RENDER_TIMEOUT_SECONDS)
-    waiters_key, wake_key = f"tiles:lock-waiters:{name}", f"tiles:lock-wake:{name}"
+    lock = _client().lock(_key(f"lock:{name}"), timeout=RENDER_TIMEOUT_SECONDS)
+    waiters_key, wake_key = _key(f"lock-waiters:{name}"), _key(f"lock-wake:{name}")
     if not lock.acquire(blocking=False):
         _lock_wait(lock, waiters_key, wake_key)
     try:
         yield
     finally:
-        lock.release()
-        _lock_wake_script()(keys=[waiters_key, wake_key], args=[WAKE_EXPIRY_MS])
+        try:
+            lock.release()  # raises if the lock expired (a render over RENDER_TIMEOUT_SECONDS): wake them anyway
+        finally:
+            wake = _lock_wake_script()
+            _best_effort("a metatile lock's wake-up", lambda: wake(keys=[waiters_key, wake_key], args=[WAKE_EXPIRY_MS]))
 
 
 def _lock_wait(lock, waiters_key: str, wake_key: str) -> None:

@@ -11,6 +11,9 @@ class Migration(migrations.Migration):
     search index's events of one layer in the running transaction (layers/services/search.py).
     """
 
+    # CONCURRENTLY, outside a transaction: the events table grows by a million rows a full re-sync, and a
+    # plain CREATE INDEX would hold back every write (each one records events) for the whole build.
+    atomic = False
     dependencies = [("layers", "0008_changeevent_feed_order")]
 
     operations = [
@@ -18,10 +21,14 @@ class Migration(migrations.Migration):
             state_operations=[migrations.RemoveIndex(model_name="changeevent", name="changeevent_layer_id")],
             database_operations=[
                 migrations.RunSQL(
-                    "CREATE INDEX changeevent_layer_xid_id ON layers_changeevent (layer, xid, id);"
-                    " DROP INDEX changeevent_layer_id;",
-                    reverse_sql="CREATE INDEX changeevent_layer_id ON layers_changeevent (layer, id);"
-                    " DROP INDEX changeevent_layer_xid_id;",
+                    "CREATE INDEX CONCURRENTLY IF NOT EXISTS changeevent_layer_xid_id"
+                    " ON layers_changeevent (layer, xid, id)",
+                    reverse_sql="DROP INDEX CONCURRENTLY IF EXISTS changeevent_layer_xid_id",
+                ),
+                migrations.RunSQL(
+                    "DROP INDEX CONCURRENTLY IF EXISTS changeevent_layer_id",
+                    reverse_sql="CREATE INDEX CONCURRENTLY IF NOT EXISTS changeevent_layer_id"
+                    " ON layers_changeevent (layer, id)",
                 ),
             ],
         ),

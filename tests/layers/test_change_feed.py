@@ -180,6 +180,8 @@ def test_a_feed_of_some_layers_is_the_whole_feed_without_the_others_over_many_pa
     assert [key for _, key, _ in everything] == [key for events in transactions for _, key in events]
     assert some == [event for event in everything if event[0] in ("landmarks", "streets")]
     assert [key for _, key, _ in _walk(start, layers=["parcels"])[0]] == ["P-1", "P-2"]
+    assert _walk(start, layers=["streets", "streets", "landmarks"])[0] == some  # each layer once
+    assert _walk(start, layers=[])[0] == []  # no layer asked, none served
 
 
 def test_an_event_written_first_by_a_transaction_that_began_writing_later_is_not_skipped(block):

@@ -239,7 +239,7 @@ def test_the_slots_of_a_process_of_this_host_that_is_gone_are_freed_at_once(sett
 
 
 # A waiter looks again after the backstop even unwoken; with it long, entering well before it shows a
-# wake-up. (Under 5 s: this machine's sockets time out a blocking read after 5 s.)
+# wake-up. (Under 5 s: redis-py's default socket timeout ends a blocking read after 5 s.)
 BACKSTOP_SECONDS = 4.5
 WOKEN_WITHIN_SECONDS = 3
 
@@ -269,12 +269,40 @@ def test_a_raster_slot_waiter_is_woken_by_the_release_not_by_polling(settings, m
     deadline = time.monotonic() + 5
     while render_slots._client().zcard(queue) < 1 and time.monotonic() < deadline:  # it waits in the queue
         time.sleep(0.001)
+    released = False
     try:
         assert not entered.wait(0.2)
         held.__exit__(None, None, None)
+        released = True
         assert entered.wait(WOKEN_WITHIN_SECONDS)
         assert renders_running() == 1
     finally:
+        if not released:
+            held.__exit__(None, None, None)
+        leave.set()
+        thread.join(10)
+    assert renders_running() == 0
+
+
+def test_a_waiter_with_no_blocking_place_left_looks_again_and_gets_the_slot(settings, monkeypatch):
+    """Past WAKE_BLOCKING_MAX blocked waiters a process's waiters sleep instead of holding a connection."""
+    no_place = threading.BoundedSemaphore(1)
+    no_place.acquire()
+    monkeypatch.setattr(render_slots, "_wake_blocking", no_place)
+    monkeypatch.setattr(render_slots.redis_client.Redis, "blpop", lambda *args, **kwargs: pytest.fail("blocked"))
+    settings.TILE_RENDER_CONCURRENCY, settings.TILE_RENDER_QUEUE, settings.TILE_RENDER_WAIT_SECONDS = 1, 1, 30
+    held = render_slot()
+    held.__enter__()
+    thread, entered, leave = _waits_in_another_thread(render_slot)
+    released = False
+    try:
+        assert not entered.wait(0.2)
+        held.__exit__(None, None, None)
+        released = True
+        assert entered.wait(WOKEN_WITHIN_SECONDS)
+    finally:
+        if not released:
+            held.__exit__(None, None, None)
         leave.set()
         thread.join(10)
     assert renders_running() == 0
@@ -284,16 +312,18 @@ def test_the_other_requests_for_a_metatile_are_woken_when_it_is_drawn(settings, 
     monkeypatch.setattr(render_slots, "WAKE_BACKSTOP_SECONDS", BACKSTOP_SECONDS)
     settings.TILE_RENDER_WAIT_SECONDS = 30
     name = f"parcels/17/{uuid.uuid4().hex}"
-    waiters_key = f"tiles:lock-waiters:{name}"
+    waiters_key = f"{settings.TILE_REDIS_NAMESPACE}:lock-waiters:{name}"
     held = render_slots.metatile_lock(name)
     held.__enter__()
     waiting = [_waits_in_another_thread(lambda: render_slots.metatile_lock(name)) for _ in range(3)]
     deadline = time.monotonic() + 5
     while int(render_slots._client().get(waiters_key) or 0) < 3 and time.monotonic() < deadline:
         time.sleep(0.001)
+    released = False
     try:
         assert not any(entered.wait(0.1) for _, entered, _ in waiting)
         held.__exit__(None, None, None)
+        released = True
         left = list(waiting)
         while left:  # one at a time, in no set order: each release wakes the rest
             deadline = time.monotonic() + WOKEN_WITHIN_SECONDS
@@ -305,6 +335,8 @@ def test_the_other_requests_for_a_metatile_are_woken_when_it_is_drawn(settings, 
             inside[0][0].join(10)
             left.remove(inside[0])
     finally:
+        if not released:
+            held.__exit__(None, None, None)
         for thread, _, leave in waiting:
             leave.set()
             thread.join(10)
@@ -318,4 +350,4 @@ def test_a_metatile_lock_waiter_gives_up_at_the_deadline_and_is_no_longer_counte
         with pytest.raises(RenderBusy, match="timed out waiting for the same tiles"):
             with render_slots.metatile_lock(name):
                 pass
-        assert int(render_slots._client().get(f"tiles:lock-waiters:{name}")) == 0
+        assert int(render_slots._client().get(f"{settings.TILE_REDIS_NAMESPACE}:lock-waiters:{name}")) == 0
