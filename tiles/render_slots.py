@@ -101,7 +101,9 @@ class RenderBusy(DomainError):
 
 @cache
 def _client() -> redis_client.Redis:
-    return redis_client.Redis.from_url(settings.REDIS_URL)
+    # A thread that finds every connection in use waits for one (up to 5 s) instead of failing its render.
+    pool = redis_client.BlockingConnectionPool.from_url(settings.REDIS_URL, max_connections=100, timeout=5)
+    return redis_client.Redis(connection_pool=pool)
 
 
 @cache
