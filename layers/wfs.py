@@ -34,11 +34,14 @@ from gisserver.exceptions import (
     OWSException,
 )
 from gisserver.features import FeatureType, ServiceDescription, field
+from gisserver.operations import wfs20
+from gisserver.output import DBGML32Renderer
 from gisserver.views import WFSView
 
 from geoportal.statement_timeout import statement_timed_out
 
 from .models import Area, Block, Governorate, Landmark, Parcel, ParcelStatus, Street, ZoningZone
+from .wfs_output import RowGML32Renderer
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +156,19 @@ def feature_types() -> list[FeatureType]:
     ]
 
 
+class MunicipalGetFeature(wfs20.GetFeature):
+    """GetFeature with its GML 3.2 written from rows (``layers/wfs_output.py``); GeoJSON and CSV as they are."""
+
+    gml32_renderer = RowGML32Renderer
+
+    def get_output_formats(self):
+        formats = super().get_output_formats()
+        for output_format in formats:
+            if output_format.renderer_class is DBGML32Renderer:
+                output_format.renderer_class = self.gml32_renderer
+        return formats
+
+
 class MunicipalWFSView(WFSView):
     """``/wfs``: one endpoint for every published layer."""
 
@@ -165,6 +181,7 @@ class MunicipalWFSView(WFSView):
         provider_name="Municipality survey and planning departments",
     )
     feature_types = feature_types()
+    accept_operations = {"WFS": {**WFSView.accept_operations["WFS"], "GetFeature": MunicipalGetFeature}}
 
     def get(self, request, *args, **kwargs):
         for name, value in request.GET.items():

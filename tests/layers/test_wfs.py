@@ -5,17 +5,26 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import subprocess
 import xml.etree.ElementTree as ET
+from decimal import Decimal
 
 import pytest
+from django.conf import settings
+from django.contrib.gis.geos import LineString, MultiLineString, Point
 from django.db import connection
+from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
+from gisserver.features import FeatureType, field
+from gisserver.output import DBGML32Renderer
 from owslib.wfs import WebFeatureService
 
-from layers.models import Parcel
+from layers.models import Landmark, Parcel, Street, ZoningZone
 from layers.services.parcels import parcel_create, parcel_retire
+from layers.wfs import STORAGE_CRS, MunicipalGetFeature, MunicipalWFSView
 from tests.factories import parcel_survey
-from tests.geometry_helpers import SALMIYA_X, ktm_rectangle
+from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y, ktm_multipolygon, ktm_rectangle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 LAYERS = {"governorates", "areas", "blocks", "parcels", "zoning", "streets", "landmarks"}
@@ -363,3 +372,117 @@ def test_a_retired_parcel_is_not_found_by_its_id(client, parcels):
     assert _exception(body)[0] == "NotFound"
     assert current_status == 200
     assert b"<app:number>1</app:number>" in current
+
+
+@pytest.fixture
+def planning(block):
+    """A zone, a street whose name needs escaping in XML, a landmark in no area and a retired one."""
+    ZoningZone.objects.create(
+        code="Z-1",
+        category="private_housing",
+        name_ar="سكن خاص",
+        name_en="Private housing",
+        max_floors=3,
+        max_height_m=Decimal("15.50"),
+        floor_area_ratio=Decimal("2.10"),
+        site_coverage_pct=60,
+        setback_front_m=6,
+        setback_side_m=2,
+        setback_rear_m=Decimal("2.25"),
+        geom=ktm_multipolygon(),
+    )
+    line = LineString((SALMIYA_X, SALMIYA_Y - 5), (SALMIYA_X + 300, SALMIYA_Y - 5))
+    Street.objects.create(
+        code="ST-1",
+        number="5",
+        name_ar="شارع ٥",
+        name_en='Gulf <Road> & "Sons"',
+        street_class="local",
+        area=block.area,
+        geom=MultiLineString(line, srid=settings.SRID),
+    )
+    for code, area, retired_on in (("LM-1", None, None), ("LM-2", block.area, datetime.date(2024, 6, 1))):
+        Landmark.objects.create(
+            code=code,
+            name_ar="مسجد",
+            name_en=f"Mosque {code}",
+            category="mosque",
+            area=area,
+            retired_on=retired_on,
+            geom=Point(SALMIYA_X + 100, SALMIYA_Y + 100, srid=settings.SRID),
+        )
+
+
+BY_ID = "urn:ogc:def:query:OGC-WFS::GetFeatureById"
+SAME_GML_AS_DJANGO_GISSERVER = [
+    *({"TYPENAMES": layer} for layer in sorted(LAYERS)),
+    {"TYPENAMES": "parcels", "COUNT": "2"},  # a full page: numberMatched is counted, a next link
+    {"TYPENAMES": "parcels", "COUNT": "2", "STARTINDEX": "2"},
+    {"TYPENAMES": "parcels", "PROPERTYNAME": "area_code"},
+    {"TYPENAMES": "parcels", "PROPERTYNAME": "geom,block_number,number"},
+    {"TYPENAMES": "parcels", "SRSNAME": "EPSG:4326"},  # the legacy axis order and srsName
+    {"TYPENAMES": "parcels", "SRSNAME": "urn:ogc:def:crs:OGC::CRS84"},
+    {"TYPENAMES": "streets", "SRSNAME": "urn:ogc:def:crs:EPSG::3857"},
+    {"TYPENAMES": "parcels", "SORTBY": "number DESC", "FILTER": _filter(_equal(_reference("block_number"), "{block}"))},
+    {"TYPENAMES": "(parcels)(landmarks)"},
+    {"STOREDQUERY_ID": BY_ID, "ID": "parcels.{parcel}"},
+    {"STOREDQUERY_ID": BY_ID, "ID": "landmarks.{landmark}"},
+]
+
+
+def _timeless(body: bytes) -> bytes:
+    return re.sub(rb'timeStamp="[^"]*"', b"", body)
+
+
+@pytest.mark.parametrize("query", SAME_GML_AS_DJANGO_GISSERVER, ids=lambda query: "&".join(query.values())[:60])
+def test_gml_is_written_from_rows_byte_for_byte_as_django_gisserver_writes_it(
+    client, parcels, planning, monkeypatch, query
+):
+    landmark = Landmark.objects.get(code="LM-1")  # in no area: an xsi:nil area_code
+    known = {"block": parcels[0].block.number, "parcel": parcels[0].pk, "landmark": landmark.pk}
+    query = {name: value.format(**known) for name, value in query.items()}
+
+    status, ours = _get(client, REQUEST="GetFeature", **query)
+    monkeypatch.setattr(MunicipalGetFeature, "gml32_renderer", DBGML32Renderer)
+    their_status, theirs = _get(client, REQUEST="GetFeature", **query)
+
+    assert status == their_status == 200
+    assert b"<app:" in ours
+    assert _timeless(ours) == _timeless(theirs)
+
+
+@pytest.mark.parametrize(
+    ("layer", "queries"),
+    # The one current landmark is in no area: no area to read.
+    [("governorates", 1), ("areas", 2), ("blocks", 2), ("parcels", 2), ("zoning", 1), ("streets", 2), ("landmarks", 1)],
+)
+def test_a_page_reads_its_related_columns_in_one_query_per_foreign_key(client, parcels, planning, layer, queries):
+    """A parcel's block_number and area_code: one query for the page's blocks with their areas, not the
+    prefetch of blocks, of areas and one query per block for its area."""
+    with CaptureQueriesContext(connection) as captured:
+        status, body = _get(client, REQUEST="GetFeature", TYPENAMES=layer)
+
+    assert status == 200
+    assert body.count(b"<wfs:member>") >= 1
+    assert len(captured.captured_queries) == queries
+
+
+def test_a_layer_the_rows_cannot_hold_is_written_by_django_gisserver(client, block, planning, monkeypatch):
+    """A street's blocks, nested and repeated: a feature is no longer one row, so django-gisserver writes it."""
+    Street.objects.get().blocks.add(block)
+    streets = FeatureType(
+        Street.objects.order_by("pk"),
+        name="streets",
+        fields=["code", field("blocks", fields=["number"]), "geom"],
+        crs=STORAGE_CRS,
+        show_name_field=False,
+    )
+    view = MunicipalWFSView.as_view(feature_types=[streets])
+    request = {"SERVICE": "WFS", "VERSION": "2.0.0", "REQUEST": "GetFeature", "TYPENAMES": "streets"}
+
+    ours = b"".join(view(RequestFactory().get("/wfs", request)).streaming_content)
+    monkeypatch.setattr(MunicipalGetFeature, "gml32_renderer", DBGML32Renderer)
+    theirs = b"".join(view(RequestFactory().get("/wfs", request)).streaming_content)
+
+    assert f"<app:blocks>\n<app:number>{block.number}</app:number>".encode() in ours
+    assert _timeless(ours) == _timeless(theirs)
