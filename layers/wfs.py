@@ -36,9 +36,10 @@ from gisserver.exceptions import (
 from gisserver.features import FeatureType, ServiceDescription, field
 from gisserver.operations import wfs20
 from gisserver.output import DBGML32Renderer
+from gisserver.parsers.wfs20 import ResultType
 from gisserver.views import WFSView
 
-from geoportal.statement_timeout import statement_timed_out
+from geoportal.statement_timeout import StatementTimedOut, statement_timed_out
 
 from .models import Area, Block, Governorate, Landmark, Parcel, ParcelStatus, Street, ZoningZone
 from .wfs_output import RowGML32Renderer
@@ -71,6 +72,8 @@ REQUEST_ERRORS = (
     ValueError,
     RuntimeError,
 )
+# Parameters with which a client chooses how much work a GetFeature is (an XML POST carries them in its body).
+COSTLY_PARAMETERS = frozenset({"FILTER", "BBOX", "SORTBY", "RESOURCEID", "PROPERTYNAME"})
 STORAGE_CRS = CRS.from_srid(settings.SRID)
 OTHER_CRS = [WGS84, CRS84, WEB_MERCATOR, CRS.from_srid(32638), CRS.from_srid(32639)]
 NAMES = ["code", "name_ar", "name_en"]
@@ -195,8 +198,10 @@ class MunicipalWFSView(WFSView):
 
     def call_operation(self, wfs_operation_cls):
         """Refuse COUNT and STARTINDEX that django-gisserver would hand the database as they are, and
-        COUNT=0, which it reads as no COUNT at all (a full page of 5,000 features for a request of none)."""
-        for name, lowest, hint in (("count", 1, " (RESULTTYPE=hits counts the features)"), ("startIndex", 0, "")):
+        COUNT=0 but with RESULTTYPE=hits: it reads it as no COUNT (a full page of 5,000 features for none)."""
+        hits = getattr(self.ows_request, "resultType", None) is ResultType.hits  # COUNT=0 with it counts only
+        bounds = (("count", 0 if hits else 1, " (RESULTTYPE=hits counts the features)"), ("startIndex", 0, ""))
+        for name, lowest, hint in bounds:
             value = getattr(self.ows_request, name, None)
             if value is not None and not lowest <= value <= START_INDEX_MAX:
                 raise InvalidParameterValue(
@@ -212,13 +217,7 @@ class MunicipalWFSView(WFSView):
                 "the request's XML declares a DTD or entities, which this service does not read.", locator="body"
             )
         elif statement_timed_out(exc):
-            # A 400, not the 503 of other endpoints: a WFS filter's cost is the client's choice.
-            exc = OperationProcessingFailed(
-                "the request took longer than the database's time limit for one request, and was stopped. Ask for a"
-                " smaller area, a simpler filter or fewer features (COUNT).",
-                locator="request",
-                status_code=400,
-            )
+            return self._timed_out_response()
         elif isinstance(exc, OWSException) and "LINE 1:" in exc.text:
             # django-gisserver repeats PostgreSQL's message, which quotes our SQL.
             exc = InvalidParameterValue("the filter compares or computes values of the wrong type.", locator="filter")
@@ -231,6 +230,20 @@ class MunicipalWFSView(WFSView):
                 locator="request",
             )
         return super().handle_exception(exc)
+
+    def _timed_out_response(self):
+        """A 400 when the client's own filter, box or sort made the work (asking again will not help), else a
+        503 with Retry-After (the database was slow, or waited for a lock)."""
+        chosen = self.request.method == "POST" or any(name.upper() in COSTLY_PARAMETERS for name in self.request.GET)
+        text = "the request took longer than the database's time limit for one request, and was stopped."
+        if chosen:
+            text += " Ask for a smaller area, a simpler filter or fewer features (COUNT)."
+            return super().handle_exception(OperationProcessingFailed(text, locator="request", status_code=400))
+        response = super().handle_exception(
+            OperationProcessingFailed(f"{text} Try again later.", locator="request", status_code=503)
+        )
+        response["Retry-After"] = str(StatementTimedOut.retry_after_seconds)
+        return response
 
 
 def _xml_size_check(body: bytes) -> None:

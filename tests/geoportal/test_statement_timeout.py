@@ -258,19 +258,30 @@ def test_manage_py_and_celery_have_no_limit():
 # The endpoints answer a stopped statement
 
 
-def test_the_wfs_answers_a_400_that_says_to_ask_for_less(client, scene, short_limit):
+@pytest.mark.parametrize(
+    ("extra", "status", "advice"),
+    [
+        ("", 503, "Try again later."),  # nothing the client chose made the work: the database was slow
+        (f"&BBOX={KTM_BOX},urn:ogc:def:crs:EPSG::31901", 400, "Ask for a smaller area, a simpler filter"),
+        ("&SORTBY=surveyed_area_m2%20DESC", 400, "Ask for a smaller area, a simpler filter"),
+    ],
+)
+def test_the_wfs_says_whether_to_ask_for_less_or_to_try_again(client, scene, short_limit, extra, status, advice):
     with table_locked("layers_parcel"):
-        response = client.get(WFS_PARCELS)
+        response = client.get(WFS_PARCELS + extra)
 
-    assert response.status_code == 400
+    assert response.status_code == status
+    assert response.get("Retry-After") == ("5" if status == 503 else None)
     report = ET.fromstring(response.content)  # noqa: S314 - our own server's answer
     exception = report.find(f"{OWS}Exception")
     assert exception.get("exceptionCode") == "OperationProcessingFailed"
-    assert "took longer than the database's time limit" in exception.findtext(f"{OWS}ExceptionText")
+    text = exception.findtext(f"{OWS}ExceptionText")
+    assert "took longer than the database's time limit" in text
+    assert advice in text
     assert b"SELECT" not in response.content
     assert b"layers_parcel" not in response.content
 
-    again = client.get(WFS_PARCELS)  # the same connection, the lock gone: answered in full
+    again = client.get(WFS_PARCELS + extra)  # the same connection, the lock gone: answered in full
     body = b"".join(again.streaming_content) if again.streaming else again.content
     assert again.status_code == 200
     assert body.count(b"<app:parcels ") == Parcel.objects.count() == 3

@@ -196,6 +196,14 @@ def test_bad_requests_get_an_ows_exception_naming_the_problem(client, parcels, q
     assert names.lower() in (text or "").lower() or names.lower() in body.decode().lower()
 
 
+def test_count_0_with_resulttype_hits_counts_without_features(client, parcels):
+    status, body = _get(client, REQUEST="GetFeature", TYPENAMES="parcels", COUNT="0", RESULTTYPE="hits")
+
+    assert status == 200
+    collection = ET.fromstring(body)  # noqa: S314 - our own server's answer
+    assert (collection.get("numberMatched"), collection.get("numberReturned")) == ("3", "0")
+
+
 def test_every_output_format_pages_at_the_configured_size(client, parcels, settings):
     """GeoJSON and CSV would stream a whole layer in one answer (django-gisserver's default): not here."""
     from gisserver.output.csv import CSVRenderer
