@@ -201,16 +201,18 @@ def test_an_event_written_first_by_a_transaction_that_began_writing_later_is_not
             _events(cursor, "EARLY-1")
         early.commit()
         seen_before, cursor_before = _walk(start)
+        streets_before, streets_cursor = _walk(start, layers=["streets"])  # the per-layer walk, too
         late.commit()
         seen_after, _ = _walk(cursor_before)
+        streets_after, _ = _walk(streets_cursor, layers=["streets"])
     finally:
         early.close()
         late.close()
 
     # The early transaction's event settles first though its id is the larger; ordered and cursored by id
     # alone, the late transaction's event would then fall behind the cursor and never be served.
-    assert [key for _, key, _ in seen_before] == ["EARLY-1"]
-    assert [key for _, key, _ in seen_after] == ["LATE-1"]
+    assert [key for _, key, _ in seen_before] == [key for _, key, _ in streets_before] == ["EARLY-1"]
+    assert [key for _, key, _ in seen_after] == [key for _, key, _ in streets_after] == ["LATE-1"]
 
 
 def test_an_import_of_many_events_is_served_over_pages_in_the_order_it_wrote_them(block):
