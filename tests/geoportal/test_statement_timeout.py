@@ -236,8 +236,9 @@ def _environ(**overrides: str) -> dict[str, str]:
     return {**environ, "DJANGO_SETTINGS_MODULE": "geoportal.settings", "DATABASE_URL": _database_url(), **overrides}
 
 
-def test_the_web_servers_django_and_mapnik_connections_have_the_limit():
-    seen = _probe("import geoportal.wsgi", _environ())
+@pytest.mark.parametrize("entry_point", ["geoportal.wsgi", "geoportal.asgi"])
+def test_the_web_servers_django_and_mapnik_connections_have_the_limit(entry_point):
+    seen = _probe(f"import {entry_point}", _environ())
 
     assert seen == {"django": "30s", "mapnik": "30s"}
 
