@@ -149,6 +149,7 @@ class RequestDeadline:
 
 
 def request_deadline_start(**kwargs) -> None:
+    request_deadline_end()  # a request whose end was never signalled leaves no wrapper behind
     deadline = RequestDeadline()
     connection.request_deadline = deadline
     connection.execute_wrappers.append(deadline)

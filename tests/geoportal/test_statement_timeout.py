@@ -166,6 +166,18 @@ def test_a_request_is_limited_in_all_not_statement_by_statement():
         assert cursor.fetchone()[0] == "0"  # the tests' session default
 
 
+def test_a_request_whose_end_was_not_signalled_leaves_no_deadline_behind(monkeypatch):
+    monkeypatch.setattr(RequestDeadline, "budget_seconds", 30.0)
+    try:
+        request_deadline_start()
+        request_deadline_start()  # the next request on this thread's connection
+
+        assert [type(wrapper) for wrapper in connection.execute_wrappers] == [RequestDeadline]
+    finally:
+        request_deadline_end()
+    assert connection.execute_wrappers == []
+
+
 @pytest.fixture
 def spent_budget(monkeypatch):
     """Every request of the test starts with no budget left: its first statement is refused."""
