@@ -258,6 +258,23 @@ def _waits_in_another_thread(enter) -> tuple[threading.Thread, threading.Event, 
     return thread, entered, leave
 
 
+def _release_lets_the_waiter_in(held, thread, entered, leave) -> None:
+    """Release the slot ``held`` while the waiter waits; it must then enter within WOKEN_WITHIN_SECONDS."""
+    released = False
+    try:
+        assert not entered.wait(0.2)
+        held.__exit__(None, None, None)
+        released = True
+        assert entered.wait(WOKEN_WITHIN_SECONDS)
+        assert renders_running() == 1  # the waiter's
+    finally:
+        if not released:
+            held.__exit__(None, None, None)
+        leave.set()
+        thread.join(10)
+    assert renders_running() == 0
+
+
 def test_a_raster_slot_waiter_is_woken_by_the_release_not_by_polling(settings, monkeypatch):
     """With the look-again backstop at 4.5 s, only the release's wake-up lets the waiter in within 3 s."""
     monkeypatch.setattr(render_slots, "WAKE_BACKSTOP_SECONDS", BACKSTOP_SECONDS)
@@ -269,19 +286,7 @@ def test_a_raster_slot_waiter_is_woken_by_the_release_not_by_polling(settings, m
     deadline = time.monotonic() + 5
     while render_slots._client().zcard(queue) < 1 and time.monotonic() < deadline:  # it waits in the queue
         time.sleep(0.001)
-    released = False
-    try:
-        assert not entered.wait(0.2)
-        held.__exit__(None, None, None)
-        released = True
-        assert entered.wait(WOKEN_WITHIN_SECONDS)
-        assert renders_running() == 1
-    finally:
-        if not released:
-            held.__exit__(None, None, None)
-        leave.set()
-        thread.join(10)
-    assert renders_running() == 0
+    _release_lets_the_waiter_in(held, thread, entered, leave)
 
 
 def test_a_waiter_with_no_blocking_place_left_looks_again_and_gets_the_slot(settings, monkeypatch):
@@ -294,18 +299,7 @@ def test_a_waiter_with_no_blocking_place_left_looks_again_and_gets_the_slot(sett
     held = render_slot()
     held.__enter__()
     thread, entered, leave = _waits_in_another_thread(render_slot)
-    released = False
-    try:
-        assert not entered.wait(0.2)
-        held.__exit__(None, None, None)
-        released = True
-        assert entered.wait(WOKEN_WITHIN_SECONDS)
-    finally:
-        if not released:
-            held.__exit__(None, None, None)
-        leave.set()
-        thread.join(10)
-    assert renders_running() == 0
+    _release_lets_the_waiter_in(held, thread, entered, leave)
 
 
 def test_the_other_requests_for_a_metatile_are_woken_when_it_is_drawn(settings, monkeypatch):
