@@ -71,16 +71,21 @@ class DomainErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        from geoportal.statement_timeout import StatementTimedOut, statement_timed_out  # it builds on DomainError
+        return domain_error_response(exception)
 
-        if statement_timed_out(exception):
-            exception = StatementTimedOut()
-        if isinstance(exception, DomainError):
-            response = JsonResponse(exception.as_dict(), status=exception.status)
-            retry_after = getattr(exception, "retry_after_seconds", None)  # e.g. the render limit's 503
-            if retry_after:
-                response["Retry-After"] = str(retry_after)
-            for name, value in exception.headers.items():
-                response[name] = value
-            return response
+
+def domain_error_response(exception: Exception) -> HttpResponse | None:
+    """The JSON answer to a DomainError (or a statement stopped by the time limit); None for any other error."""
+    from geoportal.statement_timeout import StatementTimedOut, statement_timed_out  # it builds on DomainError
+
+    if statement_timed_out(exception):
+        exception = StatementTimedOut()
+    if not isinstance(exception, DomainError):
         return None
+    response = JsonResponse(exception.as_dict(), status=exception.status)
+    retry_after = getattr(exception, "retry_after_seconds", None)  # e.g. the render limit's 503
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    for name, value in exception.headers.items():
+        response[name] = value
+    return response

@@ -1,5 +1,6 @@
-"""WSGI entry point (granian: geoportal.wsgi:application): Django, with tile GETs on their lean path, and
-every database statement time-limited (geoportal/statement_timeout.py).
+"""WSGI entry point (granian: geoportal.wsgi:application): Django, with tile GETs and anonymous parcel-file
+GETs on their lean paths (tiles/wsgi.py, frontend/wsgi.py), and every database statement time-limited
+(geoportal/statement_timeout.py).
 
 Granian copies the whole process environment into every request's environ (``request.META``), the
 database URL and the secret key included. ``WithoutProcessEnvironment`` takes those keys out again,
@@ -16,7 +17,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "geoportal.settings")
 web_statement_timeout_install()  # before any connection opens: every statement of a request is time-limited
 django_application = get_wsgi_application()
 
-from geoportal.wsgi_environ import WithoutProcessEnvironment  # noqa: E402  (after Django is set up)
+from frontend.wsgi import ParcelFileFastPath  # noqa: E402  (after Django is set up)
+from geoportal.wsgi_environ import WithoutProcessEnvironment  # noqa: E402
 from tiles.wsgi import TileFastPath  # noqa: E402
 
-application = WithoutProcessEnvironment(TileFastPath(django_application))
+application = WithoutProcessEnvironment(TileFastPath(ParcelFileFastPath(django_application)))

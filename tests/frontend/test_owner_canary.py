@@ -138,6 +138,14 @@ def test_no_canary_reaches_the_lean_tile_path(scene):
         assert [canary for canary in CANARIES if canary in body] == [], path
 
 
+def test_no_canary_reaches_the_lean_parcel_file_path(scene):
+    answer = wsgi_request(f"/api/parcels/{scene.plot.id}", remote_addr="127.0.0.1")  # no cookie: frontend/wsgi.py
+
+    assert answer.status_code == 200
+    assert answer.json()["owners"] == "restricted"
+    assert [canary for canary in CANARIES if canary in answer.content] == []
+
+
 def test_no_canary_reaches_a_signed_in_account_without_grants(scene):
     client = Client()
     client.force_login(_account("citizen"))

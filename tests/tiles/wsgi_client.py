@@ -27,7 +27,9 @@ class WsgiResponse:
         return json.loads(self.content)
 
 
-def wsgi_request(path: str, *, method: str = "GET", headers: dict[str, str] | None = None) -> WsgiResponse:
+def wsgi_request(
+    path: str, *, method: str = "GET", headers: dict[str, str] | None = None, remote_addr: str | None = None
+) -> WsgiResponse:
     from geoportal.wsgi import application
 
     url = urlsplit(path)
@@ -47,6 +49,7 @@ def wsgi_request(path: str, *, method: str = "GET", headers: dict[str, str] | No
         "wsgi.multiprocess": True,
         "wsgi.run_once": False,
         **{f"HTTP_{name.upper().replace('-', '_')}": value for name, value in (headers or {}).items()},
+        **({"REMOTE_ADDR": remote_addr} if remote_addr else {}),
     }
     started: dict = {}
 
