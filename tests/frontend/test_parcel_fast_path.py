@@ -49,9 +49,16 @@ def _without_generation_time(body: bytes) -> bytes:
 
 
 def _same_answer(lean, django) -> None:
+    """``django``: the same request answered by Django's own WSGI application (geoportal.wsgi.django_application)."""
     assert lean.status_code == django.status_code
     assert _without_generation_time(lean.content) == _without_generation_time(django.content)
-    assert lean.headers == {name.lower(): value for name, value in django.items()}
+    assert lean.header_list == django.header_list  # names, values, order
+
+
+def _from_django(path: str, **kwargs):
+    from geoportal.wsgi import django_application
+
+    return wsgi_request(path, application=django_application, **kwargs)
 
 
 @pytest.mark.parametrize("parcel", ["plot", "unknown", "zero"])
@@ -60,7 +67,7 @@ def test_an_anonymous_file_from_the_lean_path_is_the_file_django_serves(scene, l
     path = f"/api/parcels/{parcel_id}"
 
     lean = wsgi_request(path, remote_addr=CLIENT_ADDRESS)
-    django = Client().get(path)
+    django = _from_django(path, remote_addr=CLIENT_ADDRESS)
 
     assert lean_calls == [str(parcel_id)]
     assert lean.status_code == (200 if parcel == "plot" else 404)
@@ -77,18 +84,18 @@ def test_an_anonymous_file_from_the_lean_path_is_the_file_django_serves(scene, l
         ("/api/parcels/12a", "GET"),
         ("/api/parcels/{id}", "HEAD"),  # the view takes GET only: Django's 405
         ("/api/parcels/{id}/versions/1", "GET"),
+        ("/api/parcels/{id}\n", "GET"),  # a decoded %0A: Django's 400, not the file of {id}
     ],
 )
 def test_anything_but_a_numbered_file_get_goes_to_django(scene, lean_calls, path, method):
     path = path.format(id=scene.plot.id)
 
     lean = wsgi_request(path, method=method, remote_addr=CLIENT_ADDRESS)
-    django = Client().generic(method, path)
+    django = _from_django(path, method=method, remote_addr=CLIENT_ADDRESS)
 
     assert lean_calls == []
     assert lean.status_code == django.status_code
-    if method == "GET":
-        assert lean.content == django.content
+    assert lean.content == django.content
 
 
 def test_a_session_cookie_or_a_token_takes_the_request_to_django(scene, lean_calls):
@@ -137,3 +144,46 @@ def test_an_unexpected_error_gets_djangos_own_500(scene, monkeypatch, lean_calls
     assert lean.status_code == django.status_code == 500
     assert lean.content == django.content
     assert b"secret detail" not in lean.content
+
+
+def test_a_host_outside_allowed_hosts_is_refused_as_django_refuses_it(scene, lean_calls):
+    path = f"/api/parcels/{scene.plot.id}"
+
+    lean = wsgi_request(path, headers={"Host": "evil.example"}, remote_addr=CLIENT_ADDRESS)
+    django = _from_django(path, headers={"Host": "evil.example"}, remote_addr=CLIENT_ADDRESS)
+
+    assert lean_calls == []
+    assert lean.status_code == django.status_code == 400
+    assert lean.content == django.content
+
+
+def test_answers_of_400_and_more_are_logged_as_django_logs_them(scene, lean_calls, caplog):
+    with caplog.at_level("WARNING", logger="django.request"):
+        answer = wsgi_request("/api/parcels/987654321", remote_addr=CLIENT_ADDRESS)
+
+    assert (answer.status_code, lean_calls) == (404, ["987654321"])
+    assert [record.getMessage() for record in caplog.records] == ["Not Found: /api/parcels/987654321"]
+
+
+def test_a_failure_after_the_view_still_ends_the_request(scene, monkeypatch, lean_calls):
+    from django.core import signals
+    from django.middleware.security import SecurityMiddleware
+
+    ended: list[object] = []
+
+    def ends(sender, **kwargs):
+        ended.append(sender)
+
+    def broken(self, request, response):
+        raise RuntimeError("a response middleware failed")
+
+    monkeypatch.setattr(SecurityMiddleware, "process_response", broken)
+    signals.request_finished.connect(ends)
+    try:
+        with pytest.raises(RuntimeError, match="a response middleware failed"):
+            wsgi_request(f"/api/parcels/{scene.plot.id}", remote_addr=CLIENT_ADDRESS)
+    finally:
+        signals.request_finished.disconnect(ends)
+
+    assert lean_calls == [str(scene.plot.id)]
+    assert len(ended) == 1  # the statement-time deadline and the connection are released

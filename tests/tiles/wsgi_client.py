@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from django.core import signals
 from django.db import close_old_connections
@@ -19,6 +18,7 @@ class WsgiResponse:
     status_code: int
     headers: dict[str, str]
     content: bytes
+    header_list: list[tuple[str, str]]
 
     def __getitem__(self, name: str) -> str:
         return self.headers[name.lower()]
@@ -28,15 +28,22 @@ class WsgiResponse:
 
 
 def wsgi_request(
-    path: str, *, method: str = "GET", headers: dict[str, str] | None = None, remote_addr: str | None = None
+    path: str,
+    *,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    remote_addr: str | None = None,
+    application=None,
 ) -> WsgiResponse:
-    from geoportal.wsgi import application
+    """Ask ``application`` (by default the portal's, ``geoportal.wsgi.application``) for ``path``."""
+    if application is None:
+        from geoportal.wsgi import application
 
-    url = urlsplit(path)
+    path_info, _, query = path.partition("?")  # as a server decodes it (urlsplit would drop a "\n")
     environ = {
         "REQUEST_METHOD": method,
-        "PATH_INFO": url.path,
-        "QUERY_STRING": url.query,
+        "PATH_INFO": path_info,
+        "QUERY_STRING": query,
         "SERVER_NAME": "testserver",
         "SERVER_PORT": "80",
         "HTTP_HOST": "testserver",
@@ -70,4 +77,5 @@ def wsgi_request(
         status_code=int(started["status"].split()[0]),
         headers={name.lower(): value for name, value in started["headers"]},
         content=body,
+        header_list=list(started["headers"]),
     )
