@@ -7,13 +7,19 @@ Implements:
 - conditional GET (ETag / If-None-Match), and ``Cache-Control: no-cache`` so that browsers
   revalidate: a tile rendered before a change is never served after it, by us or by their cache.
 
-Functions take parsed parameters and return a TileResponse, or raise a DomainError.
+Functions take parsed parameters and return a TileResponse, or raise a DomainError. A rendered tile is
+stored in the cache and published once the answer has gone out: the TileResponse carries that work
+(``afterwards``), and its caller runs ``finish()`` after sending it (the HTTP adapters, when the server
+closes the answer) or at once (seeding). A tile is still never served stale: a stored tile is checked
+against its mark when read, and publication re-checks the change events (tiles/publication.py).
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -43,6 +49,20 @@ class TileResponse:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    # What need not delay the answer: storing the rendered tile in the cache, and publishing it.
+    afterwards: list[Callable[[], None]] = field(default_factory=list)
+
+    def finish(self) -> None:
+        """Run the work that waited for the answer to be sent (once); a failure is raised after all of it ran."""
+        steps, self.afterwards = self.afterwards, []
+        failure = None
+        for step in steps:
+            try:
+                step()
+            except Exception as error:
+                failure = failure or error
+        if failure is not None:
+            raise failure
 
 
 def _etag(tile: CachedTile) -> str:
@@ -83,7 +103,18 @@ def _vector_session(cursor) -> None:
         connection.tiles_session_of = connection.connection
 
 
-def _render_mvt(layer: TileLayer, key: TileKey) -> CachedTile:
+def _store_and_publish(layer: TileLayer, rendered: list[tuple[TileKey, CachedTile]]) -> None:
+    for tile_key, tile in rendered:
+        tile_cache().put(tile_key, tile)
+    tiles_publish(rendered, layer.sources)
+
+
+Rendered = tuple[CachedTile, Callable[[], None]]  # the tile, and what to do once it is sent
+
+
+def _render_mvt(layer: TileLayer, key: TileKey) -> Rendered:
+    """Render a vector tile; storing and publishing it wait for the answer (a concurrent request for the
+    same tile meanwhile renders it too: vector tiles are not coalesced)."""
     sql, parameters = mvt_query(layer, key.z, key.x, key.y)
     with render_slot(kind="vector"), connection.cursor() as cursor:
         _vector_session(cursor)
@@ -91,19 +122,19 @@ def _render_mvt(layer: TileLayer, key: TileKey) -> CachedTile:
         cursor.execute(f"SELECT {SNAPSHOT_MARK_SQL}, ({sql})", parameters)
         mark, body = cursor.fetchone()
     tile = CachedTile(body=bytes(body or b""), mark=mark)
-    tile_cache().put(key, tile)
-    tiles_publish([(key, tile)], layer.sources)
-    return tile
+    return tile, functools.partial(_store_and_publish, layer, [(key, tile)])
 
 
-def _render_raster(layer: TileLayer, key: TileKey) -> CachedTile:
+def _render_raster(layer: TileLayer, key: TileKey) -> Rendered:
+    """Render a tile's metatile and store its tiles, under the metatile's lock (the requests waiting for
+    it then find them cached); publishing them waits for the answer."""
     from .raster import render_metatile
 
     x0, y0, size = grid.metatile_origin(key.z, key.x, key.y, settings.TILE_METATILE_SIZE)
     with metatile_lock(f"{layer.name}/{key.z}/{x0}/{y0}@{key.scale}"):
         cached = _fresh_cached(key, layer.sources)  # another request may have just rendered it
         if cached is not None:
-            return cached
+            return cached, functools.partial(tiles_publish, [(key, cached)], layer.sources)
         mark = snapshot_mark()
         with render_slot():
             images = render_metatile(layer=layer.name, z=key.z, x0=x0, y0=y0, size=size, scale=key.scale)
@@ -113,14 +144,13 @@ def _render_raster(layer: TileLayer, key: TileKey) -> CachedTile:
         ]
         for tile_key, tile in rendered:
             tile_cache().put(tile_key, tile)
-        tiles_publish(rendered, layer.sources)
-    return CachedTile(body=images[(key.x, key.y)], mark=mark)
+    return CachedTile(body=images[(key.x, key.y)], mark=mark), functools.partial(tiles_publish, rendered, layer.sources)
 
 
 def tile_get(
     *, layer_name: str, z: int, x: int, y: int, fmt: str, scale: int = 1, if_none_match: str | None = None
 ) -> TileResponse:
-    """Return a map tile of a layer, from the cache when it is still fresh."""
+    """Return a map tile of a layer, from the cache when it is still fresh; ``finish()`` the answer once sent."""
     layer = tile_layer(layer_name)
     if fmt not in layer.formats:
         raise NotFound(f"layer '{layer.name}' has no .{fmt} tiles; formats: {', '.join(layer.formats)}.")
@@ -129,11 +159,15 @@ def tile_get(
     grid.tile_check(z, x, y, min_zoom=layer.min_zoom, max_zoom=layer.max_zoom)
     key = TileKey(layer.name, z, x, y, fmt, scale)
     tile = _fresh_cached(key, layer.sources)
-    if tile is None:
-        tile = _render_mvt(layer, key) if fmt == "mvt" else _render_raster(layer, key)
+    if tile is not None:  # published again: it may have been refused while a change was committing
+        afterwards = functools.partial(tiles_publish, [(key, tile)], layer.sources)
+    elif fmt == "mvt":
+        tile, afterwards = _render_mvt(layer, key)
     else:
-        tiles_publish([(key, tile)], layer.sources)  # e.g. refused while a change was committing
-    return _respond(tile, fmt, if_none_match)
+        tile, afterwards = _render_raster(layer, key)
+    response = _respond(tile, fmt, if_none_match)
+    response.afterwards.append(afterwards)
+    return response
 
 
 def imagery_tile_get(

@@ -63,6 +63,7 @@ def seed_run(plan: SeedPlan, *, progress=None) -> dict[str, int]:
     counts = {"tiles": 0, "bytes": 0}
     for z, x, y in plan.tiles():
         response = tile_get(layer_name=plan.layer, z=z, x=x, y=y, fmt=plan.fmt)
+        response.finish()  # stored (and published) now: a rerun finds it
         counts["tiles"] += 1
         counts["bytes"] += len(response.body)
         if progress is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -14,6 +15,7 @@ from geoportal.statement_timeout import StatementTimedOut, statement_timed_out
 from . import core, wms
 from .render_slots import RenderBusy
 
+logger = logging.getLogger(__name__)
 # /tiles/<layer>/<z>/<x>/<y>[@2x].<fmt>, after the /tiles/ prefix; shared by urls.py and wsgi.py.
 TILE_PATTERN = (
     r"(?P<layer>[a-z_]{1,40})/(?P<z>\d{1,2})/(?P<x>\d{1,8})/(?P<y>\d{1,8})(?P<scale>@2x)?\.(?P<fmt>[a-z]{3,4})"
@@ -45,11 +47,26 @@ def _error_answer(error: DomainError) -> core.TileResponse:
     return core.TileResponse(error.status, json.dumps(error.as_dict()).encode(), headers)
 
 
-def _http(response: core.TileResponse) -> HttpResponse:
-    http = HttpResponse(response.body, status=response.status)
-    for name, value in response.headers.items():
-        http[name] = value
-    return http
+def answer_finish(answer: core.TileResponse) -> None:
+    """Run what waited for ``answer`` to be sent (storing, publishing); the answer is out, so log a failure."""
+    try:
+        answer.finish()
+    except Exception:
+        logger.exception("a tile was served, but could not be stored or published; it is rendered again next time")
+
+
+class TileHttpResponse(HttpResponse):
+    """A tile's answer through Django; the server's ``close()``, after sending it, finishes the tile's work."""
+
+    def __init__(self, answer: core.TileResponse) -> None:
+        super().__init__(answer.body, status=answer.status, headers=answer.headers)
+        self.answer = answer
+
+    def close(self) -> None:
+        try:
+            answer_finish(self.answer)
+        finally:
+            super().close()
 
 
 @require_GET
@@ -64,7 +81,7 @@ def tile_view(request: HttpRequest, layer: str, z: str, x: str, y: str, fmt: str
         date=request.GET.get("date"),
         if_none_match=request.headers.get("If-None-Match"),
     )
-    return _http(answer)
+    return TileHttpResponse(answer)
 
 
 @require_GET

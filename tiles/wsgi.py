@@ -5,7 +5,9 @@ Only ``GET``/``HEAD`` of ``/tiles/<layer>/<z>/<x>/<y>[@2x].<fmt>`` take it; ever
 the index, malformed paths, other methods) goes to Django as before, and answers the same. Tiles are
 public and read no session, user or host, so the middleware has nothing to add but its headers,
 which are set here. Django's request signals are sent, so database connections are recycled as
-in any other request.
+in any other request. As with Django's own responses, the request ends when the server closes the
+answer, after sending it: the rendered tile is then stored and published (tiles/core.py), and
+``request_finished`` is sent, neither of them part of the tile's latency.
 """
 
 from __future__ import annotations
@@ -26,6 +28,20 @@ SECURITY_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "
 logger = logging.getLogger(__name__)
 
 
+class TileBody(list):
+    """A tile answer's body; the server's ``close()`` after sending it ends the request (PEP 3333)."""
+
+    def __init__(self, chunks: list[bytes], *, answer: views.core.TileResponse) -> None:
+        super().__init__(chunks)
+        self.answer = answer
+
+    def close(self) -> None:
+        try:
+            views.answer_finish(self.answer)
+        finally:
+            signals.request_finished.send(sender=TileFastPath)
+
+
 class TileFastPath:
     """WSGI middleware: serve tile GETs itself, hand every other request to ``django_application``."""
 
@@ -40,11 +56,12 @@ class TileFastPath:
         signals.request_started.send(sender=self.__class__, environ=environ)
         try:
             answer = self._answer(match, environ)
-        finally:
-            signals.request_finished.send(sender=self.__class__)
-        headers = [*answer.headers.items(), *SECURITY_HEADERS, ("Content-Length", str(len(answer.body)))]
-        start_response(f"{answer.status} {REASONS.get(answer.status, '')}".rstrip(), headers)
-        return [b""] if method == "HEAD" else [answer.body]
+            headers = [*answer.headers.items(), *SECURITY_HEADERS, ("Content-Length", str(len(answer.body)))]
+            start_response(f"{answer.status} {REASONS.get(answer.status, '')}".rstrip(), headers)
+        except BaseException:
+            signals.request_finished.send(sender=self.__class__)  # no answer will be closed to send it
+            raise
+        return TileBody([b""] if method == "HEAD" else [answer.body], answer=answer)
 
     @staticmethod
     def _answer(match: re.Match, environ):

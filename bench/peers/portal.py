@@ -8,7 +8,9 @@ import contextlib
 import os
 import shutil
 import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from bench.harness import BENCH_DIR
 from bench.peers.processes import LOOPBACK, WORK_DIR, free_port, server
@@ -81,3 +83,20 @@ def portal_front(database_url: str) -> Iterator[int]:
         )
         with server("front", front_command(config), ready_url=f"http://{LOOPBACK}:{port}/healthz", cwd=WORK_DIR):
             yield port
+
+
+def published_settled(folder: Path, *, quiet_seconds: float = 0.3, at_most_seconds: float = 10.0) -> int:
+    """Wait until no file has been published in ``folder`` for ``quiet_seconds``; return how many there are.
+
+    The portal publishes a tile after sending it (tiles/core.py), so the last answers' files may still
+    be on their way when the client has read them all.
+    """
+    deadline = time.monotonic() + at_most_seconds
+    count = -1
+    while time.monotonic() < deadline:
+        now = sum(1 for path in folder.rglob("*") if path.is_file()) if folder.exists() else 0
+        if now == count:
+            break
+        count = now
+        time.sleep(quiet_seconds)
+    return count

@@ -54,6 +54,7 @@ def published_prefill(database: str, url: str, seed: int, target: Path, environm
 
         with ThreadPoolExecutor(THREADS) as pool:
             statuses = list(pool.map(get, paths))
+        portal.published_settled(partial)  # each tile is published just after its answer
     failed = [status for status in statuses if status >= 400]
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(paths)} tile requests failed (e.g. {failed[0]})")

@@ -96,6 +96,24 @@ def _get(base: str, path: str) -> requests.Response:
     return requests.get(base + path, timeout=30)
 
 
+def _until(condition, seconds: float = 10.0) -> bool:
+    """Whether ``condition()`` comes true within ``seconds`` (a tile is published after its answer is sent)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _rendered(base: str, path: str, published: Path) -> requests.Response:
+    """GET a tile the portal renders, and wait until it is published (a tile with features is)."""
+    response = _get(base, path)
+    if response.status_code == 200:
+        assert _until((published / path.removeprefix("/tiles/")).exists), f"{path} was not published"
+    return response
+
+
 def _areas(response: requests.Response, folder: Path) -> dict[str, float]:
     return {f["number"]: f["area_m2"] for f in mvt_features(response.content, folder)}
 
@@ -106,10 +124,11 @@ def test_a_rendered_tile_is_then_answered_by_the_front_server_from_disk(front, p
     path = f"/tiles/parcels/{z}/{x}/{y}.mvt"
 
     first = _get(front, path)
-    second = _get(front, path)
-
     assert first.status_code == 200
     assert "X-Tile-Source" not in first.headers  # the portal rendered it
+    assert _until((published / "parcels" / str(z) / str(x) / f"{y}.mvt").exists)  # once the answer was sent
+    second = _get(front, path)
+
     assert (published / "parcels" / str(z) / str(x) / f"{y}.mvt").read_bytes() == first.content
     assert second.headers["X-Tile-Source"] == "published"
     assert second.content == first.content
@@ -128,6 +147,7 @@ def test_a_metatile_render_publishes_all_its_tiles_and_at_2x_too(front, publishe
     _get(front, f"/tiles/basemap/{z}/{x}/{y}@2x.png")
 
     folder = published / "basemap" / str(z)
+    assert _until(lambda: len(list(folder.rglob("*.png"))) >= 32)
     files = {str(path.relative_to(folder)) for path in folder.rglob("*.png")}
 
     assert len([name for name in files if "@2x" not in name]) == 16  # the 4×4 metatile
@@ -139,11 +159,11 @@ def test_a_parcel_edit_through_the_services_removes_its_published_tiles_before_i
     _block, parcels, _street, _landmark = scene_build()
     tiles = [tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, z) for z in (14, 16, 18)]
     for z, x, y in tiles:
-        _get(front, f"/tiles/parcels/{z}/{x}/{y}.mvt")
-        _get(front, f"/tiles/parcels/{z}/{x}/{y}.png")
+        _rendered(front, f"/tiles/parcels/{z}/{x}/{y}.mvt", published)
+        _rendered(front, f"/tiles/parcels/{z}/{x}/{y}.png", published)
     before_png = {tile: _get(front, "/tiles/parcels/{}/{}/{}.png".format(*tile)).content for tile in tiles}
     far = tile_of(SALMIYA_X + 110, SALMIYA_Y + 15, 20)  # parcel 3, 50 m east: a z20 vector tile it does not reach
-    _get(front, "/tiles/parcels/{}/{}/{}.mvt".format(*far))
+    _rendered(front, "/tiles/parcels/{}/{}/{}.mvt".format(*far), published)
     far_file = published / "parcels" / str(far[0]) / str(far[1]) / f"{far[2]}.mvt"
     assert far_file.exists()
 
@@ -168,7 +188,7 @@ def test_a_landmark_from_the_planning_importer_removes_its_published_tiles(front
     scene_build()
     z, x, y = tile_of(SALMIYA_X + 100, SALMIYA_Y + 100, 16)
     path = f"/tiles/landmarks/{z}/{x}/{y}.mvt"
-    _get(front, path)
+    _rendered(front, path, published)
     assert _get(front, path).headers["X-Tile-Source"] == "published"
     new_landmark_import(tmp_path / "planning")
 
@@ -181,7 +201,7 @@ def test_a_street_retired_in_the_admin_leaves_the_published_basemap(front, publi
     _block, _parcels, street, _landmark = scene_build()
     z, x, y = tile_of(SALMIYA_X + 75, SALMIYA_Y - 10, 17)
     for path in (f"/tiles/streets/{z}/{x}/{y}.mvt", f"/tiles/basemap/{z}/{x}/{y}.png"):
-        _get(front, path)
+        _rendered(front, path, published)
         assert _get(front, path).headers["X-Tile-Source"] == "published"
     basemap_before = _get(front, f"/tiles/basemap/{z}/{x}/{y}.png").content
 

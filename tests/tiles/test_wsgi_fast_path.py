@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from django.core import signals
 
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.tiles.scene import scene_build, tile_of
-from tests.tiles.wsgi_client import wsgi_request
+from tests.tiles.wsgi_client import database_connection_kept, wsgi_environ, wsgi_request
 
 pytestmark = pytest.mark.usefixtures("municipality")
 
@@ -91,3 +92,80 @@ def test_an_unexpected_failure_is_a_500_without_details(monkeypatch):
     assert response.status_code == 500
     assert response.json() == {"error": "InternalError", "message": "the tile could not be made."}
     assert b"password" not in response.content
+
+
+def _tile_key(path: str):
+    from tiles.cache import TileKey
+
+    layer, z, x, rest = path.removeprefix("/tiles/").split("/")
+    y, fmt = rest.split(".")
+    return TileKey(layer, int(z), int(x), int(y), fmt, 1)
+
+
+@pytest.mark.parametrize("fmt", ["mvt", "png"])
+def test_the_answer_is_out_before_the_tile_is_stored_and_the_request_ends_when_the_server_closes_it(fmt):
+    from geoportal.wsgi import application
+    from tiles.cache import tile_cache
+
+    scene_build()
+    path = "/tiles/parcels/{}/{}/{}.{}".format(*tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17), fmt)
+    ended = []
+
+    def end(**_kwargs):
+        ended.append(tile_cache().get(_tile_key(path)))
+
+    signals.request_finished.connect(end)
+    try:
+        with database_connection_kept():
+            chunks = application(wsgi_environ(path), lambda status, headers: None)
+            body = b"".join(chunks)
+            before_close = (tile_cache().get(_tile_key(path)), list(ended))
+            chunks.close()
+    finally:
+        signals.request_finished.disconnect(end)
+
+    assert body
+    if fmt == "mvt":  # a vector tile is stored once sent; a raster metatile before, for the requests waiting on it
+        assert before_close == (None, [])
+    else:
+        assert before_close[1] == []
+    assert [stored.body for stored in ended] == [body]  # stored before the request's end was signalled
+
+
+def test_a_tile_that_cannot_be_stored_is_still_served_and_the_failure_logged(monkeypatch, caplog):
+    from tiles.cache import tile_cache
+
+    scene_build()
+    path = "/tiles/parcels/{}/{}/{}.mvt".format(*tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17))
+    ended = []
+
+    def receiver(**_kwargs):
+        ended.append(True)
+
+    def full(_key, _tile):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tile_cache(), "put", full)
+    signals.request_finished.connect(receiver)
+    try:
+        response = wsgi_request(path)
+    finally:
+        signals.request_finished.disconnect(receiver)
+
+    assert response.status_code == 200
+    assert response.content
+    assert "could not be stored or published" in caplog.text
+    assert "No space left on device" in caplog.text
+    assert len(ended) == 1  # the request still ended
+    assert wsgi_request(path).content == response.content  # rendered again, the same
+
+
+def test_the_django_view_stores_the_tile_when_its_response_is_closed(client):
+    from tiles.cache import tile_cache
+
+    scene_build()
+    path = "/tiles/parcels/{}/{}/{}.mvt".format(*tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17))
+
+    response = client.get(path)  # the test client closes the response, as a server does
+
+    assert tile_cache().get(_tile_key(path)).body == response.content

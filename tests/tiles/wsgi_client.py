@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.core import signals
@@ -27,20 +29,12 @@ class WsgiResponse:
         return json.loads(self.content)
 
 
-def wsgi_request(
-    path: str,
-    *,
-    method: str = "GET",
-    headers: dict[str, str] | None = None,
-    remote_addr: str | None = None,
-    application=None,
-) -> WsgiResponse:
-    """Ask ``application`` (by default the portal's, ``geoportal.wsgi.application``) for ``path``."""
-    if application is None:
-        from geoportal.wsgi import application
-
+def wsgi_environ(
+    path: str, *, method: str = "GET", headers: dict[str, str] | None = None, remote_addr: str | None = None
+) -> dict:
+    """The environ a WSGI server would build for ``path``."""
     path_info, _, query = path.partition("?")  # as a server decodes it (urlsplit would drop a "\n")
-    environ = {
+    return {
         "REQUEST_METHOD": method,
         "PATH_INFO": path_info,
         "QUERY_STRING": query,
@@ -58,21 +52,43 @@ def wsgi_request(
         **{f"HTTP_{name.upper().replace('-', '_')}": value for name, value in (headers or {}).items()},
         **({"REMOTE_ADDR": remote_addr} if remote_addr else {}),
     }
+
+
+@contextmanager
+def database_connection_kept() -> Iterator[None]:
+    """Keep the request signals from closing the test's database connection (inside its transaction)."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+
+
+def wsgi_request(
+    path: str,
+    *,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    remote_addr: str | None = None,
+    application=None,
+) -> WsgiResponse:
+    """Ask ``application`` (by default the portal's, ``geoportal.wsgi.application``) for ``path``."""
+    if application is None:
+        from geoportal.wsgi import application
+
+    environ = wsgi_environ(path, method=method, headers=headers, remote_addr=remote_addr)
     started: dict = {}
 
     def start_response(status, response_headers, exc_info=None):
         started["status"], started["headers"] = status, response_headers
 
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    try:
+    with database_connection_kept():
         chunks = application(environ, start_response)
         body = b"".join(chunks)
         if hasattr(chunks, "close"):
             chunks.close()
-    finally:
-        signals.request_started.connect(close_old_connections)
-        signals.request_finished.connect(close_old_connections)
     return WsgiResponse(
         status_code=int(started["status"].split()[0]),
         headers={name.lower(): value for name, value in started["headers"]},
