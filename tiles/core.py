@@ -7,11 +7,13 @@ Implements:
 - conditional GET (ETag / If-None-Match), and ``Cache-Control: no-cache`` so that browsers
   revalidate: a tile rendered before a change is never served after it, by us or by their cache.
 
-Functions take parsed parameters and return a TileResponse, or raise a DomainError. A rendered tile is
-stored in the cache and published once the answer has gone out: the TileResponse carries that work
-(``afterwards``), and its caller runs ``finish()`` after sending it (the HTTP adapters, when the server
-closes the answer) or at once (seeding). A tile is still never served stale: a stored tile is checked
-against its mark when read, and publication re-checks the change events (tiles/publication.py).
+Functions take parsed parameters and return a TileResponse, or raise a DomainError. Work that need not
+delay the answer waits for it to be sent: storing a rendered vector tile in the cache, and publishing
+any layer tile (a raster metatile is stored before, inside its lock, for the requests waiting on it;
+imagery is stored before and never published). The TileResponse carries that work (``afterwards``); its
+caller runs ``finish()`` once the answer is sent (the HTTP adapters, when the server closes the answer)
+or at once (seeding). A tile is still never served stale: a stored tile is checked against its mark
+when read, and publication re-checks the change events (tiles/publication.py).
 """
 
 from __future__ import annotations
@@ -104,9 +106,11 @@ def _vector_session(cursor) -> None:
 
 
 def _store_and_publish(layer: TileLayer, rendered: list[tuple[TileKey, CachedTile]]) -> None:
-    for tile_key, tile in rendered:
-        tile_cache().put(tile_key, tile)
-    tiles_publish(rendered, layer.sources)
+    try:
+        for tile_key, tile in rendered:
+            tile_cache().put(tile_key, tile)
+    finally:  # a cache that cannot take it (a full disk) does not keep it from the front server
+        tiles_publish(rendered, layer.sources)
 
 
 Rendered = tuple[CachedTile, Callable[[], None]]  # the tile, and what to do once it is sent

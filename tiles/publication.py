@@ -185,7 +185,8 @@ def publishable(key: TileKey) -> bool:
 def tiles_publish(tiles: list[tuple[TileKey, CachedTile]], sources: tuple[str, ...]) -> int:
     """Publish rendered tiles of one layer and one mark for the front server (R1–R4); return how many.
 
-    Never raises: a tile that cannot be published is simply served by the portal.
+    A tile that cannot be published is simply served by the portal: Redis being unreachable is logged,
+    not raised; a database or disk error is raised, once the publication was withdrawn (R4).
     """
     tiles = [(key, tile) for key, tile in tiles if tile.body and publishable(key)]
     if not publishing_enabled() or not tiles:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -47,12 +48,29 @@ def _error_answer(error: DomainError) -> core.TileResponse:
     return core.TileResponse(error.status, json.dumps(error.as_dict()).encode(), headers)
 
 
+class _Finishing:
+    """How many answers' deferred work is running in this process (for monitoring and tests)."""
+
+    lock = threading.Lock()
+    count = 0
+
+
+def tiles_finishing() -> int:
+    return _Finishing.count
+
+
 def answer_finish(answer: core.TileResponse) -> None:
-    """Run what waited for ``answer`` to be sent (storing, publishing); the answer is out, so log a failure."""
+    """Run what waited for ``answer`` to be sent (storing, publishing); the answer is out, so log a failure
+    (the tile is then rendered again, or served by the portal rather than the front server)."""
+    with _Finishing.lock:
+        _Finishing.count += 1
     try:
         answer.finish()
     except Exception:
-        logger.exception("a tile was served, but could not be stored or published; it is rendered again next time")
+        logger.exception("a tile was served, but could not be stored or published")
+    finally:
+        with _Finishing.lock:
+            _Finishing.count -= 1
 
 
 class TileHttpResponse(HttpResponse):

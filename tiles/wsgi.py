@@ -28,16 +28,25 @@ SECURITY_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "
 logger = logging.getLogger(__name__)
 
 
-class TileBody(list):
-    """A tile answer's body; the server's ``close()`` after sending it ends the request (PEP 3333)."""
+class TileBody:
+    """A tile answer's body; the server's ``close()`` after sending it ends the request (PEP 3333).
 
-    def __init__(self, chunks: list[bytes], *, answer: views.core.TileResponse) -> None:
-        super().__init__(chunks)
-        self.answer = answer
+    Not a ``list``: granian sends a list at once and never calls its ``close()``.
+    """
+
+    def __init__(self, chunk: bytes, *, answer: views.core.TileResponse) -> None:
+        self.chunk = chunk
+        self.answer: views.core.TileResponse | None = answer
+
+    def __iter__(self):
+        return iter((self.chunk,))
 
     def close(self) -> None:
+        answer, self.answer = self.answer, None
+        if answer is None:  # closed already
+            return
         try:
-            views.answer_finish(self.answer)
+            views.answer_finish(answer)
         finally:
             signals.request_finished.send(sender=TileFastPath)
 
@@ -61,7 +70,7 @@ class TileFastPath:
         except BaseException:
             signals.request_finished.send(sender=self.__class__)  # no answer will be closed to send it
             raise
-        return TileBody([b""] if method == "HEAD" else [answer.body], answer=answer)
+        return TileBody(b"" if method == "HEAD" else answer.body, answer=answer)
 
     @staticmethod
     def _answer(match: re.Match, environ):

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import datetime
 import http.client
+import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
+from django.conf import settings as django_settings
 from django.db import connection, transaction
 from django.urls import reverse
 
@@ -34,6 +37,7 @@ from tests.tiles.scene import new_landmark_import, scene_build, tile_of
 from tiles import publication
 from tiles.cache import CachedTile, TileKey, tile_cache
 from tiles.freshness import snapshot_mark, tile_reach
+from tiles.views import tiles_finishing
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("municipality")]
 PARCEL_TILE_X = SALMIYA_X + 45  # inside parcel 1 of the scene
@@ -67,17 +71,70 @@ def front(published, live_server, tmp_path) -> str:
     )
     process = subprocess.Popen(front_command(config), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
-    for _attempt in range(200):
-        try:
-            requests.get(f"{base}/healthz", timeout=2)
-            break
-        except requests.ConnectionError:
-            if process.poll() is not None:
-                pytest.fail(f"nginx did not start: {process.stderr.read().decode()}")
-            time.sleep(0.05)
+    _wait_for(base, process, "nginx")
     yield base
+    # The live server stores and publishes a tile after its answer: let that end before the test's
+    # settings (cache folder, published folder, Redis namespace) are put back.
+    assert _until(_deferred_work_over)
     process.terminate()
     process.wait(timeout=10)
+
+
+def _deferred_work_over() -> bool:
+    if tiles_finishing():
+        return False
+    time.sleep(0.1)  # an answer just sent may not be closed yet
+    return tiles_finishing() == 0
+
+
+def _wait_for(base: str, process: subprocess.Popen, what: str) -> None:
+    for _attempt in range(600):
+        try:
+            if requests.get(f"{base}/healthz", timeout=2).status_code != 502:  # 502: nginx, without the portal
+                return
+        except requests.ConnectionError:
+            pass
+        if process.poll() is not None:
+            pytest.fail(f"{what} did not start: {process.stderr.read().decode()[-2000:]}")
+        time.sleep(0.05)
+    pytest.fail(f"{what} did not answer")
+
+
+@pytest.fixture
+def served(published, tmp_path) -> str:
+    """The portal as ``./portal run`` serves it, on the test database: granian running the WSGI
+    application (geoportal.wsgi, with the lean tile path), the front server before it; yield its URL."""
+    database = connection.settings_dict
+    socket_path = tmp_path / "portal.sock"
+    environment = {
+        **os.environ,
+        "DATABASE_URL": f"postgis://{quote(database['USER'] or '', safe='')}@{quote(database['HOST'] or '', safe='')}"
+        f"{':' + str(database['PORT']) if database['PORT'] else ''}/{database['NAME']}",
+        "REDIS_URL": django_settings.REDIS_URL,
+        "GEOPORTAL_TILE_CACHE_DIR": str(django_settings.TILE_CACHE_DIR),
+        "GEOPORTAL_TILE_PUBLISH_DIR": str(published),
+        "GEOPORTAL_TILE_REDIS_NAMESPACE": django_settings.TILE_REDIS_NAMESPACE,
+    }
+    web = subprocess.Popen(
+        [sys.executable, "-m", "granian", "--interface", "wsgi", "geoportal.wsgi:application",
+         "--uds", str(socket_path), "--workers", "1", "--blocking-threads", "2", "--log-level", "warning"],
+        env=environment, cwd=Path(__file__).resolve().parents[2], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    port = _free_port()
+    config = front_config(
+        prefix=tmp_path / "front", listen=f"127.0.0.1:{port}", upstream=f"unix:{socket_path}", publish_dir=published,
+        workers=1,
+    )  # fmt: skip
+    front_server = subprocess.Popen(front_command(config), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(base, front_server, "nginx")
+        _wait_for(base, web, "granian")
+        yield base
+    finally:
+        for process in (front_server, web):
+            process.terminate()
+            process.wait(timeout=30)
 
 
 def _closing(function):
@@ -138,6 +195,23 @@ def test_a_rendered_tile_is_then_answered_by_the_front_server_from_disk(front, p
     assert _get(front, path).headers["X-Tile-Source"] == "published"
     revalidated = requests.get(front + path, headers={"If-None-Match": second.headers["ETag"]}, timeout=30)
     assert revalidated.status_code == 304
+
+
+def test_under_granian_a_tile_is_stored_and_published_after_its_answer(served, published):
+    """The server ./portal run uses: it must close() the answer, which stores and publishes the tile."""
+    scene_build()
+    z, x, y = tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, 17)
+    path = f"/tiles/parcels/{z}/{x}/{y}.mvt"
+
+    first = _get(served, path)
+
+    assert first.status_code == 200
+    assert "X-Tile-Source" not in first.headers
+    assert _until((published / "parcels" / str(z) / str(x) / f"{y}.mvt").exists)
+    assert tile_cache().get(TileKey("parcels", z, x, y, "mvt", 1)).body == first.content
+    second = _get(served, path)
+    assert second.headers["X-Tile-Source"] == "published"
+    assert second.content == first.content
 
 
 def test_a_metatile_render_publishes_all_its_tiles_and_at_2x_too(front, published):
