@@ -133,7 +133,7 @@ def uncached_measurements(database, tiles: list[Tile], repeat: int) -> list[Meas
             first_views = stack.enter_context(
                 portal.portal_server(database.url, cache=True, publish=True, extra_environment=FIRST_VIEWS_ENVIRONMENT)
             )
-            lone_sides["ours, first views, cache and publishing on"] = lambda _: first_views_pass(first_views, mvt_paths)
+            lone_sides[FIRST_VIEWS] = lambda _: first_views_pass(first_views, mvt_paths)
             png_sides["ours"] = http_side(ours, portal.PNG_TEMPLATE, tiles, "ours-png")
             shares["ours"] = feature_share(ours, portal.MVT_TEMPLATE, tiles, database.name)
         mvt = measure(mvt_sides, repeat)
@@ -142,6 +142,7 @@ def uncached_measurements(database, tiles: list[Tile], repeat: int) -> list[Meas
     return mvt_rows(mvt, lone, missing, shares) + png_rows(png, missing)
 
 
+FIRST_VIEWS = "ours, first views, cache and publishing on"
 FIRST_VIEWS_DIR = WORK_DIR / "our-first-views"
 FIRST_VIEWS_ENVIRONMENT = {
     "GEOPORTAL_TILE_CACHE_DIR": str(FIRST_VIEWS_DIR / "cache"),
@@ -171,7 +172,7 @@ def mvt_rows(
     ours_threads = loaded.get("ours, threads") or _ours({})
     floor_lone, peer_lone = lone["SQL floor, one at a time"], lone["tipg, one at a time"]
     ours_lone = lone.get("ours, one at a time") or _ours({})
-    first_views = lone.get("ours, first views, cache and publishing on") or _ours({})
+    first_views = lone.get(FIRST_VIEWS) or _ours({})
     _, query = our_query_function()
     floor_name = f"SQL floor ({query}, psycopg2)"
     absent = f"ours not measured: {missing}; " if missing else ""
