@@ -87,7 +87,7 @@ def _deferred_work_over() -> bool:
     return tiles_finishing() == 0
 
 
-def _wait_for(base: str, process: subprocess.Popen, what: str) -> None:
+def _wait_for(base: str, process: subprocess.Popen, what: str, log: Path | None = None) -> None:
     for _attempt in range(600):
         try:
             if requests.get(f"{base}/healthz", timeout=2).status_code != 502:  # 502: nginx, without the portal
@@ -95,7 +95,8 @@ def _wait_for(base: str, process: subprocess.Popen, what: str) -> None:
         except requests.ConnectionError:
             pass
         if process.poll() is not None:
-            pytest.fail(f"{what} did not start: {process.stderr.read().decode()[-2000:]}")
+            output = log.read_text(errors="replace") if log else process.stderr.read().decode()
+            pytest.fail(f"{what} did not start: {output[-2000:]}")
         time.sleep(0.05)
     pytest.fail(f"{what} did not answer")
 
@@ -105,7 +106,7 @@ def served(published, tmp_path) -> str:
     """The portal as ``./portal run`` serves it, on the test database: granian running the WSGI
     application (geoportal.wsgi, with the lean tile path), the front server before it; yield its URL."""
     database = connection.settings_dict
-    socket_path = tmp_path / "portal.sock"
+    socket_path, web_log = tmp_path / "portal.sock", tmp_path / "granian.log"
     environment = {
         **os.environ,
         "DATABASE_URL": f"postgis://{quote(database['USER'] or '', safe='')}@{quote(database['HOST'] or '', safe='')}"
@@ -118,7 +119,8 @@ def served(published, tmp_path) -> str:
     web = subprocess.Popen(
         [sys.executable, "-m", "granian", "--interface", "wsgi", "geoportal.wsgi:application",
          "--uds", str(socket_path), "--workers", "1", "--blocking-threads", "2", "--log-level", "warning"],
-        env=environment, cwd=Path(__file__).resolve().parents[2], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=environment, cwd=Path(__file__).resolve().parents[2], stdout=subprocess.DEVNULL,
+        stderr=web_log.open("w"),  # a file, not a pipe nobody reads: a full pipe would block granian
     )  # fmt: skip
     port = _free_port()
     config = front_config(
@@ -129,12 +131,16 @@ def served(published, tmp_path) -> str:
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_for(base, front_server, "nginx")
-        _wait_for(base, web, "granian")
+        _wait_for(base, web, "granian", web_log)
         yield base
     finally:
         for process in (front_server, web):
             process.terminate()
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
 
 
 def _closing(function):
