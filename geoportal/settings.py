@@ -173,7 +173,9 @@ TILE_METATILE_SIZE = env.int("GEOPORTAL_TILE_METATILE_SIZE", default=4)
 # (tiles/publication.py). Every process that writes layer data removes what its changes reach, so
 # all must name the same folder. Set it empty where no front server reads it: nothing is published.
 TILE_PUBLISH_DIR = env.str("GEOPORTAL_TILE_PUBLISH_DIR", default=str(embedded.VAR_DIR / "tiles-published")) or None
-TILE_RENDER_CONCURRENCY = env.int("GEOPORTAL_TILE_RENDER_CONCURRENCY", default=2)
+# Two raster renders per core of this host: a render also waits (on PostgreSQL for its features, on the
+# slot hand-off), and with one per core the cores sat partly idle (bench/notes.md, "Raster render slots").
+TILE_RENDER_CONCURRENCY = env.int("GEOPORTAL_TILE_RENDER_CONCURRENCY", default=2 * len(os.sched_getaffinity(0)))
 TILE_RENDER_QUEUE = env.int("GEOPORTAL_TILE_RENDER_QUEUE", default=8)
 TILE_VECTOR_CONCURRENCY = env.int("GEOPORTAL_TILE_VECTOR_CONCURRENCY", default=8)
 TILE_RENDER_WAIT_SECONDS = env.float("GEOPORTAL_TILE_RENDER_WAIT_SECONDS", default=20.0)
