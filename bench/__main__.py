@@ -15,10 +15,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--repeat", type=int, default=3, help="runs per side; the median counts")
     arguments = parser.parse_args(argv)
-    module_rows = run(arguments.only, vars(arguments))
-    command = "python -m bench " + " ".join(argv)
-    RESULTS.write_text(markdown(results_merge(module_rows, command=command.strip())), encoding="utf-8")
-    print(f"Wrote {RESULTS}")
+    command = ("python -m bench " + " ".join(argv)).strip()
+
+    def module_done(name: str, rows: list) -> None:
+        RESULTS.write_text(markdown(results_merge({name: rows}, command=command)), encoding="utf-8")
+        print(f"Wrote {RESULTS} ({name})", flush=True)
+
+    run(arguments.only, vars(arguments), module_done=module_done)
     return 0
 
 

@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,8 +99,11 @@ def markdown(stored: dict) -> str:
     return "\n".join(lines) + "\n" + notes
 
 
-def run(selected: list[str] | None, options: dict) -> dict[str, list[Measurement]]:
-    """Run the selected benchmark modules; return their rows by module."""
+def run(
+    selected: list[str] | None, options: dict, *, module_done: Callable[[str, list[Measurement]], None] | None = None
+) -> dict[str, list[Measurement]]:
+    """Run the selected benchmark modules; return their rows by module. ``module_done(name, rows)`` is called
+    as each module ends, so that a later module's failure does not lose the rows measured before it."""
     module_rows: dict[str, list[Measurement]] = {}
     for name in benchmark_modules(selected):
         measurements = module_rows.setdefault(name, [])
@@ -112,4 +116,6 @@ def run(selected: list[str] | None, options: dict) -> dict[str, list[Measurement
                 flush=True,
             )
             measurements.append(measurement)
+        if module_done is not None:
+            module_done(name, measurements)
     return module_rows

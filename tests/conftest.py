@@ -13,6 +13,7 @@ from django.db import connection
 
 from geoportal import statement_timeout
 from tests.factories import AreaFactory, BlockFactory
+from tiles.finisher import tile_finisher
 
 # Tests import geoportal.wsgi in process (tests/tiles/wsgi_client.py), which would time-limit every connection
 # opened after it, in an order the tests do not choose. Tests of the limit set it themselves.
@@ -65,6 +66,16 @@ def django_db_setup(django_db_setup, django_db_blocker, tmp_path_factory):
     # ogr2ogr commits staging tables on its own connection; a test's rollback undoes their DROP.
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         cursor.execute("DROP SCHEMA IF EXISTS staging CASCADE; CREATE SCHEMA staging")
+    with django_db_blocker.unblock():
+        tile_finisher.connections_close()  # its thread's connection would keep the test database from being dropped
+
+
+@pytest.fixture(autouse=True)
+def _tile_work_of_this_test(settings):
+    """Tiles are stored and published by a thread once their answer is sent (tiles/finisher.py): let that
+    work end within the test that served them, under its settings (cache and published folders)."""
+    yield
+    assert tile_finisher.wait_idle(30), "tile answers were still being stored or published 30 s after the test"
 
 
 @pytest.fixture(autouse=True)

@@ -10,9 +10,9 @@ Implements:
 Functions take parsed parameters and return a TileResponse, or raise a DomainError. Work that need not
 delay the answer waits for it to be sent: storing a rendered vector tile in the cache, and publishing
 any layer tile (a raster metatile is stored before, inside its lock, for the requests waiting on it;
-imagery is stored before and never published). The TileResponse carries that work (``afterwards``); its
-caller runs ``finish()`` once the answer is sent (the HTTP adapters, when the server closes the answer)
-or at once (seeding). A tile is still never served stale: a stored tile is checked against its mark
+imagery is stored before and never published). The TileResponse carries that work (``afterwards``): the
+HTTP adapters hand it, when the server closes the answer, to the process's finisher thread
+(tiles/finisher.py), which runs ``finish()``; seeding runs it at once. A tile is still never served stale: a stored tile is checked against its mark
 when read, and publication re-checks the change events (tiles/publication.py).
 """
 
@@ -33,7 +33,7 @@ from . import grid
 from .cache import CachedTile, TileKey, tile_cache
 from .freshness import SNAPSHOT_MARK_SQL, snapshot_mark, tile_is_stale
 from .layers import LAYERS, TileLayer, mvt_query, tile_layer
-from .publication import published_remove_layer, tiles_publish
+from .publication import published_remove_layer, publishing_enabled, tiles_publish
 from .render_slots import metatile_lock, render_slot
 
 CONTENT_TYPES = {
@@ -113,7 +113,7 @@ def _store_and_publish(layer: TileLayer, rendered: list[tuple[TileKey, CachedTil
         tiles_publish(rendered, layer.sources)
 
 
-Rendered = tuple[CachedTile, Callable[[], None]]  # the tile, and what to do once it is sent
+Rendered = tuple[CachedTile, Callable[[], None] | None]  # the tile, and what to do once it is sent
 
 
 def _render_mvt(layer: TileLayer, key: TileKey) -> Rendered:
@@ -126,6 +126,8 @@ def _render_mvt(layer: TileLayer, key: TileKey) -> Rendered:
         cursor.execute(f"SELECT {SNAPSHOT_MARK_SQL}, ({sql})", parameters)
         mark, body = cursor.fetchone()
     tile = CachedTile(body=bytes(body or b""), mark=mark)
+    if not tile_cache().stores and not publishing_enabled():
+        return tile, None  # nothing to do once it is sent
     return tile, functools.partial(_store_and_publish, layer, [(key, tile)])
 
 
@@ -163,14 +165,17 @@ def tile_get(
     grid.tile_check(z, x, y, min_zoom=layer.min_zoom, max_zoom=layer.max_zoom)
     key = TileKey(layer.name, z, x, y, fmt, scale)
     tile = _fresh_cached(key, layer.sources)
-    if tile is not None:  # published again: it may have been refused while a change was committing
-        afterwards = functools.partial(tiles_publish, [(key, tile)], layer.sources)
+    afterwards = None
+    if tile is not None:
+        if publishing_enabled():  # published again: it may have been refused while a change was committing
+            afterwards = functools.partial(tiles_publish, [(key, tile)], layer.sources)
     elif fmt == "mvt":
         tile, afterwards = _render_mvt(layer, key)
     else:
         tile, afterwards = _render_raster(layer, key)
     response = _respond(tile, fmt, if_none_match)
-    response.afterwards.append(afterwards)
+    if afterwards is not None:
+        response.afterwards.append(afterwards)
     return response
 
 

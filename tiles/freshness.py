@@ -86,7 +86,12 @@ def tile_ranges_reaching(*, fmt: str, z: int, box: Box, metatile_size: int | Non
 
 
 def tile_is_stale(*, sources: tuple[str, ...], fmt: str, z: int, x: int, y: int, mark: str) -> bool:
-    xmin, ymin, xmax, ymax = tile_reach(fmt=fmt, z=z, x=x, y=y)
+    return reach_is_stale(sources=sources, reach=tile_reach(fmt=fmt, z=z, x=x, y=y), mark=mark)
+
+
+def reach_is_stale(*, sources: tuple[str, ...], reach: Box, mark: str) -> bool:
+    """Whether a change that the snapshot ``mark`` could not see touched ``reach`` in one of ``sources``."""
+    xmin, ymin, xmax, ymax = reach
     parameters = {"mark": mark, "sources": list(sources), "xmin": xmin, "ymin": ymin, "xmax": xmax, "ymax": ymax}
     with connection.cursor() as cursor:
         cursor.execute(STALE_SQL, parameters)

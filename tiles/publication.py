@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 import uuid
 from collections import defaultdict
@@ -50,7 +49,8 @@ from django.conf import settings
 
 from . import grid
 from .cache import CachedTile, TileKey
-from .freshness import Box, tile_is_stale, tile_ranges_reaching, tile_reach
+from .cache.filesystem import file_replace
+from .freshness import Box, reach_is_stale, tile_ranges_reaching, tile_reach
 from .layers import LAYERS
 
 logger = logging.getLogger(__name__)
@@ -169,15 +169,6 @@ def _published_file(key: TileKey) -> Path:
     return published_root() / key.path
 
 
-def _write(path: Path, body: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(body)
-    os.chmod(temporary, 0o644)  # the front server's workers read it
-    os.replace(temporary, path)
-
-
 def publishable(key: TileKey) -> bool:
     return key.layer in LAYERS and not key.variant
 
@@ -205,14 +196,16 @@ def tiles_publish(tiles: list[tuple[TileKey, CachedTile]], sources: tuple[str, .
     written: list[Path] = []
     try:
         mark = tiles[0][1].mark
+        stale: dict[Box, bool] = {}  # the tiles of a metatile share one reach: asked once
+        for _tile_key, reach in reaches:
+            if reach not in stale:
+                stale[reach] = reach_is_stale(sources=sources, reach=reach, mark=mark)
         fresh = [
-            (key, tile)
-            for key, tile in tiles
-            if not tile_is_stale(sources=sources, fmt=key.fmt, z=key.z, x=key.x, y=key.y, mark=mark)
+            (key, tile) for (key, tile), (_tile_key, reach) in zip(tiles, reaches, strict=True) if not stale[reach]
         ]
         for key, tile in fresh:
             path = _published_file(key)
-            _write(path, tile.body)
+            file_replace(path, tile.body, mode=0o644)  # the front server's workers read it
             written.append(path)
     finally:
         try:

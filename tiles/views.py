@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -14,6 +13,7 @@ from geoportal.errors import DomainError, InvalidInput
 from geoportal.statement_timeout import StatementTimedOut, statement_timed_out
 
 from . import core, wms
+from .finisher import tile_finisher
 from .render_slots import RenderBusy
 
 logger = logging.getLogger(__name__)
@@ -48,29 +48,16 @@ def _error_answer(error: DomainError) -> core.TileResponse:
     return core.TileResponse(error.status, json.dumps(error.as_dict()).encode(), headers)
 
 
-class _Finishing:
-    """How many answers' deferred work is running in this process (for monitoring and tests)."""
-
-    lock = threading.Lock()
-    count = 0
-
-
 def tiles_finishing() -> int:
-    return _Finishing.count
+    """Answers of this process whose storing and publishing has not ended yet (for monitoring and tests)."""
+    return tile_finisher.pending()
 
 
 def answer_finish(answer: core.TileResponse) -> None:
-    """Run what waited for ``answer`` to be sent (storing, publishing); the answer is out, so log a failure
-    (the tile is then rendered again, or served by the portal rather than the front server)."""
-    with _Finishing.lock:
-        _Finishing.count += 1
-    try:
-        answer.finish()
-    except Exception:
-        logger.exception("a tile was served, but could not be stored or published")
-    finally:
-        with _Finishing.lock:
-            _Finishing.count -= 1
+    """Hand what waited for ``answer`` to be sent (storing, publishing) to this process's finisher thread;
+    the answer is out, so a failure is logged there (the tile is then rendered again, or served by the
+    portal rather than the front server)."""
+    tile_finisher.submit(answer)
 
 
 class TileHttpResponse(HttpResponse):

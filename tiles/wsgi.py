@@ -6,8 +6,8 @@ the index, malformed paths, other methods) goes to Django as before, and answers
 public and read no session, user or host, so the middleware has nothing to add but its headers,
 which are set here. Django's request signals are sent, so database connections are recycled as
 in any other request. As with Django's own responses, the request ends when the server closes the
-answer, after sending it: the rendered tile is then stored and published (tiles/core.py), and
-``request_finished`` is sent, neither of them part of the tile's latency.
+answer, after sending it: the storing and publishing of the rendered tile is then handed to the
+process's finisher thread (tiles/finisher.py), and ``request_finished`` is sent.
 """
 
 from __future__ import annotations

@@ -189,11 +189,14 @@ class KeepAliveClient:
         head, buffer = buffer[:end].decode("latin-1").split("\r\n"), buffer[end + 4 :]
         version, status = head[0].split()[0].lower(), int(head[0].split()[1])
         fields = {name.strip(): value.strip() for name, value in (line.lower().split(":", 1) for line in head[1:])}
-        if "transfer-encoding" in fields:
-            raise ValueError(f"{path}: chunked responses are not read by this client")
+        chunked = fields.get("transfer-encoding") == "chunked"
+        if "transfer-encoding" in fields and not chunked:
+            raise ValueError(f"{path}: transfer-encoding {fields['transfer-encoding']!r} is not read by this client")
         connection = {token.strip() for token in fields.get("connection", "").split(",")}
         keep_alive = "keep-alive" in connection if version == "http/1.0" else "close" not in connection
-        if "content-length" not in fields and status >= 200 and status not in (204, 304) and not keep_alive:
+        if chunked:
+            self._chunks_read(path, buffer)
+        elif "content-length" not in fields and status >= 200 and status not in (204, 304) and not keep_alive:
             while True:  # a body that ends when the server closes the connection
                 try:
                     self._receive()
@@ -209,6 +212,21 @@ class KeepAliveClient:
         if not keep_alive:
             self.close()
         return status
+
+    def _chunks_read(self, path: str, buffer: bytes) -> None:
+        """Read a chunked body to its end (the last chunk, no trailers), starting with what ``buffer`` holds."""
+        while True:
+            while (line_end := buffer.find(b"\r\n")) < 0:
+                buffer += self._receive()
+            size = int(buffer[:line_end].split(b";")[0], 16)
+            needed = line_end + 2 + size + 2  # the size line, the chunk and its CRLF
+            while len(buffer) < needed:
+                buffer += self._receive()
+            buffer = buffer[needed:]
+            if size == 0:
+                if buffer:  # one request at a time: nothing may follow the body
+                    raise ValueError(f"{path}: {len(buffer)} bytes after the body")
+                return
 
     def close(self) -> None:
         if self.sock is not None:

@@ -19,6 +19,7 @@ from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y, ktm_rectangle
 from tests.tiles.mvt_reader import mvt_features
 from tests.tiles.scene import new_landmark_import, scene_build, tile_of
 from tiles.cache import CachedTile, TileKey, tile_cache
+from tiles.finisher import tile_finisher
 from tiles.freshness import snapshot_mark
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("municipality")]
@@ -113,6 +114,7 @@ def test_a_change_elsewhere_leaves_cached_tiles_alone(client, settings):
     )
     z, x, y = tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17)
     client.get(f"/tiles/parcels/{z}/{x}/{y}.mvt")
+    assert tile_finisher.wait_idle(10)  # a vector tile is stored once its answer is sent
     cached_file = settings.TILE_CACHE_DIR / f"parcels/{z}/{x}/{y}.mvt"
     written = cached_file.stat().st_mtime_ns
 

@@ -235,6 +235,33 @@ def test_a_metatile_render_publishes_all_its_tiles_and_at_2x_too(front, publishe
     assert _get(front, f"/tiles/basemap/{z}/{x}/{y}@2x.png").headers["X-Tile-Source"] == "published"
 
 
+def test_the_tiles_of_a_metatile_are_checked_against_the_changes_once(published, monkeypatch):
+    """The 16 tiles of a 4 × 4 raster metatile share one reach: one stale check (R2), not 16."""
+    scene_build()
+    z, x, y = tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, 17)
+    x0, y0 = x - x % 4, y - y % 4
+    mark = snapshot_mark()
+    tiles = [
+        (TileKey("parcels", z, x0 + dx, y0 + dy, "png"), CachedTile(body=b"png", mark=mark))
+        for dx in range(4)
+        for dy in range(4)
+    ]
+    asked = []
+    real_check = publication.reach_is_stale
+
+    def counted(**arguments):
+        asked.append(arguments["reach"])
+        return real_check(**arguments)
+
+    monkeypatch.setattr(publication, "reach_is_stale", counted)
+
+    assert publication.tiles_publish(tiles, ("parcels",)) == 16
+    assert asked == [tile_reach(fmt="png", z=z, x=x, y=y)]
+    vector = [(TileKey("parcels", z, x0 + dx, y0, "mvt"), CachedTile(body=b"mvt", mark=mark)) for dx in range(2)]
+    assert publication.tiles_publish(vector, ("parcels",)) == 2
+    assert len(asked) == 3  # vector tiles have a reach each
+
+
 def test_a_parcel_edit_through_the_services_removes_its_published_tiles_before_it_commits(front, published, tmp_path):
     _block, parcels, _street, _landmark = scene_build()
     tiles = [tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, z) for z in (14, 16, 18)]
@@ -302,7 +329,7 @@ def test_a_publication_in_flight_holds_a_commit_back_and_a_fenced_tile_is_not_pu
     key = TileKey("parcels", z, x, y, "mvt")
     old = CachedTile(body=b"rendered-before-the-change", mark=snapshot_mark())
     checked, release = threading.Event(), threading.Event()
-    real_check = publication.tile_is_stale
+    real_check = publication.reach_is_stale
 
     def check_then_stall(**arguments):  # the renderer stalls between its check (R2) and its write (R3)
         stale = real_check(**arguments)
@@ -310,7 +337,7 @@ def test_a_publication_in_flight_holds_a_commit_back_and_a_fenced_tile_is_not_pu
         release.wait(timeout=30)
         return stale
 
-    monkeypatch.setattr(publication, "tile_is_stale", check_then_stall)
+    monkeypatch.setattr(publication, "reach_is_stale", check_then_stall)
     renderer = threading.Thread(target=_closing(publication.tiles_publish), args=([(key, old)], ("parcels",)))
     renderer.start()
     assert checked.wait(timeout=30)
@@ -328,7 +355,7 @@ def test_a_publication_in_flight_holds_a_commit_back_and_a_fenced_tile_is_not_pu
     writer.start()
     time.sleep(0.5)
     assert not committed.is_set()  # W2: the commit waits for the publication in flight
-    monkeypatch.setattr(publication, "tile_is_stale", real_check)
+    monkeypatch.setattr(publication, "reach_is_stale", real_check)
     # While the change is fenced, another render of the same tile is not published.
     assert publication.tiles_publish([(key, CachedTile(body=b"other", mark=snapshot_mark()))], ("parcels",)) == 0
     release.set()

@@ -8,6 +8,7 @@ from layers.models import ParcelOwner
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.tiles.mvt_reader import mvt_features
 from tests.tiles.scene import scene_build, tile_of
+from tiles.finisher import tile_finisher
 
 pytestmark = pytest.mark.usefixtures("municipality")
 CANARY_OWNER = "CANARY-OWNER-7f3a Abdullah Al-Canary"
@@ -58,6 +59,7 @@ def test_a_cached_tile_is_served_again_and_revalidates_with_its_etag(client, set
     scene_build()
     z, x, y = tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17)
     first = client.get(f"/tiles/parcels/{z}/{x}/{y}.mvt")
+    assert tile_finisher.wait_idle(10)  # stored once its answer was sent
 
     cached_file = settings.TILE_CACHE_DIR / f"parcels/{z}/{x}/{y}.mvt"
     second = client.get(f"/tiles/parcels/{z}/{x}/{y}.mvt")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.core import signals
 
@@ -103,37 +105,51 @@ def _tile_key(path: str):
 
 
 @pytest.mark.parametrize("fmt", ["mvt", "png"])
-def test_the_answer_is_out_before_the_tile_is_stored_and_the_request_ends_when_the_server_closes_it(fmt):
+def test_the_answer_is_out_before_the_tile_is_stored_and_the_request_ends_when_the_server_closes_it(fmt, monkeypatch):
     from geoportal.wsgi import application
+    from tiles import core
     from tiles.cache import tile_cache
+    from tiles.finisher import tile_finisher
 
     scene_build()
     path = "/tiles/parcels/{}/{}/{}.{}".format(*tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17), fmt)
-    ended = []
+    ended, finishing = [], threading.Event()
+    finish = core.TileResponse.finish
+
+    def finish_held(answer):  # the finisher's thread, held until the request has ended
+        assert finishing.wait(10)
+        finish(answer)
 
     def end(**_kwargs):
-        ended.append(tile_cache().get(_tile_key(path)))
+        ended.append(True)
 
+    monkeypatch.setattr(core.TileResponse, "finish", finish_held)
     signals.request_finished.connect(end)
     try:
         with database_connection_kept():
             chunks = application(wsgi_environ(path), lambda status, headers: None)
             body = b"".join(chunks)
             before_close = (tile_cache().get(_tile_key(path)), list(ended))
-            chunks.close()
+            chunks.close()  # hands the work over and returns: the server's thread is not held by it
+            after_close = (tile_cache().get(_tile_key(path)), len(ended), tile_finisher.pending())
+            finishing.set()
+            assert tile_finisher.wait_idle(10)
     finally:
         signals.request_finished.disconnect(end)
 
     assert body
     if fmt == "mvt":  # a vector tile is stored once sent; a raster metatile before, for the requests waiting on it
         assert before_close == (None, [])
+        assert after_close == (None, 1, 1)
     else:
         assert before_close[1] == []
-    assert [stored.body for stored in ended] == [body]  # stored before the request's end was signalled
+        assert after_close[1:] == (1, 1)
+    assert tile_cache().get(_tile_key(path)).body == body  # stored by the finisher's thread
 
 
 def test_a_tile_that_cannot_be_stored_is_still_served_and_the_failure_logged(monkeypatch, caplog):
     from tiles.cache import tile_cache
+    from tiles.finisher import tile_finisher
 
     scene_build()
     path = "/tiles/parcels/{}/{}/{}.mvt".format(*tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17))
@@ -154,6 +170,7 @@ def test_a_tile_that_cannot_be_stored_is_still_served_and_the_failure_logged(mon
 
     assert response.status_code == 200
     assert response.content
+    assert tile_finisher.wait_idle(10)
     assert "could not be stored or published" in caplog.text
     assert "No space left on device" in caplog.text
     assert len(ended) == 1  # the request still ended
@@ -162,10 +179,12 @@ def test_a_tile_that_cannot_be_stored_is_still_served_and_the_failure_logged(mon
 
 def test_the_django_view_stores_the_tile_when_its_response_is_closed(client):
     from tiles.cache import tile_cache
+    from tiles.finisher import tile_finisher
 
     scene_build()
     path = "/tiles/parcels/{}/{}/{}.mvt".format(*tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17))
 
     response = client.get(path)  # the test client closes the response, as a server does
 
+    assert tile_finisher.wait_idle(10)
     assert tile_cache().get(_tile_key(path)).body == response.content

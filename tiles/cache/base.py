@@ -48,6 +48,8 @@ class CachedTile:
 
 
 class TileCache(ABC):
+    stores = True  # whether put() keeps anything
+
     @abstractmethod
     def get(self, key: TileKey) -> CachedTile | None: ...
 
@@ -64,6 +66,8 @@ class TileCache(ABC):
 
 class NoCache(TileCache):
     """Never stores: for benchmarks of uncached rendering (GEOPORTAL_TILE_CACHE=none)."""
+
+    stores = False
 
     def get(self, key: TileKey) -> CachedTile | None:
         return None

@@ -24,13 +24,7 @@ class FilesystemTileCache(TileCache):
             return None
 
     def put(self, key: TileKey, tile: CachedTile) -> None:
-        target = self._file(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename, so that a reader never sees half a tile.
-        descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(tile.encode())
-        os.replace(temporary, target)
+        file_replace(self._file(key), tile.encode())
 
     def purge(self, key: TileKey) -> None:
         self._file(key).unlink(missing_ok=True)
@@ -40,3 +34,22 @@ class FilesystemTileCache(TileCache):
         count = sum(1 for path in folder.rglob("*") if path.is_file()) if folder.exists() else 0
         shutil.rmtree(folder, ignore_errors=True)
         return count
+
+
+def file_replace(path: Path, body: bytes, *, mode: int | None = None) -> None:
+    """Write ``body`` at ``path`` so that a reader finds the old file or the new one, never half of one: into a
+    temporary file beside it, renamed over it. Folders are made only when missing (a tile's first in its column)."""
+    try:
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)
+            handle.write(body)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)  # a full disk leaves no half-written temporary file behind
+        raise
