@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from pathlib import Path
@@ -173,9 +174,24 @@ TILE_METATILE_SIZE = env.int("GEOPORTAL_TILE_METATILE_SIZE", default=4)
 # (tiles/publication.py). Every process that writes layer data removes what its changes reach, so
 # all must name the same folder. Set it empty where no front server reads it: nothing is published.
 TILE_PUBLISH_DIR = env.str("GEOPORTAL_TILE_PUBLISH_DIR", default=str(embedded.VAR_DIR / "tiles-published")) or None
-# Two raster renders per core of this host: a render also waits (on PostgreSQL for its features, on the
-# slot hand-off), and with one per core the cores sat partly idle (bench/notes.md, "Raster render slots").
-TILE_RENDER_CONCURRENCY = env.int("GEOPORTAL_TILE_RENDER_CONCURRENCY", default=2 * len(os.sched_getaffinity(0)))
+
+
+def usable_cpus(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """CPUs this process may run on: its affinity, capped by a cgroup v2 CPU quota (a container's ``--cpus``)."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = cpu_max.read_text().split()
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cpus
+
+
+# Two raster renders per usable CPU: a render also waits (on PostgreSQL for its features, on the slot
+# hand-off), and with one per CPU the CPUs sat partly idle (bench/notes.md, "Raster render slots"). The
+# slots are shared in Redis but each process applies its own figure: set it where hosts differ.
+TILE_RENDER_CONCURRENCY = env.int("GEOPORTAL_TILE_RENDER_CONCURRENCY", default=2 * usable_cpus())
 TILE_RENDER_QUEUE = env.int("GEOPORTAL_TILE_RENDER_QUEUE", default=8)
 TILE_VECTOR_CONCURRENCY = env.int("GEOPORTAL_TILE_VECTOR_CONCURRENCY", default=8)
 TILE_RENDER_WAIT_SECONDS = env.float("GEOPORTAL_TILE_RENDER_WAIT_SECONDS", default=20.0)

@@ -12,8 +12,9 @@ delay the answer waits for it to be sent: storing a rendered vector tile in the 
 any layer tile (a raster metatile is stored before, inside its lock, for the requests waiting on it;
 imagery is stored before and never published). The TileResponse carries that work (``afterwards``): the
 HTTP adapters hand it, when the server closes the answer, to the process's finisher thread
-(tiles/finisher.py), which runs ``finish()``; seeding runs it at once. A tile is still never served stale: a stored tile is checked against its mark
-when read, and publication re-checks the change events (tiles/publication.py).
+(tiles/finisher.py), which runs ``finish()``; seeding runs it at once. A tile is still never served
+stale: a stored tile is checked against its mark when read, and publication re-checks the change
+events (tiles/publication.py).
 """
 
 from __future__ import annotations

@@ -194,7 +194,7 @@ class KeepAliveClient:
             raise ValueError(f"{path}: transfer-encoding {fields['transfer-encoding']!r} is not read by this client")
         connection = {token.strip() for token in fields.get("connection", "").split(",")}
         keep_alive = "keep-alive" in connection if version == "http/1.0" else "close" not in connection
-        if chunked:
+        if chunked and status >= 200 and status not in (204, 304):
             self._chunks_read(path, buffer)
         elif "content-length" not in fields and status >= 200 and status not in (204, 304) and not keep_alive:
             while True:  # a body that ends when the server closes the connection

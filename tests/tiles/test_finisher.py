@@ -73,3 +73,37 @@ def test_a_file_is_replaced_whole_its_folders_made_when_missing_and_a_failed_wri
         file_replace(path, b"third")
     assert path.read_bytes() == b"second"
     assert sorted(p.name for p in path.parent.iterdir()) == ["54357.mvt"]  # no temporary file left
+
+
+def test_the_thread_goes_on_when_its_connection_cannot_be_tidied(monkeypatch, caplog):
+    def blocked():
+        raise RuntimeError("Database access not allowed")  # as pytest-django's blocker says it
+
+    monkeypatch.setattr(finisher, "close_old_connections", blocked)
+    tile_finisher = finisher.TileFinisher()
+    done = []
+
+    def failing():
+        raise OSError("the database went away")
+
+    tile_finisher.submit(_answer(failing))  # a failure: the thread tidies its connection at once
+    assert tile_finisher.wait_idle(10)
+    tile_finisher.submit(_answer(lambda: done.append(threading.current_thread().name)))
+
+    assert tile_finisher.wait_idle(10)
+    assert done == ["tile-finisher"]
+    assert "could not close its database connection" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"),
+    [("max 100000\n", None), ("150000 100000\n", 2), ("50000 100000\n", 1), ("garbled", None)],
+)
+def test_the_cpus_a_process_may_use_are_capped_by_its_cgroup_quota(tmp_path, cpu_max, expected):
+    from geoportal.settings import usable_cpus
+
+    affinity = len(os.sched_getaffinity(0))
+    (tmp_path / "cpu.max").write_text(cpu_max)
+
+    assert usable_cpus(tmp_path / "cpu.max") == min(affinity, expected or affinity)
+    assert usable_cpus(tmp_path / "missing") == affinity
