@@ -17,8 +17,9 @@ def main(argv: list[str]) -> int:
     arguments = parser.parse_args(argv)
     command = ("python -m bench " + " ".join(argv)).strip()
 
-    def module_done(name: str, rows: list) -> None:
-        RESULTS.write_text(markdown(results_merge({name: rows}, command=command)), encoding="utf-8")
+    def module_done(name: str, rows: list, steal: float | None) -> None:
+        stored = results_merge({name: rows}, command=command, steal={name: steal})
+        RESULTS.write_text(markdown(stored), encoding="utf-8")
         print(f"Wrote {RESULTS} ({name})", flush=True)
 
     run(arguments.only, vars(arguments), module_done=module_done)

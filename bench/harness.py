@@ -56,7 +56,21 @@ def machine_description() -> str:
     )
 
 
-def results_merge(module_rows: dict[str, list[Measurement]], *, command: str) -> dict:
+def cpu_times() -> list[int]:
+    """The machine's CPU time so far, by kind: the first line of /proc/stat, in clock ticks."""
+    return [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+
+
+def steal_share(before: list[int], after: list[int]) -> float | None:
+    """The share of the CPU time between two ``cpu_times()`` that the hypervisor gave to other machines
+    (steal): a busy host slows every side of a run, and HTTP round trips more than a lone query."""
+    spent = [later - earlier for earlier, later in zip(before[:8], after[:8], strict=True)]  # user … steal
+    return spent[7] / sum(spent) if sum(spent) > 0 else None
+
+
+def results_merge(
+    module_rows: dict[str, list[Measurement]], *, command: str, steal: dict[str, float | None] | None = None
+) -> dict:
     """Replace the rows of the modules just run in docs/benchmarks.json; keep the others."""
     stored = json.loads(RESULTS_DATA.read_text(encoding="utf-8")) if RESULTS_DATA.exists() else {}
     when = datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -65,6 +79,7 @@ def results_merge(module_rows: dict[str, list[Measurement]], *, command: str) ->
             "measured": when,
             "command": command,
             "machine": machine_description(),
+            "steal": (steal or {}).get(module),
             "rows": [dataclasses.asdict(row) for row in rows],
         }
     RESULTS_DATA.write_text(json.dumps(stored, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -84,7 +99,12 @@ def markdown(stored: dict) -> str:
         lines += [
             f"## {module.removeprefix('bench_')}",
             "",
-            f"Measured {entry['measured']} with `{entry['command']}` on {entry['machine']}.",
+            f"Measured {entry['measured']} with `{entry['command']}` on {entry['machine']}."
+            + (
+                f" The hypervisor took {100 * entry['steal']:.1f} % of the machine's CPU time during the run (steal)."
+                if entry.get("steal") is not None
+                else ""
+            ),
             "",
             "| benchmark | ours | peer | peer's figure | ratio | goal | note |",
             "|---|---|---|---|---|---|---|",
@@ -100,13 +120,18 @@ def markdown(stored: dict) -> str:
 
 
 def run(
-    selected: list[str] | None, options: dict, *, module_done: Callable[[str, list[Measurement]], None] | None = None
+    selected: list[str] | None,
+    options: dict,
+    *,
+    module_done: Callable[[str, list[Measurement], float | None], None] | None = None,
 ) -> dict[str, list[Measurement]]:
-    """Run the selected benchmark modules; return their rows by module. ``module_done(name, rows)`` is called
-    as each module ends, so that a later module's failure does not lose the rows measured before it."""
+    """Run the selected benchmark modules; return their rows by module. ``module_done(name, rows, steal)`` is
+    called as each module ends (``steal``: the hypervisor's share of the CPU time meanwhile), so that a later
+    module's failure does not lose the rows measured before it."""
     module_rows: dict[str, list[Measurement]] = {}
     for name in benchmark_modules(selected):
         measurements = module_rows.setdefault(name, [])
+        started = cpu_times()
         module = importlib.import_module(f"bench.{name}")
         print(f"== {name}", flush=True)
         for measurement in module.run(options):
@@ -116,6 +141,9 @@ def run(
                 flush=True,
             )
             measurements.append(measurement)
+        steal = steal_share(started, cpu_times())
+        share = "unknown" if steal is None else f"{100 * steal:.1f} %"
+        print(f"   hypervisor steal during {name}: {share}", flush=True)
         if module_done is not None:
-            module_done(name, measurements)
+            module_done(name, measurements, steal)
     return module_rows
