@@ -117,6 +117,10 @@ def _store_and_publish(layer: TileLayer, rendered: list[tuple[TileKey, CachedTil
 Rendered = tuple[CachedTile, Callable[[], None] | None]  # the tile, and what to do once it is sent
 
 
+def _publishing(tiles: list[tuple[TileKey, CachedTile]], layer: TileLayer) -> Callable[[], None] | None:
+    return functools.partial(tiles_publish, tiles, layer.sources) if publishing_enabled() else None
+
+
 def _render_mvt(layer: TileLayer, key: TileKey) -> Rendered:
     """Render a vector tile; storing and publishing it wait for the answer (a concurrent request for the
     same tile meanwhile renders it too: vector tiles are not coalesced)."""
@@ -141,7 +145,7 @@ def _render_raster(layer: TileLayer, key: TileKey) -> Rendered:
     with metatile_lock(f"{layer.name}/{key.z}/{x0}/{y0}@{key.scale}"):
         cached = _fresh_cached(key, layer.sources)  # another request may have just rendered it
         if cached is not None:
-            return cached, functools.partial(tiles_publish, [(key, cached)], layer.sources)
+            return cached, _publishing([(key, cached)], layer)
         mark = snapshot_mark()
         with render_slot():
             images = render_metatile(layer=layer.name, z=key.z, x0=x0, y0=y0, size=size, scale=key.scale)
@@ -151,7 +155,7 @@ def _render_raster(layer: TileLayer, key: TileKey) -> Rendered:
         ]
         for tile_key, tile in rendered:
             tile_cache().put(tile_key, tile)
-    return CachedTile(body=images[(key.x, key.y)], mark=mark), functools.partial(tiles_publish, rendered, layer.sources)
+    return CachedTile(body=images[(key.x, key.y)], mark=mark), _publishing(rendered, layer)
 
 
 def tile_get(
@@ -166,10 +170,8 @@ def tile_get(
     grid.tile_check(z, x, y, min_zoom=layer.min_zoom, max_zoom=layer.max_zoom)
     key = TileKey(layer.name, z, x, y, fmt, scale)
     tile = _fresh_cached(key, layer.sources)
-    afterwards = None
-    if tile is not None:
-        if publishing_enabled():  # published again: it may have been refused while a change was committing
-            afterwards = functools.partial(tiles_publish, [(key, tile)], layer.sources)
+    if tile is not None:  # published again: it may have been refused while a change was committing
+        afterwards = _publishing([(key, tile)], layer)
     elif fmt == "mvt":
         tile, afterwards = _render_mvt(layer, key)
     else:
