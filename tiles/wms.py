@@ -1,7 +1,11 @@
-"""The ministries' WMS: the map layers over OGC WMS 1.3.0, drawn by the tiles' Mapnik stylesheets.
+"""The ministries' WMS: the map layers over OGC WMS 1.3.0 and 1.1.1, drawn by the tiles' Mapnik stylesheets.
 
-Operations: GetCapabilities (1.3.0), GetMap and GetFeatureInfo (1.3.0, and 1.1.1's SRS and X/Y for
-older clients). Layers: every raster layer of ``tiles/layers.py`` (the basemap too), drawn in the
+Operations: GetCapabilities (1.3.0 and 1.1.1, negotiated: tiles/wms_capabilities.py), GetMap and
+GetFeatureInfo (1.3.0, and 1.1.1's SRS and X/Y for older clients). A request of version 1.1.x gets
+its exceptions as 1.1.1 writes them (no namespace, ``application/vnd.ogc.se_xml``), which is what
+1.1.1 clients look for before they take an answer for a map.
+
+Layers: every raster layer of ``tiles/layers.py`` (the basemap too), drawn in the
 order asked, bottom first, by the same stylesheets as the PNG tiles, so a map and a tile of one
 place look alike. A map is drawn from the current data at each request (nothing is cached), so it
 is never stale.
@@ -14,9 +18,9 @@ deepest zoom (``VectorSource.columns``) and nothing else; retired features are l
 filter as the tiles'. Owners, permits and documents are in no layer.
 
 Bad requests get HTTP 400 (a busy renderer, or a statement stopped by the database's time limit,
-503) with an OGC ServiceExceptionReport that says what was wrong. Sizes are bounded: ``MAX_SIZE_PX``
-a side, ``MAX_LAYERS`` layers, ``FEATURE_COUNT_MAX`` features, and a query string of at most
-``QUERY_MAX_BYTES``.
+503) with an OGC ServiceExceptionReport, in the request's version, that says what was wrong.
+Sizes are bounded: ``MAX_SIZE_PX`` a side, ``MAX_LAYERS`` layers, ``FEATURE_COUNT_MAX`` features,
+and a query string of at most ``QUERY_MAX_BYTES``.
 """
 
 from __future__ import annotations
@@ -40,9 +44,9 @@ from geoportal.errors import DomainError
 from geoportal.query_params import whole_number_parse
 from geoportal.statement_timeout import StatementTimedOut, statement_timed_out
 
+from . import wms_capabilities  # it reads this module's registry: imported as a module, either may come first
 from .layers import LAYERS, TileLayer
 from .render_slots import RenderBusy, render_slot
-from .styles.stylesheet import scale_denominator
 
 VERSION = "1.3.0"
 VERSIONS = ("1.3.0", "1.1.1", "1.1.0")
@@ -54,10 +58,7 @@ INFO_RADIUS_MAX_M = 50.0  # and never further than this (a world map's 4 pixels 
 MIN_PIXEL_M = 0.01  # a map's pixel is at least this on the ground (Web Mercator metres), about zoom 24
 MAX_PIXEL_ASPECT = 4
 QUERY_MAX_BYTES = 16 * 1024
-WMS_NS = "http://www.opengis.net/wms"
-XLINK_NS = "http://www.w3.org/1999/xlink"
 OGC_NS = "http://www.opengis.net/ogc"
-XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 NUMBER = re.compile(r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?$")  # ASCII only: float() reads "٣"
 NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # not in XML 1.0
 COLOUR = re.compile(r"^0[xX][0-9A-Fa-f]{6}$")
@@ -128,30 +129,43 @@ class MapRequest:
 
 def wms_answer(query: Mapping[str, list[str]], *, service_url: str) -> WmsAnswer:
     """Answer one WMS request given its query parameters (name → values, as ``QueryDict.lists()``);
-    every refusal is a ServiceExceptionReport."""
+    every refusal is a ServiceExceptionReport, in the request's version."""
+    version = _report_version(query)
     try:
         return _dispatch(_parameters(query), service_url)
     except WmsError as error:
-        return exception_report(error)
+        return exception_report(error, version=version)
     except (RenderBusy, StatementTimedOut) as error:
-        return _busy_report(error)
+        return _busy_report(error, version=version)
     except DomainError as error:
-        return exception_report(WmsError(error.message, code=error.code, status=error.status))
+        return exception_report(WmsError(error.message, code=error.code, status=error.status), version=version)
     except Exception as error:
         if not statement_timed_out(error):  # a query of GetFeatureInfo, or Mapnik's of a map
             raise
-        return _busy_report(StatementTimedOut())
+        return _busy_report(StatementTimedOut(), version=version)
 
 
-def _busy_report(error: RenderBusy | StatementTimedOut) -> WmsAnswer:
-    report = exception_report(WmsError(error.message, code=error.code, status=error.status))
+def _report_version(query: Mapping[str, list[str]]) -> str:
+    """1.1.1 for a request that says it is 1.1.x (VERSION, or WMTVER before 1.1), else 1.3.0."""
+    asked = [values[0] for key, values in query.items() if key.upper() in ("VERSION", "WMTVER") and values]
+    return wms_capabilities.VERSION_1_1_1 if any(value.startswith(("1.1.", "1.0.")) for value in asked) else VERSION
+
+
+def _busy_report(error: RenderBusy | StatementTimedOut, *, version: str) -> WmsAnswer:
+    report = exception_report(WmsError(error.message, code=error.code, status=error.status), version=version)
     return replace(report, headers={"Retry-After": str(error.retry_after_seconds)})
 
 
-def exception_report(error: WmsError) -> WmsAnswer:
+def exception_report(error: WmsError, *, version: str = VERSION) -> WmsAnswer:
+    """The ServiceExceptionReport: 1.3.0's in the OGC namespace as text/xml, 1.1.1's without one as
+    application/vnd.ogc.se_xml (WMS 1.1.1 §6.7; its clients tell a refusal from a map by that type)."""
+    message = NOT_XML.sub("\ufffd", error.message)  # a control character echoed from the request
+    if version == wms_capabilities.VERSION_1_1_1:
+        report = ET.Element("ServiceExceptionReport", {"version": version})
+        ET.SubElement(report, "ServiceException", {"code": error.code}).text = message
+        return WmsAnswer(error.status, _xml(report), "application/vnd.ogc.se_xml; charset=utf-8")
     ET.register_namespace("", OGC_NS)
     report = ET.Element(f"{{{OGC_NS}}}ServiceExceptionReport", {"version": VERSION})
-    message = NOT_XML.sub("\ufffd", error.message)  # a control character echoed from the request
     ET.SubElement(report, f"{{{OGC_NS}}}ServiceException", {"code": error.code}).text = message
     return WmsAnswer(error.status, _xml(report), "text/xml; charset=utf-8")
 
@@ -175,7 +189,12 @@ def _dispatch(parameters: dict[str, str], service_url: str) -> WmsAnswer:
     if service is not None and service.upper() != "WMS":
         raise WmsError(f"SERVICE: this is a WMS, not '{service[:20]}'.")
     if request.lower() == "getcapabilities":
-        return WmsAnswer(200, capabilities(service_url), "text/xml; charset=utf-8")
+        try:
+            version = wms_capabilities.capabilities_version(parameters.get("VERSION") or parameters.get("WMTVER"))
+        except wms_capabilities.VersionUnreadable as error:
+            raise WmsError(str(error)) from None
+        body = wms_capabilities.capabilities(service_url, version=version)
+        return WmsAnswer(200, body, wms_capabilities.CONTENT_TYPES[version])
     if request.lower() == "getmap":
         return map_answer(parameters)
     if request.lower() == "getfeatureinfo":
@@ -412,107 +431,6 @@ def _info_body(found: dict[str, list[dict]], info_format: str) -> bytes:
             lines.append(f"  Feature {row['id']}:")
             lines += [f"    {key} = {value!r}" for key, value in row.items() if key != "id"]
     return ("\n".join(lines) + "\n").encode()
-
-
-# GetCapabilities
-
-
-def capabilities(service_url: str) -> bytes:
-    """The WMS 1.3.0 capabilities document: the service, its operations, and the layers with their CRSs."""
-    ET.register_namespace("", WMS_NS)
-    ET.register_namespace("xlink", XLINK_NS)
-    ET.register_namespace("xsi", XSI_NS)
-    root = ET.Element(
-        _wms("WMS_Capabilities"),
-        {
-            "version": VERSION,
-            f"{{{XSI_NS}}}schemaLocation": f"{WMS_NS} http://schemas.opengis.net/wms/1.3.0/capabilities_1_3_0.xsd",
-        },
-    )
-    service = ET.SubElement(root, _wms("Service"))
-    _text(service, "Name", "WMS")
-    _text(service, "Title", "Municipal geoportal: map layers")
-    _text(service, "Abstract", "The survey and planning departments' public layers, drawn from the current data.")
-    _link(service, service_url)
-    _text(service, "Fees", "none")
-    _text(service, "AccessConstraints", "none")
-    _text(service, "LayerLimit", str(MAX_LAYERS))
-    _text(service, "MaxWidth", str(MAX_SIZE_PX))
-    _text(service, "MaxHeight", str(MAX_SIZE_PX))
-    capability = ET.SubElement(root, _wms("Capability"))
-    request = ET.SubElement(capability, _wms("Request"))
-    operations = (("GetCapabilities", ("text/xml",)), ("GetMap", MAP_FORMATS_LISTED), ("GetFeatureInfo", INFO_FORMATS))
-    for operation, formats in operations:
-        element = ET.SubElement(request, _wms(operation))
-        for content_type in formats:
-            _text(element, "Format", content_type)
-        http = ET.SubElement(ET.SubElement(ET.SubElement(element, _wms("DCPType")), _wms("HTTP")), _wms("Get"))
-        _link(http, f"{service_url}?")
-    _text(ET.SubElement(capability, _wms("Exception")), "Format", "XML")
-    top = ET.SubElement(capability, _wms("Layer"))
-    _text(top, "Title", "Municipal geoportal")
-    for code in CRSS:
-        _text(top, "CRS", code)
-    extent = _extent_wgs84()
-    _geographic_box(top, extent)
-    for name in MAP_LAYERS:
-        layer = LAYERS[name]
-        element = ET.SubElement(
-            top,
-            _wms("Layer"),
-            {"queryable": "1" if name in QUERYABLE else "0", "opaque": "1" if name == "basemap" else "0"},
-        )
-        _text(element, "Name", name)
-        _text(element, "Title", layer.title)
-        _geographic_box(element, extent)
-        ET.SubElement(element, _wms("BoundingBox"), _crs84_box(extent))
-        style = ET.SubElement(element, _wms("Style"))
-        _text(style, "Name", "default")
-        _text(style, "Title", f"{layer.title}, as on the portal's map")
-        # Drawn from the layer's first zoom on (half a zoom of margin), as its tiles are.
-        _text(element, "MaxScaleDenominator", f"{scale_denominator(layer.min_zoom - 0.5):.0f}")
-    return _xml(root)
-
-
-def _extent_wgs84() -> tuple[float, float, float, float]:
-    """The municipality's extent in longitude/latitude; the whole world when none is loaded yet."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT ST_XMin(box), ST_YMin(box), ST_XMax(box), ST_YMax(box)"
-            " FROM (SELECT ST_Extent(ST_Transform(extent, 4326)) AS box FROM layers_municipality) extent"
-        )
-        row = cursor.fetchone()
-    if row is None or row[0] is None:
-        return (-180.0, -90.0, 180.0, 90.0)
-    return row[0], row[1], row[2], row[3]
-
-
-def _geographic_box(parent: ET.Element, extent: tuple[float, float, float, float]) -> None:
-    box = ET.SubElement(parent, _wms("EX_GeographicBoundingBox"))
-    for name, value in zip(
-        ("westBoundLongitude", "eastBoundLongitude", "southBoundLatitude", "northBoundLatitude"),
-        (extent[0], extent[2], extent[1], extent[3]),
-        strict=True,
-    ):
-        _text(box, name, f"{value:.6f}")
-
-
-def _crs84_box(extent: tuple[float, float, float, float]) -> dict[str, str]:
-    return {"CRS": "CRS:84", **dict(zip(("minx", "miny", "maxx", "maxy"), (f"{v:.6f}" for v in extent), strict=True))}
-
-
-def _wms(tag: str) -> str:
-    return f"{{{WMS_NS}}}{tag}"
-
-
-def _text(parent: ET.Element, tag: str, text: str) -> ET.Element:
-    element = ET.SubElement(parent, _wms(tag))
-    element.text = text
-    return element
-
-
-def _link(parent: ET.Element, url: str) -> None:
-    ET.SubElement(parent, _wms("OnlineResource"), {f"{{{XLINK_NS}}}type": "simple", f"{{{XLINK_NS}}}href": url})
 
 
 def _xml(root: ET.Element) -> bytes:

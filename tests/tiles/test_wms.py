@@ -1,5 +1,6 @@
-"""tiles/wms.py: the ministries' WMS 1.3.0, read by real OGC clients (OWSLib, GDAL) over HTTP; maps
-drawn like the tiles, public attributes only, current features only, hostile requests refused."""
+"""tiles/wms.py and tiles/wms_capabilities.py: the ministries' WMS 1.3.0 and 1.1.1, read by real OGC
+clients (OWSLib, GDAL) over HTTP; maps drawn like the tiles, public attributes only, current features
+only, hostile requests refused."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from urllib.parse import urlencode
 import numpy as np
 import pytest
 from django.db import connection
+from owslib.util import ServiceException
 from owslib.wms import WebMapService
 from PIL import Image
 
@@ -23,6 +25,8 @@ from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.tiles.scene import scene_build, tile_of
 from tiles.grid import tile_bounds
 from tiles.render_slots import render_slot
+from tiles.styles.stylesheet import scale_denominator
+from tiles.wms_capabilities import VersionUnreadable, capabilities_version
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("municipality")]
 OGC = "{http://www.opengis.net/ogc}"
@@ -73,9 +77,15 @@ def _drawn(png: bytes) -> int:
 
 
 def _exception(response) -> tuple[str, str]:
-    assert response["Content-Type"].startswith("text/xml")
+    """The code and message of a ServiceExceptionReport: 1.3.0's (namespaced, text/xml) or 1.1.1's."""
     report = ET.fromstring(response.content)  # noqa: S314 - our own server's answer
-    exception = report.find(f"{OGC}ServiceException")
+    if report.get("version") == "1.1.1":
+        assert response["Content-Type"].startswith("application/vnd.ogc.se_xml")
+        assert report.tag == "ServiceExceptionReport"
+        exception = report.find("ServiceException")
+    else:
+        assert response["Content-Type"].startswith("text/xml")
+        exception = report.find(f"{OGC}ServiceException")
     return exception.get("code"), exception.text
 
 
@@ -108,6 +118,94 @@ def test_owslib_asks_what_lies_at_a_pixel(live_server, scene):
     features = json.loads(answer.read())["features"]
 
     assert [feature["properties"]["number"] for feature in features] == ["2"]
+
+
+def test_owslib_1_1_1_reads_the_capabilities_draws_and_asks(live_server, scene):
+    """A client that speaks only 1.1.1 (OWSLib's, Leaflet's default) reads the 1.1.1 document: SRS,
+    longitude-first EPSG:4326, X/Y."""
+    service = WebMapService(f"{live_server.url}/wms", version="1.1.1")
+    west, south, east, north = 48.0618, 29.3310, 48.0639, 29.3329
+
+    png = service.getmap(
+        layers=["parcels"], styles=[""], srs="EPSG:4326", bbox=(west, south, east, north), size=(300, 200),
+        format="image/png", transparent=True,
+    ).read()  # fmt: skip
+    info = service.getfeatureinfo(
+        layers=["parcels"], styles=[""], srs="EPSG:31901", bbox=KTM_BOX, size=(200, 200), format="image/png",
+        query_layers=["parcels"], info_format="application/json", xy=PARCEL_2_PIXEL,
+    ).read()  # fmt: skip
+
+    assert service.identification.version == "1.1.1"
+    assert set(service.contents) == MAP_LAYERS
+    parcels = service.contents["parcels"]
+    assert parcels.queryable == 1 and service.contents["basemap"].opaque == 1  # noqa: PT018
+    assert {"EPSG:3857", "EPSG:4326", "EPSG:31901", "EPSG:32638", "EPSG:32639"} == set(parcels.crsOptions)
+    box_west, box_south, box_east, box_north = parcels.boundingBoxWGS84
+    assert box_west < 48.0 < box_east and box_south < 29.3 < box_north  # noqa: PT018 - the municipality holds Salmiya
+    assert set(service.getOperationByName("GetMap").formatOptions) == {"image/png", "image/jpeg"}
+    assert _rgba(png).shape == (200, 300, 4) and _drawn(png) > 1000  # noqa: PT018
+    assert [feature["properties"]["number"] for feature in json.loads(info)["features"]] == ["2"]
+
+
+def test_a_1_1_1_client_tells_a_refusal_from_a_map(live_server, scene):
+    """1.1.1 clients look for application/vnd.ogc.se_xml before they take an answer for a picture."""
+    service = WebMapService(f"{live_server.url}/wms", version="1.1.1")
+
+    with pytest.raises(ServiceException, match="'owners' is not a layer"):
+        service.getmap(layers=["owners"], styles=[""], srs="EPSG:31901", bbox=KTM_BOX, size=(200, 200),
+                       format="image/png")  # fmt: skip
+
+
+def test_the_1_1_1_capabilities_say_it_as_1_1_1_does(client, scene):
+    answer = client.get("/wms", {"SERVICE": "WMS", "VERSION": "1.1.1", "REQUEST": "GetCapabilities"})
+
+    assert answer["Content-Type"].startswith("application/vnd.ogc.wms_xml")
+    assert b"<!DOCTYPE WMT_MS_Capabilities SYSTEM" in answer.content
+    root = ET.fromstring(answer.content)  # noqa: S314 - our own server's answer
+    assert (root.tag, root.get("version")) == ("WMT_MS_Capabilities", "1.1.1")
+    assert root.findtext("Service/Name") == "OGC:WMS"
+    assert root.findtext("Capability/Request/GetCapabilities/Format") == "application/vnd.ogc.wms_xml"
+    assert root.findtext("Capability/Exception/Format") == "application/vnd.ogc.se_xml"
+    assert "CRS:84" not in {element.text for element in root.iter("SRS")}  # 1.3.0's, not an SRS of 1.1.1
+    parcels = next(layer for layer in root.iter("Layer") if layer.findtext("Name") == "parcels")
+    assert parcels.find("BoundingBox").get("SRS") == "EPSG:4326"
+    # the diagonal of a pixel at the first zoom the parcels are drawn (13, less half a zoom), in metres
+    diagonal = scale_denominator(12.5) * 0.00028 * 2**0.5
+    assert float(parcels.find("ScaleHint").get("max")) == pytest.approx(diagonal, abs=0.01)
+    assert [child.tag for child in parcels][:2] == ["Name", "Title"]
+
+
+def test_gdal_lists_the_layers_of_either_version(live_server, scene):
+    for version in ("1.3.0", "1.1.1"):
+        url = f"WMS:{live_server.url}/wms?SERVICE=WMS&VERSION={version}&REQUEST=GetCapabilities"
+        info = json.loads(subprocess.run(["gdalinfo", "-json", url], capture_output=True, text=True, check=True).stdout)
+
+        names = {value for key, value in info["metadata"]["SUBDATASETS"].items() if key.endswith("_NAME")}
+        assert any("LAYERS=parcels" in name for name in names), (version, names)
+        assert all(f"VERSION={version}" in name for name in names), version
+
+
+@pytest.mark.parametrize(
+    ("asked", "sent"),
+    [(None, "1.3.0"), ("1.3.0", "1.3.0"), ("1.1.1", "1.1.1"), ("2.0.0", "1.3.0"), ("1.2.0", "1.1.1"),
+     ("1.1.0", "1.1.1"), ("1.0.0", "1.1.1"), ("1.3.1", "1.3.0")],
+)  # fmt: skip
+def test_capabilities_versions_are_negotiated(asked, sent):
+    """WMS 1.3.0 §6.2.4: the highest version below the one asked, or the lowest when it is below them all."""
+    assert capabilities_version(asked) == sent
+
+
+@pytest.mark.parametrize("asked", ["1.3", "abc", "1.3.0.0", "١.٣.٠", "1.3.x", "1." + "9" * 400 + ".0"])
+def test_a_version_that_is_no_version_is_refused(client, asked):
+    with pytest.raises(VersionUnreadable):
+        capabilities_version(asked)
+    answer = client.get("/wms", {"SERVICE": "WMS", "VERSION": asked, "REQUEST": "GetCapabilities"})
+
+    assert answer.status_code == 400
+    assert _exception(answer) == (
+        "InvalidParameterValue",
+        f"VERSION: '{asked[:20]}' is not a version number such as 1.3.0.",
+    )
 
 
 def test_gdal_reads_the_map_as_a_raster(live_server, scene, tmp_path):
@@ -302,6 +400,7 @@ BAD_FEATURE_INFO_REQUESTS = [
     ({"J": "-1"}, "InvalidPoint", "I/J"),
     ({"I": ""}, "MissingParameterValue", "I is missing"),
     ({"VERSION": "1.1.1", "SRS": "EPSG:31901", "X": "5"}, "MissingParameterValue", "Y is missing"),
+    ({"VERSION": "1.1.1", "SRS": "EPSG:9999", "X": "5", "Y": "5"}, "InvalidCRS", "SRS: 'EPSG:9999' is not one of"),
     ({"INFO_FORMAT": "application/vnd.ogc.gml"}, "InvalidFormat", "INFO_FORMAT"),
     ({"FEATURE_COUNT": "0"}, "InvalidParameterValue", "FEATURE_COUNT: a whole number from 1 to 50"),
     ({"FEATURE_COUNT": "51"}, "InvalidParameterValue", "FEATURE_COUNT"),

@@ -1,0 +1,183 @@
+"""The WMS's capabilities documents: 1.3.0, and 1.1.1 for the clients that read only that.
+
+Version negotiation (WMS 1.3.0 §6.2.4, and 1.1.1 §6.2.4 likewise): a GetCapabilities without VERSION
+gets 1.3.0; a version the server has gets that one; any other gets the highest version below it, or
+the lowest there is when it is below them all (1.0.0 and 1.1.0 get 1.1.1).
+
+The two documents list the same service, operations and layers. 1.1.1 has no namespace, calls a
+coordinate system an ``SRS`` (EPSG codes only: ``CRS:84`` is 1.3.0's), gives the extent as a
+``LatLonBoundingBox``, the visible scales as a ``ScaleHint`` (a pixel's diagonal on the ground, in
+metres), and its own MIME types for the document and for exceptions.
+
+tiles/wms.py imports this module when a GetCapabilities comes, not at its own import: this one reads
+its layers, coordinate systems, formats and limits.
+"""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+
+from django.db import connection
+
+from . import wms
+from .layers import LAYERS
+from .styles.stylesheet import scale_denominator
+
+VERSION_1_3_0, VERSION_1_1_1 = "1.3.0", "1.1.1"
+VERSIONS = (VERSION_1_3_0, VERSION_1_1_1)  # highest first
+CONTENT_TYPES = {VERSION_1_3_0: "text/xml; charset=utf-8", VERSION_1_1_1: "application/vnd.ogc.wms_xml; charset=utf-8"}
+EXCEPTION_FORMATS = {VERSION_1_3_0: "XML", VERSION_1_1_1: "application/vnd.ogc.se_xml"}
+WMS_NS = "http://www.opengis.net/wms"
+XLINK_NS = "http://www.w3.org/1999/xlink"
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+DOCTYPE_1_1_1 = '<!DOCTYPE WMT_MS_Capabilities SYSTEM "http://schemas.opengis.net/wms/1.1.1/WMS_MS_Capabilities.dtd">'
+METRES_PER_PIXEL_AT_SCALE_1 = 0.00028  # the OGC's standard rendering pixel, 0.28 mm (WMS 1.3.0 §7.2.4.6.9)
+
+
+class VersionUnreadable(ValueError):
+    """A VERSION that is not dotted whole numbers."""
+
+
+def capabilities_version(requested: str | None) -> str:
+    """Return the version of the capabilities to send for a requested VERSION (negotiation, §6.2.4)."""
+    if not requested:
+        return VERSION_1_3_0
+    parts = requested.split(".")
+    if len(parts) != 3 or not all(part.isascii() and part.isdigit() and len(part) <= 3 for part in parts):
+        raise VersionUnreadable(f"VERSION: '{requested[:20]}' is not a version number such as 1.3.0.")
+    wanted = tuple(int(part) for part in parts)
+    below = [version for version in VERSIONS if _numbers(version) <= wanted]
+    return below[0] if below else VERSIONS[-1]
+
+
+def _numbers(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def capabilities(service_url: str, *, version: str) -> bytes:
+    """Return the capabilities document of ``version``: the service, its operations, and the layers
+    with their coordinate systems, as tiles/wms.py answers them."""
+    document = _Document(version)
+    root = document.root()
+    service = document.child(root, "Service")
+    document.child(service, "Name", "WMS" if document.v130 else "OGC:WMS")
+    document.child(service, "Title", "Municipal geoportal: map layers")
+    abstract = "The survey and planning departments' public layers, drawn from the current data."
+    document.child(service, "Abstract", abstract)
+    document.link(service, service_url)
+    document.child(service, "Fees", "none")
+    document.child(service, "AccessConstraints", "none")
+    if document.v130:  # 1.1.1 has no place for them
+        document.child(service, "LayerLimit", str(wms.MAX_LAYERS))
+        document.child(service, "MaxWidth", str(wms.MAX_SIZE_PX))
+        document.child(service, "MaxHeight", str(wms.MAX_SIZE_PX))
+    capability = document.child(root, "Capability")
+    request = document.child(capability, "Request")
+    own_format = "text/xml" if document.v130 else "application/vnd.ogc.wms_xml"
+    operations = (
+        ("GetCapabilities", (own_format,)),
+        ("GetMap", wms.MAP_FORMATS_LISTED),
+        ("GetFeatureInfo", wms.INFO_FORMATS),
+    )
+    for operation, formats in operations:
+        element = document.child(request, operation)
+        for content_type in formats:
+            document.child(element, "Format", content_type)
+        get = document.child(document.child(document.child(element, "DCPType"), "HTTP"), "Get")
+        document.link(get, f"{service_url}?")
+    document.child(document.child(capability, "Exception"), "Format", EXCEPTION_FORMATS[version])
+    top = document.child(capability, "Layer")
+    document.child(top, "Title", "Municipal geoportal")
+    for code in wms.CRSS:
+        if document.v130 or code.startswith("EPSG:"):
+            document.child(top, "CRS" if document.v130 else "SRS", code)
+    extent = _extent_wgs84()
+    document.geographic_box(top, extent)
+    for name, title in wms.TITLES.items():
+        element = document.child(top, "Layer", attributes={"queryable": "1" if name in wms.QUERYABLE else "0",
+                                                           "opaque": "1" if name == "basemap" else "0"})  # fmt: skip
+        document.child(element, "Name", name)
+        document.child(element, "Title", title)
+        document.geographic_box(element, extent)
+        document.child(element, "BoundingBox", attributes=document.wgs84_box(extent))
+        style = document.child(element, "Style")
+        document.child(style, "Name", "default")
+        document.child(style, "Title", f"{title}, as on the portal's map")
+        # Drawn from the layer's first zoom on (half a zoom of margin), as its tiles are.
+        document.largest_scale(element, scale_denominator(LAYERS[name].min_zoom - 0.5))
+    return document.serialised(root)
+
+
+class _Document:
+    """Builds one version's elements: the namespace, and the elements whose names or forms differ."""
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+        self.v130 = version == VERSION_1_3_0
+        self.namespace = f"{{{WMS_NS}}}" if self.v130 else ""
+
+    def root(self) -> ET.Element:
+        ET.register_namespace("xlink", XLINK_NS)
+        if not self.v130:
+            return ET.Element("WMT_MS_Capabilities", {"version": self.version})
+        ET.register_namespace("", WMS_NS)
+        ET.register_namespace("xsi", XSI_NS)
+        location = f"{WMS_NS} http://schemas.opengis.net/wms/1.3.0/capabilities_1_3_0.xsd"
+        attributes = {"version": self.version, f"{{{XSI_NS}}}schemaLocation": location}
+        return ET.Element(f"{self.namespace}WMS_Capabilities", attributes)
+
+    def child(self, parent: ET.Element, tag: str, text: str | None = None, *, attributes=None) -> ET.Element:
+        element = ET.SubElement(parent, f"{self.namespace}{tag}", attributes or {})
+        element.text = text
+        return element
+
+    def link(self, parent: ET.Element, url: str) -> None:
+        self.child(parent, "OnlineResource", attributes={f"{{{XLINK_NS}}}type": "simple", f"{{{XLINK_NS}}}href": url})
+
+    def geographic_box(self, parent: ET.Element, extent: tuple[float, float, float, float]) -> None:
+        if not self.v130:
+            self.child(parent, "LatLonBoundingBox", attributes=_box_attributes(extent))
+            return
+        box = self.child(parent, "EX_GeographicBoundingBox")
+        for name, value in zip(
+            ("westBoundLongitude", "eastBoundLongitude", "southBoundLatitude", "northBoundLatitude"),
+            (extent[0], extent[2], extent[1], extent[3]),
+            strict=True,
+        ):
+            self.child(box, name, f"{value:.6f}")
+
+    def wgs84_box(self, extent: tuple[float, float, float, float]) -> dict[str, str]:
+        # 1.3.0: CRS:84 is longitude first, as 1.1.1's EPSG:4326 is.
+        return ({"CRS": "CRS:84"} if self.v130 else {"SRS": "EPSG:4326"}) | _box_attributes(extent)
+
+    def largest_scale(self, parent: ET.Element, denominator: float) -> None:
+        if self.v130:
+            self.child(parent, "MaxScaleDenominator", f"{denominator:.0f}")
+            return
+        # 1.1.1 §7.1.4.5.8: the diagonal of a pixel on the ground, in metres.
+        diagonal = denominator * METRES_PER_PIXEL_AT_SCALE_1 * math.sqrt(2)
+        self.child(parent, "ScaleHint", attributes={"min": "0", "max": f"{diagonal:.2f}"})
+
+    def serialised(self, root: ET.Element) -> bytes:
+        if self.v130:
+            return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+        body = ET.tostring(root, encoding="unicode")
+        return f'<?xml version="1.0" encoding="UTF-8"?>\n{DOCTYPE_1_1_1}\n{body}'.encode()
+
+
+def _box_attributes(extent: tuple[float, float, float, float]) -> dict[str, str]:
+    return dict(zip(("minx", "miny", "maxx", "maxy"), (f"{value:.6f}" for value in extent), strict=True))
+
+
+def _extent_wgs84() -> tuple[float, float, float, float]:
+    """The municipality's extent in longitude/latitude; the whole world when none is loaded yet."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT ST_XMin(box), ST_YMin(box), ST_XMax(box), ST_YMax(box)"
+            " FROM (SELECT ST_Extent(ST_Transform(extent, 4326)) AS box FROM layers_municipality) extent"
+        )
+        row = cursor.fetchone()
+    if row is None or row[0] is None:
+        return (-180.0, -90.0, 180.0, 90.0)
+    return row[0], row[1], row[2], row[3]
