@@ -13,6 +13,10 @@ is never stale.
 Coordinates: Web Mercator, WGS 84 (1.3.0's latitude-first ``EPSG:4326``, and ``CRS:84``), KTM (the
 storage CRS) and UTM 38N/39N. Mapnik reprojects the Web Mercator data for the others.
 
+Scales: a layer is drawn from its first zoom on (``TileLayer.min_zoom``, less half a zoom), as its
+tiles are and as the capabilities say; in a map of a smaller scale it is left out, and GetFeatureInfo
+finds nothing of it there (``layer_drawn``), as GeoServer and MapServer do with their scale ranges.
+
 Deny by default: GetFeatureInfo answers the attributes the vector tiles publish at the layer's
 deepest zoom (``VectorSource.columns``) and nothing else; retired features are left out by the same
 filter as the tiles'. Owners, permits and documents are in no layer.
@@ -47,6 +51,7 @@ from geoportal.statement_timeout import StatementTimedOut, statement_timed_out
 from . import wms_capabilities  # it reads this module's registry: imported as a module, either may come first
 from .layers import LAYERS, TileLayer
 from .render_slots import RenderBusy, render_slot
+from .styles.stylesheet import largest_scale_denominator, map_scale_denominator
 
 VERSION = "1.3.0"
 VERSIONS = ("1.3.0", "1.1.1", "1.1.0")
@@ -357,8 +362,19 @@ def feature_info_answer(parameters: dict[str, str]) -> WmsAnswer:
     i, j = (whole_number_parse(_required(parameters, name), at_most_digits=5) for name in (i_name, j_name))
     if i is None or j is None or not (0 <= i < request.width and 0 <= j < request.height):
         raise WmsError(f"{i_name}/{j_name}: a pixel of the {request.width}×{request.height} map.", code="InvalidPoint")
-    found = {name: features_at(LAYERS[name], request, i, j, count) for name in queried}
+    found = {
+        name: features_at(LAYERS[name], request, i, j, count) if layer_drawn(LAYERS[name], request) else []
+        for name in queried
+    }
     return WmsAnswer(200, _info_body(found, info_format), f"{info_format}; charset=utf-8")
+
+
+def layer_drawn(layer: TileLayer, request: MapRequest) -> bool:
+    """Whether the map of ``request`` draws ``layer`` at all: its scale, as Mapnik reckons it, is below the
+    layer's largest (tiles/styles/stylesheet.py leaves the layer out of the map beyond it)."""
+    west, _, east, _ = request.bbox
+    scale = map_scale_denominator(width=east - west, width_px=request.width, geographic=request.crs.srid == 4326)
+    return scale < largest_scale_denominator(layer.min_zoom)
 
 
 def features_at(layer: TileLayer, request: MapRequest, i: int, j: int, count: int) -> list[dict]:

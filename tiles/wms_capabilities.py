@@ -22,7 +22,7 @@ from django.db import connection
 
 from . import wms
 from .layers import LAYERS
-from .styles.stylesheet import scale_denominator
+from .styles.stylesheet import PIXEL_M, largest_scale_denominator
 
 VERSION_1_3_0, VERSION_1_1_1 = "1.3.0", "1.1.1"
 VERSIONS = (VERSION_1_3_0, VERSION_1_1_1)  # highest first
@@ -32,7 +32,6 @@ WMS_NS = "http://www.opengis.net/wms"
 XLINK_NS = "http://www.w3.org/1999/xlink"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 DOCTYPE_1_1_1 = '<!DOCTYPE WMT_MS_Capabilities SYSTEM "http://schemas.opengis.net/wms/1.1.1/WMS_MS_Capabilities.dtd">'
-METRES_PER_PIXEL_AT_SCALE_1 = 0.00028  # the OGC's standard rendering pixel, 0.28 mm (WMS 1.3.0 §7.2.4.6.9)
 
 
 class VersionUnreadable(ValueError):
@@ -105,7 +104,7 @@ def capabilities(service_url: str, *, version: str) -> bytes:
         document.child(style, "Name", "default")
         document.child(style, "Title", f"{title}, as on the portal's map")
         # Drawn from the layer's first zoom on (half a zoom of margin), as its tiles are.
-        document.largest_scale(element, scale_denominator(LAYERS[name].min_zoom - 0.5))
+        document.largest_scale(element, largest_scale_denominator(LAYERS[name].min_zoom))
     return document.serialised(root)
 
 
@@ -156,7 +155,7 @@ class _Document:
             self.child(parent, "MaxScaleDenominator", f"{denominator:.0f}")
             return
         # 1.1.1 §7.1.4.5.8: the diagonal of a pixel on the ground, in metres.
-        diagonal = denominator * METRES_PER_PIXEL_AT_SCALE_1 * math.sqrt(2)
+        diagonal = denominator * PIXEL_M * math.sqrt(2)
         self.child(parent, "ScaleHint", attributes={"min": "0", "max": f"{diagonal:.2f}"})
 
     def serialised(self, root: ET.Element) -> bytes:

@@ -17,6 +17,7 @@ from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.tiles.scene import scene_build, tile_of
 from tiles import raster, render_slots
 from tiles.cache import tile_cache
+from tiles.finisher import tile_finisher
 from tiles.render_slots import RenderBusy, _ProcessSlots, render_slot, renders_running
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("municipality")]
@@ -44,6 +45,7 @@ def test_when_every_slot_and_the_queue_are_taken_new_renders_are_refused_and_cac
     cached = "/tiles/parcels/{}/{}/{}.mvt".format(*tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17))
     uncached = "/tiles/parcels/{}/{}/{}.mvt".format(*tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 16))
     assert _get(cached).status_code == 200
+    assert tile_finisher.wait_idle(10)  # stored once its answer is sent: cached before the slot is taken
     holding, release = threading.Event(), threading.Event()
 
     def hold_the_only_slot():

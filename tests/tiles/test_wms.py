@@ -25,7 +25,7 @@ from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.tiles.scene import scene_build, tile_of
 from tiles.grid import tile_bounds
 from tiles.render_slots import render_slot
-from tiles.styles.stylesheet import scale_denominator
+from tiles.styles.stylesheet import map_scale_denominator, scale_denominator
 from tiles.wms_capabilities import VersionUnreadable, capabilities_version
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("municipality")]
@@ -449,16 +449,61 @@ def test_a_parameter_given_twice_in_any_case_is_refused(client):
 
 def test_feature_info_looks_no_further_than_50_m_whatever_the_scale(client, scene):
     """On a coarse map 4 pixels are kilometres: the radius is capped, so one click cannot sort a
-    whole layer by distance (a world map's click took 1.2 s on a million parcels)."""
+    whole layer by distance (a world map's click took 1.2 s on a million parcels). Landmarks, drawn
+    from zoom 8, are on such a map; parcels are not."""
 
-    def one_pixel_map_at(north_of_parcel_2_m: float) -> list:
-        x, y = SALMIYA_X + 72, SALMIYA_Y + 30 + north_of_parcel_2_m
+    def one_pixel_map_at(north_of_the_mall_m: float) -> list:
+        x, y = SALMIYA_X + 60, SALMIYA_Y + 60 + north_of_the_mall_m
         box = f"{x - 200},{y - 200},{x + 200},{y + 200}"  # one 400 m pixel: 4 pixels are 1.6 km
-        answer = client.get("/wms", _info_query(BBOX=box, WIDTH="1", HEIGHT="1", I="0", J="0"))
-        return json.loads(answer.content)["features"]
+        query = _info_query(LAYERS="landmarks", QUERY_LAYERS="landmarks", BBOX=box, WIDTH="1", HEIGHT="1", I="0", J="0")
+        return json.loads(client.get("/wms", query).content)["features"]
 
-    assert [feature["properties"]["number"] for feature in one_pixel_map_at(30)] == ["2"]
+    assert [feature["properties"]["name_en"] for feature in one_pixel_map_at(30)] == ["Marina Mall"]
     assert one_pixel_map_at(80) == []
+
+
+def test_a_layer_is_left_out_of_maps_of_a_smaller_scale_than_its_first_zoom(client, scene):
+    """Parcels are drawn from zoom 13 (below 1:96,000, the capabilities' MaxScaleDenominator): a KTM map of
+    20 m a pixel draws and finds them, one of 30 m neither; the landmarks in the same map stay."""
+    largest = scale_denominator(12.5)
+    centre_x, centre_y = SALMIYA_X + 72, SALMIYA_Y + 15  # parcel 2
+    answers = {}
+    for metres_per_pixel in (20, 30):
+        half = 100 * metres_per_pixel  # 200 px
+        box = f"{centre_x - half},{centre_y - half},{centre_x + half},{centre_y + half}"
+        answers[metres_per_pixel] = (
+            client.get("/wms", _map_query(BBOX=box)),
+            client.get("/wms", _map_query(LAYERS="parcels,landmarks", BBOX=box)),
+            client.get("/wms", _map_query(LAYERS="landmarks", BBOX=box)),
+            client.get("/wms", _info_query(BBOX=box, I="100", J="100")),
+        )
+
+    assert 20 / 0.00028 < largest < 30 / 0.00028  # the two maps lie on either side of the parcels' largest scale
+    parcels, _, _, info = answers[20]
+    assert _drawn(parcels.content) > 0
+    assert [feature["properties"]["number"] for feature in json.loads(info.content)["features"]] == ["2"]
+    parcels, both, landmarks, info = answers[30]
+    assert parcels.status_code == 200
+    assert _drawn(parcels.content) == 0
+    assert np.array_equal(_rgba(both.content), _rgba(landmarks.content))
+    assert _drawn(landmarks.content) > 0
+    assert json.loads(info.content)["features"] == []
+
+
+@pytest.mark.parametrize(
+    ("srs", "box"),
+    [("epsg:31901", KTM_BOX), ("epsg:4326", (48.0618, 29.3310, 48.0639, 29.3329)),
+     ("epsg:3857", (5350000.0, 3415000.0, 5352500.0, 3416000.0))],
+)  # fmt: skip
+def test_the_scale_of_a_map_is_reckoned_as_mapnik_reckons_it(srs, box):
+    import mapnik  # after the geoportal package (its PROJ data), as tiles/raster.py imports it
+
+    map_ = mapnik.Map(300, 200, srs)
+    map_.aspect_fix_mode = mapnik.aspect_fix_mode.RESPECT
+    map_.zoom_to_box(mapnik.Box2d(*box))
+
+    ours = map_scale_denominator(width=box[2] - box[0], width_px=300, geographic=srs == "epsg:4326")
+    assert ours == pytest.approx(map_.scale_denominator(), rel=1e-9)
 
 
 def test_names_are_case_insensitive_and_capabilities_need_no_version(client, scene):

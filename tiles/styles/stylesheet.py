@@ -4,7 +4,9 @@ The files are plain Mapnik XML with four conveniences, resolved here so that the
 cartography:
 
 - ``minzoom``/``maxzoom`` on a ``Rule`` or ``Layer`` (XYZ zoom levels, both inclusive) become
-  scale denominators;
+  scale denominators; and every ``Layer`` of a layer's file is drawn from that layer's first zoom
+  (``tiles/layers.py``) on, as its tiles are, so that a WMS map at a smaller scale leaves it out as
+  the WMS capabilities say (a national map of the million parcels' outlines was a brown blob of 3.6 s);
 - ``<Datasource base="parcels"/>`` names a query of ``sources.py``; the PostGIS connection is
   injected as a Mapnik datasource template;
 - ``fontset-name="sans"`` or ``"sans-bold"`` names a fontset defined here;
@@ -23,13 +25,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tiles.grid import TILE_SIZE, WORLD_HALF
+from tiles.layers import LAYERS
 
 from .sources import SOURCES
 
 STYLES_DIR = Path(__file__).resolve().parent
 WEB_MERCATOR = "epsg:3857"
-# The scale denominator of a zoom-0 tile: metres per pixel over the 0.28 mm pixel Mapnik assumes.
-_Z0_SCALE_DENOMINATOR = 2 * WORLD_HALF / TILE_SIZE / 0.00028
+PIXEL_M = 0.00028  # the pixel Mapnik assumes, as the OGC's standard rendering pixel (WMS 1.3.0 §7.2.4.6.9)
+# The scale denominator of a zoom-0 tile: metres per pixel over that pixel.
+_Z0_SCALE_DENOMINATOR = 2 * WORLD_HALF / TILE_SIZE / PIXEL_M
+METRES_PER_DEGREE = 2 * WORLD_HALF / 360  # how Mapnik measures a geographic map's scale (6378137 × 2π / 360)
 
 # Mapnik falls back through a fontset glyph by glyph, so Latin and Arabic runs of one label each
 # get their own face; HarfBuzz shapes the Arabic (joined letters) and ICU orders it right-to-left.
@@ -53,12 +58,25 @@ def scale_denominator(zoom: float) -> float:
     return _Z0_SCALE_DENOMINATOR / 2**zoom
 
 
+def largest_scale_denominator(first_zoom: int) -> float:
+    """Return the scale denominator below which something drawn from ``first_zoom`` on is drawn (half a
+    zoom out, so that float rounding never hides it at that zoom)."""
+    return scale_denominator(first_zoom - 0.5)
+
+
+def map_scale_denominator(*, width: float, width_px: int, geographic: bool) -> float:
+    """Return the scale denominator Mapnik gives a map ``width`` map units wide (metres; degrees when
+    ``geographic``) drawn on ``width_px`` pixels, which its scale rules are checked against."""
+    metres_per_pixel = width / width_px * (METRES_PER_DEGREE if geographic else 1.0)
+    return metres_per_pixel / PIXEL_M
+
+
 def stylesheet_xml(layer: str, *, database: dict[str, str]) -> str:
     """Return the Mapnik XML for ``layer``, with its data sources connected to ``database``.
 
     ``database`` holds Mapnik PostGIS parameters: host, port, dbname, user, password.
     """
-    return _stylesheet(_parse(STYLES_DIR / f"{layer}.xml"), database)
+    return _stylesheet(_layer_part(layer), database)
 
 
 def stylesheets_combined_xml(layers: Sequence[str], *, database: dict[str, str]) -> str:
@@ -71,7 +89,7 @@ def stylesheets_combined_xml(layers: Sequence[str], *, database: dict[str, str])
         raise ValueError("each layer at most once: its styles would be defined twice.")
     root = ET.Element("Map")
     for index, layer in enumerate(layers):
-        part = _parse(STYLES_DIR / f"{layer}.xml")
+        part = _layer_part(layer)
         if index == 0 and part.get("background-color"):
             root.set("background-color", part.get("background-color"))
         root.extend(part)
@@ -88,6 +106,15 @@ def _stylesheet(root: ET.Element, database: dict[str, str]) -> str:
     preamble = [*_fontsets(), *_datasource_templates(root, database)]
     root[:0] = preamble
     return ET.tostring(root, encoding="unicode")
+
+
+def _layer_part(layer: str) -> ET.Element:
+    """Return the root of ``layer``'s file, each of its Layers drawn from the layer's first zoom on at the soonest."""
+    root = _parse(STYLES_DIR / f"{layer}.xml")
+    first_zoom = LAYERS[layer].min_zoom
+    for element in root.iter("Layer"):
+        element.set("minzoom", str(max(first_zoom, int(element.get("minzoom", first_zoom)))))
+    return root
 
 
 def _parse(path: Path) -> ET.Element:
@@ -131,12 +158,12 @@ def _zooms_to_scale_denominators(root: ET.Element) -> None:
             if maxzoom is not None:
                 _prepend(element, "MinScaleDenominator", scale_denominator(int(maxzoom) + 0.5))
             if minzoom is not None:
-                _prepend(element, "MaxScaleDenominator", scale_denominator(int(minzoom) - 0.5))
+                _prepend(element, "MaxScaleDenominator", largest_scale_denominator(int(minzoom)))
         elif element.tag == "Layer":
             if maxzoom is not None:
                 element.set("minimum-scale-denominator", _number(scale_denominator(int(maxzoom) + 0.5)))
             if minzoom is not None:
-                element.set("maximum-scale-denominator", _number(scale_denominator(int(minzoom) - 0.5)))
+                element.set("maximum-scale-denominator", _number(largest_scale_denominator(int(minzoom))))
         elif minzoom is not None or maxzoom is not None:
             raise ValueError(f"minzoom/maxzoom apply to Rule and Layer, not to {element.tag}.")
 
