@@ -5,7 +5,8 @@ and so does the benchmark: one configuration, made here. Everything that is not 
 goes to the portal (granian), with the client's address in X-Forwarded-For (so PROXY_HOPS = 1).
 
 Published tiles (tiles/publication.py) are removed before a change commits, so nginx must look at
-the disk on every request: no ``open_file_cache`` here, which would keep serving a removed file.
+the disk on every request: no ``open_file_cache`` here, which would keep serving a removed file. An
+empty vector tile's marker (``<y>.mvt.empty``) is answered with 204, as the portal answers it.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ TILE_LOCATION = """\
             add_header Access-Control-Allow-Origin "*" always;
             add_header X-Content-Type-Options nosniff always;
             add_header X-Tile-Source published always;
+            # An empty vector tile, published as a marker beside its path (tiles/publication.py).
+            if (-f {publish_dir}/$tile.empty) {{ return 204; }}
             try_files /$tile @portal;
         }}"""
 

@@ -3,7 +3,10 @@
 With ``settings.TILE_PUBLISH_DIR`` set, every layer tile the portal renders (or serves from its
 cache) is also written, body only, at the path of its URL under that folder, and the front server
 (nginx, geoportal/front.py) answers the next requests for it from disk without asking the portal.
-A cache hit then costs what a static file costs. Imagery and empty tiles are not published.
+A cache hit then costs what a static file costs. An empty vector tile (the portal's 204: the sea, the
+desert, a zoom where a layer has nothing) is published as an empty marker file beside where its
+body would be (``<y>.mvt.empty``), which the front server answers with 204 itself; a map over open
+ground asks for many of those. Imagery is not published.
 
 A published file carries no mark to check, so it must be gone before any change that touches it
 becomes visible. Writers and renderers follow this protocol; Redis holds the fences:
@@ -165,8 +168,12 @@ def guard_keys(z: int, reach: Box) -> list[str]:
     return [_key(f"c:{z}/{x}/{y}") for z, x, y in sorted(cells)] + [_key(f"a:{z}/{x}/{y}") for z, x, y in sorted(tiles)]
 
 
-def _published_file(key: TileKey) -> Path:
-    return published_root() / key.path
+EMPTY_SUFFIX = ".empty"  # the marker of an empty vector tile: geoportal/front.py answers it with 204
+
+
+def _published_file(key: TileKey, *, empty: bool) -> Path:
+    path = published_root() / key.path
+    return path.with_name(path.name + EMPTY_SUFFIX) if empty else path
 
 
 def publishable(key: TileKey) -> bool:
@@ -179,7 +186,8 @@ def tiles_publish(tiles: list[tuple[TileKey, CachedTile]], sources: tuple[str, .
     A tile that cannot be published is simply served by the portal: Redis being unreachable is logged,
     not raised; a database or disk error is raised, once the publication was withdrawn (R4).
     """
-    tiles = [(key, tile) for key, tile in tiles if tile.body and publishable(key)]
+    # An empty raster tile is no PNG: only vector tiles can be published empty (as a marker).
+    tiles = [(key, tile) for key, tile in tiles if (tile.body or key.fmt == "mvt") and publishable(key)]
     if not publishing_enabled() or not tiles:
         return 0
     reaches = [(key, tile_reach(fmt=key.fmt, z=key.z, x=key.x, y=key.y)) for key, _tile in tiles]
@@ -204,9 +212,11 @@ def tiles_publish(tiles: list[tuple[TileKey, CachedTile]], sources: tuple[str, .
             (key, tile) for (key, tile), (_tile_key, reach) in zip(tiles, reaches, strict=True) if not stale[reach]
         ]
         for key, tile in fresh:
-            path = _published_file(key)
+            path = _published_file(key, empty=not tile.body)
             file_replace(path, tile.body, mode=0o644)  # the front server's workers read it
             written.append(path)
+            # Its other form (a body where the tile is now empty, or the reverse) is of an older mark.
+            _published_file(key, empty=bool(tile.body)).unlink(missing_ok=True)
     finally:
         try:
             unchanged = _script(FINISH)(keys=control, args=[token, epoch])
@@ -256,7 +266,11 @@ def published_remove(changes: Iterable[tuple[str, Box]]) -> int:
             for name in os.listdir(zoom_folder / column):
                 stem, _, suffix = name.partition(".")
                 row = stem.removesuffix("@2x")
-                if suffix == fmt and row.isdigit() and any(low <= int(row) <= high for low, high in y_ranges):
+                if (
+                    suffix.removesuffix(EMPTY_SUFFIX) == fmt
+                    and row.isdigit()
+                    and any(low <= int(row) <= high for low, high in y_ranges)
+                ):
                     (zoom_folder / column / name).unlink(missing_ok=True)
                     removed += 1
     return removed

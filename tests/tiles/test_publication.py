@@ -304,6 +304,55 @@ def test_a_landmark_from_the_planning_importer_removes_its_published_tiles(front
     assert sorted(f["name_en"] for f in mvt_features(response.content, tmp_path)) == ["Marina Mall", "Salmiya Mosque"]
 
 
+def test_an_empty_vector_tile_is_answered_204_by_the_front_server_until_a_new_landmark_fills_it(
+    front, published, tmp_path
+):
+    """Open ground is most of a map: its empty tiles are published as markers that nginx answers with 204,
+    and a change that reaches one removes its marker before it commits, as it removes a tile's body."""
+    scene_build()
+    z, x, y = tile_of(SALMIYA_X + 100, SALMIYA_Y + 100, 20)  # where the new mosque will stand; the mall is 56 m off
+    path = f"/tiles/landmarks/{z}/{x}/{y}.mvt"
+    marker = published / "landmarks" / str(z) / str(x) / f"{y}.mvt.empty"
+
+    first = _get(front, path)
+    assert (first.status_code, first.content) == (204, b"")
+    assert "X-Tile-Source" not in first.headers  # the portal rendered it
+    assert _until(marker.exists)
+    assert marker.read_bytes() == b""
+    assert not (published / "landmarks" / str(z) / str(x) / f"{y}.mvt").exists()
+    second = _get(front, path)
+    assert (second.status_code, second.content) == (204, b"")
+    assert second.headers["X-Tile-Source"] == "published"
+    assert second.headers["Cache-Control"] == "public, no-cache"
+    assert second.headers["Access-Control-Allow-Origin"] == "*"
+
+    new_landmark_import(tmp_path / "planning")
+
+    assert not marker.exists()
+    filled = _get(front, path)
+    assert filled.status_code == 200
+    assert "X-Tile-Source" not in filled.headers
+    assert [feature["name_en"] for feature in mvt_features(filled.content, tmp_path)] == ["Salmiya Mosque"]
+    assert _until((published / "landmarks" / str(z) / str(x) / f"{y}.mvt").exists)
+    assert not marker.exists()
+
+
+def test_a_tile_published_empty_then_with_features_keeps_only_its_newest_form(published):
+    key = TileKey("landmarks", 20, 5, 7, "mvt", 1)
+    mark = snapshot_mark()
+    folder = published / "landmarks" / "20" / "5"
+
+    assert publication.tiles_publish([(key, CachedTile(body=b"", mark=mark))], ("landmarks",)) == 1
+    assert sorted(path.name for path in folder.iterdir()) == ["7.mvt.empty"]
+    assert publication.tiles_publish([(key, CachedTile(body=b"features", mark=mark))], ("landmarks",)) == 1
+    assert sorted(path.name for path in folder.iterdir()) == ["7.mvt"]
+    assert publication.tiles_publish([(key, CachedTile(body=b"", mark=mark))], ("landmarks",)) == 1
+    assert sorted(path.name for path in folder.iterdir()) == ["7.mvt.empty"]
+    # an empty raster tile is no image: never published
+    png = TileKey("landmarks", 20, 5, 7, "png", 1)
+    assert publication.tiles_publish([(png, CachedTile(body=b"", mark=mark))], ("landmarks",)) == 0
+
+
 def test_a_street_retired_in_the_admin_leaves_the_published_basemap(front, published, admin_client, tmp_path):
     _block, _parcels, street, _landmark = scene_build()
     z, x, y = tile_of(SALMIYA_X + 75, SALMIYA_Y - 10, 17)
