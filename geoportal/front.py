@@ -62,14 +62,14 @@ http {{
 """
 TILE_LOCATION = """\
         location ~ "{pattern}" {{
-            root {publish_dir};
+            root "{publish_dir}";
             types {{ application/vnd.mapbox-vector-tile mvt; image/png png; }}
             add_header Cache-Control "public, no-cache" always;
             add_header Access-Control-Allow-Origin "*" always;
             add_header X-Content-Type-Options nosniff always;
             add_header X-Tile-Source published always;
             # An empty vector tile, published as a marker beside its path (tiles/publication.py).
-            if (-f {publish_dir}/$tile.empty) {{ return 204; }}
+            if (-f "{publish_dir}/$tile.empty") {{ return 204; }}
             try_files /$tile @portal;
         }}"""
 

@@ -151,9 +151,16 @@ def wms_answer(query: Mapping[str, list[str]], *, service_url: str) -> WmsAnswer
 
 
 def _report_version(query: Mapping[str, list[str]]) -> str:
-    """1.1.1 for a request that says it is 1.1.x (VERSION, or WMTVER before 1.1), else 1.3.0."""
-    asked = [values[0] for key, values in query.items() if key.upper() in ("VERSION", "WMTVER") and values]
-    return wms_capabilities.VERSION_1_1_1 if any(value.startswith(("1.1.", "1.0.")) for value in asked) else VERSION
+    """The version whose exception report a request gets: what its GetCapabilities would be answered in (VERSION,
+    else 1.0's WMTVER, negotiated), or, for another operation, 1.1.1 for a version 1.1.x or older; else 1.3.0."""
+    named = {key.upper(): values[0] for key, values in query.items() if values}
+    asked = named.get("VERSION") or named.get("WMTVER")
+    if named.get("REQUEST", "").lower() == "getcapabilities":
+        try:
+            return wms_capabilities.capabilities_version(asked)
+        except wms_capabilities.VersionUnreadable:
+            return VERSION
+    return wms_capabilities.VERSION_1_1_1 if asked and asked.startswith(("1.1.", "1.0.")) else VERSION
 
 
 def _busy_report(error: RenderBusy | StatementTimedOut, *, version: str) -> WmsAnswer:
@@ -169,9 +176,9 @@ def exception_report(error: WmsError, *, version: str = VERSION) -> WmsAnswer:
         report = ET.Element("ServiceExceptionReport", {"version": version})
         ET.SubElement(report, "ServiceException", {"code": error.code}).text = message
         return WmsAnswer(error.status, _xml(report), "application/vnd.ogc.se_xml; charset=utf-8")
-    ET.register_namespace("", OGC_NS)
-    report = ET.Element(f"{{{OGC_NS}}}ServiceExceptionReport", {"version": VERSION})
-    ET.SubElement(report, f"{{{OGC_NS}}}ServiceException", {"code": error.code}).text = message
+    # The namespace written as an attribute: ET.register_namespace would change every thread's prefixes.
+    report = ET.Element("ServiceExceptionReport", {"xmlns": OGC_NS, "version": VERSION})
+    ET.SubElement(report, "ServiceException", {"code": error.code}).text = message
     return WmsAnswer(error.status, _xml(report), "text/xml; charset=utf-8")
 
 
@@ -258,7 +265,8 @@ def map_request(parameters: dict[str, str]) -> MapRequest:
     code = _required(parameters, crs_name).upper()
     crs = CRSS.get(code)
     if crs is None:
-        raise WmsError(f"{crs_name}: '{code[:40]}' is not one of {', '.join(CRSS)}.", code="InvalidCRS")
+        # 1.3.0 renamed 1.1.1's InvalidSRS to InvalidCRS
+        raise WmsError(f"{crs_name}: '{code[:40]}' is not one of {', '.join(CRSS)}.", code=f"Invalid{crs_name}")
     bbox = _bbox(_required(parameters, "BBOX"), crs, latitude_first=crs.latitude_first and version == VERSION)
     width, height = (_pixels(parameters, name) for name in ("WIDTH", "HEIGHT"))
     request = MapRequest(version, layers, crs, bbox, width, height)
@@ -373,6 +381,7 @@ def layer_drawn(layer: TileLayer, request: MapRequest) -> bool:
     """Whether the map of ``request`` draws ``layer`` at all: its scale, as Mapnik reckons it, is below the
     layer's largest (tiles/styles/stylesheet.py leaves the layer out of the map beyond it)."""
     west, _, east, _ = request.bbox
+    # From the width, as Mapnik reckons a map whose box fills the image (render_map's aspect_fix_mode RESPECT).
     scale = map_scale_denominator(width=east - west, width_px=request.width, geographic=request.crs.srid == 4326)
     return scale < largest_scale_denominator(layer.min_zoom)
 

@@ -9,8 +9,9 @@ coordinate system an ``SRS`` (EPSG codes only: ``CRS:84`` is 1.3.0's), gives the
 ``LatLonBoundingBox``, the visible scales as a ``ScaleHint`` (a pixel's diagonal on the ground, in
 metres), and its own MIME types for the document and for exceptions.
 
-tiles/wms.py imports this module when a GetCapabilities comes, not at its own import: this one reads
-its layers, coordinate systems, formats and limits.
+This module reads tiles/wms.py's layers, coordinate systems, formats and limits, and tiles/wms.py
+calls this one: each imports the other as a module (``from . import wms``) and reads its attributes
+only when called, so either may be imported first. A ``from .wms import X`` here would break that.
 """
 
 from __future__ import annotations
@@ -109,30 +110,31 @@ def capabilities(service_url: str, *, version: str) -> bytes:
 
 
 class _Document:
-    """Builds one version's elements: the namespace, and the elements whose names or forms differ."""
+    """Builds one version's elements: where the namespaces are declared, and the elements whose names or
+    forms differ. Namespaces are written as attributes, never through ET.register_namespace, which would
+    change the prefixes of every thread's documents (a 1.3.0 exception report written meanwhile)."""
 
     def __init__(self, version: str) -> None:
         self.version = version
         self.v130 = version == VERSION_1_3_0
-        self.namespace = f"{{{WMS_NS}}}" if self.v130 else ""
 
     def root(self) -> ET.Element:
-        ET.register_namespace("xlink", XLINK_NS)
         if not self.v130:
             return ET.Element("WMT_MS_Capabilities", {"version": self.version})
-        ET.register_namespace("", WMS_NS)
-        ET.register_namespace("xsi", XSI_NS)
         location = f"{WMS_NS} http://schemas.opengis.net/wms/1.3.0/capabilities_1_3_0.xsd"
-        attributes = {"version": self.version, f"{{{XSI_NS}}}schemaLocation": location}
-        return ET.Element(f"{self.namespace}WMS_Capabilities", attributes)
+        attributes = {"xmlns": WMS_NS, "xmlns:xlink": XLINK_NS, "xmlns:xsi": XSI_NS, "version": self.version,
+                      "xsi:schemaLocation": location}  # fmt: skip
+        return ET.Element("WMS_Capabilities", attributes)
 
     def child(self, parent: ET.Element, tag: str, text: str | None = None, *, attributes=None) -> ET.Element:
-        element = ET.SubElement(parent, f"{self.namespace}{tag}", attributes or {})
+        element = ET.SubElement(parent, tag, attributes or {})
         element.text = text
         return element
 
     def link(self, parent: ET.Element, url: str) -> None:
-        self.child(parent, "OnlineResource", attributes={f"{{{XLINK_NS}}}type": "simple", f"{{{XLINK_NS}}}href": url})
+        # 1.3.0 declares xlink on the root; the 1.1.1 DTD declares it on OnlineResource, and on no other element.
+        declaration = {} if self.v130 else {"xmlns:xlink": XLINK_NS}
+        self.child(parent, "OnlineResource", attributes={**declaration, "xlink:type": "simple", "xlink:href": url})
 
     def geographic_box(self, parent: ET.Element, extent: tuple[float, float, float, float]) -> None:
         if not self.v130:

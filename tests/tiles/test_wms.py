@@ -161,6 +161,8 @@ def test_the_1_1_1_capabilities_say_it_as_1_1_1_does(client, scene):
 
     assert answer["Content-Type"].startswith("application/vnd.ogc.wms_xml")
     assert b"<!DOCTYPE WMT_MS_Capabilities SYSTEM" in answer.content
+    assert b'<WMT_MS_Capabilities version="1.1.1">' in answer.content  # the DTD allows no xmlns:xlink there,
+    assert b'<OnlineResource xmlns:xlink="http://www.w3.org/1999/xlink"' in answer.content  # but here
     root = ET.fromstring(answer.content)  # noqa: S314 - our own server's answer
     assert (root.tag, root.get("version")) == ("WMT_MS_Capabilities", "1.1.1")
     assert root.findtext("Service/Name") == "OGC:WMS"
@@ -193,6 +195,22 @@ def test_gdal_lists_the_layers_of_either_version(live_server, scene):
 def test_capabilities_versions_are_negotiated(asked, sent):
     """WMS 1.3.0 §6.2.4: the highest version below the one asked, or the lowest when it is below them all."""
     assert capabilities_version(asked) == sent
+
+
+@pytest.mark.parametrize(
+    ("request_name", "asked", "report_version"),
+    [("GetCapabilities", "1.1.0", "1.1.1"), ("GetCapabilities", "1.2.0", "1.1.1"),
+     ("GetCapabilities", "2.0.0", "1.3.0"), ("GetMap", "1.1.1", "1.1.1"), ("GetMap", "1.3.0", "1.3.0"),
+     ("GetMap", None, "1.3.0")],
+)  # fmt: skip
+def test_a_refusal_is_reported_in_the_version_the_request_is_answered_in(client, request_name, asked, report_version):
+    query = {"SERVICE": "WFS", "REQUEST": request_name, **({"VERSION": asked} if asked else {})}
+
+    answer = client.get("/wms", query)
+
+    assert answer.status_code == 400
+    assert ET.fromstring(answer.content).get("version") == report_version  # noqa: S314 - our own answer
+    assert _exception(answer) == ("InvalidParameterValue", "SERVICE: this is a WMS, not 'WFS'.")
 
 
 @pytest.mark.parametrize("asked", ["1.3", "abc", "1.3.0.0", "١.٣.٠", "1.3.x", "1." + "9" * 400 + ".0"])
@@ -400,7 +418,7 @@ BAD_FEATURE_INFO_REQUESTS = [
     ({"J": "-1"}, "InvalidPoint", "I/J"),
     ({"I": ""}, "MissingParameterValue", "I is missing"),
     ({"VERSION": "1.1.1", "SRS": "EPSG:31901", "X": "5"}, "MissingParameterValue", "Y is missing"),
-    ({"VERSION": "1.1.1", "SRS": "EPSG:9999", "X": "5", "Y": "5"}, "InvalidCRS", "SRS: 'EPSG:9999' is not one of"),
+    ({"VERSION": "1.1.1", "SRS": "EPSG:9999", "X": "5", "Y": "5"}, "InvalidSRS", "SRS: 'EPSG:9999' is not one of"),
     ({"INFO_FORMAT": "application/vnd.ogc.gml"}, "InvalidFormat", "INFO_FORMAT"),
     ({"FEATURE_COUNT": "0"}, "InvalidParameterValue", "FEATURE_COUNT: a whole number from 1 to 50"),
     ({"FEATURE_COUNT": "51"}, "InvalidParameterValue", "FEATURE_COUNT"),
