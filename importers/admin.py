@@ -44,13 +44,13 @@ class ImportJobAdmin(admin.ModelAdmin):
     fields = (
         ("source", "origin", "dry_run", "repair"),
         ("status", "phase", "progress"),
-        ("delivery", "delivery_sha256"),
+        "delivery",
         "counts",
         "report_text",
         "log_text",
         ("created_by", "created_at", "started_at", "finished_at"),
     )
-    readonly_fields = ("delivery_sha256", "report_text", "log_text")
+    readonly_fields = ("report_text", "log_text")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # the upload page creates jobs, with their delivery

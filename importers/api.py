@@ -62,7 +62,6 @@ def job_document(job: ImportJob) -> dict:
         "phase": job.phase,
         "dry_run": job.dry_run,
         "repair": job.repair,
-        "delivery_sha256": job.delivery_sha256,
         "counts": job.counts,
         "report": job.report,
         "log": job.log,

@@ -31,7 +31,6 @@ from . import sources  # noqa: F401 - registers the sources
 from .base import SOURCES, import_delivery
 from .models import ImportJob
 from .report import ImportRejected
-from .unchanged import delivery_digest, job_already_applied, job_unchanged_record
 
 logger = logging.getLogger(__name__)
 
@@ -76,16 +75,11 @@ def job_create(*, source: str, origin: str, dry_run: bool = False, repair: bool 
     return ImportJob.objects.create(source=source, origin=origin, dry_run=dry_run, repair=repair, created_by=user)
 
 
-def job_delivery_store(
-    *, job: ImportJob, name: str, write: Callable[[Path], None], unless_unchanged: bool = False
-) -> ImportJob:
+def job_delivery_store(*, job: ImportJob, name: str, write: Callable[[Path], None]) -> ImportJob:
     """Store the delivery in the job's folder under a sanitised ``name`` and queue the job.
 
     ``write(target)`` puts the delivery (a file, or a folder) at ``target``. When it fails, the job is
     marked failed with the reason, whatever was written is removed, and the error is raised again.
-    With ``unless_unchanged`` (scheduled pulls), a delivery the source's last import applied, with
-    nothing changed since, is not queued: the job ends ``unchanged`` and the copy is removed
-    (importers/unchanged.py).
     """
     folder = job_folder(job.pk)
     folder.mkdir(parents=True)
@@ -100,20 +94,9 @@ def job_delivery_store(
     delivery = target if target.is_dir() or target.suffix.lower() == ".zip" else folder
     size = sum(file.stat().st_size for file in [target, *target.rglob("*")] if file.is_file())
     job.delivery = str(delivery.relative_to(settings.MEDIA_ROOT))
-    job.delivery_sha256 = delivery_digest(target)
     job.phase, job.progress = "received", PHASES["received"]
-    job.log += _log_line(f"received {target.name} ({size:,} bytes, SHA-256 {job.delivery_sha256[:12]}…) by"
-                         f" {job.get_origin_display()}")  # fmt: skip
-    applied = job_already_applied(job) if unless_unchanged else None
-    if applied is not None:
-        job_unchanged_record(job=job, applied=applied)
-        job.log += _log_line(job.report)
-        shutil.rmtree(folder, ignore_errors=True)  # the same bytes as the applied one's: nothing to keep
-        job.delivery = ""
-        job.save(update_fields=["delivery", "delivery_sha256", "phase", "progress", "status", "report",
-                                "finished_at", "log"])  # fmt: skip
-        return job
-    job.save(update_fields=["delivery", "delivery_sha256", "phase", "progress", "log"])
+    job.log += _log_line(f"received {target.name} ({size:,} bytes) by {job.get_origin_display()}")
+    job.save(update_fields=["delivery", "phase", "progress", "log"])
     job_queue(job_id=job.pk)
     return job
 

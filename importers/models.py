@@ -35,8 +35,6 @@ class ImportJob(models.Model):
         ACCEPTED = "accepted", "accepted"
         REJECTED = "rejected", "rejected"
         FAILED = "failed", "failed"
-        # A scheduled pull of the delivery the source's last import applied (importers/unchanged.py).
-        UNCHANGED = "unchanged", "unchanged (not imported again)"
 
     source = models.CharField(max_length=40)
     origin = models.CharField(max_length=20, choices=Origin.choices)
@@ -50,8 +48,6 @@ class ImportJob(models.Model):
     counts = models.JSONField(default=dict, blank=True)  # ImportReport.counts: layer → kind → number
     report = models.TextField(blank=True)
     log = models.TextField(blank=True)
-    # SHA-256 of the stored delivery (importers/unchanged.py), set once it is received.
-    delivery_sha256 = models.CharField("delivery SHA-256", max_length=64, blank=True, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

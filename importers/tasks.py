@@ -142,8 +142,7 @@ def schedules_pull() -> list[int]:
 
 
 def schedule_pull(*, schedule: DeliverySchedule) -> ImportJob:
-    """Download one schedule's delivery into a new job and queue it; a failed download is a failed job, and
-    the delivery the source's last import applied, unchanged since, an ``unchanged`` job not queued."""
+    """Download one schedule's delivery into a new job and queue it; a failed download is a failed job."""
     job = job_create(source=schedule.source, origin=ImportJob.Origin.SCHEDULE, dry_run=schedule.dry_run)
     DeliverySchedule.objects.filter(pk=schedule.pk).update(last_job=job)
     if schedule.wfs_layers.strip():
@@ -152,7 +151,7 @@ def schedule_pull(*, schedule: DeliverySchedule) -> ImportJob:
         name = schedule.file_name or unquote(urlsplit(schedule.url).path.rsplit("/", 1)[-1]) or "delivery"
         write = functools.partial(_http_write, schedule.url)
     try:
-        job_delivery_store(job=job, name=name, write=write, unless_unchanged=True)
+        job_delivery_store(job=job, name=name, write=write)
     except (DomainError, OSError):
         logger.warning("scheduled pull of %s failed (job %s)", schedule.url, job.pk, exc_info=True)
         job.refresh_from_db()

@@ -7,17 +7,14 @@ on-commit callback queues it. The last test runs a real Celery worker on the tes
 
 from __future__ import annotations
 
-import datetime
 import functools
 import os
-import shutil
 import subprocess
 import sys
 import threading
 import time
 import uuid
 import zipfile
-from decimal import Decimal
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
@@ -27,17 +24,13 @@ from django.contrib.auth.models import Permission, User
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
-from django.urls import reverse
 
 from geoportal.celery import app as celery_app
 from importers.jobs import delivery_name_sanitize, job_create, job_delivery_store, job_folder
 from importers.models import DeliverySchedule, ImportJob
 from importers.pull_hosts import pull_host_allowed
 from importers.tasks import drop_folders_scan, job_run_task, schedules_pull
-from layers.models import ChangeEvent, Parcel
-from layers.services.parcels import parcel_update
-from tests.factories import parcel_survey
-from tests.geometry_helpers import SALMIYA_X
+from layers.models import Parcel
 from tests.importers.delivery_builders import geopackage_write, parcel_feature, survey_layers
 
 pytestmark = pytest.mark.usefixtures("municipality", "jobs_run_eagerly")
@@ -330,94 +323,6 @@ def test_a_due_schedule_pulls_its_delivery_over_http_and_queues_a_job(
     assert schedule.last_run_at is not None
     assert job.delivery == f"deliveries/{job.pk}/survey-latest.zip"
     assert Parcel.objects.count() == 2
-
-
-def _pulled_again(schedule: DeliverySchedule, django_capture_on_commit_callbacks) -> ImportJob:
-    """Make the schedule due again, pull, and return the job of that pull."""
-    DeliverySchedule.objects.filter(pk=schedule.pk).update(last_run_at=None)
-    with django_capture_on_commit_callbacks(execute=True):
-        (job_id,) = schedules_pull()
-    return ImportJob.objects.get(pk=job_id)
-
-
-def _events() -> int:
-    return ChangeEvent.objects.count()
-
-
-def test_a_pull_of_the_delivery_last_applied_is_recorded_unchanged_and_not_imported_again(
-    delivery_server, django_capture_on_commit_callbacks, admin_client
-):
-    served, base_url = delivery_server
-    _survey_zip(served, name="survey-latest.zip")
-    schedule = DeliverySchedule.objects.create(source="survey", url=f"{base_url}/survey-latest.zip")
-    first = _pulled_again(schedule, django_capture_on_commit_callbacks)
-    events = _events()
-
-    second = _pulled_again(schedule, django_capture_on_commit_callbacks)
-
-    assert (first.status, second.status) == ("accepted", "unchanged")
-    assert second.delivery_sha256 == first.delivery_sha256 != ""
-    assert second.report.startswith(f"unchanged: the delivery is byte for byte the one import #{first.pk} applied on")
-    assert second.report.endswith("nothing of the survey layers has changed since; it was not imported again.")
-    assert (second.progress, second.delivery, second.started_at) == (100, "", None)  # never run
-    assert second.finished_at is not None
-    assert not job_folder(second.pk).exists()
-    assert (_events(), Parcel.objects.count()) == (events, 2)
-    assert DeliverySchedule.objects.get(pk=schedule.pk).last_job == second
-    document = admin_client.get(f"{API}{second.pk}").json()
-    assert (document["status"], document["delivery_sha256"]) == ("unchanged", first.delivery_sha256)
-    page = admin_client.get(reverse("admin:importers_importjob_change", args=[second.pk])).content.decode()
-    assert first.delivery_sha256 in page
-    assert "unchanged (not imported again)" in page
-
-
-def test_a_pull_while_another_import_of_the_source_waits_is_imported(
-    delivery_server, django_capture_on_commit_callbacks
-):
-    """What the waiting import applies comes after the last applied one: the pull must run after it."""
-    served, base_url = delivery_server
-    _survey_zip(served, name="survey-latest.zip")
-    schedule = DeliverySchedule.objects.create(source="survey", url=f"{base_url}/survey-latest.zip")
-    _pulled_again(schedule, django_capture_on_commit_callbacks)
-    ImportJob.objects.create(source="survey", origin="upload", delivery="deliveries/0/other.zip")  # queued
-
-    assert _pulled_again(schedule, django_capture_on_commit_callbacks).status == "accepted"
-
-
-def test_a_changed_delivery_an_edit_since_or_a_dry_run_schedule_is_imported_again(
-    delivery_server, django_capture_on_commit_callbacks
-):
-    served, base_url = delivery_server
-    _survey_zip(served, name="survey-latest.zip")
-    schedule = DeliverySchedule.objects.create(source="survey", url=f"{base_url}/survey-latest.zip")
-    applied = _pulled_again(schedule, django_capture_on_commit_callbacks)
-
-    # an edit through the services since: the delivery is the authority, and importing it again restores it
-    parcel = Parcel.objects.order_by("number").first()
-    parcel_update(parcel=parcel, survey=parcel_survey(parcel.geom.clone(), surveyed_area_m2=Decimal("751")),
-                  valid_from=datetime.date(2025, 6, 1))  # fmt: skip
-    after_edit = _pulled_again(schedule, django_capture_on_commit_callbacks)
-    # a dry-run schedule asks for its report each time
-    DeliverySchedule.objects.filter(pk=schedule.pk).update(dry_run=True)
-    dry_run = _pulled_again(schedule, django_capture_on_commit_callbacks)
-    DeliverySchedule.objects.filter(pk=schedule.pk).update(dry_run=False)
-    # the department's file changed: a third parcel
-    (served / "survey-latest.zip").unlink()
-    shutil.rmtree(served / "build")
-    _survey_zip(
-        served, name="survey-latest.zip", parcels=[*survey_layers()["parcels"], parcel_feature("3", SALMIYA_X + 300)]
-    )
-    changed = _pulled_again(schedule, django_capture_on_commit_callbacks)
-    unchanged = _pulled_again(schedule, django_capture_on_commit_callbacks)
-
-    assert applied.status == "accepted"
-    assert (after_edit.status, after_edit.delivery_sha256) == ("accepted", applied.delivery_sha256)
-    assert Parcel.objects.get(pk=parcel.pk).surveyed_area_m2 == Decimal("750.00")  # restored by the delivery
-    assert (dry_run.status, dry_run.dry_run) == ("accepted", True)
-    assert (changed.status, unchanged.status) == ("accepted", "unchanged")
-    assert changed.delivery_sha256 != applied.delivery_sha256
-    assert f"import #{changed.pk} applied" in unchanged.report
-    assert Parcel.objects.count() == 3
 
 
 @pytest.mark.parametrize(
