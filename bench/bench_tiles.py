@@ -4,7 +4,8 @@
   and tipg (a PostGIS vector-tile server); and ours with the cache and publishing on, as
   ./portal run serves, every request a tile's first view, beside the same floor;
 - raster tiles: ours (Mapnik) beside MapServer 8 (FastCGI behind nginx, tile mode);
-- cached vector tiles: ours serving cache hits beside nginx serving the same bodies from disk;
+- cached vector tiles: ours serving cache hits beside nginx serving the same bodies from disk; and
+  empty ones (open ground) beside nginx answering 204 to every request (the floor of an empty tile);
 - freshness: a parcel edit committed in another process, to the new tile served by ours.
 
 Every side gets the same fixed list of tiles, CONCURRENCY requests at a time for SECONDS.
@@ -29,7 +30,7 @@ from bench.peers.nginx import nginx_server, static_locations
 from bench.peers.packages import peer_packages_ensure
 from bench.peers.processes import LOOPBACK, WORK_DIR, http_get
 from bench.peers.sql_floor import floor_load, floor_pass, floor_warm, our_query_function, tile_bytes
-from bench.peers.tile_list import Tile, tile_list
+from bench.peers.tile_list import Tile, open_ground_tiles, tile_list
 
 PARCELS = 1_000_000  # issue #3's scale, whatever --parcels says (that is the demo load's size)
 TILE_COUNT = 500
@@ -271,6 +272,7 @@ def cached_measurements(database, tiles: list[Tile], repeat: int) -> list[Measur
             },
             repeat,
         )
+        empty = empty_tiles_rows(ours, repeat, stack)
         fresh = freshness_rows(ours, database, tiles)
     ours_hits, nginx = results["ours (cache hits)"], results["nginx"]
     return [
@@ -285,7 +287,45 @@ def cached_measurements(database, tiles: list[Tile], repeat: int) -> list[Measur
             note=f"ours (front server + portal) {figures(ours_hits)}, {published} of {len(tiles)} tiles published"
             f" (an empty one as a marker nginx answers with 204); nginx {figures(nginx)}",
         ),
+        *empty,
         *fresh,
+    ]
+
+
+EMPTY_FLOOR_LOCATIONS = "        location / { return 204; }\n"
+
+
+def empty_tiles_rows(port: int, repeat: int, stack: contextlib.ExitStack) -> list[Measurement]:
+    """Empty vector tiles over open ground, each viewed once (so published as a marker), through our whole
+    stack, beside nginx answering 204 to every request: the floor of answering an empty tile."""
+    paths = [tile.path(portal.MVT_TEMPLATE) for tile in open_ground_tiles()]
+    statuses = [http_get(f"http://{LOOPBACK}:{port}{path}")[0] for path in paths]
+    if set(statuses) != {204}:
+        raise RuntimeError(f"open-ground tiles: expected only 204, got {sorted(set(statuses))}")
+    portal.published_settled(portal.PUBLISH_DIR)
+    markers = sum(_published(portal.PUBLISH_DIR / path.removeprefix("/tiles/")) for path in paths)
+    floor_port = stack.enter_context(nginx_server("nginx-204", EMPTY_FLOOR_LOCATIONS))
+    results = measure(
+        {
+            "ours (empty tiles)": lambda seconds: wrk_load(port, paths, seconds=seconds, name="ours-empty"),
+            "nginx 204": lambda seconds: wrk_load(floor_port, paths, seconds=seconds, name="nginx-204"),
+        },
+        repeat,
+    )
+    ours, floor = results["ours (empty tiles)"], results["nginx 204"]
+    return [
+        Measurement(
+            benchmark=f"Vector tiles cached, empty (open ground), throughput ({len(paths)} distinct z17 tiles over the"
+            f" sea, {CONCURRENCY} concurrent)",
+            ours=ours.per_second,
+            peer_name="nginx 1.22 answering 204 to every request",
+            peer=floor.per_second,
+            unit="req/s",
+            goal="≥ 0.5× nginx",
+            lower_is_better=False,
+            note=f"ours (front server + portal) {figures(ours)}, {ours.errors} errors, {markers} of {len(paths)}"
+            f" published as markers after their first view; nginx {figures(floor)}",
+        )
     ]
 
 

@@ -1,5 +1,6 @@
 """The fixed list of tiles every side is asked for: distinct z14–z17 tiles over the built-up
-area (tiles that hold parcels), the same for every peer, drawn deterministically from the seed."""
+area (tiles that hold parcels), the same for every peer, drawn deterministically from the seed;
+and a list of tiles over open ground (the sea east of the city), where the parcel layer has nothing."""
 
 from __future__ import annotations
 
@@ -70,3 +71,23 @@ def tile_list(database: str, *, count: int, seed: int) -> list[Tile]:
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     (WORK_DIR / "tile-list.txt").write_text("".join(f"{t.z}/{t.x}/{t.y}\n" for t in tiles), encoding="utf-8")
     return tiles
+
+
+# The Gulf east of Kuwait City (lon/lat): no parcel of the bench municipality lies there.
+OPEN_GROUND = (48.100, 29.360, 48.180, 29.400)
+
+
+def open_ground_tiles(*, z: int = 17, step_degrees: float = 0.004) -> list[Tile]:
+    """Return distinct z-``z`` tiles on a grid over OPEN_GROUND, row by row (200 at z17)."""
+    west, south, east, north = OPEN_GROUND
+    tiles: dict[Tile, None] = {}
+    lat = south
+    while lat < north - 1e-9:
+        lon = west
+        while lon < east - 1e-9:
+            x = ORIGIN * lon / 180
+            y = ORIGIN / math.pi * math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+            tiles.setdefault(tile_of(z, x, y))
+            lon += step_degrees
+        lat += step_degrees
+    return list(tiles)
