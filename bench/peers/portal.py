@@ -1,5 +1,5 @@
 """Our own server for the benchmark: granian on 127.0.0.1 against the bench database, as
-``./portal run`` serves (2 workers × 4 threads), with the tile cache on or bypassed; and our whole
+``./portal run`` serves (2 workers × 8 threads), with the tile cache on or bypassed; and our whole
 stack, the front server (nginx, geoportal/front.py) before it, answering published tiles itself."""
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def portal_server(
     port = free_port()
     command = [
         sys.executable, "-m", "granian", "--interface", "wsgi", "geoportal.wsgi:application",
-        "--host", LOOPBACK, "--port", str(port), "--workers", "2", "--blocking-threads", "4", "--log-level", "warning",
+        "--host", LOOPBACK, "--port", str(port), "--workers", "2", "--blocking-threads", "8", "--log-level", "warning",
     ]  # fmt: skip
     environment = {**portal_environment(database_url, cache=cache, publish=publish), **(extra_environment or {})}
     name = "portal-cached" if cache else "portal-uncached"

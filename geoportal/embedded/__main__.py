@@ -31,10 +31,12 @@ def _manage(*arguments: str) -> None:
     subprocess.run([*MANAGE, *arguments], check=True, cwd=paths.BASE_DIR)
 
 
-# Granian (a Rust HTTP server) runs the WSGI application: 2 processes × 4 threads, as measured in
-# bench/ (README, "Why granian").
+# Granian (a Rust HTTP server) runs the WSGI application: 2 processes × 8 threads, as measured in
+# bench/ (README, "Why granian"). A keep-alive connection stays with the process that accepted it, and
+# the kernel often gives one process most of them: with 4 threads that process queued requests while
+# the other's threads sat idle (bench/notes.md, "Threads per process").
 WEB_SERVER_ARGUMENTS = [
-    "--interface", "wsgi", "geoportal.wsgi:application", "--workers", "2", "--blocking-threads", "4",
+    "--interface", "wsgi", "geoportal.wsgi:application", "--workers", "2", "--blocking-threads", "8",
     "--access-log", "--log-level", "info",
 ]  # fmt: skip
 
