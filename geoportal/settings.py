@@ -174,6 +174,9 @@ TILE_METATILE_SIZE = env.int("GEOPORTAL_TILE_METATILE_SIZE", default=4)
 # (tiles/publication.py). Every process that writes layer data removes what its changes reach, so
 # all must name the same folder. Set it empty where no front server reads it: nothing is published.
 TILE_PUBLISH_DIR = env.str("GEOPORTAL_TILE_PUBLISH_DIR", default=str(embedded.VAR_DIR / "tiles-published")) or None
+# Tiles are cached and published only while their disk keeps this share of its space and of its inodes
+# free: the tile folders share var/ with PostgreSQL, and each distinct tile a client asks for is stored.
+TILE_DISK_RESERVE_PERCENT = env.float("GEOPORTAL_TILE_DISK_RESERVE_PERCENT", default=10.0)
 
 
 def usable_cpus(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:

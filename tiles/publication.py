@@ -52,7 +52,7 @@ from django.conf import settings
 
 from . import grid
 from .cache import CachedTile, TileKey
-from .cache.filesystem import file_replace
+from .cache.filesystem import disk_has_room, file_replace
 from .freshness import Box, reach_is_stale, tile_ranges_reaching, tile_reach
 from .layers import LAYERS
 
@@ -188,8 +188,8 @@ def tiles_publish(tiles: list[tuple[TileKey, CachedTile]], sources: tuple[str, .
     """
     # An empty raster tile is no PNG: only vector tiles can be published empty (as a marker).
     tiles = [(key, tile) for key, tile in tiles if (tile.body or key.fmt == "mvt") and publishable(key)]
-    if not publishing_enabled() or not tiles:
-        return 0
+    if not publishing_enabled() or not tiles or not disk_has_room(published_root()):
+        return 0  # past the disk's reserve the portal serves them (what is published stays valid)
     reaches = [(key, tile_reach(fmt=key.fmt, z=key.z, x=key.x, y=key.y)) for key, _tile in tiles]
     guards = sorted({guard for key, reach in reaches for guard in guard_keys(key.z, reach)})
     token = uuid.uuid4().hex

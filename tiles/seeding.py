@@ -7,14 +7,22 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from geoportal.errors import InvalidInput
+from geoportal.errors import DomainError, InvalidInput
 
 from . import grid
+from .cache import tile_cache
 from .core import tile_get
 from .layers import tile_layer
 
 # MapProxy's default is 500 tiles per seed request; a command-line seed may do more, within reason.
 DEFAULT_MAX_TILES = 100_000
+
+
+class DiskFull(DomainError):
+    """The tile cache's disk is past its free-space reserve: seeding would render tiles it cannot keep."""
+
+    status = 507
+    code = "DiskFull"
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,12 @@ def seed_run(plan: SeedPlan, *, progress=None) -> dict[str, int]:
     """Render every tile of the plan that is not cached and fresh; a rerun resumes where it stopped."""
     counts = {"tiles": 0, "bytes": 0}
     for z, x, y in plan.tiles():
+        if not tile_cache().has_room():
+            raise DiskFull(
+                f"the tile cache's disk has less than {settings.TILE_DISK_RESERVE_PERCENT:g} % of its space or inodes"
+                f" free (GEOPORTAL_TILE_DISK_RESERVE_PERCENT): seeding stopped after {counts['tiles']:,} tiles;"
+                " make room, then run it again to resume."
+            )
         response = tile_get(layer_name=plan.layer, z=z, x=x, y=y, fmt=plan.fmt)
         response.finish()  # stored (and published) now: a rerun finds it
         counts["tiles"] += 1

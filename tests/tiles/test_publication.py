@@ -34,8 +34,8 @@ from tests.factories import parcel_survey
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y, ktm_rectangle
 from tests.tiles.mvt_reader import mvt_features
 from tests.tiles.scene import new_landmark_import, scene_build, tile_of
-from tiles import publication
-from tiles.cache import CachedTile, TileKey, tile_cache
+from tiles import core, publication
+from tiles.cache import CachedTile, TileKey, filesystem, tile_cache
 from tiles.freshness import snapshot_mark, tile_reach
 from tiles.views import tiles_finishing
 
@@ -351,6 +351,49 @@ def test_a_tile_published_empty_then_with_features_keeps_only_its_newest_form(pu
     # an empty raster tile is no image: never published
     png = TileKey("landmarks", 20, 5, 7, "png", 1)
     assert publication.tiles_publish([(png, CachedTile(body=b"", mark=mark))], ("landmarks",)) == 0
+
+
+@pytest.mark.parametrize("fmt", ["mvt", "png"])
+def test_past_the_disk_reserve_tiles_are_served_but_neither_cached_nor_published(published, settings, caplog, fmt):
+    scene_build()
+    z, x, y = tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, 17)
+    settings.TILE_DISK_RESERVE_PERCENT = 100  # no disk has all of its space free
+
+    full = core.tile_get(layer_name="parcels", z=z, x=x, y=y, fmt=fmt)
+    full.finish()
+
+    assert full.status == 200
+    assert full.body
+    assert not any(path.is_file() for path in settings.TILE_CACHE_DIR.rglob("*"))
+    assert not published.exists() or not any(path.is_file() for path in published.rglob("*"))
+    assert "tiles are no longer stored under" in caplog.text
+    assert "GEOPORTAL_TILE_DISK_RESERVE_PERCENT" in caplog.text
+
+    settings.TILE_DISK_RESERVE_PERCENT = 0
+    room = core.tile_get(layer_name="parcels", z=z, x=x, y=y, fmt=fmt)
+    room.finish()
+
+    assert room.body == full.body
+    assert (settings.TILE_CACHE_DIR / "parcels" / str(z) / str(x) / f"{y}.{fmt}").is_file()
+    assert (published / "parcels" / str(z) / str(x) / f"{y}.{fmt}").read_bytes() == full.body
+
+
+def test_disk_room_counts_inodes_too_where_the_file_system_has_a_limit(tmp_path, settings, monkeypatch):
+    settings.TILE_DISK_RESERVE_PERCENT = 10
+    real = os.statvfs(tmp_path)
+
+    def statvfs_with(favail: int, files: int):
+        """90 % of the blocks free; ``favail`` of ``files`` inodes free."""
+        fields = list(real)
+        fields[2:8] = [1000, 900, 900, files, favail, favail]  # f_blocks, f_bfree, f_bavail, f_files, f_ffree, f_favail
+        return os.statvfs_result(fields)
+
+    monkeypatch.setattr(filesystem.os, "statvfs", lambda _path: statvfs_with(50, 1000))
+    assert not filesystem.disk_has_room(tmp_path / "inodes-short")
+    monkeypatch.setattr(filesystem.os, "statvfs", lambda _path: statvfs_with(0, 0))  # no inode limit (btrfs)
+    assert filesystem.disk_has_room(tmp_path / "no-inode-limit")
+    monkeypatch.setattr(filesystem.os, "statvfs", lambda _path: statvfs_with(500, 1000))
+    assert filesystem.disk_has_room(tmp_path / "room")
 
 
 def test_a_street_retired_in_the_admin_leaves_the_published_basemap(front, published, admin_client, tmp_path):

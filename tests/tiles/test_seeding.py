@@ -61,3 +61,14 @@ def test_seed_refuses_bad_or_oversized_requests(arguments, message):
 
     with pytest.raises(CommandError, match=message):
         call_command("tiles_seed", "parcels", verbosity=0, **options)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seeding_stops_with_a_clear_error_once_the_cache_disk_is_past_its_reserve(settings):
+    scene_build()
+    settings.TILE_DISK_RESERVE_PERCENT = 100
+
+    stopped = "less than 100 % of its space or inodes free .*seeding stopped after 0 tiles; make room"
+    with pytest.raises(CommandError, match=stopped):
+        call_command("tiles_seed", "parcels", bbox=_bbox_around_the_scene(), zooms="16", fmt="mvt", verbosity=0)
+    assert not any(path.is_file() for path in settings.TILE_CACHE_DIR.rglob("*"))

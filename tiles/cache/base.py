@@ -50,6 +50,10 @@ class CachedTile:
 class TileCache(ABC):
     stores = True  # whether put() keeps anything
 
+    def has_room(self) -> bool:
+        """Whether the cache has room for a tile now (a disk cache may be past its free-space reserve)."""
+        return True
+
     @abstractmethod
     def get(self, key: TileKey) -> CachedTile | None: ...
 

@@ -1,13 +1,27 @@
-"""Tiles as files under one folder (the default): layer/[variant/]z/x/y[@2x].fmt."""
+"""Tiles as files under one folder (the default): layer/[variant/]z/x/y[@2x].fmt.
+
+Tiles are stored only while their disk keeps ``TILE_DISK_RESERVE_PERCENT`` of its space and of its
+inodes free (``disk_has_room``). The tile folders share ``var/`` with PostgreSQL by default, and a
+client asking for every tile of the world grid (each distinct tile is stored once asked for) would
+otherwise fill that disk. Past the reserve, tiles are still served, rendered at each request.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
+import threading
+import time
 from pathlib import Path
 
+from django.conf import settings
+
 from .base import CachedTile, TileCache, TileKey
+
+DISK_CHECK_SECONDS = 1.0  # how long a folder's free space, once read, is taken as known
+logger = logging.getLogger(__name__)
 
 
 class FilesystemTileCache(TileCache):
@@ -24,7 +38,11 @@ class FilesystemTileCache(TileCache):
             return None
 
     def put(self, key: TileKey, tile: CachedTile) -> None:
-        file_replace(self._file(key), tile.encode())
+        if disk_has_room(self.root):
+            file_replace(self._file(key), tile.encode())
+
+    def has_room(self) -> bool:
+        return disk_has_room(self.root)
 
     def purge(self, key: TileKey) -> None:
         self._file(key).unlink(missing_ok=True)
@@ -53,3 +71,45 @@ def file_replace(path: Path, body: bytes, *, mode: int | None = None) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)  # a full disk leaves no half-written temporary file behind
         raise
+
+
+class _DiskRoom:
+    """What each folder's last check found: (folder, reserve) → (when, room)."""
+
+    lock = threading.Lock()
+    checked: dict[tuple[str, float], tuple[float, bool]] = {}
+
+
+def disk_has_room(folder: Path) -> bool:
+    """Whether ``folder``'s file system has more than ``TILE_DISK_RESERVE_PERCENT`` of its space and of its inodes
+    free, as an unprivileged writer sees them; read at most once every DISK_CHECK_SECONDS per folder."""
+    reserve = float(settings.TILE_DISK_RESERVE_PERCENT)
+    key, now = (str(folder), reserve), time.monotonic()
+    last = _DiskRoom.checked.get(key)
+    if last is not None and now - last[0] < DISK_CHECK_SECONDS:
+        return last[1]
+    room = _free_share_above(folder, reserve / 100)
+    with _DiskRoom.lock:
+        was = _DiskRoom.checked.get(key)
+        _DiskRoom.checked[key] = (now, room)
+    if not room and (was is None or was[1]):
+        logger.warning(
+            "tiles are no longer stored under %s: its disk has less than %g %% of its space or inodes free"
+            " (GEOPORTAL_TILE_DISK_RESERVE_PERCENT); they are rendered at each request until there is room.",
+            folder,
+            reserve,
+        )
+    return room
+
+
+def _free_share_above(folder: Path, share: float) -> bool:
+    existing = folder
+    while not existing.exists() and existing != existing.parent:  # the folder may not be made yet
+        existing = existing.parent
+    try:
+        stats = os.statvfs(existing)
+    except OSError:
+        return False  # a folder we cannot even look at will not take a file either
+    space = stats.f_bavail > share * stats.f_blocks
+    inodes = stats.f_files == 0 or stats.f_favail > share * stats.f_files  # 0: the file system has no inode limit
+    return space and inodes
