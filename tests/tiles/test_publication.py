@@ -373,27 +373,56 @@ def test_past_the_disk_reserve_tiles_are_served_but_neither_cached_nor_published
     room = core.tile_get(layer_name="parcels", z=z, x=x, y=y, fmt=fmt)
     room.finish()
 
-    assert room.body == full.body
+    if fmt == "mvt":
+        assert room.body == full.body
+    else:  # drawn alone past the reserve, from its metatile with room (see the next test)
+        assert room.body.startswith(b"\x89PNG")
+        assert full.body.startswith(b"\x89PNG")
     assert (settings.TILE_CACHE_DIR / "parcels" / str(z) / str(x) / f"{y}.{fmt}").is_file()
-    assert (published / "parcels" / str(z) / str(x) / f"{y}.{fmt}").read_bytes() == full.body
+    assert (published / "parcels" / str(z) / str(x) / f"{y}.{fmt}").read_bytes() == room.body
 
 
-def test_disk_room_counts_inodes_too_where_the_file_system_has_a_limit(tmp_path, settings, monkeypatch):
+def test_past_the_disk_reserve_a_raster_tile_is_rendered_alone_not_its_whole_metatile(published, settings, monkeypatch):
+    from tiles import raster
+
+    scene_build()
+    z, x, y = tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, 17)
+    drawn = []
+    real_render = raster.render_metatile
+    monkeypatch.setattr(
+        raster, "render_metatile", lambda **kwargs: drawn.append(kwargs["size"]) or real_render(**kwargs)
+    )
+    settings.TILE_DISK_RESERVE_PERCENT = 100
+
+    alone = core.tile_get(layer_name="parcels", z=z, x=x, y=y, fmt="png")
+    settings.TILE_DISK_RESERVE_PERCENT = 0
+    core.tile_get(layer_name="parcels", z=z, x=x, y=y, fmt="png")
+
+    assert drawn == [1, settings.TILE_METATILE_SIZE]
+    assert alone.status == 200
+    assert alone.body.startswith(b"\x89PNG")
+
+
+def test_disk_room_counts_inodes_and_only_what_we_may_use_and_says_when_room_is_back(
+    tmp_path, settings, monkeypatch, caplog
+):
     settings.TILE_DISK_RESERVE_PERCENT = 10
+    monkeypatch.setattr(filesystem, "DISK_CHECK_SECONDS", 0.0)  # read at every call
     real = os.statvfs(tmp_path)
 
-    def statvfs_with(favail: int, files: int):
-        """90 % of the blocks free; ``favail`` of ``files`` inodes free."""
+    def disk(favail: int, files: int, bavail: int = 900):
+        """``bavail`` of 1000 blocks free to us (950 to root); ``favail`` of ``files`` inodes free."""
         fields = list(real)
-        fields[2:8] = [1000, 900, 900, files, favail, favail]  # f_blocks, f_bfree, f_bavail, f_files, f_ffree, f_favail
-        return os.statvfs_result(fields)
+        fields[2:8] = [1000, 950, bavail, files, favail, favail]  # f_blocks, f_bfree, f_bavail, f_files, f_ffree, …
+        monkeypatch.setattr(filesystem.os, "statvfs", lambda _path: os.statvfs_result(fields))
+        return filesystem.disk_has_room(tmp_path)
 
-    monkeypatch.setattr(filesystem.os, "statvfs", lambda _path: statvfs_with(50, 1000))
-    assert not filesystem.disk_has_room(tmp_path / "inodes-short")
-    monkeypatch.setattr(filesystem.os, "statvfs", lambda _path: statvfs_with(0, 0))  # no inode limit (btrfs)
-    assert filesystem.disk_has_room(tmp_path / "no-inode-limit")
-    monkeypatch.setattr(filesystem.os, "statvfs", lambda _path: statvfs_with(500, 1000))
-    assert filesystem.disk_has_room(tmp_path / "room")
+    assert disk(500, 1000)
+    assert not disk(50, 1000)  # inodes short
+    assert "tiles are no longer stored under" in caplog.text
+    assert disk(0, 0)  # a file system without an inode limit (btrfs)
+    assert "tiles are stored under" in caplog.text  # room again, and said so
+    assert not disk(500, 1000, bavail=60)  # what only root may use (ext4 keeps 5 % for it) is no room for us
 
 
 def test_a_street_retired_in_the_admin_leaves_the_published_basemap(front, published, admin_client, tmp_path):

@@ -64,11 +64,29 @@ def test_seed_refuses_bad_or_oversized_requests(arguments, message):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_seeding_stops_with_a_clear_error_once_the_cache_disk_is_past_its_reserve(settings):
-    scene_build()
-    settings.TILE_DISK_RESERVE_PERCENT = 100
+def test_seeding_stops_with_a_clear_error_at_the_disk_reserve_and_a_rerun_resumes(settings, monkeypatch):
+    from tiles.cache import filesystem
 
-    stopped = "less than 100 % of its space or inodes free .*seeding stopped after 0 tiles; make room"
-    with pytest.raises(CommandError, match=stopped):
-        call_command("tiles_seed", "parcels", bbox=_bbox_around_the_scene(), zooms="16", fmt="mvt", verbosity=0)
-    assert not any(path.is_file() for path in settings.TILE_CACHE_DIR.rglob("*"))
+    scene_build()
+    settings.TILE_DISK_RESERVE_PERCENT = 10
+    monkeypatch.setattr(filesystem, "DISK_CHECK_SECONDS", 0.0)  # read at every tile
+    real_check = filesystem._free_share_above
+    # The disk "fills" once two tiles are stored.
+    monkeypatch.setattr(
+        filesystem, "_free_share_above", lambda *_: len(list(settings.TILE_CACHE_DIR.rglob("*.mvt"))) < 2
+    )
+    options = {"bbox": _bbox_around_the_scene(), "zooms": "16-18", "fmt": "mvt", "verbosity": 0}
+
+    with pytest.raises(
+        CommandError, match="less than 10 % of its space or inodes free .*stopped after 2 tiles; make room"
+    ):
+        call_command("tiles_seed", "parcels", **options)
+    first = {path: path.stat().st_mtime_ns for path in settings.TILE_CACHE_DIR.rglob("*.mvt")}
+    assert len(first) == 2
+
+    monkeypatch.setattr(filesystem, "_free_share_above", real_check)  # room again
+    call_command("tiles_seed", "parcels", **options)
+
+    files = {path: path.stat().st_mtime_ns for path in settings.TILE_CACHE_DIR.rglob("*.mvt")}
+    assert len(files) > 2
+    assert {path: files[path] for path in first} == first  # resumed: the two were not rendered again

@@ -99,6 +99,8 @@ def disk_has_room(folder: Path) -> bool:
             folder,
             reserve,
         )
+    elif room and was is not None and not was[1]:
+        logger.warning("tiles are stored under %s again: its disk has room.", folder)
     return room
 
 
