@@ -33,7 +33,13 @@ Why no stale file is served after a commit W4 that touches it, by where the rend
   nothing else can be published there until W5. If the renderer stalls beyond its deadline
   (PUBLISH_DEADLINE_SECONDS) W2 stops waiting, and the renderer's own R4 then removes its files:
   only such a stall, between R3 and R4, leaves a window.
-Without Redis no renderer can register, so nothing is published, and writers still remove (W3).
+Without Redis no renderer can register, so nothing is published. A writer that cannot set its fences
+(W1) refuses its change: the hook raises and the transaction rolls back. It cannot tell an outage that
+every process sees from one that only it sees (a timeout, a failover): a renderer that still reaches
+Redis could then register, check the changes before W4 and write after W3, with no fence, no moved
+epoch and no wait to stop it, and its stale file would stay. The FENCE script is tried FENCE_ATTEMPTS
+times first, so a blip costs a moment, not the change. Once the fences are set, a failure of the wait
+(W2) is only logged: an in-flight renderer then finds the epoch moved at R4 and removes its own files.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 import redis as redis_client
@@ -61,6 +67,7 @@ logger = logging.getLogger(__name__)
 PUBLISH_DEADLINE_SECONDS = 5.0  # R1 → R4 takes a query and a rename: milliseconds
 FENCE_TTL_SECONDS = 300  # a writer killed between W1 and W5 blocks publishing there this long, no more
 WAIT_POLL_SECONDS = 0.001
+FENCE_ATTEMPTS, FENCE_RETRY_SECONDS = 3, 0.2  # a writer that cannot fence tries this often, then refuses
 FENCE_ZOOM = 16  # cells of about 600 m; a large change is fenced with fewer, larger cells
 FENCE_CELLS_PER_BOX = 64
 
@@ -295,6 +302,38 @@ def _in_flight_wait(tokens: list[bytes]) -> None:
             time.sleep(WAIT_POLL_SECONDS)
 
 
+class TileFencesUnavailable(Exception):
+    """A change to layer data cannot be committed: the published tiles it makes stale cannot be fenced."""
+
+
+def _fences_set(keys: list[str]) -> list[bytes]:
+    """W1: fence ``keys`` and move the epoch; return the publications in flight. Raise TileFencesUnavailable
+    when Redis refuses FENCE_ATTEMPTS times (a retried FENCE that had run may leave its cells fenced until
+    FENCE_TTL_SECONDS: publishing there waits, nothing goes stale)."""
+    control = [_key("epoch"), _key("publishing")]
+    attempt = 1
+    while True:
+        try:
+            return _script(FENCE)(keys=control + keys, args=[FENCE_TTL_SECONDS, time.time()])
+        except redis_client.RedisError as error:
+            if attempt >= FENCE_ATTEMPTS:
+                raise TileFencesUnavailable(
+                    "the change was not saved: the published map tiles it changes could not be fenced"
+                    " (Redis is unreachable). Try again once Redis answers."
+                ) from error
+            logger.warning("tile fences not set (attempt %d of %d): %s", attempt, FENCE_ATTEMPTS, error)
+        time.sleep(FENCE_RETRY_SECONDS)
+        attempt += 1
+
+
+def _fences_lift(keys: list[str]) -> None:
+    """W5 (also when the commit failed)."""
+    try:
+        _script(UNFENCE)(keys=keys, args=[])
+    except redis_client.RedisError:
+        logger.warning("tile fences not lifted (they expire in %s s)", FENCE_TTL_SECONDS, exc_info=True)
+
+
 def before_commit(connection) -> Callable[[], None] | None:
     """W1–W3 for the transaction about to commit on ``connection``; return W5, to run after it."""
     if not publishing_enabled():
@@ -313,23 +352,15 @@ def before_commit(connection) -> Callable[[], None] | None:
     if not changes:
         return None
     keys = fence_keys(box for _layer, box in changes)
-    control = [_key("epoch"), _key("publishing")]
-    fenced = False
+    in_flight = _fences_set(keys)
     try:
-        in_flight = _script(FENCE)(keys=control + keys, args=[FENCE_TTL_SECONDS, time.time()])
-        fenced = True
-        _in_flight_wait(in_flight)
-    except redis_client.RedisError:
-        # No renderer can register without Redis either; removing the files (W3) is what counts.
-        logger.warning("tile fences not set: Redis is unreachable", exc_info=True)
-    published_remove(changes)
-
-    def fences_lift() -> None:
-        if not fenced:
-            return
         try:
-            _script(UNFENCE)(keys=keys, args=[])
+            _in_flight_wait(in_flight)
         except redis_client.RedisError:
-            logger.warning("tile fences not lifted (they expire in %s s)", FENCE_TTL_SECONDS, exc_info=True)
-
-    return fences_lift
+            # Fenced (the epoch moved): a publication in flight removes its own files at R4.
+            logger.warning("tile publications in flight not awaited: Redis is unreachable", exc_info=True)
+        published_remove(changes)
+    except BaseException:
+        _fences_lift(keys)  # the hook fails, so the transaction rolls back: nothing left to fence
+        raise
+    return partial(_fences_lift, keys)

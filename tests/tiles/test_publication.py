@@ -21,9 +21,10 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
+import redis
 import requests
 from django.conf import settings as django_settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 
 from geoportal.front import front_command, front_config
@@ -199,8 +200,35 @@ def test_a_rendered_tile_is_then_answered_by_the_front_server_from_disk(front, p
     assert second.headers["Cache-Control"] == "public, no-cache"
     assert second.headers["Access-Control-Allow-Origin"] == "*"
     assert _get(front, path).headers["X-Tile-Source"] == "published"
-    revalidated = requests.get(front + path, headers={"If-None-Match": second.headers["ETag"]}, timeout=30)
-    assert revalidated.status_code == 304
+    assert "ETag" not in second.headers  # nginx's own would not see a change within one second
+    revalidated = requests.get(
+        front + path,
+        headers={"If-None-Match": first.headers["ETag"], "If-Modified-Since": second.headers["Last-Modified"]},
+        timeout=30,
+    )
+    assert revalidated.status_code == 200
+    assert revalidated.content == first.content
+
+
+def test_a_tile_replaced_within_the_same_second_by_one_of_the_same_size_is_not_answered_304(front, published):
+    _block, parcels, _street, _landmark = scene_build()
+    z, x, y = tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, 17)
+    key = TileKey("parcels", z, x, y, "mvt")
+    url = f"{front}/tiles/{key.path}"
+    time.sleep(1.02 - time.time() % 1)  # at the start of a second, so that all of it fits in one
+    assert publication.tiles_publish([(key, CachedTile(body=b"AAAA-before", mark=snapshot_mark()))], ("parcels",))
+    first = requests.get(url, timeout=10)
+    _area_edit(parcels[0], "998")  # its commit removes the published file
+    assert not (published / key.path).exists()
+    assert publication.tiles_publish([(key, CachedTile(body=b"BBBB-after!", mark=snapshot_mark()))], ("parcels",))
+    asked_with = {"If-Modified-Since": "Last-Modified", "If-None-Match": "ETag"}
+    validators = {name: first.headers[header] for name, header in asked_with.items() if header in first.headers}
+
+    revalidated = requests.get(url, timeout=10, headers=validators)
+
+    assert first.content == b"AAAA-before"
+    assert revalidated.status_code == 200
+    assert revalidated.content == b"BBBB-after!"
 
 
 def test_under_granian_a_tile_is_stored_and_published_after_its_answer(served, published):
@@ -509,26 +537,102 @@ def test_fences_meet_the_tiles_whose_reach_meets_the_change():
     assert not fences & inside
 
 
-def test_without_redis_nothing_is_published_and_changes_still_remove_files(published, settings, tmp_path):
+def _area_edit(parcel, area: str) -> None:
+    parcel_update(
+        parcel=Parcel.objects.get(pk=parcel.pk),
+        valid_from=datetime.date(2025, 1, 1),
+        survey=parcel_survey(ktm_rectangle(SALMIYA_X + 30), surveyed_area_m2=Decimal(area)),
+    )
+
+
+def _area_of(parcel) -> Decimal:
+    return Parcel.objects.get(pk=parcel.pk).surveyed_area_m2
+
+
+def test_without_redis_nothing_is_published_and_a_change_is_refused_whole(published, settings, monkeypatch):
+    """A writer that cannot fence cannot know that no renderer reaches Redis: it refuses its change."""
     _block, parcels, _street, _landmark = scene_build()
     z, x, y = tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, 17)
     key = TileKey("parcels", z, x, y, "mvt")
     assert publication.tiles_publish([(key, CachedTile(body=b"tile", mark=snapshot_mark()))], ("parcels",)) == 1
+    area_before = _area_of(parcels[0])
+    monkeypatch.setattr(publication, "FENCE_RETRY_SECONDS", 0.01)
     settings.REDIS_URL = "unix:///nonexistent/redis.sock"
     publication._client.cache_clear()
     publication._script.cache_clear()
     try:
         assert publication.tiles_publish([(key, CachedTile(body=b"again", mark=snapshot_mark()))], ("parcels",)) == 0
-        with transaction.atomic():
-            parcel_update(
-                parcel=parcels[0],
-                valid_from=datetime.date(2025, 1, 1),
-                survey=parcel_survey(ktm_rectangle(SALMIYA_X + 30), surveyed_area_m2=Decimal("777")),
-            )
-        assert not (published / key.path).exists()
+        with pytest.raises(DatabaseError, match="could not be fenced"):
+            _area_edit(parcels[0], "777")
     finally:
         publication._client.cache_clear()
         publication._script.cache_clear()
+
+    assert _area_of(parcels[0]) == area_before  # nothing half-changed
+    assert (published / key.path).read_bytes() == b"tile"  # still right: the change did not happen
+
+
+def test_a_redis_blip_at_the_writer_costs_a_retry_not_a_stale_published_tile(published, monkeypatch):
+    """The writer's first FENCE fails while a renderer that checked the changes before it is about to
+    write (R2 done, R3 not): the writer fences at its next try, waits for that renderer, and the
+    renderer's tile, rendered before the change, is not left published."""
+    _block, parcels, _street, _landmark = scene_build()
+    z, x, y = tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, 17)
+    key = TileKey("parcels", z, x, y, "mvt")
+    old = CachedTile(body=b"rendered-before-the-change", mark=snapshot_mark())
+    checked, release = threading.Event(), threading.Event()
+    real_check, real_script = publication.reach_is_stale, publication._script
+    fence_failures = []
+
+    def check_then_stall(**arguments):
+        stale = real_check(**arguments)
+        checked.set()
+        release.wait(30)
+        return stale
+
+    def fence_fails_once(source):
+        if source == publication.FENCE and not fence_failures:
+            fence_failures.append(source)
+            threading.Timer(0.3, release.set).start()  # the renderer writes while the writer waits (W2)
+
+            def refused(**_arguments):
+                raise redis.exceptions.ConnectionError("a blip")
+
+            return refused
+        return real_script(source)
+
+    monkeypatch.setattr(publication, "reach_is_stale", check_then_stall)
+    renderer = threading.Thread(target=_closing(publication.tiles_publish), args=([(key, old)], ("parcels",)))
+    renderer.start()
+    assert checked.wait(30)
+    monkeypatch.setattr(publication, "_script", fence_fails_once)
+    writer = threading.Thread(target=_closing(_area_edit), args=(parcels[0], "999"))
+    writer.start()
+    writer.join(30)
+    renderer.join(30)
+
+    assert fence_failures  # the blip happened
+    assert _area_of(parcels[0]) == Decimal("999")  # and the change was saved at the next try
+    assert not (published / key.path).exists()
+
+
+def test_a_writer_that_fails_after_fencing_lifts_its_fences(published, monkeypatch):
+    _block, parcels, _street, _landmark = scene_build()
+    z, x, y = tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, 17)
+    key = TileKey("parcels", z, x, y, "mvt")
+    area_before = _area_of(parcels[0])
+
+    def removal_fails(_changes):
+        raise OSError("the published folder cannot be listed")
+
+    monkeypatch.setattr(publication, "published_remove", removal_fails)
+    with pytest.raises(DatabaseError, match="cannot be listed"):
+        _area_edit(parcels[0], "555")
+    monkeypatch.undo()
+
+    assert _area_of(parcels[0]) == area_before
+    assert not publication._client().keys(f"{django_settings.TILE_REDIS_NAMESPACE}:publish:[ca]:*")
+    assert publication.tiles_publish([(key, CachedTile(body=b"tile", mark=snapshot_mark()))], ("parcels",)) == 1
 
 
 @pytest.mark.parametrize(

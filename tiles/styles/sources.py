@@ -27,11 +27,8 @@ SOURCES: dict[str, str] = {
         "SELECT name_en, name_ar, geom_3857 FROM layers_area WHERE geom_3857 && !bbox! "
         "ORDER BY ST_Area(geom_3857) DESC, code"
     ),
-    "blocks": (
-        "SELECT b.number, a.name_en AS area_en, a.name_ar AS area_ar, b.geom_3857 "
-        "FROM layers_block b JOIN layers_area a ON a.id = b.area_id "
-        "WHERE b.geom_3857 && !bbox! ORDER BY a.code, b.number"
-    ),
+    # Blocks only: the layer's tiles go stale with changes to blocks alone (tiles/layers.py, its sources).
+    "blocks": "SELECT number, geom_3857 FROM layers_block WHERE geom_3857 && !bbox! ORDER BY area_id, number",
     "parcels": (
         "SELECT number, land_use, status, geom_3857 FROM layers_parcel "
         "WHERE status <> 'retired' AND geom_3857 && !bbox! ORDER BY id"
