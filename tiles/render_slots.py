@@ -99,6 +99,16 @@ class RenderBusy(DomainError):
     retry_after_seconds = 2
 
 
+class RenderQueueUnreachable(RenderBusy):
+    """Raster renders take their slots and locks in Redis: without it they are refused, not failed."""
+
+    code = "ServiceUnavailable"
+    retry_after_seconds = 5
+
+    def __init__(self) -> None:
+        super().__init__("tiles cannot be drawn just now: the render queue is unreachable; try again shortly.")
+
+
 @cache
 def _client() -> redis_client.Redis:
     # A thread that finds every connection in use waits for one (up to 5 s) instead of failing its render.
@@ -230,19 +240,25 @@ def render_slot(kind: str = "raster") -> Iterator[None]:
     wake_key = _key(f"render:{kind}:wake")
     token = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex}"
     concurrency = settings.TILE_RENDER_CONCURRENCY
-    state = _acquire(keys, token, concurrency, queued=False)
-    if state != HELD and _dead_holders_remove(keys):
-        state = _acquire(keys, token, concurrency, queued=state == QUEUED)
+    try:
+        state = _acquire(keys, token, concurrency, queued=False)
+        if state != HELD and _dead_holders_remove(keys):
+            state = _acquire(keys, token, concurrency, queued=state == QUEUED)
+    except redis_client.RedisError as error:
+        raise RenderQueueUnreachable() from error
     if not state:
         raise RenderBusy("too many tiles are being rendered; try again shortly.")
     deadline = time.monotonic() + settings.TILE_RENDER_WAIT_SECONDS
     try:
-        while state != HELD:
-            if time.monotonic() > deadline:
-                raise RenderBusy("timed out waiting for a render slot; try again shortly.")
-            _wake_wait(wake_key, deadline)
-            _dead_holders_remove(keys)  # (at most once a second)
-            state = _acquire(keys, token, concurrency, queued=True)  # keeps its place, renews its expiry
+        try:
+            while state != HELD:
+                if time.monotonic() > deadline:
+                    raise RenderBusy("timed out waiting for a render slot; try again shortly.")
+                _wake_wait(wake_key, deadline)
+                _dead_holders_remove(keys)  # (at most once a second)
+                state = _acquire(keys, token, concurrency, queued=True)  # keeps its place, renews its expiry
+        except redis_client.RedisError as error:
+            raise RenderQueueUnreachable() from error
         yield
     finally:
         release_arguments = [token, settings.TILE_RENDER_QUEUE + 1, WAKE_EXPIRY_MS]
@@ -287,16 +303,19 @@ def metatile_lock(name: str) -> Iterator[None]:
     """Let one request render a metatile while the others for it wait (then find it cached)."""
     lock = _client().lock(_key(f"lock:{name}"), timeout=RENDER_TIMEOUT_SECONDS)
     waiters_key, wake_key = _key(f"lock-waiters:{name}"), _key(f"lock-wake:{name}")
-    if not lock.acquire(blocking=False):
-        _lock_wait(lock, waiters_key, wake_key)
+    try:
+        if not lock.acquire(blocking=False):
+            _lock_wait(lock, waiters_key, wake_key)
+    except redis_client.RedisError as error:
+        raise RenderQueueUnreachable() from error
     try:
         yield
     finally:
-        try:
-            lock.release()  # raises if the lock expired (a render over RENDER_TIMEOUT_SECONDS): wake them anyway
-        finally:
-            wake = _lock_wake_script()
-            _best_effort("a metatile lock's wake-up", lambda: wake(keys=[waiters_key, wake_key], args=[WAKE_EXPIRY_MS]))
+        # The lock may have expired (a render over RENDER_TIMEOUT_SECONDS) or Redis gone: the render is
+        # done all the same, and its waiters are woken.
+        _best_effort("a metatile lock's release", lock.release)
+        wake = _lock_wake_script()
+        _best_effort("a metatile lock's wake-up", lambda: wake(keys=[waiters_key, wake_key], args=[WAKE_EXPIRY_MS]))
 
 
 def _lock_wait(lock, waiters_key: str, wake_key: str) -> None:

@@ -347,3 +347,49 @@ def test_a_metatile_lock_waiter_gives_up_at_the_deadline_and_is_no_longer_counte
             with render_slots.metatile_lock(name):
                 pass
         assert int(render_slots._client().get(f"{settings.TILE_REDIS_NAMESPACE}:lock-waiters:{name}")) == 0
+
+
+def _render_clients_forget() -> None:
+    for cached in (render_slots._client, render_slots._acquire_script, render_slots._release_script):
+        cached.cache_clear()
+    render_slots._lock_wake_script.cache_clear()
+
+
+def test_without_redis_raster_renders_are_refused_with_503_and_vector_tiles_are_served(settings):
+    scene_build()
+    z, x, y = tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17)
+    settings.REDIS_URL = "unix:///nonexistent/redis.sock"
+    _render_clients_forget()
+    try:
+        png = _get(f"/tiles/parcels/{z}/{x}/{y}.png")
+        mvt = _get(f"/tiles/parcels/{z}/{x}/{y}.mvt")
+        wms = _get(
+            "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=parcels&STYLES=&CRS=EPSG:3857"
+            "&BBOX=5360000,3420000,5361000,3421000&WIDTH=256&HEIGHT=256&FORMAT=image/png"
+        )
+    finally:
+        _render_clients_forget()  # the next use, after the settings are put back, connects afresh
+
+    assert png.status_code == 503
+    assert png["Retry-After"] == "5"
+    assert png.json()["message"].startswith("tiles cannot be drawn just now")
+    assert mvt.status_code == 200
+    assert wms.status_code == 503
+    assert b"ServiceException" in wms.content
+
+
+def test_with_the_redis_tile_cache_unreachable_a_vector_tile_is_rendered_and_served(settings):
+    scene_build()
+    z, x, y = tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17)
+    settings.TILE_CACHE = "redis"
+    settings.REDIS_URL = "unix:///nonexistent/redis.sock"
+    tile_cache.cache_clear()
+    try:
+        first = _get(f"/tiles/parcels/{z}/{x}/{y}.mvt")
+        assert tile_finisher.wait_idle(10)  # its storing was refused, and logged
+        again = _get(f"/tiles/parcels/{z}/{x}/{y}.mvt")
+    finally:
+        tile_cache.cache_clear()
+
+    assert first.status_code == again.status_code == 200
+    assert again.content == first.content

@@ -8,6 +8,7 @@ from layers.models import ParcelOwner
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.tiles.mvt_reader import mvt_features
 from tests.tiles.scene import scene_build, tile_of
+from tiles.cache import CachedTile
 from tiles.finisher import tile_finisher
 
 pytestmark = pytest.mark.usefixtures("municipality")
@@ -135,3 +136,57 @@ def test_tile_json_describes_the_layer(client):
 
 def test_tiles_are_read_only(client):
     assert client.post("/tiles/parcels/17/1/1.mvt").status_code == 405
+
+
+def _damaged(whole: bytes, how: str) -> bytes:
+    from tiles.cache.base import HEADER, MAGIC
+
+    start = len(MAGIC) + HEADER.size
+    mark_length = HEADER.unpack_from(whole, len(MAGIC))[0]
+    mark_end = start + mark_length
+    header, mark, body = whole[:start], whole[start:mark_end], whole[mark_end:]
+    return {
+        "body cut short": whole[:-3],
+        "body byte flipped": whole[:-1] + bytes([whole[-1] ^ 0xFF]),
+        "header only": whole[:start],
+        "magic only": MAGIC,
+        "older format": b"GPT2" + whole[len(MAGIC) :],
+        # the snapshot damaged where its length still adds up
+        "snapshot not a snapshot": header + b"x" * mark_length + body,
+        "snapshot not ascii": header + "٣".encode()[:1] * mark_length + body,
+        "snapshot's list cut": header + mark[:-1].ljust(mark_length, b",") + body,
+    }[how]
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "body cut short",
+        "body byte flipped",
+        "header only",
+        "magic only",
+        "older format",
+        "snapshot not a snapshot",
+        "snapshot not ascii",
+        "snapshot's list cut",
+    ],
+)
+@pytest.mark.parametrize("fmt", ["mvt", "png"])
+@pytest.mark.django_db(transaction=True)  # committed: a tile cached in the test's own transaction is never fresh
+def test_a_damaged_cached_tile_is_rendered_again_not_served_or_failed(client, settings, fmt, how):
+    scene_build()
+    z, x, y = tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17)
+    path = f"/tiles/parcels/{z}/{x}/{y}.{fmt}"
+    first = client.get(path)
+    assert tile_finisher.wait_idle(10)
+    cached_file = settings.TILE_CACHE_DIR / f"parcels/{z}/{x}/{y}.{fmt}"
+    whole = cached_file.read_bytes()
+    assert client.get(path)["ETag"] == first["ETag"]  # served from the cache: the same mark
+    cached_file.write_bytes(_damaged(whole, how))
+
+    again = client.get(path)
+    assert tile_finisher.wait_idle(10)
+
+    assert first.status_code == again.status_code == 200
+    assert again.content == first.content
+    assert CachedTile.decode(cached_file.read_bytes()).body == first.content  # whole again

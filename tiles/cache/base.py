@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import struct
+import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-# A cached tile: MAGIC, the length of the render's snapshot, the snapshot (ASCII), then the body.
-MAGIC = b"GPT2"
-MARK_LENGTH = struct.Struct(">H")
+# A cached tile: MAGIC; the lengths of the render's snapshot and of the body, and the body's CRC-32;
+# the snapshot (ASCII); the body. The lengths and the CRC tell a whole tile from one cut short or damaged.
+MAGIC = b"GPT3"
+HEADER = struct.Struct(">HII")
+# pg_current_snapshot() as text: xmin:xmax:xip_list, the list maybe empty.
+SNAPSHOT = re.compile(rb"[0-9]{1,20}:[0-9]{1,20}:(?:[0-9]{1,20}(?:,[0-9]{1,20})*)?")
 
 
 @dataclass(frozen=True)
@@ -35,16 +40,23 @@ class CachedTile:
 
     def encode(self) -> bytes:
         mark = self.mark.encode("ascii")
-        return MAGIC + MARK_LENGTH.pack(len(mark)) + mark + self.body
+        return MAGIC + HEADER.pack(len(mark), len(self.body), zlib.crc32(self.body)) + mark + self.body
 
     @classmethod
     def decode(cls, data: bytes) -> CachedTile | None:
-        """Return the tile, or None for data of another format (a cache written by an older portal)."""
-        if not data.startswith(MAGIC) or len(data) < len(MAGIC) + MARK_LENGTH.size:
+        """Return the tile, or None for anything but a whole tile of this format: a cache written by an
+        older portal, or a file cut short or damaged (a crash before the disk had it all, a restore). The
+        caller then renders the tile again, as for a miss."""
+        start = len(MAGIC) + HEADER.size
+        if not data.startswith(MAGIC) or len(data) < start:
             return None
-        (length,) = MARK_LENGTH.unpack_from(data, len(MAGIC))
-        start = len(MAGIC) + MARK_LENGTH.size
-        return cls(body=data[start + length :], mark=data[start : start + length].decode("ascii"))
+        mark_length, body_length, body_crc = HEADER.unpack_from(data, len(MAGIC))
+        if len(data) != start + mark_length + body_length:
+            return None
+        mark, body = data[start : start + mark_length], data[start + mark_length :]
+        if not SNAPSHOT.fullmatch(mark) or zlib.crc32(body) != body_crc:
+            return None
+        return cls(body=body, mark=mark.decode("ascii"))
 
 
 class TileCache(ABC):

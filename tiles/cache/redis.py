@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import redis as redis_client
 
 from .base import CachedTile, TileCache, TileKey
 
 PREFIX = "tile:"
+logger = logging.getLogger(__name__)
 
 
 class RedisTileCache(TileCache):
@@ -15,11 +18,20 @@ class RedisTileCache(TileCache):
         self.ttl_seconds = ttl_seconds
 
     def get(self, key: TileKey) -> CachedTile | None:
-        data = self.client.get(PREFIX + key.path)
+        """The tile, or None when it is not cached, or Redis cannot be read (the tile is then rendered)."""
+        try:
+            data = self.client.get(PREFIX + key.path)
+        except redis_client.RedisError:
+            logger.warning("tile cache: Redis unreachable, %s rendered uncached", key.path, exc_info=True)
+            return None
         return CachedTile.decode(data) if data else None
 
     def put(self, key: TileKey, tile: CachedTile) -> None:
-        self.client.set(PREFIX + key.path, tile.encode(), ex=self.ttl_seconds)
+        """Store the tile; if Redis refuses, the tile is only served (logged)."""
+        try:
+            self.client.set(PREFIX + key.path, tile.encode(), ex=self.ttl_seconds)
+        except redis_client.RedisError:
+            logger.warning("tile cache: Redis unreachable, %s not stored", key.path, exc_info=True)
 
     def purge(self, key: TileKey) -> None:
         self.client.delete(PREFIX + key.path)
