@@ -270,7 +270,11 @@ def published_remove(changes: Iterable[tuple[str, Box]]) -> int:
             if not column.isdigit() or int(column) not in columns:
                 continue
             y_ranges = columns[int(column)]
-            for name in os.listdir(zoom_folder / column):
+            try:
+                names = os.listdir(zoom_folder / column)
+            except FileNotFoundError:  # emptied meanwhile (a purge after a style change)
+                continue
+            for name in names:
                 stem, _, suffix = name.partition(".")
                 row = stem.removesuffix("@2x")
                 if (

@@ -686,3 +686,26 @@ def test_many_changes_of_one_transaction_are_merged_per_cell_and_a_lone_one_keep
     assert [box[1:] for box in boxes if box[0] == "streets"] == [
         pytest.approx((5_100_000 - 0.01, 3_100_000 - 0.01, 5_100_000 + 0.01, 3_100_000 + 0.01))
     ]
+
+
+def test_a_column_folder_removed_while_a_change_lists_it_does_not_fail_the_change(published, monkeypatch):
+    _block, parcels, _street, _landmark = scene_build()
+    z, x, y = tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, 17)
+    key = TileKey("parcels", z, x, y, "mvt")
+    assert publication.tiles_publish([(key, CachedTile(body=b"tile", mark=snapshot_mark()))], ("parcels",)) == 1
+    column = published / "parcels" / str(z) / str(x)
+    real_listdir = os.listdir
+
+    def purged_after_listing(folder):
+        names = real_listdir(folder)
+        if Path(folder) == column.parent and column.exists():
+            for name in real_listdir(column):
+                (column / name).unlink()
+            column.rmdir()  # a purge of the layer, between listing the zoom and listing its column
+        return names
+
+    monkeypatch.setattr(publication.os, "listdir", purged_after_listing)
+    _area_edit(parcels[0], "444")
+    monkeypatch.undo()
+
+    assert _area_of(parcels[0]) == Decimal("444")
