@@ -68,11 +68,10 @@ TILE_LOCATION = """\
             add_header Access-Control-Allow-Origin "*" always;
             add_header X-Content-Type-Options nosniff always;
             add_header X-Tile-Source published always;
-            # No validators of nginx's own: its ETag (the file's time in whole seconds, and its size) and
-            # Last-Modified stay the same when a change replaces a tile within the same second by one of
-            # the same size, and a browser would keep the old tile (304). A revalidation gets the file.
-            etag off;
-            if_modified_since off;
+            # nginx's validators (ETag: the file's time and size; If-Modified-Since: its time, exactly)
+            # follow a tile's content: its time is taken from its CRC-32 (tiles/publication.py).
+            etag on;
+            if_modified_since exact;
             # An empty vector tile, published as a marker beside its path (tiles/publication.py).
             if (-f "{publish_dir}/$tile.empty") {{ return 204; }}
             try_files /$tile @portal;

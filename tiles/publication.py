@@ -48,6 +48,7 @@ import logging
 import os
 import time
 import uuid
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from functools import cache, partial
@@ -176,11 +177,23 @@ def guard_keys(z: int, reach: Box) -> list[str]:
 
 
 EMPTY_SUFFIX = ".empty"  # the marker of an empty vector tile: geoportal/front.py answers it with 204
+# nginx's validators of a file are its modification time (whole seconds) and its size: its ETag is
+# "<mtime>-<size>" in hex, and If-Modified-Since must match the time exactly. A published tile's time is
+# therefore taken from its content (its CRC-32, as seconds after 1990-01-01, so always in the past), not
+# from the clock: a tile replaced by a different one of the same size within one second still gets new
+# validators (else a browser would keep the old tile: 304), and one published again unchanged keeps its
+# own (the browser's copy is still good: 304). Its Last-Modified date is thus no date of the tile.
+VALIDATOR_EPOCH, VALIDATOR_SPAN = 631_152_000, 1 << 30
 
 
 def _published_file(key: TileKey, *, empty: bool) -> Path:
     path = published_root() / key.path
     return path.with_name(path.name + EMPTY_SUFFIX) if empty else path
+
+
+def validator_time(body: bytes) -> int:
+    """The modification time a published tile gets: from its content, so that nginx's validators are too."""
+    return VALIDATOR_EPOCH + zlib.crc32(body) % VALIDATOR_SPAN
 
 
 def publishable(key: TileKey) -> bool:
@@ -220,7 +233,8 @@ def tiles_publish(tiles: list[tuple[TileKey, CachedTile]], sources: tuple[str, .
         ]
         for key, tile in fresh:
             path = _published_file(key, empty=not tile.body)
-            file_replace(path, tile.body, mode=0o644)  # the front server's workers read it
+            # The front server's workers read it; its time stands for its content (see VALIDATOR_EPOCH).
+            file_replace(path, tile.body, mode=0o644, mtime=validator_time(tile.body))
             written.append(path)
             # Its other form (a body where the tile is now empty, or the reverse) is of an older mark.
             _published_file(key, empty=bool(tile.body)).unlink(missing_ok=True)

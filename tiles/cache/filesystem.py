@@ -54,9 +54,10 @@ class FilesystemTileCache(TileCache):
         return count
 
 
-def file_replace(path: Path, body: bytes, *, mode: int | None = None) -> None:
+def file_replace(path: Path, body: bytes, *, mode: int | None = None, mtime: int | None = None) -> None:
     """Write ``body`` at ``path`` so that a reader finds the old file or the new one, never half of one: into a
-    temporary file beside it, renamed over it. Folders are made only when missing (a tile's first in its column)."""
+    temporary file beside it, renamed over it. Folders are made only when missing (a tile's first in its column).
+    ``mtime``, when given, is the file's modification time."""
     try:
         descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     except FileNotFoundError:
@@ -67,6 +68,8 @@ def file_replace(path: Path, body: bytes, *, mode: int | None = None) -> None:
             if mode is not None:
                 os.fchmod(handle.fileno(), mode)
             handle.write(body)
+        if mtime is not None:
+            os.utime(temporary, (mtime, mtime))  # once closed: a write at close would set it again
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)  # a full disk leaves no half-written temporary file behind
