@@ -57,6 +57,8 @@ from pathlib import Path
 import redis as redis_client
 from django.conf import settings
 
+from geoportal.errors import DomainError
+
 from . import grid
 from .cache import CachedTile, TileKey
 from .cache.filesystem import disk_has_room, file_replace
@@ -320,8 +322,12 @@ def _in_flight_wait(tokens: list[bytes]) -> None:
             time.sleep(WAIT_POLL_SECONDS)
 
 
-class TileFencesUnavailable(Exception):
+class TileFencesUnavailable(DomainError):
     """A change to layer data cannot be committed: the published tiles it makes stale cannot be fenced."""
+
+    status = 503
+    code = "ServiceUnavailable"
+    retry_after_seconds = 5
 
 
 def _fences_set(keys: list[str]) -> list[bytes]:

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from django.contrib.gis.db.backends.postgis.base import DatabaseWrapper as PostGISDatabaseWrapper
 from django.db import DatabaseError
 
+from geoportal.errors import DomainError
+
 BeforeCommitHook = Callable[["DatabaseWrapper"], Callable[[], None] | None]
 BEFORE_COMMIT: list[BeforeCommitHook] = []
 
@@ -25,6 +27,19 @@ BEFORE_COMMIT: list[BeforeCommitHook] = []
 def before_commit_register(hook: BeforeCommitHook) -> None:
     if hook not in BEFORE_COMMIT:
         BEFORE_COMMIT.append(hook)
+
+
+class CommitRefused(DatabaseError, DomainError):
+    """A hook refused the transaction for a reason the user can act on (its DomainError); it was rolled back.
+
+    A DatabaseError, as Django's ``atomic`` expects of a failed commit, that answers as its refusal does
+    (geoportal/errors.py): its status, its code, its Retry-After.
+    """
+
+    def __init__(self, refusal: DomainError) -> None:
+        DomainError.__init__(self, f"the transaction was rolled back: {refusal.message}")
+        self.status, self.code = refusal.status, refusal.code
+        self.retry_after_seconds = getattr(refusal, "retry_after_seconds", None)
 
 
 class DatabaseWrapper(PostGISDatabaseWrapper):
@@ -41,6 +56,8 @@ class DatabaseWrapper(PostGISDatabaseWrapper):
             for after in afterwards:
                 after()
             self.connection.rollback()
+            if isinstance(error, DomainError):
+                raise CommitRefused(error) from error
             raise DatabaseError(f"the transaction was rolled back: {error}") from error
         try:
             return super()._commit()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import http.client
+import json
 import os
 import socket
 import subprocess
@@ -27,6 +28,7 @@ from django.conf import settings as django_settings
 from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 
+from geoportal.errors import domain_error_response
 from geoportal.front import front_command, front_config
 from importers import sources  # noqa: F401
 from layers.models import Parcel
@@ -570,12 +572,16 @@ def test_without_redis_nothing_is_published_and_a_change_is_refused_whole(publis
     publication._script.cache_clear()
     try:
         assert publication.tiles_publish([(key, CachedTile(body=b"again", mark=snapshot_mark()))], ("parcels",)) == 0
-        with pytest.raises(DatabaseError, match="could not be fenced"):
+        with pytest.raises(DatabaseError, match="could not be fenced") as refused:
             _area_edit(parcels[0], "777")
     finally:
         publication._client.cache_clear()
         publication._script.cache_clear()
 
+    answer = domain_error_response(refused.value)  # what an HTTP write path answers
+    assert answer.status_code == 503
+    assert answer["Retry-After"] == "5"
+    assert json.loads(answer.content)["message"].startswith("the transaction was rolled back: the change was not saved")
     assert _area_of(parcels[0]) == area_before  # nothing half-changed
     assert (published / key.path).read_bytes() == b"tile"  # still right: the change did not happen
 

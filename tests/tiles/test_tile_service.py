@@ -155,6 +155,8 @@ def _damaged(whole: bytes, how: str) -> bytes:
         "snapshot not a snapshot": header + b"x" * mark_length + body,
         "snapshot not ascii": header + "٣".encode()[:1] * mark_length + body,
         "snapshot's list cut": header + mark[:-1].ljust(mark_length, b",") + body,
+        # a snapshot that still reads as one, but later: changes since would look seen
+        "snapshot's digit changed": header + bytes([mark[0] % 8 + ord("1")]) + mark[1:] + body,
     }[how]
 
 
@@ -169,6 +171,7 @@ def _damaged(whole: bytes, how: str) -> bytes:
         "snapshot not a snapshot",
         "snapshot not ascii",
         "snapshot's list cut",
+        "snapshot's digit changed",
     ],
 )
 @pytest.mark.parametrize("fmt", ["mvt", "png"])

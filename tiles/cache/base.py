@@ -8,7 +8,7 @@ import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-# A cached tile: MAGIC; the lengths of the render's snapshot and of the body, and the body's CRC-32;
+# A cached tile: MAGIC; the lengths of the render's snapshot and of the body, and the CRC-32 of both;
 # the snapshot (ASCII); the body. The lengths and the CRC tell a whole tile from one cut short or damaged.
 MAGIC = b"GPT3"
 HEADER = struct.Struct(">HII")
@@ -40,7 +40,8 @@ class CachedTile:
 
     def encode(self) -> bytes:
         mark = self.mark.encode("ascii")
-        return MAGIC + HEADER.pack(len(mark), len(self.body), zlib.crc32(self.body)) + mark + self.body
+        crc = zlib.crc32(self.body, zlib.crc32(mark))
+        return MAGIC + HEADER.pack(len(mark), len(self.body), crc) + mark + self.body
 
     @classmethod
     def decode(cls, data: bytes) -> CachedTile | None:
@@ -50,11 +51,11 @@ class CachedTile:
         start = len(MAGIC) + HEADER.size
         if not data.startswith(MAGIC) or len(data) < start:
             return None
-        mark_length, body_length, body_crc = HEADER.unpack_from(data, len(MAGIC))
+        mark_length, body_length, crc = HEADER.unpack_from(data, len(MAGIC))
         if len(data) != start + mark_length + body_length:
             return None
         mark, body = data[start : start + mark_length], data[start + mark_length :]
-        if not SNAPSHOT.fullmatch(mark) or zlib.crc32(body) != body_crc:
+        if zlib.crc32(body, zlib.crc32(mark)) != crc or not SNAPSHOT.fullmatch(mark):
             return None
         return cls(body=body, mark=mark.decode("ascii"))
 
