@@ -332,8 +332,9 @@ class TileFencesUnavailable(DomainError):
 
 def _fences_set(keys: list[str]) -> list[bytes]:
     """W1: fence ``keys`` and move the epoch; return the publications in flight. Raise TileFencesUnavailable
-    when Redis refuses FENCE_ATTEMPTS times (a retried FENCE that had run may leave its cells fenced until
-    FENCE_TTL_SECONDS: publishing there waits, nothing goes stale)."""
+    when Redis refuses FENCE_ATTEMPTS times. A FENCE that ran but whose reply was lost, then retried, counts
+    its cells twice: they stay fenced until their keys expire, FENCE_TTL_SECONDS after the last fence there
+    (publishing there waits meanwhile; nothing goes stale)."""
     control = [_key("epoch"), _key("publishing")]
     attempt = 1
     while True:
