@@ -13,7 +13,8 @@ a web thread and a database backend all along. So in the web server's processes
   Once a request has spent a tenth of its budget (at most 1 s), each further statement is given only
   what remains (``SET statement_timeout``, then reset when the request ends); a statement due after
   the budget is spent is refused without running. Cheap requests never pay the extra round trip.
-  Mapnik's statements are limited one by one only.
+  Mapnik's statements are limited one by one only, and so are tile GETs' (their lean path,
+  tiles/wsgi.py, sends no request signals; a vector tile is one statement).
 
 Only the web server sets them (``geoportal/wsgi.py``, ``geoportal/asgi.py``): imports, migrations,
 seeding and the demo load run long statements on purpose, in Celery and ``manage.py``.

@@ -21,4 +21,5 @@ from frontend.wsgi import ParcelFileFastPath  # noqa: E402  (after Django is set
 from geoportal.wsgi_environ import WithoutProcessEnvironment  # noqa: E402
 from tiles.wsgi import TileFastPath  # noqa: E402
 
-application = WithoutProcessEnvironment(TileFastPath(ParcelFileFastPath(django_application)))
+# Tile GETs before the environment is taken out: they show it to nothing, and the taking costs them 10–15 µs.
+application = TileFastPath(WithoutProcessEnvironment(ParcelFileFastPath(django_application)))

@@ -26,14 +26,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from geoportal.errors import InvalidInput, NotFound
 
 from . import grid
 from .cache import CachedTile, TileKey, tile_cache
 from .freshness import SNAPSHOT_MARK_SQL, snapshot_mark, tile_is_stale
-from .layers import LAYERS, TileLayer, mvt_query, tile_layer
+from .layers import LAYERS, TileLayer, mvt_parameters, mvt_sql, tile_layer
 from .publication import published_remove_layer, publishing_enabled, tiles_publish
 from .render_slots import metatile_lock, render_slot
 
@@ -94,16 +94,33 @@ def _fresh_cached(key: TileKey, sources: tuple[str, ...]) -> CachedTile | None:
     return cached
 
 
-def _vector_session(cursor) -> None:
-    """Turn parallel plans off, once per database connection of a web process.
+@functools.cache
+def _vector_statement(layer_name: str, z: int) -> str:
+    """A layer's vector tile statement at a zoom: the tile, and the mark of the snapshot it read. One statement,
+    one snapshot: its xmin is the tile's mark (see freshness.py)."""
+    return f"SELECT {SNAPSHOT_MARK_SQL}, ({mvt_sql(layer_name, z)})"
 
-    A parallel plan costs more than it saves on one tile among many in flight, and makes the
-    feature order (and so the bytes and the ETag) vary between renders. The setting is the
-    session's, so it is sent once per connection, not once per tile.
+
+def _vector_fetch(sql: str, parameters: dict) -> tuple[str, memoryview | None]:
+    """Run a vector tile's statement on this thread's database connection; return its one row.
+
+    Through psycopg2's own cursor: Django's cursor wrapper costs tens of µs a tile (its checks, and its execute
+    wrappers, a request's deadline among them), for a single statement that the connection's
+    ``statement_timeout`` (PGOPTIONS) limits anyway. Its errors are still Django's (``wrap_database_errors``),
+    which marks the connection so that it is closed, not reused, if it broke. Debug logging (DEBUG) leaves
+    these statements out.
+
+    Parallel plans are turned off once per connection: one costs more than it saves on a tile among many in
+    flight, and makes the feature order (and so the bytes and the ETag) vary between renders.
     """
-    if getattr(connection, "tiles_session_of", None) is not connection.connection:
-        cursor.execute("SET max_parallel_workers_per_gather = 0")
-        connection.tiles_session_of = connection.connection
+    database = connections[DEFAULT_DB_ALIAS]
+    database.ensure_connection()
+    with database.wrap_database_errors, database.connection.cursor() as cursor:
+        if getattr(database, "tiles_session_of", None) is not database.connection:
+            cursor.execute("SET max_parallel_workers_per_gather = 0")
+            database.tiles_session_of = database.connection
+        cursor.execute(sql, parameters)
+        return cursor.fetchone()
 
 
 def _store_and_publish(layer: TileLayer, rendered: list[tuple[TileKey, CachedTile]]) -> None:
@@ -124,12 +141,9 @@ def _publishing(tiles: list[tuple[TileKey, CachedTile]], layer: TileLayer) -> Ca
 def _render_mvt(layer: TileLayer, key: TileKey) -> Rendered:
     """Render a vector tile; storing and publishing it wait for the answer (a concurrent request for the
     same tile meanwhile renders it too: vector tiles are not coalesced)."""
-    sql, parameters = mvt_query(layer, key.z, key.x, key.y)
-    with render_slot(kind="vector"), connection.cursor() as cursor:
-        _vector_session(cursor)
-        # One statement, one snapshot: its xmin is the tile's mark (see freshness.py).
-        cursor.execute(f"SELECT {SNAPSHOT_MARK_SQL}, ({sql})", parameters)
-        mark, body = cursor.fetchone()
+    statement, parameters = _vector_statement(layer.name, key.z), mvt_parameters(layer, key.z, key.x, key.y)
+    with render_slot(kind="vector"):
+        mark, body = _vector_fetch(statement, parameters)
     tile = CachedTile(body=bytes(body or b""), mark=mark)
     if not tile_cache().stores and not publishing_enabled():
         return tile, None  # nothing to do once it is sent

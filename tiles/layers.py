@@ -6,6 +6,7 @@ Only public attributes ever reach a tile: owner data lives in its own table, whi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 
 from geoportal.errors import NotFound
 
@@ -150,12 +151,31 @@ def tile_layer(name: str) -> TileLayer:
 
 def mvt_query(layer: TileLayer, z: int, x: int, y: int) -> tuple[str, dict]:
     """Return the ST_AsMVT query and its parameters for one tile (also the benchmark's SQL floor)."""
-    source = layer.vector
+    return mvt_sql(layer.name, z), mvt_parameters(layer, z, x, y)
+
+
+def mvt_parameters(layer: TileLayer, z: int, x: int, y: int) -> dict:
+    return {
+        "name": layer.name,
+        "extent": MVT_EXTENT,
+        "buffer": MVT_BUFFER,
+        "z": z,
+        "x": x,
+        "y": y,
+        "margin": MVT_BUFFER / MVT_EXTENT,
+    }
+
+
+@cache
+def mvt_sql(layer_name: str, z: int) -> str:
+    """The text of a layer's ST_AsMVT query at a zoom (the columns and the simplification follow the zoom;
+    the tile is a parameter), built once per process."""
+    source = LAYERS[layer_name].vector
     geometry = "t.geom_3857"
     if z < source.simplify_below:
         geometry = f"ST_Simplify(t.geom_3857, {WORLD_HALF / (TILE_SIZE * 2**z):.6f}, true)"  # half a pixel
     columns = "".join(f", {column}" for column in source.columns(z))
-    sql = (
+    return (
         "SELECT ST_AsMVT(q, %(name)s, %(extent)s, 'geom', 'id') FROM ("
         f" SELECT t.id{columns},"
         f" ST_AsMVTGeom({geometry}, ST_TileEnvelope(%(z)s, %(x)s, %(y)s), %(extent)s, %(buffer)s, true) AS geom"
@@ -166,13 +186,3 @@ def mvt_query(layer: TileLayer, z: int, x: int, y: int) -> tuple[str, dict]:
         # ST_AsMVTGeom twice per row; ST_AsMVT skips rows without a geometry by itself.
         ") q"
     )
-    parameters = {
-        "name": layer.name,
-        "extent": MVT_EXTENT,
-        "buffer": MVT_BUFFER,
-        "z": z,
-        "x": x,
-        "y": y,
-        "margin": MVT_BUFFER / MVT_EXTENT,
-    }
-    return sql, parameters

@@ -31,7 +31,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import cache
 
 import redis as redis_client
@@ -184,27 +184,27 @@ class _ProcessSlots:
     def waiting(self) -> int:
         return len(self._waiting)
 
-    @contextmanager
-    def hold(self, concurrency: int, queue: int) -> Iterator[None]:
+    def hold(self, concurrency: int, queue: int) -> _ProcessSlot:
+        """A slot of at most ``concurrency``, with at most ``queue`` waiting for one (``with`` it)."""
+        return _ProcessSlot(self, concurrency, queue)
+
+    def _take(self, concurrency: int, queue: int) -> None:
         with self._lock:
-            granted = self.held < concurrency and not self._waiting
-            if granted:
+            if self.held < concurrency and not self._waiting:
                 self.held += 1
-            elif len(self._waiting) >= queue:
+                return
+            if len(self._waiting) >= queue:
                 raise RenderBusy("too many tiles are being rendered; try again shortly.")
+            handed_over = threading.Event()
+            self._waiting.append(handed_over)
+        self._wait_for(handed_over)
+
+    def _give_back(self) -> None:
+        with self._lock:
+            if self._waiting:
+                self._waiting.popleft().set()  # the slot passes on; held stays
             else:
-                handed_over = threading.Event()
-                self._waiting.append(handed_over)
-        if not granted:
-            self._wait_for(handed_over)
-        try:
-            yield
-        finally:
-            with self._lock:
-                if self._waiting:
-                    self._waiting.popleft().set()  # the slot passes on; held stays
-                else:
-                    self.held -= 1
+                self.held -= 1
 
     def _wait_for(self, handed_over: threading.Event) -> None:
         if handed_over.wait(settings.TILE_RENDER_WAIT_SECONDS):
@@ -214,6 +214,22 @@ class _ProcessSlots:
                 return
             self._waiting.remove(handed_over)
         raise RenderBusy("timed out waiting for a render slot; try again shortly.")
+
+
+class _ProcessSlot:
+    """One slot of a _ProcessSlots, held for a ``with`` block. A class rather than a generator: a vector
+    tile takes one, and a generator's context manager costs several times as much (tens of µs a tile)."""
+
+    __slots__ = ("slots", "concurrency", "queue")
+
+    def __init__(self, slots: _ProcessSlots, concurrency: int, queue: int) -> None:
+        self.slots, self.concurrency, self.queue = slots, concurrency, queue
+
+    def __enter__(self) -> None:
+        self.slots._take(self.concurrency, self.queue)
+
+    def __exit__(self, *exception) -> None:
+        self.slots._give_back()
 
 
 _vector_slots = _ProcessSlots()
@@ -226,16 +242,18 @@ def renders_running(kind: str = "raster") -> int:
     return _client().zcount(_key(f"render:{kind}:slots"), time.time(), "+inf")
 
 
-@contextmanager
-def render_slot(kind: str = "raster") -> Iterator[None]:
+def render_slot(kind: str = "raster") -> AbstractContextManager[None]:
     """Hold one of the render slots of a kind, waiting in its bounded queue; raise RenderBusy when full.
 
     Each kind has its own limit, so vector tiles do not queue behind rasters.
     """
     if kind == "vector":
-        with _vector_slots.hold(settings.TILE_VECTOR_CONCURRENCY, settings.TILE_RENDER_QUEUE):
-            yield
-        return
+        return _vector_slots.hold(settings.TILE_VECTOR_CONCURRENCY, settings.TILE_RENDER_QUEUE)
+    return _shared_slot(kind)
+
+
+@contextmanager
+def _shared_slot(kind: str) -> Iterator[None]:
     keys = [_key(f"render:{kind}:slots"), _key(f"render:{kind}:queue")]
     wake_key = _key(f"render:{kind}:wake")
     token = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex}"

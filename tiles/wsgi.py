@@ -4,10 +4,22 @@ and middleware, which would cost about half a millisecond of a two-millisecond v
 Only ``GET``/``HEAD`` of ``/tiles/<layer>/<z>/<x>/<y>[@2x].<fmt>`` take it; everything else (TileJSON,
 the index, malformed paths, other methods) goes to Django as before, and answers the same. Tiles are
 public and read no session, user or host, so the middleware has nothing to add but its headers,
-which are set here. Django's request signals are sent, so database connections are recycled as
-in any other request. As with Django's own responses, the request ends when the server closes the
+which are set here. As with Django's own responses, the request ends when the server closes the
 answer, after sending it: the storing and publishing of the rendered tile is then handed to the
-process's finisher thread (tiles/finisher.py), and ``request_finished`` is sent.
+process's finisher thread (tiles/finisher.py).
+
+Django's request signals are not sent either. Their seven receivers (the query log, the database
+connections' upkeep, twice, the cache connections, the URLconf, a request deadline's start and end)
+cost about 0.1 ms of a vector tile, mostly in looking up per-thread state. The path does the one
+thing of theirs it needs: before and after each request, this thread's database connection is closed
+if it is broken or past CONN_MAX_AGE (``database_upkeep``, what ``close_old_connections`` does for it).
+It sets no URLconf and uses no Django cache. Its statements are limited one by one, by the
+connection's ``statement_timeout`` (PGOPTIONS), not by a request deadline: a vector tile is one
+statement, a raster tile's own are two short ones, and Mapnik's are limited one by one anyway
+(geoportal/statement_timeout.py).
+
+It comes before ``WithoutProcessEnvironment`` (geoportal/wsgi.py): it reads the method, the path, the
+query and If-None-Match from the environ, and hands it to nothing that could show the rest.
 """
 
 from __future__ import annotations
@@ -17,7 +29,9 @@ import logging
 import re
 from urllib.parse import parse_qs
 
-from django.core import signals
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from geoportal.statement_timeout import request_deadline_end
 
 from . import views
 
@@ -26,6 +40,17 @@ REASONS = {200: "OK", 204: "No Content", 304: "Not Modified", 400: "Bad Request"
            500: "Internal Server Error", 503: "Service Unavailable"}  # fmt: skip
 SECURITY_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin")]
 logger = logging.getLogger(__name__)
+
+
+def database_upkeep() -> None:
+    """Close this thread's database connection if it is broken or past CONN_MAX_AGE (opened again when next
+    used): what Django's request signals would do around a request (``close_old_connections``). A request
+    deadline that another request of this thread left behind (its end never signalled) is ended first, as the
+    next request's start would end it: it would refuse this request's statements."""
+    database = connections[DEFAULT_DB_ALIAS]
+    if getattr(database, "request_deadline", None) is not None:
+        request_deadline_end()
+    database.close_if_unusable_or_obsolete()
 
 
 class TileBody:
@@ -48,7 +73,7 @@ class TileBody:
         try:
             views.answer_finish(answer)
         finally:
-            signals.request_finished.send(sender=TileFastPath)
+            database_upkeep()
 
 
 class TileFastPath:
@@ -62,19 +87,20 @@ class TileFastPath:
         match = TILE_PATH.match(environ.get("PATH_INFO", "")) if method in ("GET", "HEAD") else None
         if match is None:
             return self.django_application(environ, start_response)
-        signals.request_started.send(sender=self.__class__, environ=environ)
+        database_upkeep()
         try:
             answer = self._answer(match, environ)
             headers = [*answer.headers.items(), *SECURITY_HEADERS, ("Content-Length", str(len(answer.body)))]
             start_response(f"{answer.status} {REASONS.get(answer.status, '')}".rstrip(), headers)
         except BaseException:
-            signals.request_finished.send(sender=self.__class__)  # no answer will be closed to send it
+            database_upkeep()  # no answer will be closed to do it
             raise
         return TileBody(b"" if method == "HEAD" else answer.body, answer=answer)
 
     @staticmethod
     def _answer(match: re.Match, environ):
-        date = parse_qs(environ.get("QUERY_STRING", "")).get("date", [None])[0]
+        query = environ.get("QUERY_STRING")
+        date = parse_qs(query).get("date", [None])[0] if query else None
         try:
             return views.tile_answer(**match.groupdict(), date=date, if_none_match=environ.get("HTTP_IF_NONE_MATCH"))
         except Exception:

@@ -16,6 +16,7 @@ servers are corrected on both sides, but by each server's own interval and tail:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -24,7 +25,7 @@ import statistics
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from bench.peers.processes import LOOPBACK, WORK_DIR
@@ -148,25 +149,33 @@ def threaded_load(
 
 
 class KeepAliveClient:
-    """One keep-alive HTTP/1.1 connection that does the least client work per GET: a raw socket,
-    the status line and ``Content-Length``, the body read and dropped. The threads of
-    ``http_threaded_load`` use it as the floor's threads use psycopg2. A connection the server
-    closed while it was idle is opened again once, as ``wrk`` does."""
+    """One keep-alive HTTP/1.1 connection that does the least client work per GET: a raw socket read
+    into one buffer of its own (no allocation per read), the status line and the framing headers
+    (``Content-Length``, chunked, ``Connection``), the body read and dropped. The threads of
+    ``http_threaded_load`` use it as the floor's threads use psycopg2, so that the client's own time
+    weighs on our side as little as libpq's does on the floor's. A connection the server closed while
+    it was idle is opened again once, as ``wrk`` does."""
+
+    HEAD_LIMIT = 65536  # a head longer than this is an error; a body may be any length
+    BUFFER_BYTES = 1 << 20
 
     def __init__(self, port: int) -> None:
         self.port = port
         self.sock: socket.socket | None = None
+        self._buffer = bytearray(self.BUFFER_BYTES)
+        self._view = memoryview(self._buffer)
 
     def _connect(self) -> socket.socket:
         sock = socket.create_connection((LOOPBACK, self.port), timeout=REQUEST_TIMEOUT_S)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
 
-    def _receive(self) -> bytes:
-        data = self.sock.recv(262144)
-        if not data:
+    def _receive(self, at: int) -> int:
+        """Read what has come into the buffer from ``at``; return how many bytes."""
+        count = self.sock.recv_into(self._view[at:])
+        if not count:
             raise ConnectionError("the server closed the connection")
-        return data
+        return count
 
     def get(self, path: str) -> int:
         """GET ``path``; return the status. Raises OSError or ValueError on a failed exchange."""
@@ -182,31 +191,35 @@ class KeepAliveClient:
     def _exchange(self, path: str) -> int:
         if self.sock is None:
             self.sock = self._connect()
-        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {LOOPBACK}\r\n\r\n".encode())
-        buffer = b""
-        while (end := buffer.find(b"\r\n\r\n")) < 0:
-            buffer += self._receive()
-        head, buffer = buffer[:end].decode("latin-1").split("\r\n"), buffer[end + 4 :]
-        version, status = head[0].split()[0].lower(), int(head[0].split()[1])
-        fields = {name.strip(): value.strip() for name, value in (line.lower().split(":", 1) for line in head[1:])}
-        chunked = fields.get("transfer-encoding") == "chunked"
-        if "transfer-encoding" in fields and not chunked:
-            raise ValueError(f"{path}: transfer-encoding {fields['transfer-encoding']!r} is not read by this client")
-        connection = {token.strip() for token in fields.get("connection", "").split(",")}
-        keep_alive = "keep-alive" in connection if version == "http/1.0" else "close" not in connection
+        self.sock.sendall(b"GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (path.encode(), LOOPBACK.encode()))
+        buffer, filled = self._buffer, 0
+        while (end := buffer.find(b"\r\n\r\n", 0, filled)) < 0:
+            if filled >= self.HEAD_LIMIT:
+                raise ValueError(f"{path}: no end of the head in {filled} bytes")
+            filled += self._receive(filled)
+        head = bytes(buffer[:end]).lower().split(b"\r\n")
+        version, status = head[0].split(None, 2)[:2]
+        status = int(status)
+        fields = {name.strip(): value.strip() for name, _, value in (line.partition(b":") for line in head[1:])}
+        chunked = fields.get(b"transfer-encoding") == b"chunked"
+        if b"transfer-encoding" in fields and not chunked:
+            raise ValueError(f"{path}: transfer-encoding {fields[b'transfer-encoding']!r} is not read by this client")
+        connection = {token.strip() for token in fields.get(b"connection", b"").split(b",")}
+        keep_alive = b"keep-alive" in connection if version == b"http/1.0" else b"close" not in connection
+        body = bytes(buffer[end + 4 : filled])  # what came with the head
         if chunked and status >= 200 and status not in (204, 304):
-            self._chunks_read(path, buffer)
-        elif "content-length" not in fields and status >= 200 and status not in (204, 304) and not keep_alive:
+            self._chunks_read(path, body)
+        elif b"content-length" not in fields and status >= 200 and status not in (204, 304) and not keep_alive:
             while True:  # a body that ends when the server closes the connection
                 try:
-                    self._receive()
+                    self._receive(0)
                 except ConnectionError:
                     break
         else:
-            length = 0 if status < 200 or status in (204, 304) else int(fields.get("content-length", "0"))
-            received = len(buffer)
+            length = 0 if status < 200 or status in (204, 304) else int(fields.get(b"content-length", b"0"))
+            received = len(body)
             while received < length:
-                received += len(self._receive())
+                received += self._receive(0)  # the body is dropped: each read overwrites the last
             if received > length:  # one request at a time: nothing may follow the body
                 raise ValueError(f"{path}: {received - length} bytes after the body")
         if not keep_alive:
@@ -217,16 +230,19 @@ class KeepAliveClient:
         """Read a chunked body to its end (the last chunk, no trailers), starting with what ``buffer`` holds."""
         while True:
             while (line_end := buffer.find(b"\r\n")) < 0:
-                buffer += self._receive()
+                buffer += self._received()
             size = int(buffer[:line_end].split(b";")[0], 16)
             needed = line_end + 2 + size + 2  # the size line, the chunk and its CRLF
             while len(buffer) < needed:
-                buffer += self._receive()
+                buffer += self._received()
             buffer = buffer[needed:]
             if size == 0:
                 if buffer:  # one request at a time: nothing may follow the body
                     raise ValueError(f"{path}: {len(buffer)} bytes after the body")
                 return
+
+    def _received(self) -> bytes:
+        return bytes(self._view[: self._receive(0)])
 
     def close(self) -> None:
         if self.sock is not None:
@@ -268,10 +284,41 @@ def sequential_pass(call: Callable[[object], bool], items: Sequence[object]) -> 
     return _result(latencies, time.perf_counter() - started, errors)
 
 
-def http_pass(port: int, paths: Sequence[str]) -> LoadResult:
-    """Request each path once, one at a time, on one keep-alive connection (``KeepAliveClient``)."""
+def interleaved_passes(sides: dict[str, Callable[[object], bool]], items: Sequence[object]) -> dict[str, LoadResult]:
+    """One pass over ``items`` for each side, one request at a time, the sides taking turns request by request
+    (in an order that rotates at each turn); each ``call(item)`` returns False on an error.
+
+    Passes run one after the other drift apart: the machine's speed moves between them (on 2 shared virtual
+    cores, by a quarter from one pass to the next), so that the ratio of two sides' p50s measured that way
+    is partly the moment's. Taken in turns, every moment falls on every side alike. At each turn the sides
+    are on different items, a third of the list (or a half) apart, so that none finds the item the previous
+    request just read in the CPU's caches.
+    """
+    names = list(sides)
+    count = len(items)
+    offsets = {name: index * count // len(names) for index, name in enumerate(names)}
+    latencies: dict[str, list[float]] = {name: [] for name in names}
+    errors = dict.fromkeys(names, 0)
+    for turn in range(count):
+        first = turn % len(names)
+        for name in names[first:] + names[:first]:
+            began = time.perf_counter()
+            errors[name] += not sides[name](items[(turn + offsets[name]) % count])
+            latencies[name].append(time.perf_counter() - began)
+    return {name: _result(latencies[name], sum(latencies[name]), errors[name]) for name in names}
+
+
+@contextlib.contextmanager
+def http_caller(port: int) -> Iterator[Callable[[str], bool]]:
+    """A GET of a path on one keep-alive connection (``KeepAliveClient``); it returns whether the status is < 400."""
     client = KeepAliveClient(port)
     try:
-        return sequential_pass(lambda path: client.get(str(path)) < 400, paths)
+        yield lambda path: client.get(str(path)) < 400
     finally:
         client.close()
+
+
+def http_pass(port: int, paths: Sequence[str]) -> LoadResult:
+    """Request each path once, one at a time, on one keep-alive connection (``KeepAliveClient``)."""
+    with http_caller(port) as get:
+        return sequential_pass(get, paths)

@@ -3,10 +3,11 @@ same database (no HTTP, no Django), from CONCURRENCY connections at once."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from bench.peers.database import connect
 from bench.peers.load import LoadResult, sequential_pass, threaded_load
@@ -78,11 +79,19 @@ def floor_load(database: str, layer: str, tiles: Sequence[Tile], *, seconds: flo
 
 def floor_pass(database: str, layer: str, tiles: Sequence[Tile]) -> LoadResult:
     """Run each tile's query once, one at a time, on one connection."""
+    with floor_caller(database, layer) as call:
+        return sequential_pass(call, tiles)
+
+
+@contextlib.contextmanager
+def floor_caller(database: str, layer: str) -> Iterator[Callable[[Tile], bool]]:
+    """A tile's query on one connection, as our endpoint runs it (no parallel plans); it returns True."""
     connection = connect(database)
     connection.autocommit = True
     try:
         with connection.cursor() as cursor:
-            return sequential_pass(lambda tile: tile_bytes(cursor, layer, tile) is not None, tiles)
+            cursor.execute("SET max_parallel_workers_per_gather = 0")
+            yield lambda tile: tile_bytes(cursor, layer, tile) is not None
     finally:
         connection.close()
 

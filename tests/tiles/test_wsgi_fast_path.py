@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
+from unittest import mock
 
 import pytest
-from django.core import signals
 
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.tiles.scene import scene_build, tile_of
@@ -96,6 +97,91 @@ def test_an_unexpected_failure_is_a_500_without_details(monkeypatch):
     assert b"password" not in response.content
 
 
+def _served(path: str) -> tuple[str, bytes]:
+    """Ask the portal's application for ``path`` as the web server does: its connection upkeep included."""
+    from geoportal.wsgi import application
+
+    statuses = []
+    chunks = application(wsgi_environ(path), lambda status, headers: statuses.append(status))
+    body = b"".join(chunks)
+    chunks.close()
+    return statuses[0], body
+
+
+def _backend_terminate(pid: int) -> None:
+    """Drop a database connection from the server's side (a restart, an administrator), from another thread's."""
+    from django.db import connection
+
+    def terminate():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        connection.close()
+
+    thread = threading.Thread(target=terminate)
+    thread.start()
+    thread.join(10)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_the_database_dropped_the_connection_one_tile_fails_and_the_next_is_served(settings):
+    from django.db import connection
+
+    from tiles.cache import tile_cache
+
+    settings.TILE_CACHE = "none"  # each request renders: the failure is the vector statement's own
+    tile_cache.cache_clear()
+    scene_build()
+    path = "/tiles/parcels/{}/{}/{}.mvt".format(*tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17))
+    status, body = _served(path)
+    backend = connection.connection.get_backend_pid()
+
+    _backend_terminate(backend)
+    failed = _served(path)
+    again = _served(path)
+
+    assert status == "200 OK"
+    assert failed[0] == "500 Internal Server Error"  # its statement met the dropped connection
+    assert again == ("200 OK", body)  # the broken connection was closed at the end of the failed request
+    assert connection.connection.get_backend_pid() != backend
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_connection_past_its_age_is_replaced_before_a_tile_is_rendered():
+    from django.db import connection
+
+    scene_build()
+    path = "/tiles/parcels/{}/{}/{}.mvt".format(*tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17))
+    _served(path)
+    backend = connection.connection.get_backend_pid()
+    connection.close_at = time.monotonic() - 1  # opened longer ago than CONN_MAX_AGE
+
+    status, _body = _served(path)
+
+    assert status == "200 OK"
+    assert connection.connection.get_backend_pid() != backend
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_deadline_left_behind_on_the_thread_does_not_refuse_a_tile(monkeypatch):
+    from django.db import connection
+
+    from geoportal.statement_timeout import RequestDeadline, request_deadline_start
+    from tiles.finisher import tile_finisher
+
+    scene_build()
+    path = "/tiles/parcels/{}/{}/{}.mvt".format(*tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17))
+    first = _served(path)
+    assert tile_finisher.wait_idle(10)  # cached: the next request checks it against the changes, in SQL
+    monkeypatch.setattr(RequestDeadline, "budget_seconds", 0.0)
+    request_deadline_start()  # another request of this thread, its end never signalled, its budget spent
+
+    again = _served(path)
+
+    assert first[0] == "200 OK"
+    assert again == first
+    assert connection.execute_wrappers == []
+
+
 def _tile_key(path: str):
     from tiles.cache import TileKey
 
@@ -113,68 +199,61 @@ def test_the_answer_is_out_before_the_tile_is_stored_and_the_request_ends_when_t
 
     scene_build()
     path = "/tiles/parcels/{}/{}/{}.{}".format(*tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17), fmt)
-    ended, finishing = [], threading.Event()
+    upkept, finishing = [], threading.Event()
     finish = core.TileResponse.finish
 
     def finish_held(answer):  # the finisher's thread, held until the request has ended
         assert finishing.wait(10)
         finish(answer)
 
-    def end(**_kwargs):
-        ended.append(True)
+    def upkeep():  # the database connection's upkeep, at the request's start and at its end
+        upkept.append(True)
 
     monkeypatch.setattr(core.TileResponse, "finish", finish_held)
-    signals.request_finished.connect(end)
-    try:
-        with database_connection_kept():
-            chunks = application(wsgi_environ(path), lambda status, headers: None)
-            body = b"".join(chunks)
-            before_close = (tile_cache().get(_tile_key(path)), list(ended))
-            chunks.close()  # hands the work over and returns: the server's thread is not held by it
-            after_close = (tile_cache().get(_tile_key(path)), len(ended), tile_finisher.pending())
-            finishing.set()
-            assert tile_finisher.wait_idle(10)
-    finally:
-        signals.request_finished.disconnect(end)
+    with database_connection_kept(), mock.patch("tiles.wsgi.database_upkeep", side_effect=upkeep):
+        chunks = application(wsgi_environ(path), lambda status, headers: None)
+        body = b"".join(chunks)
+        before_close = (tile_cache().get(_tile_key(path)), len(upkept))
+        chunks.close()  # hands the work over and returns: the server's thread is not held by it
+        after_close = (tile_cache().get(_tile_key(path)), len(upkept), tile_finisher.pending())
+        finishing.set()
+        assert tile_finisher.wait_idle(10)
 
     assert body
     if fmt == "mvt":  # a vector tile is stored once sent; a raster metatile before, for the requests waiting on it
-        assert before_close == (None, [])
-        assert after_close == (None, 1, 1)
+        assert before_close == (None, 1)  # the request has not ended
+        assert after_close == (None, 2, 1)
     else:
-        assert before_close[1] == []
-        assert after_close[1:] == (1, 0)  # stored before the answer, and nothing to publish (publishing off)
+        assert before_close[1] == 1
+        assert after_close[1:] == (2, 0)  # stored before the answer, and nothing to publish (publishing off)
     assert tile_cache().get(_tile_key(path)).body == body  # stored by the finisher's thread
 
 
 def test_a_tile_that_cannot_be_stored_is_still_served_and_the_failure_logged(monkeypatch, caplog):
+    from geoportal.wsgi import application
     from tiles.cache import tile_cache
     from tiles.finisher import tile_finisher
 
     scene_build()
     path = "/tiles/parcels/{}/{}/{}.mvt".format(*tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17))
-    ended = []
-
-    def receiver(**_kwargs):
-        ended.append(True)
+    statuses = []
 
     def full(_key, _tile):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(tile_cache(), "put", full)
-    signals.request_finished.connect(receiver)
-    try:
-        response = wsgi_request(path)
-    finally:
-        signals.request_finished.disconnect(receiver)
+    with database_connection_kept(), mock.patch("tiles.wsgi.database_upkeep") as upkeep:
+        chunks = application(wsgi_environ(path), lambda status, headers: statuses.append(status))
+        body = b"".join(chunks)
+        chunks.close()
 
-    assert response.status_code == 200
-    assert response.content
+    assert statuses == ["200 OK"]
+    assert body
     assert tile_finisher.wait_idle(10)
     assert "could not be stored or published" in caplog.text
     assert "No space left on device" in caplog.text
-    assert len(ended) == 1  # the request still ended
-    assert wsgi_request(path).content == response.content  # rendered again, the same
+    assert upkeep.call_count == 2  # the request still ended (its start, and its end)
+    assert wsgi_request(path).content == body  # rendered again, the same
 
 
 def test_the_django_view_stores_the_tile_when_its_response_is_closed(client):

@@ -1,6 +1,7 @@
 """Call the portal's real WSGI application (geoportal.wsgi, with the tiles' lean path) in process.
 
-Like Django's test client, it keeps request signals from closing the test's database connection.
+Like Django's test client, it keeps request signals (and the tiles' lean path, which does their connection
+upkeep itself) from closing the test's database connection.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from unittest import mock
 
 from django.core import signals
 from django.db import close_old_connections
@@ -56,11 +58,13 @@ def wsgi_environ(
 
 @contextmanager
 def database_connection_kept() -> Iterator[None]:
-    """Keep the request signals from closing the test's database connection (inside its transaction)."""
+    """Keep the request signals, and the tiles' lean path, from closing the test's database connection (inside
+    its transaction)."""
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)
     try:
-        yield
+        with mock.patch("tiles.wsgi.database_upkeep"):
+            yield
     finally:
         signals.request_started.connect(close_old_connections)
         signals.request_finished.connect(close_old_connections)
