@@ -123,6 +123,23 @@ def _vector_fetch(sql: str, parameters: dict) -> tuple[str, memoryview | None]:
         return cursor.fetchone()
 
 
+def _store_now(rendered: list[tuple[TileKey, CachedTile]]) -> Callable[[], None] | None:
+    """Store rendered tiles before they are served. A cache that cannot take them (a disk error, a folder made
+    read-only) does not keep them from being served: return a step that raises its error once the answer is
+    sent (the finisher logs it; a seed stops on it), or None when they were stored."""
+    try:
+        for tile_key, tile in rendered:
+            tile_cache().put(tile_key, tile)
+    except OSError as error:
+        failure = error
+
+        def store_failed() -> None:
+            raise failure
+
+        return store_failed
+    return None
+
+
 def _store_and_publish(layer: TileLayer, rendered: list[tuple[TileKey, CachedTile]]) -> None:
     try:
         for tile_key, tile in rendered:
@@ -131,7 +148,8 @@ def _store_and_publish(layer: TileLayer, rendered: list[tuple[TileKey, CachedTil
         tiles_publish(rendered, layer.sources)
 
 
-Rendered = tuple[CachedTile, Callable[[], None] | None]  # the tile, and what to do once it is sent
+# A rendered tile, and what to do once it is sent (a None there is nothing to do).
+Rendered = tuple[CachedTile, list[Callable[[], None] | None]]
 
 
 def _publishing(tiles: list[tuple[TileKey, CachedTile]], layer: TileLayer) -> Callable[[], None] | None:
@@ -146,8 +164,8 @@ def _render_mvt(layer: TileLayer, key: TileKey) -> Rendered:
         mark, body = _vector_fetch(statement, parameters)
     tile = CachedTile(body=bytes(body or b""), mark=mark)
     if not tile_cache().stores and not publishing_enabled():
-        return tile, None  # nothing to do once it is sent
-    return tile, functools.partial(_store_and_publish, layer, [(key, tile)])
+        return tile, []  # nothing to do once it is sent
+    return tile, [functools.partial(_store_and_publish, layer, [(key, tile)])]
 
 
 def _render_raster(layer: TileLayer, key: TileKey) -> Rendered:
@@ -161,7 +179,7 @@ def _render_raster(layer: TileLayer, key: TileKey) -> Rendered:
     with metatile_lock(f"{layer.name}/{key.z}/{x0}/{y0}@{key.scale}"):
         cached = _fresh_cached(key, layer.sources)  # another request may have just rendered it
         if cached is not None:
-            return cached, _publishing([(key, cached)], layer)
+            return cached, [_publishing([(key, cached)], layer)]
         mark = snapshot_mark()
         with render_slot():
             images = render_metatile(layer=layer.name, z=key.z, x0=x0, y0=y0, size=size, scale=key.scale)
@@ -169,9 +187,8 @@ def _render_raster(layer: TileLayer, key: TileKey) -> Rendered:
             (TileKey(layer.name, key.z, x, y, key.fmt, key.scale), CachedTile(body=body, mark=mark))
             for (x, y), body in images.items()
         ]
-        for tile_key, tile in rendered:
-            tile_cache().put(tile_key, tile)
-    return CachedTile(body=images[(key.x, key.y)], mark=mark), _publishing(rendered, layer)
+        store_failed = _store_now(rendered)
+    return CachedTile(body=images[(key.x, key.y)], mark=mark), [_publishing(rendered, layer), store_failed]
 
 
 def tile_get(
@@ -187,14 +204,13 @@ def tile_get(
     key = TileKey(layer.name, z, x, y, fmt, scale)
     tile = _fresh_cached(key, layer.sources)
     if tile is not None:  # published again: it may have been refused while a change was committing
-        afterwards = _publishing([(key, tile)], layer)
+        afterwards = [_publishing([(key, tile)], layer)]
     elif fmt == "mvt":
         tile, afterwards = _render_mvt(layer, key)
     else:
         tile, afterwards = _render_raster(layer, key)
     response = _respond(tile, fmt, if_none_match)
-    if afterwards is not None:
-        response.afterwards.append(afterwards)
+    response.afterwards.extend(step for step in afterwards if step is not None)
     return response
 
 
@@ -221,14 +237,17 @@ def imagery_tile_get(
         except ValueError as error:
             raise InvalidInput(f"date: '{capture_date[:40]}' is not a date (YYYY-MM-DD).", field="date") from error
     key = TileKey(IMAGERY, z, x, y, fmt, scale, variant=str(date) if date else "newest")
-    tile = _fresh_cached(key, IMAGERY_SOURCES)
+    tile, store_failed = _fresh_cached(key, IMAGERY_SOURCES), None
     if tile is None:
         mark = snapshot_mark()
         with render_slot():
             body = imagery_tile(z=z, x=x, y=y, fmt=fmt, capture_date=date, scale=scale)
         tile = CachedTile(body=body or b"", mark=mark)
-        tile_cache().put(key, tile)
-    return _respond(tile, fmt, if_none_match)
+        store_failed = _store_now([(key, tile)])
+    response = _respond(tile, fmt, if_none_match)
+    if store_failed is not None:
+        response.afterwards.append(store_failed)
+    return response
 
 
 def municipality_bounds() -> list[float]:

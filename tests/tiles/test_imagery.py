@@ -264,3 +264,26 @@ def test_a_replaced_cog_is_reopened(two_captures, media_root):
     _geotiff_write(cog, left_rgb=BLUE, right_rgb=BLUE)
 
     assert _near(_colour_at(*LEFT_HALF, capture_date=OLDER), (*BLUE, 255))
+
+
+def test_an_imagery_tile_the_cache_refuses_is_still_served_and_the_failure_raised_once_sent(
+    two_captures, monkeypatch, settings, tmp_path
+):
+    from tiles.cache import tile_cache
+    from tiles.core import imagery_tile_get
+
+    def refused(_key, _tile):
+        raise OSError(28, "No space left on device")
+
+    settings.TILE_CACHE_DIR = tmp_path / "tiles"  # an empty cache of the test's own
+    tile_cache.cache_clear()
+    monkeypatch.setattr(tile_cache(), "put", refused)
+    tile, _pixel = _tile_pixel(*LEFT_HALF, 18)
+
+    response = imagery_tile_get(**tile, fmt="png")
+
+    assert response.status == 200
+    assert _near(_decoded(response.body).convert("RGBA").getpixel(_pixel), (*GREEN, 255))
+    with pytest.raises(OSError, match="No space left on device"):
+        response.finish()  # what the finisher logs, once the answer is out
+    tile_cache.cache_clear()

@@ -90,3 +90,16 @@ def test_seeding_stops_with_a_clear_error_at_the_disk_reserve_and_a_rerun_resume
     files = {path: path.stat().st_mtime_ns for path in settings.TILE_CACHE_DIR.rglob("*.mvt")}
     assert len(files) > 2
     assert {path: files[path] for path in first} == first  # resumed: the two were not rendered again
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seeding_stops_when_the_cache_refuses_a_tile(monkeypatch):
+    scene_build()
+
+    def refused(_key, _tile):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(tile_cache(), "put", refused)
+    for fmt in ("mvt", "png"):  # a vector tile is stored once rendered, a raster metatile while rendered
+        with pytest.raises(OSError, match="Read-only file system"):
+            call_command("tiles_seed", "parcels", bbox=_bbox_around_the_scene(), zooms="17", fmt=fmt, verbosity=0)

@@ -16,6 +16,13 @@ pytestmark = pytest.mark.usefixtures("municipality")
 
 
 @pytest.fixture(autouse=True)
+def _portal_application_loaded():
+    """Load geoportal.wsgi before a test runs: its first import sets Django up again, which configures logging
+    anew and so would drop pytest's log capture (caplog) in the middle of the test that imports it."""
+    import geoportal.wsgi  # noqa: F401
+
+
+@pytest.fixture(autouse=True)
 def _tile_cache_in(tmp_path, settings):
     settings.TILE_CACHE_DIR = tmp_path / "tiles"
     from tiles.cache import tile_cache
@@ -229,13 +236,14 @@ def test_the_answer_is_out_before_the_tile_is_stored_and_the_request_ends_when_t
     assert tile_cache().get(_tile_key(path)).body == body  # stored by the finisher's thread
 
 
-def test_a_tile_that_cannot_be_stored_is_still_served_and_the_failure_logged(monkeypatch, caplog):
+@pytest.mark.parametrize("fmt", ["mvt", "png"])  # stored once sent; a raster metatile before, inside its lock
+def test_a_tile_that_cannot_be_stored_is_still_served_and_the_failure_logged(fmt, monkeypatch, caplog):
     from geoportal.wsgi import application
     from tiles.cache import tile_cache
     from tiles.finisher import tile_finisher
 
     scene_build()
-    path = "/tiles/parcels/{}/{}/{}.mvt".format(*tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17))
+    path = "/tiles/parcels/{}/{}/{}.{}".format(*tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17), fmt)
     statuses = []
 
     def full(_key, _tile):
