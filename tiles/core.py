@@ -141,11 +141,10 @@ def _store_now(rendered: list[tuple[TileKey, CachedTile]]) -> Callable[[], None]
 
 
 def _store_and_publish(layer: TileLayer, rendered: list[tuple[TileKey, CachedTile]]) -> None:
-    try:
-        for tile_key, tile in rendered:
-            tile_cache().put(tile_key, tile)
-    finally:  # a cache that cannot take it (a full disk) does not keep it from the front server
-        tiles_publish(rendered, layer.sources)
+    store_failed = _store_now(rendered)
+    tiles_publish(rendered, layer.sources)  # a cache that cannot take it (a full disk) does not keep it from the front
+    if store_failed is not None:
+        store_failed()
 
 
 # A rendered tile, and what to do once it is sent (a None there is nothing to do).

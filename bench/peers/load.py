@@ -200,15 +200,20 @@ class KeepAliveClient:
         head = bytes(buffer[:end]).lower().split(b"\r\n")
         version, status = head[0].split(None, 2)[:2]
         status = int(status)
-        fields = {name.strip(): value.strip() for name, _, value in (line.partition(b":") for line in head[1:])}
+        fields = {}
+        for line in head[1:]:
+            name, colon, value = line.partition(b":")
+            if not colon:
+                raise ValueError(f"{path}: a header line without a colon: {line[:80]!r}")
+            fields[name.strip()] = value.strip()
         chunked = fields.get(b"transfer-encoding") == b"chunked"
         if b"transfer-encoding" in fields and not chunked:
             raise ValueError(f"{path}: transfer-encoding {fields[b'transfer-encoding']!r} is not read by this client")
         connection = {token.strip() for token in fields.get(b"connection", b"").split(b",")}
         keep_alive = b"keep-alive" in connection if version == b"http/1.0" else b"close" not in connection
-        body = bytes(buffer[end + 4 : filled])  # what came with the head
+        body_start = end + 4  # what came with the head, from there to ``filled``, is the body's beginning
         if chunked and status >= 200 and status not in (204, 304):
-            self._chunks_read(path, body)
+            self._chunks_read(path, bytes(buffer[body_start:filled]))
         elif b"content-length" not in fields and status >= 200 and status not in (204, 304) and not keep_alive:
             while True:  # a body that ends when the server closes the connection
                 try:
@@ -217,7 +222,7 @@ class KeepAliveClient:
                     break
         else:
             length = 0 if status < 200 or status in (204, 304) else int(fields.get(b"content-length", b"0"))
-            received = len(body)
+            received = filled - body_start
             while received < length:
                 received += self._receive(0)  # the body is dropped: each read overwrites the last
             if received > length:  # one request at a time: nothing may follow the body
