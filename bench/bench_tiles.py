@@ -138,10 +138,10 @@ def uncached_measurements(database, tiles: list[Tile], repeat: int) -> list[Meas
             mvt_paths = [tile.path(portal.MVT_TEMPLATE) for tile in tiles]
             mvt_sides["ours, threads"] = lambda seconds: http_threaded_load(ours, mvt_paths, seconds=seconds)
             lone_ports["ours, one at a time"] = (ours, lambda tile: tile.path(portal.MVT_TEMPLATE))
-            # As ./portal run serves: with the cache and publishing on, each tile's first request renders, stores
-            # and publishes it; emptied before each pass, so that every request is a first view. Passes of its own,
-            # the floor's in between: taking turns request by request, its deferred storing and publishing would
-            # run during the floor's requests.
+            # As ./portal run serves: with the cache and publishing on, each tile's first request renders and
+            # publishes it; emptied before each pass, so that every request is a first view. Passes of its own,
+            # the floor's in between: taking turns request by request, its deferred publishing would run during
+            # the floor's requests.
             first_views = stack.enter_context(
                 portal.portal_server(database.url, cache=True, publish=True, extra_environment=FIRST_VIEWS_ENVIRONMENT)
             )
@@ -230,7 +230,7 @@ def mvt_rows(
             peer=first_views_floor.p50_ms,
             unit="ms",
             goal="≤ 1.2× the SQL floor",
-            note=f"{absent}each request renders its tile, which is stored and published once the answer is sent"
+            note=f"{absent}each request renders its tile, which is published (not also cached) once the answer is sent"
             " (granian directly, as in the uncached rows; under ./portal run nginx adds its proxy hop);"
             f" the floor's passes and ours alternating; p95 ours {first_views.p95_ms:.1f} ms, floor"
             f" {first_views_floor.p95_ms:.1f} ms",

@@ -8,9 +8,9 @@ Implements:
   revalidate: a tile rendered before a change is never served after it, by us or by their cache.
 
 Functions take parsed parameters and return a TileResponse, or raise a DomainError. Work that need not
-delay the answer waits for it to be sent: storing a rendered vector tile in the cache, and publishing
-any layer tile (a raster metatile is stored before, inside its lock, for the requests waiting on it;
-imagery is stored before and never published). The TileResponse carries that work (``afterwards``): the
+delay the answer waits for it to be sent: publishing any layer tile, and storing in the cache a rendered
+vector tile that was not published (a raster metatile is stored before, inside its lock, for the requests
+waiting on it; imagery is stored before and never published). The TileResponse carries that work (``afterwards``): the
 HTTP adapters hand it, when the server closes the answer, to the process's finisher thread
 (tiles/finisher.py), which runs ``finish()``; seeding runs it at once. A tile is still never served
 stale: a stored tile is checked against its mark when read, and publication re-checks the change
@@ -52,7 +52,7 @@ class TileResponse:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
-    # What need not delay the answer: storing the rendered tile in the cache, and publishing it.
+    # What need not delay the answer: publishing the rendered tile, storing it in the cache.
     afterwards: list[Callable[[], None]] = field(default_factory=list)
 
     def finish(self) -> None:
@@ -140,11 +140,25 @@ def _store_now(rendered: list[tuple[TileKey, CachedTile]]) -> Callable[[], None]
     return None
 
 
-def _store_and_publish(layer: TileLayer, rendered: list[tuple[TileKey, CachedTile]]) -> None:
-    store_failed = _store_now(rendered)
-    tiles_publish(rendered, layer.sources)  # a cache that cannot take it (a full disk) does not keep it from the front
-    if store_failed is not None:
-        store_failed()
+def _publish_or_store(layer: TileLayer, key: TileKey, tile: CachedTile) -> None:
+    """Once a rendered vector tile is sent: publish it for the front server, or else store it in the cache.
+
+    The front server answers a published tile from then on, until a change or a purge removes it, which makes a
+    cached copy stale or removes it too: so only a tile that was not published is cached (publishing off, refused
+    while a change that touches it commits, Redis unreachable, past the disk's reserve). One file is written per
+    first view, not two. A seed skips what is published (seeding.py). A publication that fails on a database or
+    disk error is raised once the tile is stored.
+    """
+    rendered = [(key, tile)]
+    try:
+        published = tiles_publish(rendered, layer.sources)
+    except Exception:
+        _store_now(rendered)  # the publication's error is the one raised
+        raise
+    if not published:
+        store_failed = _store_now(rendered)
+        if store_failed is not None:
+            store_failed()
 
 
 # A rendered tile, and what to do once it is sent (a None there is nothing to do).
@@ -156,7 +170,7 @@ def _publishing(tiles: list[tuple[TileKey, CachedTile]], layer: TileLayer) -> Ca
 
 
 def _render_mvt(layer: TileLayer, key: TileKey) -> Rendered:
-    """Render a vector tile; storing and publishing it wait for the answer (a concurrent request for the
+    """Render a vector tile; publishing or storing it waits for the answer (a concurrent request for the
     same tile meanwhile renders it too: vector tiles are not coalesced)."""
     statement, parameters = _vector_statement(layer.name, key.z), mvt_parameters(layer, key.z, key.x, key.y)
     with render_slot(kind="vector"):
@@ -164,7 +178,7 @@ def _render_mvt(layer: TileLayer, key: TileKey) -> Rendered:
     tile = CachedTile(body=bytes(body or b""), mark=mark)
     if not tile_cache().stores and not publishing_enabled():
         return tile, []  # nothing to do once it is sent
-    return tile, [functools.partial(_store_and_publish, layer, [(key, tile)])]
+    return tile, [functools.partial(_publish_or_store, layer, key, tile)]
 
 
 def _render_raster(layer: TileLayer, key: TileKey) -> Rendered:

@@ -202,6 +202,19 @@ def publishable(key: TileKey) -> bool:
     return key.layer in LAYERS and not key.variant
 
 
+def published_size(key: TileKey) -> int | None:
+    """The size of ``key``'s published file (0 for an empty tile's marker), or None when it is not published.
+    A published tile is fresh: a change removes it before it commits."""
+    if not publishing_enabled() or not publishable(key):
+        return None
+    for empty in (False, True):
+        try:
+            return _published_file(key, empty=empty).stat().st_size
+        except FileNotFoundError:
+            continue
+    return None
+
+
 def tiles_publish(tiles: list[tuple[TileKey, CachedTile]], sources: tuple[str, ...]) -> int:
     """Publish rendered tiles of one layer and one mark for the front server (R1–R4); return how many.
 

@@ -10,9 +10,10 @@ from django.conf import settings
 from geoportal.errors import DomainError, InvalidInput
 
 from . import grid
-from .cache import tile_cache
+from .cache import TileKey, tile_cache
 from .core import tile_get
 from .layers import tile_layer
+from .publication import published_size
 
 # MapProxy's default is 500 tiles per seed request; a command-line seed may do more, within reason.
 DEFAULT_MAX_TILES = 100_000
@@ -67,19 +68,23 @@ def seed_plan(*, layer: str, fmt: str, bbox_lonlat: str, zooms: str, max_tiles: 
 
 
 def seed_run(plan: SeedPlan, *, progress=None) -> dict[str, int]:
-    """Render every tile of the plan that is not cached and fresh; a rerun resumes where it stopped."""
+    """Render every tile of the plan that is neither published nor cached and fresh; a rerun resumes where it
+    stopped. (A published vector tile is not cached: the front server answers it; see core._publish_or_store.)"""
     counts = {"tiles": 0, "bytes": 0}
     for z, x, y in plan.tiles():
-        if not tile_cache().has_room():
-            raise DiskFull(
-                f"the tile cache's disk has less than {settings.TILE_DISK_RESERVE_PERCENT:g} % of its space or inodes"
-                f" free (GEOPORTAL_TILE_DISK_RESERVE_PERCENT): seeding stopped after {counts['tiles']:,} tiles;"
-                " make room, then run it again to resume."
-            )
-        response = tile_get(layer_name=plan.layer, z=z, x=x, y=y, fmt=plan.fmt)
-        response.finish()  # stored (and published) now: a rerun finds it
+        size = published_size(TileKey(plan.layer, z, x, y, plan.fmt))
+        if size is None:
+            if not tile_cache().has_room():
+                raise DiskFull(
+                    f"the tile cache's disk has less than {settings.TILE_DISK_RESERVE_PERCENT:g} % of its space or"
+                    f" inodes free (GEOPORTAL_TILE_DISK_RESERVE_PERCENT): seeding stopped after {counts['tiles']:,}"
+                    " tiles; make room, then run it again to resume."
+                )
+            response = tile_get(layer_name=plan.layer, z=z, x=x, y=y, fmt=plan.fmt)
+            response.finish()  # published or stored now: a rerun finds it
+            size = len(response.body)
         counts["tiles"] += 1
-        counts["bytes"] += len(response.body)
+        counts["bytes"] += size
         if progress is not None:
             progress.update(1)
     return counts

@@ -37,7 +37,7 @@ from tests.factories import parcel_survey
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y, ktm_rectangle
 from tests.tiles.mvt_reader import mvt_features
 from tests.tiles.scene import new_landmark_import, scene_build, tile_of
-from tiles import core, publication
+from tiles import core, grid, publication
 from tiles.cache import CachedTile, TileKey, filesystem, tile_cache
 from tiles.freshness import snapshot_mark, tile_reach
 from tiles.views import tiles_finishing
@@ -241,8 +241,9 @@ def test_a_tile_replaced_within_one_second_by_one_of_its_size_gets_new_validator
     assert unchanged.status_code == by_date.status_code == republished.status_code == 304
 
 
-def test_under_granian_a_tile_is_stored_and_published_after_its_answer(served, published):
-    """The server ./portal run uses: it must close() the answer, which stores and publishes the tile."""
+def test_under_granian_a_tile_is_published_after_its_answer_and_not_cached_too(served, published):
+    """The server ./portal run uses: it must close() the answer, which publishes the tile. The front server
+    answers it from then on, so the portal's cache does not keep a second copy."""
     scene_build()
     z, x, y = tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, 17)
     path = f"/tiles/parcels/{z}/{x}/{y}.mvt"
@@ -251,11 +252,76 @@ def test_under_granian_a_tile_is_stored_and_published_after_its_answer(served, p
 
     assert first.status_code == 200
     assert "X-Tile-Source" not in first.headers
-    assert _until((published / "parcels" / str(z) / str(x) / f"{y}.mvt").exists)
-    assert tile_cache().get(TileKey("parcels", z, x, y, "mvt", 1)).body == first.content
+    published_file = published / "parcels" / str(z) / str(x) / f"{y}.mvt"
+    assert _until(published_file.exists)
+    assert published_file.read_bytes() == first.content
     second = _get(served, path)
     assert second.headers["X-Tile-Source"] == "published"
     assert second.content == first.content
+    time.sleep(0.2)  # the finisher is done with the tile (published, then nothing else)
+    assert tile_cache().get(TileKey("parcels", z, x, y, "mvt", 1)) is None
+
+
+def test_a_vector_tile_that_could_not_be_published_is_stored_in_the_cache_instead(published, settings):
+    scene_build()
+    z, x, y = tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, 17)
+    key = TileKey("parcels", z, x, y, "mvt", 1)
+    redis_url, settings.REDIS_URL = settings.REDIS_URL, "unix:///nonexistent/redis.sock"  # nothing is published
+    publication._client.cache_clear()
+    publication._script.cache_clear()
+    try:
+        answer = core.tile_get(layer_name="parcels", z=z, x=x, y=y, fmt="mvt")
+        answer.finish()
+    finally:
+        settings.REDIS_URL = redis_url
+        publication._client.cache_clear()
+        publication._script.cache_clear()
+
+    assert not (published / key.path).exists()
+    assert tile_cache().get(key).body == answer.body
+    again = core.tile_get(layer_name="parcels", z=z, x=x, y=y, fmt="mvt")  # from the cache, and published now
+    again.finish()
+    assert again.body == answer.body
+    assert (published / key.path).read_bytes() == answer.body
+
+
+def test_a_vector_tile_whose_publication_fails_is_stored_in_the_cache_and_the_failure_raised(published, monkeypatch):
+    scene_build()
+    z, x, y = tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, 17)
+    key = TileKey("parcels", z, x, y, "mvt", 1)
+
+    def disk_error(*_args, **_kwargs):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(publication, "file_replace", disk_error)
+    answer = core.tile_get(layer_name="parcels", z=z, x=x, y=y, fmt="mvt")
+    with pytest.raises(OSError, match="Input/output error"):
+        answer.finish()
+
+    assert answer.status == 200
+    assert not (published / key.path).exists()
+    assert tile_cache().get(key).body == answer.body
+
+
+def test_with_publishing_a_seed_publishes_vector_tiles_and_a_rerun_renders_nothing_again(published, settings):
+    from django.core.management import call_command
+
+    scene_build()
+    z, x, y = tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, 17)
+    xmin, _, _, ymax = grid.tile_bounds(z, x, y)
+    _, ymin, xmax, _ = grid.tile_bounds(z, x + 1, y + 1)
+    west, south, east, north = grid.bounds_to_lonlat((xmin + 1, ymin + 1, xmax - 1, ymax - 1))  # 2 × 2 tiles
+    options = {"bbox": f"{west},{south},{east},{north}", "zooms": "17", "fmt": "mvt"}
+
+    call_command("tiles_seed", "parcels", verbosity=0, **options)
+    files = sorted(path for path in published.rglob("*") if path.is_file())
+    inodes = {path: path.stat().st_ino for path in files}  # a file published again is a new one (renamed over)
+    call_command("tiles_seed", "parcels", verbosity=0, **options)
+
+    assert len(files) == 4
+    assert (published / "parcels" / str(z) / str(x) / f"{y}.mvt").read_bytes()
+    assert not any(path.is_file() for path in Path(settings.TILE_CACHE_DIR).rglob("*"))
+    assert {path: path.stat().st_ino for path in files} == inodes
 
 
 def test_a_metatile_render_publishes_all_its_tiles_and_at_2x_too(front, published):
@@ -416,7 +482,8 @@ def test_past_the_disk_reserve_tiles_are_served_but_neither_cached_nor_published
     else:  # drawn alone past the reserve, from its metatile with room (see the next test)
         assert room.body.startswith(b"\x89PNG")
         assert full.body.startswith(b"\x89PNG")
-    assert (settings.TILE_CACHE_DIR / "parcels" / str(z) / str(x) / f"{y}.{fmt}").is_file()
+    # A raster metatile is cached for the requests waiting on it; a published vector tile is not cached too.
+    assert (settings.TILE_CACHE_DIR / "parcels" / str(z) / str(x) / f"{y}.{fmt}").is_file() == (fmt == "png")
     assert (published / "parcels" / str(z) / str(x) / f"{y}.{fmt}").read_bytes() == room.body
 
 
@@ -533,9 +600,6 @@ def test_fences_meet_the_tiles_whose_reach_meets_the_change():
     fences = set(publication.fence_keys([tile_reach(fmt="mvt", z=20, x=0, y=0)]))  # a tiny box far away
     change = (4_000_000.0, 4_000_000.0, 4_000_010.0, 4_000_010.0)
     near = set(publication.fence_keys([change]))
-
-    from tiles import grid
-
     cx, cy = next(grid.tiles_covering(16, change))
     inside = set(publication.guard_keys(18, tile_reach(fmt="mvt", z=18, x=cx * 4 + 1, y=cy * 4 + 1)))
     above = set(publication.guard_keys(10, tile_reach(fmt="mvt", z=10, x=cx >> 6, y=cy >> 6)))
