@@ -13,13 +13,14 @@ becomes visible. Writers and renderers follow this protocol; Redis holds the fen
 
 Writer: a transaction that wrote change events, just before its COMMIT (``before_commit``, called
 by the database backend geoportal/postgis/base.py):
-  W1. fence the cells its events cover (a counter per cell, and per ancestor of a cell; epoch + 1),
+  W1. fence the cells its events cover (its token in a set per cell, and per ancestor of a cell;
+      epoch + 1),
       and note which publications are in flight;
   W2. wait until those publications have finished (or passed their deadline);
   W3. remove the published tiles whose reach meets its events: every layer that reads the changed
       layer, every zoom, every format and scale;
   W4. COMMIT;
-  W5. lift the fences (also when the commit failed).
+  W5. lift its fences: take its token out of those sets (also when the commit failed).
 Renderer: after rendering tiles from a snapshot of mark M (``tiles_publish``):
   R1. register the publication, unless a fence covers a cell the tiles' reach meets (then stop);
   R2. ask PostgreSQL whether a committed change event after M meets the tiles (then stop);
@@ -90,10 +91,13 @@ EVENTS_READY = (
     " WHERE attrelid = to_regclass('layers_changeevent') AND attname = 'xid' AND NOT attisdropped)"
 )
 
+# A fence key is a set of the tokens of the writers fencing there (Redis deletes a set left empty). A set, not a
+# counter: a FENCE that ran but whose reply was lost, then retried, adds the same token again, and the writer's
+# UNFENCE takes it out whole; a counter would count it twice and stay fenced until it expired.
 # KEYS: epoch, publishing, fence keys. ARGV: token, deadline. Returns -1 (fenced) or the epoch.
 REGISTER = """
 for i = 3, #KEYS do
-  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then return -1 end
+  if redis.call('EXISTS', KEYS[i]) == 1 then return -1 end
 end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 return tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -104,20 +108,20 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 if tonumber(redis.call('GET', KEYS[1]) or '0') == tonumber(ARGV[2]) then return 1 end
 return 0
 """
-# KEYS: epoch, publishing, fence keys. ARGV: ttl, now. Returns the publications in flight.
+# KEYS: epoch, publishing, fence keys. ARGV: ttl, now, the writer's token. Returns the publications in flight.
 FENCE = """
 for i = 3, #KEYS do
-  redis.call('INCR', KEYS[i])
+  redis.call('SADD', KEYS[i], ARGV[3])
   redis.call('EXPIRE', KEYS[i], ARGV[1])
 end
 redis.call('INCR', KEYS[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
 return redis.call('ZRANGE', KEYS[2], 0, -1)
 """
-# KEYS: fence keys.
+# KEYS: fence keys. ARGV: the writer's token.
 UNFENCE = """
 for i = 1, #KEYS do
-  if redis.call('DECR', KEYS[i]) <= 0 then redis.call('DEL', KEYS[i]) end
+  redis.call('SREM', KEYS[i], ARGV[1])
 end
 return 0
 """
@@ -160,22 +164,25 @@ def _cells_of_box(box: Box) -> set[tuple[int, int, int]]:
 
 
 def fence_keys(boxes: Iterable[Box]) -> list[str]:
-    """Keys a writer fences: each cell ("c:") and each ancestor of a cell ("a:")."""
+    """Keys a writer fences: each cell ("fc:") and each ancestor of a cell ("fa:"). (Named apart from the counters
+    "c:" and "a:" of earlier versions, which expire by themselves.)"""
     cells: set[tuple[int, int, int]] = set()
     for box in boxes:
         cells |= _cells_of_box(box)
     ancestors = {ancestor for cell in cells for ancestor in _ancestors(*cell)}
-    return [_key(f"c:{z}/{x}/{y}") for z, x, y in sorted(cells)] + [
-        _key(f"a:{z}/{x}/{y}") for z, x, y in sorted(ancestors)
+    return [_key(f"fc:{z}/{x}/{y}") for z, x, y in sorted(cells)] + [
+        _key(f"fa:{z}/{x}/{y}") for z, x, y in sorted(ancestors)
     ]
 
 
 def guard_keys(z: int, reach: Box) -> list[str]:
     """Keys a renderer checks: a fenced cell overlaps a tile of its reach if it is that tile, an
-    ancestor of it ("c:" keys of the tile and its ancestors), or a descendant ("a:" key of the tile)."""
+    ancestor of it ("fc:" keys of the tile and its ancestors), or a descendant ("fa:" key of the tile)."""
     tiles = {(z, x, y) for x, y in grid.tiles_covering(z, reach)}
     cells = tiles | {ancestor for tile in tiles for ancestor in _ancestors(*tile)}
-    return [_key(f"c:{z}/{x}/{y}") for z, x, y in sorted(cells)] + [_key(f"a:{z}/{x}/{y}") for z, x, y in sorted(tiles)]
+    return [_key(f"fc:{z}/{x}/{y}") for z, x, y in sorted(cells)] + [
+        _key(f"fa:{z}/{x}/{y}") for z, x, y in sorted(tiles)
+    ]
 
 
 EMPTY_SUFFIX = ".empty"  # the marker of an empty vector tile: geoportal/front.py answers it with 204
@@ -343,18 +350,18 @@ class TileFencesUnavailable(DomainError):
     retry_after_seconds = 5
 
 
-def _fences_set(keys: list[str]) -> list[bytes]:
-    """W1: fence ``keys`` and move the epoch; return the publications in flight. Raise TileFencesUnavailable
-    when Redis refuses FENCE_ATTEMPTS times. A FENCE that ran but whose reply was lost, then retried, counts
-    its cells twice: they stay fenced until their keys expire, FENCE_TTL_SECONDS after the last fence there
-    (publishing there waits meanwhile; nothing goes stale)."""
+def _fences_set(keys: list[str], token: str) -> list[bytes]:
+    """W1: fence ``keys`` with the writer's ``token`` and move the epoch; return the publications in flight. Raise
+    TileFencesUnavailable when Redis refuses FENCE_ATTEMPTS times. A FENCE that ran but whose reply was lost, then
+    retried, adds the same token again: the writer's lift still takes its fences out whole."""
     control = [_key("epoch"), _key("publishing")]
     attempt = 1
     while True:
         try:
-            return _script(FENCE)(keys=control + keys, args=[FENCE_TTL_SECONDS, time.time()])
+            return _script(FENCE)(keys=control + keys, args=[FENCE_TTL_SECONDS, time.time(), token])
         except redis_client.RedisError as error:
             if attempt >= FENCE_ATTEMPTS:
+                _fences_lift(keys, token)  # in case an attempt ran and only its reply was lost
                 raise TileFencesUnavailable(
                     "the change was not saved: the published map tiles it changes could not be fenced"
                     " (Redis is unreachable). Try again once Redis answers."
@@ -364,10 +371,10 @@ def _fences_set(keys: list[str]) -> list[bytes]:
         attempt += 1
 
 
-def _fences_lift(keys: list[str]) -> None:
+def _fences_lift(keys: list[str], token: str) -> None:
     """W5 (also when the commit failed)."""
     try:
-        _script(UNFENCE)(keys=keys, args=[])
+        _script(UNFENCE)(keys=keys, args=[token])
     except redis_client.RedisError:
         logger.warning("tile fences not lifted (they expire in %s s)", FENCE_TTL_SECONDS, exc_info=True)
 
@@ -389,8 +396,8 @@ def before_commit(connection) -> Callable[[], None] | None:
         changes = [(layer, (xmin, ymin, xmax, ymax)) for layer, xmin, ymin, xmax, ymax in cursor.fetchall()]
     if not changes:
         return None
-    keys = fence_keys(box for _layer, box in changes)
-    in_flight = _fences_set(keys)
+    keys, token = fence_keys(box for _layer, box in changes), uuid.uuid4().hex
+    in_flight = _fences_set(keys, token)
     try:
         try:
             _in_flight_wait(in_flight)
@@ -399,6 +406,6 @@ def before_commit(connection) -> Callable[[], None] | None:
             logger.warning("tile publications in flight not awaited: Redis is unreachable", exc_info=True)
         published_remove(changes)
     except BaseException:
-        _fences_lift(keys)  # the hook fails, so the transaction rolls back: nothing left to fence
+        _fences_lift(keys, token)  # the hook fails, so the transaction rolls back: nothing left to fence
         raise
-    return partial(_fences_lift, keys)
+    return partial(_fences_lift, keys, token)

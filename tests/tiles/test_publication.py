@@ -709,7 +709,7 @@ def test_a_writer_that_fails_after_fencing_lifts_its_fences(published, monkeypat
     monkeypatch.undo()
 
     assert _area_of(parcels[0]) == area_before
-    assert not publication._client().keys(f"{django_settings.TILE_REDIS_NAMESPACE}:publish:[ca]:*")
+    assert not publication._client().keys(f"{django_settings.TILE_REDIS_NAMESPACE}:publish:f[ca]:*")
     assert publication.tiles_publish([(key, CachedTile(body=b"tile", mark=snapshot_mark()))], ("parcels",)) == 1
 
 
@@ -787,3 +787,61 @@ def test_a_column_folder_removed_while_a_change_lists_it_does_not_fail_the_chang
     monkeypatch.undo()
 
     assert _area_of(parcels[0]) == Decimal("444")
+
+
+def _fence_reply_lost(times: int, real_script):
+    """``publication._script`` whose FENCE runs, then loses its reply, ``times`` times."""
+    lost = []
+
+    def script(source):
+        if source != publication.FENCE:
+            return real_script(source)
+
+        def fence(**arguments):
+            real_script(source)(**arguments)  # it ran in Redis...
+            if len(lost) < times:
+                lost.append(arguments)
+                raise redis.exceptions.TimeoutError("Timeout reading from socket")  # ...but its reply was lost
+            return []
+
+        return fence
+
+    return script, lost
+
+
+def test_a_fence_whose_reply_was_lost_is_set_again_once_and_lifted_whole(published, monkeypatch):
+    """A writer retries a FENCE whose reply was lost: the retry must not fence its cells twice, or its lift would
+    leave them fenced, and nothing could be published there until the keys expired."""
+    _block, parcels, _street, _landmark = scene_build()
+    z, x, y = tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, 17)
+    key = TileKey("parcels", z, x, y, "mvt")
+    monkeypatch.setattr(publication, "FENCE_RETRY_SECONDS", 0.01)
+    script, lost = _fence_reply_lost(1, publication._script)
+    monkeypatch.setattr(publication, "_script", script)
+
+    _area_edit(parcels[0], "444")
+    monkeypatch.undo()
+
+    assert len(lost) == 1  # the lost reply happened, and the change was saved at the next try
+    assert _area_of(parcels[0]) == Decimal("444")
+    assert not publication._client().keys(f"{django_settings.TILE_REDIS_NAMESPACE}:publish:f[ca]:*")
+    assert publication.tiles_publish([(key, CachedTile(body=b"tile", mark=snapshot_mark()))], ("parcels",)) == 1
+
+
+def test_a_change_refused_after_its_fence_replies_were_lost_leaves_no_fence_behind(published, monkeypatch):
+    _block, parcels, _street, _landmark = scene_build()
+    z, x, y = tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, 17)
+    key = TileKey("parcels", z, x, y, "mvt")
+    area_before = _area_of(parcels[0])
+    monkeypatch.setattr(publication, "FENCE_RETRY_SECONDS", 0.01)
+    script, lost = _fence_reply_lost(publication.FENCE_ATTEMPTS, publication._script)
+    monkeypatch.setattr(publication, "_script", script)
+
+    with pytest.raises(DatabaseError, match="could not be fenced"):
+        _area_edit(parcels[0], "333")
+    monkeypatch.undo()
+
+    assert len(lost) == publication.FENCE_ATTEMPTS
+    assert _area_of(parcels[0]) == area_before
+    assert not publication._client().keys(f"{django_settings.TILE_REDIS_NAMESPACE}:publish:f[ca]:*")
+    assert publication.tiles_publish([(key, CachedTile(body=b"tile", mark=snapshot_mark()))], ("parcels",)) == 1
