@@ -390,8 +390,8 @@ def freshness_rows(port: int, database, tiles: list[Tile]) -> list[Measurement]:
             peer=1.0,
             unit="s",
             goal="< 1 s",
-            note="edits through parcel_update in another process, through the front server, tile cached and"
-            f" published before; {every}",
+            note="edits through parcel_update in another process, through the front server, tile published"
+            f" (png: also cached) before; {every}",
         )
     ]
 
