@@ -10,8 +10,8 @@ Implements:
 Functions take parsed parameters and return a TileResponse, or raise a DomainError. Work that need not
 delay the answer waits for it to be sent: publishing any layer tile, and storing in the cache a rendered
 vector tile that was not published (a raster metatile is stored before, inside its lock, for the requests
-waiting on it; imagery is stored before and never published). The TileResponse carries that work (``afterwards``): the
-HTTP adapters hand it, when the server closes the answer, to the process's finisher thread
+waiting on it; imagery is stored before and never published). The TileResponse carries that work
+(``afterwards``): the HTTP adapters hand it, when the server closes the answer, to the process's finisher thread
 (tiles/finisher.py), which runs ``finish()``; seeding runs it at once. A tile is still never served
 stale: a stored tile is checked against its mark when read, and publication re-checks the change
 events (tiles/publication.py).

@@ -93,7 +93,12 @@ EVENTS_READY = (
 
 # A fence key is a set of the tokens of the writers fencing there (Redis deletes a set left empty). A set, not a
 # counter: a FENCE that ran but whose reply was lost, then retried, adds the same token again, and the writer's
-# UNFENCE takes it out whole; a counter would count it twice and stay fenced until it expired.
+# UNFENCE takes it out whole; a counter would count it twice and stay fenced until it expired. The keys keep the
+# names of the counters that earlier versions used, so that a process of either version meeting the other's key
+# fails safe while both run (an upgrade without a full stop): a renderer's EXISTS sees either as a fence, and
+# an older renderer's GET of a set, or a writer's SADD or INCR of the other kind, fails with WRONGTYPE, so that
+# renderer publishes nothing and that writer refuses its change. A FENCE or UNFENCE stopped by one key has done
+# the keys before it only, and the writer's lift (by token) undoes exactly those.
 # KEYS: epoch, publishing, fence keys. ARGV: token, deadline. Returns -1 (fenced) or the epoch.
 REGISTER = """
 for i = 3, #KEYS do
@@ -164,25 +169,22 @@ def _cells_of_box(box: Box) -> set[tuple[int, int, int]]:
 
 
 def fence_keys(boxes: Iterable[Box]) -> list[str]:
-    """Keys a writer fences: each cell ("fc:") and each ancestor of a cell ("fa:"). (Named apart from the counters
-    "c:" and "a:" of earlier versions, which expire by themselves.)"""
+    """Keys a writer fences: each cell ("c:") and each ancestor of a cell ("a:")."""
     cells: set[tuple[int, int, int]] = set()
     for box in boxes:
         cells |= _cells_of_box(box)
     ancestors = {ancestor for cell in cells for ancestor in _ancestors(*cell)}
-    return [_key(f"fc:{z}/{x}/{y}") for z, x, y in sorted(cells)] + [
-        _key(f"fa:{z}/{x}/{y}") for z, x, y in sorted(ancestors)
+    return [_key(f"c:{z}/{x}/{y}") for z, x, y in sorted(cells)] + [
+        _key(f"a:{z}/{x}/{y}") for z, x, y in sorted(ancestors)
     ]
 
 
 def guard_keys(z: int, reach: Box) -> list[str]:
     """Keys a renderer checks: a fenced cell overlaps a tile of its reach if it is that tile, an
-    ancestor of it ("fc:" keys of the tile and its ancestors), or a descendant ("fa:" key of the tile)."""
+    ancestor of it ("c:" keys of the tile and its ancestors), or a descendant ("a:" key of the tile)."""
     tiles = {(z, x, y) for x, y in grid.tiles_covering(z, reach)}
     cells = tiles | {ancestor for tile in tiles for ancestor in _ancestors(*tile)}
-    return [_key(f"fc:{z}/{x}/{y}") for z, x, y in sorted(cells)] + [
-        _key(f"fa:{z}/{x}/{y}") for z, x, y in sorted(tiles)
-    ]
+    return [_key(f"c:{z}/{x}/{y}") for z, x, y in sorted(cells)] + [_key(f"a:{z}/{x}/{y}") for z, x, y in sorted(tiles)]
 
 
 EMPTY_SUFFIX = ".empty"  # the marker of an empty vector tile: geoportal/front.py answers it with 204
@@ -211,14 +213,16 @@ def publishable(key: TileKey) -> bool:
 
 def published_size(key: TileKey) -> int | None:
     """The size of ``key``'s published file (0 for an empty tile's marker), or None when it is not published.
-    A published tile is fresh: a change removes it before it commits."""
+    A published tile is fresh: a change removes it before it commits. A body file of no bytes is no tile (an
+    empty tile is a marker): one cut short by a crash, say; it counts as not published."""
     if not publishing_enabled() or not publishable(key):
         return None
     for empty in (False, True):
         try:
-            return _published_file(key, empty=empty).stat().st_size
+            size = _published_file(key, empty=empty).stat().st_size
         except FileNotFoundError:
             continue
+        return size if size or empty else None
     return None
 
 
@@ -361,7 +365,8 @@ def _fences_set(keys: list[str], token: str) -> list[bytes]:
             return _script(FENCE)(keys=control + keys, args=[FENCE_TTL_SECONDS, time.time(), token])
         except redis_client.RedisError as error:
             if attempt >= FENCE_ATTEMPTS:
-                _fences_lift(keys, token)  # in case an attempt ran and only its reply was lost
+                _fences_lift(keys, token)  # in case an attempt ran and only its reply was lost (best effort: a
+                # FENCE still queued in a stalled Redis could run after it; its fences then expire)
                 raise TileFencesUnavailable(
                     "the change was not saved: the published map tiles it changes could not be fenced"
                     " (Redis is unreachable). Try again once Redis answers."

@@ -319,9 +319,17 @@ def test_with_publishing_a_seed_publishes_vector_tiles_and_a_rerun_renders_nothi
     call_command("tiles_seed", "parcels", verbosity=0, **options)
 
     assert len(files) == 4
-    assert (published / "parcels" / str(z) / str(x) / f"{y}.mvt").read_bytes()
+    parcel_tile = published / "parcels" / str(z) / str(x) / f"{y}.mvt"
+    body = parcel_tile.read_bytes()
+    assert body
     assert not any(path.is_file() for path in Path(settings.TILE_CACHE_DIR).rglob("*"))
     assert {path: path.stat().st_ino for path in files} == inodes
+    parcel_tile.write_bytes(b"")  # cut short (a crash before its data reached the disk): no tile
+    call_command("tiles_seed", "parcels", verbosity=0, **options)
+    assert parcel_tile.read_bytes() == body
+    assert {path: path.stat().st_ino for path in files if path != parcel_tile} == {
+        path: inode for path, inode in inodes.items() if path != parcel_tile
+    }
 
 
 def test_a_metatile_render_publishes_all_its_tiles_and_at_2x_too(front, published):
@@ -709,7 +717,7 @@ def test_a_writer_that_fails_after_fencing_lifts_its_fences(published, monkeypat
     monkeypatch.undo()
 
     assert _area_of(parcels[0]) == area_before
-    assert not publication._client().keys(f"{django_settings.TILE_REDIS_NAMESPACE}:publish:f[ca]:*")
+    assert not publication._client().keys(f"{django_settings.TILE_REDIS_NAMESPACE}:publish:[ca]:*")
     assert publication.tiles_publish([(key, CachedTile(body=b"tile", mark=snapshot_mark()))], ("parcels",)) == 1
 
 
@@ -824,7 +832,7 @@ def test_a_fence_whose_reply_was_lost_is_set_again_once_and_lifted_whole(publish
 
     assert len(lost) == 1  # the lost reply happened, and the change was saved at the next try
     assert _area_of(parcels[0]) == Decimal("444")
-    assert not publication._client().keys(f"{django_settings.TILE_REDIS_NAMESPACE}:publish:f[ca]:*")
+    assert not publication._client().keys(f"{django_settings.TILE_REDIS_NAMESPACE}:publish:[ca]:*")
     assert publication.tiles_publish([(key, CachedTile(body=b"tile", mark=snapshot_mark()))], ("parcels",)) == 1
 
 
@@ -843,5 +851,32 @@ def test_a_change_refused_after_its_fence_replies_were_lost_leaves_no_fence_behi
 
     assert len(lost) == publication.FENCE_ATTEMPTS
     assert _area_of(parcels[0]) == area_before
-    assert not publication._client().keys(f"{django_settings.TILE_REDIS_NAMESPACE}:publish:f[ca]:*")
+    assert not publication._client().keys(f"{django_settings.TILE_REDIS_NAMESPACE}:publish:[ca]:*")
     assert publication.tiles_publish([(key, CachedTile(body=b"tile", mark=snapshot_mark()))], ("parcels",)) == 1
+
+
+def test_a_fence_key_of_the_other_kind_refuses_a_change_whole_and_keeps_tiles_unpublished(published):
+    """While processes of an earlier version run (an upgrade without a full stop), they keep counters at the same
+    keys: meeting one fails safe both ways, and what a refused FENCE did set is lifted."""
+    _block, parcels, _street, _landmark = scene_build()
+    z, x, y = tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, 17)
+    key = TileKey("parcels", z, x, y, "mvt")
+    reach = tile_reach(fmt="mvt", z=z, x=x, y=y)
+    counter = publication._key(f"c:{z}/{x}/{y}")
+    assert counter in publication.guard_keys(z, reach)
+    area_before = _area_of(parcels[0])
+    publication._client().set(counter, 1, ex=60)  # an earlier version's writer is fencing this tile
+    try:
+        assert publication.tiles_publish([(key, CachedTile(body=b"tile", mark=snapshot_mark()))], ("parcels",)) == 0
+        # The world's cell, the first ancestor key: the writer's FENCE has set its cell's key before it.
+        ancestor = publication._key("a:0/0/0")
+        publication._client().set(ancestor, 1, ex=60)
+        with pytest.raises(DatabaseError, match="could not be fenced"):
+            _area_edit(parcels[0], "222")  # its FENCE meets a counter among its keys: WRONGTYPE
+        left = set(publication._client().keys(f"{django_settings.TILE_REDIS_NAMESPACE}:publish:[ca]:*"))
+    finally:
+        publication._client().delete(counter, publication._key("a:0/0/0"))
+
+    assert _area_of(parcels[0]) == area_before
+    assert left == {counter.encode(), ancestor.encode()}  # the sets its FENCE had started are lifted
+    assert not (published / key.path).exists()
