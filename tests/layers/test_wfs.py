@@ -92,6 +92,46 @@ def test_gdal_pages_through_a_layer_and_reads_every_current_feature(live_server,
     assert sorted(str(feature["properties"]["number"]) for feature in features) == ["1", "2", "3"]
 
 
+def test_gdal_trusting_the_capabilities_gets_a_layer_extent_and_count_without_reading_its_features(
+    live_server, parcels
+):
+    """The README's advice for GDAL users: without the option GDAL reads every feature for the extent."""
+    url = f"WFS:{live_server.url}/wfs?VERSION=2.0.0"
+
+    run = subprocess.run(
+        [
+            "ogrinfo",
+            "-ro",
+            "-so",
+            "-oo",
+            "TRUST_CAPABILITIES_BOUNDS=YES",
+            "--config",
+            "OGR_WFS_PAGE_SIZE",
+            "1",
+            "--config",
+            "CPL_DEBUG",
+            "ON",
+            url,
+            "app:parcels",
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    extent = re.search(r"Extent: \(([-\d.]+), ([-\d.]+)\) - \(([-\d.]+), ([-\d.]+)\)", run.stdout)
+    min_x, min_y, max_x, max_y = map(float, extent.groups())  # KTM, from the WGS 84 box reprojected
+    for parcel in parcels[:3]:  # the current ones
+        box_min_x, box_min_y, box_max_x, box_max_y = parcel.geom.extent
+        assert min_x <= box_min_x <= box_max_x <= max_x
+        assert min_y <= box_min_y <= box_max_y <= max_y
+    assert max_x - min_x < 200  # the three parcels' box (90 m wide), not the world's
+    assert max_y - min_y < 200
+    assert "Feature Count: 3" in run.stdout
+    pages = {re.search(r"STARTINDEX=(\d+)", line)[1] for line in run.stderr.splitlines() if "STARTINDEX=" in line}
+    assert pages == {"0"}  # one feature (pages of 1), for the layer's make-up; without the option, all three
+
+
 def test_a_parcel_publishes_its_public_attributes_and_nothing_else(client, parcels):
     status, body = _get(client, REQUEST="GetFeature", TYPENAMES="parcels", OUTPUTFORMAT="geojson", COUNT="1")
 
