@@ -98,22 +98,11 @@ def test_gdal_trusting_the_capabilities_gets_a_layer_extent_and_count_without_re
     """The README's advice for GDAL users: without the option GDAL reads every feature for the extent."""
     url = f"WFS:{live_server.url}/wfs?VERSION=2.0.0"
 
+    trusting = ["-oo", "TRUST_CAPABILITIES_BOUNDS=YES"]
+    pages_of_one_with_requests_logged = ["--config", "OGR_WFS_PAGE_SIZE", "1", "--config", "CPL_DEBUG", "ON"]
+
     run = subprocess.run(
-        [
-            "ogrinfo",
-            "-ro",
-            "-so",
-            "-oo",
-            "TRUST_CAPABILITIES_BOUNDS=YES",
-            "--config",
-            "OGR_WFS_PAGE_SIZE",
-            "1",
-            "--config",
-            "CPL_DEBUG",
-            "ON",
-            url,
-            "app:parcels",
-        ],  # fmt: skip
+        ["ogrinfo", "-ro", "-so", *trusting, *pages_of_one_with_requests_logged, url, "app:parcels"],
         capture_output=True,
         text=True,
         check=True,
