@@ -17,13 +17,14 @@ on request (``SRSNAME``). Page sizes are bounded for every output format (settin
 from __future__ import annotations
 
 import logging
-import re
+import math
+from xml.parsers import expat
 
 from defusedxml import DefusedXmlException
 from django.conf import settings
 from django.contrib.gis.gdal import GDALException
-from django.contrib.gis.geos import GEOSException
-from django.db import DataError, ProgrammingError
+from django.contrib.gis.geos import GEOSException, GEOSGeometry
+from django.db import DatabaseError, DataError, ProgrammingError
 from gisserver.crs import CRS, CRS84, WEB_MERCATOR, WGS84
 from gisserver.exceptions import (
     ExternalParsingError,
@@ -36,6 +37,7 @@ from gisserver.exceptions import (
 from gisserver.features import FeatureType, ServiceDescription, field
 from gisserver.operations import wfs20
 from gisserver.output import DBGML32Renderer
+from gisserver.parsers.gml.geometries import GEOSGMLGeometry
 from gisserver.parsers.wfs20 import ResultType
 from gisserver.views import WFSView
 
@@ -52,7 +54,10 @@ XML_NAMESPACE = "https://geoportal.example/wfs"
 REQUEST_MAX_BYTES = 256 * 1024
 REQUEST_MAX_DEPTH = 64
 START_INDEX_MAX = 10**9  # past any layer's size; beyond 2**63 PostgreSQL refuses the OFFSET (HTTP 500)
-XML_TAG = re.compile(rb"<(/?)[^!?][^>]*?(/?)>")
+# Beyond any coordinate of the CRSs served (metres up to about 2 × 10⁷, degrees to 180). GEOS 3.11's WKT
+# writer overflows a stack buffer on coordinates near 10³⁰⁰ and aborts the process, and django-gisserver
+# logs a failed filter with its geometry as WKT: one request would end a web server process.
+COORDINATE_MAX = 1e9
 # What django-gisserver's parsers, filter compiler and the database raise on a malformed or
 # impossible request (a ValueReference form it does not implement, a division by zero, an unclosed
 # polygon, a recursion limit): the client's mistake, answered with a 400 that repeats no SQL.
@@ -218,9 +223,13 @@ class MunicipalWFSView(WFSView):
             )
         elif statement_timed_out(exc):
             return self._timed_out_response()
-        elif isinstance(exc, OWSException) and "LINE 1:" in exc.text:
-            # django-gisserver repeats PostgreSQL's message, which quotes our SQL.
-            exc = InvalidParameterValue("the filter compares or computes values of the wrong type.", locator="filter")
+        elif isinstance(exc, OWSException) and ("LINE 1:" in exc.text or isinstance(exc.__cause__, DatabaseError)):
+            # django-gisserver repeats PostgreSQL's or PostGIS's message, which may quote our SQL.
+            exc = InvalidParameterValue(
+                "the filter compares or computes values of the wrong type, or gives the database a value it cannot"
+                " use (a box or geometry outside its coordinate system's area, a negative distance).",
+                locator=exc.locator or "filter",
+            )
         elif isinstance(exc, REQUEST_ERRORS):
             # A warning, not a debug line: the list is broad, and a bug of ours would hide in it too.
             logger.warning("WFS request refused: %s: %s", type(exc).__name__, exc)
@@ -247,20 +256,81 @@ class MunicipalWFSView(WFSView):
 
 
 def _xml_size_check(body: bytes) -> None:
-    """Refuse XML larger than REQUEST_MAX_BYTES or nested deeper than REQUEST_MAX_DEPTH, before parsing it."""
+    """Refuse XML larger than REQUEST_MAX_BYTES or nested deeper than REQUEST_MAX_DEPTH, before parsing it.
+
+    The depth is counted by expat (C, linear time), which knows what a comment, a CDATA section or an
+    attribute value is: closing tags written inside a comment, or a ``/>`` inside an attribute value, do
+    not hide real nesting from it. A KVP ``FILTER`` may be a list of filters, ``(…)(…)``, one per type
+    name, split as django-gisserver splits it. XML that is not well-formed is left to django-gisserver's
+    parser (expat as well), which stops where this one stopped and says why.
+    """
     if len(body) > REQUEST_MAX_BYTES:
         raise OperationParsingFailed(
             f"the request is {len(body):,} bytes; at most {REQUEST_MAX_BYTES:,} are accepted.", locator="body"
         )
-    depth = deepest = 0
-    for closing, self_closing in XML_TAG.findall(body):
-        if closing:
-            depth -= 1
-        elif not self_closing:
-            depth += 1
-            deepest = max(deepest, depth)
-    if deepest > REQUEST_MAX_DEPTH:
+    documents = body[1:-1].split(b")(") if body.startswith(b"(") and body.endswith(b")") else [body]
+    for document in documents:
+        _xml_depth_check(document)
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _xml_depth_check(document: bytes) -> None:
+    parser = expat.ParserCreate()
+    depth = 0
+
+    def start(_name, _attributes):
+        nonlocal depth
+        depth += 1
+        if depth > REQUEST_MAX_DEPTH:
+            raise _TooDeep
+
+    def end(_name):
+        nonlocal depth
+        depth -= 1
+
+    def doctype(*_arguments):
+        raise DefusedXmlException("DTD")  # answered as django-gisserver's parser (defusedxml) would
+
+    parser.StartElementHandler, parser.EndElementHandler, parser.StartDoctypeDeclHandler = start, end, doctype
+    try:
+        parser.Parse(document, True)
+    except _TooDeep:
         raise OperationParsingFailed(
-            f"the request's XML is nested {deepest} levels deep; at most {REQUEST_MAX_DEPTH} are accepted.",
+            f"the request's XML is nested more than {REQUEST_MAX_DEPTH} levels deep; at most {REQUEST_MAX_DEPTH}"
+            " are accepted.",
             locator="body",
+        ) from None
+    except expat.ExpatError:
+        return
+
+
+def _coordinates(coordinates) -> list[float]:
+    if isinstance(coordinates, float | int):
+        return [coordinates]
+    return [value for part in coordinates for value in _coordinates(part)]
+
+
+def filter_geometry_check(geometry: GEOSGeometry) -> None:
+    """Refuse a filter's or a BBOX's geometry with a coordinate that is not a number or is beyond COORDINATE_MAX."""
+    if not all(math.isfinite(value) and abs(value) <= COORDINATE_MAX for value in _coordinates(geometry.coords)):
+        raise ExternalValueError(
+            f"a coordinate of the filter's geometry is not a number or lies beyond ±{COORDINATE_MAX:,.0f}: no CRS"
+            " this service offers has such coordinates."
         )
+
+
+def _checked_geometry_parser(parse):
+    def parse_checked(cls, value):
+        geometry = parse(cls, value)
+        filter_geometry_check(geometry.geos_data)
+        return geometry
+
+    return classmethod(parse_checked)
+
+
+# django-gisserver builds every filter geometry (GML in a FILTER, the BBOX parameter) through these two.
+GEOSGMLGeometry.from_xml = _checked_geometry_parser(GEOSGMLGeometry.from_xml.__func__)
+GEOSGMLGeometry.from_bbox = _checked_geometry_parser(GEOSGMLGeometry.from_bbox.__func__)

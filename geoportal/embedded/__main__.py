@@ -35,9 +35,11 @@ def _manage(*arguments: str) -> None:
 # bench/ (README, "Why granian"). A keep-alive connection stays with the process that accepted it, and
 # the kernel often gives one process most of them: with 4 threads that process queued requests while
 # the other's threads sat idle (bench/notes.md, "Threads per process").
+# A worker that dies (a native library's abort, the kernel's OOM killer) is started again: without
+# --respawn-failed-workers granian stops serving altogether when one of its workers exits.
 WEB_SERVER_ARGUMENTS = [
     "--interface", "wsgi", "geoportal.wsgi:application", "--workers", "2", "--blocking-threads", "8",
-    "--access-log", "--log-level", "info",
+    "--respawn-failed-workers", "--respawn-interval", "1", "--access-log", "--log-level", "info",
 ]  # fmt: skip
 
 

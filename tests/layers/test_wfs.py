@@ -339,7 +339,9 @@ def test_a_database_error_is_answered_without_its_sql(client, parcels):
     status, body = _get(client, REQUEST="GetFeature", TYPENAMES="parcels", FILTER=condition)
 
     assert status == 400
-    assert _exception(body) == ("InvalidParameterValue", "the filter compares or computes values of the wrong type.")
+    code, text = _exception(body)
+    assert code == "InvalidParameterValue"
+    assert text.startswith("the filter compares or computes values of the wrong type")
     assert b"LINE 1" not in body
     assert b"retired" not in body
 
@@ -361,8 +363,93 @@ def test_deeply_nested_xml_is_refused_before_it_is_parsed(client, parcels, metho
     assert status == 400
     code, text = _exception(body)
     assert code == "OperationParsingFailed"
-    assert text.startswith("the request's XML is nested")
-    assert text.endswith("at most 64 are accepted.")
+    assert text == "the request's XML is nested more than 64 levels deep; at most 64 are accepted."
+
+
+@pytest.mark.parametrize(
+    "disguise",
+    [
+        pytest.param(lambda depth: "<!--" + "</a>" * depth + "-->", id="closing tags inside a comment"),
+        pytest.param(lambda depth: "<![CDATA[" + "</a>" * depth + "]]>", id="closing tags inside a CDATA section"),
+    ],
+)
+def test_nesting_hidden_behind_closing_tags_that_are_not_tags_is_still_refused(client, parcels, disguise):
+    """A count of tag-like text saw ``</a>`` inside a comment as closing tags: 23,000 levels got through."""
+    nested = _equal(_reference("number"), disguise(10_000) + "<a>" * 10_000 + "</a>" * 10_000)
+
+    status, body = _get(client, REQUEST="GetFeature", TYPENAMES="parcels", FILTER=_filter(nested))
+
+    assert status == 400
+    assert _exception(body) == (
+        "OperationParsingFailed",
+        "the request's XML is nested more than 64 levels deep; at most 64 are accepted.",
+    )
+
+
+def test_nesting_behind_start_tags_that_look_self_closing_is_still_refused(client, parcels):
+    """``<fes:Not a="/>">`` opens an element: a ``/>`` inside an attribute value does not close it."""
+    nested = "<fes:Not a='/>'>" * 100 + _equal(_reference("number")) + "</fes:Not>" * 100
+
+    status, body = _get(client, REQUEST="GetFeature", TYPENAMES="parcels", FILTER=_filter(nested))
+
+    assert status == 400
+    assert _exception(body)[1].startswith("the request's XML is nested more than 64 levels deep")
+
+
+def test_a_list_of_filters_one_per_type_name_is_read_and_each_is_held_to_the_depth_limit(client, parcels):
+    shallow = _filter(_equal(_reference("number"), "1"))
+    deep = _filter("<fes:Not>" * 70 + _equal(_reference("number")) + "</fes:Not>" * 70)
+
+    fine = _get(client, REQUEST="GetFeature", TYPENAMES="(parcels)(parcels)", FILTER=f"({shallow})({shallow})")
+    refused = _get(client, REQUEST="GetFeature", TYPENAMES="(parcels)(parcels)", FILTER=f"({shallow})({deep})")
+
+    assert fine[0] == 200
+    assert refused[0] == 400
+    assert _exception(refused[1])[1].startswith("the request's XML is nested more than 64 levels deep")
+
+
+@pytest.mark.parametrize(
+    "coordinates",
+    ["1e308 1e308", "1e200 5", "-1e30 47.9"],  # (GDAL's GML reader takes "nan" and "inf" for 0)
+)
+def test_a_filter_geometry_with_coordinates_beyond_any_crs_is_refused_and_the_server_lives(
+    client, parcels, coordinates
+):
+    """GEOS 3.11 aborts the process (a stack overflow guard) writing such a point as WKT, and django-gisserver
+    logged a failed filter with its geometry as WKT: one request ended a web server process."""
+    point = (
+        f"<gml:Point {GML} gml:id='p' srsName='urn:ogc:def:crs:EPSG::4326'><gml:pos>{coordinates}</gml:pos></gml:Point>"
+    )
+    condition = _filter(f"<fes:Intersects>{_reference('geom')}{point}</fes:Intersects>")
+
+    status, body = _get(client, REQUEST="GetFeature", TYPENAMES="parcels", FILTER=condition)
+
+    assert status == 400
+    code, text = _exception(body)
+    assert code == "InvalidParameterValue"
+    assert "lies beyond ±1,000,000,000" in text
+    assert _get(client, REQUEST="GetFeature", TYPENAMES="parcels", COUNT="1")[0] == 200  # still serving
+
+
+@pytest.mark.parametrize("box", ["1e308,1e308,1e308,1e308", "-1e30,-1e30,1e30,1e30,EPSG:4326", "1,2,3,inf"])
+def test_a_bbox_beyond_any_crs_is_refused(client, parcels, box):
+    status, body = _get(client, REQUEST="GetFeature", TYPENAMES="parcels", BBOX=box)
+
+    assert status == 400
+    assert "lies beyond ±1,000,000,000" in _exception(body)[1]
+
+
+def test_a_postgis_message_is_not_repeated(client, parcels):
+    """Latitudes of 5 × 10⁸ degrees: PostGIS says "transform: Invalid coordinate"; the answer says it in our words."""
+    status, body = _get(
+        client, REQUEST="GetFeature", TYPENAMES="parcels", BBOX="0,0,5e8,5e8,urn:ogc:def:crs:EPSG::4326"
+    )
+
+    assert status == 400
+    code, text = _exception(body)
+    assert code == "InvalidParameterValue"
+    assert text.startswith("the filter compares or computes values of the wrong type, or gives the database a value")
+    assert b"transform" not in body
 
 
 def test_a_request_over_256_kib_is_refused_unread(client, parcels):

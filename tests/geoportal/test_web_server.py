@@ -1,0 +1,93 @@
+"""The web server as ``./portal run`` starts it (geoportal/embedded/__main__.py): a worker that dies is
+started again, and the server goes on answering."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from geoportal.embedded.__main__ import WEB_SERVER_ARGUMENTS
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path) -> None:
+        super().__init__("localhost", timeout=5)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(5)
+        self.sock.connect(str(self.path))
+
+
+def _status(path: Path) -> int | None:
+    """The status of a request that needs no database (a zoom past the grid: 400), or None if nobody answers."""
+    connection = UnixHTTPConnection(path)
+    try:
+        connection.request("GET", "/tiles/parcels/30/0/0.mvt")
+        return connection.getresponse().status
+    except OSError:
+        return None
+    finally:
+        connection.close()
+
+
+def _workers(pid: int) -> set[int]:
+    listed = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return {int(line) for line in listed.split()}
+
+
+def _until(condition, seconds: float):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    return condition()
+
+
+@pytest.fixture
+def web_server(tmp_path):
+    socket_path, log = tmp_path / "portal.sock", tmp_path / "granian.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "granian", *WEB_SERVER_ARGUMENTS, "--uds", str(socket_path)],
+        cwd=REPOSITORY, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=log.open("w"),
+    )  # fmt: skip
+    try:
+        if not _until(lambda: _status(socket_path) == 400, 60):
+            pytest.fail(f"granian did not answer: {log.read_text(errors='replace')[-2000:]}")
+        yield process, socket_path, log
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def test_a_worker_killed_outright_is_started_again_and_the_server_goes_on_answering(web_server):
+    """A native abort (GEOS's, say) or the OOM killer ends a worker without Python's say; before, granian then
+    stopped serving altogether, and every request found the socket refused."""
+    process, socket_path, log = web_server
+    workers = _until(lambda: len(_workers(process.pid)) == 2 and _workers(process.pid), 30)
+    assert workers, f"expected 2 workers: {log.read_text(errors='replace')[-2000:]}"
+
+    for worker in workers:
+        os.kill(worker, signal.SIGKILL)
+
+    replaced = _until(lambda: len(_workers(process.pid) - workers) == 2, 30)
+    assert replaced, f"the workers were not started again: {log.read_text(errors='replace')[-2000:]}"
+    assert _until(lambda: _status(socket_path) == 400, 30)  # answering again
+    assert process.poll() is None
