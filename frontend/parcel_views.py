@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from geoportal.errors import DomainError, InvalidInput, NotFound
+from geoportal.query_params import whole_number_parse
 from layers.models import FileChannel
 from layers.parcel_file.access import FileAccess, FileScope, file_access_for
 from layers.parcel_file.assembly import parcel_file
@@ -209,9 +210,10 @@ def parcel_by_identity_view(request: HttpRequest, area: str, block: str, number:
 @rate_limited("parcel_file")
 def parcel_version_view(request: HttpRequest, parcel_id: str, version: str) -> JsonResponse:
     """The parcel as it was in one survey version, as a GeoJSON Feature (EPSG:4326)."""
-    if not version.isdigit() or len(version) > 6:
+    number = whole_number_parse(version, at_most_digits=6)
+    if number is None:
         raise InvalidInput(f"version: '{version[:20]}' is not a version number.", field="version")
-    return _json(parcel_version_feature(parcel_id=parcel_id_parse(parcel_id), version=int(version)))
+    return _json(parcel_version_feature(parcel_id=parcel_id_parse(parcel_id), version=number))
 
 
 @require_GET

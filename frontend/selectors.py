@@ -37,13 +37,21 @@ JOIN layers_governorate AS governorate ON governorate.id = area.governorate_id
 """
 
 # One fixed statement: a NULL bbox folds to TRUE at plan time, a given one uses the GiST index.
+# The box is first cut to the municipality's extent in degrees, with a margin of 0.01° for the bends of its edges
+# between the two CRSs (every landmark lies inside the extent): a box far larger than the storage CRS's own
+# area, such as the whole world, came out of the transverse Mercator transform folded over itself, and found
+# nothing.
 LANDMARKS_SQL = """
 WITH hits AS (
     SELECT landmark.id, landmark.code, landmark.name_en, landmark.name_ar, landmark.category, landmark.geom
     FROM layers_landmark AS landmark
     WHERE landmark.retired_on IS NULL AND (%(west)s::float8 IS NULL OR ST_Intersects(
         landmark.geom,
-        ST_Transform(ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326), %(srid)s)
+        ST_Transform(ST_Intersection(
+            ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326),
+            (SELECT ST_Expand(ST_Envelope(ST_Transform(ST_Collect(m.extent), 4326)), 0.01)
+             FROM layers_municipality AS m)
+        ), %(srid)s)
     ))
     ORDER BY landmark.id
     LIMIT %(limit)s + 1

@@ -12,9 +12,10 @@ import re
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import DataError, InternalError, connection, models, transaction
 
 from geoportal.errors import InvalidInput, NotFound
+from geoportal.query_params import whole_number_parse
 from layers.models import Parcel, ParcelStatus
 from layers.selectors import parcel_by_key
 
@@ -28,6 +29,7 @@ SUPPORTED_CRS: dict[int, str] = {
     32639: "WGS 84 / UTM zone 39N",
 }
 NEAREST_RADIUS_M = 50.0
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CRS_FORMS = re.compile(r"^(?:EPSG:|urn:ogc:def:crs:EPSG::|http://www\.opengis\.net/def/crs/EPSG/0/)?(\d{4,5})$", re.I)
 _POINT_SQL = """
 WITH point AS (SELECT ST_Transform(ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), %(srid)s), %(storage)s) AS geom)
@@ -87,11 +89,17 @@ def parcel_identify_point(*, x: float, y: float, srid: int) -> Identification:
         "retired": ParcelStatus.RETIRED,
         "radius": NEAREST_RADIUS_M,
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_POINT_SQL, parameters)
-        inside, hits = cursor.fetchone()
+    outside = InvalidInput(f"the point ({x}, {y}) in EPSG:{srid} is outside the municipality.", field="point")
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:  # a savepoint: the request goes on after a refusal
+            cursor.execute(_POINT_SQL, parameters)
+            inside, hits = cursor.fetchone()
+    except (DataError, InternalError) as error:
+        if "transform" not in str(error):
+            raise
+        raise outside from error  # PostGIS could not project it: far outside the CRS's own area, so outside ours
     if not inside:
-        raise InvalidInput(f"the point ({x}, {y}) in EPSG:{srid} is outside the municipality.", field="point")
+        raise outside
     return _identification(hits)
 
 
@@ -114,19 +122,28 @@ def _identification(hits: list[dict]) -> Identification:
 
 
 def parcel_id_by_key(*, area_code: str, block_no: str, parcel_no: str) -> int:
-    """Return the id of the current parcel with this identity; NotFound names what was asked."""
-    parcel = parcel_by_key(area_code=area_code, block_no=block_no, parcel_no=parcel_no)
+    """Return the id of the current parcel with this identity; NotFound names what was asked.
+
+    A key with a control character (a NUL, which PostgreSQL's text cannot hold) names no parcel: it is not
+    looked up, and the message shows the character escaped."""
+    keys = (area_code, block_no, parcel_no)
+    parcel = (
+        None
+        if any(_CONTROL.search(key) for key in keys)
+        else parcel_by_key(area_code=area_code, block_no=block_no, parcel_no=parcel_no)
+    )
     if parcel is None:
-        raise NotFound(
-            f"no current parcel {parcel_no[:16]} in block {block_no[:10]} of area '{area_code[:40]}'.", field="parcel"
-        )
+        area, block, number = (_CONTROL.sub(lambda found: repr(found[0])[1:-1], key) for key in keys)
+        raise NotFound(f"no current parcel {number[:16]} in block {block[:10]} of area '{area[:40]}'.", field="parcel")
     return parcel.id
 
 
 def parcel_id_parse(text: str) -> int:
-    if not text.isdigit() or len(text) > 12:
+    """ASCII digits only: ``str.isdigit()`` also takes "²", which ``int()`` refuses (an HTTP 500)."""
+    parcel_id = whole_number_parse(text, at_most_digits=12)
+    if parcel_id is None:
         raise InvalidInput(f"parcel id: '{text[:40]}' is not a parcel id (a positive whole number).", field="id")
-    return int(text)
+    return parcel_id
 
 
 def parcel_summary(parcel_id: int) -> dict:

@@ -94,6 +94,18 @@ def test_landmarks_feed_filters_by_bbox(client, webmap_city):
     assert [feature["id"] for feature in response.json()["features"]] == ["LM-TOWERS"]
 
 
+@pytest.mark.parametrize("bbox", ["-180,-90,180,90", "-180,-85,180,85", "0,0,90,60"])
+def test_landmarks_feed_finds_them_in_a_box_far_larger_than_the_municipality(client, webmap_city, bbox):
+    """Transformed whole into KTM (a transverse Mercator), a box of the whole world folded over itself and
+    found no landmark."""
+    everything = client.get(reverse("landmarks_geojson")).json()["features"]
+
+    found = client.get(reverse("landmarks_geojson"), {"bbox": bbox}).json()["features"]
+
+    assert everything
+    assert [feature["id"] for feature in found] == [feature["id"] for feature in everything]
+
+
 def test_landmarks_feed_says_when_it_is_truncated(webmap_city):
     collection = json.loads(landmarks_geojson(limit=1))
 

@@ -70,6 +70,13 @@ def test_identify_by_x_y_in_utm_and_by_identity(client, scene):
         ({"x": "1", "y": "2", "crs": "' OR 1=1 --"}, 400, "crs: '' OR 1=1 --' is not supported"),
         ({"area": "SALMIYA", "block": "12"}, 400, "parcel: required with area, block and parcel."),
         ({"area": "SALMIYA'; DROP TABLE layers_parcel;--", "block": "12", "parcel": "2"}, 404, "no current parcel 2"),
+        # PostgreSQL's text holds no NUL: psycopg2 refused the query (HTTP 500).
+        ({"area": "SALMIYA", "block": "12", "parcel": "2\x00"}, 404, "no current parcel 2\\x00 in block 12"),
+        ({"area": "\x00", "block": "\x00", "parcel": "\x00"}, 404, "of area '\\x00'."),
+        # Far outside the projection's own area: PostGIS could not transform it (HTTP 500).
+        ({"x": "1e308", "y": "1e308", "crs": "32638"}, 400, "in EPSG:32638 is outside the municipality."),
+        ({"x": "5e7", "y": "1e7", "crs": "EPSG:32638"}, 400, "in EPSG:32638 is outside the municipality."),
+        ({"x": "1e30", "y": "1e30", "crs": "31900"}, 400, "in EPSG:31900 is outside the municipality."),
     ],
 )
 def test_identify_bad_input_gets_a_clear_4xx(client, scene, query, status, message):
@@ -90,6 +97,12 @@ def test_identify_bad_input_gets_a_clear_4xx(client, scene, query, status, messa
         ("/api/parcels/1/versions/x", 400, "version: 'x' is not a version number."),
         ("/parcels/987654321/imagery/1.png", 404, "capture 1 does not cover parcel 987654321."),
         ("/parcels/987654321/map.png", 404, "no parcel with id 987654321."),
+        # str.isdigit() takes these, int() does not ("²") or reads them as a number ("٣"): ASCII digits only.
+        ("/api/parcels/%C2%B2", 400, "parcel id: '²' is not a parcel id"),
+        ("/api/parcels/%D9%A3", 400, "parcel id: '٣' is not a parcel id"),
+        ("/api/parcels/1/versions/%C2%B2", 400, "version: '²' is not a version number."),
+        ("/parcels/%C2%B2/map.png", 400, "parcel id: '²' is not a parcel id"),
+        ("/parcels/1/imagery/%C2%B2.png", 400, "parcel id: '²' is not a parcel id"),
     ],
 )
 def test_unknown_and_malformed_ids_get_a_clear_4xx(client, scene, path, status, message):
@@ -126,6 +139,7 @@ def test_the_share_url_by_identity_leads_to_the_current_parcel(client, scene):
     assert response.status_code == 302
     assert response["Location"] == f"/parcels/{scene.plot.id}/"
     assert client.get("/parcels/SALMIYA/12/99/").status_code == 404
+    assert client.get("/parcels/%00/%00/%00/").status_code == 404  # a NUL names no parcel (it was a 500)
 
 
 def test_the_pdf_report_is_bilingual_with_a_map(client, scene):
