@@ -16,9 +16,15 @@ from layers.models import ParcelStatus
 
 from .access import FileAccess, FileScope
 
-# A boundary segment fronts a street when both its ends lie this close to the street's centre line:
-# half the widest road (a ring road's 18 m) and a service strip, but less than a plot's depth.
+# A boundary segment fronts a street when both its ends lie within this distance of the street's centre line
+# (half the widest road, a ring road's 18 m, and a service strip) and within FRONTAGE_SLACK of the parcel's
+# nearest approach to the street: so only sides that face the street count, not a side running away from it
+# (shared with the neighbour) nor the rear of a plot shallower than FRONTAGE_DISTANCE_M. The slack is the larger
+# of FRONTAGE_SLACK_MIN_M and FRONTAGE_SLACK_SHARE of the side's length: a front at up to about 11° to the street
+# or along a curve still counts; a side at right angles never does (its ends differ by its whole length).
 FRONTAGE_DISTANCE_M = 30.0
+FRONTAGE_SLACK_MIN_M = 2.0
+FRONTAGE_SLACK_SHARE = 0.2
 NEIGHBOUR_DISTANCE_M = 2.0  # parcels closer than this share a boundary (survey noise included)
 NEAREST_LANDMARKS = 5
 MAX_NEIGHBOURS = 24
@@ -98,12 +104,15 @@ FILE_QUERIES: tuple[FileQuery, ...] = (
         "streets",
         """
         SELECT s.code, s.number, s.name_ar, s.name_en, s.street_class,
-          sum(ST_Length(segment.geom)) AS frontage_m, min(ST_Distance(s.geom, p.geom)) AS distance_m
+          sum(ST_Length(segment.geom)) AS frontage_m, min(nearest.distance) AS distance_m
         FROM (SELECT (SELECT geom FROM layers_parcel WHERE id = %(id)s) AS geom) p
         JOIN layers_street s ON s.retired_on IS NULL AND ST_DWithin(s.geom, p.geom, %(frontage_distance)s)
-        JOIN LATERAL ST_DumpSegments(p.geom) segment
-          ON ST_DWithin(ST_StartPoint(segment.geom), s.geom, %(frontage_distance)s)
-          AND ST_DWithin(ST_EndPoint(segment.geom), s.geom, %(frontage_distance)s)
+        CROSS JOIN LATERAL (SELECT ST_Distance(s.geom, p.geom) AS distance) nearest
+        JOIN LATERAL ST_DumpSegments(p.geom) segment ON true
+        CROSS JOIN LATERAL (SELECT least(%(frontage_distance)s, nearest.distance
+          + greatest(%(frontage_slack_min)s, %(frontage_slack_share)s * ST_Length(segment.geom))) AS reach) side
+        WHERE ST_DWithin(ST_StartPoint(segment.geom), s.geom, side.reach)
+          AND ST_DWithin(ST_EndPoint(segment.geom), s.geom, side.reach)
         GROUP BY s.id
         ORDER BY frontage_m DESC, s.code
         """,
@@ -179,6 +188,8 @@ def file_query_parameters(parcel_id: int) -> dict:
     return {
         "id": parcel_id,
         "frontage_distance": FRONTAGE_DISTANCE_M,
+        "frontage_slack_min": FRONTAGE_SLACK_MIN_M,
+        "frontage_slack_share": FRONTAGE_SLACK_SHARE,
         "neighbour_distance": NEIGHBOUR_DISTANCE_M,
         "retired": ParcelStatus.RETIRED,
         "landmarks": NEAREST_LANDMARKS,

@@ -65,7 +65,7 @@ def _zone(code: str, x0: float, x1: float, *, category: str, ratio: str, floors:
     )  # fmt: skip
 
 
-def _street(code: str, number: str, name_en: str, name_ar: str, start, end) -> Street:
+def street_save(code: str, number: str, name_en: str, name_ar: str, start, end) -> Street:
     return layer_feature_save(
         feature=Street(
             code=code, number=number, name_en=name_en, name_ar=name_ar, street_class="local",
@@ -104,10 +104,10 @@ def parcel_file_scene_build(folder: Path, *, with_imagery: bool = False) -> Parc
         )
         for number in (1, 2, 3)
     ]
-    street = _street(
+    street = street_save(
         "SAL-12-1", "1", "Salem Al-Mubarak Street", "شارع سالم المبارك", (X0 - 40, Y0 - 12), (X0 + 100, Y0 - 12)
     )
-    side_street = _street("SAL-12-7", "7", "Street 7", "شارع 7", (X0 + 72, Y0 - 40), (X0 + 72, Y0 + 60))
+    side_street = street_save("SAL-12-7", "7", "Street 7", "شارع 7", (X0 + 72, Y0 - 40), (X0 + 72, Y0 + 60))
     _zone("SAL-A", X0 - 40, X0 + 28, category="private_housing", ratio="2.10", floors=3)
     _zone("SAL-B", X0 + 28, X0 + 100, category="investment_housing", ratio="2.50", floors=5)
     landmark = layer_feature_save(

@@ -12,7 +12,7 @@ from geoportal.errors import NotFound
 from layers.parcel_file.access import PUBLIC, FileAccess, FileScope
 from layers.parcel_file.assembly import parcel_file
 from layers.parcel_file.queries import FILE_QUERIES
-from layers.services.parcels import parcel_split, parcel_update
+from layers.services.parcels import parcel_create, parcel_split, parcel_update
 from layers.services.permits import ParcelKey, building_permit_create
 from tests.factories import parcel_survey
 from tests.geometry_helpers import ktm_rectangle
@@ -23,6 +23,7 @@ from tests.layers.parcel_file_scene import (
     X0,
     Y0,
     parcel_file_scene_build,
+    street_save,
 )
 
 pytestmark = pytest.mark.usefixtures("municipality")
@@ -61,6 +62,28 @@ def test_a_corner_plot_fronts_two_streets(scene):
         ("SAL-12-1", 20.0),
     ]
     assert document["measures"]["depth_m"] == 20.0  # 600 m² behind the 30 m main front
+
+
+def test_a_plot_shallower_than_the_frontage_distance_fronts_only_with_the_sides_that_face_a_street(scene):
+    """A 36 m × 24 m corner plot, 5 m from one street and 6 m from the other. Its sides running away from a
+    street (shared with the neighbours) have both ends within 30 m of it too: they were counted as frontage
+    (120 m on the main street, all four sides, and a depth of 7.2 m)."""
+    x, y = X0 + 300, Y0
+    plot = parcel_create(
+        block=scene.plot.block, number="40", survey=parcel_survey(ktm_rectangle(x, y, 36, 24)),
+        valid_from=datetime.date(2020, 1, 1),
+    )  # fmt: skip
+    street_save("SAL-12-9", "9", "Street 9", "شارع 9", (x - 60, y - 5), (x + 100, y - 5))
+    street_save("SAL-12-11", "11", "Street 11", "شارع 11", (x - 6, y - 60), (x - 6, y + 80))
+
+    document = parcel_file(parcel_id=plot.id, access=PUBLIC)
+
+    assert [(street["code"], street["frontage_m"]) for street in document["streets"]] == [
+        ("SAL-12-9", 36.0),
+        ("SAL-12-11", 24.0),
+    ]
+    assert document["measures"]["frontage_m"] == 60.0
+    assert document["measures"]["depth_m"] == 24.0  # 864 m² behind the 36 m main front
 
 
 def test_master_plan_shares_and_what_they_allow(scene):
