@@ -141,6 +141,31 @@ def test_home_page_in_arabic_is_right_to_left(visit, webmap_city):
     assert visit.errors == []
 
 
+@pytest.mark.parametrize("path", ["/", "/ar/"])
+def test_the_home_map_fills_its_box_and_stays_within_the_window(browser, live_server, webmap_city, path):
+    """The side panel grew the map's box after Leaflet had measured it: Leaflet drew tiles for the old size (a
+    band of the Arabic map stayed empty), and the map ran past the window's bottom, with its status line."""
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    try:
+        page.goto(live_server.url + path)
+        page.wait_for_selector("#map[data-areas='2'][data-landmarks='2']")
+        page.wait_for_timeout(300)  # a resize is handled on the next animation frame
+
+        sizes = page.evaluate(
+            "() => { const map = document.getElementById('map'); const size = map.geoportalMap.getSize();"
+            " return {leaflet: [size.x, size.y], element: [map.clientWidth, map.clientHeight],"
+            " bottom: map.getBoundingClientRect().bottom, status: document.getElementById('map-status')"
+            ".getBoundingClientRect().bottom, window: window.innerHeight}; }"
+        )
+    finally:
+        context.close()
+
+    assert sizes["leaflet"] == sizes["element"]
+    assert sizes["bottom"] <= sizes["window"]
+    assert sizes["status"] <= sizes["window"]
+
+
 def test_clicking_a_parcel_on_the_home_map_opens_its_file(visit, webmap_city):
     visit.open("/")
     page = visit.page
@@ -347,6 +372,39 @@ def test_a_planner_sees_the_owners_in_the_parcel_file(visit, webmap_city, django
     assert "Secret Owner" in page.locator(".file-body").inner_text()
     visit.screenshot("parcel-file-planner")
     assert visit.errors == []
+
+
+@pytest.mark.parametrize("path", ["/parcels/{id}/", "/parcels/{id}/print/"])
+def test_the_parcel_file_fits_a_phone_screen(browser, live_server, webmap_city, path):
+    """On a 390 px phone the file page was 509 px wide: the facts' 14rem label column and the tables pushed the
+    values, the Arabic headings and the map's layer button off the right edge."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    page = context.new_page()
+    try:
+        page.goto(live_server.url + path.format(id=webmap_city.parcel.id))
+        page.wait_for_load_state("networkidle")
+        widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+        SCREENS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SCREENS / f"parcel-file-phone{'-print' if 'print' in path else ''}.png", full_page=True)
+    finally:
+        context.close()
+
+    assert widths[0] <= widths[1]
+
+
+def test_every_arabic_phrase_in_the_parcel_file_is_isolated_from_the_english_around_it(visit, webmap_city):
+    """ "Buildable floor area مساحة البناء المسموحة: 1691.06 m²" read "… 1691.06 :مساحة البناء المسموحة m²": an
+    Arabic span without its own direction let the colon and the number join its right-to-left run."""
+    visit.open(f"/parcels/{webmap_city.parcel.id}/")
+
+    not_isolated = visit.page.evaluate(
+        "() => [...document.querySelectorAll('.file-body [lang=ar]')]"
+        ".filter(element => !getComputedStyle(element).unicodeBidi.startsWith('isolate'))"
+        ".map(element => element.outerHTML)"
+    )
+
+    assert visit.page.locator(".file-body [lang=ar]").count() > 20
+    assert not_isolated == []
 
 
 WIDGET = "geodjango_geom"  # the MapWidget of the "geom" field (gis/openlayers.html names it)

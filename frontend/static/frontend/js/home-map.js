@@ -21,6 +21,11 @@
     L.control.zoom({position: rtl ? "topright" : "topleft"}).addTo(map);
     L.control.scale({imperial: false, position: rtl ? "bottomright" : "bottomleft"}).addTo(map);
     map.setView(KUWAIT, 10);
+    // Leaflet measures its box once; the page's layout may change it later (the side panel filling in, fonts
+    // loading): measure again, or tiles are drawn for the old size and part of the map stays empty.
+    if (window.ResizeObserver) {
+        new ResizeObserver(function() { map.invalidateSize({pan: false}); }).observe(element);
+    }
 
     const basemap = L.tileLayer(config.basemapTiles, {minZoom: 6, maxZoom: 20, className: "geoportal-basemap"}).addTo(map);
     const imagery = L.tileLayer(config.imageryTiles, {minZoom: 10, maxZoom: 21, className: "geoportal-imagery"});
