@@ -67,6 +67,8 @@ def home_view(request: HttpRequest, language: str = settings.LANGUAGE_CODE) -> H
                     "parcelTitle": gettext("Parcel %(number)s, block %(block)s, %(area)s"),
                     "noParcel": gettext("No parcel here."),
                     "zoomToPick": gettext("Zoom in to pick a parcel."),
+                    "outside": gettext("This point is outside the municipality."),
+                    "identifyFailed": gettext("The parcel here could not be looked up."),
                     "nearest": gettext("Nearest parcel, %(distance)s m away"),
                     "searchNone": gettext("No street, landmark or area by that name."),
                     "searchFailed": gettext("The search could not be done."),

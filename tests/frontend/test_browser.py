@@ -166,6 +166,25 @@ def test_the_home_map_fills_its_box_and_stays_within_the_window(browser, live_se
     assert sizes["status"] <= sizes["window"]
 
 
+def test_a_click_outside_the_municipality_is_answered_in_the_page_s_language(visit, webmap_city):
+    """The Arabic map showed the API's English message, with its EPSG code, as it came."""
+    visit.open("/ar/")
+    page = visit.page
+    page.wait_for_selector("#map[data-areas='2']")
+    page.wait_for_function(  # inland Saudi Arabia, south-west of the country
+        "(() => { const map = document.getElementById('map').geoportalMap;"
+        " if (map.getZoom() === 16 && !map._animatingZoom) { return true; }"
+        " map.setView([28.0, 45.0], 16, {animate: false}); return false; })()",
+        polling=200,
+    )
+    box = page.locator("#map").bounding_box()
+
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_selector("#map-status:not([hidden])")
+
+    assert page.locator("#map-status").inner_text() == "هذه النقطة خارج نطاق البلدية."
+
+
 def test_clicking_a_parcel_on_the_home_map_opens_its_file(visit, webmap_city):
     visit.open("/")
     page = visit.page

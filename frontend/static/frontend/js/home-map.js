@@ -181,7 +181,9 @@
         fetch(url, {headers: {Accept: "application/json"}}).then(function(response) {
             return response.json().then(function(body) {
                 if (!response.ok) {
-                    throw new Error(body.message || ("HTTP " + response.status));
+                    // Said in the page's language: the API's own message is English, for developers.
+                    const outside = response.status === 400 && body.field === "point";
+                    throw new Error(outside ? config.messages.outside : config.messages.identifyFailed);
                 }
                 return body;
             });
@@ -189,7 +191,8 @@
             showStatus("");
             L.popup().setLatLng(event.latlng).setContent(parcelPopup(answer)).openOn(map);
         }).catch(function(error) {
-            showStatus(error.message);
+            showStatus(error instanceof SyntaxError || error instanceof TypeError
+                ? config.messages.identifyFailed : error.message);
         });
     });
 
