@@ -91,9 +91,12 @@ SEARCH_SIMILARITY = 0.5
 def search_entries(*, query: str, limit: int = 10) -> list[dict]:
     """Find governorates, areas, streets and landmarks by name, in Arabic or English (layers/models/search.py).
 
-    A name that contains the query (after normalizing both) comes first: those whose Arabic or English
-    name starts with it, then those with a word starting with it, then the rest; then names like it (a
-    typo, a missing letter), by similarity. Each result has its point in WGS 84 (lon, lat) for the map,
+    A name that is the query (after normalizing both) comes first; then names that contain it: those whose
+    Arabic or English name starts with it, then those with a word starting with it, then the rest; then names
+    like it (a typo, a missing letter, another spelling: "Salmiyah"). Within each of these, a governorate comes
+    before an area, an area before a street, a street before a landmark (a place's name before the names
+    made from it: the area Salmiya before "Salmiya Park"), then the name most like the whole query. Each
+    result has its point in WGS 84 (lon, lat) for the map,
     and the names of where it lies (``within_ar``/``within_en``: a street's or landmark's area, an
     area's governorate; empty for a governorate or a feature outside every area).
     A query with nothing left once normalized (only diacritics, say) is refused.
@@ -103,12 +106,16 @@ def search_entries(*, query: str, limit: int = 10) -> list[dict]:
              pattern AS (SELECT replace(replace(replace(text, '\\', '\\\\'), '%%', '\\%%'), '_', '\\_') AS text FROM q)
         SELECT e.layer, e.key, e.name_ar, e.name_en, e.detail,
                ST_X(ST_Transform(e.point, 4326)), ST_Y(ST_Transform(e.point, 4326))
-        FROM layers_searchentry e, q, pattern
+        FROM layers_searchentry e CROSS JOIN q CROSS JOIN pattern
+        CROSS JOIN LATERAL (SELECT geoportal_search_normalize(e.name_ar) AS ar,
+                                   geoportal_search_normalize(e.name_en) AS en OFFSET 0) names  -- once a row
         WHERE e.search_text LIKE '%%' || pattern.text || '%%' OR q.text <%% e.search_text
-        ORDER BY e.search_text LIKE '%%' || pattern.text || '%%' DESC,
-                 (geoportal_search_normalize(e.name_ar) LIKE pattern.text || '%%'
-                  OR geoportal_search_normalize(e.name_en) LIKE pattern.text || '%%') DESC,
+        ORDER BY q.text IN (names.ar, names.en) DESC,
+                 e.search_text LIKE '%%' || pattern.text || '%%' DESC,
+                 (names.ar LIKE pattern.text || '%%' OR names.en LIKE pattern.text || '%%') DESC,
                  e.search_text LIKE '%% ' || pattern.text || '%%' DESC,
+                 array_position(ARRAY['governorates', 'areas', 'streets', 'landmarks'], e.layer::text),
+                 greatest(similarity(q.text, names.ar), similarity(q.text, names.en)) DESC,
                  word_similarity(q.text, e.search_text) DESC, e.name_en, e.key
         LIMIT %(limit)s
     """

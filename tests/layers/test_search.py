@@ -176,6 +176,29 @@ def test_a_name_that_starts_with_the_query_comes_before_one_with_a_later_word_th
     assert "مارينا مول" in client.get("/api/search", {"q": "marina"}).content.decode()  # UTF-8, not \\u escapes
 
 
+def test_a_place_comes_before_the_names_made_from_it_and_another_spelling_finds_it_first(client):
+    """An acceptance walkthrough: "Salmiyah" (a spelling people type, DOMAIN.md) listed eight streets and
+    landmarks before the area Salmiya (21st), and "sal" put it after every "Salah Al-Din" landmark (47th)."""
+    block, _parcels, _street, _landmark = scene_build()
+    search_index_refresh(layer="areas", keys=[block.area.code])
+    names = [
+        ("Salah Al-Din School", "مدرسة صلاح الدين"),
+        ("Salmiya Park", "حديقة السالمية"),
+        ("Salmiya Souq", "سوق السالمية"),
+    ]
+    for number, (name_en, name_ar) in enumerate(names, start=1):
+        layer_feature_save(feature=Landmark(
+            code=f"LM-SAL-{number}", name_en=name_en, name_ar=name_ar, category="park", area=block.area,
+            geom=Point(SALMIYA_X + 10 * number, SALMIYA_Y, srid=31901),
+        ))  # fmt: skip
+
+    assert _search(client, "Salmiyah")[0] == ("areas", "SALMIYA")
+    assert _search(client, "sal")[0] == ("areas", "SALMIYA")
+    assert _search(client, "salmiya")[0] == ("areas", "SALMIYA")  # the name itself, then names that contain it
+    assert _search(client, "السالميه")[:1] == [("areas", "SALMIYA")]
+    assert _search(client, "salmiya park")[0] == ("landmarks", "LM-SAL-2")  # an exact name beats a place in it
+
+
 def test_a_renamed_code_leaves_no_entry_under_the_old_one(client):
     _block, _parcels, _street, landmark = scene_build()
 
