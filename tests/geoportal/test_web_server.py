@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -47,6 +48,13 @@ def _workers(pid: int) -> set[int]:
     return {int(line) for line in listed.split()}
 
 
+def _started(log: str, pids: set[int]) -> bool:
+    """Whether every worker of ``pids`` has logged that it started (after the line that spawned it)."""
+    spawning = re.finditer(r"Spawning (?P<name>worker-\d+) with PID: (?P<pid>\d+)", log)
+    spawned = {match["name"]: match.end() for match in spawning if int(match["pid"]) in pids}
+    return len(spawned) == len(pids) and all(f"Started {name}" in log[end:] for name, end in spawned.items())
+
+
 def _until(condition, seconds: float):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -60,21 +68,29 @@ def _until(condition, seconds: float):
 @pytest.fixture
 def web_server(tmp_path):
     socket_path, log = tmp_path / "portal.sock", tmp_path / "granian.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "granian", *WEB_SERVER_ARGUMENTS, "--uds", str(socket_path)],
-        cwd=REPOSITORY, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=log.open("w"),
-    )  # fmt: skip
+    with log.open("w") as output:  # granian logs to its standard output
+        process = subprocess.Popen(
+            [sys.executable, "-m", "granian", *WEB_SERVER_ARGUMENTS, "--uds", str(socket_path)],
+            cwd=REPOSITORY, env=os.environ.copy(), stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
     try:
         if not _until(lambda: _status(socket_path) == 400, 60):
             pytest.fail(f"granian did not answer: {log.read_text(errors='replace')[-2000:]}")
         yield process, socket_path, log
-    finally:
-        process.terminate()
+    finally:  # the whole group: a worker outlives a main process that is killed
+        _group_signal(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            process.kill()
+            _group_signal(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+
+
+def _group_signal(group: int, signal_number: int) -> None:
+    try:
+        os.killpg(group, signal_number)
+    except ProcessLookupError:  # every process of it has exited
+        pass
 
 
 def test_a_worker_killed_outright_is_started_again_and_the_server_goes_on_answering(web_server):
@@ -83,11 +99,15 @@ def test_a_worker_killed_outright_is_started_again_and_the_server_goes_on_answer
     process, socket_path, log = web_server
     workers = _until(lambda: len(_workers(process.pid)) == 2 and _workers(process.pid), 30)
     assert workers, f"expected 2 workers: {log.read_text(errors='replace')[-2000:]}"
+    assert _until(lambda: _started(log.read_text(errors="replace"), workers), 30)
 
     for worker in workers:
         os.kill(worker, signal.SIGKILL)
 
-    replaced = _until(lambda: len(_workers(process.pid) - workers) == 2, 30)
+    replaced = _until(lambda: len(_workers(process.pid) - workers) == 2 and _workers(process.pid) - workers, 30)
+    # Both started (granian hangs if told to stop while a worker it respawns is still starting).
+    started = _until(lambda: _started(log.read_text(errors="replace"), replaced or set()), 30)
     assert replaced, f"the workers were not started again: {log.read_text(errors='replace')[-2000:]}"
+    assert started, f"the new workers did not start: {log.read_text(errors='replace')[-2000:]}"
     assert _until(lambda: _status(socket_path) == 400, 30)  # answering again
     assert process.poll() is None
