@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext
 from django.views.decorators.cache import cache_control
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 
 from geoportal.errors import InvalidInput
 from geoportal.query_params import limit_parse
@@ -32,6 +32,7 @@ LANGUAGE_HOME_URLS = {"en": "home", "ar": "home_ar"}
 IDENTIFY_MIN_ZOOM = 15  # parcels show from here on the basemap
 
 
+@require_safe  # GET and HEAD; TRACE, POST and the rest get a 405 (TRACE answered 200 with the page)
 def home_view(request: HttpRequest, language: str = settings.LANGUAGE_CODE) -> HttpResponse:
     """Render the landing page with its web map, in English (/) or Arabic (/ar/)."""
     with translation.override(language):

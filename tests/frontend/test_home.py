@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from django.urls import reverse
 
 from frontend.labels import LANDMARK_CATEGORY_LABELS, LAYER_LABELS
@@ -61,3 +62,10 @@ def test_every_label_key_exists_in_the_data():
 
 def test_every_layer_count_has_a_label(db):
     assert set(layer_counts()) == set(LAYER_LABELS)
+
+
+@pytest.mark.parametrize("method", ["trace", "post", "put", "delete", "options"])
+def test_the_home_page_answers_only_get_and_head(client, db, method):
+    """TRACE answered 200 with the page."""
+    assert getattr(client, method)("/").status_code == 405
+    assert client.head("/ar/").status_code == 200
