@@ -10,12 +10,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from geoportal.embedded.__main__ import WEB_SERVER_ARGUMENTS
+from tests.waiting import until
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -48,21 +48,17 @@ def _workers(pid: int) -> set[int]:
     return {int(line) for line in listed.split()}
 
 
+def _two_workers(pid: int, *, besides: set[int] = frozenset()) -> set[int]:
+    """The two workers of ``pid`` other than ``besides``, or an empty set while there are not two."""
+    workers = _workers(pid) - besides
+    return workers if len(workers) == 2 else set()
+
+
 def _started(log: str, pids: set[int]) -> bool:
     """Whether every worker of ``pids`` has logged that it started (after the line that spawned it)."""
     spawning = re.finditer(r"Spawning (?P<name>worker-\d+) with PID: (?P<pid>\d+)", log)
     spawned = {match["name"]: match.end() for match in spawning if int(match["pid"]) in pids}
     return len(spawned) == len(pids) and all(f"Started {name}" in log[end:] for name, end in spawned.items())
-
-
-def _until(condition, seconds: float):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    return condition()
 
 
 @pytest.fixture
@@ -74,7 +70,7 @@ def web_server(tmp_path):
             cwd=REPOSITORY, env=os.environ.copy(), stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
-        if not _until(lambda: _status(socket_path) == 400, 60):
+        if not until(lambda: _status(socket_path) == 400, 60, interval=0.1):
             pytest.fail(f"granian did not answer: {log.read_text(errors='replace')[-2000:]}")
         yield process, socket_path, log
     finally:  # the whole group: a worker outlives a main process that is killed
@@ -97,17 +93,19 @@ def test_a_worker_killed_outright_is_started_again_and_the_server_goes_on_answer
     """A native abort (GEOS's, say) or the OOM killer ends a worker without Python's say; before, granian then
     stopped serving altogether, and every request found the socket refused."""
     process, socket_path, log = web_server
-    workers = _until(lambda: len(_workers(process.pid)) == 2 and _workers(process.pid), 30)
+    workers = until(lambda: _two_workers(process.pid), 30, interval=0.1)
     assert workers, f"expected 2 workers: {log.read_text(errors='replace')[-2000:]}"
-    assert _until(lambda: _started(log.read_text(errors="replace"), workers), 30)
+    assert until(lambda: _started(log.read_text(errors="replace"), workers), 30, interval=0.1)
 
     for worker in workers:
         os.kill(worker, signal.SIGKILL)
 
-    replaced = _until(lambda: len(_workers(process.pid) - workers) == 2 and _workers(process.pid) - workers, 30)
+    replaced = until(
+        lambda: len(_workers(process.pid) - workers) == 2 and _workers(process.pid) - workers, 30, interval=0.1
+    )
     # Both started (granian hangs if told to stop while a worker it respawns is still starting).
-    started = _until(lambda: _started(log.read_text(errors="replace"), replaced or set()), 30)
+    started = until(lambda: _started(log.read_text(errors="replace"), replaced), 30, interval=0.1)
     assert replaced, f"the workers were not started again: {log.read_text(errors='replace')[-2000:]}"
     assert started, f"the new workers did not start: {log.read_text(errors='replace')[-2000:]}"
-    assert _until(lambda: _status(socket_path) == 400, 30)  # answering again
+    assert until(lambda: _status(socket_path) == 400, 30, interval=0.1)  # answering again
     assert process.poll() is None

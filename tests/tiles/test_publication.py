@@ -37,6 +37,7 @@ from tests.factories import parcel_survey
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y, ktm_rectangle
 from tests.tiles.mvt_reader import mvt_features
 from tests.tiles.scene import new_landmark_import, scene_build, tile_of
+from tests.waiting import until
 from tiles import core, grid, publication
 from tiles.cache import CachedTile, TileKey, filesystem, tile_cache
 from tiles.freshness import snapshot_mark, tile_reach
@@ -78,7 +79,7 @@ def front(published, live_server, tmp_path) -> str:
     yield base
     # The live server stores and publishes a tile after its answer: let that end before the test's
     # settings (cache folder, published folder, Redis namespace) are put back.
-    assert _until(_deferred_work_over)
+    assert until(_deferred_work_over)
     process.terminate()
     process.wait(timeout=10)
 
@@ -162,21 +163,11 @@ def _get(base: str, path: str) -> requests.Response:
     return requests.get(base + path, timeout=30)
 
 
-def _until(condition, seconds: float = 10.0) -> bool:
-    """Whether ``condition()`` comes true within ``seconds`` (a tile is published after its answer is sent)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
 def _rendered(base: str, path: str, published: Path) -> requests.Response:
     """GET a tile the portal renders, and wait until it is published (a tile with features is)."""
     response = _get(base, path)
     if response.status_code == 200:
-        assert _until((published / path.removeprefix("/tiles/")).exists), f"{path} was not published"
+        assert until((published / path.removeprefix("/tiles/")).exists), f"{path} was not published"
     return response
 
 
@@ -192,7 +183,7 @@ def test_a_rendered_tile_is_then_answered_by_the_front_server_from_disk(front, p
     first = _get(front, path)
     assert first.status_code == 200
     assert "X-Tile-Source" not in first.headers  # the portal rendered it
-    assert _until((published / "parcels" / str(z) / str(x) / f"{y}.mvt").exists)  # once the answer was sent
+    assert until((published / "parcels" / str(z) / str(x) / f"{y}.mvt").exists)  # once the answer was sent
     second = _get(front, path)
 
     assert (published / "parcels" / str(z) / str(x) / f"{y}.mvt").read_bytes() == first.content
@@ -253,7 +244,7 @@ def test_under_granian_a_tile_is_published_after_its_answer_and_not_cached_too(s
     assert first.status_code == 200
     assert "X-Tile-Source" not in first.headers
     published_file = published / "parcels" / str(z) / str(x) / f"{y}.mvt"
-    assert _until(published_file.exists)
+    assert until(published_file.exists)
     assert published_file.read_bytes() == first.content
     second = _get(served, path)
     assert second.headers["X-Tile-Source"] == "published"
@@ -339,7 +330,7 @@ def test_a_metatile_render_publishes_all_its_tiles_and_at_2x_too(front, publishe
     _get(front, f"/tiles/basemap/{z}/{x}/{y}@2x.png")
 
     folder = published / "basemap" / str(z)
-    assert _until(lambda: len(list(folder.rglob("*.png"))) >= 32)
+    assert until(lambda: len(list(folder.rglob("*.png"))) >= 32)
     files = {str(path.relative_to(folder)) for path in folder.rglob("*.png")}
 
     assert len([name for name in files if "@2x" not in name]) == 16  # the 4×4 metatile
@@ -429,7 +420,7 @@ def test_an_empty_vector_tile_is_answered_204_by_the_front_server_until_a_new_la
     first = _get(front, path)
     assert (first.status_code, first.content) == (204, b"")
     assert "X-Tile-Source" not in first.headers  # the portal rendered it
-    assert _until(marker.exists)
+    assert until(marker.exists)
     assert marker.read_bytes() == b""
     assert not (published / "landmarks" / str(z) / str(x) / f"{y}.mvt").exists()
     second = _get(front, path)
@@ -445,7 +436,7 @@ def test_an_empty_vector_tile_is_answered_204_by_the_front_server_until_a_new_la
     assert filled.status_code == 200
     assert "X-Tile-Source" not in filled.headers
     assert [feature["name_en"] for feature in mvt_features(filled.content, tmp_path)] == ["Salmiya Mosque"]
-    assert _until((published / "landmarks" / str(z) / str(x) / f"{y}.mvt").exists)
+    assert until((published / "landmarks" / str(z) / str(x) / f"{y}.mvt").exists)
     assert not marker.exists()
 
 
