@@ -126,7 +126,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # ones (UTM 39N's central meridian is 51°E: up to ~0.2 % scale error over Kuwait). Migrations
 # read this value; change it only before the first migrate. README "Coordinates" has the reasons.
 SRID = env.int("GEOPORTAL_SRID", default=31901)
-# Natural Earth's coastline is generalised; coastal landmarks lie up to ~2 km off it.
+# A delivered coast may be generalised (Natural Earth's, in the tests, is up to ~2 km off): piers, islets and
+# coastal landmarks may lie off it.
 MUNICIPALITY_EXTENT_BUFFER_M = env.float("GEOPORTAL_EXTENT_BUFFER_M", default=2000.0)
 
 LANGUAGE_CODE = "en"

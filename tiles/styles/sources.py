@@ -11,8 +11,7 @@ from __future__ import annotations
 
 SOURCES: dict[str, str] = {
     "governorates": "SELECT code, name_en, name_ar, geom_3857 FROM layers_governorate WHERE geom_3857 && !bbox!",
-    # The sea is what the governorates leave of the metatile. Their Natural Earth coast is generalised
-    # by up to a kilometre, so the basemap draws it only at small scales (basemap.xml).
+    # The sea is what the governorates leave of the metatile.
     "sea": (
         "SELECT ST_Difference(!bbox!, COALESCE(ST_Union(geom_3857), 'SRID=3857;POLYGON EMPTY'::geometry)) AS geom_3857 "
         "FROM layers_governorate WHERE geom_3857 && !bbox!"
