@@ -102,6 +102,7 @@ def command_run() -> int:
         _manage("migrate", "--noinput")
         _manage("roles_ensure")
         _manage("collectstatic", "--noinput", "--verbosity", "0")
+        _manage("tiles_restyle")  # a new look since the last start: the tiles drawn the old way go
         _manage("demo_load", "--once")
         return _serve()
     finally:

@@ -31,6 +31,7 @@ def test_compose_file_wires_the_portal_to_its_own_services():
         assert services[name]["build"]["dockerfile"] == "docker/Dockerfile"
     assert "manage.py migrate" in services["web"]["command"]
     assert "manage.py roles_ensure" in services["web"]["command"]  # the planners group
+    assert "manage.py tiles_restyle" in services["web"]["command"]  # tiles drawn the old way go
     assert "granian --interface wsgi geoportal.wsgi:application" in services["web"]["command"]
     assert (COMPOSE_FILE.parent / "Dockerfile").read_text(encoding="utf-8").count("GEOPORTAL_BOOTSTRAP=server") == 1
 
