@@ -13,6 +13,7 @@ from django.contrib.gis.admin import GISModelAdmin
 from django.contrib.gis.db.models import GeometryField
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.constants import LOOKUP_SEP
 from django.forms import Media
 from django.http import HttpRequest, HttpResponse
 
@@ -24,6 +25,25 @@ from .widgets import OfflineMapWidget, geometry_preview
 # vertex by up to about a millimetre (PROJ's inverse is not exact to the micrometre that
 # Django's GeometryField.has_changed allows). A geometry back within this distance is unchanged.
 UNCHANGED_TOLERANCE_M = 0.01
+# Fields and relations that hold restricted data, by the permission that opens them (as in the parcel file,
+# layers/parcel_file/access.py). A user without it is shown none of them on a change form, and may neither
+# search nor filter by them: a list's count answers for a value as well as the value itself would.
+RESTRICTED_NAMES: dict[str, frozenset[str]] = {
+    "layers.view_owner_data": frozenset({"owners", "applicant_ref"}),  # an applicant is a person
+    "layers.view_document_contents": frozenset({"file"}),
+}
+
+
+def names_withheld_from(request: HttpRequest) -> frozenset[str]:
+    """The restricted field and relation names whose permission the request's user does not hold."""
+    return frozenset().union(
+        *(names for permission, names in RESTRICTED_NAMES.items() if not request.user.has_perm(permission))
+    )
+
+
+def _path_names(path: str) -> set[str]:
+    """The field names along a search field or lookup (``=parcel__owners__civil_id``: parcel, owners, civil_id)."""
+    return set(path.lstrip("=^@").split(LOOKUP_SEP))
 
 
 class MapGeometryField(gis_forms.GeometryField):
@@ -146,9 +166,21 @@ class GeoLayerAdmin(GISModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: models.Model | None = None) -> list[str]:
         fields = list(super().get_fields(request, obj))
+        if obj is not None:  # a new record's form keeps them: whoever adds a permit types its applicant
+            withheld = names_withheld_from(request)
+            fields = [name for name in fields if name not in withheld]
         if obj is not None and not self.has_change_permission(request, obj):
             return ["geom_map" if name == "geom" else name for name in fields]
         return fields
+
+    def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
+        withheld = names_withheld_from(request)
+        return tuple(name for name in super().get_search_fields(request) if not _path_names(name) & withheld)
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        if request is None or _path_names(lookup) & names_withheld_from(request):
+            return False  # Django asks with the request; without it, nothing restricted can be ruled out
+        return super().lookup_allowed(lookup, value, request)
 
 
 class ReadOnlyGeoLayerAdmin(GeoLayerAdmin):

@@ -11,6 +11,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET
 
 from geoportal.errors import DomainError, InvalidInput, NotFound
@@ -110,6 +111,19 @@ def _file_for(request: HttpRequest, parcel_id: str) -> tuple[dict, FileAccess]:
     return document, access
 
 
+def _private_when_signed_in(view):
+    """A signed-in user's file may hold what their grants open (owners): no browser or proxy may keep it."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        if request.user.is_authenticated:
+            patch_cache_control(response, private=True, no_store=True)
+        return response
+
+    return wrapped
+
+
 @require_GET
 @rate_limited("parcel_file")
 def parcel_identify_view(request: HttpRequest) -> JsonResponse:
@@ -142,6 +156,7 @@ def parcel_identify_view(request: HttpRequest) -> JsonResponse:
 
 
 @require_GET
+@_private_when_signed_in
 @rate_limited("parcel_file")
 def parcel_file_json_view(request: HttpRequest, parcel_id: str) -> JsonResponse:
     document, access = _file_for(request, parcel_id)
@@ -163,6 +178,7 @@ def _html_errors(view):
 
 
 @require_GET
+@_private_when_signed_in
 @_html_errors
 @rate_limited("parcel_file")
 def parcel_file_html_view(request: HttpRequest, parcel_id: str) -> HttpResponse:
@@ -177,6 +193,7 @@ def _print_context(document: dict) -> dict:
 
 
 @require_GET
+@_private_when_signed_in
 @_html_errors
 @rate_limited("parcel_file")
 def parcel_file_print_view(request: HttpRequest, parcel_id: str) -> HttpResponse:
@@ -186,6 +203,7 @@ def parcel_file_print_view(request: HttpRequest, parcel_id: str) -> HttpResponse
 
 
 @require_GET
+@_private_when_signed_in
 @rate_limited("parcel_file")
 def parcel_file_pdf_view(request: HttpRequest, parcel_id: str) -> HttpResponse:
     document, access = _file_for(request, parcel_id)
@@ -226,9 +244,11 @@ def parcel_document_view(request: HttpRequest, parcel_id: str, code: str) -> Htt
     opened = parcel_document_open(parcel_id=parcel_id_parse(parcel_id), code=code)
     _audit(request, access, opened.parcel_id, FileChannel.DOCUMENT, document_code=opened.code)
     as_attachment = request.GET.get("download") == "1"
-    return FileResponse(
+    response = FileResponse(
         opened.file, content_type="application/pdf", as_attachment=as_attachment, filename=opened.filename
     )
+    response["Cache-Control"] = "private, no-store"  # a document's contents: kept by no browser or proxy
+    return response
 
 
 @require_GET

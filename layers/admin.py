@@ -326,11 +326,5 @@ class BuildingFileDocumentAdmin(GeoLayerAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
 
-    def get_fields(self, request: HttpRequest, obj: BuildingFileDocument | None = None) -> list[str]:
-        fields = super().get_fields(request, obj)
-        if obj is not None and not request.user.has_perm("layers.view_document_contents"):
-            return [name for name in fields if name != "file"]
-        return fields
-
 
 from layers import admin_audit  # noqa: E402, F401  (registers the audit log's admin)

@@ -194,3 +194,99 @@ def test_control_the_wms_walk_reaches_the_canary_parcel(scene):
     answer = Client().get(paths[0])
 
     assert [feature["id"] for feature in answer.json()["features"]] == [f"parcels.{scene.plot.id}"]
+
+
+def _admin_paths(scene) -> list[str]:
+    """The admin pages that show or filter by owners, applicants and document files: change pages, searches for
+    the canaries, and list filters whose count would answer for a value."""
+    from layers.models import BuildingFileDocument, BuildingPermit, ParcelOwner
+
+    permits = [
+        f"/admin/layers/buildingpermit/{pk}/change/" for pk in BuildingPermit.objects.values_list("pk", flat=True)
+    ]
+    owner = ParcelOwner.objects.get().pk
+    document = BuildingFileDocument.objects.get().pk
+    return [
+        *permits,
+        f"/admin/layers/buildingfiledocument/{document}/change/",
+        f"/admin/layers/parcel/{scene.plot.id}/change/",
+        "/admin/layers/buildingpermit/?q=APP-CANARY-5d2b",
+        "/admin/layers/buildingpermit/?applicant_ref=APP-CANARY-5d2b",
+        "/admin/layers/buildingpermit/?applicant_ref__startswith=APP-CANARY",
+        "/admin/layers/buildingpermit/?parcel__owners__isnull=False",
+        f"/admin/layers/parcel/?owners={owner}",
+        "/admin/layers/parcel/?owners__isnull=False",
+        "/admin/layers/parcel/?permits__applicant_ref=APP-CANARY-5d2b",
+        "/admin/layers/parcel/?documents__file__contains=DOC",
+        "/admin/layers/buildingfiledocument/?file__contains=DOC",
+    ]
+
+
+def _clerk(*codenames: str) -> Client:
+    user = _account("clerk", *codenames)
+    user.is_staff = True
+    user.save()
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+# Lookups across two relations, which Django's admin refuses whoever asks; the others it allows to those granted.
+REFUSED_BY_DJANGO_FOR_EVERYONE = (
+    "/admin/layers/buildingpermit/?parcel__owners__isnull=False",
+    "/admin/layers/parcel/?permits__applicant_ref=APP-CANARY-5d2b",
+    "/admin/layers/parcel/?documents__file__contains=DOC",
+)
+CLERK_GRANTS = (
+    "view_parcel",
+    "view_buildingpermit",
+    "change_buildingpermit",
+    "view_buildingfiledocument",
+    "change_buildingfiledocument",
+)
+
+
+def test_staff_without_the_owner_grant_see_no_applicant_and_cannot_filter_by_owners(scene):
+    client = _clerk(*CLERK_GRANTS)
+    answers = {path: client.get(path) for path in _admin_paths(scene)}
+
+    for path, answer in answers.items():
+        assert answer.status_code in (200, 400), path
+        if "?q=" not in path:  # a search page repeats its query in its search box
+            assert not [canary for canary in CANARIES if canary in answer.content], path
+    refused = {path for path, answer in answers.items() if answer.status_code == 400}
+    assert refused == {path for path in _admin_paths(scene) if "/?" in path and "?q=" not in path}
+    assert b"BP-2021-000001" not in answers["/admin/layers/buildingpermit/?q=APP-CANARY-5d2b"].content
+    document_page = next(answer for path, answer in answers.items() if "buildingfiledocument/" in path)
+    assert b'name="file"' not in document_page.content and b"DOC-SAL-1.pdf" not in document_page.content  # noqa: PT018
+
+
+def test_control_staff_with_the_grants_find_the_canaries_in_the_admin(scene):
+    """Without this, the test above could pass because the admin never showed these at all."""
+    client = _clerk(*CLERK_GRANTS, "view_owner_data", "view_document_contents")
+    answers = {path: client.get(path) for path in _admin_paths(scene)}
+
+    refused = {path: answer.status_code for path, answer in answers.items() if answer.status_code != 200}
+    assert refused == dict.fromkeys(REFUSED_BY_DJANGO_FOR_EVERYONE, 400)
+    assert b"BP-2021-000001" in answers["/admin/layers/buildingpermit/?q=APP-CANARY-5d2b"].content
+    assert b"BP-2021-000001" in answers["/admin/layers/buildingpermit/?applicant_ref=APP-CANARY-5d2b"].content
+    permit_pages = [answer for path, answer in answers.items() if path.endswith("/change/") and "permit/" in path]
+    assert all(CANARY_APPLICANT.encode() in answer.content for answer in permit_pages)
+    document_page = next(answer for path, answer in answers.items() if "buildingfiledocument/" in path)
+    assert b"DOC-SAL-1.pdf" in document_page.content
+
+
+def test_no_browser_or_proxy_keeps_a_signed_in_file_or_a_document(scene):
+    plot = scene.plot.id
+    planner = User.objects.create_user("planner", password="x")  # noqa: S106
+    planner.groups.add(roles_ensure())
+    client = Client()
+    client.force_login(planner)
+    paths = [f"/api/parcels/{plot}", f"/parcels/{plot}/", f"/parcels/{plot}/print/", f"/parcels/{plot}/report.pdf"]
+
+    for path in [*paths, f"/parcels/{plot}/documents/DOC-SAL-1", f"/parcels/{plot}/documents/DOC-SAL-1?download=1"]:
+        answer = client.get(path)
+        assert answer.status_code == 200, path
+        assert set(answer["Cache-Control"].replace(" ", "").split(",")) == {"private", "no-store"}, path
+    for path in paths:  # the public subset is the same for everyone
+        assert "private" not in Client().get(path).get("Cache-Control", ""), path
