@@ -63,6 +63,9 @@ class LayerSpec:
     unique_key: bool = True  # False: several rows may share a key (e.g. co-owners of a parcel)
     max_lengths: dict[str, int] = field(default_factory=dict)  # text columns → the stored column's length
     ranges: dict[str, Range] = field(default_factory=dict)  # number columns → the values they may take
+    # Columns whose values no report repeats: owner data (names, civil ids, shares, applicants), which whoever may
+    # read import jobs need not be allowed to see. A problem there is named by its row and column only.
+    withheld: tuple[str, ...] = ()
 
 
 class Check(NamedTuple):
@@ -105,27 +108,35 @@ def _field_checks(spec: LayerSpec, types: dict[str, str]) -> list[Check]:
         checks.append(
             Check(
                 f"length({column}::text) > %s",
-                f"%s || {column}",
-                (length,),
-                (f"{column} is longer than {length} characters: ",),
+                **_saying(
+                    spec,
+                    column,
+                    (f"{column} is longer than {length} characters: ", ""),
+                    f"{column} is longer than {length} characters",
+                    f"length({column}::text)",
+                ),
+                condition_params=(length,),
             )
         )
     for column, allowed in spec.choices.items():
         checks.append(
             Check(
                 f"{column} IS NOT NULL AND NOT ({column}::text = ANY(%s))",
-                f"%s || {column} || %s",
-                (list(allowed),),
-                (f"{column} '", "' is not one of " + ", ".join(allowed)),
+                **_saying(
+                    spec,
+                    column,
+                    (f"{column} '", f"' is not one of {', '.join(allowed)}"),
+                    f"{column} is not one of the choices",
+                ),
+                condition_params=(list(allowed),),
             )
         )
     for column in spec.numbers:
         checks.append(
             Check(
                 f"{column} IS NOT NULL AND {column}::text !~ %s",
-                f"%s || {column}",
-                (NUMBER_PATTERN,),
-                (f"{column} is not a number: ",),
+                **_saying(spec, column, (f"{column} is not a number: ", ""), f"{column} is not a number"),
+                condition_params=(NUMBER_PATTERN,),
             )
         )
     for column, bounds in spec.ranges.items():
@@ -136,21 +147,38 @@ def _field_checks(spec: LayerSpec, types: dict[str, str]) -> list[Check]:
         checks.append(
             Check(
                 f"CASE WHEN {column}::text ~ %s THEN NOT ({value} {below} %s AND {value} <= %s{whole}) ELSE false END",
-                f"%s || {column}",
-                (NUMBER_PATTERN, bounds.low, bounds.high),
-                (f"{column} must be {bounds.describe()}: ",),
+                **_saying(
+                    spec,
+                    column,
+                    (f"{column} must be {bounds.describe()}: ", ""),
+                    f"{column} must be {bounds.describe()}",
+                ),
+                condition_params=(NUMBER_PATTERN, bounds.low, bounds.high),
             )
         )
     for column in (*spec.dates, *spec.optional_dates):
-        message = (f"{column} is not a date (YYYY-MM-DD): ",)
+        saying = _saying(
+            spec, column, (f"{column} is not a date (YYYY-MM-DD): ", ""), f"{column} is not a date (YYYY-MM-DD)"
+        )
         if types.get(column) == "date":
             # Staged as a date (GeoPackage, Shapefile): every value is a calendar date, and its text
             # is YYYY-MM-DD exactly when its year is within DATE_PATTERN's (not BC, not infinity).
-            checks.append(Check(f"NOT ({column} BETWEEN %s AND %s)", f"%s || {column}", DATE_RANGE, message))
+            checks.append(Check(f"NOT ({column} BETWEEN %s AND %s)", **saying, condition_params=DATE_RANGE))
         else:
             condition = f"nullif({column}::text, '') IS NOT NULL AND {_not_a_date(column)}"
-            checks.append(Check(condition, f"%s || {column}", (DATE_PATTERN,), message))
+            checks.append(Check(condition, **saying, condition_params=(DATE_PATTERN,)))
     return checks
+
+
+def _saying(spec: LayerSpec, column: str, shown: tuple[str, str], withheld: str, withheld_sql: str = "") -> dict:
+    """A Check's message for a problem with ``column``: ``shown`` around the value given, or for a withheld column
+    the ``withheld`` words alone, with what ``withheld_sql`` tells (a length) if given."""
+    if column not in spec.withheld:
+        return {"message_sql": f"%s || {column} || %s", "message_params": shown}
+    if withheld_sql:
+        words = (f"{withheld} (", " given; owner data is not shown)")
+        return {"message_sql": f"%s || {withheld_sql} || %s", "message_params": words}
+    return {"message_sql": "%s", "message_params": (f"{withheld} (owner data is not shown)",)}
 
 
 def _not_a_date(column: str) -> str:

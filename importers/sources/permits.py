@@ -52,6 +52,7 @@ PERMIT = LayerSpec(
     ranges={"floors": Range(Decimal(0), Decimal(32767), whole=True)},
     dates=("applied_on",),
     optional_dates=("issued_on", "expires_on", "completed_on"),
+    withheld=("applicant_ref",),  # an applicant is a person: owner data
 )
 DOCUMENT = LayerSpec(
     layer="documents",

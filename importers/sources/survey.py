@@ -69,6 +69,7 @@ OWNER = LayerSpec(
     ranges={"share_pct": Range(Decimal(0), Decimal(100), low_open=True)},
     optional_dates=("since",),
     max_lengths={"owner_name_ar": 200, "owner_name_en": 200, "civil_id": 12},
+    withheld=("owner_name_ar", "owner_name_en", "civil_id", "share_pct", "since"),
 )
 
 # How far a parcel's owner shares may add up from 100: each share is rounded to two decimals.

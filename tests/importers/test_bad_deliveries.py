@@ -63,14 +63,14 @@ REFUSALS = {
         "parcels #1 TESTAREA/10/1: area_m2 is not a number: 75O",
         "parcels #2 TESTAREA/10/2: survey_date is not a date (YYYY-MM-DD): 2024-02-30",
         "parcels #3 TESTAREA/10/3: survey_date is not a date (YYYY-MM-DD): 15/01/2024",
-        "owners #1 TESTAREA/10/1: since is not a date (YYYY-MM-DD): 2010-02-29",
+        "owners #1 TESTAREA/10/1: since is not a date (YYYY-MM-DD) (owner data is not shown)",
     ],
     "impossible-values.zip": [
         "parcels #1 TESTAREA/10/1: area_m2 must be more than 0 and at most 9999999999.99: -750",
         "parcels #2 TESTAREA/10/2: area_m2 must be more than 0 and at most 9999999999.99: 0",
         "parcels #3 TESTAREA/10/3: area_m2 must be more than 0 and at most 9999999999.99: 10000000000000",
-        "owners #1 TESTAREA/10/1: share_pct must be more than 0 and at most 100: 150",
-        "owners #2 TESTAREA/10/1: share_pct must be more than 0 and at most 100: 0",
+        "owners #1 TESTAREA/10/1: share_pct must be more than 0 and at most 100 (owner data is not shown)",
+        "owners #2 TESTAREA/10/1: share_pct must be more than 0 and at most 100 (owner data is not shown)",
         "owners #1 TESTAREA/10/1: the owners' shares of the parcel add up to 150, not 100",
     ],
     "empty-layer.zip": ["parcels (layer): the layer has no features"],
@@ -198,6 +198,31 @@ def test_a_value_the_database_refuses_at_apply_rolls_back_and_reports_without_th
         "report.txt",
         "tiny-share",
     ]
+
+
+def test_a_report_names_a_bad_owner_value_without_repeating_it(tmp_path, stored_survey, quarantine):
+    """Whoever may read import jobs need not be allowed to see owners: names, civil ids and shares stay out."""
+    folder = tmp_path / "owner-values"
+    geopackage_write(folder / "survey.gpkg", survey_layers())
+    owner = {"area_code": "TESTAREA", "block_no": "10", "parcel_no": "1", "share_pct": "100"}
+    owners = [
+        owner | {"owner_name_ar": "CANARY-NAME-" + "ن" * 200, "civil_id": "2800101000019", "since": "2010-02-30"},
+        owner | {"parcel_no": "2", "owner_name_ar": "محمد", "owner_name_en": "E" * 201, "share_pct": "1OO"},
+    ]
+    csv_write(folder / "owners.csv", OWNER_COLUMNS, owners)
+
+    report = _refused(folder).report
+
+    assert sorted(str(problem) for problem in report.problems) == [
+        "owners #1 TESTAREA/10/1: civil_id is longer than 12 characters (13 given; owner data is not shown)",
+        "owners #1 TESTAREA/10/1: owner_name_ar is longer than 200 characters (212 given; owner data is not shown)",
+        "owners #1 TESTAREA/10/1: since is not a date (YYYY-MM-DD) (owner data is not shown)",
+        "owners #2 TESTAREA/10/2: owner_name_en is longer than 200 characters (201 given; owner data is not shown)",
+        "owners #2 TESTAREA/10/2: share_pct is not a number (owner data is not shown)",
+    ]
+    for secret in ("CANARY-NAME", "2800101000019", "2010-02-30", "EEEE", "1OO"):
+        assert secret not in report.as_text()
+    assert _database_rows() == stored_survey
 
 
 def test_owner_shares_must_add_up_to_100_within_rounding(tmp_path, stored_survey, quarantine):
