@@ -38,6 +38,7 @@ from gisserver.features import FeatureType, ServiceDescription, field
 from gisserver.operations import wfs20
 from gisserver.output import DBGML32Renderer
 from gisserver.parsers.gml.geometries import GEOSGMLGeometry
+from gisserver.parsers.query import CompiledQuery
 from gisserver.parsers.wfs20 import ResultType
 from gisserver.views import WFSView
 
@@ -334,3 +335,17 @@ def _checked_geometry_parser(parse):
 # django-gisserver builds every filter geometry (GML in a FILTER, the BBOX parameter) through these two.
 GEOSGMLGeometry.from_xml = _checked_geometry_parser(GEOSGMLGeometry.from_xml.__func__)
 GEOSGMLGeometry.from_bbox = _checked_geometry_parser(GEOSGMLGeometry.from_bbox.__func__)
+
+
+def _in_a_total_order(get_queryset):
+    def get_queryset_in_a_total_order(self):
+        queryset = get_queryset(self)
+        # A SORTBY replaces the layer's id order; rows that tie on it would come in any order, page by page, so a
+        # client paging with COUNT and STARTINDEX would get some features twice and miss others. The id breaks ties.
+        return queryset.order_by(*self.ordering, "pk") if self.ordering and not self.is_empty else queryset
+
+    return get_queryset_in_a_total_order
+
+
+# django-gisserver orders every GetFeature's rows here (a SortBy in a FILTER-less query, in XML, or SORTBY).
+CompiledQuery.get_queryset = _in_a_total_order(CompiledQuery.get_queryset)

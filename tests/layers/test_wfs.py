@@ -247,6 +247,29 @@ def test_every_output_format_pages_at_the_configured_size(client, parcels, setti
     assert GeoJsonRenderer.max_page_size == CSVRenderer.max_page_size == 5000
 
 
+@pytest.mark.parametrize("sortby", ["land_use", "status DESC", "land_use,number DESC"])
+def test_pages_sorted_by_a_column_with_ties_are_in_one_order_and_ids_break_the_ties(client, parcels, sortby):
+    """Parcels tie on land use: without the id after it, PostgreSQL may order the ties differently page by page,
+    and a client paging through the layer gets some features twice and misses others."""
+    with CaptureQueriesContext(connection) as captured:
+        pages = [
+            _get(client, REQUEST="GetFeature", TYPENAMES="parcels", OUTPUTFORMAT="geojson", SORTBY=sortby, COUNT="1",
+                 STARTINDEX=str(start))
+            for start in range(3)
+        ]  # fmt: skip
+
+    ids = [feature["id"] for status, body in pages for feature in json.loads(body)["features"]]
+    assert sorted(ids) == sorted(f"parcels.{parcel.pk}" for parcel in parcels[:3])
+    pages_sql = [
+        query["sql"]
+        for query in captured.captured_queries
+        if 'FROM "layers_parcel"' in query["sql"] and " LIMIT " in query["sql"]
+    ]
+    assert pages_sql
+    unordered = [sql for sql in pages_sql if not re.search(r'ORDER BY .*"layers_parcel"\."id" ASC LIMIT', sql)]
+    assert unordered == []
+
+
 def test_a_huge_count_is_cut_to_a_page_with_a_next_link(client, parcels, monkeypatch):
     from gisserver.output.geojson import GeoJsonRenderer
 
@@ -610,3 +633,17 @@ def test_a_layer_the_rows_cannot_hold_is_written_by_django_gisserver(client, blo
 
     assert f"<app:blocks>\n<app:number>{block.number}</app:number>".encode() in ours
     assert _timeless(ours) == _timeless(theirs)
+
+
+@pytest.mark.parametrize("output", ["application/gml+xml; version=3.2", "csv"])
+def test_every_output_format_breaks_sort_ties_by_id(client, parcels, output):
+    with CaptureQueriesContext(connection) as captured:
+        status, _ = _get(client, REQUEST="GetFeature", TYPENAMES="parcels", OUTPUTFORMAT=output, SORTBY="land_use")
+
+    assert status == 200
+    sql = [query["sql"] for query in captured.captured_queries if " ORDER BY " in query["sql"]]
+    assert sql
+    # The GML rows are selected with the id first and ordered by position: ORDER BY 4 ASC, 1 ASC.
+    last_by_id = r'ORDER BY .+, (?:"layers_parcel"\."id"|1) ASC( LIMIT|$)'
+    assert all(re.search(last_by_id, statement) for statement in sql), sql
+    assert all(statement.startswith('SELECT "layers_parcel"."id"') for statement in sql if ", 1 ASC" in statement)
