@@ -216,9 +216,10 @@ def parcel_file_pdf_view(request: HttpRequest, parcel_id: str) -> HttpResponse:
 
 @require_GET
 def parcel_by_identity_view(request: HttpRequest, area: str, block: str, number: str) -> HttpResponse:
-    """The share URL by identity (/parcels/<area>/<block>/<number>/): the current parcel's file."""
+    """The share URL by identity (/parcels/<area>/<block>/<number>/): the current parcel's file, or once that
+    parcel is retired (a saved or printed link), the file of the last one, which names what it became."""
     try:
-        parcel_id = parcel_id_by_key(area_code=area, block_no=block, parcel_no=number)
+        parcel_id = parcel_id_by_key(area_code=area, block_no=block, parcel_no=number, or_last_retired=True)
     except NotFound as error:
         return render(request, "frontend/parcel_error.html", {"error": error}, status=404)
     return redirect("parcel_file_html", parcel_id)

@@ -58,6 +58,17 @@ def parcel_by_key(*, area_code: str, block_no: str, parcel_no: str) -> Parcel | 
     )
 
 
+def parcel_last_retired_by_key(*, area_code: str, block_no: str, parcel_no: str) -> Parcel | None:
+    """Return the parcel that last held this identity and is retired (split, merged, cancelled), or None."""
+    return (
+        Parcel.objects.filter(
+            status=ParcelStatus.RETIRED, block__area__code=area_code, block__number=block_no, number=parcel_no
+        )
+        .order_by("-retired_on", "-id")
+        .first()
+    )
+
+
 def parcel_version_on(*, parcel: Parcel, date: datetime.date) -> ParcelVersion | None:
     """Return the parcel as it was on ``date``: the version whose [valid_from, valid_to) holds it."""
     return parcel.versions.filter(valid_from__lte=date).filter(Q(valid_to__isnull=True) | Q(valid_to__gt=date)).first()

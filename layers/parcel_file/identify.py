@@ -17,7 +17,7 @@ from django.db import DataError, InternalError, connection, models, transaction
 from geoportal.errors import InvalidInput, NotFound
 from geoportal.query_params import whole_number_parse
 from layers.models import Parcel, ParcelStatus
-from layers.selectors import parcel_by_key
+from layers.selectors import parcel_by_key, parcel_last_retired_by_key
 
 # The coordinate systems deliveries and clients use (DOMAIN.md, "Coordinates").
 SUPPORTED_CRS: dict[int, str] = {
@@ -121,17 +121,18 @@ def _identification(hits: list[dict]) -> Identification:
     )
 
 
-def parcel_id_by_key(*, area_code: str, block_no: str, parcel_no: str) -> int:
-    """Return the id of the current parcel with this identity; NotFound names what was asked.
+def parcel_id_by_key(*, area_code: str, block_no: str, parcel_no: str, or_last_retired: bool = False) -> int:
+    """Return the id of the current parcel with this identity (``or_last_retired``: else of the last parcel that
+    held it, now retired); NotFound names what was asked.
 
     A key with a control character (a NUL, which PostgreSQL's text cannot hold) names no parcel: it is not
     looked up, and the message shows the character escaped."""
     keys = (area_code, block_no, parcel_no)
-    parcel = (
-        None
-        if any(_CONTROL.search(key) for key in keys)
-        else parcel_by_key(area_code=area_code, block_no=block_no, parcel_no=parcel_no)
-    )
+    parcel = None
+    if not any(_CONTROL.search(key) for key in keys):
+        parcel = parcel_by_key(area_code=area_code, block_no=block_no, parcel_no=parcel_no)
+        if parcel is None and or_last_retired:
+            parcel = parcel_last_retired_by_key(area_code=area_code, block_no=block_no, parcel_no=parcel_no)
     if parcel is None:
         area, block, number = (_CONTROL.sub(lambda found: repr(found[0])[1:-1], key) for key in keys)
         raise NotFound(f"no current parcel {number[:16]} in block {block[:10]} of area '{area[:40]}'.", field="parcel")

@@ -142,6 +142,26 @@ def test_the_share_url_by_identity_leads_to_the_current_parcel(client, scene):
     assert client.get("/parcels/%00/%00/%00/").status_code == 404  # a NUL names no parcel (it was a 500)
 
 
+def test_a_share_url_kept_after_its_parcel_was_retired_leads_to_that_parcel_s_last_file(client, scene):
+    """A saved or printed link (the report prints it) must not end in a 404 once the parcel is split or merged:
+    the retired parcel's file names what it became."""
+    import datetime
+
+    from layers.services.parcels import parcel_retire
+
+    parcel_retire(parcel=scene.plot, on=datetime.date(2025, 9, 1))
+
+    response = client.get("/parcels/SALMIYA/12/2/")
+
+    assert response.status_code == 302
+    assert response["Location"] == f"/parcels/{scene.plot.id}/"
+    assert client.get(f"/parcels/{scene.plot.id}/").status_code == 200
+    assert client.get("/api/parcels/identify?area=SALMIYA&block=12&parcel=2").status_code == 404  # current only
+    missing = client.get("/parcels/SALMIYA/12/99/")
+    assert missing.status_code == 404
+    assert "لا توجد قسيمة بهذا الرقم" in missing.content.decode()  # the page is bilingual, its message too
+
+
 def test_the_pdf_report_is_bilingual_with_a_map(client, scene):
     response = client.get(f"/parcels/{scene.plot.id}/report.pdf")
 
