@@ -9,9 +9,12 @@ the delivery no longer lists is retired. Per key (area + block + parcel number),
 - **changed**: stored, with other attributes or geometry; a new version opens from its survey date;
 - **retired**: stored in a delivered block, and not delivered.
 
-Retired and added (or changed) parcels of one block that cover each other are linked: one retired
-parcel covering two or more new ones is a **split**, two or more retired parcels inside one new
-parcel a **merge**. ``parcel_sync_classify`` runs in the dry run too (the report and its map read
+Retired or changed parcels (as they were) and added or changed ones (as they are now) of one block that
+cover each other are linked: one old parcel covering two or more new ones is a **split**, two or more
+old parcels inside one new parcel a **merge**. A changed parcel may be on both sides: a split or merge
+often keeps one of the numbers (16 → 16 + 26, 14 + 15 → 14), and the parcel that keeps it is then
+both the parent (its old version) and a child (its new one); alone, that link is no split or merge.
+``parcel_sync_classify`` runs in the dry run too (the report and its map read
 it); ``parcel_sync_apply`` runs in the import's one transaction. Everything is set-based SQL, so a
 re-sync costs the same number of statements for ten parcels or ten thousand.
 """
@@ -86,7 +89,7 @@ def parcel_sync_classify(*, staged: str, sync: str, lineage: str, report: Import
         "WITH links AS ("
         " SELECT r.parcel_id AS parent_id, r.stored_version AS parent_version,"
         "  c.area_code, c.block_no, c.parcel_no AS child_no, c.survey_date"
-        f" FROM {sync} r JOIN {sync} c ON r.change = 'retired' AND c.change IN ('added', 'changed')"
+        f" FROM {sync} r JOIN {sync} c ON r.change IN ('retired', 'changed') AND c.change IN ('added', 'changed')"
         "  AND r.area_code = c.area_code AND r.block_no = c.block_no AND ST_Intersects(r.geom_old, c.geom_new)"
         " WHERE ST_Area(ST_Intersection(r.geom_old, c.geom_new))"
         "  >= %(overlap)s * LEAST(ST_Area(r.geom_old), ST_Area(c.geom_new))),"

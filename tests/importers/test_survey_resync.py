@@ -109,6 +109,46 @@ def test_a_second_delivery_is_classified_and_applied_with_history_and_lineage(tm
     assert moved.bbox_3857.extent[2] - moved.bbox_3857.extent[0] > 28  # old and new place: 25 m + 2 m
 
 
+def test_a_split_and_a_merge_that_keep_a_number_are_linked_and_retire_on_the_survey_date(tmp_path):
+    """Survey practice often keeps one number: 3 + 4 → 3 (3 grows over 4), 5 → 5 + 5B (5 gives its east half)."""
+    _deliver(tmp_path / "first", _first_delivery())
+    kept = [parcel_feature(str(n), X + 30 * (n - 1)) for n in (1, 2, 6, 8)]
+    second = survey_layers(
+        parcels=[
+            *kept,
+            parcel_feature("3", X + 60, coordinates=rectangle_coordinates(X + 60, SALMIYA_Y, 55, 30), area_m2=1650.0,
+                           survey_date="2025-03-01"),
+            parcel_feature("5", X + 120, coordinates=rectangle_coordinates(X + 120, SALMIYA_Y, 12.5, 30),
+                           area_m2=375.0, survey_date="2025-04-01"),
+            parcel_feature("5B", X + 132.5, coordinates=rectangle_coordinates(X + 132.5, SALMIYA_Y, 12.5, 30),
+                           area_m2=375.0, survey_date="2025-04-01"),
+        ]
+    )  # fmt: skip
+
+    report = _deliver(tmp_path / "second", second)
+
+    assert report.counts["parcels"] == {
+        "added": 1, "changed": 2, "unchanged": 4, "retired": 1, "splits": 1, "merges": 1
+    }  # fmt: skip
+    links = sorted(
+        ParcelLineage.objects.values_list(
+            "parent__parcel__number", "parent__version", "child__parcel__number", "child__version", "kind"
+        )
+    )
+    assert links == [
+        ("3", 1, "3", 2, "merge"),
+        ("4", 1, "3", 2, "merge"),
+        ("5", 1, "5", 2, "split"),
+        ("5", 1, "5B", 1, "split"),
+    ]
+    four = Parcel.objects.get(block__number="10", number="4")
+    assert (four.status, four.retired_on) == ("retired", datetime.date(2025, 3, 1))  # not the import's day
+    assert ParcelVersion.objects.get(parcel__number="3", version=2).change == "merged"
+    assert ParcelVersion.objects.get(parcel__number="5B").change == "split"
+    # Nothing else is linked: 1, 2, 6 and 8 are unchanged.
+    assert not ParcelLineage.objects.filter(child__parcel__number__in=["1", "2", "6", "8"]).exists()
+
+
 def test_the_same_second_delivery_again_changes_nothing(tmp_path):
     _deliver(tmp_path / "first", _first_delivery())
     _deliver(tmp_path / "second", _second_delivery())
