@@ -344,6 +344,11 @@ def references_validate(
         f"({only_when}) AND NOT EXISTS (SELECT 1 FROM {target} WHERE {join_condition})",
         message_params=(f"refers to an unknown {what}",),
     )
+    rule_validate(report, table, spec, check)
+
+
+def rule_validate(report: ImportReport, table: str, spec: LayerSpec, check: Check) -> None:
+    """Report the rows of a staged layer (``s``) that ``check`` finds, each named by its key."""
     rows, total = problem_rows(table, _label(spec), check)
     report.add_problems(spec.layer, rows, total)
 

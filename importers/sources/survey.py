@@ -15,7 +15,16 @@ from django.db import connection
 
 from importers.base import register
 from importers.bulk_load import bulk_load
-from importers.checks import NUMBER_PATTERN, LayerSpec, Range, layer_validate, overlaps_validate, references_validate
+from importers.checks import (
+    NUMBER_PATTERN,
+    Check,
+    LayerSpec,
+    Range,
+    layer_validate,
+    overlaps_validate,
+    references_validate,
+    rule_validate,
+)
 from importers.report import PROBLEMS_LISTED_PER_CHECK
 from importers.staging import STAGING_SCHEMA, stage_csv
 from layers.models import LandUse, ParcelStatus
@@ -100,6 +109,47 @@ def owner_shares_validate(report, table: str) -> None:
     report.add_problems(OWNER.layer, [(feature, message) for feature, message, _total in rows], total)
 
 
+# docs/deliveries.md: a parcel's area_m2 is within 0.5 % of its outline's area, and the parcel lies in its block.
+AREA_TOLERANCE = Decimal("0.005")
+OUTSIDE_BLOCK_M2 = 1.0  # more than this of a parcel outside its block's outline is no survey noise on a shared edge
+
+
+def parcel_geometry_validate(report, parcels: str, blocks: str) -> None:
+    """Report each parcel whose area_m2 disagrees with its outline, or that reaches out of its delivered block.
+
+    Run on valid geometries only (the caller's other checks passed): ST_Area and ST_Covers need them. A block's
+    outline is the same argument row after row, so PostGIS prepares it once per block.
+    """
+    outline = "ST_Area(geom)::numeric"
+    rule_validate(
+        report,
+        parcels,
+        PARCEL,
+        Check(
+            f"area_m2::text ~ %s AND abs(area_m2::text::numeric - {outline}) > %s * {outline}",
+            f"%s || area_m2 || %s || round({outline}, 2) || %s",
+            (NUMBER_PATTERN, AREA_TOLERANCE),
+            ("area_m2 ", " differs from the outline's area, ", " m², by more than 0.5 %"),
+        ),
+    )
+    block = (
+        f'FROM {STAGING_SCHEMA}."{blocks}" x WHERE x.area_code = s.area_code AND x.block_no = s.block_no'
+        " AND NOT ST_Covers(x.geom, s.geom)"
+    )
+    outside = "ST_Area(ST_Difference(s.geom, x.geom))"
+    rule_validate(
+        report,
+        parcels,
+        PARCEL,
+        Check(
+            f"EXISTS (SELECT 1 {block} AND {outside} > %s)",
+            f"%s || (SELECT round(max({outside})::numeric, 1) {block}) || %s",
+            (OUTSIDE_BLOCK_M2,),
+            ("reaches out of its block by ", " m²"),
+        ),
+    )
+
+
 # A first load fills these from empty (importers/bulk_load.py).
 BULK_LOADED = ("layers_parcel", "layers_parcelversion", "layers_parcelowner")
 STORED_AREA = "SELECT 1 FROM layers_area a WHERE a.code = s.area_code"
@@ -153,6 +203,8 @@ class SurveySource(VectorDeliverySource):
         )
         # Parcels may not overlap each other, nor the stored parcels of blocks this delivery keeps.
         overlaps_validate(self.report, self.tables["parcels"], PARCEL, kept=parcels_kept(staged=self.staged("parcels")))
+        if self.report.accepted:  # valid geometries and numbers only
+            parcel_geometry_validate(self.report, self.tables["parcels"], self.tables["blocks"])
         if "owners" in self.tables:
             layer_validate(self.report, self.tables["owners"], OWNER)
             references_validate(

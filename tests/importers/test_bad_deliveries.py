@@ -225,6 +225,31 @@ def test_a_report_names_a_bad_owner_value_without_repeating_it(tmp_path, stored_
     assert _database_rows() == stored_survey
 
 
+def test_a_parcel_whose_area_disagrees_with_its_outline_or_that_leaves_its_block_is_refused(
+    tmp_path, stored_survey, quarantine
+):
+    """docs/deliveries.md: area_m2 is within 0.5 % of the outline's area, and a parcel lies in its block. A parcel
+    35 km away from its block and an area 50 % too large were accepted."""
+    folder = tmp_path / "contradictions"
+    parcels = [
+        parcel_feature("1", X),  # 25 m × 30 m = 750 m², as stated
+        parcel_feature("2", X + 30, area_m2=1125.0),  # 50 % more than its outline
+        parcel_feature("3", X + 60, area_m2=753.5),  # within 0.5 %: survey rounding
+        parcel_feature("4", 0, coordinates=rectangle_coordinates(X + 90, SALMIYA_Y - 5, 25, 30)),  # 5 m × 25 m out
+        parcel_feature("5", X + 3000),  # another place entirely, 3 km away
+    ]
+    geopackage_write(folder / "survey.gpkg", survey_layers(parcels=parcels))
+
+    refusal = _refused(folder)
+
+    assert sorted(str(problem) for problem in refusal.report.problems) == [
+        "parcels #2 TESTAREA/10/2: area_m2 1125 differs from the outline's area, 750.00 m², by more than 0.5 %",
+        "parcels #4 TESTAREA/10/4: reaches out of its block by 125.0 m²",
+        "parcels #5 TESTAREA/10/5: reaches out of its block by 750.0 m²",
+    ]
+    assert _database_rows() == stored_survey
+
+
 def test_owner_shares_must_add_up_to_100_within_rounding(tmp_path, stored_survey, quarantine):
     folder = tmp_path / "shares"
     geopackage_write(folder / "survey.gpkg", survey_layers())
@@ -276,7 +301,8 @@ def test_repair_refuses_to_make_two_parcels_of_a_bow_tie(stored_survey, quaranti
 
 def test_repair_turns_a_bow_tie_block_into_two_polygons_and_lists_the_repair(tmp_path, quarantine):
     bow_tie = [[X, SALMIYA_Y], [X + 500, SALMIYA_Y + 500], [X + 500, SALMIYA_Y], [X, SALMIYA_Y + 500], [X, SALMIYA_Y]]
-    layers = survey_layers()
+    inside_the_eastern_triangle = rectangle_coordinates(X + 440, SALMIYA_Y + 235, 25, 30)
+    layers = survey_layers(parcels=[parcel_feature("1", 0, coordinates=inside_the_eastern_triangle)])
     layers["blocks"][0]["geometry"]["coordinates"] = [bow_tie]
     geopackage_write(tmp_path / "survey.gpkg", layers)
 

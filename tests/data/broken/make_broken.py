@@ -63,7 +63,8 @@ def inverted_ring(folder: Path) -> None:
     x = X + 30
     ring = [[x, Y], [x + 25, Y], [x + 25, Y + 30], [x + 10, Y + 30], [x + 15, Y + 20], [x + 5, Y + 20]]
     ring += [[x + 10, Y + 30], [x, Y + 30], [x, Y]]
-    _survey(folder, parcel_feature("1", X), parcel_feature("2", 0, coordinates=[ring]))
+    # 750 m² less the 50 m² courtyard: the surveyed area of the repaired outline.
+    _survey(folder, parcel_feature("1", X), parcel_feature("2", 0, coordinates=[ring], area_m2=700.0))
 
 
 def duplicate_keys(folder: Path) -> None:
