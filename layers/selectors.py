@@ -102,9 +102,12 @@ SEARCH_SIMILARITY = 0.5
 def search_entries(*, query: str, limit: int = 10) -> list[dict]:
     """Find governorates, areas, streets and landmarks by name, in Arabic or English (layers/models/search.py).
 
-    A name that is the query (after normalizing both) comes first; then names that contain it: those whose
-    Arabic or English name starts with it, then those with a word starting with it, then the rest; then names
-    like it (a typo, a missing letter, another spelling: "Salmiyah"). Within each of these, a governorate comes
+    A name that is the query (after normalizing both) comes first; then entries that contain it; then those
+    that hold every word of it in any order (a street's area and blocks are searched with it: "شارع 5 السالمية",
+    "Salmiya block 10"), those whose names hold more of the words first; then, among these, those whose Arabic or
+    English name starts with it, then those with a word starting with it, then the rest; then names like it (a
+    typo, a missing letter, another spelling: "Salmiyah"). Ordinals are searched as numbers too ("4th ring road",
+    "الدائري 4"). Within each of these, a governorate comes
     before an area, an area before a street, a street before a landmark (a place's name before the names
     made from it: the area Salmiya before "Salmiya Park"), then the name most like the whole query. Each
     result has its point in WGS 84 (lon, lat) for the map,
@@ -114,15 +117,30 @@ def search_entries(*, query: str, limit: int = 10) -> list[dict]:
     """
     sql = """
         WITH q AS (SELECT geoportal_search_normalize(%(query)s) AS text),
-             pattern AS (SELECT replace(replace(replace(text, '\\', '\\\\'), '%%', '\\%%'), '_', '\\_') AS text FROM q)
+             pattern AS (SELECT replace(replace(replace(text, '\\', '\\\\'), '%%', '\\%%'), '_', '\\_') AS text FROM q),
+             -- the query's words, less the article people write or leave out ("Al Jahra" is Jahra)
+             words AS (SELECT array_agg(word) AS list FROM q, regexp_split_to_table(trim(q.text), '[\\s/-]+') AS word
+                       WHERE word NOT IN ('al', 'el'))
         SELECT e.layer, e.key, e.name_ar, e.name_en, e.detail,
                ST_X(ST_Transform(e.point, 4326)), ST_Y(ST_Transform(e.point, 4326))
-        FROM layers_searchentry e CROSS JOIN q CROSS JOIN pattern
+        FROM layers_searchentry e CROSS JOIN q CROSS JOIN pattern CROSS JOIN words
         CROSS JOIN LATERAL (SELECT geoportal_search_normalize(e.name_ar) AS ar,
-                                   geoportal_search_normalize(e.name_en) AS en OFFSET 0) names  -- once a row
-        WHERE e.search_text LIKE '%%' || pattern.text || '%%' OR q.text <%% e.search_text
+                                   geoportal_search_normalize(e.name_en) AS en,
+                                   -- every word of the query, in any order ("شارع 5 السالمية", "Salmiya block 10"),
+                                   -- each at the start of a word of the entry ("al" is in "hospital": no match)
+                                   coalesce(cardinality(words.list), 0) > 0
+                                   AND NOT EXISTS (SELECT 1 FROM unnest(words.list) AS word
+                                               WHERE strpos(' ' || translate(e.search_text, '-/', '  '), ' ' || word)
+                                                     = 0) AS every_word
+                            OFFSET 0) names  -- once a row
+        WHERE e.search_text LIKE '%%' || pattern.text || '%%' OR q.text <%% e.search_text OR names.every_word
         ORDER BY q.text IN (names.ar, names.en) DESC,
                  e.search_text LIKE '%%' || pattern.text || '%%' DESC,
+                 names.every_word DESC,
+                 -- then the names that hold more of those words: "شارع 5 السالمية" is Street 5 in Salmiya before
+                 -- Fahad Al-Salem Street, which serves block 5 of Salmiya
+                 (SELECT count(*) FROM unnest(words.list) AS word
+                  WHERE strpos(' ' || names.ar, ' ' || word) > 0 OR strpos(' ' || names.en, ' ' || word) > 0) DESC,
                  (names.ar LIKE pattern.text || '%%' OR names.en LIKE pattern.text || '%%') DESC,
                  e.search_text LIKE '%% ' || pattern.text || '%%' DESC,
                  array_position(ARRAY['governorates', 'areas', 'streets', 'landmarks'], e.layer::text),
@@ -151,7 +169,16 @@ def search_entries(*, query: str, limit: int = 10) -> list[dict]:
 # Where each kind of search result lies, as (layer, key, name_ar, name_en): a street's or a landmark's
 # area, an area's governorate. Two streets of one name in two areas are told apart by it.
 SEARCH_RESULT_WITHIN = """
-    SELECT 'streets', s.code, a.name_ar, a.name_en FROM layers_street s JOIN layers_area a ON a.id = s.area_id
+    SELECT 'streets', s.code, a.name_ar || coalesce('، ' || blocks.ar, ''), a.name_en || coalesce(', ' || blocks.en, '')
+    FROM layers_street s JOIN layers_area a ON a.id = s.area_id
+    -- A street serving up to three blocks says which: Streets 5 of blocks 1, 2 and 3 of one area are three.
+    LEFT JOIN LATERAL (
+        SELECT CASE count(*) WHEN 1 THEN 'قطعة ' ELSE 'قطع ' END
+                   || string_agg(b.number, '، ' ORDER BY b.number) AS ar,
+               CASE count(*) WHEN 1 THEN 'Block ' ELSE 'Blocks ' END
+                   || string_agg(b.number, ', ' ORDER BY b.number) AS en
+        FROM layers_street_blocks sb JOIN layers_block b ON b.id = sb.block_id WHERE sb.street_id = s.id
+        HAVING count(*) BETWEEN 1 AND 3) blocks ON true
     WHERE s.code = ANY(%(streets)s)
     UNION ALL
     SELECT 'landmarks', l.code, a.name_ar, a.name_en FROM layers_landmark l JOIN layers_area a ON a.id = l.area_id

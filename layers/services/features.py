@@ -16,7 +16,7 @@ from layers.models import Area, Block, ChangeKind, Governorate, Landmark, Street
 
 from .changes import change_record
 from .geometry_checks import geometry_for_storage
-from .search import SEARCHABLE, search_index_refresh
+from .search import SEARCHABLE, search_index_refresh, search_index_refresh_naming
 
 
 class LayerOf:
@@ -51,12 +51,16 @@ def layer_feature_save(*, feature: models.Model) -> models.Model:
     change_record(layer=layer.layer, key=layer.key(feature), change=change, geometries=[previous, feature.geom])
     # A renamed key (codes are editable) leaves its old entry behind unless it is refreshed too.
     _search_refresh(layer, layer.key(feature), *([layer.key(stored)] if stored is not None else []))
+    if layer.layer == "blocks":  # its number is searched with the streets that serve it
+        search_index_refresh_naming(block_ids=[feature.pk])
     return feature
 
 
 def _search_refresh(layer: LayerOf, *keys: str) -> None:
     if layer.layer in SEARCHABLE:
         search_index_refresh(layer=layer.layer, keys=keys)
+    if layer.layer == "areas":  # its names are searched with its streets and landmarks
+        search_index_refresh_naming(area_codes=keys)
 
 
 @transaction.atomic

@@ -7,15 +7,16 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from django.contrib.gis.geos import Point
+from django.contrib.gis.geos import LineString, MultiLineString, Point
 
 from importers import sources  # noqa: F401
 from importers.base import import_delivery
 from importers.report import ImportRejected
 from importers.sources.survey import OWNER_COLUMNS
-from layers.models import Landmark, SearchEntry
+from layers.models import Landmark, SearchEntry, Street
 from layers.services.features import layer_feature_delete, layer_feature_save, street_retire
 from layers.services.search import search_index_refresh
+from tests.factories import BlockFactory
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.importers.delivery_builders import csv_write, feature, geopackage_write, survey_layers
 from tests.tiles.scene import new_landmark_import, scene_build
@@ -89,7 +90,8 @@ def test_the_planning_importer_refreshes_the_index_in_its_transaction(client, tm
 
     new_landmark_import(tmp_path / "planning")
 
-    assert _search(client, "مسجد السالمية") == [("landmarks", "LM-NEW-1")]
+    # First: the rest of Salmiya is like the query too, since its area's name is searched with each feature.
+    assert _search(client, "مسجد السالمية")[0] == ("landmarks", "LM-NEW-1")
     mosque_entry = SearchEntry.objects.get(key="LM-NEW-1").pk
     # A delivery that leaves the mall out of its area's list retires it: it leaves the index.
     mosque = feature(
@@ -223,3 +225,83 @@ def test_each_result_says_where_it_lies(client):
     assert within("مارينا", "landmarks", landmark.code) == ("السالمية", "Salmiya")
     assert within("salmiya", "areas", area.code) == (governorate.name_ar, governorate.name_en)
     assert within(governorate.name_en, "governorates", governorate.code) == ("", "")
+
+
+def _street_saved(
+    code: str, name_en: str, name_ar: str, *, area, number: str = "", blocks=(), x: float = 0.0
+) -> Street:
+    street = layer_feature_save(
+        feature=Street(
+            code=code, number=number, name_en=name_en, name_ar=name_ar, street_class="local", area=area,
+            geom=MultiLineString(LineString((SALMIYA_X + x, SALMIYA_Y), (SALMIYA_X + x + 100, SALMIYA_Y)), srid=31901),
+        )
+    )  # fmt: skip
+    street.blocks.add(*blocks)
+    search_index_refresh(layer="streets", keys=[code])
+    return street
+
+
+@pytest.mark.parametrize("query", ["4th ring road", "Ring Road 4", "4 ring road", "الدائري ٤", "الدائري الرابع"])
+def test_a_ring_road_is_found_by_its_number_as_people_write_it(client, query):
+    """ "4th ring road" gave eight Fifth Ring Roads, and "الدائري 4" the Third: ordinals are searched as numbers."""
+    block, _parcels, _street, _landmark = scene_build()
+    for code, ordinal_en, ordinal_ar in (
+        ("RR-C", "Third", "الثالث"),
+        ("RR-D", "Fourth", "الرابع"),
+        ("RR-E", "Fifth", "الخامس"),
+    ):
+        _street_saved(code, f"{ordinal_en} Ring Road", f"الدائري {ordinal_ar}", area=block.area)
+
+    assert _search(client, query)[0] == ("streets", "RR-D")
+
+
+@pytest.mark.parametrize("query", ["شارع 5 السالمية", "السالمية شارع ٥", "Street 5 Salmiya", "salmiya street 5"])
+def test_a_street_is_found_by_its_number_and_area_in_either_language_and_any_order(client, query):
+    """A Kuwaiti address names the area: Street 5 of Salmiya, not Fahad Al-Salem Street, which serves block 5."""
+    block, _parcels, _street, _landmark = scene_build()
+    other = BlockFactory(area=block.area, number="5")
+    _street_saved("SALMIYA-FAHAD", "Fahad Al-Salem Street", "شارع فهد السالم", area=block.area, blocks=[other], x=200)
+    _street_saved("SALMIYA-12-5", "Street 5", "شارع 5", area=block.area, number="5", blocks=[block], x=400)
+
+    assert _search(client, query)[0] == ("streets", "SALMIYA-12-5")
+
+
+def test_a_street_is_found_by_its_block_and_says_which_blocks_it_serves(client):
+    block, _parcels, _street, _landmark = scene_build()
+    second = BlockFactory(area=block.area, number="11")
+    _street_saved("SALMIYA-10-7", "Street 7", "شارع 7", area=block.area, number="7", blocks=[block], x=200)
+    _street_saved("SALMIYA-11-7", "Street 7", "شارع 7", area=block.area, number="7", blocks=[second], x=400)
+    _street_saved("SALMIYA-LONG", "Long Street", "الشارع الطويل", area=block.area, blocks=[block, second], x=600)
+
+    results = client.get("/api/search", {"q": "Salmiya block 11 street 7"}).json()["results"]
+    places = {result["key"]: (result["within_en"], result["within_ar"]) for result in results}
+
+    assert results[0]["key"] == "SALMIYA-11-7"
+    assert places["SALMIYA-10-7"] == ("Salmiya, Block 10", "السالمية، قطعة 10")
+    assert _search(client, "long street")[0] == ("streets", "SALMIYA-LONG")
+    long_street = client.get("/api/search", {"q": "long street"}).json()["results"][0]
+    assert (long_street["within_en"], long_street["within_ar"]) == ("Salmiya, Blocks 10, 11", "السالمية، قطع 10، 11")
+
+
+def test_an_area_renamed_in_the_admin_renames_it_in_its_streets_search_text(client):
+    block, _parcels, street, _landmark = scene_build()
+    area = block.area
+
+    area.name_en, area.name_ar = "Salmiya Renamed", "السالمية الجديدة"
+    layer_feature_save(feature=area)
+
+    assert _search(client, "Salem Al-Mubarak Salmiya Renamed")[0] == ("streets", street.code)
+    assert "renamed" in SearchEntry.objects.get(layer="streets", key=street.code).search_text
+
+
+def test_the_article_and_a_word_inside_another_do_not_make_a_match(client):
+    """ "Al Jahra" is Jahra: "al" is dropped from the words, and a word must start a word ("al" is in "hospital")."""
+    block, _parcels, _street, landmark = scene_build()
+    layer_feature_save(
+        feature=Landmark(code="LM-HOSPITAL", name_en="Salmiya Hospital", name_ar="مستشفى السالمية", category="hospital",
+                         area=block.area, geom=Point(SALMIYA_X + 50, SALMIYA_Y + 50, srid=31901))
+    )  # fmt: skip
+    search_index_refresh(layer="areas", keys=[block.area.code])
+
+    assert _search(client, "Al Salmiya")[0] == ("areas", block.area.code)
+    assert _search(client, "al-salmiya")[0] == ("areas", block.area.code)
