@@ -62,8 +62,17 @@ def governorates_ensure(folder: Path):
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker, tmp_path_factory):
+def django_db_setup(request, django_db_setup, django_db_blocker, tmp_path_factory):
     """Commit the governorates into the test database once per session (reference data)."""
+    if not connection.settings_dict["NAME"].startswith("test_"):
+        # pytest-django sets up only the databases that the collected tests' django_db markers name. A run of
+        # modules whose fixtures alone use the database (tests/tiles/test_raster.py commits its scene for Mapnik)
+        # then wrote into the real database, the embedded demo's, and removed from it what it had written.
+        from django.test.utils import setup_databases
+
+        with django_db_blocker.unblock():
+            setup_databases(verbosity=0, interactive=False, aliases={"default"}, keepdb=True)
+        assert connection.settings_dict["NAME"].startswith("test_"), connection.settings_dict["NAME"]
     with django_db_blocker.unblock():
         governorates_ensure(tmp_path_factory.mktemp("governorates"))
     yield
