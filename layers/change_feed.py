@@ -25,7 +25,17 @@ from django.db import connection
 
 from geoportal.errors import InvalidInput
 
-FEED_LAYERS = ("governorates", "areas", "blocks", "parcels", "zoning", "streets", "landmarks", "imagery")
+FEED_LAYERS = (
+    "governorates",
+    "areas",
+    "blocks",
+    "parcels",
+    "zoning",
+    "streets",
+    "landmarks",
+    "imagery",
+    "neighbouring_land",
+)
 FEED_PAGE_DEFAULT = 500
 FEED_PAGE_MAX = 5000
 CURSOR_PATTERN = re.compile(r"([0-9]{1,20})\.([0-9]{1,19})")  # ASCII digits only: int() reads "٣" too

@@ -136,7 +136,7 @@ LAYERS: dict[str, TileLayer] = {
             "Municipal basemap",
             6,
             20,
-            ("governorates", "areas", "blocks", "parcels", "zoning", "streets", "landmarks"),
+            ("governorates", "neighbouring_land", "areas", "blocks", "parcels", "zoning", "streets", "landmarks"),
         ),
     )
 }

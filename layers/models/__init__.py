@@ -1,6 +1,6 @@
 """The municipal spatial data model, one module per domain."""
 
-from .admin_units import Area, Block, Governorate, Municipality
+from .admin_units import Area, Block, Governorate, Municipality, NeighbouringLand
 from .audit import FileChannel, ParcelFileView
 from .changes import ChangeEvent, ChangeKind, PlanningFeatureVersion
 from .imagery import AerialImage
@@ -28,6 +28,7 @@ __all__ = [
     "LandUse",
     "LineageKind",
     "Municipality",
+    "NeighbouringLand",
     "Parcel",
     "ParcelLineage",
     "ParcelFileView",

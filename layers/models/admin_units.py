@@ -44,6 +44,26 @@ class Governorate(models.Model):
         return self.name_en
 
 
+class NeighbouringLand(models.Model):
+    """The land of the countries around the municipality, for the basemap only: without it the sea (what no land
+    covers) would flood them, and the municipality would look like an island. No municipal data; not published."""
+
+    country = models.CharField(max_length=10, unique=True, help_text="ISO 3166-1 alpha-3, e.g. SAU")
+    name_ar = models.CharField(max_length=200, blank=True)
+    name_en = models.CharField(max_length=200, blank=True)
+    geom = storage_geometry(gis_models.MultiPolygonField)
+    geom_3857 = web_mercator_copy(gis_models.MultiPolygonField)
+
+    class Meta:
+        ordering = ["country"]
+        verbose_name_plural = "neighbouring land"
+        indexes = geometry_indexes("neighbouringland", "geom", "geom_3857")
+        constraints = [valid_geometry_constraint("neighbouringland")]
+
+    def __str__(self) -> str:
+        return self.name_en or self.country
+
+
 class Area(models.Model):
     """منطقة: a named district, numbered into blocks."""
 

@@ -17,7 +17,7 @@ from tests.geometry_helpers import SALMIYA_X, ktm_rectangle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 INJECTION = "parcels'); DROP TABLE layers_changeevent; --"
-LAYERS = "governorates, areas, blocks, parcels, zoning, streets, landmarks, imagery"
+LAYERS = "governorates, areas, blocks, parcels, zoning, streets, landmarks, imagery, neighbouring_land"
 
 
 def _not_a_cursor(value: str) -> str:

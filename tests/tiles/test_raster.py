@@ -20,12 +20,23 @@ from pathlib import Path
 import mapnik
 import numpy as np
 import pytest
-from django.contrib.gis.geos import LineString, MultiLineString, MultiPolygon, Point, Polygon
+from django.conf import settings
+from django.contrib.gis.geos import GEOSGeometry, LineString, MultiLineString, MultiPolygon, Point, Polygon
 from django.db import connection
 from PIL import Image
 
 from geoportal.errors import InvalidInput, NotFound
-from layers.models import Area, Block, ChangeEvent, Landmark, Parcel, ParcelVersion, Street, ZoningZone
+from layers.models import (
+    Area,
+    Block,
+    ChangeEvent,
+    Landmark,
+    NeighbouringLand,
+    Parcel,
+    ParcelVersion,
+    Street,
+    ZoningZone,
+)
 from layers.services.features import layer_feature_save
 from layers.services.parcels import parcel_create, parcel_retire
 from tests.conftest import governorates_ensure
@@ -46,6 +57,7 @@ SCENE = "RASTER-KABD"
 DAY = datetime.date(2024, 1, 1)
 LAND = (242, 239, 233)  # the basemap's background (basemap.xml)
 SEA = (170, 211, 223)  # its sea, #aad3df
+OUTSIDE_LAND = (228, 224, 216)  # land outside the municipality, #e4e0d8
 
 
 def _metatile_origin(lon: float, lat: float, z: int, size: int = 2) -> tuple[int, int]:
@@ -246,6 +258,39 @@ def test_the_basemap_draws_the_sea_the_governorates_leave_at_every_zoom(z):
     sea = _stitched(render_metatile(layer="basemap", z=z, x0=x0, y0=y0, size=2), x0, y0, 2)
 
     assert (sea[..., :3] == SEA).all()
+
+
+@pytest.fixture
+def neighbouring_land(django_db_setup, django_db_blocker):
+    """A neighbour's land over the basemap's sea test point, committed for Mapnik's own connection."""
+    west, south = lonlat_to_3857(49.3, 28.8)
+    east, north = lonlat_to_3857(49.9, 29.4)
+    land = GEOSGeometry(f"SRID=3857;MULTIPOLYGON((({west} {south},{east} {south},{east} {north},{west} {north},"
+                        f"{west} {south})))")  # fmt: skip
+    land.transform(settings.SRID)
+    with django_db_blocker.unblock():
+        NeighbouringLand.objects.create(country="TST", name_en="Testland", name_ar="أرض الاختبار", geom=land)
+    yield
+    with django_db_blocker.unblock():
+        NeighbouringLand.objects.filter(country="TST").delete()
+
+
+@pytest.mark.parametrize("z", [8, 13])
+def test_a_neighbouring_country_is_land_on_the_basemap_not_sea(neighbouring_land, z):
+    """The sea was what the governorates left: Saudi Arabia, Iraq and Iran were drawn as water, and Kuwait as an
+    island. Beyond the box the neighbouring land was delivered for, no sea is drawn either (what is land there is
+    not known)."""
+    inside_x0, inside_y0 = _metatile_origin(49.6, 29.1, z)
+    beyond_x0, beyond_y0 = _metatile_origin(49.5, 27.0, 13)  # south of the land's box, in the Gulf
+
+    land = _stitched(render_metatile(layer="basemap", z=z, x0=inside_x0, y0=inside_y0, size=2), inside_x0, inside_y0, 2)
+    beyond = _stitched(
+        render_metatile(layer="basemap", z=13, x0=beyond_x0, y0=beyond_y0, size=2), beyond_x0, beyond_y0, 2
+    )
+
+    middle = land[256 - 8 : 256 + 8, 256 - 8 : 256 + 8, :3]
+    assert (middle == OUTSIDE_LAND).all()
+    assert not (beyond[..., :3] == SEA).all(axis=-1).any()
 
 
 def test_tiles_outside_the_grid_are_left_out():

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 SOURCES: dict[str, str] = {
     "governorates": "SELECT code, name_en, name_ar, geom_3857 FROM layers_governorate WHERE geom_3857 && !bbox!",
-    # The sea is what the governorates leave of the metatile.
+    # The sea is what the governorates and the neighbouring countries' land leave of the metatile, within the box the
+    # neighbouring land was delivered for (beyond it, what is land is not known: no sea is drawn there); with none
+    # delivered, the whole metatile. Each outline is cut to the metatile first: a country holds thousands of points.
     "sea": (
-        "SELECT ST_Difference(!bbox!, COALESCE(ST_Union(geom_3857), 'SRID=3857;POLYGON EMPTY'::geometry)) AS geom_3857 "
-        "FROM layers_governorate WHERE geom_3857 && !bbox!"
+        "SELECT ST_Difference(ST_Intersection(!bbox!, COALESCE((SELECT ST_SetSRID(ST_Extent(geom_3857)::geometry, 3857)"
+        " FROM layers_neighbouringland), !bbox!)), COALESCE(ST_Union(ST_Intersection(geom_3857, !bbox!)),"
+        " 'SRID=3857;POLYGON EMPTY'::geometry)) AS geom_3857 FROM ("
+        "SELECT geom_3857 FROM layers_governorate WHERE geom_3857 && !bbox!"
+        " UNION ALL SELECT geom_3857 FROM layers_neighbouringland WHERE geom_3857 && !bbox!) AS land"
     ),
     # Only the lines two governorates share: on the basemap the coast is the edge of the sea.
     "governorate_boundaries": (

@@ -15,7 +15,7 @@ from importers.report import ImportRejected
 from layers.models import Parcel
 
 # Each department's folder of the delivery, in the order their references need.
-DELIVERY_ORDER = ("governorates", "survey", "planning", "permits", "imagery")
+DELIVERY_ORDER = ("governorates", "neighbouring_land", "survey", "planning", "permits", "imagery")
 
 
 def demo_generate(out: Path, *, parcels: int, seed: int) -> None:
@@ -32,7 +32,8 @@ def demo_is_generated(out: Path, *, parcels: int, seed: int) -> bool:
     if not manifest.exists():
         return False
     content = json.loads(manifest.read_text(encoding="utf-8"))
-    return content.get("parcels_requested") == parcels and content.get("seed") == seed
+    every_folder = all((out / folder).is_dir() for folder in DELIVERY_ORDER)  # one written by an older generator
+    return content.get("parcels_requested") == parcels and content.get("seed") == seed and every_folder
 
 
 class Command(BaseCommand):
