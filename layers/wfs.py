@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+from decimal import Decimal
 from xml.parsers import expat
 
 from defusedxml import DefusedXmlException
@@ -37,6 +38,7 @@ from gisserver.exceptions import (
 from gisserver.features import FeatureType, ServiceDescription, field
 from gisserver.operations import wfs20
 from gisserver.output import DBGML32Renderer
+from gisserver.output import geojson as gisserver_geojson
 from gisserver.parsers.gml.geometries import GEOSGMLGeometry
 from gisserver.parsers.query import CompiledQuery
 from gisserver.parsers.wfs20 import ResultType
@@ -349,3 +351,16 @@ def _in_a_total_order(get_queryset):
 
 # django-gisserver orders every GetFeature's rows here (a SortBy in a FILTER-less query, in XML, or SORTBY).
 CompiledQuery.get_queryset = _in_a_total_order(CompiledQuery.get_queryset)
+
+
+def _json_value(value):
+    """A GeoJSON property value orjson cannot write itself: a decimal column as a number (django-gisserver writes
+    it as a string, so GDAL, QGIS and pandas read "877.30" as text that sorts "1000" before "877"); else as before."""
+    if isinstance(value, Decimal):
+        return float(value)  # numeric(12, 2) and the like: a double holds every such value to the cent
+    return _gisserver_json_value(value)
+
+
+_gisserver_json_value = gisserver_geojson._json_default
+# django-gisserver's GeoJSON renderer hands every value orjson cannot write to this module function.
+gisserver_geojson._json_default = _json_value

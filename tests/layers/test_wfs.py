@@ -647,3 +647,23 @@ def test_every_output_format_breaks_sort_ties_by_id(client, parcels, output):
     last_by_id = r'ORDER BY .+, (?:"layers_parcel"\."id"|1) ASC( LIMIT|$)'
     assert all(re.search(last_by_id, statement) for statement in sql), sql
     assert all(statement.startswith('SELECT "layers_parcel"."id"') for statement in sql if ", 1 ASC" in statement)
+
+
+def test_geojson_writes_decimal_columns_as_numbers_that_gdal_reads_as_reals(client, parcels, planning, tmp_path):
+    """django-gisserver wrote "750.00": GDAL, QGIS and pandas read the column as text, which sorts and sums wrong."""
+    status, body = _get(client, REQUEST="GetFeature", TYPENAMES="parcels", OUTPUTFORMAT="geojson")
+    zoning_status, zoning = _get(client, REQUEST="GetFeature", TYPENAMES="zoning", OUTPUTFORMAT="geojson")
+
+    assert status == zoning_status == 200
+    areas = [feature["properties"]["surveyed_area_m2"] for feature in json.loads(body)["features"]]
+    assert areas
+    assert all(isinstance(area, float) for area in areas)
+    zone = json.loads(zoning)["features"][0]["properties"]
+    assert all(isinstance(zone[name], float) for name in ("max_height_m", "floor_area_ratio", "site_coverage_pct")), (
+        zone
+    )
+    (tmp_path / "parcels.geojson").write_bytes(body)
+    schema = subprocess.run(
+        ["ogrinfo", "-so", "-al", str(tmp_path / "parcels.geojson")], capture_output=True, text=True
+    )
+    assert re.search(r"^surveyed_area_m2: Real", schema.stdout, re.MULTILINE), schema.stdout
