@@ -209,6 +209,21 @@ PARCEL_FILE_RATE_ANONYMOUS = env.int("GEOPORTAL_PARCEL_FILE_RATE_ANONYMOUS", def
 PARCEL_FILE_RATE_SIGNED_IN = env.int("GEOPORTAL_PARCEL_FILE_RATE_SIGNED_IN", default=600)
 PROXY_HOPS = env.int("GEOPORTAL_PROXY_HOPS", default=0)
 RATE_LIMIT_NAMESPACE = env.str("GEOPORTAL_RATE_LIMIT_NAMESPACE", default="ratelimit")
+# Sign-in attempts (the admin's login form) per client address and minute; 0 turns the limit off.
+LOGIN_ATTEMPTS_PER_MINUTE = env.int("GEOPORTAL_LOGIN_ATTEMPTS_PER_MINUTE", default=10)
+
+# Served over HTTPS (a TLS proxy in front): cookies only over HTTPS, and browsers told to ask for nothing else
+# (HSTS). On in production unless GEOPORTAL_HTTPS=false; the proxy redirects plain HTTP (GEOPORTAL_SSL_REDIRECT
+# makes the portal do it, /healthz excepted). Behind our own proxies (PROXY_HOPS), their X-Forwarded-Proto says
+# whether the client came over HTTPS.
+HTTPS = env.bool("GEOPORTAL_HTTPS", default=GEOPORTAL_ENV == "production")
+if HTTPS:
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("GEOPORTAL_HSTS_SECONDS", default=31_536_000)
+    SECURE_SSL_REDIRECT = env.bool("GEOPORTAL_SSL_REDIRECT", default=False)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    if PROXY_HOPS:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Zipped deliveries (importers/archives.py): refused beyond these, before anything is unpacked.
 IMPORT_ARCHIVE_MAX_ENTRIES = env.int("GEOPORTAL_IMPORT_ARCHIVE_MAX_ENTRIES", default=1000)
