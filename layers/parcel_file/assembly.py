@@ -139,7 +139,15 @@ def _permit(permit: dict) -> dict:
         timeline.append({"status": "expired" if past else "expires", "on": permit["expires_on"]})
     if permit["status"] in {"rejected", "cancelled", "under_review"}:
         timeline.append({"status": permit["status"], "on": None})
-    return {**permit, "timeline": timeline, "applicant_ref": permit.get("applicant_ref", RESTRICTED)}
+    # The register may still say "issued" after the expiry date has passed: the file says what holds today, and
+    # keeps the registered status beside it.
+    expired = permit["status"] == "issued" and timeline[-1]["status"] == "expired"
+    return {
+        **permit,
+        "status_now": "expired" if expired else permit["status"],
+        "timeline": timeline,
+        "applicant_ref": permit.get("applicant_ref", RESTRICTED),
+    }
 
 
 def _building_file(documents: list[dict], access: FileAccess) -> list[dict]:

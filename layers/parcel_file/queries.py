@@ -26,6 +26,7 @@ FRONTAGE_DISTANCE_M = 30.0
 FRONTAGE_SLACK_MIN_M = 2.0
 FRONTAGE_SLACK_SHARE = 0.2
 NEIGHBOUR_DISTANCE_M = 2.0  # parcels closer than this share a boundary (survey noise included)
+NEIGHBOUR_OVERLAP_M2 = 1.0  # and overlap it by less than this (survey noise on a shared edge)
 NEAREST_LANDMARKS = 5
 MAX_NEIGHBOURS = 24
 
@@ -135,9 +136,12 @@ FILE_QUERIES: tuple[FileQuery, ...] = (
         FROM layers_parcel n
         JOIN layers_block b ON b.id = n.block_id
         JOIN layers_area a ON a.id = b.area_id
-        WHERE ST_DWithin(n.geom, (SELECT geom FROM layers_parcel WHERE id = %(id)s), %(neighbour_distance)s)
+        CROSS JOIN (SELECT geom FROM layers_parcel WHERE id = %(id)s) AS p
+        WHERE ST_DWithin(n.geom, p.geom, %(neighbour_distance)s)
           AND n.id <> %(id)s
           AND n.status <> %(retired)s
+          -- beside it, not on its ground: a retired parcel's successors lie on it (its lineage names them)
+          AND ST_Area(ST_Intersection(n.geom, p.geom)) < %(neighbour_overlap)s
         ORDER BY a.code, b.number, n.number
         LIMIT %(neighbours)s
         """,
@@ -191,6 +195,7 @@ def file_query_parameters(parcel_id: int) -> dict:
         "frontage_slack_min": FRONTAGE_SLACK_MIN_M,
         "frontage_slack_share": FRONTAGE_SLACK_SHARE,
         "neighbour_distance": NEIGHBOUR_DISTANCE_M,
+        "neighbour_overlap": NEIGHBOUR_OVERLAP_M2,
         "retired": ParcelStatus.RETIRED,
         "landmarks": NEAREST_LANDMARKS,
         "neighbours": MAX_NEIGHBOURS,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -214,3 +215,46 @@ def test_the_file_takes_a_fixed_number_of_queries_however_much_the_parcel_has(sc
     assert len(before) == len(after) == count
     owner_reads = [query["sql"] for query in after if "layers_parcelowner" in query["sql"]]
     assert len(owner_reads) == (1 if access is PLANNER else 0)  # what the public may not see is never read
+
+
+def test_an_issued_permit_past_its_expiry_says_it_has_expired_and_what_the_register_says(scene, client):
+    """The register may still say "issued" years after the expiry date; the file's headline said "Issued" above a
+    timeline that ended "Expired"."""
+    from layers.services.permits import ParcelKey, building_permit_create
+
+    building_permit_create(
+        number="BP-2019-000003", parcel_key=ParcelKey("SALMIYA", "12", "2"), permit_type="addition", status="issued",
+        applied_on=datetime.date(2019, 1, 5), issued_on=datetime.date(2019, 2, 1), expires_on=datetime.date(2020, 2, 1),
+        applicant_ref="APP-3",
+    )  # fmt: skip
+
+    permits = {permit["number"]: permit for permit in parcel_file(parcel_id=scene.plot.id, access=PUBLIC)["permits"]}
+    page = client.get(f"/parcels/{scene.plot.id}/").content.decode()
+
+    assert (permits["BP-2019-000003"]["status"], permits["BP-2019-000003"]["status_now"]) == ("issued", "expired")
+    assert permits["BP-2021-000001"]["status_now"] == "completed"
+    assert permits["BP-2025-000002"]["status_now"] == "under_review"
+    assert "BP-2019-000003</strong> Addition — Expired (registered as issued)" in page
+
+
+def test_a_retired_parcel_s_successors_are_not_its_neighbours(scene):
+    """Split into 2A and 2B, parcel 2's file listed them as neighbours: they lie on its ground."""
+    from django.contrib.gis.geos import Polygon
+
+    from layers.services.parcels import parcel_split
+    from tests.factories import parcel_survey
+
+    west, south, east, north = scene.plot.geom.extent
+    middle = (west + east) / 2
+    halves = [Polygon.from_bbox(box) for box in ((west, south, middle, north), (middle, south, east, north))]
+    for half in halves:
+        half.srid = scene.plot.geom.srid
+    parts = {
+        number: parcel_survey(half, surveyed_area_m2=Decimal(str(round(half.area, 2))))
+        for number, half in zip(("2A", "2B"), halves, strict=True)
+    }
+    parcel_split(parcel=scene.plot, parts=parts, on=datetime.date(2025, 10, 1))
+
+    document = parcel_file(parcel_id=scene.plot.id, access=PUBLIC)
+
+    assert [neighbour["number"] for neighbour in document["neighbours"]] == ["1", "3"]
