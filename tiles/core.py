@@ -306,8 +306,12 @@ def tilejson_get(*, layer_name: str, fmt: str, base_url: str) -> dict:
         "attribution": "Municipality survey and planning departments",
     }
     if fmt == "mvt":
-        columns = layer.vector.columns(layer.max_zoom)
-        fields = {column.split(" AS ")[-1].split("::")[0]: "String or Number" for column in columns}
+        # A field a layer's tiles carry only from a higher zoom than the layer's first says from which.
+        fields = {}
+        for zoom, columns in sorted(layer.vector.attributes.items()):
+            for column in columns:
+                name = column.split(" AS ")[-1].split("::")[0]
+                fields[name] = "String or Number" + (f", from zoom {zoom}" if zoom > layer.min_zoom else "")
         document["vector_layers"] = [
             {"id": layer.name, "fields": fields, "minzoom": layer.min_zoom, "maxzoom": layer.max_zoom}
         ]
