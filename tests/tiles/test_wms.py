@@ -533,3 +533,21 @@ def test_names_are_case_insensitive_and_capabilities_need_no_version(client, sce
     assert root.get("version") == "1.3.0"
     names = {element.text for element in root.iter(f"{WMS}Name")} - {"WMS", "default"}
     assert names == MAP_LAYERS
+
+
+def test_in_a_map_of_several_layers_every_name_is_drawn_over_every_fill():
+    """Over LAYERS=basemap,parcels the basemap's landmark names stayed under the parcels' fill: the layers of names
+    and numbers now come after all the others, in their own order."""
+    import xml.etree.ElementTree as ET
+
+    from tiles.styles.stylesheet import stylesheets_combined_xml
+
+    document = ET.fromstring(stylesheets_combined_xml(["basemap", "parcels", "streets"], database={}))  # noqa: S314
+    order = [layer.get("name") for layer in document.findall("Layer")]
+
+    first_label = min(order.index(name) for name in order if name.endswith(("-names", "-numbers")))
+    assert all(not name.endswith(("-names", "-numbers")) for name in order[:first_label])
+    assert order[first_label:] == [
+        "governorate-names", "area-names", "street-names", "landmark-names", "block-numbers", "parcel-numbers",
+        "street-names",
+    ]  # fmt: skip

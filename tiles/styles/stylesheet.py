@@ -84,6 +84,8 @@ def stylesheets_combined_xml(layers: Sequence[str], *, database: dict[str, str])
 
     One Map, so one label placement for all of them: a street name and a landmark's do not overlap,
     as they would if each layer were drawn apart. The first layer's background, if any, is the map's.
+    The layers of names and numbers (``…-names``, ``…-numbers``) come after every other, in their own order:
+    over ``basemap,parcels`` the basemap's names stayed under the parcels' fill.
     """
     if len(set(layers)) != len(layers):
         raise ValueError("each layer at most once: its styles would be defined twice.")
@@ -93,7 +95,15 @@ def stylesheets_combined_xml(layers: Sequence[str], *, database: dict[str, str])
         if index == 0 and part.get("background-color"):
             root.set("background-color", part.get("background-color"))
         root.extend(part)
+    labels = [element for element in root.findall("Layer") if _is_label_layer(element)]
+    for element in labels:
+        root.remove(element)
+    root.extend(labels)
     return _stylesheet(root, database)
+
+
+def _is_label_layer(layer: ET.Element) -> bool:
+    return layer.get("name", "").endswith(("-names", "-numbers"))
 
 
 def _stylesheet(root: ET.Element, database: dict[str, str]) -> str:
