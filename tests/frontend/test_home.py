@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -69,3 +70,18 @@ def test_the_home_page_answers_only_get_and_head(client, db, method):
     """TRACE answered 200 with the page."""
     assert getattr(client, method)("/").status_code == 405
     assert client.head("/ar/").status_code == 200
+
+
+def test_the_home_map_s_landmark_markers_take_the_colours_of_the_basemap_s_icons():
+    """A marker is drawn over the basemap's own icon of its landmark: a hotel was a pink circle over a blue bed, and
+    the legend, which shows the markers' colours, matched neither."""
+    root = Path(__file__).resolve().parents[2]
+    script = (root / "frontend/static/frontend/js/home-map.js").read_text(encoding="utf-8")
+    block = re.search(r"const CATEGORY_COLOURS = \{(.*?)\};", script, re.DOTALL)[1]
+    markers = dict(re.findall(r"(\w+): \"(#[0-9a-f]{6})\"", block))
+    icons = {
+        icon.stem: re.search(r'fill="(#[0-9a-fA-F]{6})"', icon.read_text(encoding="utf-8"))[1].lower()
+        for icon in (root / "tiles/styles/icons").glob("*.svg")
+    }
+
+    assert markers == icons

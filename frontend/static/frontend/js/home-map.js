@@ -9,10 +9,12 @@
     const element = document.getElementById("map");
     const status = document.getElementById("map-status");
     const KUWAIT = [29.34, 47.98];  // Leaflet is latitude first
+    // The colours of the basemap's own icons (tiles/styles/icons/<category>.svg): a marker drawn over its icon,
+    // and the legend, say the same thing (a hotel was a pink circle over a blue bed).
     const CATEGORY_COLOURS = {
-        mall: "#c2410c", tourist_site: "#7c3aed", mosque: "#047857", school: "#1d4ed8",
-        hospital: "#dc2626", park: "#65a30d", government_office: "#334155", museum: "#a16207",
-        hotel: "#db2777", market: "#0891b2"
+        mall: "#8e44ad", tourist_site: "#d35400", mosque: "#138d75", school: "#a0522d",
+        hospital: "#c0392b", park: "#229954", government_office: "#34495e", museum: "#7b5e3b",
+        hotel: "#2471a3", market: "#b7950b"
     };
     const OTHER_COLOUR = "#475569";
 
