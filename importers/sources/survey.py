@@ -157,6 +157,19 @@ STORED_BLOCK = (
     "SELECT 1 FROM layers_block b JOIN layers_area a ON a.id = b.area_id"
     " WHERE a.code = s.area_code AND b.number = s.block_no"
 )
+# A delivered area or block that is stored with other names, governorate or outline (beyond survey noise): a
+# corrected boundary is applied, not dropped as "already stored".
+OUTLINE_TOLERANCE_M = 0.05
+AREA_CHANGED = (
+    "SELECT 1 FROM layers_area a JOIN layers_governorate g ON g.id = a.governorate_id WHERE a.code = s.area_code"
+    " AND (a.name_ar IS DISTINCT FROM s.name_ar OR a.name_en IS DISTINCT FROM s.name_en OR g.code <> s.gov_code"
+    f" OR ST_HausdorffDistance(a.geom, ST_Multi(s.geom)) > {OUTLINE_TOLERANCE_M})"
+)
+BLOCK_CHANGED = (
+    "SELECT 1 FROM layers_block b JOIN layers_area a ON a.id = b.area_id"
+    " WHERE a.code = s.area_code AND b.number = s.block_no"
+    f" AND ST_HausdorffDistance(b.geom, ST_Multi(s.geom)) > {OUTLINE_TOLERANCE_M}"
+)
 
 
 @register
@@ -218,8 +231,17 @@ class SurveySource(VectorDeliverySource):
             owner_shares_validate(self.report, self.tables["owners"])
 
     def diff(self) -> None:
-        self.count_new("areas", STORED_AREA)
-        self.count_new("blocks", STORED_BLOCK)
+        for layer, stored, changed in (("areas", STORED_AREA, AREA_CHANGED), ("blocks", STORED_BLOCK, BLOCK_CHANGED)):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT count(*) FILTER (WHERE NOT EXISTS ({stored})), count(*) FILTER (WHERE EXISTS ({changed})),"
+                    f" count(*) FILTER (WHERE EXISTS ({stored}) AND NOT EXISTS ({changed}))"
+                    f" FROM {self.staged(layer)} AS s"
+                )
+                added, changed_count, unchanged = cursor.fetchone()
+            self.report.count(layer, "added", added)
+            self.report.count(layer, "changed", changed_count)
+            self.report.count(layer, "unchanged", unchanged)
         token = secrets.token_hex(4)
         self.tables["parcel_sync"] = f"{self.name}_parcel_sync_{token}"
         self.tables["parcel_lineage"] = f"{self.name}_parcel_lineage_{token}"
@@ -250,11 +272,39 @@ class SurveySource(VectorDeliverySource):
             key_sql="a.code || '/' || i.number",
             joins="JOIN layers_area a ON a.id = i.area_id",
         )
+        self._areas_and_blocks_update()
         added = self.report.counts.get("parcels", {}).get("added", 0)
         with bulk_load(BULK_LOADED, rows=added):
             parcel_sync_apply(sync=self.staged("parcel_sync"), lineage=self.staged("parcel_lineage"))
             if "owners" in self.tables:
                 self._owners_insert()
+
+    def _areas_and_blocks_update(self) -> None:
+        """Apply the corrected names, governorates and outlines of stored areas and blocks, each a change event
+        over where it was and where it is now."""
+        event = (
+            "INSERT INTO layers_changeevent (layer, feature_key, change, version, bbox_3857, recorded_at)"
+            " SELECT %s, u.key, 'changed', NULL, ST_Expand(ST_Envelope(ST_Collect(u.old_3857, u.geom_3857)), 0.01),"
+            " now() FROM updated u"
+        )
+        self.execute(
+            f"WITH changing AS (SELECT a.id, a.geom_3857 AS old_3857 FROM layers_area a JOIN {self.staged('areas')} s"
+            f" ON s.area_code = a.code WHERE EXISTS ({AREA_CHANGED})),"
+            " updated AS (UPDATE layers_area a SET name_ar = s.name_ar, name_en = s.name_en, governorate_id = g.id,"
+            f" geom = ST_Multi(s.geom) FROM {self.staged('areas')} s JOIN layers_governorate g ON g.code = s.gov_code,"
+            " changing c WHERE a.id = c.id AND s.area_code = a.code RETURNING a.code AS key, a.geom_3857, c.old_3857) "
+            + event,
+            ["areas"],
+        )
+        self.execute(
+            "WITH changing AS (SELECT b.id, b.geom_3857 AS old_3857 FROM layers_block b"
+            f" JOIN layers_area a ON a.id = b.area_id JOIN {self.staged('blocks')} s"
+            f" ON s.area_code = a.code AND s.block_no = b.number WHERE EXISTS ({BLOCK_CHANGED})),"
+            f" updated AS (UPDATE layers_block b SET geom = ST_Multi(s.geom) FROM {self.staged('blocks')} s,"
+            " layers_area a, changing c WHERE b.id = c.id AND a.id = b.area_id AND s.area_code = a.code"
+            " AND s.block_no = b.number RETURNING a.code || '/' || b.number AS key, b.geom_3857, c.old_3857) " + event,
+            ["blocks"],
+        )
 
     def _owners_insert(self) -> None:
         # Owners are replaced per parcel of the delivery: the registry sends the full list.

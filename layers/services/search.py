@@ -43,8 +43,16 @@ def search_index_refresh(*, layer: str, keys: Iterable[str]) -> None:
 
 def search_index_refresh_changed(*, layer: str) -> None:
     """Rebuild the entries of the features of ``layer`` that this transaction changed (an importer's apply):
-    a re-sync that changes a hundred streets of two hundred thousand rewrites a hundred entries."""
+    a re-sync that changes a hundred streets of two hundred thousand rewrites a hundred entries. Changed areas
+    also rebuild the entries of the streets and landmarks that name them."""
     _entries_rebuild(layer, CHANGED_IN_THIS_TRANSACTION, {"layer": layer})
+    if layer == "areas":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT feature_key FROM layers_changeevent WHERE layer = 'areas' AND change = 'changed'"
+                " AND xid = pg_current_xact_id_if_assigned()"
+            )
+            search_index_refresh_naming(area_codes=[code for (code,) in cursor.fetchall()])
 
 
 # The streets and landmarks that name an area (by code) or serve a block (by id) in their searched text.

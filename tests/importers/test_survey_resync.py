@@ -6,11 +6,13 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from django.contrib.gis.geos import Point
 from django.utils import timezone
 
 from importers import sources  # noqa: F401
 from importers.base import import_delivery
-from layers.models import ChangeEvent, Parcel, ParcelLineage, ParcelVersion
+from layers.models import Area, Block, ChangeEvent, Landmark, Parcel, ParcelLineage, ParcelVersion, SearchEntry
+from layers.services.features import layer_feature_save
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.importers.delivery_builders import (
     feature,
@@ -171,3 +173,32 @@ def test_a_dry_run_reports_the_changes_and_changes_nothing(tmp_path):
     assert report.counts["parcels"]["retired"] == 4
     assert (ParcelVersion.objects.count(), ChangeEvent.objects.count()) == (versions, events)
     assert _current() == ["1", "2", "3", "4", "5", "6", "8"]
+
+
+def test_a_corrected_block_outline_and_area_name_are_applied_and_recorded(tmp_path):
+    """A stored block or area was only ever counted as "already stored": a corrected boundary or name was dropped."""
+    _deliver(tmp_path / "first", _first_delivery())
+    layer_feature_save(
+        feature=Landmark(code="LM-IN-TESTAREA", name_en="Test Mosque", name_ar="مسجد", category="mosque",
+                         area=Area.objects.get(code="TESTAREA"), geom=Point(X + 300, SALMIYA_Y + 300, srid=31901))
+    )  # fmt: skip
+    corrected = _first_delivery()
+    corrected["areas"][0]["properties"]["name_en"] = "Test Area (corrected)"
+    corrected["blocks"][0]["geometry"]["coordinates"] = rectangle_coordinates(X, SALMIYA_Y, 520, 500)  # 20 m wider
+    events_before = ChangeEvent.objects.count()
+
+    report = _deliver(tmp_path / "corrected", corrected)
+    again = _deliver(tmp_path / "again", corrected)
+
+    assert report.counts["areas"] == {"added": 0, "changed": 1, "unchanged": 0}
+    assert report.counts["blocks"] == {"added": 0, "changed": 1, "unchanged": 1}
+    assert Area.objects.get(code="TESTAREA").name_en == "Test Area (corrected)"
+    assert round(Block.objects.get(number="10").geom.area) == 520 * 500
+    new_events = ChangeEvent.objects.order_by("id")[events_before:]
+    assert sorted((event.layer, event.feature_key, event.change) for event in new_events) == [
+        ("areas", "TESTAREA", "changed"),
+        ("blocks", "TESTAREA/10", "changed"),
+    ]
+    assert again.counts["areas"] == {"added": 0, "changed": 0, "unchanged": 1}
+    assert again.counts["blocks"] == {"added": 0, "changed": 0, "unchanged": 2}
+    assert "corrected" in SearchEntry.objects.get(layer="landmarks", key="LM-IN-TESTAREA").search_text
