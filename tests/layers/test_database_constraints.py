@@ -60,10 +60,10 @@ def test_every_geometry_column_has_a_named_gist_index_and_a_validity_check():
         gist = " ".join(row[0] for row in cursor.fetchall())
         cursor.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'c'")
         checks = " ".join(row[0] for row in cursor.fetchall())
-    # 8 layers with geom + geom_3857, the parcel history, the municipality extent, change events,
-    # the planning history, whose one column holds zones, streets and landmarks (so any type), and
-    # the search index's points.
-    assert len(columns) == 21
+    # 9 layers with geom + geom_3857 (the neighbouring land among them), the parcel history, the municipality
+    # extent, change events, the planning history, whose one column holds zones, streets and landmarks (so any
+    # type), and the search index's points.
+    assert len(columns) == 23
     for table, column, srid, geometry_type in columns:
         assert srid in (31901, 3857), (table, column)
         assert geometry_type != "GEOMETRY" or table == "layers_planningfeatureversion", (table, column)
