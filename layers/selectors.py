@@ -171,12 +171,12 @@ def search_entries(*, query: str, limit: int = 10) -> list[dict]:
 SEARCH_RESULT_WITHIN = """
     SELECT 'streets', s.code, a.name_ar || coalesce('، ' || blocks.ar, ''), a.name_en || coalesce(', ' || blocks.en, '')
     FROM layers_street s JOIN layers_area a ON a.id = s.area_id
-    -- A street serving up to three blocks says which: Streets 5 of blocks 1, 2 and 3 of one area are three.
+    -- A street serving up to three blocks says which (7 before 10): Streets 5 of blocks 1, 2 and 3 are three.
     LEFT JOIN LATERAL (
         SELECT CASE count(*) WHEN 1 THEN 'قطعة ' ELSE 'قطع ' END
-                   || string_agg(b.number, '، ' ORDER BY b.number) AS ar,
+                   || string_agg(b.number, '، ' ORDER BY length(b.number), b.number) AS ar,
                CASE count(*) WHEN 1 THEN 'Block ' ELSE 'Blocks ' END
-                   || string_agg(b.number, ', ' ORDER BY b.number) AS en
+                   || string_agg(b.number, ', ' ORDER BY length(b.number), b.number) AS en
         FROM layers_street_blocks sb JOIN layers_block b ON b.id = sb.block_id WHERE sb.street_id = s.id
         HAVING count(*) BETWEEN 1 AND 3) blocks ON true
     WHERE s.code = ANY(%(streets)s)

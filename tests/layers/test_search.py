@@ -271,7 +271,9 @@ def test_a_street_is_found_by_its_block_and_says_which_blocks_it_serves(client):
     second = BlockFactory(area=block.area, number="11")
     _street_saved("SALMIYA-10-7", "Street 7", "شارع 7", area=block.area, number="7", blocks=[block], x=200)
     _street_saved("SALMIYA-11-7", "Street 7", "شارع 7", area=block.area, number="7", blocks=[second], x=400)
-    _street_saved("SALMIYA-LONG", "Long Street", "الشارع الطويل", area=block.area, blocks=[block, second], x=600)
+    ninth = BlockFactory(area=block.area, number="9")
+    long_blocks = [block, second, ninth]
+    _street_saved("SALMIYA-LONG", "Long Street", "الشارع الطويل", area=block.area, blocks=long_blocks, x=600)
 
     results = client.get("/api/search", {"q": "Salmiya block 11 street 7"}).json()["results"]
     places = {result["key"]: (result["within_en"], result["within_ar"]) for result in results}
@@ -280,7 +282,11 @@ def test_a_street_is_found_by_its_block_and_says_which_blocks_it_serves(client):
     assert places["SALMIYA-10-7"] == ("Salmiya, Block 10", "السالمية، قطعة 10")
     assert _search(client, "long street")[0] == ("streets", "SALMIYA-LONG")
     long_street = client.get("/api/search", {"q": "long street"}).json()["results"][0]
-    assert (long_street["within_en"], long_street["within_ar"]) == ("Salmiya, Blocks 10, 11", "السالمية، قطع 10، 11")
+    # In number order, 9 before 10 (as text, "10" came first).
+    assert (long_street["within_en"], long_street["within_ar"]) == (
+        "Salmiya, Blocks 9, 10, 11",
+        "السالمية، قطع 9، 10، 11",
+    )
 
 
 def test_an_area_renamed_in_the_admin_renames_it_in_its_streets_search_text(client):
