@@ -16,12 +16,13 @@ Cartography lives in ``tiles/styles/``: one stylesheet per layer and a ``basemap
 
 from __future__ import annotations
 
+import functools
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
@@ -29,7 +30,16 @@ from django.db import connection
 from geoportal.errors import InvalidInput, NotFound
 from tiles.grid import TILE_SIZE, tile_bounds
 from tiles.layers import LAYERS, RASTER_BUFFER_PX
-from tiles.styles.stylesheet import FONTSETS, STYLES_DIR, WEB_MERCATOR, stylesheet_xml, stylesheets_combined_xml
+from tiles.styles.stylesheet import (
+    FONT_DIR,
+    FONTSETS,
+    STYLES_DIR,
+    WEB_MERCATOR,
+    is_label_layer_name,
+    sample_stylesheet_xml,
+    stylesheet_xml,
+    stylesheets_combined_xml,
+)
 
 # isort: split
 # Mapnik only after the geoportal package: importing it pins PROJ_DATA to a complete proj.db
@@ -48,7 +58,6 @@ MAX_METATILE_SIZE = 16
 # is about a third of the size of 32-bit PNG.
 PNG_FORMAT = "png8:m=h"
 MAX_VIEW_PX = 2048  # a static map's side, before scale
-FONT_DIR = Path("/usr/share/fonts/truetype/noto")
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,44 @@ def render_map(
         finally:
             map_.srs, map_.aspect_fix_mode = srs_before, aspect_before
     return image
+
+
+def render_sample(
+    *, layer: str, feature: dict, map_layers: tuple[str, ...], width: int, height: int, metres_per_pixel: float
+) -> bytes | None:
+    """Draw one sample ``feature`` (a GeoJSON Feature in Web Mercator metres) with ``layer``'s stylesheet, as a
+    legend's swatch (tiles/legend.py): by the stylesheet's Layers named in ``map_layers`` (when empty, by every
+    Layer but those of names and numbers), with the scale rules of a map of ``metres_per_pixel``, over nothing.
+
+    Return an RGBA PNG of ``width`` × ``height`` px, or None when nothing is drawn there (a rule of other zooms).
+    """
+    _fonts_register()
+    map_ = mapnik.Map(width, height, WEB_MERCATOR)
+    mapnik.load_map_from_string(map_, _sample_stylesheet(layer), True, str(STYLES_DIR))
+    map_.background = mapnik.Color(0, 0, 0, 0)
+    inline = json.dumps({"type": "FeatureCollection", "features": [feature]})
+    for map_layer in map_.layers:
+        map_layer.active = map_layer.name in map_layers if map_layers else not is_label_layer_name(map_layer.name)
+        map_layer.datasource = mapnik.Datasource(type="geojson", inline=inline)
+    map_.zoom_to_box(mapnik.Box2d(0, 0, width * metres_per_pixel, height * metres_per_pixel))
+    image = mapnik.Image(width, height)
+    mapnik.render(map_, image)
+    if image.is_solid() and image.get_pixel_color(0, 0).a == 0:
+        return None
+    return image.to_string("png32")
+
+
+def background_colour(layer: str) -> tuple[int, int, int, int] | None:
+    """The background colour of ``layer``'s stylesheet (the basemap's land beyond the municipality), as RGBA."""
+    map_ = mapnik.Map(1, 1, WEB_MERCATOR)
+    mapnik.load_map_from_string(map_, _sample_stylesheet(layer), True, str(STYLES_DIR))
+    colour = map_.background
+    return None if colour is None else (colour.r, colour.g, colour.b, colour.a)
+
+
+@functools.cache
+def _sample_stylesheet(layer: str) -> str:
+    return sample_stylesheet_xml(layer)
 
 
 def _image_cut(image: mapnik.Image, tiles: _TileRange, tile_px: int) -> dict[tuple[int, int], bytes]:

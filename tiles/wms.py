@@ -1,7 +1,8 @@
 """The ministries' WMS: the map layers over OGC WMS 1.3.0 and 1.1.1, drawn by the tiles' Mapnik stylesheets.
 
 Operations: GetCapabilities (1.3.0 and 1.1.1, negotiated: tiles/wms_capabilities.py), GetMap and
-GetFeatureInfo (1.3.0, and 1.1.1's SRS and X/Y for older clients). A request of version 1.1.x gets
+GetFeatureInfo (1.3.0, and 1.1.1's SRS and X/Y for older clients), and GetLegendGraphic (tiles/legend.py),
+which each layer's style names as its LegendURL. A request of version 1.1.x gets
 its exceptions as 1.1.1 writes them (no namespace, ``application/vnd.ogc.se_xml``), which is what
 1.1.1 clients look for before they take an answer for a map.
 
@@ -70,6 +71,8 @@ COLOUR = re.compile(r"^0[xX][0-9A-Fa-f]{6}$")
 MAP_FORMATS = {"image/png": "png8:m=h", "image/png; mode=8bit": "png8:m=h", "image/jpeg": "jpeg85"}
 MAP_FORMATS_LISTED = ("image/png", "image/jpeg")
 INFO_FORMATS = ("text/plain", "text/html", "application/json")
+LEGEND_FORMAT = "image/png"
+OPERATIONS = "GetCapabilities, GetMap, GetFeatureInfo or GetLegendGraphic"
 TITLES = {layer.name: layer.title for layer in LAYERS.values() if layer.raster}
 MAP_LAYERS = tuple(TITLES)
 QUERYABLE = frozenset(name for name in MAP_LAYERS if LAYERS[name].vector is not None)
@@ -211,11 +214,11 @@ def _dispatch(parameters: dict[str, str], service_url: str) -> WmsAnswer:
         return map_answer(parameters)
     if request.lower() == "getfeatureinfo":
         return feature_info_answer(parameters)
+    if request.lower() == "getlegendgraphic":
+        return legend_answer(parameters)
     if not request:
-        raise WmsError("REQUEST is missing: GetCapabilities, GetMap or GetFeatureInfo.", code="MissingParameterValue")
-    raise WmsError(
-        f"REQUEST: '{request[:40]}' is not GetCapabilities, GetMap or GetFeatureInfo.", code="OperationNotSupported"
-    )
+        raise WmsError(f"REQUEST is missing: {OPERATIONS}.", code="MissingParameterValue")
+    raise WmsError(f"REQUEST: '{request[:40]}' is not {OPERATIONS}.", code="OperationNotSupported")
 
 
 # GetMap
@@ -256,10 +259,7 @@ def map_request(parameters: dict[str, str]) -> MapRequest:
     if len(set(layers)) != len(layers):
         raise WmsError("LAYERS: each layer at most once a map.")
     for name in layers:
-        if name not in MAP_LAYERS:
-            raise WmsError(
-                f"LAYERS: '{name[:40]}' is not a layer; layers: {', '.join(MAP_LAYERS)}.", code="LayerNotDefined"
-            )
+        _map_layer_check(name, parameter="LAYERS")
     _styles_check(parameters.get("STYLES", ""), layers)
     crs_name = "SRS" if version != VERSION else "CRS"
     code = _required(parameters, crs_name).upper()
@@ -292,6 +292,12 @@ def _pixel_check(request: MapRequest) -> None:
         raise WmsError(f"BBOX: a pixel of this map would be under {MIN_PIXEL_M * 100:g} cm on the ground.")
     if max(pixel_x, pixel_y) > MAX_PIXEL_ASPECT * min(pixel_x, pixel_y):
         raise WmsError(f"BBOX/WIDTH/HEIGHT: a pixel of this map would be over {MAX_PIXEL_ASPECT}× longer than wide.")
+
+
+def _map_layer_check(name: str, *, parameter: str) -> None:
+    if name not in MAP_LAYERS:
+        layers = ", ".join(MAP_LAYERS)
+        raise WmsError(f"{parameter}: '{name[:40]}' is not a layer; layers: {layers}.", code="LayerNotDefined")
 
 
 def _styles_check(styles: str, layers: tuple[str, ...]) -> None:
@@ -346,6 +352,46 @@ def _required(parameters: dict[str, str], name: str) -> str:
     if not value:
         raise WmsError(f"{name} is missing.", code="MissingParameterValue")
     return value
+
+
+# GetLegendGraphic (the SLD profile of WMS, as GeoServer and MapServer answer it)
+
+
+def legend_answer(parameters: dict[str, str]) -> WmsAnswer:
+    """A layer's legend (tiles/legend.py): LAYER and FORMAT as the profile asks; STYLE, WIDTH and HEIGHT (a
+    swatch's size), SCALE, TRANSPARENT, and GeoServer's LANGUAGE (en or ar) as clients send them."""
+    from .legend import LANGUAGES, SWATCH_MAX_PX, SWATCH_MIN_PX, SWATCH_PX, LegendRequest, legend_png
+
+    layer = _required(parameters, "LAYER").strip()
+    _map_layer_check(layer, parameter="LAYER")
+    style = parameters.get("STYLE", "").strip()
+    if style not in ("", "default"):
+        raise WmsError(f"STYLE: '{style[:40]}' is not a style; each layer has 'default'.", code="StyleNotDefined")
+    content_type = parameters.get("FORMAT", LEGEND_FORMAT).strip().lower()
+    if content_type != LEGEND_FORMAT:
+        raise WmsError(f"FORMAT: '{content_type[:40]}' is not {LEGEND_FORMAT}.", code="InvalidFormat")
+    swatch = []
+    for name in ("WIDTH", "HEIGHT"):
+        size = whole_number_parse(parameters.get(name, str(SWATCH_PX)), at_most_digits=3)
+        if size is None or not SWATCH_MIN_PX <= size <= SWATCH_MAX_PX:
+            raise WmsError(f"{name}: a swatch's size, {SWATCH_MIN_PX} to {SWATCH_MAX_PX} pixels.")
+        swatch.append(size)
+    scale = parameters.get("SCALE")
+    if scale is not None and not (NUMBER.match(scale.strip()) and 0 < float(scale) < 1e12):
+        raise WmsError("SCALE: a scale denominator, a number over 0 (50000 for 1:50,000).")
+    language = parameters.get("LANGUAGE", "en").strip().lower()
+    if language not in LANGUAGES:
+        raise WmsError(f"LANGUAGE: '{language[:20]}' is not one of {', '.join(LANGUAGES)}.")
+    request = LegendRequest(
+        layer,
+        language=language,
+        swatch_px=(swatch[0], swatch[1]),
+        scale_denominator=None if scale is None else float(scale),
+        transparent=_boolean(parameters, "TRANSPARENT"),
+    )
+    with render_slot():
+        body = legend_png(request)
+    return WmsAnswer(200, body, LEGEND_FORMAT)
 
 
 # GetFeatureInfo

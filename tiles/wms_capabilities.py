@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
+from urllib.parse import urlencode
 
 from django.db import connection
 
 from . import wms
 from .layers import LAYERS
+from .legend import legend_size
 from .styles.stylesheet import PIXEL_M, largest_scale_denominator
 
 VERSION_1_3_0, VERSION_1_1_1 = "1.3.0", "1.1.1"
@@ -32,6 +34,7 @@ EXCEPTION_FORMATS = {VERSION_1_3_0: "XML", VERSION_1_1_1: "application/vnd.ogc.s
 WMS_NS = "http://www.opengis.net/wms"
 XLINK_NS = "http://www.w3.org/1999/xlink"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+SLD_NS = "http://www.opengis.net/sld"
 DOCTYPE_1_1_1 = '<!DOCTYPE WMT_MS_Capabilities SYSTEM "http://schemas.opengis.net/wms/1.1.1/WMS_MS_Capabilities.dtd">'
 
 
@@ -80,7 +83,10 @@ def capabilities(service_url: str, *, version: str) -> bytes:
         ("GetMap", wms.MAP_FORMATS_LISTED),
         ("GetFeatureInfo", wms.INFO_FORMATS),
     )
-    for operation, formats in operations:
+    # 1.3.0 lists GetLegendGraphic as an extended operation in the SLD namespace (SLD 1.1.0 §11.2); the 1.1.1
+    # DTD has an element of its own for it.
+    legend_operation = "sld:GetLegendGraphic" if document.v130 else "GetLegendGraphic"
+    for operation, formats in (*operations, (legend_operation, (wms.LEGEND_FORMAT,))):
         element = document.child(request, operation)
         for content_type in formats:
             document.child(element, "Format", content_type)
@@ -104,6 +110,7 @@ def capabilities(service_url: str, *, version: str) -> bytes:
         style = document.child(element, "Style")
         document.child(style, "Name", "default")
         document.child(style, "Title", f"{title}, as on the portal's map")
+        document.legend_url(style, service_url, name)
         # Drawn from the layer's first zoom on (half a zoom of margin), as its tiles are.
         document.largest_scale(element, largest_scale_denominator(LAYERS[name].min_zoom))
     return document.serialised(root)
@@ -121,9 +128,12 @@ class _Document:
     def root(self) -> ET.Element:
         if not self.v130:
             return ET.Element("WMT_MS_Capabilities", {"version": self.version})
-        location = f"{WMS_NS} http://schemas.opengis.net/wms/1.3.0/capabilities_1_3_0.xsd"
-        attributes = {"xmlns": WMS_NS, "xmlns:xlink": XLINK_NS, "xmlns:xsi": XSI_NS, "version": self.version,
-                      "xsi:schemaLocation": location}  # fmt: skip
+        location = (
+            f"{WMS_NS} http://schemas.opengis.net/wms/1.3.0/capabilities_1_3_0.xsd"
+            f" {SLD_NS} http://schemas.opengis.net/sld/1.1.0/sld_capabilities.xsd"
+        )
+        attributes = {"xmlns": WMS_NS, "xmlns:xlink": XLINK_NS, "xmlns:xsi": XSI_NS, "xmlns:sld": SLD_NS,
+                      "version": self.version, "xsi:schemaLocation": location}  # fmt: skip
         return ET.Element("WMS_Capabilities", attributes)
 
     def child(self, parent: ET.Element, tag: str, text: str | None = None, *, attributes=None) -> ET.Element:
@@ -135,6 +145,15 @@ class _Document:
         # 1.3.0 declares xlink on the root; the 1.1.1 DTD declares it on OnlineResource, and on no other element.
         declaration = {} if self.v130 else {"xmlns:xlink": XLINK_NS}
         self.child(parent, "OnlineResource", attributes={**declaration, "xlink:type": "simple", "xlink:href": url})
+
+    def legend_url(self, style: ET.Element, service_url: str, layer: str) -> None:
+        """The layer's GetLegendGraphic, with the size of the image it answers (required by both versions)."""
+        width, height = legend_size(layer)
+        query = urlencode({"SERVICE": "WMS", "VERSION": self.version, "REQUEST": "GetLegendGraphic",
+                           "FORMAT": wms.LEGEND_FORMAT, "LAYER": layer, "STYLE": "default"})  # fmt: skip
+        legend = self.child(style, "LegendURL", attributes={"width": str(width), "height": str(height)})
+        self.child(legend, "Format", wms.LEGEND_FORMAT)
+        self.link(legend, f"{service_url}?{query}")
 
     def geographic_box(self, parent: ET.Element, extent: tuple[float, float, float, float]) -> None:
         if not self.v130:

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from django.contrib.gis.db import models as gis_models
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from .admin_units import Area
 from .geometry import geometry_indexes, storage_geometry, valid_geometry_constraint, web_mercator_copy
 
 
 class LandmarkCategory(models.TextChoices):
-    MALL = "mall", "Shopping mall"
-    TOURIST_SITE = "tourist_site", "Tourist site"
-    MOSQUE = "mosque", "Mosque"
-    SCHOOL = "school", "School"
-    HOSPITAL = "hospital", "Hospital"
-    PARK = "park", "Park"
-    GOVERNMENT_OFFICE = "government_office", "Government office"
-    MUSEUM = "museum", "Museum"
-    HOTEL = "hotel", "Hotel"
-    MARKET = "market", "Market"
+    MALL = "mall", _("Shopping mall")
+    TOURIST_SITE = "tourist_site", _("Tourist site")
+    MOSQUE = "mosque", _("Mosque")
+    SCHOOL = "school", _("School")
+    HOSPITAL = "hospital", _("Hospital")
+    PARK = "park", _("Park")
+    GOVERNMENT_OFFICE = "government_office", _("Government office")
+    MUSEUM = "museum", _("Museum")
+    HOTEL = "hotel", _("Hotel")
+    MARKET = "market", _("Market")
 
 
 class Landmark(models.Model):

@@ -11,28 +11,29 @@ from __future__ import annotations
 from django.contrib.gis.db import models as gis_models
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from .admin_units import Block
 from .geometry import geometry_indexes, storage_geometry, valid_geometry_constraint, web_mercator_copy
 
 
 class LandUse(models.TextChoices):
-    PRIVATE_HOUSING = "private_housing", "Private housing"
-    INVESTMENT_HOUSING = "investment_housing", "Investment housing"
-    COMMERCIAL = "commercial", "Commercial"
-    INDUSTRIAL = "industrial", "Industrial"
-    GOVERNMENT = "government", "Government"
-    MOSQUE = "mosque", "Mosque"
-    SCHOOL = "school", "School"
-    PARK = "park", "Park"
-    UTILITY = "utility", "Utility"
+    PRIVATE_HOUSING = "private_housing", _("Private housing")
+    INVESTMENT_HOUSING = "investment_housing", _("Investment housing")
+    COMMERCIAL = "commercial", _("Commercial")
+    INDUSTRIAL = "industrial", _("Industrial")
+    GOVERNMENT = "government", _("Government")
+    MOSQUE = "mosque", _("Mosque")
+    SCHOOL = "school", _("School")
+    PARK = "park", _("Park")
+    UTILITY = "utility", _("Utility")
 
 
 class ParcelStatus(models.TextChoices):
-    REGISTERED = "registered", "Registered"
-    UNDER_SURVEY = "under_survey", "Under survey"
-    DISPUTED = "disputed", "Disputed"
-    RETIRED = "retired", "Retired (split, merged or cancelled)"
+    REGISTERED = "registered", _("Registered")
+    UNDER_SURVEY = "under_survey", _("Under survey")
+    DISPUTED = "disputed", _("Disputed")
+    RETIRED = "retired", _("Retired (split, merged or cancelled)")
 
 
 class ParcelSurveyFields(models.Model):

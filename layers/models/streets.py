@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from django.contrib.gis.db import models as gis_models
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from .admin_units import Area, Block
 from .geometry import geometry_indexes, storage_geometry, valid_geometry_constraint, web_mercator_copy
 
 
 class StreetClass(models.TextChoices):
-    MOTORWAY = "motorway", "Motorway"
-    RING_ROAD = "ring_road", "Ring road"
-    ARTERIAL = "arterial", "Arterial"
-    COLLECTOR = "collector", "Collector"
-    LOCAL = "local", "Local"
+    MOTORWAY = "motorway", _("Motorway")
+    RING_ROAD = "ring_road", _("Ring road")
+    ARTERIAL = "arterial", _("Arterial")
+    COLLECTOR = "collector", _("Collector")
+    LOCAL = "local", _("Local")
 
 
 class Street(models.Model):

@@ -6,18 +6,19 @@ from django.contrib.gis.db import models as gis_models
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from .geometry import geometry_indexes, storage_geometry, valid_geometry_constraint, web_mercator_copy
 
 
 class ZoningCategory(models.TextChoices):
-    PRIVATE_HOUSING = "private_housing", "Private housing"
-    INVESTMENT_HOUSING = "investment_housing", "Investment housing"
-    COMMERCIAL = "commercial", "Commercial"
-    INDUSTRIAL = "industrial", "Industrial"
-    GOVERNMENT = "government", "Government"
-    OPEN_SPACE = "open_space", "Open space"
-    MIXED_USE = "mixed_use", "Mixed use"
+    PRIVATE_HOUSING = "private_housing", _("Private housing")
+    INVESTMENT_HOUSING = "investment_housing", _("Investment housing")
+    COMMERCIAL = "commercial", _("Commercial")
+    INDUSTRIAL = "industrial", _("Industrial")
+    GOVERNMENT = "government", _("Government")
+    OPEN_SPACE = "open_space", _("Open space")
+    MIXED_USE = "mixed_use", _("Mixed use")
 
 
 class ZoningZone(models.Model):

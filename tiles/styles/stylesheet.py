@@ -38,6 +38,7 @@ METRES_PER_DEGREE = 2 * WORLD_HALF / 360  # how Mapnik measures a geographic map
 
 # Mapnik falls back through a fontset glyph by glyph, so Latin and Arabic runs of one label each
 # get their own face; HarfBuzz shapes the Arabic (joined letters) and ICU orders it right-to-left.
+FONT_DIR = Path("/usr/share/fonts/truetype/noto")  # Debian's fonts-noto-core, installed by ops/bootstrap.sh
 FONTSETS: dict[str, tuple[str, ...]] = {
     "sans": ("Noto Sans Regular", "Noto Sans Arabic Regular"),
     "sans-bold": ("Noto Sans Bold", "Noto Sans Arabic Bold"),
@@ -79,6 +80,26 @@ def stylesheet_xml(layer: str, *, database: dict[str, str]) -> str:
     return _stylesheet(_layer_part(layer), database)
 
 
+# Mapnik's GeoJSON plug-in refuses a collection without a feature; the legend replaces this one before it draws.
+_SAMPLE_PLACEHOLDER = (
+    '{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},'
+    ' "geometry": {"type": "Point", "coordinates": [-1e7, -1e7]}}]}'
+)
+
+
+def sample_stylesheet_xml(layer: str) -> str:
+    """Return the Mapnik XML for ``layer`` with every Layer reading an inline GeoJSON source instead of the
+    database: the legend (tiles/legend.py) gives each Layer a sample feature of its own."""
+    root = _layer_part(layer)
+    for element in root.iter("Layer"):
+        for datasource in element.findall("Datasource"):
+            element.remove(datasource)
+        datasource = ET.SubElement(element, "Datasource")
+        ET.SubElement(datasource, "Parameter", name="type").text = "geojson"
+        ET.SubElement(datasource, "Parameter", name="inline").text = _SAMPLE_PLACEHOLDER
+    return _stylesheet(root, {})
+
+
 def stylesheets_combined_xml(layers: Sequence[str], *, database: dict[str, str]) -> str:
     """Return one Mapnik XML that draws ``layers`` (each once) bottom first, as a WMS map of several layers.
 
@@ -103,7 +124,12 @@ def stylesheets_combined_xml(layers: Sequence[str], *, database: dict[str, str])
 
 
 def _is_label_layer(layer: ET.Element) -> bool:
-    return layer.get("name", "").endswith(("-names", "-numbers"))
+    return is_label_layer_name(layer.get("name", ""))
+
+
+def is_label_layer_name(name: str) -> bool:
+    """Whether a stylesheet's Layer of this name draws only names or numbers (last in a map of several layers)."""
+    return name.endswith(("-names", "-numbers"))
 
 
 def _stylesheet(root: ET.Element, database: dict[str, str]) -> str:
