@@ -19,14 +19,16 @@ from __future__ import annotations
 import logging
 import math
 from decimal import Decimal
+from xml.etree.ElementTree import tostring
 from xml.parsers import expat
 
 from defusedxml import DefusedXmlException
 from django.conf import settings
 from django.contrib.gis.gdal import GDALException
 from django.contrib.gis.geos import GEOSException, GEOSGeometry
-from django.db import DatabaseError, DataError, ProgrammingError
-from gisserver.crs import CRS, CRS84, WEB_MERCATOR, WGS84
+from django.db import DatabaseError, DataError, ProgrammingError, models
+from gisserver import features as gisserver_features
+from gisserver.crs import CRS, CRS84, WEB_MERCATOR, WGS84, AxisOrder
 from gisserver.exceptions import (
     ExternalParsingError,
     ExternalValueError,
@@ -42,10 +44,12 @@ from gisserver.output import geojson as gisserver_geojson
 from gisserver.parsers.gml.geometries import GEOSGMLGeometry
 from gisserver.parsers.query import CompiledQuery
 from gisserver.parsers.wfs20 import ResultType
+from gisserver.types import XsdTypes
 from gisserver.views import WFSView
 
 from geoportal.statement_timeout import StatementTimedOut, statement_timed_out
 
+from . import wfs_filters  # noqa: F401 - matchCase="false" in FES filters
 from .models import Area, Block, Governorate, Landmark, Parcel, ParcelStatus, Street, ZoningZone
 from .wfs_output import RowGML32Renderer
 
@@ -334,8 +338,22 @@ def _checked_geometry_parser(parse):
     return classmethod(parse_checked)
 
 
+def _layer_crs_when_unnamed(parse):
+    def parse_with_layer_crs(cls, element):
+        if "srsName" in element.attrib:
+            return parse(cls, element)
+        # GML 3.2 makes srsName optional; a geometry without one is in the layer's CRS (OGC 09-026r2 §7.9.2, as
+        # GeoServer reads it). GDAL's -spat sends its Envelope so, and django-gisserver refused it (HTTP 400).
+        # With no srs, django-gisserver takes the feature type's CRS when it builds the query, as for a BBOX.
+        geos_data = GEOSGeometry.from_gml(tostring(element))
+        CRS.tag_geometry(geos_data, axis_order=AxisOrder.AUTHORITY)
+        return cls(srs=None, geos_data=geos_data)
+
+    return parse_with_layer_crs
+
+
 # django-gisserver builds every filter geometry (GML in a FILTER, the BBOX parameter) through these two.
-GEOSGMLGeometry.from_xml = _checked_geometry_parser(GEOSGMLGeometry.from_xml.__func__)
+GEOSGMLGeometry.from_xml = _checked_geometry_parser(_layer_crs_when_unnamed(GEOSGMLGeometry.from_xml.__func__))
 GEOSGMLGeometry.from_bbox = _checked_geometry_parser(GEOSGMLGeometry.from_bbox.__func__)
 
 
@@ -364,3 +382,11 @@ def _json_value(value):
 _gisserver_json_value = gisserver_geojson._json_default
 # django-gisserver's GeoJSON renderer hands every value orjson cannot write to this module function.
 gisserver_geojson._json_default = _json_value
+
+
+# django-gisserver types a positive integer column (our features' ``version``, a zone's ``max_floors``) as
+# xs:nonNegativeInteger. GDAL 3.6 (Debian 12's) does not know that type: it ignores the whole schema, guesses every
+# column from the first page (a block "007" became the integer 7, a date a string) and drops a column empty there
+# (the streets' numbers). xs:integer is what GDAL, QGIS and OWSLib read.
+for _positive in (models.PositiveIntegerField, models.PositiveBigIntegerField, models.PositiveSmallIntegerField):
+    gisserver_features.XSD_TYPES[_positive] = XsdTypes.integer

@@ -88,8 +88,83 @@ def test_gdal_pages_through_a_layer_and_reads_every_current_feature(live_server,
 
     assert all(f"app:{name}" in listing for name in LAYERS)
     features = json.loads(result.stdout)["features"]
-    # (GDAL guesses the numbers' type when it cannot fetch gml.xsd, which the schema imports, offline)
-    assert sorted(str(feature["properties"]["number"]) for feature in features) == ["1", "2", "3"]
+    assert sorted(feature["properties"]["number"] for feature in features) == ["1", "2", "3"]  # text, as published
+
+
+def test_gdal_takes_every_column_s_type_from_the_schema(live_server, parcels, planning, tmp_path):
+    """GDAL 3.6 ignores a schema with an xs:nonNegativeInteger (the type django-gisserver gives a positive integer
+    column) and guesses the columns from the first page: block 007's number became Integer 7, a date a string, and a
+    column empty on the first page was dropped from the copy altogether."""
+    copy = tmp_path / "copy.gpkg"
+    url = f"WFS:{live_server.url}/wfs?VERSION=2.0.0"
+
+    run = subprocess.run(
+        ["ogr2ogr", "-f", "GPKG", str(copy), url, "app:parcels", "app:streets", "--config", "CPL_DEBUG", "ON"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    schema = subprocess.run(["ogrinfo", "-so", "-al", str(copy)], capture_output=True, text=True, check=True).stdout
+
+    assert "ignoring" not in run.stderr, run.stderr  # "Generating .gfs file, ignoring …xsd"
+    for column, kind in [("number", "String"), ("block_number", "String"), ("valid_from", "Date"),
+                         ("version", "Integer"), ("surveyed_area_m2", "Real"), ("street_class", "String")]:  # fmt: skip
+        assert re.search(rf"^{column}: {kind}", schema, re.MULTILINE), (column, schema)
+
+
+def test_gdal_copies_the_parcels_of_a_box_asked_with_spat(live_server, parcels):
+    """GDAL sends -spat as a FILTER whose Envelope has no srsName (optional in GML 3.2: the layer's CRS)."""
+    url = f"WFS:{live_server.url}/wfs?VERSION=2.0.0"
+    inside = parcels[1].geom.point_on_surface  # KTM, the layer's CRS, as GDAL writes the box
+    box = [str(value) for value in (inside.x - 1, inside.y - 1, inside.x + 1, inside.y + 1)]
+
+    run = subprocess.run(
+        ["ogr2ogr", "-f", "GeoJSON", "/vsistdout/", url, "app:parcels", "-spat", *box, "--config", "CPL_DEBUG", "ON"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert [feature["properties"]["number"] for feature in json.loads(run.stdout)["features"]] == ["2"]
+    assert "Envelope" in run.stderr  # the box was asked of the server, not filtered by GDAL after a whole copy
+
+
+def test_gdal_s_case_insensitive_conditions_ignore_case(live_server, parcels):
+    """GDAL sends ILIKE as PropertyIsLike matchCase="false" (and QGIS its filters likewise): it found nothing."""
+    url = f"WFS:{live_server.url}/wfs?VERSION=2.0.0"
+
+    def count(where: str) -> int:
+        run = subprocess.run(["ogrinfo", "-ro", "-so", "-where", where, url, "app:parcels"], capture_output=True,
+                             text=True, check=True)  # fmt: skip
+        return int(re.search(r"Feature Count: (\d+)", run.stdout)[1])
+
+    assert count("land_use ILIKE 'PRIVATE%'") == 3
+    assert count("land_use LIKE 'PRIVATE%'") == 0  # LIKE heeds case
+
+
+@pytest.mark.parametrize(
+    ("condition", "found"),
+    [
+        ('<fes:PropertyIsLike wildCard="*" singleChar="." escapeChar="!" matchCase="false">'
+         "<fes:ValueReference>land_use</fes:ValueReference><fes:Literal>PRIVATE*</fes:Literal>"
+         "</fes:PropertyIsLike>", 3),
+        ('<fes:PropertyIsEqualTo matchCase="false"><fes:ValueReference>land_use</fes:ValueReference>'
+         "<fes:Literal>Private_Housing</fes:Literal></fes:PropertyIsEqualTo>", 3),
+        ('<fes:PropertyIsEqualTo matchCase="true"><fes:ValueReference>land_use</fes:ValueReference>'
+         "<fes:Literal>Private_Housing</fes:Literal></fes:PropertyIsEqualTo>", 0),
+        ('<fes:PropertyIsNotEqualTo matchCase="false"><fes:ValueReference>land_use</fes:ValueReference>'
+         "<fes:Literal>PRIVATE_HOUSING</fes:Literal></fes:PropertyIsNotEqualTo>", 0),
+        ("<fes:PropertyIsEqualTo><fes:ValueReference>land_use</fes:ValueReference>"
+         "<fes:Literal>PRIVATE_HOUSING</fes:Literal></fes:PropertyIsEqualTo>", 0),
+    ],
+)  # fmt: skip
+def test_match_case_false_compares_without_regard_to_case(client, parcels, condition, found):
+    fes = 'xmlns:fes="http://www.opengis.net/fes/2.0"'
+    status, body = _get(client, REQUEST="GetFeature", TYPENAMES="parcels", OUTPUTFORMAT="geojson",
+                        FILTER=f"<fes:Filter {fes}>{condition}</fes:Filter>")  # fmt: skip
+
+    assert status == 200, body
+    assert len(json.loads(body)["features"]) == found
 
 
 def test_gdal_trusting_the_capabilities_gets_a_layer_extent_and_count_without_reading_its_features(
