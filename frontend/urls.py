@@ -2,7 +2,7 @@ from django.templatetags.static import static
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from . import parcel_views, views
+from . import accounts, parcel_views, views
 
 # Ids travel as text so that a malformed one gets a clear 400 from the view, not a bare 404.
 PARCEL = r"(?P<parcel_id>[^/]{1,40})"
@@ -10,6 +10,8 @@ PARCEL = r"(?P<parcel_id>[^/]{1,40})"
 urlpatterns = [
     path("", views.home_view, name="home"),
     path("ar/", views.home_view, {"language": "ar"}, name="home_ar"),
+    path("accounts/sign-in/", accounts.sign_in_view, name="sign_in"),
+    path("accounts/sign-out/", accounts.sign_out_view, name="sign_out"),
     path("api/areas.geojson", views.areas_geojson_view, name="areas_geojson"),
     path("api/landmarks.geojson", views.landmarks_geojson_view, name="landmarks_geojson"),
     path("api/search", views.search_view, name="search"),

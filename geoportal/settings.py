@@ -209,7 +209,11 @@ PARCEL_FILE_RATE_ANONYMOUS = env.int("GEOPORTAL_PARCEL_FILE_RATE_ANONYMOUS", def
 PARCEL_FILE_RATE_SIGNED_IN = env.int("GEOPORTAL_PARCEL_FILE_RATE_SIGNED_IN", default=600)
 PROXY_HOPS = env.int("GEOPORTAL_PROXY_HOPS", default=0)
 RATE_LIMIT_NAMESPACE = env.str("GEOPORTAL_RATE_LIMIT_NAMESPACE", default="ratelimit")
-# Sign-in attempts (the admin's login form) per client address and minute; 0 turns the limit off.
+# The portal's own sign-in (frontend/accounts.py), for planners and ministry accounts, who are not staff.
+LOGIN_URL = "sign_in"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+# Sign-in attempts (the admin's and the portal's sign-in forms) per client address and minute; 0: no limit.
 LOGIN_ATTEMPTS_PER_MINUTE = env.int("GEOPORTAL_LOGIN_ATTEMPTS_PER_MINUTE", default=10)
 
 # Served over HTTPS (a TLS proxy in front): cookies only over HTTPS, and browsers told to ask for nothing else
