@@ -49,6 +49,8 @@ def home_view(request: HttpRequest, language: str = settings.LANGUAGE_CODE) -> H
                     "governorates": gettext("Governorate"),
                     "areas": gettext("Area"),
                     "streets": gettext("Street"),
+                    "blocks": gettext("Block"),
+                    "parcels": gettext("Parcel"),
                 },
                 # Our own tile server: the page needs nothing from the internet.
                 "basemapTiles": reverse("tile_layers") + "basemap/{z}/{x}/{y}{r}.png",
@@ -116,7 +118,8 @@ def landmarks_geojson_view(request: HttpRequest) -> HttpResponse:
 @require_GET
 @cache_control(public=True, max_age=60)
 def search_view(request: HttpRequest) -> JsonResponse:
-    """``/api/search?q=…[&limit=…]``: governorates, areas, streets and landmarks by name (Arabic or English)."""
+    """``/api/search?q=…[&limit=…]``: governorates, areas, streets and landmarks by name (Arabic or English), blocks
+    and parcels by reference ("Salmiya block 10 parcel 5")."""
     query = request.GET.get("q", "").strip()
     if not query:
         raise InvalidInput("q: type part of a name (Arabic or English).", field="q")
@@ -127,6 +130,9 @@ def search_view(request: HttpRequest) -> JsonResponse:
     limit = limit_parse(request.GET.get("limit"), default=10, maximum=SEARCH_RESULTS_MAX)
     # The query is not repeated back: an answer holds only what the index holds.
     results = search_entries(query=query, limit=limit)
+    for result in results:
+        if result["layer"] == "parcels":  # a parcel found by its reference: the link to its file, by that reference
+            result["href"] = reverse("parcel_by_identity", args=result["key"].split("/"))
     return JsonResponse({"results": results}, json_dumps_params={"ensure_ascii": False})
 
 

@@ -26,6 +26,7 @@ from .models import (
     Street,
     ZoningZone,
 )
+from .search_references import AREAS_CONSIDERED, reference_parse, references_found
 
 
 def layer_counts() -> dict[str, int]:
@@ -100,6 +101,24 @@ SEARCH_SIMILARITY = 0.5
 
 
 def search_entries(*, query: str, limit: int = 10) -> list[dict]:
+    """Find governorates, areas, streets and landmarks by name, in Arabic or English, and blocks and parcels by
+    their reference ("Salmiya block 10 parcel 5", layers/search_references.py): those it refers to come first."""
+    results = _names_found(query=query, limit=limit)
+    reference = reference_parse(query)
+    if reference is None:
+        return results
+    area_words = reference[0]
+    area_codes = None
+    if area_words:
+        try:
+            named = _names_found(query=area_words, limit=SEARCH_RESULTS_MAX)
+        except InvalidInput:  # no letter or digit in the words around the numbers
+            named = []
+        area_codes = [result["key"] for result in named if result["layer"] == "areas"][:AREAS_CONSIDERED]
+    return (references_found(query=query, area_codes=area_codes, limit=limit) + results)[:limit]
+
+
+def _names_found(*, query: str, limit: int) -> list[dict]:
     """Find governorates, areas, streets and landmarks by name, in Arabic or English (layers/models/search.py).
 
     A name that is the query (after normalizing both) comes first; then entries that contain it; then those

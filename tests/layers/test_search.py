@@ -15,8 +15,9 @@ from importers.report import ImportRejected
 from importers.sources.survey import OWNER_COLUMNS
 from layers.models import Landmark, SearchEntry, Street
 from layers.services.features import layer_feature_delete, layer_feature_save, street_retire
+from layers.services.parcels import parcel_retire
 from layers.services.search import search_index_refresh
-from tests.factories import BlockFactory
+from tests.factories import AreaFactory, BlockFactory
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.importers.delivery_builders import csv_write, feature, geopackage_write, survey_layers
 from tests.tiles.scene import new_landmark_import, scene_build
@@ -311,3 +312,49 @@ def test_the_article_and_a_word_inside_another_do_not_make_a_match(client):
 
     assert _search(client, "Al Salmiya")[0] == ("areas", block.area.code)
     assert _search(client, "al-salmiya")[0] == ("areas", block.area.code)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Salmiya block 10 parcel 2",
+        "salmiya, block 10, plot 2",
+        "block 10 parcel 2 Salmiya",
+        "Salmiyah blk 10 house 2",  # another spelling of the area
+        "السالمية قطعة ١٠ قسيمة ٢",  # Arabic-Indic digits
+    ],
+)
+def test_a_parcel_is_found_by_its_area_block_and_number_and_leads_to_its_file(client, query):
+    block, parcels, _street, _landmark = scene_build()
+    search_index_refresh(layer="areas", keys=[block.area.code])
+
+    results = client.get("/api/search", {"q": query}).json()["results"]
+
+    first = results[0]
+    assert (first["layer"], first["key"]) == ("parcels", "SALMIYA/10/2")
+    assert (first["name_en"], first["name_ar"]) == ("Parcel 2, block 10", "قسيمة 2، قطعة 10")
+    assert (first["within_en"], first["within_ar"]) == ("Salmiya", "السالمية")
+    assert first["href"] == "/parcels/SALMIYA/10/2/"
+    inside = Point(first["lon"], first["lat"], srid=4326).transform(31901, clone=True)
+    assert parcels[1].geom.contains(inside)
+
+
+def test_a_block_is_found_by_its_area_and_number_and_every_area_s_without_one(client):
+    block, _parcels, _street, _landmark = scene_build()
+    BlockFactory(area=AreaFactory(code="HAWALLI", name_en="Hawalli", name_ar="حولي"), number="10")
+    search_index_refresh(layer="areas", keys=["SALMIYA", "HAWALLI"])
+
+    assert _search(client, "Salmiya block 10")[0] == ("blocks", "SALMIYA/10")
+    assert _search(client, "قطعة 10 حولي")[0] == ("blocks", "HAWALLI/10")
+    assert _search(client, "block 10")[:2] == [("blocks", "HAWALLI/10"), ("blocks", "SALMIYA/10")]
+
+
+def test_a_reference_to_nothing_finds_no_parcel_and_a_retired_one_is_not_found(client):
+    block, parcels, _street, _landmark = scene_build()
+    search_index_refresh(layer="areas", keys=[block.area.code])
+    parcel_retire(parcel=parcels[0], on=datetime.date(2025, 1, 1))
+
+    assert not [found for found in _search(client, "Salmiya block 10 parcel 99") if found[0] == "parcels"]
+    assert not [found for found in _search(client, "Salmiya block 10 parcel 1") if found[0] == "parcels"]
+    assert not [found for found in _search(client, "Nowhere block 10 parcel 2") if found[0] == "parcels"]
+    assert _search(client, "Salmiya block 10 parcel 3")[0] == ("parcels", "SALMIYA/10/3")

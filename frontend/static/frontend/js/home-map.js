@@ -201,7 +201,7 @@
     // Find a street, landmark, area or governorate by name (Arabic or English) and go there.
     const SEARCH_MIN_LENGTH = 2;
     const SEARCH_DELAY_MS = 200;
-    const SEARCH_ZOOMS = {governorates: 11, areas: 14, streets: 17, landmarks: 17};
+    const SEARCH_ZOOMS = {governorates: 11, areas: 14, blocks: 16, streets: 17, landmarks: 17, parcels: 18};
     const searchInput = document.getElementById("map-search-input");
     const searchList = document.getElementById("map-search-results");
     let searchTimer = null, searchRequest = null, searchResults = [], searchActive = -1;
@@ -267,6 +267,13 @@
         kind.className = "feature-category";
         kind.textContent = searchKind(result);
         content.appendChild(kind);
+        if (result.href) {  // a parcel found by its reference: its file
+            const link = document.createElement("a");
+            link.href = result.href;
+            link.className = "parcel-file-link";
+            link.textContent = config.messages.openFile;
+            content.appendChild(link);
+        }
         L.popup().setLatLng(latlng).setContent(content).openOn(map);
         element.dataset.picked = result.layer + ":" + result.key;
     }
