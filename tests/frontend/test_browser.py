@@ -13,6 +13,7 @@ from django.conf import settings
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from layers.models import Landmark, Parcel, ParcelVersion
+from layers.services.roles import roles_ensure
 from layers.services.search import search_index_refresh
 
 # pytest-django's live_server runs in a thread; Playwright's sync API runs an event loop in this one.
@@ -281,6 +282,51 @@ def test_searching_the_home_map_goes_to_the_place_found(visit, webmap_city):
         timeout=90_000,
     )
     visit.screenshot("home-search-picked")
+    visit.assert_stayed_offline()
+    assert visit.errors == []
+
+
+def test_a_parcel_found_by_its_reference_leads_to_its_file(visit, webmap_city):
+    page = _search_page(visit, webmap_city, "/ar/")
+    page.fill("#map-search-input", "شرق قطعة ١ قسيمة ٧")
+    page.wait_for_selector("#map-search-results li")
+
+    assert page.locator("#map-search-results li").first.inner_text().split("\n") == [
+        "قسيمة 7، قطعة 1",
+        "Parcel 7, block 1",
+        "قسيمة · شرق",
+    ]
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"#map[data-picked='parcels:{webmap_city.sharq.code}/1/7']")
+    wait_for_popup(page)
+    visit.screenshot("home-search-parcel-ar")
+    page.locator(".leaflet-popup-content a.parcel-file-link").click()
+    page.wait_for_url(f"**/parcels/{webmap_city.parcel.id}/")
+
+    assert "Secret Owner" not in page.locator(".file-body").inner_text()  # the public file
+    visit.assert_stayed_offline()
+    assert visit.errors == []
+
+
+def test_a_planner_signs_in_from_a_file_and_comes_back_to_see_its_owners(visit, webmap_city, django_user_model):
+    planner = django_user_model.objects.create_user("planner-browser", password=ADMIN_PASSWORD)  # not staff
+    planner.groups.add(roles_ensure())
+    visit.open(f"/parcels/{webmap_city.parcel.id}/")
+    page = visit.page
+
+    page.get_by_role("link", name="Sign in").click()
+    page.fill("#id_username", "planner-browser")
+    page.fill("#id_password", ADMIN_PASSWORD)
+    visit.screenshot("sign-in")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"**/parcels/{webmap_city.parcel.id}/")
+
+    assert "Secret Owner" in page.locator(".file-body").inner_text()
+    assert "Signed in as planner-browser" in page.locator(".account-nav").inner_text()
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"**/parcels/{webmap_city.parcel.id}/")
+    assert "Secret Owner" not in page.locator(".file-body").inner_text()
     visit.assert_stayed_offline()
     assert visit.errors == []
 

@@ -95,9 +95,11 @@ def test_signing_out_is_a_post_and_leads_back_to_the_public_file(client, scene, 
 
 
 def test_the_home_page_offers_the_way_in_and_says_who_is_signed_in(client, planner):
-    before = client.get("/").content.decode()
+    before = client.get("/ar/").content.decode()
     client.force_login(planner)
-    after = client.get("/ar/").content.decode()
+    after = client.get("/").content.decode()
+    after_in_arabic = client.get("/ar/").content.decode()
 
-    assert 'href="/accounts/sign-in/?next=/"' in before
+    assert 'href="/accounts/sign-in/?next=/ar/">تسجيل الدخول</a>' in before  # in the page's language
     assert "Signed in as <strong>planner2</strong>" in after
+    assert "تم تسجيل الدخول باسم <strong>planner2</strong>" in after_in_arabic
