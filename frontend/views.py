@@ -13,6 +13,7 @@ from django.utils.translation import gettext
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_safe
 
+from geoportal.cors import open_to_every_origin
 from geoportal.errors import InvalidInput
 from geoportal.query_params import limit_parse
 from layers.change_feed import (
@@ -84,6 +85,7 @@ def home_view(request: HttpRequest, language: str = settings.LANGUAGE_CODE) -> H
         return render(request, "frontend/home.html", context)
 
 
+@open_to_every_origin
 @require_GET
 @cache_control(public=True, max_age=300)
 def areas_geojson_view(request: HttpRequest) -> HttpResponse:
@@ -108,6 +110,7 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
     return west, south, east, north
 
 
+@open_to_every_origin
 @require_GET
 @cache_control(public=True, max_age=300)
 def landmarks_geojson_view(request: HttpRequest) -> HttpResponse:
@@ -115,6 +118,7 @@ def landmarks_geojson_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse(landmarks_geojson(bbox=bbox), content_type=GEOJSON_CONTENT_TYPE)
 
 
+@open_to_every_origin
 @require_GET
 @cache_control(public=True, max_age=60)
 def search_view(request: HttpRequest) -> JsonResponse:
@@ -136,6 +140,7 @@ def search_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"results": results}, json_dumps_params={"ensure_ascii": False})
 
 
+@open_to_every_origin
 @require_GET
 @cache_control(no_cache=True)
 def change_feed_view(request: HttpRequest) -> HttpResponse:

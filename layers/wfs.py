@@ -208,6 +208,11 @@ class MunicipalWFSView(WFSView):
         _xml_size_check(request.body)
         return super().post(request, *args, **kwargs)
 
+    def dispatch(self, request, *args, **kwargs):
+        response = super().dispatch(request, *args, **kwargs)
+        response["Access-Control-Allow-Origin"] = "*"  # public data, the same for everyone (geoportal/cors.py)
+        return response
+
     def call_operation(self, wfs_operation_cls):
         """Refuse COUNT and STARTINDEX that django-gisserver would hand the database as they are, and
         COUNT=0 but with RESULTTYPE=hits: it reads it as no COUNT (a full page of 5,000 features for none)."""

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_safe
 
+from geoportal.cors import open_to_every_origin
 from geoportal.errors import DomainError, InvalidInput
 from geoportal.statement_timeout import StatementTimedOut, statement_timed_out
 
@@ -89,24 +90,26 @@ def tile_view(request: HttpRequest, layer: str, z: str, x: str, y: str, fmt: str
     return TileHttpResponse(answer)
 
 
+@open_to_every_origin
 @require_GET
 def tilejson_view(request: HttpRequest, layer: str, fmt: str) -> JsonResponse:
     base_url = request.build_absolute_uri("/").rstrip("/")
     return JsonResponse(core.tilejson_get(layer_name=layer, fmt=fmt, base_url=base_url))
 
 
+@open_to_every_origin
 @require_GET
 def layers_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"layers": core.layers_index()})
 
 
+@open_to_every_origin
 @csrf_exempt  # a POST gets the 405 below, not a CSRF page: the WMS reads only GET (and HEAD)
 @require_safe
 def wms_view(request: HttpRequest) -> HttpResponse:
     answer = wms.wms_answer(dict(request.GET.lists()), service_url=request.build_absolute_uri(request.path))
     response = HttpResponse(answer.body, status=answer.status, content_type=answer.content_type, headers=answer.headers)
     response["Cache-Control"] = "no-cache"  # drawn from the current data at each request
-    response["Access-Control-Allow-Origin"] = "*"
     return response
 
 

@@ -1,0 +1,35 @@
+"""geoportal/cors.py: public data is open to web apps on other sites; a parcel file, which a session may widen,
+is not."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("municipality")]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/tiles/parcels.mvt.json",
+        "/tiles/",
+        "/wfs?SERVICE=WFS&REQUEST=GetCapabilities",
+        "/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels&COUNT=1&OUTPUTFORMAT=geojson",
+        "/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=owners",  # an error too
+        "/wms?SERVICE=WMS&REQUEST=GetCapabilities",
+        "/api/changes",
+        "/api/search?q=salmiya",
+        "/api/areas.geojson",
+        "/api/landmarks.geojson?bbox=47.9,29.3,48.1,29.4",
+    ],
+)
+def test_public_data_is_open_to_every_origin(client, path):
+    answer = client.get(path, HTTP_ORIGIN="https://ministry.example")
+
+    assert answer["Access-Control-Allow-Origin"] == "*", (path, answer.status_code)
+
+
+def test_a_parcel_file_is_not_opened_to_other_sites(client):
+    answer = client.get("/api/parcels/1", HTTP_ORIGIN="https://ministry.example")
+
+    assert "Access-Control-Allow-Origin" not in answer
