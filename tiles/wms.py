@@ -19,7 +19,8 @@ tiles are and as the capabilities say; in a map of a smaller scale it is left ou
 finds nothing of it there (``layer_drawn``), as GeoServer and MapServer do with their scale ranges.
 
 Deny by default: GetFeatureInfo answers the attributes the vector tiles publish at the layer's
-deepest zoom (``VectorSource.columns``) and nothing else; retired features are left out by the same
+deepest zoom (``VectorSource.columns``), and where a feature lies as the WFS publishes it (a parcel's block number
+and area code, ``INFO_LOCATION_COLUMNS``), nothing else; retired features are left out by the same
 filter as the tiles'. Owners, permits and documents are in no layer.
 
 Bad requests get HTTP 400 (a busy renderer, or a statement stopped by the database's time limit,
@@ -73,6 +74,16 @@ MAP_FORMATS_LISTED = ("image/png", "image/jpeg")
 INFO_FORMATS = ("text/plain", "text/html", "application/json")
 LEGEND_FORMAT = "image/png"
 OPERATIONS = "GetCapabilities, GetMap, GetFeatureInfo or GetLegendGraphic"
+# What GetFeatureInfo adds to the tiles' attributes: where a feature lies, as the WFS publishes it (a parcel's block
+# and area, a block's area); "parcel 7" alone is one of hundreds.
+_AREA_OF_BLOCK = "(SELECT a.code FROM layers_block b JOIN layers_area a ON a.id = b.area_id WHERE b.id = t.block_id)"
+INFO_LOCATION_COLUMNS = {
+    "parcels": ("(SELECT b.number FROM layers_block b WHERE b.id = t.block_id) AS block_number",
+                f"{_AREA_OF_BLOCK} AS area_code"),
+    "blocks": ("(SELECT a.code FROM layers_area a WHERE a.id = t.area_id) AS area_code",),
+    "streets": ("(SELECT a.code FROM layers_area a WHERE a.id = t.area_id) AS area_code",),
+    "landmarks": ("(SELECT a.code FROM layers_area a WHERE a.id = t.area_id) AS area_code",),
+}  # fmt: skip
 TITLES = {layer.name: layer.title for layer in LAYERS.values() if layer.raster}
 MAP_LAYERS = tuple(TITLES)
 QUERYABLE = frozenset(name for name in MAP_LAYERS if LAYERS[name].vector is not None)
@@ -409,9 +420,10 @@ def feature_info_answer(parameters: dict[str, str]) -> WmsAnswer:
     if info_format not in INFO_FORMATS:
         formats = ", ".join(INFO_FORMATS)
         raise WmsError(f"INFO_FORMAT: '{info_format[:40]}' is not one of {formats}.", code="InvalidFormat")
-    count = whole_number_parse(parameters.get("FEATURE_COUNT", "1"), at_most_digits=3)
-    if count is None or not 1 <= count <= FEATURE_COUNT_MAX:
-        raise WmsError(f"FEATURE_COUNT: a whole number from 1 to {FEATURE_COUNT_MAX}.")
+    count = whole_number_parse(parameters.get("FEATURE_COUNT", "1"), at_most_digits=9)
+    if count is None or count < 1:
+        raise WmsError(f"FEATURE_COUNT: a whole number from 1 (at most {FEATURE_COUNT_MAX} are answered).")
+    count = min(count, FEATURE_COUNT_MAX)  # more is asked by clients that mean "all" (OWSLib's 100 was refused)
     i_name, j_name = ("I", "J") if request.version == VERSION else ("X", "Y")
     i, j = (whole_number_parse(_required(parameters, name), at_most_digits=5) for name in (i_name, j_name))
     if i is None or j is None or not (0 <= i < request.width and 0 <= j < request.height):
@@ -447,7 +459,8 @@ def features_at(layer: TileLayer, request: MapRequest, i: int, j: int, count: in
     if not all(math.isfinite(value) for value in (centre_x, centre_y, distance)):
         return []  # a point Web Mercator cannot hold (a pole): no feature of ours lies there
     source = layer.vector
-    columns = "".join(f", {column}" for column in source.columns(layer.max_zoom))
+    published = (*source.columns(layer.max_zoom), *INFO_LOCATION_COLUMNS.get(layer.name, ()))
+    columns = "".join(f", {column}" for column in published)
     # Table, columns and filter come from our own registry (tiles/layers.py); the values are parameters.
     sql = (
         f"SELECT t.id{columns} FROM {source.table} t"  # noqa: S608
