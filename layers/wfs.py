@@ -39,7 +39,7 @@ from gisserver.exceptions import (
 )
 from gisserver.features import FeatureType, ServiceDescription, field
 from gisserver.operations import wfs20
-from gisserver.output import DBGML32Renderer
+from gisserver.output import DBGML32Renderer, SimpleFeatureCollection
 from gisserver.output import geojson as gisserver_geojson
 from gisserver.parsers.gml.geometries import GEOSGMLGeometry
 from gisserver.parsers.query import CompiledQuery
@@ -182,6 +182,24 @@ class MunicipalGetFeature(wfs20.GetFeature):
             if output_format.renderer_class is DBGML32Renderer:
                 output_format.renderer_class = self.gml32_renderer
         return formats
+
+    def set_pagination_links(self, collection):
+        """No next page for a count (RESULTTYPE=hits with COUNT had one, to another count); and the next page of
+        results is kept for the ``Link`` header."""
+        if self.ows_request.resultType == ResultType.hits:
+            return
+        super().set_pagination_links(collection)
+        self.next_page_url = collection.next
+
+    def process_request(self, ows_request):
+        """Every page with more after it says so in a ``Link: <…>; rel="next"`` header (RFC 8288), whatever its
+        format: a CSV page has no place for the link the GML and GeoJSON carry, and a ministry's download of 5,000
+        of 20,000 parcels gave no sign it was cut."""
+        self.next_page_url = None
+        response = super().process_request(ows_request)
+        if self.next_page_url:
+            response["Link"] = f'<{self.next_page_url}>; rel="next"'
+        return response
 
 
 class MunicipalWFSView(WFSView):
@@ -395,3 +413,18 @@ gisserver_geojson._json_default = _json_value
 # (the streets' numbers). xs:integer is what GDAL, QGIS and OWSLib read.
 for _positive in (models.PositiveIntegerField, models.PositiveBigIntegerField, models.PositiveSmallIntegerField):
     gisserver_features.XSD_TYPES[_positive] = XsdTypes.integer
+
+
+def _hits_counted_in_full(number_matched):
+    def number_matched_in_full(self):
+        # django-gisserver gave a count "minimized" by COUNT and STARTINDEX: RESULTTYPE=hits&STARTINDEX=100 said 0 of
+        # 20,000 parcels matched, and COUNT=5000 said 5,000. WFS 2.0 §11.3.5: numberMatched is how many features
+        # satisfy the query, whatever page is asked.
+        if self._is_hits_request:
+            return self._number_matched
+        return number_matched.fget(self)
+
+    return property(number_matched_in_full)
+
+
+SimpleFeatureCollection.number_matched = _hits_counted_in_full(SimpleFeatureCollection.number_matched)

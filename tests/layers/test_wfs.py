@@ -744,3 +744,29 @@ def test_geojson_writes_decimal_columns_as_numbers_that_gdal_reads_as_reals(clie
         ["ogrinfo", "-so", "-al", str(tmp_path / "parcels.geojson")], capture_output=True, text=True
     )
     assert re.search(r"^surveyed_area_m2: Real", schema.stdout, re.MULTILINE), schema.stdout
+
+
+@pytest.mark.parametrize("paging", [{}, {"STARTINDEX": "1"}, {"COUNT": "2"}, {"STARTINDEX": "2", "COUNT": "1"}])
+def test_a_count_is_of_every_feature_matched_whatever_page_is_named(client, parcels, paging):
+    """django-gisserver "minimized" it: STARTINDEX=100 gave 0 of 20,000 parcels, COUNT=5000 gave 5,000."""
+    status, body = _get(client, REQUEST="GetFeature", TYPENAMES="parcels", RESULTTYPE="hits", **paging)
+
+    collection = ET.fromstring(body)  # noqa: S314 - our own server's answer
+    assert status == 200
+    assert (collection.get("numberMatched"), collection.get("numberReturned")) == ("3", "0")
+    assert collection.get("next") is None  # a count has no next page
+
+
+@pytest.mark.parametrize("output_format", ["csv", "geojson", None])
+def test_every_page_with_more_after_it_says_so_in_a_link_header(client, parcels, output_format):
+    formats = {"OUTPUTFORMAT": output_format} if output_format else {}
+    response = client.get("/wfs", {"SERVICE": "WFS", "VERSION": "2.0.0", "REQUEST": "GetFeature",
+                                   "TYPENAMES": "parcels", "COUNT": "2", **formats})  # fmt: skip
+    last = client.get("/wfs", {"SERVICE": "WFS", "VERSION": "2.0.0", "REQUEST": "GetFeature",
+                               "TYPENAMES": "parcels", "COUNT": "2", "STARTINDEX": "2", **formats})  # fmt: skip
+
+    assert response.status_code == last.status_code == 200
+    link = re.fullmatch(r'<(http://testserver/wfs\?[^>]+)>; rel="next"', response["Link"])
+    assert link, response["Link"]
+    assert "STARTINDEX=2" in link[1] and "COUNT=2" in link[1]  # noqa: PT018 - one link
+    assert "Link" not in last  # the last page
