@@ -439,21 +439,25 @@ def test_a_planner_sees_the_owners_in_the_parcel_file(visit, webmap_city, django
     assert visit.errors == []
 
 
-@pytest.mark.parametrize("path", ["/parcels/{id}/", "/parcels/{id}/print/"])
+@pytest.mark.parametrize("path", ["/parcels/{id}/", "/parcels/{id}/print/", "/parcels/KU-SHARQ/99/999/"])
 def test_the_parcel_file_fits_a_phone_screen(browser, live_server, webmap_city, path):
     """On a 390 px phone the file page was 509 px wide: the facts' 14rem label column and the tables pushed the
     values, the Arabic headings and the map's layer button off the right edge."""
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    # A phone lays out a page without a viewport tag 980 px wide, and shrinks it: is_mobile, as a phone does.
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True)  # fmt: skip
     page = context.new_page()
     try:
         page.goto(live_server.url + path.format(id=webmap_city.parcel.id))
         page.wait_for_load_state("networkidle")
         widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
         SCREENS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=SCREENS / f"parcel-file-phone{'-print' if 'print' in path else ''}.png", full_page=True)
+        name = "-print" if "print" in path else "-error" if "999" in path else ""
+        page.screenshot(path=SCREENS / f"parcel-file-phone{name}.png", full_page=True)
     finally:
         context.close()
 
+    assert widths[1] == 390  # laid out for the phone's width (a viewport tag), not shrunk from 980 px
     assert widths[0] <= widths[1]
 
 
