@@ -24,6 +24,7 @@ from layers.change_feed import (
     feed_layers_parse,
 )
 from layers.selectors import SEARCH_QUERY_MAX_LENGTH, SEARCH_RESULTS_MAX, layer_counts, search_entries
+from tiles.legend import landmark_icon_first_zooms
 
 from .labels import LANDMARK_CATEGORY_LABELS, LAYER_LABELS
 from .selectors import areas_geojson, landmarks_geojson
@@ -63,6 +64,8 @@ def home_view(request: HttpRequest, language: str = settings.LANGUAGE_CODE) -> H
                     "landmarks": gettext("Landmarks"),
                 },
                 "categoryLabels": {value: str(label) for value, label in LANDMARK_CATEGORY_LABELS.items()},
+                # Where the basemap draws a category's icon, the landmark is clicked on it; elsewhere it is not drawn.
+                "landmarkIconZooms": landmark_icon_first_zooms(),
                 "language": language,
                 "messages": {
                     "truncated": gettext("Zoom in to see every landmark."),

@@ -124,6 +124,22 @@ def legend_entries(layer: str) -> tuple[LegendEntry, ...]:
     return _fixed_entries()[layer]
 
 
+@functools.cache
+def landmark_icon_first_zooms() -> dict[str, int]:
+    """The first zoom at which the basemap draws each landmark category's icon, found by drawing a sample at each
+    zoom with its stylesheet (as a legend's swatch is): the home map offers a landmark to click where the basemap
+    shows its icon, and nowhere else (a circle of its own over the icon hid the names around it)."""
+    basemap = LAYERS["basemap"]
+    zooms = {}
+    for category in LandmarkCategory:
+        attributes = (("category", category.value),)
+        for zoom in range(basemap.min_zoom, basemap.max_zoom + 1):
+            if _sample_png("basemap", "point", attributes, ("landmarks",), SWATCH_PX, SWATCH_PX, zoom) is not None:
+                zooms[category.value] = zoom
+                break
+    return zooms
+
+
 def legend_png(request: LegendRequest) -> bytes:
     """Draw ``request.layer``'s legend as a PNG."""
     zoom = None if request.scale_denominator is None else _zoom_of(request.scale_denominator)

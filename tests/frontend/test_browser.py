@@ -92,20 +92,52 @@ def visit(browser, live_server) -> Iterator[Visit]:
     context.close()
 
 
+def _zoom_to(page: Page, landmark, zoom: int) -> None:
+    """Centre the home map on ``landmark`` at ``zoom`` and wait for its landmarks to be drawn for that view."""
+    point = landmark.geom.transform(4326, clone=True)
+    page.evaluate(
+        f"document.getElementById('map').geoportalMap.setView([{point.y}, {point.x}], {zoom}, {{animate: false}})"
+    )
+    page.wait_for_selector(f"path.landmark-{landmark.category}")
+
+
+def test_landmarks_are_targets_on_the_basemap_s_icons_and_circles_over_the_imagery(visit, webmap_city):
+    """A circle of ours over the basemap's icon hid the names around it; the basemap draws a hotel from zoom 15, a
+    mosque or a market from 16, and the map offers no landmark where its icon is not drawn."""
+    visit.open("/")
+    page = visit.page
+    page.wait_for_selector("#map[data-areas='2'][data-landmarks='2']")
+
+    _zoom_to(page, webmap_city.towers, 14)  # the Towers' icon (from 12), not the market's (from 16)
+    shown = page.locator("path.geoportal-landmark").evaluate_all("paths => paths.map(p => p.getAttribute('class'))")
+    assert [[word for word in name.split() if word.startswith("landmark-")] for name in shown] == [
+        ["landmark-tourist_site"]
+    ]
+    page.locator(".leaflet-control-layers").hover()
+    page.get_by_label("Aerial imagery").check()  # no icons in the imagery: every landmark, a coloured circle
+    page.wait_for_selector("path.landmark-market")
+    assert page.locator("path.landmark-market").get_attribute("fill") == "#b7950b"
+    assert page.locator("path.landmark-market").get_attribute("fill-opacity") == "1"
+    visit.screenshot("home-landmarks-imagery")
+    assert visit.errors == []
+
+
 def test_home_page_map_shows_areas_and_landmarks_offline(visit, webmap_city, live_server):
     visit.open("/")
     page = visit.page
     page.wait_for_selector("#map[data-areas='2'][data-landmarks='2']")
 
     assert page.locator("path.geoportal-area").count() == 2
-    assert page.locator("path.geoportal-landmark").count() == 2
     # The basemap comes from our own tile server, rendered for this page.
     tile_sources = page.locator(".geoportal-basemap img.leaflet-tile").evaluate_all("tiles => tiles.map(t => t.src)")
     assert tile_sources
     assert all(source.startswith(f"{live_server.url}/tiles/basemap/") for source in tile_sources)
     page.locator("path.geoportal-area").nth(1).hover()  # features come sorted by name: Dasman, Sharq
     assert page.locator(".leaflet-tooltip").inner_text().split("\n") == ["Sharq", "شرق"]
-    page.locator("path.landmark-tourist_site").click()
+    _zoom_to(page, webmap_city.towers, 16)
+    towers = page.locator("path.landmark-tourist_site")
+    assert towers.get_attribute("fill-opacity") == "0"  # a target on the basemap's own icon, drawing nothing over it
+    towers.click()
     wait_for_popup(page)
     assert page.locator(".leaflet-popup-content").inner_text().split("\n") == [
         "Kuwait Towers",
@@ -127,6 +159,7 @@ def test_home_page_in_arabic_is_right_to_left(visit, webmap_city):
     assert page.locator(".leaflet-top.leaflet-right .leaflet-control-zoom").count() == 1
     page.locator("path.geoportal-area").nth(1).hover()
     assert page.locator(".leaflet-tooltip").inner_text().split("\n") == ["شرق", "Sharq"]
+    _zoom_to(page, webmap_city.souq, 16)  # the basemap draws a market's icon from zoom 16
     page.locator("path.landmark-market").click()
     wait_for_popup(page)
     assert page.locator(".leaflet-popup-content").inner_text().split("\n") == [

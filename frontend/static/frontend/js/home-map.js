@@ -67,11 +67,29 @@
         }
     }).addTo(map);
 
-    // SVG, not canvas: at most LANDMARK_LIMIT markers per view, each one a focusable element.
+    // Over the basemap, which draws the landmarks' own icons from a zoom per category (config.landmarkIconZooms),
+    // a landmark is a clear target on its icon, and is not drawn where its icon is not: a circle of ours over the
+    // icon hid the street and area names around it. Over the imagery, which has no icons, it is a coloured circle.
+    // SVG, not canvas: at most LANDMARK_LIMIT markers per view.
+    function overBasemap() {
+        return map.hasLayer(basemap);
+    }
+
+    function landmarkShown(feature) {
+        const firstZoom = config.landmarkIconZooms[feature.properties.category];
+        return !overBasemap() || (firstZoom !== undefined && map.getZoom() >= firstZoom);
+    }
+
+    let landmarkCollection = null;
     const landmarks = L.geoJSON(null, {
+        filter: landmarkShown,
         pointToLayer: function(feature, latlng) {
+            const className = "geoportal-landmark landmark-" + feature.properties.category;
+            if (overBasemap()) {
+                return L.circleMarker(latlng, {className: className, radius: 10, stroke: false, fillOpacity: 0});
+            }
             return L.circleMarker(latlng, {
-                className: "geoportal-landmark landmark-" + feature.properties.category,
+                className: className,
                 radius: 6,
                 weight: 1.5,
                 color: "#ffffff",
@@ -119,6 +137,16 @@
         });
     }
 
+    // Again at each change of zoom or base layer: which landmarks are drawn, and how, follows both.
+    function landmarksDraw() {
+        landmarks.clearLayers();
+        if (landmarkCollection) {
+            landmarks.addData(landmarkCollection);
+        }
+        element.dataset.landmarksShown = String(landmarks.getLayers().length);
+    }
+    map.on("baselayerchange zoomend", landmarksDraw);
+
     let landmarkRequest = null;
     function loadLandmarks() {
         if (landmarkRequest) {
@@ -131,8 +159,8 @@
             Math.min(bounds.getEast(), 180), Math.min(bounds.getNorth(), 90)
         ].map(function(value) { return value.toFixed(5); }).join(",");
         return getJSON(config.landmarksUrl + "?bbox=" + bbox, landmarkRequest.signal).then(function(collection) {
-            landmarks.clearLayers();
-            landmarks.addData(collection);
+            landmarkCollection = collection;
+            landmarksDraw();
             element.dataset.landmarks = String(collection.features.length);
             showStatus(collection.truncated ? config.messages.truncated : "");
         }).catch(function(error) {
