@@ -770,3 +770,13 @@ def test_every_page_with_more_after_it_says_so_in_a_link_header(client, parcels,
     assert link, response["Link"]
     assert "STARTINDEX=2" in link[1] and "COUNT=2" in link[1]  # noqa: PT018 - one link
     assert "Link" not in last  # the last page
+
+
+def test_gdal_pages_at_the_service_s_page_size_from_the_capabilities(live_server, parcels, settings):
+    """GDAL reads the page size from the CountDefault constraint; with only DefaultMaxFeatures it paged at 100."""
+    url = f"WFS:{live_server.url}/wfs?VERSION=2.0.0"
+
+    run = subprocess.run(["ogrinfo", "-ro", "-so", url, "app:parcels", "--debug", "on"], capture_output=True, text=True,
+                         check=True)  # fmt: skip
+
+    assert f"Paging support with page size {settings.GISSERVER_DEFAULT_MAX_PAGE_SIZE}" in run.stderr, run.stderr
