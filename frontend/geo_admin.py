@@ -73,8 +73,8 @@ class MapGeometryForm(forms.ModelForm):
         return cleaned
 
 
-class ServiceValidatedForm(forms.ModelForm):
-    """The form of a write that a service validates and performs (in ModelAdmin.save_model).
+class ServiceErrorForm(forms.ModelForm):
+    """The form of a write that a service performs (in ModelAdmin.save_model) and may refuse.
 
     When the service refuses, the admin binds the same data to this form again with
     ``service_error`` set (ServiceWriteAdminMixin), and the service's message becomes the
@@ -89,6 +89,10 @@ class ServiceValidatedForm(forms.ModelForm):
             field = self.service_error.field if self.service_error.field in self.fields else None
             self.add_error(field, self.service_error.message)
         return cleaned
+
+
+class ServiceValidatedForm(ServiceErrorForm):
+    """The form of a write that a service also validates: the model's own checks are left to it."""
 
     def _post_clean(self) -> None:
         # The service checks the write and words the messages; the model's constraint checks would
@@ -221,6 +225,6 @@ class ServiceWriteAdminMixin:
     def get_form(self, request: HttpRequest, obj: models.Model | None = None, change: bool = False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
         error = getattr(request, SERVICE_ERROR_ATTRIBUTE, None)
-        if error is None or not issubclass(form, ServiceValidatedForm):
+        if error is None or not issubclass(form, ServiceErrorForm):
             return form
         return type(form.__name__, (form,), {"service_error": error})

@@ -36,8 +36,9 @@ from layers.services.parcels import SURVEY_FIELDS, ParcelSurvey, parcel_create, 
 from layers.services.permits import ParcelKey, building_permit_create
 
 
-class LayerFeatureAdmin(GeoLayerAdmin):
-    """Save and delete through layer_feature_save/delete, so tiles and feeds see admin edits."""
+class LayerFeatureAdmin(ServiceWriteAdminMixin, GeoLayerAdmin):
+    """Save and delete through layer_feature_save/delete, so tiles and feeds see admin edits; a refusal of theirs (a
+    new code for an area with blocks) is shown on the form."""
 
     form = GeometryCheckedForm
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.gis.gdal import OGRGeomType
 
-from frontend.geo_admin import MapGeometryForm, ServiceValidatedForm
+from frontend.geo_admin import MapGeometryForm, ServiceErrorForm, ServiceValidatedForm
 from geoportal.errors import InvalidGeometry
 from layers.models import BuildingPermit, Parcel, ParcelStatus
 from layers.services.geometry_checks import geometry_for_storage
@@ -15,7 +15,7 @@ def storage_geom_type(model: type, field: str = "geom") -> str:
     return OGRGeomType(model._meta.get_field(field).geom_type).name
 
 
-class GeometryCheckedForm(MapGeometryForm):
+class GeometryCheckedForm(ServiceErrorForm, MapGeometryForm):
     """Check the geometry as the services do (type, validity, extent), with their messages.
 
     A refused geometry is a field error, so the model's own constraint check on it (which would

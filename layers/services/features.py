@@ -12,7 +12,7 @@ from collections.abc import Callable
 from django.db import models, transaction
 
 from geoportal.errors import Conflict
-from layers.models import Area, Block, ChangeKind, Governorate, Landmark, Street, ZoningZone
+from layers.models import Area, Block, ChangeKind, Governorate, Landmark, Parcel, Street, ZoningZone
 
 from .changes import change_record
 from .geometry_checks import geometry_for_storage
@@ -46,14 +46,43 @@ def layer_feature_save(*, feature: models.Model) -> models.Model:
     feature.geom = geometry_for_storage(feature.geom, geom_type=layer.geom_type, check_extent=layer.check_extent)
     stored = type(feature).objects.filter(pk=feature.pk).first() if feature.pk is not None else None
     previous = stored.geom if stored is not None else None
+    old_key = layer.key(stored) if stored is not None else None
+    if old_key is not None and old_key != layer.key(feature):
+        _rekey_check(stored, feature)
     feature.save()
-    change = ChangeKind.CHANGED if previous is not None else ChangeKind.ADDED
-    change_record(layer=layer.layer, key=layer.key(feature), change=change, geometries=[previous, feature.geom])
+    if old_key is None:
+        change_record(layer=layer.layer, key=layer.key(feature), change=ChangeKind.ADDED, geometries=[feature.geom])
+    elif old_key == layer.key(feature):
+        change = ChangeKind.CHANGED
+        change_record(layer=layer.layer, key=old_key, change=change, geometries=[previous, feature.geom])
+    else:
+        # A new key is another feature to a ministry's copy, which knows features by key: the old one goes, the new
+        # one comes (one "changed" under the new key left the old key's row in every copy).
+        change_record(layer=layer.layer, key=old_key, change=ChangeKind.RETIRED, geometries=[previous])
+        change_record(layer=layer.layer, key=layer.key(feature), change=ChangeKind.ADDED, geometries=[feature.geom])
     # A renamed key (codes are editable) leaves its old entry behind unless it is refreshed too.
     _search_refresh(layer, layer.key(feature), *([layer.key(stored)] if stored is not None else []))
     if layer.layer == "blocks":  # its number is searched with the streets that serve it
         search_index_refresh_naming(block_ids=[feature.pk])
     return feature
+
+
+def _rekey_check(stored: models.Model, feature: models.Model) -> None:
+    """Refuse a new key for an area that has blocks, or a block that has parcels: their own keys are made of it
+    (``SHARQ/1``, ``SHARQ/1/7``), in the feed, the WFS and the share links, and would change with no event."""
+    if isinstance(stored, Area) and Block.objects.filter(area=stored).exists():
+        raise Conflict(
+            f"code: area {stored.code} has blocks, whose keys (and their parcels') are made of its code; a new code "
+            "comes with the survey's delivery, which moves them.",
+            field="code",
+        )
+    if isinstance(stored, Block) and Parcel.objects.filter(block=stored).exists():
+        field = "number" if stored.number != feature.number else "area"
+        raise Conflict(
+            f"{field}: block {stored.area.code}/{stored.number} has parcels, whose keys are made of its area and "
+            "number; a new number comes with the survey's delivery, which moves them.",
+            field=field,
+        )
 
 
 def _search_refresh(layer: LayerOf, *keys: str) -> None:

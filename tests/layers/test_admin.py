@@ -24,6 +24,7 @@ from layers.models import (
     Block,
     BuildingFileDocument,
     BuildingPermit,
+    ChangeEvent,
     Governorate,
     Landmark,
     Municipality,
@@ -552,3 +553,48 @@ def test_owner_data_needs_its_own_permission(client, django_user_model, admin_la
     clerk = django_user_model.objects.get(pk=clerk.pk)  # drop the permission cache
     client.force_login(clerk)
     assert client.get(url).status_code == 200
+
+
+def _change_form(obj, **overrides) -> dict:
+    """What the admin's change form of a simple layer posts back for ``obj``, with ``overrides``."""
+    names = {Area: ("code", "name_ar", "name_en", "governorate"), Block: ("number", "area"),
+             Landmark: ("code", "name_ar", "name_en", "category", "area")}[type(obj)]  # fmt: skip
+    data = {name: getattr(obj, f"{name}_id", None) or getattr(obj, name) or "" for name in names}
+    return {**data, "geom": _as_sent_by_the_map(obj.geom), **overrides}
+
+
+def test_a_landmark_given_a_new_code_in_the_admin_leaves_the_feed_under_its_old_one(admin_client, admin_layers):
+    """A ministry's copy knows features by key: one "changed" under the new code left the old code's row in it."""
+    landmark = Landmark.objects.create(code="LM-OLD", name_ar="برج", name_en="Tower", category="tourist_site",
+                                       geom=Point(SALMIYA_X + 150, SALMIYA_Y + 150, srid=settings.SRID))  # fmt: skip
+    before = ChangeEvent.objects.count()
+
+    response = admin_client.post(_url(Landmark, "change", landmark.pk), _change_form(landmark, code="LM-NEW"))
+
+    assert response.status_code == 302
+    events = ChangeEvent.objects.order_by("id")[before:]
+    assert [(event.layer, event.feature_key, event.change) for event in events] == [
+        ("landmarks", "LM-OLD", "retired"),
+        ("landmarks", "LM-NEW", "added"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("model", "overrides", "field"),
+    [(Area, {"code": "RENAMED"}, "code"), (Block, {"number": "99"}, "number")],
+)
+def test_an_area_or_block_whose_key_others_are_keyed_by_keeps_it(admin_client, admin_layers, model, overrides, field):
+    """Blocks are keyed SHARQ/1 and parcels SHARQ/1/7 in the feed, the WFS and share links: a new area code or block
+    number would change their keys with no event. It comes with the survey's delivery."""
+    obj = admin_layers.block.area if model is Area else admin_layers.block
+    before = ChangeEvent.objects.count()
+
+    response = admin_client.post(_url(model, "change", obj.pk), _change_form(obj, **overrides))
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert list(errors) == [field]
+    assert "comes with the survey's delivery" in errors[field][0]
+    assert ChangeEvent.objects.count() == before
+    obj.refresh_from_db()
+    assert getattr(obj, field) != overrides[field]
