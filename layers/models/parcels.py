@@ -85,11 +85,11 @@ class Parcel(ParcelSurveyFields):
 
 
 class VersionChange(models.TextChoices):
-    CREATED = "created", "Created"
-    CHANGED = "changed", "Changed"
-    SPLIT = "split", "Created by a split"
-    MERGED = "merged", "Created by a merge"
-    RETIRED = "retired", "Retired"
+    CREATED = "created", _("Created")
+    CHANGED = "changed", _("Changed")
+    SPLIT = "split", _("Created by a split")
+    MERGED = "merged", _("Created by a merge")
+    RETIRED = "retired", _("Retired")
 
 
 class ParcelVersion(ParcelSurveyFields):
@@ -120,8 +120,8 @@ class ParcelVersion(ParcelSurveyFields):
 
 
 class LineageKind(models.TextChoices):
-    SPLIT = "split", "Split"
-    MERGE = "merge", "Merge"
+    SPLIT = "split", _("Split")
+    MERGE = "merge", _("Merge")
 
 
 class ParcelLineage(models.Model):

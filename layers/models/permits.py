@@ -4,27 +4,28 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from .parcels import Parcel
 
 
 class PermitType(models.TextChoices):
-    NEW_CONSTRUCTION = "new_construction", "New construction"
-    ADDITION = "addition", "Addition"
-    RENOVATION = "renovation", "Renovation"
-    DEMOLITION = "demolition", "Demolition"
-    FENCE = "fence", "Fence"
-    CHANGE_OF_USE = "change_of_use", "Change of use"
+    NEW_CONSTRUCTION = "new_construction", _("New construction")
+    ADDITION = "addition", _("Addition")
+    RENOVATION = "renovation", _("Renovation")
+    DEMOLITION = "demolition", _("Demolition")
+    FENCE = "fence", _("Fence")
+    CHANGE_OF_USE = "change_of_use", _("Change of use")
 
 
 class PermitStatus(models.TextChoices):
-    APPLIED = "applied", "Applied"
-    UNDER_REVIEW = "under_review", "Under review"
-    ISSUED = "issued", "Issued"
-    REJECTED = "rejected", "Rejected"
-    EXPIRED = "expired", "Expired"
-    COMPLETED = "completed", "Completed"
-    CANCELLED = "cancelled", "Cancelled"
+    APPLIED = "applied", _("Applied")
+    UNDER_REVIEW = "under_review", _("Under review")
+    ISSUED = "issued", _("Issued")
+    REJECTED = "rejected", _("Rejected")
+    EXPIRED = "expired", _("Expired")
+    COMPLETED = "completed", _("Completed")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class BuildingPermit(models.Model):
@@ -63,14 +64,14 @@ class BuildingPermit(models.Model):
 
 
 class DocumentType(models.TextChoices):
-    SITE_PLAN = "site_plan", "Site plan"
-    ARCHITECTURAL_DRAWING = "architectural_drawing", "Architectural drawing"
-    STRUCTURAL_DRAWING = "structural_drawing", "Structural drawing"
-    PERMIT_CERTIFICATE = "permit_certificate", "Permit certificate"
-    COMPLETION_CERTIFICATE = "completion_certificate", "Completion certificate"
-    SURVEY_PLAN = "survey_plan", "Survey plan"
-    DESCRIPTION_CERTIFICATE = "description_certificate", "Description certificate"
-    CORRESPONDENCE = "correspondence", "Correspondence"
+    SITE_PLAN = "site_plan", _("Site plan")
+    ARCHITECTURAL_DRAWING = "architectural_drawing", _("Architectural drawing")
+    STRUCTURAL_DRAWING = "structural_drawing", _("Structural drawing")
+    PERMIT_CERTIFICATE = "permit_certificate", _("Permit certificate")
+    COMPLETION_CERTIFICATE = "completion_certificate", _("Completion certificate")
+    SURVEY_PLAN = "survey_plan", _("Survey plan")
+    DESCRIPTION_CERTIFICATE = "description_certificate", _("Description certificate")
+    CORRESPONDENCE = "correspondence", _("Correspondence")
 
 
 class BuildingFileDocument(models.Model):

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 
 import pypdf
 import pytest
 from django.contrib.auth.models import Group, User
+from django.utils import translation
 from PIL import Image
 
+from frontend.templatetags.parcel_file import CHOICES
 from layers.models import ParcelFileView
 from layers.services.roles import roles_ensure
 from tests.layers.parcel_file_scene import CANARY_DOCUMENT_TEXT, CANARY_OWNER, X0, Y0, parcel_file_scene_build
@@ -131,6 +134,24 @@ def test_the_html_page_shows_every_section_in_both_languages(client, scene):
     assert "Contents restricted" in page
     assert "Owners" not in page
     assert CANARY_OWNER not in page
+
+
+def test_the_file_s_values_are_in_both_languages_too(client, scene):
+    """Its labels were in both languages and its values in English only: "Registered", "Private housing", "Local"."""
+    page = client.get(f"/parcels/{scene.plot.id}/").content.decode()
+
+    for value in ("Registered", "Private housing", "Created"):
+        assert re.search(rf'{value} <span lang="ar" dir="rtl">[\u0600-\u06ff ]+</span>', page), value
+    assert 'Private housing <span lang="ar" dir="rtl">سكن خاص</span>' in page
+    assert 'Category <span lang="ar" dir="rtl">الفئة</span>' in page
+
+
+@pytest.mark.parametrize("kind", sorted(CHOICES))
+def test_every_choice_a_file_shows_has_its_arabic(kind):
+    with translation.override("ar"):
+        untranslated = [choice.value for choice in CHOICES[kind] if re.search("[A-Za-z]", str(choice.label))]
+
+    assert untranslated == []
 
 
 def test_the_share_url_by_identity_leads_to_the_current_parcel(client, scene):

@@ -234,7 +234,10 @@ def test_an_issued_permit_past_its_expiry_says_it_has_expired_and_what_the_regis
     assert (permits["BP-2019-000003"]["status"], permits["BP-2019-000003"]["status_now"]) == ("issued", "expired")
     assert permits["BP-2021-000001"]["status_now"] == "completed"
     assert permits["BP-2025-000002"]["status_now"] == "under_review"
-    assert "BP-2019-000003</strong> Addition — Expired (registered as issued)" in page
+    assert (
+        'BP-2019-000003</strong> Addition <span lang="ar" dir="rtl">إضافة</span> — '
+        'Expired <span lang="ar" dir="rtl">منتهي الصلاحية</span> (registered as issued)'
+    ) in page
 
 
 def test_a_retired_parcel_s_successors_are_not_its_neighbours(scene):
