@@ -223,13 +223,17 @@ def _font(language: str) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(FONT_FILES[language], FONT_PX, layout_engine=ImageFont.Layout.RAQM)
 
 
+@functools.lru_cache(maxsize=4096)
+def _text_width(label: str, language: str) -> float:
+    return _font(language).getlength(label)  # the capabilities measure every layer's legend at each request
+
+
 def _layout(labels: list[str], swatch_px: tuple[int, int], language: str):
     """Return the legend's size and each row's (swatch x, y, label x, middle y): left to right, or for Arabic
     right to left (the swatch on the right, the label ending beside it)."""
-    font = _font(language)
     swatch_width, swatch_height = swatch_px
     row_height = max(swatch_height, FONT_PX + 6)
-    text_width = math.ceil(max((font.getlength(label) for label in labels), default=0))
+    text_width = math.ceil(max((_text_width(label, language) for label in labels), default=0))
     width = PADDING_PX * 2 + swatch_width + GAP_PX + text_width
     height = PADDING_PX + len(labels) * (row_height + PADDING_PX)
     places = []
