@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -361,6 +362,26 @@ def test_a_planner_signs_in_from_a_file_and_comes_back_to_see_its_owners(visit, 
     page.wait_for_url(f"**/parcels/{webmap_city.parcel.id}/")
     assert "Secret Owner" not in page.locator(".file-body").inner_text()
     visit.assert_stayed_offline()
+    assert visit.errors == []
+
+
+def test_the_view_is_in_the_address_and_a_shared_address_opens_it(visit, webmap_city):
+    """A place found on the home map could not be shared: the address was always "/"."""
+    page = _search_page(visit, webmap_city, "/")
+    page.fill("#map-search-input", "towers")
+    page.locator("#map-search-results li").first.click()
+    page.wait_for_function("location.hash.startsWith('#map=17/')")
+    address = page.url
+
+    shared = page.context.new_page()
+    shared.goto(address)
+    shared.wait_for_selector("#map[data-areas='2']")
+    shared.wait_for_timeout(300)  # the areas' bounds would have moved the map by now
+
+    assert re.fullmatch(r".*/#map=17/29\.389\d\d/48\.003\d\d", address), address
+    lat, lon, zoom = _map_view(shared)
+    assert (round(lat, 4), round(lon, 4), zoom) == (29.3897, 48.0035, 17)
+    shared.close()
     assert visit.errors == []
 
 

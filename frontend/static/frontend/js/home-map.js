@@ -29,6 +29,38 @@
         new ResizeObserver(function() { map.invalidateSize({pan: false}); }).observe(element);
     }
 
+    // The view in the address, as OpenStreetMap writes it (#map=zoom/lat/lon): a view, a place found by the search
+    // among them, can be shared or bookmarked, and Back leaves the page rather than each pan.
+    const VIEW_IN_ADDRESS = /^#map=(\d{1,2})\/(-?\d{1,2}(?:\.\d{1,7})?)\/(-?\d{1,3}(?:\.\d{1,7})?)$/;
+    function viewFromAddress() {
+        const match = VIEW_IN_ADDRESS.exec(window.location.hash);
+        if (!match) {
+            return null;
+        }
+        const zoom = Number(match[1]), lat = Number(match[2]), lon = Number(match[3]);
+        if (zoom < map.getMinZoom() || zoom > 20 || Math.abs(lat) > 85 || Math.abs(lon) > 180) {
+            return null;
+        }
+        return {latlng: L.latLng(lat, lon), zoom: zoom};
+    }
+    const sharedView = viewFromAddress();
+    if (sharedView) {
+        map.setView(sharedView.latlng, sharedView.zoom);
+    }
+    map.on("moveend", function() {
+        const centre = map.getCenter();
+        const view = "#map=" + map.getZoom() + "/" + centre.lat.toFixed(5) + "/" + centre.lng.toFixed(5);
+        if (window.location.hash !== view) {
+            window.history.replaceState(null, "", view);
+        }
+    });
+    window.addEventListener("hashchange", function() {
+        const view = viewFromAddress();
+        if (view) {
+            map.setView(view.latlng, view.zoom);
+        }
+    });
+
     const basemap = L.tileLayer(config.basemapTiles, {minZoom: 6, maxZoom: 20, className: "geoportal-basemap"}).addTo(map);
     const imagery = L.tileLayer(config.imageryTiles, {minZoom: 10, maxZoom: 21, className: "geoportal-imagery"});
 
@@ -393,7 +425,7 @@
     getJSON(config.areasUrl).then(function(collection) {
         areas.addData(collection);
         element.dataset.areas = String(collection.features.length);
-        if (collection.features.length) {
+        if (collection.features.length && !sharedView) {  // a shared view is kept
             map.fitBounds(areas.getBounds(), {padding: [12, 12]});
         }
     }).catch(function() {
