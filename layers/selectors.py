@@ -111,14 +111,14 @@ def search_entries(*, query: str, limit: int = 10) -> list[dict]:
     area_codes = None
     if area_words:
         try:
-            named = _names_found(query=area_words, limit=SEARCH_RESULTS_MAX)
+            named = _names_found(query=area_words, limit=AREAS_CONSIDERED, layers=["areas"])
         except InvalidInput:  # no letter or digit in the words around the numbers
             named = []
-        area_codes = [result["key"] for result in named if result["layer"] == "areas"][:AREAS_CONSIDERED]
+        area_codes = [result["key"] for result in named]
     return (references_found(query=query, area_codes=area_codes, limit=limit) + results)[:limit]
 
 
-def _names_found(*, query: str, limit: int) -> list[dict]:
+def _names_found(*, query: str, limit: int, layers: list[str] | None = None) -> list[dict]:
     """Find governorates, areas, streets and landmarks by name, in Arabic or English (layers/models/search.py).
 
     A name that is the query (after normalizing both) comes first; then entries that contain it; then those
@@ -152,7 +152,8 @@ def _names_found(*, query: str, limit: int) -> list[dict]:
                                                WHERE strpos(' ' || translate(e.search_text, '-/', '  '), ' ' || word)
                                                      = 0) AS every_word
                             OFFSET 0) names  -- once a row
-        WHERE e.search_text LIKE '%%' || pattern.text || '%%' OR q.text <%% e.search_text OR names.every_word
+        WHERE (e.search_text LIKE '%%' || pattern.text || '%%' OR q.text <%% e.search_text OR names.every_word)
+          AND (%(layers)s::text[] IS NULL OR e.layer = ANY(%(layers)s::text[]))
         ORDER BY q.text IN (names.ar, names.en) DESC,
                  e.search_text LIKE '%%' || pattern.text || '%%' DESC,
                  names.every_word DESC,
@@ -175,7 +176,7 @@ def _names_found(*, query: str, limit: int) -> list[dict]:
         )
         if cursor.fetchone()[0]:
             raise InvalidInput("q: no letter or digit in it.", field="q")
-        cursor.execute(sql, {"query": query, "limit": limit})
+        cursor.execute(sql, {"query": query, "limit": limit, "layers": layers})
         rows = cursor.fetchall()
     columns = ("layer", "key", "name_ar", "name_en", "detail", "lon", "lat")
     results = [dict(zip(columns, row, strict=True)) for row in rows]
