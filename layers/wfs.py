@@ -27,6 +27,7 @@ from django.conf import settings
 from django.contrib.gis.gdal import GDALException
 from django.contrib.gis.geos import GEOSException, GEOSGeometry
 from django.db import DatabaseError, DataError, ProgrammingError, models
+from django.utils.decorators import method_decorator
 from gisserver import features as gisserver_features
 from gisserver.crs import CRS, CRS84, WEB_MERCATOR, WGS84, AxisOrder
 from gisserver.exceptions import (
@@ -47,6 +48,7 @@ from gisserver.parsers.wfs20 import ResultType
 from gisserver.types import XsdTypes
 from gisserver.views import WFSView
 
+from geoportal.cors import open_to_every_origin
 from geoportal.statement_timeout import StatementTimedOut, statement_timed_out
 
 from . import wfs_filters  # noqa: F401 - matchCase="false" in FES filters
@@ -223,6 +225,7 @@ class MunicipalGetCapabilities(wfs20.GetCapabilities):
         return response
 
 
+@method_decorator(open_to_every_origin, name="dispatch")  # public data, the same for everyone
 class MunicipalWFSView(WFSView):
     """``/wfs``: one endpoint for every published layer."""
 
@@ -252,11 +255,6 @@ class MunicipalWFSView(WFSView):
     def post(self, request, *args, **kwargs):
         _xml_size_check(request.body)
         return super().post(request, *args, **kwargs)
-
-    def dispatch(self, request, *args, **kwargs):
-        response = super().dispatch(request, *args, **kwargs)
-        response["Access-Control-Allow-Origin"] = "*"  # public data, the same for everyone (geoportal/cors.py)
-        return response
 
     def call_operation(self, wfs_operation_cls):
         """Refuse COUNT and STARTINDEX that django-gisserver would hand the database as they are, and

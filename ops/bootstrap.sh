@@ -12,6 +12,7 @@ DEBIAN_PACKAGES=(
   python3-venv python3-dev                # the virtualenv
   fonts-noto-core                         # Arabic glyphs for map labels (Noto Naskh/Sans Arabic)
   libpango-1.0-0 libpangoft2-1.0-0        # WeasyPrint's text layout (the parcel report's PDF)
+  libfribidi0                             # Pillow's raqm: the WMS legends' Arabic labels, right to left
   nginx                                   # the front server: answers published tiles from disk (geoportal/front.py)
   sqlite3 ca-certificates
 )

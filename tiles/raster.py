@@ -174,6 +174,7 @@ def render_sample(
     return image.to_string("png32")
 
 
+@functools.cache
 def background_colour(layer: str) -> tuple[int, int, int, int] | None:
     """The background colour of ``layer``'s stylesheet (the basemap's land beyond the municipality), as RGBA."""
     map_ = mapnik.Map(1, 1, WEB_MERCATOR)
