@@ -98,6 +98,10 @@ SEARCH_QUERY_MAX_LENGTH = 100
 SEARCH_RESULTS_MAX = 50
 # How alike a name must be (pg_trgm word similarity, 0–1) to be found without containing the query.
 SEARCH_SIMILARITY = 0.5
+# The words that say what kind of street a name is, normalized (geoportal_search_normalize). A name found only
+# by likeness must be like the query's other words: "Baghdad Street" is not Street 1, nor "شارع بغداد" Bilal Bin
+# Rabah Street, for sharing "street" or "شارع".
+STREET_KIND_WORDS = ["street", "st", "road", "rd", "avenue", "ave", "highway", "expressway", "شارع", "طريق", "جاده"]
 
 
 def search_entries(*, query: str, limit: int = 10) -> list[dict]:
@@ -137,30 +141,41 @@ def _names_found(*, query: str, limit: int, layers: list[str] | None = None) -> 
     sql = """
         WITH q AS (SELECT geoportal_search_normalize(%(query)s) AS text),
              pattern AS (SELECT replace(replace(replace(text, '\\', '\\\\'), '%%', '\\%%'), '_', '\\_') AS text FROM q),
-             -- the query's words, less the article people write or leave out ("Al Jahra" is Jahra)
-             words AS (SELECT array_agg(word) AS list FROM q, regexp_split_to_table(trim(q.text), '[\\s/-]+') AS word
+             -- the query's words, less the article people write or leave out: "Al Jahra" is Jahra, and "الشرق"
+             -- is شرق (a word of the entry may then start with the word or with ال and the word)
+             words AS (SELECT array_agg(regexp_replace(word, '^ال(?=..)', '')) AS list,
+                              -- what a name found by likeness alone must be like: the words that are no street's
+                              -- kind, if any
+                              coalesce(nullif(array_to_string(
+                                           array_agg(word) FILTER (WHERE word <> ALL(%(street_kinds)s)), ' '), ''),
+                                       (SELECT text FROM q)) AS core
+                       FROM q, regexp_split_to_table(trim(q.text), '[\\s/-]+') AS word
                        WHERE word NOT IN ('al', 'el'))
         SELECT e.layer, e.key, e.name_ar, e.name_en, e.detail,
                ST_X(ST_Transform(e.point, 4326)), ST_Y(ST_Transform(e.point, 4326))
         FROM layers_searchentry e CROSS JOIN q CROSS JOIN pattern CROSS JOIN words
+        CROSS JOIN LATERAL (SELECT ' ' || translate(e.search_text, '-/', '  ') AS text OFFSET 0) spaced
         CROSS JOIN LATERAL (SELECT geoportal_search_normalize(e.name_ar) AS ar,
                                    geoportal_search_normalize(e.name_en) AS en,
                                    -- every word of the query, in any order ("شارع 5 السالمية", "Salmiya block 10"),
                                    -- each at the start of a word of the entry ("al" is in "hospital": no match)
                                    coalesce(cardinality(words.list), 0) > 0
                                    AND NOT EXISTS (SELECT 1 FROM unnest(words.list) AS word
-                                               WHERE strpos(' ' || translate(e.search_text, '-/', '  '), ' ' || word)
-                                                     = 0) AS every_word
+                                               WHERE strpos(spaced.text, ' ' || word) = 0
+                                                 AND strpos(spaced.text, ' ال' || word) = 0) AS every_word
                             OFFSET 0) names  -- once a row
-        WHERE (e.search_text LIKE '%%' || pattern.text || '%%' OR q.text <%% e.search_text OR names.every_word)
+        WHERE (e.search_text LIKE '%%' || pattern.text || '%%' OR words.core <%% e.search_text OR names.every_word)
           AND (%(layers)s::text[] IS NULL OR e.layer = ANY(%(layers)s::text[]))
-        ORDER BY q.text IN (names.ar, names.en) DESC,
+        ORDER BY (q.text IN (names.ar, names.en)
+                  OR array_to_string(words.list, ' ') IN (regexp_replace(names.ar, '(^|\\s)ال(?=..)', '\\1', 'g'),
+                                                          names.en)) DESC,
                  e.search_text LIKE '%%' || pattern.text || '%%' DESC,
                  names.every_word DESC,
                  -- then the names that hold more of those words: "شارع 5 السالمية" is Street 5 in Salmiya before
                  -- Fahad Al-Salem Street, which serves block 5 of Salmiya
                  (SELECT count(*) FROM unnest(words.list) AS word
-                  WHERE strpos(' ' || names.ar, ' ' || word) > 0 OR strpos(' ' || names.en, ' ' || word) > 0) DESC,
+                  WHERE strpos(' ' || names.ar, ' ' || word) > 0 OR strpos(' ' || names.ar, ' ال' || word) > 0
+                     OR strpos(' ' || names.en, ' ' || word) > 0) DESC,
                  (names.ar LIKE pattern.text || '%%' OR names.en LIKE pattern.text || '%%') DESC,
                  e.search_text LIKE '%% ' || pattern.text || '%%' DESC,
                  array_position(ARRAY['governorates', 'areas', 'streets', 'landmarks'], e.layer::text),
@@ -176,7 +191,7 @@ def _names_found(*, query: str, limit: int, layers: list[str] | None = None) -> 
         )
         if cursor.fetchone()[0]:
             raise InvalidInput("q: no letter or digit in it.", field="q")
-        cursor.execute(sql, {"query": query, "limit": limit, "layers": layers})
+        cursor.execute(sql, {"query": query, "limit": limit, "layers": layers, "street_kinds": STREET_KIND_WORDS})
         rows = cursor.fetchall()
     columns = ("layer", "key", "name_ar", "name_en", "detail", "lon", "lat")
     results = [dict(zip(columns, row, strict=True)) for row in rows]

@@ -314,6 +314,57 @@ def test_the_article_and_a_word_inside_another_do_not_make_a_match(client):
     assert _search(client, "al-salmiya")[0] == ("areas", block.area.code)
 
 
+def test_the_arabic_article_may_be_written_or_left_out_on_either_side(client):
+    """ "الشرق" is the area شرق, as "Al Sharq" is Sharq; "مستشفى صباح" is مستشفى الصباح, in any order."""
+    block, _parcels, _street, _landmark = scene_build()
+    AreaFactory(code="SHARQ", name_en="Sharq", name_ar="شرق")
+    layer_feature_save(
+        feature=Landmark(code="LM-SABAH", name_en="Sabah Hospital", name_ar="مستشفى الصباح", category="hospital",
+                         area=block.area, geom=Point(SALMIYA_X + 50, SALMIYA_Y + 50, srid=31901))
+    )  # fmt: skip
+    search_index_refresh(layer="areas", keys=["SHARQ", block.area.code])
+
+    assert _search(client, "الشرق")[0] == ("areas", "SHARQ")
+    assert _search(client, "ألشرق")[0] == ("areas", "SHARQ")  # with a hamza, folded
+    assert _search(client, "سالمية")[0] == ("areas", block.area.code)
+    assert _search(client, "مستشفى صباح")[0] == ("landmarks", "LM-SABAH")
+    assert _search(client, "صباح المستشفى")[0] == ("landmarks", "LM-SABAH")
+    assert _search(client, "مستشفى الصباح السالمية")[0] == ("landmarks", "LM-SABAH")  # and its area
+
+
+@pytest.mark.parametrize(
+    ("query", "found"),
+    [
+        ("Baghdad Street", ("landmarks", "LM-BAGHDAD")),
+        ("شارع بغداد", ("landmarks", "LM-BAGHDAD")),
+        ("Baghdad Road", ("landmarks", "LM-BAGHDAD")),
+        ("Salem Al-Mubarak St", ("streets", "SALMIYA-10-5")),  # the kind of street is still searched
+        ("Salem Al-Mubrak Street", ("streets", "SALMIYA-10-5")),  # a typo: like it
+    ],
+)
+def test_a_name_is_not_like_another_for_sharing_only_the_word_street(client, query, found):
+    """A street that is not there ("Baghdad Street") found streets of Bayan before the Baghdad Hotel, being like
+    them in "street" and "ba" alone; now what is found by likeness must be like the query's other words."""
+    block, _parcels, _street, _landmark = scene_build()
+    layer_feature_save(
+        feature=Landmark(code="LM-BAGHDAD", name_en="Baghdad Hotel", name_ar="فندق بغداد", category="hotel",
+                         area=block.area, geom=Point(SALMIYA_X + 60, SALMIYA_Y + 60, srid=31901))
+    )  # fmt: skip
+    bayan = AreaFactory(code="BAYAN", name_en="Bayan", name_ar="بيان")
+    for number, (name_en, name_ar) in enumerate([("Khadija Street", "شارع خديجة"), ("Street 1", "شارع 1")], 1):
+        layer_feature_save(  # "… street bayan c1 …" is like "baghdad street" (0.6) in its words "street ba"
+            feature=Street(code=f"BAYAN-C{number}", name_en=name_en, name_ar=name_ar, street_class="local", area=bayan,
+                           geom=MultiLineString(LineString((SALMIYA_X, SALMIYA_Y + 10 * number),
+                                                           (SALMIYA_X + 100, SALMIYA_Y + 10 * number)), srid=31901))
+        )  # fmt: skip
+
+    results = _search(client, query)
+
+    assert results[0] == found
+    if found[0] == "landmarks":
+        assert not [result for result in results if result[0] == "streets"], results
+
+
 @pytest.mark.parametrize(
     "query",
     [
