@@ -29,6 +29,8 @@ from layers.parcel_file.identify import (
     parcel_identify_point,
     parcel_summary,
 )
+from layers.selectors import map_credits
+from tiles.layers import LAYERS
 
 from .parcel_report import data_uri, parcel_map_png, report_pdf
 from .rate_limit import client_ip, rate_limited
@@ -184,12 +186,20 @@ def _html_errors(view):
 def parcel_file_html_view(request: HttpRequest, parcel_id: str) -> HttpResponse:
     document, access = _file_for(request, parcel_id)
     _audit(request, access, document["id"], FileChannel.HTML)
-    context = {"file": document, "map_config": {"geometry": document["geometry"], "bbox": document["bbox"]}}
+    credits = {"basemap": map_credits(layers=LAYERS["basemap"].sources), "imagery": map_credits(layers=())}
+    context = {
+        "file": document,
+        "map_config": {"geometry": document["geometry"], "bbox": document["bbox"], "credits": credits},
+    }
     return render(request, "frontend/parcel_file.html", context)
 
 
 def _print_context(document: dict) -> dict:
-    return {"file": document, "map_image": data_uri(parcel_map_png(parcel_id=document["id"]))}
+    return {
+        "file": document,
+        "map_image": data_uri(parcel_map_png(parcel_id=document["id"])),
+        "map_credits": map_credits(layers=LAYERS["basemap"].sources),
+    }
 
 
 @require_GET

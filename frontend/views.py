@@ -23,7 +23,8 @@ from layers.change_feed import (
     feed_cursor_parse,
     feed_layers_parse,
 )
-from layers.selectors import SEARCH_QUERY_MAX_LENGTH, SEARCH_RESULTS_MAX, layer_counts, search_entries
+from layers.selectors import SEARCH_QUERY_MAX_LENGTH, SEARCH_RESULTS_MAX, layer_counts, map_credits, search_entries
+from tiles.layers import LAYERS
 from tiles.legend import landmark_icon_first_zooms
 
 from .labels import LANDMARK_CATEGORY_LABELS, LAYER_LABELS
@@ -66,6 +67,11 @@ def home_view(request: HttpRequest, language: str = settings.LANGUAGE_CODE) -> H
                 "categoryLabels": {value: str(label) for value, label in LANDMARK_CATEGORY_LABELS.items()},
                 # Where the basemap draws a category's icon, the landmark is clicked on it; elsewhere it is not drawn.
                 "landmarkIconZooms": landmark_icon_first_zooms(),
+                # Whom each base layer credits (plain text; the map writes it as text).
+                "credits": {
+                    "basemap": map_credits(layers=LAYERS["basemap"].sources, language=language),
+                    "imagery": map_credits(layers=(), language=language),
+                },
                 "language": language,
                 "messages": {
                     "truncated": gettext("Zoom in to see every landmark."),

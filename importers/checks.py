@@ -59,6 +59,7 @@ class LayerSpec:
     numbers: tuple[str, ...] = ()
     dates: tuple[str, ...] = ()
     optional_dates: tuple[str, ...] = ()
+    optional_text: tuple[str, ...] = ()  # text columns a delivery may leave out: staged empty (VectorDeliverySource)
     check_extent: bool = True
     unique_key: bool = True  # False: several rows may share a key (e.g. co-owners of a parcel)
     max_lengths: dict[str, int] = field(default_factory=dict)  # text columns → the stored column's length

@@ -20,6 +20,7 @@ from .models import (
     Governorate,
     Landmark,
     Municipality,
+    NeighbouringLand,
     Parcel,
     ParcelStatus,
     ParcelVersion,
@@ -73,6 +74,27 @@ def parcel_last_retired_by_key(*, area_code: str, block_no: str, parcel_no: str)
 def parcel_version_on(*, parcel: Parcel, date: datetime.date) -> ParcelVersion | None:
     """Return the parcel as it was on ``date``: the version whose [valid_from, valid_to) holds it."""
     return parcel.versions.filter(valid_from__lte=date).filter(Q(valid_to__isnull=True) | Q(valid_to__gt=date)).first()
+
+
+# The change-event layers whose features say whom they were delivered from (their ``source``), by model.
+CREDITED_LAYERS = {"governorates": Governorate, "neighbouring_land": NeighbouringLand}
+MUNICIPALITY_CREDIT_FALLBACK = "Municipality survey and planning departments"
+
+
+def map_credits(*, layers: tuple[str, ...], language: str = "en") -> list[str]:
+    """Whom a map drawn from these change-event layers credits, as plain text: the municipality, then each other
+    source of the outlines it draws (the demo's coast and neighbouring land are OpenStreetMap's, whose licence,
+    the ODbL, asks for its credit on the map)."""
+    municipality = Municipality.objects.values("name_ar", "name_en").first()
+    name = municipality and municipality["name_ar" if language == "ar" else "name_en"]
+    credits = [f"© {name}" if name else MUNICIPALITY_CREDIT_FALLBACK]
+    for layer in layers:
+        if layer in CREDITED_LAYERS:
+            sources = CREDITED_LAYERS[layer].objects.exclude(source="").values_list("source", flat=True).distinct()
+            # A source may name several, one after another ("Natural Earth; © OpenStreetMap contributors"): each
+            # is credited once, whatever else names it too.
+            credits += sorted({part.strip() for source in sources for part in source.split(";") if part.strip()})
+    return list(dict.fromkeys(credits))
 
 
 class _ExtentCache:

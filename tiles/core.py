@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import html
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from geoportal.errors import InvalidInput, NotFound
+from layers.selectors import map_credits
 
 from . import grid
 from .cache import CachedTile, TileKey, tile_cache
@@ -303,7 +305,8 @@ def tilejson_get(*, layer_name: str, fmt: str, base_url: str) -> dict:
         "maxzoom": layer.max_zoom,
         "bounds": municipality_bounds(),
         "tiles": [f"{base_url}/tiles/{layer.name}/{{z}}/{{x}}/{{y}}.{fmt}"],
-        "attribution": "Municipality survey and planning departments",
+        # TileJSON's attribution is HTML, which map clients insert as it is: the delivered credits are text.
+        "attribution": " | ".join(html.escape(credit) for credit in map_credits(layers=layer.sources)),
     }
     if fmt == "mvt":
         # A field a layer's tiles carry only from a higher zoom than the layer's first says from which.

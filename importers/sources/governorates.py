@@ -25,6 +25,8 @@ class GovernoratesSource(VectorDeliverySource):
             key=("code",),
             geom_type="MULTIPOLYGON",
             required=("name_ar", "name_en"),
+            optional_text=("source",),
+            max_lengths={"source": 200},
             check_extent=False,
         ),
     )
@@ -35,8 +37,9 @@ class GovernoratesSource(VectorDeliverySource):
     def apply(self) -> None:
         self.insert_recording_changes(
             layer="governorates",
-            insert_sql="INSERT INTO layers_governorate (code, name_ar, name_en, geom) "
-            f"SELECT code, name_ar, name_en, ST_Multi(geom) FROM {self.staged('governorates')} AS s "
+            insert_sql="INSERT INTO layers_governorate (code, name_ar, name_en, source, geom) "
+            "SELECT code, name_ar, name_en, coalesce(source, ''), ST_Multi(geom)"
+            f" FROM {self.staged('governorates')} AS s "
             f"WHERE NOT EXISTS ({STORED})",
             key_sql="i.code",
         )

@@ -27,7 +27,13 @@ class NeighbouringLandSource(VectorDeliverySource):
     file_name = "neighbouring_land.geojson"
     specs = (
         LayerSpec(
-            layer=LAYER, key=("country",), geom_type="MULTIPOLYGON", required=("name_ar", "name_en"), check_extent=False
+            layer=LAYER,
+            key=("country",),
+            geom_type="MULTIPOLYGON",
+            required=("name_ar", "name_en"),
+            optional_text=("source",),
+            max_lengths={"source": 200},
+            check_extent=False,
         ),
     )
 
@@ -37,7 +43,8 @@ class NeighbouringLandSource(VectorDeliverySource):
             f"CREATE TABLE {self.staged('land_sync')} AS"
             " SELECT coalesce(s.country, n.country) AS country,"
             "  CASE WHEN n.country IS NULL THEN 'added' WHEN s.country IS NULL THEN 'removed'"
-            "   WHEN s.name_ar = n.name_ar AND s.name_en = n.name_en AND ST_Equals(ST_Multi(s.geom), n.geom)"
+            "   WHEN s.name_ar = n.name_ar AND s.name_en = n.name_en AND coalesce(s.source, '') = n.source"
+            "    AND ST_Equals(ST_Multi(s.geom), n.geom)"
             "   THEN 'unchanged' ELSE 'changed' END AS change,"
             "  n.geom_3857 AS old_3857"
             f" FROM {self.staged(LAYER)} AS s FULL JOIN layers_neighbouringland n ON n.country = s.country"
@@ -55,8 +62,8 @@ class NeighbouringLandSource(VectorDeliverySource):
             " WHERE y.country = n.country AND y.change IN ('changed', 'removed')"
         )
         self.execute(
-            "INSERT INTO layers_neighbouringland (country, name_ar, name_en, geom)"
-            " SELECT s.country, s.name_ar, s.name_en, ST_Multi(s.geom)"
+            "INSERT INTO layers_neighbouringland (country, name_ar, name_en, source, geom)"
+            " SELECT s.country, s.name_ar, s.name_en, coalesce(s.source, ''), ST_Multi(s.geom)"
             f" FROM {self.staged(LAYER)} AS s JOIN {sync} y ON y.country = s.country"
             " WHERE y.change IN ('added', 'changed')"
         )

@@ -116,6 +116,7 @@ class VectorDeliverySource(DeliverySource):
         """Check each staged layer; a layer without the columns its checks read stops validation."""
         staged = [spec for spec in self.specs if spec.layer in self.tables]
         for spec in staged:
+            self._optional_columns_add(spec)
             missing = columns_missing(self.tables[spec.layer], spec)
             if missing:
                 self.report.add_problems(spec.layer, [("(layer)", f"missing columns: {', '.join(missing)}")], 1)
@@ -123,6 +124,13 @@ class VectorDeliverySource(DeliverySource):
             raise ImportRejected(self.report)
         for spec in staged:
             layer_validate(self.report, self.tables[spec.layer], spec)
+
+    def _optional_columns_add(self, spec: LayerSpec) -> None:
+        """Give the staged layer the optional text columns it was delivered without, empty."""
+        present = staged_columns(self.tables[spec.layer])
+        for column in spec.optional_text:
+            if column not in present:
+                self.execute(f"ALTER TABLE {self.staged(spec.layer)} ADD COLUMN \"{column}\" text NOT NULL DEFAULT ''")
 
     def _report_with(self, feature: str, message: str):
         self.report.add_problems(self.name, [(feature, message)], 1)

@@ -32,6 +32,9 @@ class Governorate(models.Model):
     code = models.CharField(max_length=10, unique=True, help_text="ISO 3166-2, e.g. KW-HA")
     name_ar = models.CharField(max_length=200)
     name_en = models.CharField(max_length=200)
+    # Whom a delivered outline is from, as the map credits it ("© OpenStreetMap contributors, ODbL"); empty for
+    # the municipality's own survey. The tiles and WMS layers drawn from it name it (layers.selectors.map_credits).
+    source = models.CharField(max_length=200, blank=True, default="")
     geom = storage_geometry(gis_models.MultiPolygonField)
     geom_3857 = web_mercator_copy(gis_models.MultiPolygonField)
 
@@ -51,6 +54,9 @@ class NeighbouringLand(models.Model):
     country = models.CharField(max_length=10, unique=True, help_text="ISO 3166-1 alpha-3, e.g. SAU")
     name_ar = models.CharField(max_length=200, blank=True)
     name_en = models.CharField(max_length=200, blank=True)
+    # Whom a delivered outline is from, as the map credits it ("© OpenStreetMap contributors, ODbL"); empty for
+    # the municipality's own survey. The tiles and WMS layers drawn from it name it (layers.selectors.map_credits).
+    source = models.CharField(max_length=200, blank=True, default="")
     geom = storage_geometry(gis_models.MultiPolygonField)
     geom_3857 = web_mercator_copy(gis_models.MultiPolygonField)
 

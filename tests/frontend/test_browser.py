@@ -176,6 +176,30 @@ def test_home_page_in_arabic_is_right_to_left(visit, webmap_city):
     assert visit.errors == []
 
 
+def test_the_map_credits_its_sources_as_text_and_each_base_layer_its_own(visit, webmap_city):
+    """The demo's coast is OpenStreetMap's, whose licence asks for its credit on the map; a delivered credit is text."""
+    from layers.models import Governorate
+
+    Governorate.objects.update(source="© OpenStreetMap contributors <b>ODbL</b>")
+    visit.open("/")
+    page = visit.page
+    page.wait_for_selector("#map[data-areas='2']")
+    credits = page.locator(".leaflet-control-attribution")
+
+    assert credits.inner_text() == "© Kuwait Municipality | © OpenStreetMap contributors <b>ODbL</b>"
+    assert credits.locator("b").count() == 0
+    page.locator(".leaflet-control-layers").hover()
+    page.get_by_label("Aerial imagery").check()
+    assert credits.inner_text() == "© Kuwait Municipality"
+    visit.open("/ar/")
+    visit.page.wait_for_selector("#map[data-areas='2']")
+    assert visit.page.locator(".leaflet-control-attribution").inner_text().startswith("© بلدية الكويت | ")
+    visit.open(f"/parcels/{webmap_city.parcel.id}/")
+    file_credits = visit.page.locator("#parcel-map .leaflet-control-attribution")
+    assert file_credits.inner_text() == "© Kuwait Municipality | © OpenStreetMap contributors <b>ODbL</b>"
+    assert visit.errors == []
+
+
 @pytest.mark.parametrize("path", ["/", "/ar/"])
 def test_the_home_map_fills_its_box_and_stays_within_the_window(browser, live_server, webmap_city, path):
     """The side panel grew the map's box after Leaflet had measured it: Leaflet drew tiles for the old size (a

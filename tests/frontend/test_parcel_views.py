@@ -201,6 +201,42 @@ def test_the_pdf_report_is_bilingual_with_a_map(client, scene):
     assert CANARY_OWNER not in text
 
 
+def _pdf_pages(response) -> list[str]:
+    assert response.status_code == 200
+    return [page.extract_text() for page in pypdf.PdfReader(io.BytesIO(response.content)).pages]
+
+
+def test_a_planner_s_report_is_marked_restricted_on_every_page_and_a_citizen_s_is_not(client, scene, planner):
+    """A printed full file (owners, documents) must say what it is on every sheet, and for whom it was printed."""
+    printed = client.get(f"/parcels/{scene.plot.id}/print/").content.decode()
+    pages = _pdf_pages(client.get(f"/parcels/{scene.plot.id}/report.pdf"))
+    client.logout()
+    public = client.get(f"/parcels/{scene.plot.id}/print/").content.decode()
+    public_pages = _pdf_pages(client.get(f"/parcels/{scene.plot.id}/report.pdf"))
+
+    assert "<strong>Restricted</strong>: this report holds" in printed
+    assert "Printed for planner1, " in printed
+    assert len(pages) > 1
+    assert all("RESTRICTED" in page for page in pages), pages
+    assert CANARY_OWNER in "\n".join(pages)
+    assert "Restricted" not in public
+    assert not any("RESTRICTED" in page or "Printed for" in page for page in public_pages)
+
+
+def test_the_report_s_map_credits_whom_its_outlines_are_from(client, scene):
+    from layers.models import Governorate
+
+    Governorate.objects.update(source="Natural Earth; © OpenStreetMap contributors (ODbL)")
+    Governorate.objects.filter(code="KW-HA").update(source="© OpenStreetMap contributors (ODbL)")
+
+    printed = client.get(f"/parcels/{scene.plot.id}/print/").content.decode()
+    pages = _pdf_pages(client.get(f"/parcels/{scene.plot.id}/report.pdf"))
+
+    credit = "Map: © Kuwait Municipality | Natural Earth | © OpenStreetMap contributors (ODbL)"  # each once
+    assert credit in printed
+    assert "OpenStreetMap contributors" in pages[0]
+
+
 def test_the_static_map_outlines_the_parcel(client, scene):
     picture = Image.open(io.BytesIO(client.get(f"/parcels/{scene.plot.id}/map.png").content)).convert("RGB")
 

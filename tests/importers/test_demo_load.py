@@ -22,7 +22,7 @@ from layers.models import (
     Street,
     ZoningZone,
 )
-from layers.selectors import layer_counts
+from layers.selectors import layer_counts, map_credits
 
 SMALL_MUNICIPALITY = 2000
 
@@ -58,6 +58,8 @@ def test_demo_municipality_loads_through_every_importer(small_delivery, municipa
     assert BuildingPermit.objects.exists()
     assert BuildingFileDocument.objects.exists()
     assert AerialImage.objects.count() == 2
+    # The neighbouring land is OpenStreetMap's, and the basemap says so (its licence, the ODbL, asks for it).
+    assert map_credits(layers=("neighbouring_land",))[1:] == ["© OpenStreetMap contributors (ODbL)"]
     # Every stored parcel lies in its block's area, in the storage CRS.
     parcel = Parcel.objects.select_related("block__area").order_by("pk").first()
     assert parcel.geom.srid == settings.SRID

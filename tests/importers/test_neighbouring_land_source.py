@@ -12,6 +12,7 @@ from importers import sources  # noqa: F401
 from importers.base import import_delivery
 from importers.report import ImportRejected
 from layers.models import ChangeEvent, NeighbouringLand
+from layers.selectors import map_credits
 
 pytestmark = pytest.mark.usefixtures("municipality")
 
@@ -19,11 +20,12 @@ SAUDI = [[[46.5, 28.0], [48.0, 28.0], [48.0, 28.5], [46.5, 28.5], [46.5, 28.0]]]
 IRAQ = [[[46.5, 30.2], [48.0, 30.2], [48.0, 30.8], [46.5, 30.8], [46.5, 30.2]]]
 
 
-def _delivery(folder: Path, *countries: tuple[str, str, str, list]) -> Path:
+def _delivery(folder: Path, *countries: tuple[str, str, str, list], source: str | None = None) -> Path:
+    credit = {} if source is None else {"source": source}
     features = [
         {
             "type": "Feature",
-            "properties": {"country": code, "name_en": name_en, "name_ar": name_ar},
+            "properties": {"country": code, "name_en": name_en, "name_ar": name_ar, **credit},
             "geometry": {"type": "Polygon", "coordinates": rings},
         }
         for code, name_en, name_ar, rings in countries
@@ -96,3 +98,29 @@ def test_a_country_without_its_names_is_refused(tmp_path):
 
     assert "neighbouring_land #1 SAU: name_ar is missing" in refused.value.report.as_text()
     assert not NeighbouringLand.objects.exists()
+
+
+def test_whom_the_land_is_from_is_kept_for_the_map_s_credits_and_a_new_credit_is_a_change(tmp_path):
+    saudi = ("SAU", "Saudi Arabia", "السعودية", SAUDI)
+    osm = "© OpenStreetMap contributors (ODbL)"
+
+    import_delivery("neighbouring_land", _delivery(tmp_path / "without", saudi))
+    without = NeighbouringLand.objects.get().source
+    again = import_delivery("neighbouring_land", _delivery(tmp_path / "credited", saudi, source=osm))
+
+    assert without == ""  # the column is optional
+    assert again.counts["neighbouring_land"]["changed"] == 1
+    assert NeighbouringLand.objects.get().source == osm
+    assert map_credits(layers=("neighbouring_land",)) == ["© Kuwait Municipality", osm]
+
+
+def test_a_credit_longer_than_its_column_is_refused_and_changes_nothing(tmp_path):
+    import_delivery("neighbouring_land", _delivery(tmp_path / "first", ("IRQ", "Iraq", "العراق", IRAQ)))
+
+    with pytest.raises(ImportRejected) as refused:
+        import_delivery(
+            "neighbouring_land", _delivery(tmp_path / "long", ("IRQ", "Iraq", "العراق", IRAQ), source="x" * 201)
+        )
+
+    assert "source" in refused.value.report.as_text()
+    assert NeighbouringLand.objects.get().source == ""

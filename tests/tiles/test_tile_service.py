@@ -138,6 +138,21 @@ def test_tile_json_describes_the_layer(client):
     assert 28 < south < north < 30.5
 
 
+def test_tile_json_credits_the_sources_of_what_the_layer_draws_as_escaped_html(client):
+    """TileJSON's attribution is HTML that map clients insert as it is; a delivered credit is text."""
+    from layers.models import Governorate
+
+    Governorate.objects.update(source='© OpenStreetMap <img src=x onerror="alert(1)">')
+
+    basemap = client.get("/tiles/basemap.png.json").json()["attribution"]
+    governorates = client.get("/tiles/governorates.mvt.json").json()["attribution"]
+    parcels = client.get("/tiles/parcels.mvt.json").json()["attribution"]
+
+    escaped = "© OpenStreetMap &lt;img src=x onerror=&quot;alert(1)&quot;&gt;"
+    assert basemap == governorates == f"© Kuwait Municipality | {escaped}"
+    assert parcels == "© Kuwait Municipality"  # the parcels draw no governorate
+
+
 def test_tiles_are_read_only(client):
     assert client.post("/tiles/parcels/17/1/1.mvt").status_code == 405
 

@@ -19,6 +19,10 @@
     const OTHER_COLOUR = "#475569";
 
     const map = L.map(element, {zoomControl: false, attributionControl: false, minZoom: 6});
+    // Whom the map credits, per base layer (the demo's coast and neighbouring land are OpenStreetMap's). Leaflet
+    // writes attributions as HTML; the credits are delivered text.
+    L.control.attribution({prefix: false, position: rtl ? "bottomleft" : "bottomright"}).addTo(map);
+    const creditsHtml = window.geoportalCreditsHtml;  // frontend/js/map-credits.js
     element.geoportalMap = map;  // for pages that embed the map, and for the browser tests
     L.control.zoom({position: rtl ? "topright" : "topleft"}).addTo(map);
     L.control.scale({imperial: false, position: rtl ? "bottomright" : "bottomleft"}).addTo(map);
@@ -61,8 +65,12 @@
         }
     });
 
-    const basemap = L.tileLayer(config.basemapTiles, {minZoom: 6, maxZoom: 20, className: "geoportal-basemap"}).addTo(map);
-    const imagery = L.tileLayer(config.imageryTiles, {minZoom: 10, maxZoom: 21, className: "geoportal-imagery"});
+    const basemap = L.tileLayer(config.basemapTiles, {
+        minZoom: 6, maxZoom: 20, className: "geoportal-basemap", attribution: creditsHtml(config.credits.basemap)
+    }).addTo(map);
+    const imagery = L.tileLayer(config.imageryTiles, {
+        minZoom: 10, maxZoom: 21, className: "geoportal-imagery", attribution: creditsHtml(config.credits.imagery)
+    });
 
     function showStatus(message) {
         status.textContent = message || "";

@@ -5,8 +5,15 @@
     const config = JSON.parse(document.getElementById("parcel-map-config").textContent);
     const map = L.map("parcel-map", {attributionControl: false, maxZoom: 21});
     L.control.scale({imperial: false}).addTo(map);
-    const basemap = L.tileLayer("/tiles/basemap/{z}/{x}/{y}{r}.png", {minZoom: 6, maxZoom: 21, maxNativeZoom: 20}).addTo(map);
-    const imagery = L.tileLayer("/tiles/imagery/{z}/{x}/{y}.jpg", {minZoom: 10, maxZoom: 21});
+    // Whom each base layer credits: delivered text, which Leaflet would write as HTML.
+    L.control.attribution({prefix: false}).addTo(map);
+    const creditsHtml = window.geoportalCreditsHtml;  // frontend/js/map-credits.js
+    const basemap = L.tileLayer("/tiles/basemap/{z}/{x}/{y}{r}.png", {
+        minZoom: 6, maxZoom: 21, maxNativeZoom: 20, attribution: creditsHtml(config.credits.basemap)
+    }).addTo(map);
+    const imagery = L.tileLayer("/tiles/imagery/{z}/{x}/{y}.jpg", {
+        minZoom: 10, maxZoom: 21, attribution: creditsHtml(config.credits.imagery)
+    });
     L.control.layers({"Map · الخريطة": basemap, "Aerial imagery · التصوير الجوي": imagery}).addTo(map);
     const parcel = L.geoJSON(config.geometry, {style: {color: "#c0392b", weight: 3, fillColor: "#c0392b", fillOpacity: 0.15}}).addTo(map);
     map.fitBounds(parcel.getBounds(), {padding: [60, 60], maxZoom: 19});
