@@ -285,6 +285,32 @@ def test_clicking_a_parcel_on_the_home_map_opens_its_file(visit, webmap_city):
     assert visit.errors == []
 
 
+def test_a_landmark_s_popup_leads_to_the_file_of_the_parcel_it_stands_on(visit, webmap_city):
+    from layers.models import Landmark, LandmarkCategory
+    from tests.frontend.conftest import storage_point
+
+    mosque = Landmark.objects.create(code="LM-ON-PARCEL", name_ar="مسجد الشرق", name_en="Sharq Mosque",
+                                     category=LandmarkCategory.MOSQUE, area=webmap_city.sharq,
+                                     geom=storage_point(47.98015, 29.38015))  # fmt: skip
+    visit.open("/")
+    page = visit.page
+    page.wait_for_selector("#map[data-areas='2'][data-landmarks='3']")
+    _zoom_to(page, mosque, 17)  # the basemap draws a mosque's icon from zoom 16
+    page.locator("path.landmark-mosque").click()
+    wait_for_popup(page)
+
+    assert page.locator(".leaflet-popup-content").inner_text().split("\n") == [
+        "Sharq Mosque",
+        "مسجد الشرق",
+        "Mosque",
+        "Open the parcel's file",
+    ]
+    page.locator(".leaflet-popup .parcel-file-link").click()
+    page.wait_for_url(f"{visit.base_url}/parcels/{webmap_city.parcel.id}/")
+    assert page.locator("h1").inner_text().startswith("Sharq, block 1, parcel 7")
+    assert visit.errors == []
+
+
 def _searchable(city) -> None:
     """Put the city's areas and landmarks in the search index (the fixture writes them directly)."""
     search_index_refresh(layer="areas", keys=[city.sharq.code, city.dasman.code])

@@ -143,6 +143,14 @@
             category.className = "feature-category";
             category.textContent = config.categoryLabels[feature.properties.category] || feature.properties.category;
             content.appendChild(category);
+            const parcel = feature.properties.parcel;  // the parcel it stands on: its file, by its share link
+            if (parcel) {
+                const link = document.createElement("a");
+                link.href = "/parcels/" + [parcel.area, parcel.block, parcel.number].map(encodeURIComponent).join("/") + "/";
+                link.className = "parcel-file-link";
+                link.textContent = config.messages.openFile;
+                content.appendChild(link);
+            }
             layer.bindPopup(content);
         }
     }).addTo(map);
