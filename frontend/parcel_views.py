@@ -186,7 +186,7 @@ def _html_errors(view):
 def parcel_file_html_view(request: HttpRequest, parcel_id: str) -> HttpResponse:
     document, access = _file_for(request, parcel_id)
     _audit(request, access, document["id"], FileChannel.HTML)
-    credits = {"basemap": map_credits(layers=LAYERS["basemap"].sources), "imagery": map_credits(layers=())}
+    credits = {"basemap": map_credits(layers=LAYERS["basemap"].sources)}  # the imagery is drawn over the basemap
     context = {
         "file": document,
         "map_config": {"geometry": document["geometry"], "bbox": document["bbox"], "credits": credits},

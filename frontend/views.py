@@ -57,7 +57,7 @@ def home_view(request: HttpRequest, language: str = settings.LANGUAGE_CODE) -> H
                 },
                 # Our own tile server: the page needs nothing from the internet.
                 "basemapTiles": reverse("tile_layers") + "basemap/{z}/{x}/{y}{r}.png",
-                "imageryTiles": reverse("tile_layers") + "imagery/{z}/{x}/{y}.jpg",
+                "imageryTiles": reverse("tile_layers") + "imagery/{z}/{x}/{y}.webp",
                 "layerNames": {
                     "basemap": gettext("Map"),
                     "imagery": gettext("Aerial imagery"),
@@ -67,11 +67,8 @@ def home_view(request: HttpRequest, language: str = settings.LANGUAGE_CODE) -> H
                 "categoryLabels": {value: str(label) for value, label in LANDMARK_CATEGORY_LABELS.items()},
                 # Where the basemap draws a category's icon, the landmark is clicked on it; elsewhere it is not drawn.
                 "landmarkIconZooms": landmark_icon_first_zooms(),
-                # Whom each base layer credits (plain text; the map writes it as text).
-                "credits": {
-                    "basemap": map_credits(layers=LAYERS["basemap"].sources, language=language),
-                    "imagery": map_credits(layers=(), language=language),
-                },
+                # Whom the basemap credits (plain text; the map writes it as text). The imagery is drawn over it.
+                "credits": {"basemap": map_credits(layers=LAYERS["basemap"].sources, language=language)},
                 "language": language,
                 "messages": {
                     "truncated": gettext("Zoom in to see every landmark."),

@@ -68,9 +68,14 @@
     const basemap = L.tileLayer(config.basemapTiles, {
         minZoom: 6, maxZoom: 20, className: "geoportal-basemap", attribution: creditsHtml(config.credits.basemap)
     }).addTo(map);
-    const imagery = L.tileLayer(config.imageryTiles, {
-        minZoom: 10, maxZoom: 21, className: "geoportal-imagery", attribution: creditsHtml(config.credits.imagery)
-    });
+    // The imagery over the basemap: where no capture covers the view (the sea, the desert, below zoom 10) the map
+    // goes on, where JPEG tiles had drawn grey and the rest was the sea's colour. WebP tiles are clear there.
+    const imagery = L.layerGroup([
+        L.tileLayer(config.basemapTiles, {
+            minZoom: 6, maxZoom: 20, className: "geoportal-basemap-under", attribution: creditsHtml(config.credits.basemap)
+        }),
+        L.tileLayer(config.imageryTiles, {minZoom: 10, maxZoom: 21, className: "geoportal-imagery"})
+    ]);
 
     function showStatus(message) {
         status.textContent = message || "";
@@ -186,11 +191,23 @@
     }
 
     // Again at each change of zoom or base layer: which landmarks are drawn, and how, follows both.
+    // A landmark's popup open when they are drawn again (the feed answering after a move) stays open.
     function landmarksDraw() {
+        let openCode = null;
+        landmarks.eachLayer(function(layer) {
+            if (layer.isPopupOpen()) {
+                openCode = layer.feature.properties.code;
+            }
+        });
         landmarks.clearLayers();
         if (landmarkCollection) {
             landmarks.addData(landmarkCollection);
         }
+        landmarks.eachLayer(function(layer) {
+            if (layer.feature.properties.code === openCode) {
+                layer.openPopup();
+            }
+        });
         element.dataset.landmarksShown = String(landmarks.getLayers().length);
     }
     map.on("baselayerchange zoomend", landmarksDraw);

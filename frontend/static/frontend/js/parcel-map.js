@@ -11,9 +11,13 @@
     const basemap = L.tileLayer("/tiles/basemap/{z}/{x}/{y}{r}.png", {
         minZoom: 6, maxZoom: 21, maxNativeZoom: 20, attribution: creditsHtml(config.credits.basemap)
     }).addTo(map);
-    const imagery = L.tileLayer("/tiles/imagery/{z}/{x}/{y}.jpg", {
-        minZoom: 10, maxZoom: 21, attribution: creditsHtml(config.credits.imagery)
-    });
+    // The imagery over the basemap (its WebP tiles are clear where no capture covers the parcel's surroundings).
+    const imagery = L.layerGroup([
+        L.tileLayer("/tiles/basemap/{z}/{x}/{y}{r}.png", {
+            minZoom: 6, maxZoom: 21, maxNativeZoom: 20, attribution: creditsHtml(config.credits.basemap)
+        }),
+        L.tileLayer("/tiles/imagery/{z}/{x}/{y}.webp", {minZoom: 10, maxZoom: 21})
+    ]);
     L.control.layers({"Map · الخريطة": basemap, "Aerial imagery · التصوير الجوي": imagery}).addTo(map);
     const parcel = L.geoJSON(config.geometry, {style: {color: "#c0392b", weight: 3, fillColor: "#c0392b", fillOpacity: 0.15}}).addTo(map);
     map.fitBounds(parcel.getBounds(), {padding: [60, 60], maxZoom: 19});
