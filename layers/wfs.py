@@ -40,7 +40,7 @@ from gisserver.exceptions import (
 )
 from gisserver.features import FeatureType, ServiceDescription, field
 from gisserver.operations import wfs20
-from gisserver.output import DBGML32Renderer, SimpleFeatureCollection
+from gisserver.output import DBGeoJsonRenderer, DBGML32Renderer, SimpleFeatureCollection
 from gisserver.output import geojson as gisserver_geojson
 from gisserver.parsers.gml.geometries import GEOSGMLGeometry
 from gisserver.parsers.query import CompiledQuery
@@ -53,7 +53,8 @@ from geoportal.statement_timeout import StatementTimedOut, statement_timed_out
 
 from . import wfs_filters  # noqa: F401 - matchCase="false" in FES filters
 from .models import Area, Block, Governorate, Landmark, Parcel, ParcelStatus, Street, ZoningZone
-from .wfs_output import RowGML32Renderer
+from .wfs_output import RowGML32Renderer, SeparatedGeoJsonRenderer
+from .wfs_paging import share_the_page
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,9 @@ XML_NAMESPACE = "https://geoportal.example/wfs"
 REQUEST_MAX_BYTES = 256 * 1024
 REQUEST_MAX_DEPTH = 64
 START_INDEX_MAX = 10**9  # past any layer's size; beyond 2**63 PostgreSQL refuses the OFFSET (HTTP 500)
+# Each query of a request is counted for numberMatched and for its share of the page: 50 queries of the million parcels
+# were 100 statements. Ten is every layer once, with room for a layer asked twice with two filters.
+QUERIES_MAX = 10
 # Beyond any coordinate of the CRSs served (metres up to about 2 × 10⁷, degrees to 180). GEOS 3.11's WKT
 # writer overflows a stack buffer on coordinates near 10³⁰⁰ and aborts the process, and django-gisserver
 # logs a failed filter with its geometry as WKT: one request would end a web server process.
@@ -174,16 +178,22 @@ def feature_types() -> list[FeatureType]:
 
 
 class MunicipalGetFeature(wfs20.GetFeature):
-    """GetFeature with its GML 3.2 written from rows (``layers/wfs_output.py``); GeoJSON and CSV as they are."""
+    """GetFeature with its GML 3.2 written from rows and its GeoJSON valid for several queries
+    (``layers/wfs_output.py``), and COUNT and STARTINDEX over all its queries (``layers/wfs_paging.py``)."""
 
     gml32_renderer = RowGML32Renderer
 
     def get_output_formats(self):
         formats = super().get_output_formats()
+        ours = {DBGML32Renderer: self.gml32_renderer, DBGeoJsonRenderer: SeparatedGeoJsonRenderer}
         for output_format in formats:
-            if output_format.renderer_class is DBGML32Renderer:
-                output_format.renderer_class = self.gml32_renderer
+            output_format.renderer_class = ours.get(output_format.renderer_class, output_format.renderer_class)
         return formats
+
+    def get_results(self):
+        collection = super().get_results()
+        share_the_page(collection.results, *self.get_pagination())
+        return collection
 
     def set_pagination_links(self, collection):
         """No next page for a count (RESULTTYPE=hits with COUNT had one, to another count); and the next page of
@@ -257,8 +267,10 @@ class MunicipalWFSView(WFSView):
         return super().post(request, *args, **kwargs)
 
     def call_operation(self, wfs_operation_cls):
-        """Refuse COUNT and STARTINDEX that django-gisserver would hand the database as they are, and
-        COUNT=0 but with RESULTTYPE=hits: it reads it as no COUNT (a full page of 5,000 features for none)."""
+        """Refuse COUNT and STARTINDEX that django-gisserver would hand the database as they are, COUNT=0 but
+        with RESULTTYPE=hits (it reads it as no COUNT: a full page of 5,000 features for none), and more than
+        QUERIES_MAX queries."""
+        _query_count_check(getattr(self.ows_request, "queries", None) or [])
         hits = getattr(self.ows_request, "resultType", None) is ResultType.hits  # COUNT=0 with it counts only
         bounds = (("count", 0 if hits else 1, " (RESULTTYPE=hits counts the features)"), ("startIndex", 0, ""))
         for name, lowest, hint in bounds:
@@ -308,6 +320,15 @@ class MunicipalWFSView(WFSView):
         )
         response["Retry-After"] = str(StatementTimedOut.retry_after_seconds)
         return response
+
+
+def _query_count_check(queries: list) -> None:
+    if len(queries) > QUERIES_MAX:
+        raise InvalidParameterValue(
+            f"a request may hold at most {QUERIES_MAX} queries (type names in TYPENAMES, or wfs:Query elements),"
+            f" not {len(queries)}.",
+            locator="typeNames",
+        )
 
 
 def _xml_size_check(body: bytes) -> None:
@@ -400,9 +421,25 @@ def _layer_crs_when_unnamed(parse):
     return parse_with_layer_crs
 
 
+def _in_the_axis_order_of_its_crs_spelling(parse):
+    def parse_in_axis_order(cls, value):
+        geometry = parse(cls, value)
+        # GeoServer's rule, which django-gisserver follows for SRSNAME and a filter's srsName, and GDAL, QGIS and OWSLib
+        # expect: "EPSG:4326" and "http://www.opengis.net/gml/srs/epsg.xml#4326" are x/y (longitude first), the URN
+        # and "http://www.opengis.net/def/crs/EPSG/0/4326" the EPSG's order (latitude first). Its BBOX parameter read
+        # every spelling in the EPSG's order, so "BBOX=…,EPSG:4326" missed what "SRSNAME=EPSG:4326" placed.
+        if geometry.srs is not None and geometry.srs.force_xy:
+            CRS.tag_geometry(geometry.geos_data, axis_order=AxisOrder.TRADITIONAL)
+        return geometry
+
+    return parse_in_axis_order
+
+
 # django-gisserver builds every filter geometry (GML in a FILTER, the BBOX parameter) through these two.
 GEOSGMLGeometry.from_xml = _checked_geometry_parser(_layer_crs_when_unnamed(GEOSGMLGeometry.from_xml.__func__))
-GEOSGMLGeometry.from_bbox = _checked_geometry_parser(GEOSGMLGeometry.from_bbox.__func__)
+GEOSGMLGeometry.from_bbox = _checked_geometry_parser(
+    _in_the_axis_order_of_its_crs_spelling(GEOSGMLGeometry.from_bbox.__func__)
+)
 
 
 def _in_a_total_order(get_queryset):

@@ -13,6 +13,8 @@ million parcels to their blocks and areas (twice as long), and a correlated subq
 every row an OFFSET skips. The XML is byte for byte what ``DBGML32Renderer`` writes (tests/layers/
 test_wfs.py compares them); a projection it cannot read this way (nested or repeated elements, reverse
 relations, custom value getters or managers) is left to ``DBGML32Renderer``.
+
+``SeparatedGeoJsonRenderer`` is django-gisserver's GeoJSON with valid JSON for a request of several queries.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from io import BytesIO
 
+import orjson
 from django.db import models
 from django.db.models.query_utils import DeferredAttribute
 from gisserver.db import AsGML, get_db_geometry_target
 from gisserver.features import FeatureType
-from gisserver.output import DBGML32Renderer
+from gisserver.output import DBGeoJsonRenderer, DBGML32Renderer
 from gisserver.output.results import SimpleFeatureCollection
 from gisserver.output.utils import tag_escape, value_to_xml_string
 from gisserver.projection import FeatureProjection
@@ -228,3 +232,29 @@ def _plain_related_querysets(feature_type: FeatureType) -> bool:
         type(feature_type).get_related_queryset is FeatureType.get_related_queryset
         and type(feature_type).filter_related_queryset is FeatureType.filter_related_queryset
     )
+
+
+class SeparatedGeoJsonRenderer(DBGeoJsonRenderer):
+    """GetFeature in GeoJSON, one list of the features of every query, with a comma only between two features.
+
+    django-gisserver wrote a comma between the queries too, so a response with a query that had no feature on
+    the page (a filter that matched none, or COUNT spent on the queries before it) was not JSON. The rest is
+    byte for byte its ``render_stream``."""
+
+    def render_stream(self):
+        self.output = output = BytesIO()
+        output.write(orjson.dumps(self.get_header())[:-1])
+        output.write(b',\n  "features": [\n')
+        separator = b""
+        for sub_collection in self.collection.results:
+            for instance in self.read_features(sub_collection):
+                output.write(separator + self.render_feature(sub_collection.projection, instance))
+                separator = b",\n"
+                if output.tell() > self.chunk_size:
+                    yield output.getvalue()
+                    output.seek(0)
+                    output.truncate(0)
+        output.write(b"\n  ],\n")
+        output.write(orjson.dumps(self.get_footer())[1:])
+        output.write(b"\n")
+        yield output.getvalue()

@@ -291,6 +291,14 @@ def test_an_entity_expansion_bomb_in_a_posted_request_is_refused(client, parcels
         ({"TYPENAMES": "parcels", "COUNT": "9" * 5000}, "InvalidParameterValue", "COUNT"),
         ({"TYPENAMES": "parcels", "FILTER": "<fes:Filter"}, "InvalidParameterValue", "FILTER"),
         ({"TYPENAMES": "parcels", "RESOURCEID": "parcels.1' OR 1=1"}, "InvalidParameterValue", "RESOURCEID"),
+        ({"TYPENAMES": "parcels", "COUNT": "1e12"}, "InvalidParameterValue", "COUNT"),
+        ({"TYPENAMES": "parcels", "COUNT": "three"}, "InvalidParameterValue", "COUNT"),
+        ({"TYPENAMES": "(parcels)" * 50}, "InvalidParameterValue", "at most 10 queries"),
+        ({"TYPENAMES": "parcels", "BBOX": "1,2,3,4,EPSG:4326<x/>"}, "InvalidParameterValue", "BBOX"),
+        ({"TYPENAMES": "parcels", "BBOX": "1,2,3,4,EPSG:4326' OR '1'='1"}, "InvalidParameterValue", "BBOX"),
+        ({"TYPENAMES": "parcels", "BBOX": "1,2,3,4,file:///etc/passwd"}, "InvalidParameterValue", "BBOX"),
+        ({"TYPENAMES": "parcels", "BBOX": "1,2,3,4,EPSG:-4326"}, "InvalidParameterValue", "-4326"),
+        ({"TYPENAMES": "parcels", "BBOX": "1,2,3,4,EPSG:"}, "InvalidParameterValue", "BBOX"),
     ],
 )
 def test_bad_requests_get_an_ows_exception_naming_the_problem(client, parcels, query, code, names):
@@ -780,3 +788,157 @@ def test_gdal_pages_at_the_service_s_page_size_from_the_capabilities(live_server
                          check=True)  # fmt: skip
 
     assert f"Paging support with page size {settings.GISSERVER_DEFAULT_MAX_PAGE_SIZE}" in run.stderr, run.stderr
+
+
+WGS84_SPELLINGS = [
+    "EPSG:4326",
+    "http://www.opengis.net/gml/srs/epsg.xml#4326",
+    "urn:ogc:def:crs:EPSG::4326",
+    "http://www.opengis.net/def/crs/epsg/0/4326",
+]
+LONGITUDE_FIRST = {"EPSG:4326", "http://www.opengis.net/gml/srs/epsg.xml#4326"}  # GeoServer's axis order rule
+
+
+def _first_position(gml: bytes) -> tuple[float, float]:
+    first, second = re.search(rb"<gml:posList[^>]*>(\S+) (\S+) ", gml).groups()
+    return float(first), float(second)
+
+
+def _numbers(geojson: bytes) -> list[str]:
+    properties = [feature["properties"] for feature in json.loads(geojson)["features"]]
+    return [feature.get("number") or feature["code"] for feature in properties]
+
+
+@pytest.mark.parametrize("spelling", WGS84_SPELLINGS)
+def test_a_bbox_is_read_in_the_axis_order_srsname_writes_for_the_same_spelling(client, parcels, spelling):
+    """ "BBOX=…,EPSG:4326" was read latitude first, while "SRSNAME=EPSG:4326" writes longitude first: a box around
+    what the service itself wrote found nothing. GeoJSON and CSV are longitude first whatever the spelling."""
+    second_parcel = _filter(_equal(_reference("number"), "2"))
+    status, gml = _get(client, REQUEST="GetFeature", TYPENAMES="parcels", FILTER=second_parcel, SRSNAME=spelling)
+    first, second = _first_position(gml)  # a corner of parcel 2, the others 5 m away
+    box = f"{first - 1e-5},{second - 1e-5},{first + 1e-5},{second + 1e-5},{spelling}"
+    found_status, found = _get(client, REQUEST="GetFeature", TYPENAMES="parcels", OUTPUTFORMAT="geojson", BBOX=box,
+                               SRSNAME=spelling)  # fmt: skip
+    _, csv_body = _get(client, REQUEST="GetFeature", TYPENAMES="parcels", OUTPUTFORMAT="csv", SRSNAME=spelling)
+
+    assert status == found_status == 200
+    longitude, latitude = (first, second) if spelling in LONGITUDE_FIRST else (second, first)
+    assert 48.0 < longitude < 48.1 and 29.3 < latitude < 29.4  # noqa: PT018 - one point, both axes
+    assert _numbers(found) == ["2"]
+    feature_longitude, feature_latitude = json.loads(found)["features"][0]["geometry"]["coordinates"][0][0]
+    assert 48.0 < feature_longitude < 48.1 and 29.3 < feature_latitude < 29.4  # noqa: PT018 - RFC 7946 order
+    assert re.search(rb"SRID=4326;POLYGON\(\(48\.\d+ 29\.\d+,", csv_body), csv_body  # WKT is x/y
+
+
+def test_owslib_finds_a_parcel_by_a_box_given_longitude_first_in_epsg_4326(live_server, parcels):
+    """OWSLib sends a box in the short spelling as it is given (x/y); it swaps only for the URN."""
+    service = WebFeatureService(f"{live_server.url}/wfs", version="2.0.0")
+    inside = parcels[1].geom.point_on_surface.transform(4326, clone=True)  # x is the longitude
+
+    answer = service.getfeature(
+        typename=["app:parcels"],
+        bbox=(inside.x - 1e-5, inside.y - 1e-5, inside.x + 1e-5, inside.y + 1e-5, "EPSG:4326"),
+        srsname="EPSG:4326",
+        outputFormat="geojson",
+    )
+
+    assert _numbers(answer.read()) == ["2"]
+
+
+def test_gdal_copies_a_box_asked_in_epsg_4326_to_where_it_lies(live_server, parcels):
+    """GDAL reads the GML of SRSNAME=EPSG:4326 longitude first (its CONSIDER_EPSG_AS_URN=AUTO), and passes the
+    connection's BBOX on as it is: both in the same order, the parcel is found and placed where it lies."""
+    inside = parcels[1].geom.point_on_surface.transform(4326, clone=True)
+    box = ",".join(str(value) for value in (inside.x - 1e-5, inside.y - 1e-5, inside.x + 1e-5, inside.y + 1e-5))
+    url = f"WFS:{live_server.url}/wfs?VERSION=2.0.0&SRSNAME=EPSG:4326&BBOX={box},EPSG:4326"
+
+    run = subprocess.run(["ogr2ogr", "-f", "GeoJSON", "/vsistdout/", url, "app:parcels"], capture_output=True,
+                         text=True, check=True)  # fmt: skip
+
+    features = json.loads(run.stdout)["features"]
+    assert [feature["properties"]["number"] for feature in features] == ["2"]
+    corners = features[0]["geometry"]["coordinates"][0]
+    assert all(48.0 < longitude < 48.1 and 29.3 < latitude < 29.4 for longitude, latitude in corners)
+
+
+def _layers_on_the_page(body: bytes, output_format: str | None) -> list[str]:
+    """The layer of each feature of a response, in order."""
+    if output_format == "geojson":
+        return [feature["id"].split(".")[0] for feature in json.loads(body)["features"]]
+    if output_format == "csv":
+        layers, layer_of_header = [], {'"number"': "parcels", '"code"': "landmarks"}  # a header row for each query
+        for row in filter(None, body.decode().splitlines()):
+            if row.split(",")[0] in layer_of_header:
+                layer = layer_of_header[row.split(",")[0]]
+            else:
+                layers.append(layer)
+        return layers
+    return [match.decode() for match in re.findall(rb'<app:\w+ gml:id="(\w+)\.\d+"', body)]
+
+
+@pytest.mark.parametrize("output_format", [None, "geojson", "csv"])
+def test_count_is_the_most_features_of_the_whole_response_not_of_each_query(client, parcels, planning, output_format):
+    """OGC 09-025r2 §7.6.3: COUNT limits the features the response presents. (landmarks)(parcels)&COUNT=2 answered
+    the landmark and two parcels, and numberReturned said 3."""
+    formats = {"OUTPUTFORMAT": output_format} if output_format else {}
+
+    response = client.get("/wfs", {"SERVICE": "WFS", "VERSION": "2.0.0", "REQUEST": "GetFeature",
+                                   "TYPENAMES": "(landmarks)(parcels)", "COUNT": "2", **formats})  # fmt: skip
+
+    body = b"".join(response.streaming_content)
+    assert response.status_code == 200
+    assert _layers_on_the_page(body, output_format) == ["landmarks", "parcels"]
+    link = re.fullmatch(r'<(http://testserver/wfs\?[^>]+)>; rel="next"', response["Link"])
+    assert "STARTINDEX=2" in link[1] and "COUNT=2" in link[1]  # noqa: PT018 - one link
+    if output_format is None:
+        collection = ET.fromstring(body)  # noqa: S314 - our own server's answer
+        assert (collection.get("numberMatched"), collection.get("numberReturned")) == ("4", "2")
+    elif output_format == "geojson":
+        collection = json.loads(body)
+        assert (collection["numberMatched"], collection["numberReturned"]) == (4, 2)
+
+
+def test_startindex_and_count_page_through_the_queries_one_after_the_other(client, parcels, planning):
+    """A client following the next links gets every feature of every query once, COUNT at most a page."""
+    query = {"SERVICE": "WFS", "VERSION": "2.0.0", "REQUEST": "GetFeature", "TYPENAMES": "(parcels)(landmarks)",
+             "COUNT": "2", "OUTPUTFORMAT": "geojson"}  # fmt: skip
+    pages, url = [], "/wfs"
+    while url and len(pages) < 5:
+        response = client.get(url, query if url == "/wfs" else None)
+        pages.append(_numbers(b"".join(response.streaming_content)))
+        url = re.fullmatch(r"<http://testserver(/wfs\?[^>]+)>; rel=\"next\"", response.get("Link", ""))
+        url = url and url[1]
+    past_the_end = _get(client, **{**query, "STARTINDEX": str(10**9)})
+
+    assert pages == [["1", "2"], ["3", "LM-1"]]
+    assert past_the_end[0] == 200
+    assert json.loads(past_the_end[1])["features"] == []
+
+
+@pytest.mark.parametrize("empty_first", [True, False])
+def test_geojson_of_several_queries_is_json_when_one_has_no_feature(client, parcels, empty_first):
+    """django-gisserver wrote a comma for each query, features or not: "[ ," or "}, ]", which no client reads."""
+    none, every = _filter(_equal(_reference("number"), "99")), _filter(_equal(_reference("status"), "registered"))
+    filters = f"({none})({every})" if empty_first else f"({every})({none})"
+
+    status, body = _get(client, REQUEST="GetFeature", TYPENAMES="(parcels)(parcels)", OUTPUTFORMAT="geojson",
+                        FILTER=filters)  # fmt: skip
+
+    assert status == 200
+    assert _numbers(body) == ["1", "2", "3"]
+
+
+def test_hits_count_the_features_of_every_query_whatever_count(client, parcels, planning):
+    status, body = _get(client, REQUEST="GetFeature", TYPENAMES="(parcels)(landmarks)", RESULTTYPE="hits", COUNT="1")
+
+    collection = ET.fromstring(body)  # noqa: S314 - our own server's answer
+    assert status == 200
+    assert (collection.get("numberMatched"), collection.get("numberReturned")) == ("4", "0")
+    assert collection.get("next") is None
+
+
+def test_ten_queries_are_answered(client, parcels):
+    status, body = _get(client, REQUEST="GetFeature", TYPENAMES="(parcels)" * 10, COUNT="25", OUTPUTFORMAT="geojson")
+
+    assert status == 200
+    assert len(json.loads(body)["features"]) == 25
