@@ -12,7 +12,10 @@ place look alike. A map is drawn from the current data at each request (nothing 
 is never stale.
 
 Coordinates: Web Mercator, WGS 84 (1.3.0's latitude-first ``EPSG:4326``, and ``CRS:84``), KTM (the
-storage CRS) and UTM 38N/39N. Mapnik reprojects the Web Mercator data for the others.
+storage CRS) and UTM 38N/39N. Mapnik reprojects the Web Mercator data for the others. A BBOX may reach past
+its CRS's extent (``MapCrs.bounds``), as a client zoomed far out asks: the map is drawn where the CRS is
+defined and left empty beyond (WMS 1.3.0 §7.3.3.6), and Mapnik is only ever given the part inside
+(``map_window``). A box wholly outside is an empty map.
 
 Scales: a layer is drawn from its first zoom on (``TileLayer.min_zoom``, less half a zoom), as its
 tiles are and as the capabilities say; in a map of a smaller scale it is left out, and GetFeatureInfo
@@ -24,7 +27,10 @@ and area code, ``INFO_LOCATION_COLUMNS``), nothing else; retired features are le
 filter as the tiles'. Owners, permits and documents are in no layer.
 
 Bad requests get HTTP 400 (a busy renderer, or a statement stopped by the database's time limit,
-503) with an OGC ServiceExceptionReport, in the request's version, that says what was wrong.
+503) with an OGC ServiceExceptionReport, in the request's version, that says what was wrong. A GetMap
+may ask for its errors in an image instead (EXCEPTIONS, WMS 1.3.0 §7.3.3.11): INIMAGE draws the message,
+BLANK leaves the image empty, in the FORMAT, size and background asked (``exception_image``), once those
+are known to be valid; before that the report is XML.
 Sizes are bounded: ``MAX_SIZE_PX`` a side, ``MAX_LAYERS`` layers, ``FEATURE_COUNT_MAX`` features,
 and a query string of at most ``QUERY_MAX_BYTES``.
 """
@@ -39,7 +45,7 @@ import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection
@@ -54,6 +60,7 @@ from . import wms_capabilities  # it reads this module's registry: imported as a
 from .layers import LAYERS, TileLayer
 from .render_slots import RenderBusy, render_slot
 from .styles.stylesheet import largest_scale_denominator, map_scale_denominator
+from .wms_images import MapCanvas, MapWindow, canvas_image, error_image, framed, map_window
 
 VERSION = "1.3.0"
 VERSIONS = ("1.3.0", "1.1.1", "1.1.0")
@@ -65,6 +72,19 @@ INFO_RADIUS_MAX_M = 50.0  # and never further than this (a world map's 4 pixels 
 MIN_PIXEL_M = 0.01  # a map's pixel is at least this on the ground (Web Mercator metres), about zoom 24
 MAX_PIXEL_ASPECT = 4
 QUERY_MAX_BYTES = 16 * 1024
+# A coordinate lying outside its CRS is no error (WMS 1.3.0 §7.3.3.6: that part of the map is empty), but one past
+# 1e15 (metres, or degrees) is no coordinate: 25 million times round the Earth, far beyond any client's view zoomed
+# all the way out. Below it every sum, difference and quotient a map's geometry takes stays finite; 1e308 was inf.
+BBOX_COORDINATE_MAX = 1e15
+# EXCEPTIONS (WMS 1.3.0 §7.3.3.11), and 1.1.1's MIME types for the same three, in the same order. Either version's
+# names are taken in either version, as GeoServer and MapServer do (OpenLayers 2 sends 1.1.1's in 1.3.0 requests).
+EXCEPTIONS_1_3_0 = ("XML", "INIMAGE", "BLANK")
+EXCEPTIONS_1_1_1 = ("application/vnd.ogc.se_xml", "application/vnd.ogc.se_inimage", "application/vnd.ogc.se_blank")
+EXCEPTIONS = {
+    name.lower(): mode
+    for names in (EXCEPTIONS_1_3_0, EXCEPTIONS_1_1_1)
+    for name, mode in zip(names, EXCEPTIONS_1_3_0, strict=True)
+}
 OGC_NS = "http://www.opengis.net/ogc"
 NUMBER = re.compile(r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?$")  # ASCII only: float() reads "٣"
 NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # not in XML 1.0
@@ -104,6 +124,9 @@ class MapCrs:
 
 
 WORLD = 20037508.342789244
+# UTM's northings stop short of the poles: 9.4e6 m is about 85° on the central meridian, Web Mercator's last
+# latitude, so nothing of ours lies beyond; Mapnik failed on a box there (a NaN query envelope, a 500 at ±1e7).
+UTM_NORTHING_MAX = 9.4e6
 CRSS: dict[str, MapCrs] = {
     crs.code: crs
     for crs in (
@@ -111,19 +134,32 @@ CRSS: dict[str, MapCrs] = {
         MapCrs("EPSG:4326", 4326, (-180.0, -90.0, 180.0, 90.0), latitude_first=True),
         MapCrs("CRS:84", 4326, (-180.0, -90.0, 180.0, 90.0)),
         MapCrs(f"EPSG:{settings.SRID}", settings.SRID, (-2e6, -2e6, 4e6, 6e6)),
-        MapCrs("EPSG:32638", 32638, (-2e6, -1e7, 3e6, 1e7)),
-        MapCrs("EPSG:32639", 32639, (-2e6, -1e7, 3e6, 1e7)),
+        MapCrs("EPSG:32638", 32638, (-2e6, -UTM_NORTHING_MAX, 3e6, UTM_NORTHING_MAX)),
+        MapCrs("EPSG:32639", 32639, (-2e6, -UTM_NORTHING_MAX, 3e6, UTM_NORTHING_MAX)),
     )
 }
 
 
 class WmsError(DomainError):
-    """A refused WMS request: its OGC exception code and a message for the caller."""
+    """A refused WMS request: its OGC exception code, a message for the caller, and for a busy server (503) when to
+    ask again."""
 
-    def __init__(self, message: str, *, code: str = "InvalidParameterValue", status: int = 400) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "InvalidParameterValue",
+        status: int = 400,
+        retry_after_seconds: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.status = status
+        self.retry_after_seconds = retry_after_seconds
+
+    @property
+    def headers_sent(self) -> dict[str, str]:
+        return {} if self.retry_after_seconds is None else {"Retry-After": str(self.retry_after_seconds)}
 
 
 @dataclass(frozen=True)
@@ -141,7 +177,7 @@ class MapRequest:
     version: str
     layers: tuple[str, ...]
     crs: MapCrs
-    bbox: tuple[float, float, float, float]  # x/y order in ``crs``
+    bbox: tuple[float, float, float, float]  # x/y order in ``crs``; it may reach past ``crs.bounds``
     width: int
     height: int
 
@@ -152,16 +188,25 @@ def wms_answer(query: Mapping[str, list[str]], *, service_url: str) -> WmsAnswer
     version = _report_version(query)
     try:
         return _dispatch(_parameters(query), service_url)
-    except WmsError as error:
-        return exception_report(error, version=version)
-    except (RenderBusy, StatementTimedOut) as error:
-        return _busy_report(error, version=version)
-    except DomainError as error:
-        return exception_report(WmsError(error.message, code=error.code, status=error.status), version=version)
     except Exception as error:
-        if not statement_timed_out(error):  # a query of GetFeatureInfo, or Mapnik's of a map
+        refusal = refusal_of(error)
+        if refusal is None:
             raise
-        return _busy_report(StatementTimedOut(), version=version)
+        return exception_report(refusal, version=version)
+
+
+def refusal_of(error: Exception) -> WmsError | None:
+    """What ``error`` tells the client, as a WmsError; None for a fault of the server's own (raised on: a 500)."""
+    if isinstance(error, WmsError):
+        return error
+    if isinstance(error, RenderBusy | StatementTimedOut):
+        return WmsError(error.message, code=error.code, status=error.status,
+                        retry_after_seconds=error.retry_after_seconds)  # fmt: skip
+    if isinstance(error, DomainError):
+        return WmsError(error.message, code=error.code, status=error.status)
+    if statement_timed_out(error):  # a query of GetFeatureInfo, or Mapnik's of a map
+        return refusal_of(StatementTimedOut())
+    return None
 
 
 def _report_version(query: Mapping[str, list[str]]) -> str:
@@ -177,11 +222,6 @@ def _report_version(query: Mapping[str, list[str]]) -> str:
     return wms_capabilities.VERSION_1_1_1 if asked and asked.startswith(("1.1.", "1.0.")) else VERSION
 
 
-def _busy_report(error: RenderBusy | StatementTimedOut, *, version: str) -> WmsAnswer:
-    report = exception_report(WmsError(error.message, code=error.code, status=error.status), version=version)
-    return replace(report, headers={"Retry-After": str(error.retry_after_seconds)})
-
-
 def exception_report(error: WmsError, *, version: str = VERSION) -> WmsAnswer:
     """The ServiceExceptionReport: 1.3.0's in the OGC namespace as text/xml, 1.1.1's without one as
     application/vnd.ogc.se_xml (WMS 1.1.1 §6.7; its clients tell a refusal from a map by that type)."""
@@ -189,11 +229,11 @@ def exception_report(error: WmsError, *, version: str = VERSION) -> WmsAnswer:
     if version == wms_capabilities.VERSION_1_1_1:
         report = ET.Element("ServiceExceptionReport", {"version": version})
         ET.SubElement(report, "ServiceException", {"code": error.code}).text = message
-        return WmsAnswer(error.status, _xml(report), "application/vnd.ogc.se_xml; charset=utf-8")
+        return WmsAnswer(error.status, _xml(report), "application/vnd.ogc.se_xml; charset=utf-8", error.headers_sent)
     # The namespace written as an attribute: ET.register_namespace would change every thread's prefixes.
     report = ET.Element("ServiceExceptionReport", {"xmlns": OGC_NS, "version": VERSION})
     ET.SubElement(report, "ServiceException", {"code": error.code}).text = message
-    return WmsAnswer(error.status, _xml(report), "text/xml; charset=utf-8")
+    return WmsAnswer(error.status, _xml(report), "text/xml; charset=utf-8", error.headers_sent)
 
 
 def _parameters(query: Mapping[str, list[str]]) -> dict[str, str]:
@@ -236,28 +276,75 @@ def _dispatch(parameters: dict[str, str], service_url: str) -> WmsAnswer:
 
 
 def map_answer(parameters: dict[str, str]) -> WmsAnswer:
-    request = map_request(parameters)
+    """Draw the map. An error found once its image is known is answered in such an image if EXCEPTIONS asks."""
+    exceptions = _exceptions_mode(parameters)
+    canvas = map_canvas(parameters)
+    try:
+        return WmsAnswer(200, _map_drawn(map_request(parameters), canvas), canvas.content_type)
+    except Exception as error:
+        refusal = refusal_of(error)
+        if refusal is None or exceptions == "XML" or refusal.status >= 500:
+            raise  # a busy server answers as wms_answer does: see exception_image
+        return exception_image(refusal, canvas, written=exceptions == "INIMAGE")
+
+
+def _exceptions_mode(parameters: dict[str, str]) -> str:
+    """XML (the default), INIMAGE or BLANK: how the errors of a GetMap are answered (WMS 1.3.0 §7.3.3.11)."""
+    asked = parameters.get("EXCEPTIONS", "").strip()
+    mode = EXCEPTIONS.get(asked.lower()) if asked else "XML"
+    if mode is None:
+        names = ", ".join((*EXCEPTIONS_1_3_0, *EXCEPTIONS_1_1_1))
+        raise WmsError(f"EXCEPTIONS: '{asked[:40]}' is not one of {names}.")
+    return mode
+
+
+def map_canvas(parameters: dict[str, str]) -> MapCanvas:
     content_type = _required(parameters, "FORMAT")
     encoding = MAP_FORMATS.get(content_type.replace("+", " ").lower())
     if encoding is None:
         raise WmsError(f"FORMAT: '{content_type[:40]}' is not one of {', '.join(MAP_FORMATS)}.", code="InvalidFormat")
+    width, height = (_pixels(parameters, name) for name in ("WIDTH", "HEIGHT"))
     transparent = _boolean(parameters, "TRANSPARENT")
     background = _colour(parameters.get("BGCOLOR", "0xFFFFFF"))
     if transparent and encoding.startswith("png"):
         background = None
+    return MapCanvas(content_type.split(";")[0].strip().lower(), encoding, width, height, background)
+
+
+def _map_drawn(request: MapRequest, canvas: MapCanvas) -> bytes:
+    """Draw ``request`` on ``canvas``: Mapnik draws the part inside the CRS's extent, the rest keeps the background."""
     from .raster import render_map  # Mapnik only when a map is drawn
 
-    with render_slot():
+    window = map_window(request)
+    with render_slot():  # an empty map too: encoding 4096 × 4096 pixels costs a tenth of a second
+        if window is None:  # wholly outside
+            return canvas_image(canvas).to_string(canvas.encoding)
         image = render_map(
             layers=request.layers,
             srs=request.crs.mapnik_srs,
-            bbox=request.bbox,
-            width=request.width,
-            height=request.height,
-            background=background,
+            bbox=window.bbox,
+            width=window.width,
+            height=window.height,
+            background=canvas.background,
         )
-        body = image.to_string(encoding)
-    return WmsAnswer(200, body, content_type.split(";")[0].strip().lower())
+        if (window.width, window.height) != (canvas.width, canvas.height):
+            image = framed(image, window, canvas)
+        return image.to_string(canvas.encoding)
+
+
+def exception_image(error: WmsError, canvas: MapCanvas, *, written: bool) -> WmsAnswer:
+    """EXCEPTIONS=INIMAGE (``written``: the message drawn on it) or BLANK (the background alone): an image of the
+    map's format, size and background (WMS 1.3.0 §7.3.3.11).
+
+    A refused request gets it with 200, as from GeoServer and MapServer: a client that asks for an error in an image
+    shows only a 200's. A server that cannot draw just now (its render slots full, a statement stopped) is never
+    answered so (``map_answer``): with a 200, QGIS's cache, MapProxy or any HTTP cache could keep the empty or "busy"
+    image as the map of that place, and drawing a 4096-pixel image for every request a busy server refuses would
+    add to what it is busy with. It keeps its 503 with Retry-After and the XML report. The image itself takes a
+    render slot, as a map does (encoding 4096 × 4096 pixels costs a tenth of a second)."""
+    with render_slot():
+        body = error_image(f"{error.code}: {error.message}", canvas, written=written).to_string(canvas.encoding)
+    return WmsAnswer(200, body, canvas.content_type)
 
 
 def map_request(parameters: dict[str, str]) -> MapRequest:
@@ -278,27 +365,32 @@ def map_request(parameters: dict[str, str]) -> MapRequest:
     if crs is None:
         # 1.3.0 renamed 1.1.1's InvalidSRS to InvalidCRS
         raise WmsError(f"{crs_name}: '{code[:40]}' is not one of {', '.join(CRSS)}.", code=f"Invalid{crs_name}")
-    bbox = _bbox(_required(parameters, "BBOX"), crs, latitude_first=crs.latitude_first and version == VERSION)
+    bbox = _bbox(_required(parameters, "BBOX"), latitude_first=crs.latitude_first and version == VERSION)
     width, height = (_pixels(parameters, name) for name in ("WIDTH", "HEIGHT"))
     request = MapRequest(version, layers, crs, bbox, width, height)
-    _pixel_check(request)
+    window = map_window(request)
+    if window is not None:  # nothing is drawn of a box wholly outside its CRS: no cost to bound
+        _pixel_check(crs, window)
     return request
 
 
-def _pixel_check(request: MapRequest) -> None:
+def _pixel_check(crs: MapCrs, window: MapWindow) -> None:
     """Refuse a map whose pixels are finer than MIN_PIXEL_M on the ground, or stretched past
     MAX_PIXEL_ASPECT: Mapnik takes the scale from the width, and dashed outlines at such scales cost
-    minutes of CPU (a box of a millimetre took 48 s). Measured in Web Mercator metres at the middle."""
-    west, south, east, north = request.bbox
+    minutes of CPU (a box of a millimetre took 48 s). Measured in Web Mercator metres, on the pixel
+    in the middle of the part drawn: across the whole box, a WGS 84 map reaching a pole had pixels
+    "24× longer than wide" (Web Mercator's y grows without bound there), and the world was refused."""
+    west, south, east, north = window.bbox
     middle_x, middle_y = (west + east) / 2, (south + north) / 2
-    to_mercator = _transformer(request.crs.srid)
-    left, _ = to_mercator.transform(west, middle_y)
-    right, _ = to_mercator.transform(east, middle_y)
-    _, bottom = to_mercator.transform(middle_x, south)
-    _, top = to_mercator.transform(middle_x, north)
-    pixel_x, pixel_y = abs(right - left) / request.width, abs(top - bottom) / request.height
+    half_x, half_y = (east - west) / window.width / 2, (north - south) / window.height / 2
+    to_mercator = _transformer(crs.srid)
+    left, _ = to_mercator.transform(middle_x - half_x, middle_y)
+    right, _ = to_mercator.transform(middle_x + half_x, middle_y)
+    _, bottom = to_mercator.transform(middle_x, middle_y - half_y)
+    _, top = to_mercator.transform(middle_x, middle_y + half_y)
+    pixel_x, pixel_y = abs(right - left), abs(top - bottom)
     if not (math.isfinite(pixel_x) and math.isfinite(pixel_y)):
-        return  # a box reaching a pole: Mapnik clips it to Web Mercator's world
+        return  # a pixel reaching a pole, where Web Mercator has no y: Mapnik clips it to its world
     if min(pixel_x, pixel_y) < MIN_PIXEL_M:
         raise WmsError(f"BBOX: a pixel of this map would be under {MIN_PIXEL_M * 100:g} cm on the ground.")
     if max(pixel_x, pixel_y) > MAX_PIXEL_ASPECT * min(pixel_x, pixel_y):
@@ -320,7 +412,7 @@ def _styles_check(styles: str, layers: tuple[str, ...]) -> None:
         raise WmsError(f"STYLES: '{unknown[0][:40]}' is not a style; each layer has 'default'.", code="StyleNotDefined")
 
 
-def _bbox(text: str, crs: MapCrs, *, latitude_first: bool) -> tuple[float, float, float, float]:
+def _bbox(text: str, *, latitude_first: bool) -> tuple[float, float, float, float]:
     parts = text.split(",")
     if len(parts) != 4 or not all(NUMBER.match(part.strip()) for part in parts):
         raise WmsError("BBOX: four numbers, minx,miny,maxx,maxy (1.3.0's EPSG:4326: minlat,minlon,maxlat,maxlon).")
@@ -328,14 +420,11 @@ def _bbox(text: str, crs: MapCrs, *, latitude_first: bool) -> tuple[float, float
     if latitude_first:
         values = [values[1], values[0], values[3], values[2]]
     west, south, east, north = values
-    if not all(math.isfinite(value) for value in values):
-        raise WmsError("BBOX: a number too large to be a coordinate.")
+    if not all(abs(value) <= BBOX_COORDINATE_MAX for value in values):
+        raise WmsError(f"BBOX: a number too large to be a coordinate (at most {BBOX_COORDINATE_MAX:g} either way).")
     if not (west < east and south < north):
         raise WmsError("BBOX: each minimum must be below its maximum.")
-    low_x, low_y, high_x, high_y = crs.bounds
-    if west < low_x or south < low_y or east > high_x or north > high_y:
-        raise WmsError(f"BBOX: outside the extent of {crs.code} ({low_x:g},{low_y:g},{high_x:g},{high_y:g} in x/y).")
-    return west, south, east, north
+    return west, south, east, north  # past crs.bounds is no error: that part of the map is empty (map_window)
 
 
 def _pixels(parameters: dict[str, str], name: str) -> int:
@@ -428,8 +517,12 @@ def feature_info_answer(parameters: dict[str, str]) -> WmsAnswer:
     i, j = (whole_number_parse(_required(parameters, name), at_most_digits=5) for name in (i_name, j_name))
     if i is None or j is None or not (0 <= i < request.width and 0 <= j < request.height):
         raise WmsError(f"{i_name}/{j_name}: a pixel of the {request.width}×{request.height} map.", code="InvalidPoint")
+    window = map_window(request)
+    drawn_there = window is not None and window.holds(i, j)  # a pixel outside the CRS's extent shows nothing
     found = {
-        name: features_at(LAYERS[name], request, i, j, count) if layer_drawn(LAYERS[name], request) else []
+        name: features_at(LAYERS[name], request, i, j, count)
+        if drawn_there and layer_drawn(LAYERS[name], request)
+        else []
         for name in queried
     }
     return WmsAnswer(200, _info_body(found, info_format), f"{info_format}; charset=utf-8")

@@ -7,7 +7,8 @@ the lowest there is when it is below them all (1.0.0 and 1.1.0 get 1.1.1).
 The two documents list the same service, operations and layers. 1.1.1 has no namespace, calls a
 coordinate system an ``SRS`` (EPSG codes only: ``CRS:84`` is 1.3.0's), gives the extent as a
 ``LatLonBoundingBox``, the visible scales as a ``ScaleHint`` (a pixel's diagonal on the ground, in
-metres), and its own MIME types for the document and for exceptions.
+metres), and its own MIME types for the document and for exceptions (1.3.0's XML, INIMAGE and BLANK are its
+``application/vnd.ogc.se_xml``, ``se_inimage`` and ``se_blank``).
 
 This module reads tiles/wms.py's layers, coordinate systems, formats and limits, and tiles/wms.py
 calls this one: each imports the other as a module (``from . import wms``) and reads its attributes
@@ -30,7 +31,6 @@ from .styles.stylesheet import PIXEL_M, largest_scale_denominator
 VERSION_1_3_0, VERSION_1_1_1 = "1.3.0", "1.1.1"
 VERSIONS = (VERSION_1_3_0, VERSION_1_1_1)  # highest first
 CONTENT_TYPES = {VERSION_1_3_0: "text/xml; charset=utf-8", VERSION_1_1_1: "application/vnd.ogc.wms_xml; charset=utf-8"}
-EXCEPTION_FORMATS = {VERSION_1_3_0: "XML", VERSION_1_1_1: "application/vnd.ogc.se_xml"}
 WMS_NS = "http://www.opengis.net/wms"
 XLINK_NS = "http://www.w3.org/1999/xlink"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
@@ -92,7 +92,10 @@ def capabilities(service_url: str, *, version: str) -> bytes:
             document.child(element, "Format", content_type)
         get = document.child(document.child(document.child(element, "DCPType"), "HTTP"), "Get")
         document.link(get, f"{service_url}?")
-    document.child(document.child(capability, "Exception"), "Format", EXCEPTION_FORMATS[version])
+    # GetMap's EXCEPTIONS (1.3.0 §7.3.3.11): XML, and the two in an image, by the names of the document's version.
+    exception = document.child(capability, "Exception")
+    for exception_format in wms.EXCEPTIONS_1_3_0 if document.v130 else wms.EXCEPTIONS_1_1_1:
+        document.child(exception, "Format", exception_format)
     top = document.child(capability, "Layer")
     document.child(top, "Title", "Municipal geoportal")
     for code in wms.CRSS:

@@ -1,0 +1,215 @@
+"""tiles/wms.py, GetMap's EXCEPTIONS (WMS 1.3.0 §7.3.3.11; 1.1.1's MIME types): XML by default, INIMAGE (the message
+drawn in an image of the FORMAT, size and background asked) and BLANK (that image empty), once the image itself is
+known to be valid; hostile values refused in XML that they cannot break."""
+
+from __future__ import annotations
+
+import io
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from owslib.wms import WebMapService
+from PIL import Image
+
+from tests.tiles.test_wms import OGC, _exception, _map_query, _rgba
+from tiles.render_slots import render_slot
+from tiles.wms import WmsError, exception_image
+from tiles.wms_images import MESSAGE_IN_IMAGE_MAX, MapCanvas
+
+pytestmark = pytest.mark.django_db  # no data of its own: an error or an empty image is the same over any
+NAVY = (0x10, 0x20, 0x30)
+
+
+def _picture(answer, content_type: str = "image/png") -> np.ndarray:
+    assert answer["Content-Type"] == content_type, answer.content[:300]
+    return np.asarray(Image.open(io.BytesIO(answer.content)).convert("RGBA")).astype(np.int32)
+
+
+def test_both_capabilities_list_the_three_exception_formats_by_their_version_s_names(live_server):
+    new = WebMapService(f"{live_server.url}/wms", version="1.3.0")
+    old = WebMapService(f"{live_server.url}/wms", version="1.1.1")
+
+    assert new.exceptions == ["XML", "INIMAGE", "BLANK"]
+    assert old.exceptions == [
+        "application/vnd.ogc.se_xml", "application/vnd.ogc.se_inimage", "application/vnd.ogc.se_blank"
+    ]  # fmt: skip
+
+
+# Errors found once FORMAT, WIDTH, HEIGHT, TRANSPARENT and BGCOLOR are read: each is drawn.
+ERRORS_AFTER_THE_IMAGE = [
+    {"LAYERS": "owners"},
+    {"STYLES": "fancy"},
+    {"CRS": "EPSG:9999"},
+    {"BBOX": "1,2,3"},
+    {"BBOX": "1e308,0,1e308,1"},
+    {"BBOX": "nan,0,1,1"},
+    {"VERSION": "9.9.9"},
+    {"CRS": "EPSG:3857", "BBOX": "5350000,3415000,5350000.001,3415000.001"},  # a pixel under 1 cm
+]
+
+
+@pytest.mark.parametrize("overrides", ERRORS_AFTER_THE_IMAGE)
+def test_inimage_draws_the_error_on_a_transparent_image_of_the_size_asked(client, overrides):
+    answer = client.get("/wms", _map_query(EXCEPTIONS="INIMAGE", WIDTH="320", HEIGHT="160", **overrides))
+
+    assert answer.status_code == 200  # a client that asks for an error in an image shows only a 200's
+    picture = _picture(answer)
+    assert picture.shape == (160, 320, 4)
+    written = picture[..., 3] > 0
+    assert written.sum() > 300  # the message, dark on a white halo
+    assert not written[100:].any()  # from the top, over the map's transparent background
+    assert (picture[written][:, :3].min(axis=1) < 80).sum() > 100  # dark strokes: legible, not only the halo
+
+
+@pytest.mark.parametrize(
+    ("version", "name"),
+    [("1.1.1", "application/vnd.ogc.se_inimage"), ("1.3.0", "application/vnd.ogc.se_inimage"), ("1.1.1", "INIMAGE"),
+     ("1.3.0", "inimage")],
+)  # fmt: skip
+def test_either_version_s_name_in_either_version_asks_for_inimage(client, version, name):
+    """As GeoServer and MapServer take them: OpenLayers 2 sends 1.1.1's name in its 1.3.0 requests."""
+    crs = {"SRS": "EPSG:31901", "CRS": ""} if version == "1.1.1" else {}
+
+    answer = client.get("/wms", _map_query(VERSION=version, LAYERS="owners", EXCEPTIONS=name, **crs))
+
+    assert answer.status_code == 200
+    assert (_picture(answer)[..., 3] > 0).sum() > 300
+
+
+def test_inimage_in_jpeg_writes_on_the_background_colour(client):
+    answer = client.get(
+        "/wms", _map_query(LAYERS="owners", EXCEPTIONS="INIMAGE", FORMAT="image/jpeg", BGCOLOR="0x102030")
+    )
+
+    picture = _picture(answer, "image/jpeg")
+    assert picture.shape == (200, 200, 4)
+    assert np.abs(picture[150:, :, :3] - NAVY).max() <= 8  # below the message: the background (JPEG's error)
+    assert (np.abs(picture[:60, :, :3] - NAVY).max(axis=2) > 100).sum() > 300  # the message
+
+
+@pytest.mark.parametrize("name", ["BLANK", "application/vnd.ogc.se_blank"])
+def test_blank_is_the_image_asked_with_nothing_on_it(client, name):
+    transparent = client.get("/wms", _map_query(LAYERS="owners", EXCEPTIONS=name))
+    opaque = client.get("/wms", _map_query(LAYERS="owners", EXCEPTIONS=name, TRANSPARENT="FALSE", BGCOLOR="0x102030"))
+    jpeg = client.get("/wms", _map_query(STYLES="fancy", EXCEPTIONS=name, FORMAT="image/jpeg", BGCOLOR="0x102030"))
+
+    assert transparent.status_code == opaque.status_code == jpeg.status_code == 200
+    assert (_picture(transparent)[..., 3] == 0).all()
+    assert (_picture(opaque) == (*NAVY, 255)).all()
+    assert np.abs(_picture(jpeg, "image/jpeg")[..., :3] - NAVY).max() <= 2
+
+
+BAD_IMAGES = [
+    ({"WIDTH": "-1"}, "InvalidParameterValue", "WIDTH: a whole number of pixels from 1 to 4096."),
+    ({"WIDTH": "0", "EXCEPTIONS": "BLANK"}, "InvalidParameterValue", "WIDTH: a whole number of pixels from 1 to"),
+    ({"HEIGHT": "4097"}, "InvalidParameterValue", "HEIGHT: a whole number of pixels from 1 to 4096."),
+    ({"HEIGHT": "1e308", "EXCEPTIONS": "BLANK"}, "InvalidParameterValue", "HEIGHT: a whole number of pixels from 1"),
+    ({"WIDTH": ""}, "MissingParameterValue", "WIDTH is missing."),
+    ({"FORMAT": "image/gif"}, "InvalidFormat", "FORMAT: 'image/gif' is not one of"),
+    ({"FORMAT": "", "EXCEPTIONS": "BLANK"}, "MissingParameterValue", "FORMAT is missing."),
+    ({"TRANSPARENT": "maybe"}, "InvalidParameterValue", "TRANSPARENT: TRUE or FALSE."),
+    ({"BGCOLOR": "red", "EXCEPTIONS": "BLANK"}, "InvalidParameterValue", "BGCOLOR: a hexadecimal colour, 0xRRGGBB."),
+]
+
+
+@pytest.mark.parametrize(("overrides", "code", "message"), BAD_IMAGES)
+def test_an_image_that_cannot_be_made_gets_the_xml_report(client, overrides, code, message):
+    """With the size or format wrong there is no image to answer in: the report is XML, as without EXCEPTIONS."""
+    answer = client.get("/wms", _map_query(LAYERS="owners", **{"EXCEPTIONS": "INIMAGE", **overrides}))
+    repaired = client.get("/wms", _map_query(LAYERS="owners", EXCEPTIONS=overrides.get("EXCEPTIONS", "INIMAGE")))
+
+    assert answer.status_code == 400
+    assert _exception(answer)[0] == code
+    assert _exception(answer)[1].startswith(message)
+    assert repaired.status_code == 200
+    assert repaired["Content-Type"] == "image/png"
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        "image/gif",
+        "INIMAGES",
+        "text/xml",
+        "</ServiceException><Injected code='x'/><ServiceException>",
+        "]]><!ENTITY x SYSTEM 'file:///etc/passwd'>&x;",
+        "XML\x00\x1b[31m",
+        "X" * 5000,
+    ],
+)
+def test_an_unknown_exceptions_value_is_refused_in_xml_it_cannot_break(client, asked):
+    answer = client.get("/wms", _map_query(LAYERS="owners", EXCEPTIONS=asked))
+
+    assert answer.status_code == 400
+    report = ET.fromstring(answer.content)  # noqa: S314 - our own server's answer
+    assert [child.tag for child in report] == [f"{OGC}ServiceException"]  # nothing injected beside it
+    code, message = _exception(answer)
+    assert code == "InvalidParameterValue"
+    echoed = asked[:40].replace("\x00", "\ufffd").replace("\x1b", "\ufffd")
+    assert message.startswith(f"EXCEPTIONS: '{echoed}' is not one of XML, INIMAGE, BLANK, application/vnd.ogc.se_xml")
+    assert b"<Injected" not in answer.content and b"<!ENTITY" not in answer.content  # noqa: PT018
+
+
+def test_xml_and_an_empty_value_keep_the_xml_report(client):
+    for asked in ("XML", "application/vnd.ogc.se_xml", ""):
+        answer = client.get("/wms", _map_query(LAYERS="owners", EXCEPTIONS=asked))
+
+        assert answer.status_code == 400
+        assert _exception(answer)[0] == "LayerNotDefined"
+    assert client.get("/wms", _map_query(EXCEPTIONS="INIMAGE")).status_code == 200  # a map that can be drawn is
+
+
+def test_the_message_in_an_image_is_cut_to_a_bounded_length():
+    """A message echoes the request: however long, only MESSAGE_IN_IMAGE_MAX characters of it are drawn (about 300 px
+    of lines in a 400 px wide image), not the 100,000 of a hostile one, which would fill all 4,096 px."""
+    canvas = MapCanvas("image/png", "png8:m=h", 400, 4096, None)
+
+    hostile = exception_image(WmsError("<svg onload=alert(1)> " * 5000), canvas, written=True)
+    bounded = exception_image(WmsError("<svg onload=alert(1)> " * (MESSAGE_IN_IMAGE_MAX // 22)), canvas, written=True)
+
+    written_rows = np.nonzero(_rgba(hostile.body)[..., 3].any(axis=1))[0]
+    assert 100 < written_rows.max() < 400
+    assert written_rows.max() <= np.nonzero(_rgba(bounded.body)[..., 3].any(axis=1))[0].max() + 40
+
+
+@pytest.mark.parametrize(("width", "height", "lines"), [(60, 30, 1), (1, 1, 0), (4096, 1, 0)])
+def test_a_message_wraps_to_the_lines_a_small_image_holds(client, width, height, lines):
+    query = _map_query(LAYERS="owners", EXCEPTIONS="INIMAGE", WIDTH=str(width), HEIGHT=str(height))
+
+    answer = client.get("/wms", query)
+
+    picture = _picture(answer)
+    assert answer.status_code == 200
+    assert picture.shape == (height, width, 4)
+    assert ((picture[..., 3] > 0).sum() > 50) == (lines > 0)  # a line where one fits; none in a single row
+
+
+@pytest.mark.parametrize("name", ["INIMAGE", "BLANK"])
+def test_a_busy_renderer_keeps_its_503_retry_after_and_xml_report(client, settings, name):
+    """Not a 200 with an image: QGIS's cache, MapProxy and HTTP caches would keep an image of "busy" as the map of
+    that place, and a busy server would draw an image for every request it refuses."""
+    settings.TILE_RENDER_CONCURRENCY, settings.TILE_RENDER_QUEUE = 1, 0
+
+    with render_slot():
+        busy = client.get("/wms", _map_query(EXCEPTIONS=name, TRANSPARENT="FALSE", BGCOLOR="0x102030"))
+        refused = client.get("/wms", _map_query(EXCEPTIONS=name, LAYERS="owners"))  # its image needs a slot too
+    free = client.get("/wms", _map_query(EXCEPTIONS=name))
+
+    for answer in (busy, refused):
+        assert answer.status_code == 503
+        assert answer["Retry-After"] == "2"
+        assert answer["Content-Type"] == "text/xml; charset=utf-8"
+        assert b'code="ServerBusy"' in answer.content
+    assert free.status_code == 200
+    assert free["Content-Type"] == "image/png"
+
+
+def test_owslib_gets_the_error_in_an_image(live_server):
+    service = WebMapService(f"{live_server.url}/wms", version="1.3.0")
+
+    png = service.getmap(layers=["owners"], styles=[""], srs="EPSG:31901", bbox=(0, 0, 1000, 1000), size=(300, 100),
+                         format="image/png", transparent=True, exceptions="INIMAGE").read()  # fmt: skip
+
+    assert Image.open(io.BytesIO(png)).size == (300, 100)
+    assert (_rgba(png)[..., 3] > 0).sum() > 300
