@@ -17,6 +17,7 @@ from django.db import DataError, InternalError, connection, models, transaction
 from geoportal.errors import InvalidInput, NotFound
 from geoportal.query_params import whole_number_parse
 from layers.models import Parcel, ParcelStatus
+from layers.search_references import ARABIC_DIGITS
 from layers.selectors import parcel_by_key, parcel_last_retired_by_key
 
 # The coordinate systems deliveries and clients use (DOMAIN.md, "Coordinates").
@@ -130,13 +131,22 @@ def parcel_id_by_key(*, area_code: str, block_no: str, parcel_no: str, or_last_r
     keys = (area_code, block_no, parcel_no)
     parcel = None
     if not any(_CONTROL.search(key) for key in keys):
-        parcel = parcel_by_key(area_code=area_code, block_no=block_no, parcel_no=parcel_no)
-        if parcel is None and or_last_retired:
-            parcel = parcel_last_retired_by_key(area_code=area_code, block_no=block_no, parcel_no=parcel_no)
+        for area, block, number in dict.fromkeys([keys, _as_delivered(keys)]):
+            parcel = parcel_by_key(area_code=area, block_no=block, parcel_no=number)
+            if parcel is None and or_last_retired:
+                parcel = parcel_last_retired_by_key(area_code=area, block_no=block, parcel_no=number)
+            if parcel is not None:
+                break
     if parcel is None:
         area, block, number = (_CONTROL.sub(lambda found: repr(found[0])[1:-1], key) for key in keys)
         raise NotFound(f"no current parcel {number[:16]} in block {block[:10]} of area '{area[:40]}'.", field="parcel")
     return parcel.id
+
+
+def _as_delivered(keys: tuple[str, str, str]) -> tuple[str, str, str]:
+    """A key as the survey delivers it: codes in ASCII capitals and numbers in ASCII digits (docs/deliveries.md).
+    A share link typed by hand from a printed report ("/parcels/sharq/١/٧/") finds its parcel."""
+    return tuple(key.strip().upper().translate(ARABIC_DIGITS) for key in keys)
 
 
 def parcel_id_parse(text: str) -> int:

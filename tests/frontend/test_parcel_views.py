@@ -161,6 +161,11 @@ def test_the_share_url_by_identity_leads_to_the_current_parcel(client, scene):
     assert response["Location"] == f"/parcels/{scene.plot.id}/"
     assert client.get("/parcels/SALMIYA/12/99/").status_code == 404
     assert client.get("/parcels/%00/%00/%00/").status_code == 404  # a NUL names no parcel (it was a 500)
+    # Typed by hand from a printed report: in small letters, or with Arabic digits.
+    for typed in ("/parcels/salmiya/12/2/", "/parcels/Salmiya/١٢/٢/"):
+        assert client.get(typed)["Location"] == f"/parcels/{scene.plot.id}/", typed
+    found = client.get("/api/parcels/identify", {"area": "salmiya", "block": "12", "parcel": "2"}).json()
+    assert found["parcel_id"] == scene.plot.id
 
 
 def test_a_share_url_kept_after_its_parcel_was_retired_leads_to_that_parcel_s_last_file(client, scene):
