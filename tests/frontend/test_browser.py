@@ -318,6 +318,33 @@ def test_a_landmark_s_popup_leads_to_the_file_of_the_parcel_it_stands_on(visit, 
     assert visit.errors == []
 
 
+def test_the_keyboard_reaches_the_landmarks_past_no_area_outline_and_opens_one(visit, webmap_city):
+    """Chromium put every area outline in the tab order (77 in the demo), and a landmark, once reached, did nothing."""
+    visit.open("/")
+    page = visit.page
+    page.wait_for_selector("#map[data-areas='2'][data-landmarks='2']")
+    _zoom_to(page, webmap_city.towers, 14)
+    page.wait_for_load_state("networkidle")
+    page.locator("#map-search-input").focus()
+
+    reached = []
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        reached.append(
+            page.evaluate("() => document.activeElement.getAttribute('class') || document.activeElement.tagName")
+        )
+        if "geoportal-landmark" in reached[-1]:
+            break
+    page.keyboard.press("Enter")
+    wait_for_popup(page)
+
+    assert not [name for name in reached if "geoportal-area" in name], reached
+    assert "landmark-tourist_site" in reached[-1], reached
+    assert page.locator("path.landmark-tourist_site").get_attribute("aria-label") == "Kuwait Towers, Tourist site"
+    assert page.locator(".leaflet-popup-content").inner_text().split("\n")[0] == "Kuwait Towers"
+    assert visit.errors == []
+
+
 def _searchable(city) -> None:
     """Put the city's areas and landmarks in the search index (the fixture writes them directly)."""
     search_index_refresh(layer="areas", keys=[city.sharq.code, city.dasman.code])

@@ -109,6 +109,9 @@
             layer.bindTooltip(namesElement(feature.properties), {sticky: true, direction: "top"});
             layer.on("mouseover", function() { layer.setStyle({fillColor: "#e8dcc0"}); });
             layer.on("mouseout", function() { areas.resetStyle(layer); });
+            // Out of the keyboard's way: an outline only names its area on hover (the search finds areas), and
+            // Chromium put all of them (77 in the demo) in the tab order before the side panel.
+            layer.on("add", function() { layer.getElement().setAttribute("tabindex", "-1"); });
         }
     }).addTo(map);
 
@@ -157,6 +160,20 @@
                 content.appendChild(link);
             }
             layer.bindPopup(content);
+            // A button for the keyboard: named, and Enter or Space opens what a click opens.
+            layer.on("add", function() {
+                const target = layer.getElement();
+                target.setAttribute("tabindex", "0");
+                target.setAttribute("role", "button");
+                target.setAttribute("aria-label", [feature.properties["name_" + config.language] || feature.properties.name_en,
+                                                   category.textContent].join(", "));
+                target.addEventListener("keydown", function(event) {
+                    if (event.key === "Enter" || event.key === " ") {
+                        event.preventDefault();
+                        layer.openPopup();
+                    }
+                });
+            });
         }
     }).addTo(map);
 
