@@ -599,6 +599,24 @@ def test_the_parcel_file_fits_a_phone_screen(browser, live_server, webmap_city, 
     assert widths[0] <= widths[1]
 
 
+def test_a_phone_s_finger_gets_44_pixel_targets_on_the_home_map(browser, live_server, webmap_city):
+    """Leaflet's zoom buttons are 30 px, a landmark's target was 20 px across: under a finger's 44 (WCAG 2.5.5)."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True)  # fmt: skip
+    page = context.new_page()
+    try:
+        page.goto(live_server.url + "/")
+        page.wait_for_selector("#map[data-areas='2'][data-landmarks='2']")
+        _zoom_to(page, webmap_city.towers, 14)
+        zoom_in = page.locator(".leaflet-control-zoom-in").bounding_box()
+        landmark = page.locator("path.landmark-tourist_site").bounding_box()
+    finally:
+        context.close()
+
+    assert (zoom_in["width"], zoom_in["height"]) == (44, 44)
+    assert landmark["width"] >= 44
+
+
 def test_every_arabic_phrase_in_the_parcel_file_is_isolated_from_the_english_around_it(visit, webmap_city):
     """ "Buildable floor area مساحة البناء المسموحة: 1691.06 m²" read "… 1691.06 :مساحة البناء المسموحة m²": an
     Arabic span without its own direction let the colon and the number join its right-to-left run."""

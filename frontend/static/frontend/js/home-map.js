@@ -128,13 +128,15 @@
         return !overBasemap() || (firstZoom !== undefined && map.getZoom() >= firstZoom);
     }
 
+    // The clear target over a basemap icon: wider for a finger (44 px across) than for a mouse.
+    const TARGET_RADIUS = window.matchMedia("(pointer: coarse)").matches ? 22 : 10;
     let landmarkCollection = null;
     const landmarks = L.geoJSON(null, {
         filter: landmarkShown,
         pointToLayer: function(feature, latlng) {
             const className = "geoportal-landmark landmark-" + feature.properties.category;
             if (overBasemap()) {
-                return L.circleMarker(latlng, {className: className, radius: 10, stroke: false, fillOpacity: 0});
+                return L.circleMarker(latlng, {className: className, radius: TARGET_RADIUS, stroke: false, fillOpacity: 0});
             }
             return L.circleMarker(latlng, {
                 className: className,
