@@ -617,6 +617,29 @@ def test_a_phone_s_finger_gets_44_pixel_targets_on_the_home_map(browser, live_se
     assert landmark["width"] >= 44
 
 
+def test_a_version_of_the_survey_history_is_drawn_on_the_file_s_map(visit, webmap_city):
+    """It opened as raw GeoJSON; now it is drawn over the map beside the parcel as it is, and a second click takes
+    it away. The link is still the GeoJSON for a new tab."""
+    visit.open(f"/parcels/{webmap_city.parcel.id}/")
+    page = visit.page
+    page.wait_for_selector("#parcel-map path.leaflet-interactive")
+    link = page.locator("a[data-map-version='v1']")
+    href = link.get_attribute("href")
+
+    link.click()
+    page.wait_for_selector("#parcel-map path.parcel-version")
+    drawn = page.locator("#parcel-map .parcel-version-label").inner_text()
+    pressed = link.get_attribute("aria-pressed")
+    link.click()
+    page.wait_for_selector("#parcel-map path.parcel-version", state="detached")
+
+    assert page.url == f"{visit.base_url}/parcels/{webmap_city.parcel.id}/"  # not left for the GeoJSON
+    assert href == f"/api/parcels/{webmap_city.parcel.id}/versions/1"
+    assert (drawn, pressed) == ("v1", "true")
+    assert link.get_attribute("aria-pressed") is None
+    assert visit.errors == []
+
+
 def test_every_arabic_phrase_in_the_parcel_file_is_isolated_from_the_english_around_it(visit, webmap_city):
     """ "Buildable floor area مساحة البناء المسموحة: 1691.06 m²" read "… 1691.06 :مساحة البناء المسموحة m²": an
     Arabic span without its own direction let the colon and the number join its right-to-left run."""

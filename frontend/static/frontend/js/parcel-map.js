@@ -21,4 +21,39 @@
     L.control.layers({"Map · الخريطة": basemap, "Aerial imagery · التصوير الجوي": imagery}).addTo(map);
     const parcel = L.geoJSON(config.geometry, {style: {color: "#c0392b", weight: 3, fillColor: "#c0392b", fillOpacity: 0.15}}).addTo(map);
     map.fitBounds(parcel.getBounds(), {padding: [60, 60], maxZoom: 19});
+
+    // A version of the survey history, or a parcel this one came from as it was: drawn on this map, dashed, beside
+    // the parcel as it is (a second click takes it away). The link itself is the version's GeoJSON.
+    const versions = {};
+    document.querySelectorAll("a[data-map-version]").forEach(function(link) {
+        link.addEventListener("click", function(event) {
+            if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) {
+                return;  // a new tab or window gets the GeoJSON itself
+            }
+            event.preventDefault();
+            const name = link.dataset.mapVersion;
+            if (versions[name]) {
+                map.removeLayer(versions[name]);
+                delete versions[name];
+                link.removeAttribute("aria-pressed");
+                return;
+            }
+            fetch(link.href, {headers: {Accept: "application/geo+json"}}).then(function(response) {
+                if (!response.ok) {
+                    throw new Error(link.href + ": HTTP " + response.status);
+                }
+                return response.json();
+            }).then(function(feature) {
+                const outline = L.geoJSON(feature, {
+                    style: {color: "#1f4e79", weight: 2, dashArray: "6 4", fillOpacity: 0, className: "parcel-version"}
+                }).bindTooltip(name, {permanent: true, direction: "center", className: "parcel-version-label"});
+                versions[name] = outline.addTo(map);
+                link.setAttribute("aria-pressed", "true");
+                map.fitBounds(parcel.getBounds().extend(outline.getBounds()), {padding: [60, 60], maxZoom: 19});
+                document.getElementById("parcel-map").scrollIntoView({block: "nearest"});
+            }).catch(function() {
+                window.location.href = link.href;  // the map could not show it: the GeoJSON, as without script
+            });
+        });
+    });
 })();
