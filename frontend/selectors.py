@@ -67,21 +67,10 @@ SELECT json_build_object(
                 'code', shown.code,
                 'name_en', shown.name_en,
                 'name_ar', shown.name_ar,
-                'category', shown.category,
-                -- the current parcel it stands on, by reference (its file's share link), or null
-                'parcel', CASE WHEN under.number IS NOT NULL THEN json_build_object(
-                    'area', under.area, 'block', under.block, 'number', under.number) END
+                'category', shown.category
             )
         ) ORDER BY shown.id)
         FROM (SELECT * FROM hits ORDER BY id LIMIT %(limit)s) AS shown
-        LEFT JOIN LATERAL (
-            SELECT area.code AS area, block.number AS block, parcel.number
-            FROM layers_parcel AS parcel
-            JOIN layers_block AS block ON block.id = parcel.block_id
-            JOIN layers_area AS area ON area.id = block.area_id
-            WHERE parcel.status <> 'retired' AND ST_Covers(parcel.geom, shown.geom)
-            ORDER BY parcel.id LIMIT 1
-        ) AS under ON true
     ), '[]'::json),
     'truncated', (SELECT count(*) FROM hits) > %(limit)s
 )::text

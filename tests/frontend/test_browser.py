@@ -305,6 +305,7 @@ def test_a_landmark_s_popup_leads_to_the_file_of_the_parcel_it_stands_on(visit, 
     page.wait_for_load_state("networkidle")
     page.locator("path.landmark-mosque").click()
     wait_for_popup(page)
+    page.wait_for_selector(".leaflet-popup .parcel-file-link")  # looked up as the popup opens
 
     assert page.locator(".leaflet-popup-content").inner_text().split("\n") == [
         "Sharq Mosque",

@@ -10,7 +10,7 @@ from django.urls import reverse
 from frontend.selectors import areas_geojson, landmarks_geojson
 
 AREA_PROPERTIES = {"code", "name_en", "name_ar", "governorate_code", "governorate_en", "governorate_ar"}
-LANDMARK_PROPERTIES = {"code", "name_en", "name_ar", "category", "parcel"}
+LANDMARK_PROPERTIES = {"code", "name_en", "name_ar", "category"}
 
 
 def _positions(geometry: dict) -> list[list[float]]:
@@ -71,32 +71,11 @@ def test_landmarks_feed_returns_public_fields_only(client, webmap_city):
         "name_en": "Kuwait Towers",
         "name_ar": "أبراج الكويت",
         "category": "tourist_site",
-        "parcel": None,  # it stands on no surveyed parcel
     }
     lon, lat = features["LM-TOWERS"]["geometry"]["coordinates"]
     assert (lon, lat) == (pytest.approx(48.0035, abs=1e-6), pytest.approx(29.3897, abs=1e-6))
     for feature in collection["features"]:
         assert set(feature["properties"]) == LANDMARK_PROPERTIES
-
-
-def test_a_landmark_names_the_current_parcel_it_stands_on(client, webmap_city):
-    import datetime
-
-    from layers.models import Landmark, LandmarkCategory
-    from layers.services.parcels import parcel_retire
-    from tests.frontend.conftest import storage_point
-
-    Landmark.objects.create(code="LM-ON-PARCEL", name_ar="مسجد", name_en="Mosque", category=LandmarkCategory.MOSQUE,
-                            area=webmap_city.sharq, geom=storage_point(47.98015, 29.38015))  # fmt: skip
-
-    def parcel_of(code: str):
-        features = client.get(reverse("landmarks_geojson")).json()["features"]
-        return next(feature for feature in features if feature["id"] == code)["properties"]["parcel"]
-
-    assert parcel_of("LM-ON-PARCEL") == {"area": "KU-SHARQ", "block": "1", "number": "7"}
-    assert parcel_of("LM-MUBARAKIYA") is None
-    parcel_retire(parcel=webmap_city.parcel, on=datetime.date(2025, 1, 1))
-    assert parcel_of("LM-ON-PARCEL") is None  # a retired parcel is no one's address
 
 
 def test_no_feed_carries_owner_data(client, webmap_city):

@@ -153,15 +153,30 @@
             category.className = "feature-category";
             category.textContent = config.categoryLabels[feature.properties.category] || feature.properties.category;
             content.appendChild(category);
-            const parcel = feature.properties.parcel;  // the parcel it stands on: its file, by its share link
-            if (parcel) {
-                const link = document.createElement("a");
-                link.href = "/parcels/" + [parcel.area, parcel.block, parcel.number].map(encodeURIComponent).join("/") + "/";
-                link.className = "parcel-file-link";
-                link.textContent = config.messages.openFile;
-                content.appendChild(link);
-            }
             layer.bindPopup(content);
+            // The parcel it stands on, looked up once its popup opens (in the feed, it doubled the feed's time):
+            // a link to that parcel's file. A landmark in a street, on no parcel, has none.
+            let parcelAsked = false;
+            layer.on("popupopen", function() {
+                if (parcelAsked) {
+                    return;
+                }
+                parcelAsked = true;
+                const point = layer.getLatLng();
+                fetch(config.identifyUrl + "?lon=" + point.lng.toFixed(7) + "&lat=" + point.lat.toFixed(7),
+                      {headers: {Accept: "application/json"}}).then(function(response) {
+                    return response.ok ? response.json() : null;
+                }).then(function(answer) {
+                    if (answer && answer.how === "inside") {
+                        const link = document.createElement("a");
+                        link.href = answer.links.html;
+                        link.className = "parcel-file-link";
+                        link.textContent = config.messages.openFile;
+                        content.appendChild(link);
+                        layer.getPopup().update();
+                    }
+                }).catch(function() { parcelAsked = false; });  // asked again at the next opening
+            });
             // A button for the keyboard: named, and Enter or Space opens what a click opens.
             layer.on("add", function() {
                 const target = layer.getElement();
