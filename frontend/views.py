@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_safe
 
 from geoportal.cors import open_to_every_origin
 from geoportal.errors import InvalidInput
-from geoportal.query_params import limit_parse
+from geoportal.query_params import limit_parse, listed_values, single_value
 from layers.change_feed import (
     FEED_PAGE_DEFAULT,
     FEED_PAGE_MAX,
@@ -120,7 +120,7 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
 @require_GET
 @cache_control(public=True, max_age=300)
 def landmarks_geojson_view(request: HttpRequest) -> HttpResponse:
-    bbox = parse_bbox(request.GET.get("bbox"))
+    bbox = parse_bbox(single_value(request.GET, "bbox"))
     return HttpResponse(landmarks_geojson(bbox=bbox), content_type=GEOJSON_CONTENT_TYPE)
 
 
@@ -130,14 +130,14 @@ def landmarks_geojson_view(request: HttpRequest) -> HttpResponse:
 def search_view(request: HttpRequest) -> JsonResponse:
     """``/api/search?q=…[&limit=…]``: governorates, areas, streets and landmarks by name (Arabic or English), blocks
     and parcels by reference ("Salmiya block 10 parcel 5")."""
-    query = request.GET.get("q", "").strip()
+    query = (single_value(request.GET, "q") or "").strip()
     if not query:
         raise InvalidInput("q: type part of a name (Arabic or English).", field="q")
     if len(query) > SEARCH_QUERY_MAX_LENGTH:
         raise InvalidInput(f"q: at most {SEARCH_QUERY_MAX_LENGTH} characters.", field="q")
     if any(unicodedata.category(character) == "Cc" for character in query):
         raise InvalidInput("q: control characters are not part of any name.", field="q")
-    limit = limit_parse(request.GET.get("limit"), default=10, maximum=SEARCH_RESULTS_MAX)
+    limit = limit_parse(single_value(request.GET, "limit"), default=10, maximum=SEARCH_RESULTS_MAX)
     # The query is not repeated back: an answer holds only what the index holds.
     results = search_entries(query=query, limit=limit)
     for result in results:
@@ -151,10 +151,10 @@ def search_view(request: HttpRequest) -> JsonResponse:
 @cache_control(no_cache=True)
 def change_feed_view(request: HttpRequest) -> HttpResponse:
     """``/api/changes?after=…&layer=…&bbox=…&limit=…``: the ministries' change feed (layers/change_feed.py)."""
-    after = feed_cursor_parse(request.GET.get("after"))
-    layers = feed_layers_parse(request.GET.get("layer"))
-    bbox = parse_bbox(request.GET.get("bbox"))
-    limit = limit_parse(request.GET.get("limit"), default=FEED_PAGE_DEFAULT, maximum=FEED_PAGE_MAX)
+    after = feed_cursor_parse(single_value(request.GET, "after"))
+    layers = feed_layers_parse(listed_values(request.GET, "layer"))  # ?layer=a&layer=b is layer=a,b
+    bbox = parse_bbox(single_value(request.GET, "bbox"))
+    limit = limit_parse(single_value(request.GET, "limit"), default=FEED_PAGE_DEFAULT, maximum=FEED_PAGE_MAX)
     features, cursor = change_feed_page(after=after, layers=layers, bbox=bbox, limit=limit)
     query = request.GET.copy()
     query["after"] = str(cursor)

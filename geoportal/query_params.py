@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from geoportal.errors import InvalidInput
 
 
@@ -21,3 +23,17 @@ def limit_parse(value: str | None, *, default: int, maximum: int) -> int:
     if number is None or not 1 <= number <= maximum:
         raise InvalidInput(f"limit: a whole number from 1 to {maximum}.", field="limit")
     return number
+
+
+def single_value(query: Mapping, name: str) -> str | None:
+    """The one value of ``name`` in a request's query (a QueryDict), or None. Given twice it is refused: Django
+    keeps the last, so ``?bbox=a&bbox=b`` read b and said nothing of a."""
+    values = query.getlist(name)
+    if len(values) > 1:
+        raise InvalidInput(f"{name}: given {len(values)} times; give it once.", field=name)
+    return values[0] if values else None
+
+
+def listed_values(query: Mapping, name: str) -> str | None:
+    """Every value of ``name`` as one comma-separated list (``?layer=a&layer=b`` is ``layer=a,b``), or None."""
+    return ",".join(query.getlist(name)) or None

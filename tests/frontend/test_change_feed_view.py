@@ -93,6 +93,9 @@ def test_latest_answers_an_empty_page_whose_next_link_gets_what_comes_after(clie
         ({"limit": "5001"}, "limit: a whole number from 1 to 5000."),
         ({"limit": "1e3"}, "limit: a whole number from 1 to 5000."),
         ({"limit": "9" * 5000}, "limit: a whole number from 1 to 5000."),
+        ({"after": ["latest", "1.1"]}, "after: given 2 times; give it once."),  # Django kept the last
+        ({"bbox": ["47,29,48,30", "46,28,47,29"]}, "bbox: given 2 times; give it once."),
+        ({"limit": ["1", "2", "3"]}, "limit: given 3 times; give it once."),
     ],
 )
 def test_bad_input_gets_a_400_naming_it_and_changes_nothing(client, block, query, message):
@@ -107,6 +110,24 @@ def test_bad_input_gets_a_400_naming_it_and_changes_nothing(client, block, query
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass('layers_changeevent') IS NOT NULL")
         assert cursor.fetchone()[0]
+
+
+def test_a_layer_given_twice_is_both_as_a_list_is(client, block):
+    """?layer=parcels&layer=blocks read only blocks: a ministry syncing so silently missed every parcel."""
+    start = feed_latest()
+    _parcels(block, 2)
+    where = ChangeEvent.objects.filter(layer="parcels").latest("id").bbox_3857
+    ChangeEvent.objects.create(layer="blocks", feature_key=f"{block.area.code}/{block.number}", change="changed",
+                               bbox_3857=where)  # fmt: skip
+
+    repeated = client.get(reverse("change_feed"), {"after": str(start), "layer": ["parcels", "blocks"]}).json()
+    listed = client.get(reverse("change_feed"), {"after": str(start), "layer": "parcels,blocks"}).json()
+    following = client.get(repeated["links"][0]["href"].removeprefix("http://testserver"))
+
+    layers = [feature["properties"]["layer"] for feature in repeated["features"]]
+    assert layers == ["parcels", "parcels", "blocks"]
+    assert repeated["features"] == listed["features"]
+    assert following.status_code == 200  # its next link keeps both
 
 
 def test_only_get_is_answered(client):

@@ -120,6 +120,7 @@ def test_landmarks_feed_says_when_it_is_truncated(webmap_city):
         ("a,b,c,d", "bbox: expected four numbers 'west,south,east,north' in degrees, got 'a,b,c,d'."),
         ("48.1,29,48,29.5", "bbox: '48.1,29,48,29.5' is not west < east within ±180 and south < north within ±90."),
         ("48,95,48.1,96", "bbox: '48,95,48.1,96' is not west < east within ±180 and south < north within ±90."),
+        (["47,29,48,30", "48,29,48.1,29.5"], "bbox: given 2 times; give it once."),  # Django kept the last
     ],
 )
 def test_landmarks_feed_refuses_a_bad_bbox(client, db, bbox, message):

@@ -146,6 +146,7 @@ def test_the_governorates_are_indexed_by_their_importer(client):
         ({"q": "mall", "limit": "٣"}, "limit: a whole number from 1 to 50."),
         ({"q": "mall", "limit": "1e3"}, "limit: a whole number from 1 to 50."),
         ({"q": "mall", "limit": "9" * 5000}, "limit: a whole number from 1 to 50."),  # past int()'s digit limit
+        ({"q": ["mall", "' OR 1=1"]}, "q: given 2 times; give it once."),  # Django kept the last
     ],
 )
 def test_a_bad_search_gets_a_400_that_says_why(client, parameters, message):
