@@ -641,6 +641,38 @@ def test_a_version_of_the_survey_history_is_drawn_on_the_file_s_map(visit, webma
     assert visit.errors == []
 
 
+def test_a_delivered_key_with_markup_is_drawn_on_the_map_as_text(visit, webmap_city):
+    """A parcel number holding markup (the importers check keys' lengths, not their characters) was written into the
+    version's map label as HTML: a stored script, run in whoever opened the file of a parcel split from it."""
+    import datetime
+    from decimal import Decimal
+
+    from layers.models import LandUse
+    from layers.services.parcels import ParcelSurvey, parcel_create, parcel_split
+    from tests.frontend.conftest import SURVEY_DATE, storage_box
+
+    def survey(west: float, east: float) -> ParcelSurvey:
+        return ParcelSurvey(geom=storage_box(west, 29.3800, east, 29.3803), land_use=LandUse.PRIVATE_HOUSING,
+                            surveyed_area_m2=Decimal("900"), survey_ref="SV-X", survey_date=SURVEY_DATE)  # fmt: skip
+
+    parent = parcel_create(block=webmap_city.block, number="<b>8</b>", survey=survey(47.9790, 47.9796),
+                           valid_from=SURVEY_DATE)  # fmt: skip
+    child, _ = parcel_split(parcel=parent, parts={"8A": survey(47.9790, 47.9793), "8B": survey(47.9793, 47.9796)},
+                            on=datetime.date(2025, 1, 1))  # fmt: skip
+    visit.open(f"/parcels/{child.id}/")
+    page = visit.page
+    page.wait_for_selector("#parcel-map path.leaflet-interactive")
+    page.evaluate("window.__xss = 0")
+
+    page.locator("a[data-map-version*='8</b> v1']").click()
+    page.wait_for_selector("#parcel-map path.parcel-version")
+
+    label = page.locator("#parcel-map .parcel-version-label")
+    assert label.inner_text() == "KU-SHARQ 1/<b>8</b> v1"
+    assert label.locator("b").count() == 0
+    assert visit.errors == []
+
+
 def test_every_arabic_phrase_in_the_parcel_file_is_isolated_from_the_english_around_it(visit, webmap_city):
     """ "Buildable floor area مساحة البناء المسموحة: 1691.06 m²" read "… 1691.06 :مساحة البناء المسموحة m²": an
     Arabic span without its own direction let the colon and the number join its right-to-left run."""

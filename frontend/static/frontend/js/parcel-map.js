@@ -44,9 +44,13 @@
                 }
                 return response.json();
             }).then(function(feature) {
+                // The name holds delivered keys (area, block, parcel): set as text, never as HTML (Leaflet writes a
+                // string tooltip with innerHTML, and the attribute's escaping is undone by dataset).
+                const label = document.createElement("span");
+                label.textContent = name;
                 const outline = L.geoJSON(feature, {
                     style: {color: "#1f4e79", weight: 2, dashArray: "6 4", fillOpacity: 0, className: "parcel-version"}
-                }).bindTooltip(name, {permanent: true, direction: "center", className: "parcel-version-label"});
+                }).bindTooltip(label, {permanent: true, direction: "center", className: "parcel-version-label"});
                 versions[name] = outline.addTo(map);
                 link.setAttribute("aria-pressed", "true");
                 map.fitBounds(parcel.getBounds().extend(outline.getBounds()), {padding: [60, 60], maxZoom: 19});
