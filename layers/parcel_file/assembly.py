@@ -151,5 +151,8 @@ def _permit(permit: dict) -> dict:
 
 
 def _building_file(documents: list[dict], access: FileAccess) -> list[dict]:
-    open_contents = access.allows(FileScope.DOCUMENT_CONTENTS)
-    return [{**document, "contents": "available" if open_contents else RESTRICTED} for document in documents]
+    """The documents, their contents only for who may open them: a checksum is of the contents too (a templated
+    form's could confirm a guess of what it says), so it is left out with them."""
+    if access.allows(FileScope.DOCUMENT_CONTENTS):
+        return [{**document, "contents": "available"} for document in documents]
+    return [{**document, "contents": RESTRICTED, "sha256": RESTRICTED} for document in documents]

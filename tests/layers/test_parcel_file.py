@@ -131,6 +131,7 @@ def test_the_public_gets_no_owner_data_and_no_document_contents(scene):
     assert document["owners"] == "restricted"
     assert {permit["applicant_ref"] for permit in document["permits"]} == {"restricted"}
     assert [(item["code"], item["contents"]) for item in document["building_file"]] == [("DOC-SAL-1", "restricted")]
+    assert document["building_file"][0]["sha256"] == "restricted"  # a checksum of the contents would confirm a guess
     assert CANARY_OWNER not in repr(document)
     assert CANARY_APPLICANT not in repr(document)
     assert document["access"] == {"role": "public", "scopes": []}
@@ -142,6 +143,7 @@ def test_planners_get_everything(scene):
     assert [owner["name_en"] for owner in document["owners"]] == [CANARY_OWNER]
     assert {permit["applicant_ref"] for permit in document["permits"]} == {CANARY_APPLICANT}
     assert document["building_file"][0]["contents"] == "available"
+    assert document["building_file"][0]["sha256"] == "0" * 64
     assert document["access"] == {"role": "full", "scopes": ["document_contents", "owners"]}
 
 
@@ -149,7 +151,7 @@ def test_a_ministry_gets_what_its_grant_says(scene):
     document = parcel_file(parcel_id=scene.plot.id, access=REGISTRY)
 
     assert document["owners"][0]["civil_id"] == "288888888888"
-    assert document["building_file"][0]["contents"] == "restricted"
+    assert (document["building_file"][0]["contents"], document["building_file"][0]["sha256"]) == ("restricted",) * 2
     assert document["access"]["role"] == "restricted"
 
 
