@@ -92,16 +92,18 @@ def owner_shares_validate(report, table: str) -> None:
     is not a number are left to the number check, which names it.
     """
     share = "CASE WHEN share_pct::text ~ %(number)s THEN share_pct::text::numeric END"
+    # Not their sum: the shares are withheld from the report (its readers need not see owner data), and for a parcel
+    # of one owner the sum is that owner's share.
     sql = (
         "SELECT '#' || fid || ' ' || area_code || '/' || block_no || '/' || parcel_no,"
-        " %(before)s || total || %(after)s, count(*) OVER ()"
+        " %(message)s, count(*) OVER ()"
         f" FROM (SELECT min(fid) AS fid, area_code, block_no, parcel_no, sum({share}) AS total"
         f' FROM {STAGING_SCHEMA}."{table}" GROUP BY area_code, block_no, parcel_no'
         " HAVING bool_and(share_pct::text ~ %(number)s)) AS parcels"
         f" WHERE abs(total - 100) > %(tolerance)s ORDER BY fid LIMIT {PROBLEMS_LISTED_PER_CHECK}"
     )
     parameters = {"number": NUMBER_PATTERN, "tolerance": SHARES_TOLERANCE}
-    parameters |= {"before": "the owners' shares of the parcel add up to ", "after": ", not 100"}
+    parameters["message"] = f"the owners' shares of the parcel do not add up to 100 (within {SHARES_TOLERANCE})"
     with connection.cursor() as cursor:
         cursor.execute(sql, parameters)
         rows = cursor.fetchall()

@@ -71,7 +71,7 @@ REFUSALS = {
         "parcels #3 TESTAREA/10/3: area_m2 must be more than 0 and at most 9999999999.99: 10000000000000",
         "owners #1 TESTAREA/10/1: share_pct must be more than 0 and at most 100 (owner data is not shown)",
         "owners #2 TESTAREA/10/1: share_pct must be more than 0 and at most 100 (owner data is not shown)",
-        "owners #1 TESTAREA/10/1: the owners' shares of the parcel add up to 150, not 100",
+        "owners #1 TESTAREA/10/1: the owners' shares of the parcel do not add up to 100 (within 0.05)",
     ],
     "empty-layer.zip": ["parcels (layer): the layer has no features"],
     "empty-delivery.zip": [
@@ -263,7 +263,7 @@ def test_owner_shares_must_add_up_to_100_within_rounding(tmp_path, stored_survey
     refusal = _refused(folder)
 
     assert [str(problem) for problem in refusal.report.problems] == [
-        "owners #1 TESTAREA/10/1: the owners' shares of the parcel add up to 90, not 100"
+        "owners #1 TESTAREA/10/1: the owners' shares of the parcel do not add up to 100 (within 0.05)"
     ]
     assert _database_rows() == stored_survey
 
