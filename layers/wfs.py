@@ -40,7 +40,7 @@ from gisserver.exceptions import (
 )
 from gisserver.features import FeatureType, ServiceDescription, field
 from gisserver.operations import wfs20
-from gisserver.output import DBGeoJsonRenderer, DBGML32Renderer, SimpleFeatureCollection
+from gisserver.output import DBCSVRenderer, DBGeoJsonRenderer, DBGML32Renderer, SimpleFeatureCollection
 from gisserver.output import geojson as gisserver_geojson
 from gisserver.parsers.gml.geometries import GEOSGMLGeometry
 from gisserver.parsers.query import CompiledQuery
@@ -53,7 +53,7 @@ from geoportal.statement_timeout import StatementTimedOut, statement_timed_out
 
 from . import wfs_filters  # noqa: F401 - matchCase="false" in FES filters
 from .models import Area, Block, Governorate, Landmark, Parcel, ParcelStatus, Street, ZoningZone
-from .wfs_output import RowGML32Renderer, SeparatedGeoJsonRenderer
+from .wfs_output import RowGML32Renderer, SeparatedGeoJsonRenderer, SpreadsheetSafeCSVRenderer
 from .wfs_paging import share_the_page
 
 logger = logging.getLogger(__name__)
@@ -178,14 +178,19 @@ def feature_types() -> list[FeatureType]:
 
 
 class MunicipalGetFeature(wfs20.GetFeature):
-    """GetFeature with its GML 3.2 written from rows and its GeoJSON valid for several queries
-    (``layers/wfs_output.py``), and COUNT and STARTINDEX over all its queries (``layers/wfs_paging.py``)."""
+    """GetFeature with its GML 3.2 written from rows, its GeoJSON valid for several queries and its CSV safe to open
+    in a spreadsheet (``layers/wfs_output.py``), and COUNT and STARTINDEX over all its queries
+    (``layers/wfs_paging.py``)."""
 
     gml32_renderer = RowGML32Renderer
 
     def get_output_formats(self):
         formats = super().get_output_formats()
-        ours = {DBGML32Renderer: self.gml32_renderer, DBGeoJsonRenderer: SeparatedGeoJsonRenderer}
+        ours = {
+            DBGML32Renderer: self.gml32_renderer,
+            DBGeoJsonRenderer: SeparatedGeoJsonRenderer,
+            DBCSVRenderer: SpreadsheetSafeCSVRenderer,
+        }
         for output_format in formats:
             output_format.renderer_class = ours.get(output_format.renderer_class, output_format.renderer_class)
         return formats

