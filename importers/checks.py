@@ -60,6 +60,8 @@ class LayerSpec:
     dates: tuple[str, ...] = ()
     optional_dates: tuple[str, ...] = ()
     optional_text: tuple[str, ...] = ()  # text columns a delivery may leave out: staged empty (VectorDeliverySource)
+    # Text columns → (a PostgreSQL regular expression the whole value must match, what it allows, said in a report).
+    patterns: dict[str, tuple[str, str]] = field(default_factory=dict)
     check_extent: bool = True
     unique_key: bool = True  # False: several rows may share a key (e.g. co-owners of a parcel)
     max_lengths: dict[str, int] = field(default_factory=dict)  # text columns → the stored column's length
@@ -117,6 +119,17 @@ def _field_checks(spec: LayerSpec, types: dict[str, str]) -> list[Check]:
                     f"length({column}::text)",
                 ),
                 condition_params=(length,),
+            )
+        )
+    for column, (pattern, allowed) in spec.patterns.items():
+        checks.append(
+            Check(
+                # an empty or blank value is missing, said above
+                f"nullif(trim({column}::text), '') IS NOT NULL AND {column}::text !~ %s",
+                **_saying(
+                    spec, column, (f"{column} may hold only {allowed}: ", ""), f"{column} may hold only {allowed}"
+                ),
+                condition_params=(pattern,),
             )
         )
     for column, allowed in spec.choices.items():
@@ -283,7 +296,7 @@ def staged_column_types(table: str) -> dict[str, str]:
 def columns_missing(table: str, spec: LayerSpec) -> list[str]:
     """Return the columns the spec needs that the staged layer lacks."""
     needed = dict.fromkeys(
-        (*spec.key, *spec.required, *spec.max_lengths, *spec.choices, *spec.numbers, *spec.ranges)
+        (*spec.key, *spec.required, *spec.max_lengths, *spec.patterns, *spec.choices, *spec.numbers, *spec.ranges)
         + (*spec.dates, *spec.optional_dates)
     )
     present = staged_column_types(table)

@@ -28,24 +28,32 @@ from importers.checks import (
 from importers.report import PROBLEMS_LISTED_PER_CHECK
 from importers.staging import STAGING_SCHEMA, stage_csv
 from layers.models import LandUse, ParcelStatus
+from layers.models.keys import AREA_CODE_ALLOWS, AREA_CODE_PATTERN, KEY_NUMBER_ALLOWS, KEY_NUMBER_PATTERN
 
 from .parcel_sync import parcel_sync_apply, parcel_sync_classify, parcel_sync_features, parcels_kept
 from .vector import VectorDeliverySource
 
 # The lengths of the stored columns (layers/models): longer text is reported, not cut or crashed on.
 NAME_LENGTHS = {"name_ar": 200, "name_en": 200}
+KEY_PATTERNS = {  # layers/models/keys.py: what a key may hold, and why
+    "area_code": (AREA_CODE_PATTERN, AREA_CODE_ALLOWS),
+    "block_no": (KEY_NUMBER_PATTERN, KEY_NUMBER_ALLOWS),
+    "parcel_no": (KEY_NUMBER_PATTERN, KEY_NUMBER_ALLOWS),
+}
 AREA = LayerSpec(
     layer="areas",
     key=("area_code",),
     geom_type="MULTIPOLYGON",
     required=("name_ar", "name_en", "gov_code"),
     max_lengths={"area_code": 40, **NAME_LENGTHS},
+    patterns={"area_code": KEY_PATTERNS["area_code"]},
 )
 BLOCK = LayerSpec(
     layer="blocks",
     key=("area_code", "block_no"),
     geom_type="MULTIPOLYGON",
     max_lengths={"area_code": 40, "block_no": 10},
+    patterns={"area_code": KEY_PATTERNS["area_code"], "block_no": KEY_PATTERNS["block_no"]},
 )
 PARCEL = LayerSpec(
     layer="parcels",
@@ -57,6 +65,11 @@ PARCEL = LayerSpec(
     ranges={"area_m2": Range(Decimal(0), Decimal("9999999999.99"), low_open=True)},  # numeric(12,2), > 0
     dates=("survey_date",),
     max_lengths={"area_code": 40, "block_no": 10, "parcel_no": 16, "survey_ref": 40},
+    patterns={
+        "area_code": KEY_PATTERNS["area_code"],
+        "block_no": KEY_PATTERNS["block_no"],
+        "parcel_no": KEY_PATTERNS["parcel_no"],
+    },
 )
 OWNER_COLUMNS = (
     "area_code",

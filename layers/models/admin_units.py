@@ -6,6 +6,7 @@ from django.contrib.gis.db import models as gis_models
 from django.db import models
 
 from .geometry import geometry_indexes, storage_geometry, valid_geometry_constraint, web_mercator_copy
+from .keys import area_code_validator, number_validator
 
 
 class Municipality(models.Model):
@@ -73,7 +74,7 @@ class NeighbouringLand(models.Model):
 class Area(models.Model):
     """منطقة: a named district, numbered into blocks."""
 
-    code = models.CharField(max_length=40, unique=True)
+    code = models.CharField(max_length=40, unique=True, validators=[area_code_validator])
     name_ar = models.CharField(max_length=200)
     name_en = models.CharField(max_length=200)
     governorate = models.ForeignKey(Governorate, on_delete=models.PROTECT, related_name="areas")
@@ -93,7 +94,7 @@ class Block(models.Model):
     """قطعة: a numbered block within an area."""
 
     area = models.ForeignKey(Area, on_delete=models.PROTECT, related_name="blocks")
-    number = models.CharField(max_length=10)
+    number = models.CharField(max_length=10, validators=[number_validator])
     geom = storage_geometry(gis_models.MultiPolygonField)
     geom_3857 = web_mercator_copy(gis_models.MultiPolygonField)
 

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .admin_units import Block
 from .geometry import geometry_indexes, storage_geometry, valid_geometry_constraint, web_mercator_copy
+from .keys import number_validator
 
 
 class LandUse(models.TextChoices):
@@ -52,7 +53,7 @@ class ParcelSurveyFields(models.Model):
 
 class Parcel(ParcelSurveyFields):
     block = models.ForeignKey(Block, on_delete=models.PROTECT, related_name="parcels")
-    number = models.CharField(max_length=16)
+    number = models.CharField(max_length=16, validators=[number_validator])
     version = models.PositiveIntegerField(default=1)
     valid_from = models.DateField()
     retired_on = models.DateField(null=True, blank=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -21,6 +22,7 @@ from layers.models import (
     ParcelVersion,
     VersionChange,
 )
+from layers.models.keys import KEY_NUMBER_ALLOWS, KEY_NUMBER_PATTERN
 
 from .changes import change_record
 from .geometry_checks import geometry_for_storage
@@ -65,6 +67,8 @@ def _checked_survey(survey: ParcelSurvey) -> dict:
 def _require_number_free(block: Block, number: str) -> None:
     if not number or not number.strip():
         raise InvalidInput("number: a parcel number is required.", field="number")
+    if not re.fullmatch(KEY_NUMBER_PATTERN, number):  # it makes the share link and is written into pages
+        raise InvalidInput(f"number: a parcel number may hold only {KEY_NUMBER_ALLOWS}.", field="number")
     taken = Parcel.objects.filter(block=block, number=number).exclude(status=ParcelStatus.RETIRED).exists()
     if taken:
         raise Conflict(f"number: parcel {number} already exists in {block}.", field="number")

@@ -647,7 +647,7 @@ def test_a_delivered_key_with_markup_is_drawn_on_the_map_as_text(visit, webmap_c
     import datetime
     from decimal import Decimal
 
-    from layers.models import LandUse
+    from layers.models import LandUse, Parcel
     from layers.services.parcels import ParcelSurvey, parcel_create, parcel_split
     from tests.frontend.conftest import SURVEY_DATE, storage_box
 
@@ -655,10 +655,11 @@ def test_a_delivered_key_with_markup_is_drawn_on_the_map_as_text(visit, webmap_c
         return ParcelSurvey(geom=storage_box(west, 29.3800, east, 29.3803), land_use=LandUse.PRIVATE_HOUSING,
                             surveyed_area_m2=Decimal("900"), survey_ref="SV-X", survey_date=SURVEY_DATE)  # fmt: skip
 
-    parent = parcel_create(block=webmap_city.block, number="<b>8</b>", survey=survey(47.9790, 47.9796),
-                           valid_from=SURVEY_DATE)  # fmt: skip
+    parent = parcel_create(block=webmap_city.block, number="8", survey=survey(47.9790, 47.9796), valid_from=SURVEY_DATE)
     child, _ = parcel_split(parcel=parent, parts={"8A": survey(47.9790, 47.9793), "8B": survey(47.9793, 47.9796)},
                             on=datetime.date(2025, 1, 1))  # fmt: skip
+    # The importers and the services now refuse such a key; one written past them (SQL, an older delivery) is kept.
+    Parcel.objects.filter(pk=parent.pk).update(number="<b>8</b>")
     visit.open(f"/parcels/{child.id}/")
     page = visit.page
     page.wait_for_selector("#parcel-map path.leaflet-interactive")

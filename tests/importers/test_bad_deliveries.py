@@ -88,6 +88,9 @@ REFUSALS = {
     "hostile-text.zip": [
         'parcels #3 TESTAREA/10/<!DOCTYPE p [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><p>&xxe;</p>:'
         ' parcel_no is longer than 16 characters: <!DOCTYPE p [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><p>&xxe;</p>',
+        'parcels #3 TESTAREA/10/<!DOCTYPE p [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><p>&xxe;</p>:'
+        " parcel_no may hold only letters, digits, '-' and '_':"
+        ' <!DOCTYPE p [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><p>&xxe;</p>',
         "parcels #1 TESTAREA/10/1: land_use 'private_housing'); DROP TABLE layers_parcel; --'"
         f" is not one of {LAND_USES}",
         'parcels #3 TESTAREA/10/<!DOCTYPE p [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><p>&xxe;</p>:'

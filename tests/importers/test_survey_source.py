@@ -170,11 +170,40 @@ def test_sql_in_values_is_data_not_sql(tmp_path):
 
     assert _rejected(tmp_path) == [
         f"parcels #1 TESTAREA/{hostile}/1: block_no is longer than 10 characters: {hostile}",
+        f"parcels #1 TESTAREA/{hostile}/1: block_no may hold only letters, digits, '-' and '_': {hostile}",
         f"parcels #1 TESTAREA/{hostile}/1: refers to an unknown block of this delivery",
     ]
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass('layers_parcel') IS NOT NULL")
         assert cursor.fetchone() == (True,)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        ({"parcel_no": "<b>1</b>"}, "parcel_no may hold only letters, digits, '-' and '_': <b>1</b>"),
+        ({"parcel_no": "1/2"}, "parcel_no may hold only letters, digits, '-' and '_': 1/2"),  # a share link's '/'
+        ({"parcel_no": ".."}, "parcel_no may hold only letters, digits, '-' and '_': .."),
+        ({"parcel_no": "1 2"}, "parcel_no may hold only letters, digits, '-' and '_': 1 2"),
+    ],
+)
+def test_a_key_that_would_break_an_address_or_a_page_is_refused(tmp_path, overrides, problem):
+    """The keys make the share links (/parcels/TESTAREA/10/1/) and are written into pages: a key with markup was
+    run as a script by the file's map, one with '/' or '..' names another address."""
+    geopackage_write(tmp_path / "survey.gpkg", survey_layers(parcels=[parcel_feature("1", SALMIYA_X, **overrides)]))
+
+    problems = _rejected(tmp_path)
+
+    assert f"parcels #1 TESTAREA/10/{overrides['parcel_no']}: {problem}" in problems
+    assert _nothing_stored()
+
+
+def test_arabic_letters_and_digits_make_a_parcel_number(tmp_path):
+    geopackage_write(tmp_path / "survey.gpkg", survey_layers(parcels=[parcel_feature("12أ", SALMIYA_X)]))
+
+    import_delivery("survey", tmp_path)
+
+    assert list(Parcel.objects.values_list("number", flat=True)) == ["12أ"]
 
 
 def _staging_tables() -> set[str]:

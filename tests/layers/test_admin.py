@@ -359,6 +359,12 @@ def test_geometry_sent_back_unchanged_by_the_map_is_kept_exactly(admin_client, a
             id="duplicate number in the block",
         ),
         pytest.param(
+            {"number": "<b>12</b>"},
+            "number",
+            "number: a parcel number may hold only letters, digits, '-' and '_'.",
+            id="markup in the number (it makes the share link and is written into pages)",
+        ),
+        pytest.param(
             {"geom": _as_sent_by_the_map(ktm_rectangle(RIYADH_X, RIYADH_Y))},
             "geom",
             "geom: the geometry lies outside the municipality's extent "
