@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "geoportal.content_security.ContentSecurityPolicyMiddleware",
     "geoportal.errors.DomainErrorMiddleware",
 ]
 
