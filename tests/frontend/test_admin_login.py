@@ -13,7 +13,7 @@ def _attempt(client, password: str, address: str = "203.0.113.7"):
     return client.post("/admin/login/?next=/admin/", {"username": "clerk", "password": password}, REMOTE_ADDR=address)
 
 
-def test_sign_in_attempts_past_the_limit_are_refused_until_the_minute_is_over(client, settings):
+def test_sign_in_attempts_past_the_limit_are_refused_until_the_minute_is_over(client, settings, fresh_rate_window):
     settings.LOGIN_ATTEMPTS_PER_MINUTE = 5
     User.objects.create_user("clerk", password="the-right-one", is_staff=True)  # noqa: S106
 

@@ -116,7 +116,7 @@ def test_a_session_cookie_or_a_token_takes_the_request_to_django(scene, lean_cal
     assert with_token.json()["owners"] == "restricted"
 
 
-def test_the_lean_path_keeps_the_anonymous_rate_limit(scene, settings, lean_calls):
+def test_the_lean_path_keeps_the_anonymous_rate_limit(scene, settings, lean_calls, fresh_rate_window):
     settings.PARCEL_FILE_RATE_ANONYMOUS = 2
     path = f"/api/parcels/{scene.plot.id}"
 

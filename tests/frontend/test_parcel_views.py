@@ -346,7 +346,7 @@ def test_the_admin_lists_and_exports_the_audit_log(client, scene, planner):
     assert client.get(f"/admin/layers/parcelfileview/{ParcelFileView.objects.get().pk}/delete/").status_code == 403
 
 
-def test_enumerating_files_is_rate_limited(client, scene, settings):
+def test_enumerating_files_is_rate_limited(client, scene, settings, fresh_rate_window):
     settings.PARCEL_FILE_RATE_ANONYMOUS = 5
     statuses = [client.get(f"/api/parcels/{scene.plot.id + offset}").status_code for offset in range(7)]
     limited = client.get(f"/api/parcels/{scene.plot.id}")
@@ -358,7 +358,7 @@ def test_enumerating_files_is_rate_limited(client, scene, settings):
     assert limited.json()["message"].startswith("too many requests: at most 5 a minute; try again in")
 
 
-def test_signed_in_users_have_their_own_higher_limit(client, scene, settings, planner):
+def test_signed_in_users_have_their_own_higher_limit(client, scene, settings, planner, fresh_rate_window):
     settings.PARCEL_FILE_RATE_ANONYMOUS, settings.PARCEL_FILE_RATE_SIGNED_IN = 1, 3
     statuses = [client.get(f"/api/parcels/{scene.plot.id}").status_code for _ in range(4)]
 

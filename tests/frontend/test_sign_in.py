@@ -70,7 +70,7 @@ def test_next_never_leads_to_another_site(client, planner, elsewhere):
     assert (answer.status_code, answer["Location"]) == (302, "/")
 
 
-def test_sign_in_attempts_are_limited_per_address(client, planner, settings):
+def test_sign_in_attempts_are_limited_per_address(client, planner, settings, fresh_rate_window):
     settings.LOGIN_ATTEMPTS_PER_MINUTE = 3
 
     answers = [client.post("/accounts/sign-in/", {"username": "planner2", "password": "guess"}) for _ in range(4)]
