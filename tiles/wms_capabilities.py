@@ -23,6 +23,8 @@ from urllib.parse import urlencode
 
 from django.db import connection
 
+from layers.selectors import map_credits
+
 from . import wms
 from .layers import LAYERS
 from .legend import legend_size
@@ -110,6 +112,9 @@ def capabilities(service_url: str, *, version: str) -> bytes:
         document.child(element, "Title", title)
         document.geographic_box(element, extent)
         document.child(element, "BoundingBox", attributes=document.wgs84_box(extent))
+        # Whom the layer credits (layers.selectors.map_credits): QGIS and ArcGIS show it with the layer.
+        credits = map_credits(layers=LAYERS[name].sources)
+        document.child(document.child(element, "Attribution"), "Title", " | ".join(credits))
         style = document.child(element, "Style")
         document.child(style, "Name", "default")
         document.child(style, "Title", f"{title}, as on the portal's map")

@@ -601,6 +601,22 @@ def test_owslib_finds_each_layer_s_legend_at_the_size_the_capabilities_give(live
                 )
 
 
+def test_each_layer_credits_whom_its_outlines_are_from_in_both_capabilities(client, scene):
+    """QGIS and ArcGIS show a layer's Attribution; the basemap's coast and neighbouring land may be a third party's
+    (the demo's are OpenStreetMap's, whose licence asks for the credit), the parcels are the municipality's own."""
+    from layers.models import Governorate
+
+    Governorate.objects.update(source="© OpenStreetMap contributors (ODbL)")
+    for version in ("1.3.0", "1.1.1"):
+        document = client.get("/wms", {"SERVICE": "WMS", "REQUEST": "GetCapabilities", "VERSION": version}).content
+        service = WebMapService("http://testserver/wms", version=version, xml=document)
+
+        assert service.contents["basemap"].attribution["title"] == (
+            "© Kuwait Municipality | © OpenStreetMap contributors (ODbL)"
+        ), version
+        assert service.contents["parcels"].attribution["title"] == "© Kuwait Municipality", version
+
+
 def test_both_capabilities_list_the_legend_operation(client, scene):
     new = ET.fromstring(client.get("/wms", {"SERVICE": "WMS", "REQUEST": "GetCapabilities"}).content)  # noqa: S314
     old = ET.fromstring(  # noqa: S314 - our own server's answers
