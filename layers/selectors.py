@@ -85,16 +85,27 @@ def map_credits(*, layers: tuple[str, ...], language: str = "en") -> list[str]:
     """Whom a map drawn from these change-event layers credits, as plain text: the municipality, then each other
     source of the outlines it draws (the demo's coast and neighbouring land are OpenStreetMap's, whose licence,
     the ODbL, asks for its credit on the map)."""
+    return maps_credits({"": layers}, language=language)[""]
+
+
+def maps_credits(maps: dict[str, tuple[str, ...]], *, language: str = "en") -> dict[str, list[str]]:
+    """``map_credits`` of several maps at once (each named, with its change-event layers), as a document listing
+    many layers needs: the municipality and each credited layer's sources are read once, whatever shares them."""
     municipality = Municipality.objects.values("name_ar", "name_en").first()
     name = municipality and municipality["name_ar" if language == "ar" else "name_en"]
-    credits = [f"© {name}" if name else MUNICIPALITY_CREDIT_FALLBACK]
-    for layer in layers:
-        if layer in CREDITED_LAYERS:
-            sources = CREDITED_LAYERS[layer].objects.exclude(source="").values_list("source", flat=True).distinct()
-            # A source may name several, one after another ("Natural Earth; © OpenStreetMap contributors"): each
-            # is credited once, whatever else names it too.
-            credits += sorted({part.strip() for source in sources for part in source.split(";") if part.strip()})
-    return list(dict.fromkeys(credits))
+    own = f"© {name}" if name else MUNICIPALITY_CREDIT_FALLBACK
+    sources_of: dict[str, list[str]] = {}
+    for layer in {layer for layers in maps.values() for layer in layers if layer in CREDITED_LAYERS}:
+        sources = (
+            CREDITED_LAYERS[layer].objects.exclude(source="").order_by().values_list("source", flat=True).distinct()
+        )
+        # A source may name several, one after another ("Natural Earth; © OpenStreetMap contributors"): each is
+        # credited once, whatever else names it too.
+        sources_of[layer] = sorted({part.strip() for source in sources for part in source.split(";") if part.strip()})
+    return {
+        map_name: list(dict.fromkeys([own, *(credit for layer in layers for credit in sources_of.get(layer, ()))]))
+        for map_name, layers in maps.items()
+    }
 
 
 class _ExtentCache:

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 
 from django.db import connection
 
-from layers.selectors import map_credits
+from layers.selectors import maps_credits
 
 from . import wms
 from .layers import LAYERS
@@ -105,6 +105,7 @@ def capabilities(service_url: str, *, version: str) -> bytes:
             document.child(top, "CRS" if document.v130 else "SRS", code)
     extent = _extent_wgs84()
     document.geographic_box(top, extent)
+    credits = maps_credits({name: LAYERS[name].sources for name in wms.TITLES})  # read once for every layer
     for name, title in wms.TITLES.items():
         element = document.child(top, "Layer", attributes={"queryable": "1" if name in wms.QUERYABLE else "0",
                                                            "opaque": "1" if name == "basemap" else "0"})  # fmt: skip
@@ -113,8 +114,7 @@ def capabilities(service_url: str, *, version: str) -> bytes:
         document.geographic_box(element, extent)
         document.child(element, "BoundingBox", attributes=document.wgs84_box(extent))
         # Whom the layer credits (layers.selectors.map_credits): QGIS and ArcGIS show it with the layer.
-        credits = map_credits(layers=LAYERS[name].sources)
-        document.child(document.child(element, "Attribution"), "Title", " | ".join(credits))
+        document.child(document.child(element, "Attribution"), "Title", " | ".join(credits[name]))
         style = document.child(element, "Style")
         document.child(style, "Name", "default")
         document.child(style, "Title", f"{title}, as on the portal's map")

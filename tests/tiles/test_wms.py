@@ -617,6 +617,17 @@ def test_each_layer_credits_whom_its_outlines_are_from_in_both_capabilities(clie
         assert service.contents["parcels"].attribution["title"] == "© Kuwait Municipality", version
 
 
+def test_the_capabilities_read_the_credits_once_for_every_layer(client, scene, django_assert_max_num_queries):
+    """Ten layers share the municipality's name and the basemap's sources: read once, not once per layer."""
+    from layers.selectors import CREDITED_LAYERS
+
+    # The extent, the municipality, each credited layer's sources, the governorates' names (the legend's).
+    with django_assert_max_num_queries(3 + len(CREDITED_LAYERS)):
+        response = client.get("/wms", {"SERVICE": "WMS", "REQUEST": "GetCapabilities"})
+
+    assert response.status_code == 200
+
+
 def test_both_capabilities_list_the_legend_operation(client, scene):
     new = ET.fromstring(client.get("/wms", {"SERVICE": "WMS", "REQUEST": "GetCapabilities"}).content)  # noqa: S314
     old = ET.fromstring(  # noqa: S314 - our own server's answers
