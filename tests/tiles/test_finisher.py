@@ -75,6 +75,19 @@ def test_a_file_is_replaced_whole_its_folders_made_when_missing_and_a_failed_wri
     assert sorted(p.name for p in path.parent.iterdir()) == ["54357.mvt"]  # no temporary file left
 
 
+def test_a_temporary_file_left_by_a_crash_under_the_name_drawn_is_passed_by(tmp_path, monkeypatch):
+    path = tmp_path / "54357.mvt"
+    (tmp_path / f".tmp-{bytes(8).hex()}").write_bytes(b"left by a crash")
+    names = iter([bytes(8), b"\x01" * 8])
+    monkeypatch.setattr(os, "urandom", lambda _size: next(names))
+
+    file_replace(path, b"tile " * 10_000, mode=0o644, mtime=1_000_000_000)
+
+    assert path.read_bytes() == b"tile " * 10_000
+    assert (path.stat().st_mode & 0o777, path.stat().st_mtime) == (0o644, 1_000_000_000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".tmp-{bytes(8).hex()}", "54357.mvt"]
+
+
 def test_the_thread_goes_on_when_its_connection_cannot_be_tidied(monkeypatch, caplog):
     def blocked():
         raise RuntimeError("Database access not allowed")  # as pytest-django's blocker says it

@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from django.conf import settings
 
@@ -57,23 +57,51 @@ class FilesystemTileCache(TileCache):
 def file_replace(path: Path, body: bytes, *, mode: int | None = None, mtime: int | None = None) -> None:
     """Write ``body`` at ``path`` so that a reader finds the old file or the new one, never half of one: into a
     temporary file beside it, renamed over it. Folders are made only when missing (a tile's first in its column).
-    ``mtime``, when given, is the file's modification time."""
+    ``mtime``, when given, is the file's modification time.
+
+    Plain descriptor calls rather than ``tempfile.mkstemp`` and a file object: a first view writes one file per tile
+    on the server's finisher thread, and they took half its time (168 → 81 µs at the median on this machine)."""
+    temporary = _temporary_create(path)
     try:
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
+        try:
             if mode is not None:
-                os.fchmod(handle.fileno(), mode)
-            handle.write(body)
-        if mtime is not None:
-            os.utime(temporary, (mtime, mtime))  # once closed: a write at close would set it again
-        os.replace(temporary, path)
+                os.fchmod(temporary.descriptor, mode)
+            view = memoryview(body)
+            while view:
+                view = view[os.write(temporary.descriptor, view) :]
+            if mtime is not None:
+                os.utime(temporary.descriptor, (mtime, mtime))
+        finally:
+            os.close(temporary.descriptor)
+        os.replace(temporary.path, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)  # a full disk leaves no half-written temporary file behind
+        Path(temporary.path).unlink(missing_ok=True)  # a full disk leaves no half-written temporary file behind
         raise
+
+
+class _Temporary(NamedTuple):
+    path: str
+    descriptor: int
+
+
+TEMPORARY_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+
+
+def _temporary_create(path: Path) -> _Temporary:
+    """A new file, readable and writable by its owner only (as ``mkstemp`` makes it), beside ``path``."""
+    attempts_left = 3  # 64 random bits: a name taken is a crash's leftover; a folder gone again, a purge's doing
+    while True:
+        attempts_left -= 1
+        temporary = os.path.join(path.parent, f".tmp-{os.urandom(8).hex()}")
+        try:
+            return _Temporary(temporary, os.open(temporary, TEMPORARY_FLAGS, 0o600))
+        except FileNotFoundError:
+            if not attempts_left:
+                raise
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            if not attempts_left:
+                raise
 
 
 class _DiskRoom:
