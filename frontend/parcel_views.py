@@ -15,7 +15,7 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET
 
 from geoportal.errors import DomainError, InvalidInput, NotFound
-from geoportal.query_params import whole_number_parse
+from geoportal.query_params import single_value, whole_number_parse
 from layers.models import FileChannel
 from layers.parcel_file.access import FileAccess, FileScope, file_access_for
 from layers.parcel_file.assembly import parcel_file
@@ -126,24 +126,28 @@ def _private_when_signed_in(view):
     return wrapped
 
 
+IDENTIFY_PARAMETERS = ("area", "block", "parcel", "lon", "lat", "x", "y", "crs")
+
+
 @require_GET
 @rate_limited("parcel_file")
 def parcel_identify_view(request: HttpRequest) -> JsonResponse:
     """?lon=&lat= (EPSG:4326), ?x=&y=&crs=, or ?area=&block=&parcel=: the parcel there, and its file's links."""
-    query = request.GET
-    if "area" in query or "block" in query or "parcel" in query:
-        keys = {name: query.get(name, "").strip() for name in ("area", "block", "parcel")}
+    # Each parameter once: Django keeps the last of a repeated one, and ?lon=47.9&lon=48.0 would say nothing of 47.9.
+    query = {name: single_value(request.GET, name) for name in IDENTIFY_PARAMETERS}
+    if any(query[name] is not None for name in ("area", "block", "parcel")):
+        keys = {name: (query[name] or "").strip() for name in ("area", "block", "parcel")}
         missing = [name for name, value in keys.items() if not value]
         if missing:
             raise InvalidInput(f"{', '.join(missing)}: required with area, block and parcel.", field=missing[0])
         parcel_id = parcel_id_by_key(area_code=keys["area"], block_no=keys["block"], parcel_no=keys["parcel"])
         answer = {"how": "identity", "parcel_id": parcel_id, "distance_m": 0.0, "parcel": parcel_summary(parcel_id)}
         return _json({**answer, "links": file_links(parcel_id)})
-    if "lon" in query or "lat" in query:
-        x, y, srid = coordinate_parse("lon", query.get("lon")), coordinate_parse("lat", query.get("lat")), 4326
+    if query["lon"] is not None or query["lat"] is not None:
+        x, y, srid = coordinate_parse("lon", query["lon"]), coordinate_parse("lat", query["lat"]), 4326
     else:
-        x, y = coordinate_parse("x", query.get("x")), coordinate_parse("y", query.get("y"))
-        srid = crs_parse(query.get("crs"))
+        x, y = coordinate_parse("x", query["x"]), coordinate_parse("y", query["y"])
+        srid = crs_parse(query["crs"])
     found = parcel_identify_point(x=x, y=y, srid=srid)
     answer = {
         "how": found.how,

@@ -80,6 +80,10 @@ def test_identify_by_x_y_in_utm_and_by_identity(client, scene):
         ({"x": "1e308", "y": "1e308", "crs": "32638"}, 400, "in EPSG:32638 is outside the municipality."),
         ({"x": "5e7", "y": "1e7", "crs": "EPSG:32638"}, 400, "in EPSG:32638 is outside the municipality."),
         ({"x": "1e30", "y": "1e30", "crs": "31900"}, 400, "in EPSG:31900 is outside the municipality."),
+        # Django kept the last of a repeated parameter: the first was read as never given.
+        ({"lon": ["47.9", "48.0"], "lat": "29.3"}, 400, "lon: given 2 times; give it once."),
+        ({"area": "SALMIYA", "block": "12", "parcel": ["2", "3"]}, 400, "parcel: given 2 times; give it once."),
+        ({"x": "1", "y": "2", "crs": ["32638", "4326"]}, 400, "crs: given 2 times; give it once."),
     ],
 )
 def test_identify_bad_input_gets_a_clear_4xx(client, scene, query, status, message):
