@@ -121,6 +121,9 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=_kombu_url(REDIS_URL))
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Beat's record of when each periodic task last ran: in the portal's own folder, not the working directory (the
+# container's code folder is not the portal's to write).
+CELERY_BEAT_SCHEDULE_FILENAME = str(embedded.VAR_DIR / "celerybeat-schedule")
 
 # The municipal storage CRS. KUDAMS / KTM (EPSG:31901): the grid the Survey Department delivers
 # in, a transverse Mercator on 48°E with scale 1, so stored areas and lengths are the surveyed

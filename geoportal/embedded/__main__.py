@@ -73,8 +73,6 @@ def _serve() -> int:
                 "2",
                 "--loglevel",
                 "INFO",
-                "--schedule",
-                str(paths.VAR_DIR / "celerybeat-schedule"),
             ],
             cwd=paths.BASE_DIR,
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -48,3 +49,18 @@ def test_compose_client_accepts_the_file():
     )
 
     assert result.returncode == 0, result.stderr
+
+
+def test_the_image_runs_the_portal_as_its_own_account_writing_only_under_its_var_folder(settings):
+    dockerfile = (COMPOSE_FILE.parent / "Dockerfile").read_text(encoding="utf-8")
+    var_dir = re.search(r"GEOPORTAL_VAR_DIR=(\S+)", dockerfile)[1]
+    users = re.findall(r"^USER (\S+)$", dockerfile, flags=re.MULTILINE)
+
+    assert users
+    assert users[-1] not in {"root", "0"}
+    assert f"--home-dir {var_dir} " in dockerfile
+    assert f"-o {users[-1]} " in dockerfile
+    # Celery beat kept its schedule in the working directory, the code's folder: not writable there.
+    from geoportal.embedded.paths import VAR_DIR
+
+    assert Path(settings.CELERY_BEAT_SCHEDULE_FILENAME).parent == VAR_DIR
