@@ -55,6 +55,7 @@ from . import wfs_filters  # noqa: F401 - matchCase="false" in FES filters
 from .models import Area, Block, Governorate, Landmark, Parcel, ParcelStatus, Street, ZoningZone
 from .wfs_output import RowGML32Renderer, SeparatedGeoJsonRenderer, SpreadsheetSafeCSVRenderer
 from .wfs_paging import share_the_page
+from .wfs_post_links import post_page_link
 
 logger = logging.getLogger(__name__)
 
@@ -207,6 +208,18 @@ class MunicipalGetFeature(wfs20.GetFeature):
             return
         super().set_pagination_links(collection)
         self.next_page_url = collection.next
+
+    def _replace_url_params(self, **updates) -> str | None:
+        """The paging links of a POST, as addresses the service accepts (``layers/wfs_post_links.py``)."""
+        if self.view.request.method == "GET":
+            return super()._replace_url_params(**updates)
+        return post_page_link(
+            ows_request=self.ows_request,
+            body=self.view.request.body,
+            namespace=XML_NAMESPACE,
+            server_url=self.view.server_url,
+            updates=updates,
+        )
 
     def process_request(self, ows_request):
         """Every page with more after it says so in a ``Link: <…>; rel="next"`` header (RFC 8288), whatever its

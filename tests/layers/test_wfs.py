@@ -966,3 +966,68 @@ def test_ten_queries_are_answered(client, parcels):
 
     assert status == 200
     assert len(json.loads(body)["features"]) == 25
+
+
+def _post_get_feature(query: str, *, count: int, prefix: str = "app") -> bytes:
+    return (
+        f'<wfs:GetFeature service="WFS" version="2.0.0" outputFormat="geojson" count="{count}"'
+        ' xmlns:wfs="http://www.opengis.net/wfs/2.0" xmlns:fes="http://www.opengis.net/fes/2.0"'
+        f' xmlns:{prefix}="https://geoportal.example/wfs">{query}</wfs:GetFeature>'
+    ).encode()
+
+
+def _pages_followed(client, first):
+    """The parcel numbers of each page, from the POST ``first`` through every ``Link: rel=next`` (at most 5)."""
+    pages, response = [], first
+    while True:
+        assert response.status_code == 200, b"".join(response.streaming_content)
+        pages.append(
+            [
+                feature["properties"]["number"]
+                for feature in json.loads(b"".join(response.streaming_content))["features"]
+            ]
+        )
+        link = re.fullmatch(r'<http://testserver(/wfs\?[^>]+)>; rel="next"', response.get("Link", ""))
+        if not link or len(pages) == 5:
+            return pages
+        response = client.get(link[1])
+
+
+@pytest.mark.parametrize("prefix", ["app", "m"])
+def test_a_posted_query_s_next_pages_are_links_the_service_follows_filter_included(client, parcels, prefix):
+    """A POST's next link named the type {namespace}parcels, which the service refused (400); with a filter there was
+    no link at all, and a client following links stopped after the first page."""
+    unfiltered = _post_get_feature(f'<wfs:Query typeNames="{prefix}:parcels"/>', count=2, prefix=prefix)
+    filtered = _post_get_feature(
+        f'<wfs:Query typeNames="{prefix}:parcels"><fes:Filter><fes:PropertyIsNotEqualTo>'
+        f"<fes:ValueReference>{prefix}:number</fes:ValueReference><fes:Literal>2</fes:Literal>"
+        "</fes:PropertyIsNotEqualTo></fes:Filter></wfs:Query>",
+        count=1,
+        prefix=prefix,
+    )
+
+    every = _pages_followed(client, client.post("/wfs", unfiltered, content_type="application/xml"))
+    but_2 = _pages_followed(client, client.post("/wfs", filtered, content_type="application/xml"))
+
+    assert every == [["1", "2"], ["3"]]
+    assert but_2 == [["1"], ["3"]]
+
+
+def test_a_posted_query_whose_next_link_would_be_too_long_for_a_url_has_none(client, parcels):
+    """The front server refuses request lines over 8 KB: no link rather than one that fails."""
+
+    def request(literal: str, comment: str) -> bytes:
+        return _post_get_feature(
+            '<wfs:Query typeNames="app:parcels"><fes:Filter><fes:PropertyIsNotEqualTo>'
+            f"<fes:ValueReference>number</fes:ValueReference><fes:Literal>{literal}</fes:Literal>"
+            f"</fes:PropertyIsNotEqualTo></fes:Filter><!-- {comment} --></wfs:Query>",
+            count=1,
+        )
+
+    commented = client.post("/wfs", request("9", "x" * 9000), content_type="application/xml")
+    long = client.post("/wfs", request("9" * 9000, ""), content_type="application/xml")
+
+    assert commented.status_code == long.status_code == 200
+    assert "Link" in commented  # the request's comment is not carried into the link
+    assert "Link" not in long
+    assert len(json.loads(b"".join(long.streaming_content))["features"]) == 1
