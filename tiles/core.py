@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime
 import functools
 import html
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -36,7 +35,7 @@ from . import grid
 from .cache import CachedTile, TileKey, tile_cache
 from .freshness import SNAPSHOT_MARK_SQL, snapshot_mark, tile_is_stale
 from .layers import LAYERS, TileLayer, mvt_parameters, mvt_sql, tile_layer
-from .publication import published_remove_layer, publishing_enabled, tiles_publish
+from .publication import published_remove_layer, publishing_enabled, tiles_publish, validator_time
 from .render_slots import metatile_lock, render_slot
 
 CONTENT_TYPES = {
@@ -71,7 +70,10 @@ class TileResponse:
 
 
 def _etag(tile: CachedTile) -> str:
-    return f'"{zlib.crc32(tile.mark.encode()):08x}-{zlib.crc32(tile.body):08x}-{len(tile.body):x}"'
+    """The tile's ETag: of its content, as the front server writes it for the tile's published file (nginx's
+    "<modification time>-<size>" in hex; a published file's time is taken from its content, ``validator_time``).
+    A browser that got a tile from the portal at its first view then revalidates it with the front server (304)."""
+    return f'"{validator_time(tile.body):x}-{len(tile.body):x}"'
 
 
 def _respond(tile: CachedTile, fmt: str, if_none_match: str | None) -> TileResponse:

@@ -201,6 +201,9 @@ def test_a_rendered_tile_is_then_answered_by_the_front_server_from_disk(front, p
         timeout=30,
     )
     assert revalidated.status_code == 304
+    # The portal's ETag at the first view is the front server's: a browser revalidating it gets a 304, not the tile.
+    assert first.headers["ETag"] == second.headers["ETag"]
+    assert requests.get(front + path, headers={"If-None-Match": first.headers["ETag"]}, timeout=30).status_code == 304
 
 
 def test_a_tile_replaced_within_one_second_by_one_of_its_size_gets_new_validators_and_an_unchanged_one_keeps_them(
