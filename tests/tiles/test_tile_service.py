@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from layers.models import ParcelOwner
@@ -13,16 +15,6 @@ from tiles.finisher import tile_finisher
 
 pytestmark = pytest.mark.usefixtures("municipality")
 CANARY_OWNER = "CANARY-OWNER-7f3a Abdullah Al-Canary"
-
-
-@pytest.fixture(autouse=True)
-def _tile_cache_in(tmp_path, settings):
-    settings.TILE_CACHE_DIR = tmp_path / "tiles"
-    from tiles.cache import tile_cache
-
-    tile_cache.cache_clear()
-    yield
-    tile_cache.cache_clear()
 
 
 def test_parcel_tiles_carry_public_attributes_only(client, tmp_path):
@@ -212,3 +204,17 @@ def test_a_damaged_cached_tile_is_rendered_again_not_served_or_failed(client, se
     assert first.status_code == again.status_code == 200
     assert again.content == first.content
     assert CachedTile.decode(cached_file.read_bytes()).body == first.content  # whole again
+
+
+def test_a_test_caches_its_tiles_in_a_folder_of_its_own_not_in_var(client, settings, tmp_path):
+    """The browser tests' live servers had cached tiles of the test database in var/tiles, which `./portal run` on the
+    same checkout then served as its own (transaction ids are the cluster's, so they looked fresh)."""
+    scene_build()
+    z, x, y = tile_of(SALMIYA_X + 45, SALMIYA_Y + 15, 17)
+
+    response = client.get(f"/tiles/parcels/{z}/{x}/{y}.mvt")
+
+    assert response.status_code == 200
+    assert tile_finisher.wait_idle(10)
+    assert (tmp_path / "tiles" / f"parcels/{z}/{x}/{y}.mvt").exists()
+    assert not Path(settings.TILE_CACHE_DIR).is_relative_to(Path(settings.BASE_DIR) / "var")

@@ -22,16 +22,6 @@ def _portal_application_loaded():
     import geoportal.wsgi  # noqa: F401
 
 
-@pytest.fixture(autouse=True)
-def _tile_cache_in(tmp_path, settings):
-    settings.TILE_CACHE_DIR = tmp_path / "tiles"
-    from tiles.cache import tile_cache
-
-    tile_cache.cache_clear()
-    yield
-    tile_cache.cache_clear()
-
-
 @pytest.mark.parametrize("fmt", ["mvt", "png"])
 def test_a_tile_from_the_lean_path_is_the_tile_django_serves(client, fmt):
     scene_build()
