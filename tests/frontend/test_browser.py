@@ -334,7 +334,9 @@ def test_a_landmark_s_popup_leads_to_the_file_of_the_parcel_it_stands_on(visit, 
     assert visit.errors == []
 
 
-def test_the_keyboard_reaches_the_landmarks_past_no_area_outline_and_opens_one(visit, webmap_city):
+def test_the_keyboard_reaches_the_map_s_controls_then_the_landmarks_past_no_area_outline_and_opens_one(
+    visit, webmap_city
+):
     """Chromium put every area outline in the tab order (77 in the demo), and a landmark, once reached, did nothing."""
     visit.open("/")
     page = visit.page
@@ -356,6 +358,9 @@ def test_the_keyboard_reaches_the_landmarks_past_no_area_outline_and_opens_one(v
 
     assert not [name for name in reached if "geoportal-area" in name], reached
     assert "landmark-tourist_site" in reached[-1], reached
+    # The map's controls come before what it draws: Leaflet put them after every landmark (109 Tabs in the demo).
+    controls = [name for name in reached if "leaflet-control-zoom-in" in name or "leaflet-control-layers" in name]
+    assert len(controls) == 2, reached
     assert page.locator("path.landmark-tourist_site").get_attribute("aria-label") == "Kuwait Towers, Tourist site"
     assert page.locator(".leaflet-popup-content").inner_text().split("\n")[0] == "Kuwait Towers"
     assert visit.errors == []
