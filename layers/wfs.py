@@ -28,6 +28,7 @@ from django.contrib.gis.gdal import GDALException
 from django.contrib.gis.geos import GEOSException, GEOSGeometry
 from django.db import DatabaseError, DataError, ProgrammingError, models
 from django.utils.decorators import method_decorator
+from gisserver import crs as gisserver_crs
 from gisserver import features as gisserver_features
 from gisserver.crs import CRS, CRS84, WEB_MERCATOR, WGS84, AxisOrder
 from gisserver.exceptions import (
@@ -53,6 +54,7 @@ from geoportal.statement_timeout import StatementTimedOut, statement_timed_out
 
 from . import wfs_filters  # noqa: F401 - matchCase="false" in FES filters
 from .models import Area, Block, Governorate, Landmark, Parcel, ParcelStatus, Street, ZoningZone
+from .wfs_extent import MunicipalFeatureType
 from .wfs_output import RowGML32Renderer, SeparatedGeoJsonRenderer, SpreadsheetSafeCSVRenderer
 from .wfs_paging import share_the_page
 from .wfs_post_links import post_page_link
@@ -95,6 +97,10 @@ REQUEST_ERRORS = (
 COSTLY_PARAMETERS = frozenset({"FILTER", "BBOX", "SORTBY", "RESOURCEID", "PROPERTYNAME"})
 STORAGE_CRS = CRS.from_srid(settings.SRID)
 OTHER_CRS = [WGS84, CRS84, WEB_MERCATOR, CRS.from_srid(32638), CRS.from_srid(32639)]
+# Longitude/latitude WGS 84 by its other names: WMS 1.3.0's CRS:84 and the OGC's http URI (OGC API's default CRS).
+# django-gisserver knows only the URN and refused them. Registered as names of its own CRS84.
+for crs84_name in ("CRS:84", "http://www.opengis.net/def/crs/OGC/1.3/CRS84"):
+    gisserver_crs._COMMON_CRS_BY_STR.setdefault(crs84_name, CRS84)  # noqa: SLF001 - its only lookup of names
 NAMES = ["code", "name_ar", "name_en"]
 
 
@@ -105,7 +111,7 @@ def _area_code(model_attribute: str = "area.code"):
 def _feature_type(queryset, name: str, title: str, fields: list, **options) -> FeatureType:
     # No gml:name: str() of each row would fetch a parcel's block and area one query per feature, and a
     # name_en copy would only repeat a column (GDAL warns of two "name" fields).
-    return FeatureType(
+    return MunicipalFeatureType(
         # Pages in id order: the primary key serves COUNT/STARTINDEX; the models' own orderings (a
         # parcel's area name, block and number) would sort the whole layer for each page.
         queryset.order_by("pk"),

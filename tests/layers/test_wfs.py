@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 from django.conf import settings
-from django.contrib.gis.geos import LineString, MultiLineString, Point
+from django.contrib.gis.geos import GEOSGeometry, LineString, MultiLineString, Point
 from django.db import connection
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
@@ -1031,3 +1031,43 @@ def test_a_posted_query_whose_next_link_would_be_too_long_for_a_url_has_none(cli
     assert "Link" in commented  # the request's comment is not carried into the link
     assert "Link" not in long
     assert len(json.loads(b"".join(long.streaming_content))["features"]) == 1
+
+
+def test_a_layer_s_wgs84_box_in_the_capabilities_holds_all_of_it(client, municipality):
+    """django-gisserver transformed the four corners of the layer's projected extent; a landmark on its northern edge
+    at the central meridian lay north of that box (lines of constant northing curve in latitude)."""
+    from owslib.wfs import WebFeatureService
+
+    places = {"west": (440_000, SALMIYA_Y), "east": (560_000, SALMIYA_Y), "north": (500_000, SALMIYA_Y + 1_000)}
+    for name, (x, y) in places.items():
+        Landmark.objects.create(code=f"LM-{name}", name_ar="معلم", name_en=name, category="mosque",
+                                geom=Point(x, y, srid=settings.SRID))  # fmt: skip
+
+    document = client.get("/wfs", {"SERVICE": "WFS", "REQUEST": "GetCapabilities", "VERSION": "2.0.0"}).content
+    west, south, east, north = (
+        WebFeatureService("http://testserver/wfs", version="2.0.0", xml=document)
+        .contents["app:landmarks"]
+        .boundingBoxWGS84
+    )
+
+    for x, y in places.values():
+        longitude, latitude = Point(x, y, srid=settings.SRID).transform(4326, clone=True).coords
+        assert west <= longitude <= east
+        assert south <= latitude <= north, (latitude, north)
+
+
+@pytest.mark.parametrize("name", ["CRS:84", "http://www.opengis.net/def/crs/OGC/1.3/CRS84"])
+def test_crs84_by_its_other_names_is_longitude_latitude_as_the_urn(client, parcels, name):
+    """WMS 1.3.0's CRS:84 and the OGC's http URI of CRS84 (OGC API's default) were refused as unknown."""
+    urn = "urn:ogc:def:crs:OGC::CRS84"
+    box = "47.5,28.5,48.5,30.0"
+    query = {"REQUEST": "GetFeature", "TYPENAMES": "parcels", "OUTPUTFORMAT": "geojson"}
+
+    status, body = _get(client, **query, SRSNAME=name, BBOX=f"{box},{name}")
+    _, expected = _get(client, **query, SRSNAME=urn, BBOX=f"{box},{urn}")
+
+    assert status == 200, body
+    features = json.loads(body)["features"]
+    assert [feature["geometry"] for feature in features] == [f["geometry"] for f in json.loads(expected)["features"]]
+    assert len(features) == 3
+    assert 47 < GEOSGeometry(json.dumps(features[0]["geometry"])).centroid.x < 49  # longitude first
