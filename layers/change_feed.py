@@ -139,9 +139,10 @@ def change_feed_page(
     """Return the settled events after ``after`` (None: after the newest), and the cursor to ask next.
 
     Each event is a GeoJSON Feature whose geometry is the envelope of the change (before and after),
-    in WGS 84. A full page's next cursor is its last event's. A page with room to spare held every
-    settled event there is, so its next cursor is the horizon itself: the next poll starts there and
-    does not read again the events the filters left out.
+    in WGS 84: a Point or a LineString where that box, to the feed's 6 decimals, is one (``envelope_geometry``).
+    A full page's next cursor is its last event's. A page with room to spare held every settled event
+    there is, so its next cursor is the horizon itself: the next poll starts there and does not read
+    again the events the filters left out.
     """
     after = feed_latest() if after is None else after
     west, south, east, north = bbox or (None, None, None, None)
@@ -164,7 +165,7 @@ def change_feed_page(
         {
             "type": "Feature",
             "id": f"{xid}.{event_id}",
-            "geometry": geometry,
+            "geometry": envelope_geometry(geometry),
             "properties": {
                 "layer": layer,
                 "key": key,
@@ -178,3 +179,17 @@ def change_feed_page(
     if len(events) == limit:
         return features, FeedCursor(int(events[-1][0]), events[-1][1])
     return features, max(after, FeedCursor(horizon, 0))
+
+
+def envelope_geometry(box: dict | None) -> dict | None:
+    """A change's envelope as GeoJSON: a Point where its corners are one position at the feed's precision (a landmark:
+    its stored box is 2 cm wide), a LineString where they are two (a street along a parallel), else the Polygon. A
+    polygon of equal corners is invalid to GDAL and every GIS that reads the feed."""
+    if not box or box.get("type") != "Polygon":
+        return box
+    corners = list(dict.fromkeys(tuple(position) for position in box["coordinates"][0]))
+    if len(corners) == 1:
+        return {"type": "Point", "coordinates": list(corners[0])}
+    if len(corners) == 2:
+        return {"type": "LineString", "coordinates": [list(corner) for corner in corners]}
+    return box

@@ -4,6 +4,7 @@ one that overtakes a change still being made."""
 from __future__ import annotations
 
 import datetime
+import json
 
 import psycopg2
 import pytest
@@ -267,3 +268,22 @@ def test_a_cursor_ahead_of_every_transaction_is_refused():
 
     with pytest.raises(InvalidInput, match=r"ahead of this database's transactions .* start again from 'latest'"):
         change_feed_page(after=FeedCursor(2**62, 1))
+
+
+def test_a_point_feature_s_change_is_a_point_and_an_area_s_a_valid_polygon(municipality):
+    """A landmark's envelope was a polygon of five equal corners, which GDAL copies as an invalid geometry."""
+    from django.contrib.gis.geos import GEOSGeometry
+
+    from tests.tiles.scene import scene_build
+
+    start = feed_latest()
+    scene_build()
+
+    landmarks, _ = change_feed_page(after=start, layers=["landmarks"])
+    parcels, _ = change_feed_page(after=start, layers=["parcels"])
+
+    landmark = GEOSGeometry(json.dumps(landmarks[0]["geometry"]))
+    parcel = GEOSGeometry(json.dumps(parcels[0]["geometry"]))
+    assert (landmark.geom_type, parcel.geom_type) == ("Point", "Polygon")
+    assert parcel.valid
+    assert parcel.area > 0
