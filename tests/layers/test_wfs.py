@@ -131,6 +131,23 @@ def test_gdal_copies_the_parcels_of_a_box_asked_with_spat(live_server, parcels):
     assert "Envelope" in run.stderr  # the box was asked of the server, not filtered by GDAL after a whole copy
 
 
+def test_gdal_copies_the_parcels_as_plain_polygons_with_the_readme_s_option(live_server, parcels, tmp_path):
+    """GDAL reads gml:SurfacePropertyType as a curve type and writes CURVEPOLYGONs, which shapely cannot read; the
+    README tells ministries to copy with -nlt CONVERT_TO_LINEAR."""
+    url = f"WFS:{live_server.url}/wfs?VERSION=2.0.0"
+    copies = {}
+    for name, options in (("as_read", []), ("linear", ["-nlt", "CONVERT_TO_LINEAR"])):
+        copies[name] = tmp_path / f"{name}.gpkg"
+        subprocess.run(["ogr2ogr", "-f", "GPKG", str(copies[name]), url, "app:parcels", *options], check=True)
+
+    def geometries(path) -> set[str]:
+        run = subprocess.run(["ogrinfo", "-ro", "-al", "-q", str(path)], capture_output=True, text=True, check=True)
+        return set(re.findall(r"^ +([A-Z]+) \(", run.stdout, flags=re.MULTILINE))
+
+    assert geometries(copies["as_read"]) == {"CURVEPOLYGON"}
+    assert geometries(copies["linear"]) == {"POLYGON"}
+
+
 def test_gdal_s_case_insensitive_conditions_ignore_case(live_server, parcels):
     """GDAL sends ILIKE as PropertyIsLike matchCase="false" (and QGIS its filters likewise): it found nothing."""
     url = f"WFS:{live_server.url}/wfs?VERSION=2.0.0"
