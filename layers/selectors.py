@@ -197,9 +197,18 @@ def _names_found(*, query: str, limit: int, layers: list[str] | None = None) -> 
                                                WHERE strpos(spaced.text, ' ' || word) = 0
                                                  AND strpos(spaced.text, ' ال' || word) = 0) AS every_word
                             OFFSET 0) names  -- once a row
-        WHERE (e.search_text LIKE '%%' || pattern.text || '%%' OR words.core <%% e.search_text OR names.every_word)
+        WHERE (e.search_text LIKE '%%' || pattern.text || '%%' OR names.every_word
+               -- likeness is for letters (a typo, another spelling), not numbers: 360 is not 36
+               OR (words.core ~ '[^0-9 ]' AND words.core <%% e.search_text))
+          -- a street's or landmark's key (LM-00360) is an internal code, found when asked whole: "360" listed
+          -- every landmark whose key holds it (a key is in the index as it folds it: lower case, '-' a space)
+          AND (e.layer NOT IN ('streets', 'landmarks') OR names.every_word
+               OR strpos(replace(e.search_text, translate(lower(e.key), '-', ' '), ' '), q.text) > 0
+               OR translate(lower(e.key), '-', ' ') = q.text
+               OR (words.core ~ '[^0-9 ]' AND words.core <%% e.search_text))
           AND (%(layers)s::text[] IS NULL OR e.layer = ANY(%(layers)s::text[]))
-        ORDER BY (q.text IN (names.ar, names.en)
+        ORDER BY translate(lower(e.key), '-', ' ') = q.text DESC,  -- a key asked whole
+                 (q.text IN (names.ar, names.en)
                   OR array_to_string(words.list, ' ') IN (regexp_replace(names.ar, '(^|\\s)ال(?=..)', '\\1', 'g'),
                                                           names.en)) DESC,
                  e.search_text LIKE '%%' || pattern.text || '%%' DESC,

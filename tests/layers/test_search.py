@@ -410,3 +410,24 @@ def test_a_reference_to_nothing_finds_no_parcel_and_a_retired_one_is_not_found(c
     assert not [found for found in _search(client, "Salmiya block 10 parcel 1") if found[0] == "parcels"]
     assert not [found for found in _search(client, "Nowhere block 10 parcel 2") if found[0] == "parcels"]
     assert _search(client, "Salmiya block 10 parcel 3")[0] == ("parcels", "SALMIYA/10/3")
+
+
+def test_a_street_s_or_landmark_s_key_is_found_asked_whole_not_for_holding_a_number(client):
+    """ "360" listed, after 360 Mall, every landmark whose internal key (LM-00360, LM-01360) held it; and a number
+    found the streets of block 36 by likeness: a number has no typo to forgive."""
+    block, _parcels, _street, _landmark = scene_build()
+    for code, name_en, name_ar in (("LM-00006", "360 Mall", "مجمع 360"), ("LM-00360", "Shamlan Mosque", "مسجد شملان")):
+        layer_feature_save(
+            feature=Landmark(code=code, name_en=name_en, name_ar=name_ar, category="mall", area=block.area,
+                             geom=Point(SALMIYA_X + 50, SALMIYA_Y + 50, srid=31901))
+        )  # fmt: skip
+    line = LineString((SALMIYA_X, SALMIYA_Y), (SALMIYA_X + 90, SALMIYA_Y))
+    layer_feature_save(
+        feature=Street(code="ST-36-1", name_en="Street 36", name_ar="شارع 36", street_class="local", area=block.area,
+                       geom=MultiLineString(line, srid=31901))
+    )  # fmt: skip
+
+    assert _search(client, "360") == [("landmarks", "LM-00006")]
+    assert _search(client, "LM-00360")[0] == ("landmarks", "LM-00360")  # a key asked whole
+    assert _search(client, "lm-00360")[0] == ("landmarks", "LM-00360")
+    assert ("streets", "ST-36-1") in _search(client, "36")  # a number in a name is found as before
