@@ -8,6 +8,7 @@ pytest-django's live server, and commit for real, as production does.
 from __future__ import annotations
 
 import datetime
+import gzip
 import http.client
 import json
 import os
@@ -204,6 +205,35 @@ def test_a_rendered_tile_is_then_answered_by_the_front_server_from_disk(front, p
     # The portal's ETag at the first view is the front server's: a browser revalidating it gets a 304, not the tile.
     assert first.headers["ETag"] == second.headers["ETag"]
     assert requests.get(front + path, headers={"If-None-Match": first.headers["ETag"]}, timeout=30).status_code == 304
+
+
+def test_the_front_server_compresses_vector_tiles_for_clients_that_ask_and_only_those(front, published):
+    """Browsers ask for gzip: a vector tile is about half its size compressed (the demo's, at level 1). A client that
+    does not ask gets the tile as it is, with its strong ETag; a PNG is compressed already."""
+    scene_build()
+    z, x, y = tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, 17)
+    key = TileKey("parcels", z, x, y, "mvt")
+    body = b"\x1a\x08parcels " * 2_000  # the size of a city tile; the scene's own are too small to compress
+    assert publication.tiles_publish([(key, CachedTile(body=body, mark=snapshot_mark()))], ("parcels",))
+
+    def asked(url: str, encoding: str) -> requests.Response:
+        return requests.get(url, headers={"Accept-Encoding": encoding}, timeout=30, stream=True)
+
+    compressed, plain = asked(f"{front}/tiles/{key.path}", "gzip"), asked(f"{front}/tiles/{key.path}", "identity")
+    png = asked(f"{front}/tiles/parcels/{z}/{x}/{y}.png", "gzip")
+
+    assert compressed.headers["Content-Encoding"] == "gzip"
+    compressed_body = compressed.raw.read()
+    assert gzip.decompress(compressed_body) == body
+    assert len(compressed_body) < len(body) / 2
+    assert "Content-Encoding" not in plain.headers
+    assert plain.raw.read() == body
+    assert not plain.headers["ETag"].startswith("W/")
+    assert png.status_code == 200
+    assert "Content-Encoding" not in png.headers
+    revalidated = requests.get(f"{front}/tiles/{key.path}", headers={"If-None-Match": compressed.headers["ETag"]},
+                               timeout=30)  # fmt: skip
+    assert revalidated.status_code == 304  # a browser's weak ETag still matches
 
 
 def test_a_tile_replaced_within_one_second_by_one_of_its_size_gets_new_validators_and_an_unchanged_one_keeps_them(
