@@ -200,8 +200,9 @@ def _names_found(*, query: str, limit: int, layers: list[str] | None = None) -> 
         WHERE (e.search_text LIKE '%%' || pattern.text || '%%' OR names.every_word
                -- likeness is for letters (a typo, another spelling), not numbers: 360 is not 36
                OR (words.core ~ '[^0-9 ]' AND words.core <%% e.search_text))
-          -- a street's or landmark's key (LM-00360) is an internal code, found when asked whole: "360" listed
-          -- every landmark whose key holds it (a key is in the index as it folds it: lower case, '-' a space)
+          -- a street's or landmark's key (LM-00360) is an internal code, found by its own words ("00360"), not
+          -- for holding the query inside one: "360" listed every landmark whose key ends in it (a key is in the
+          -- index as it folds it: lower case, '-' a space)
           AND (e.layer NOT IN ('streets', 'landmarks') OR names.every_word
                OR strpos(replace(e.search_text, translate(lower(e.key), '-', ' '), ' '), q.text) > 0
                OR translate(lower(e.key), '-', ' ') = q.text
