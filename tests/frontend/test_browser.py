@@ -634,11 +634,13 @@ def test_a_phone_s_finger_gets_44_pixel_targets_on_the_home_map(browser, live_se
         _zoom_to(page, webmap_city.towers, 14)
         zoom_in = page.locator(".leaflet-control-zoom-in").bounding_box()
         landmark = page.locator("path.landmark-tourist_site").bounding_box()
+        placeholder_cut = page.locator("#map-search-input").evaluate("input => getComputedStyle(input).textOverflow")
     finally:
         context.close()
 
     assert (zoom_in["width"], zoom_in["height"]) == (44, 44)
     assert landmark["width"] >= 44
+    assert placeholder_cut == "ellipsis"  # a narrow box cut the placeholder mid-letter
 
 
 def test_a_version_of_the_survey_history_is_drawn_on_the_file_s_map(visit, webmap_city):
