@@ -497,7 +497,9 @@
         areas.addData(collection);
         element.dataset.areas = String(collection.features.length);
         if (collection.features.length && !sharedView) {  // a shared view is kept
-            map.fitBounds(areas.getBounds(), {padding: [12, 12]});
+            // At once, not animated: a view chosen while Leaflet's zoom animation ran (a search result picked as
+            // the page opens) was put back to this one when the animation ended.
+            map.fitBounds(areas.getBounds(), {padding: [12, 12], animate: false});
         }
     }).catch(function() {
         showStatus(config.messages.failed);
