@@ -30,6 +30,10 @@ MAPSERVER = (
     "/parcels?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels&BBOX={bbox}"
     f"&SRSNAME=urn:ogc:def:crs:EPSG::{SRID}&OUTPUTFORMAT=application/gml%2Bxml;%20version=3.2"
 )
+CAPABILITIES = "/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetCapabilities"
+MAPSERVER_CAPABILITIES = "/parcels?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetCapabilities"
+CAPABILITIES_COUNT = 50
+WGS84_BOX = re.compile(rb"<ows:WGS84BoundingBox")
 RETURNED = re.compile(rb'numberReturned="(\d+)"')
 GOAL = "none (no issue asks; context)"
 Server = tuple[int, list[str]]  # a server's port and the paths it is asked for, one per box
@@ -97,6 +101,29 @@ def paired_rows(request: str, output: str, ours: Server, peer: Server, *, repeat
     ]
 
 
+def capabilities_row(ours_port: int, peer_port: int, *, repeat: int) -> Measurement:
+    """The p50 of GetCapabilities one at a time. Ours lists seven layers, MapServer's the parcels only; each gives
+    every layer's WGS 84 box, which is the parcels' extent: a read of the whole table, unless kept."""
+    paths = {"ours": [CAPABILITIES] * CAPABILITIES_COUNT, "MapServer": [MAPSERVER_CAPABILITIES] * CAPABILITIES_COUNT}
+    ports = {"ours": ours_port, "MapServer": peer_port}
+    documents = {name: http_get(f"http://{LOOPBACK}:{ports[name]}{paths[name][0]}")[1] for name in ports}
+    boxes = {name: len(WGS84_BOX.findall(document)) for name, document in documents.items()}
+    lone = measure(
+        {name: (lambda _, name=name: http_pass(ports[name], paths[name])) for name in ports}, repeat, warm_up=False
+    )
+    return Measurement(
+        benchmark=f"WFS GetCapabilities, p50 of one request at a time ({CAPABILITIES_COUNT} in turn)",
+        ours=lone["ours"].p50_ms,
+        peer_name=f"MapServer 8.0 WFS ({mapserver.PROCESSES} FastCGI processes behind nginx)",
+        peer=lone["MapServer"].p50_ms,
+        unit="ms",
+        goal=GOAL,
+        note=f"WGS 84 boxes in the document: ours {boxes['ours']} layers, MapServer {boxes['MapServer']};"
+        f" ours keeps each layer's box until the layer changes (layers/kept_until_changed.py);"
+        f" p95 ours {lone['ours'].p95_ms:.1f} ms, MapServer {lone['MapServer'].p95_ms:.1f} ms",
+    )
+
+
 @contextlib.contextmanager
 def paired_servers(
     options: dict, mapfile: Callable[[Path, str], Path], box: Callable[[Tile], str], ours_path: str, peer_path: str
@@ -123,4 +150,5 @@ def run(options: dict) -> list[Measurement]:
             f" ({sum(ours_counts)} parcels in all from ours, {sum(peer_counts)} from MapServer)"
         )
         request = "WFS GetFeature, parcels in a box"
-        return paired_rows(request, "GML 3.2", ours, peer, repeat=options["repeat"], check=agreement)
+        rows = paired_rows(request, "GML 3.2", ours, peer, repeat=options["repeat"], check=agreement)
+        return [*rows, capabilities_row(ours[0], peer[0], repeat=options["repeat"])]

@@ -1,4 +1,4 @@
-"""Each WFS layer's WGS 84 box in the capabilities, holding all of the layer."""
+"""Each WFS layer's WGS 84 box in the capabilities, holding all of the layer, kept until the layer changes."""
 
 from __future__ import annotations
 
@@ -8,20 +8,28 @@ from gisserver.crs import WGS84
 from gisserver.features import FeatureType
 from gisserver.geometries import WGS84BoundingBox
 
+from .kept_until_changed import kept_until_layers_change
+
 EXTENT_EDGE_POINTS = 64  # along each side of a layer's projected box: the curve between two is under a millimetre
 
 
 class MunicipalFeatureType(FeatureType):
     """A layer whose capabilities' WGS 84 box holds all of it. django-gisserver transforms the four corners of the
     layer's extent, but a line of constant northing in the municipality's transverse Mercator is a curve in
-    latitude and longitude, highest at the central meridian: the parcels' box ended 39 m south of Sharq's."""
+    latitude and longitude, highest at the central meridian: the parcels' box ended 39 m south of Sharq's.
+
+    The box is kept until the layer changes (``layers/kept_until_changed.py``): working it out reads the whole layer,
+    half a second for a million parcels, and django-gisserver did it for every layer of every GetCapabilities."""
 
     def get_bounding_box(self) -> WGS84BoundingBox | None:
         if not self.main_geometry_element:
             return None
+        box = kept_until_layers_change(sources=(self.name,), name=f"wfs-wgs84-box:{self.name}", compute=self._wgs84_box)
+        return WGS84BoundingBox(*box) if box else None
+
+    def _wgs84_box(self) -> tuple[float, float, float, float] | None:
         extent = self.get_queryset().aggregate(box=Extent(self.main_geometry_element.orm_path))["box"]
-        srid = self.main_geometry_element.source_srid
-        return WGS84BoundingBox(*wgs84_box_of_extent(extent, srid)) if extent else None
+        return wgs84_box_of_extent(extent, self.main_geometry_element.source_srid) if extent else None
 
 
 def wgs84_box_of_extent(extent: tuple[float, float, float, float], srid: int) -> tuple[float, float, float, float]:

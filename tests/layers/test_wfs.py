@@ -1088,3 +1088,29 @@ def test_crs84_by_its_other_names_is_longitude_latitude_as_the_urn(client, parce
     assert [feature["geometry"] for feature in features] == [f["geometry"] for f in json.loads(expected)["features"]]
     assert len(features) == 3
     assert 47 < GEOSGeometry(json.dumps(features[0]["geometry"])).centroid.x < 49  # longitude first
+
+
+def test_a_layer_s_box_is_kept_between_capabilities_until_the_layer_changes(client, parcels, block):
+    """Each layer's box read the whole layer on every GetCapabilities: half a second for a million parcels."""
+
+    def capabilities() -> tuple[tuple[float, ...], int]:
+        with CaptureQueriesContext(connection) as queries:
+            document = client.get("/wfs", {"SERVICE": "WFS", "REQUEST": "GetCapabilities", "VERSION": "2.0.0"}).content
+        box = WebFeatureService("http://testserver/wfs", version="2.0.0", xml=document).contents["app:parcels"]
+        return box.boundingBoxWGS84, sum("ST_EXTENT(" in query["sql"].upper() for query in queries)
+
+    first, first_reads = capabilities()
+    again, again_reads = capabilities()
+    parcel_create(
+        block=block,
+        number="9",
+        survey=parcel_survey(ktm_rectangle(SALMIYA_X + 2_000)),
+        valid_from=datetime.date(2024, 2, 1),
+    )
+    grown, grown_reads = capabilities()
+
+    assert first_reads == len(LAYERS)
+    assert again_reads == 0
+    assert again == first
+    assert grown_reads == 1  # the parcels only
+    assert grown[2] > first[2] + 0.015  # 2 km further east
