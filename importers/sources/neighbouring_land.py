@@ -14,6 +14,7 @@ from django.db import connection
 
 from importers.base import register
 from importers.checks import LayerSpec
+from layers.services.changes import change_events_insert_sql
 
 from .vector import VectorDeliverySource
 
@@ -69,11 +70,15 @@ class NeighbouringLandSource(VectorDeliverySource):
         )
         # One event per changed country, over where its land was and where it is now.
         self.execute(
-            "INSERT INTO layers_changeevent (layer, feature_key, change, version, bbox_3857, recorded_at)"
-            " SELECT %s, y.country, CASE y.change WHEN 'removed' THEN 'retired' ELSE y.change END, NULL,"
-            "  ST_Expand(ST_Envelope(CASE WHEN y.old_3857 IS NULL THEN n.geom_3857 WHEN n.geom_3857 IS NULL"
-            "   THEN y.old_3857 ELSE ST_Collect(y.old_3857, n.geom_3857) END), 0.01), now()"
-            f" FROM {sync} y LEFT JOIN layers_neighbouringland n ON n.country = y.country"
-            " WHERE y.change <> 'unchanged'",
+            change_events_insert_sql(
+                layer="%s",
+                key="y.country",
+                change="CASE y.change WHEN 'removed' THEN 'retired' ELSE y.change END",
+                version="NULL",
+                geometry_3857="CASE WHEN y.old_3857 IS NULL THEN n.geom_3857 WHEN n.geom_3857 IS NULL"
+                " THEN y.old_3857 ELSE ST_Collect(y.old_3857, n.geom_3857) END",
+                rows=f"{sync} y LEFT JOIN layers_neighbouringland n ON n.country = y.country"
+                " WHERE y.change <> 'unchanged'",
+            ),
             [LAYER],
         )

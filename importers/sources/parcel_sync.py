@@ -27,12 +27,25 @@ from django.db import connection
 from django.utils import timezone
 
 from importers.report import ImportReport
+from layers.services.changes import change_events_insert_sql
 
 GEOMETRY_TOLERANCE_M = 0.05
 # A retired and a new parcel are linked when their overlap is this share of the smaller one.
 LINEAGE_OVERLAP = 0.95
 
 _STORED = "layers_parcel p JOIN layers_block b ON b.id = p.block_id JOIN layers_area a ON a.id = b.area_id"
+
+
+def _parcel_events_sql(*, change: str, version: str, geometry_3857: str, rows: str) -> str:
+    """The change events of the parcels ``rows`` (u.: a set of layers_parcel rows), keyed area/block/number."""
+    return change_events_insert_sql(
+        layer="'parcels'",
+        key="a.code || '/' || b.number || '/' || u.number",
+        change=change,
+        version=version,
+        geometry_3857=geometry_3857,
+        rows=f"{rows} u JOIN layers_block b ON b.id = u.block_id JOIN layers_area a ON a.id = b.area_id",
+    )
 
 
 def _execute(sql: str, parameters: dict | None = None) -> int:
@@ -159,11 +172,8 @@ def _retire(sync: str, lineage: str, *, on: datetime.date) -> None:
         " WHERE v.parcel_id = r.parcel_id AND v.valid_to IS NULL RETURNING v.parcel_id),"
         " updated AS ("
         " UPDATE layers_parcel p SET status = 'retired', retired_on = r.retired_on, updated_at = now()"
-        " FROM retiring r WHERE p.id = r.parcel_id RETURNING p.*)"
-        " INSERT INTO layers_changeevent (layer, feature_key, change, version, bbox_3857, recorded_at)"
-        " SELECT 'parcels', a.code || '/' || b.number || '/' || u.number, 'retired', u.version,"
-        "  ST_Expand(ST_Envelope(u.geom_3857), 0.01), now()"
-        " FROM updated u JOIN layers_block b ON b.id = u.block_id JOIN layers_area a ON a.id = b.area_id",
+        " FROM retiring r WHERE p.id = r.parcel_id RETURNING p.*) "
+        + _parcel_events_sql(change="'retired'", version="u.version", geometry_3857="u.geom_3857", rows="updated"),
         {"on": on},
     )
 
@@ -192,11 +202,10 @@ def _change(sync: str) -> None:
         " INSERT INTO layers_parcelversion (parcel_id, version, valid_from, change, recorded_at, land_use,"
         "  surveyed_area_m2, survey_ref, survey_date, status, geom)"
         " SELECT id, version, valid_from, 'changed', now(), land_use, surveyed_area_m2, survey_ref, survey_date,"
-        "  status, geom FROM updated)"
-        " INSERT INTO layers_changeevent (layer, feature_key, change, version, bbox_3857, recorded_at)"
-        " SELECT 'parcels', a.code || '/' || b.number || '/' || u.number, 'changed', u.version,"
-        "  ST_Expand(ST_Envelope(ST_Collect(u.old_3857, u.geom_3857)), 0.01), now()"
-        " FROM updated u JOIN layers_block b ON b.id = u.block_id JOIN layers_area a ON a.id = b.area_id"
+        "  status, geom FROM updated) "
+        + _parcel_events_sql(
+            change="'changed'", version="u.version", geometry_3857="ST_Collect(u.old_3857, u.geom_3857)", rows="updated"
+        )
     )
 
 
@@ -215,11 +224,8 @@ def _add(sync: str) -> None:
         " INSERT INTO layers_parcelversion (parcel_id, version, valid_from, change, recorded_at, land_use,"
         "  surveyed_area_m2, survey_ref, survey_date, status, geom)"
         " SELECT id, 1, valid_from, 'created', now(), land_use, surveyed_area_m2, survey_ref, survey_date,"
-        "  status, geom FROM inserted)"
-        " INSERT INTO layers_changeevent (layer, feature_key, change, version, bbox_3857, recorded_at)"
-        " SELECT 'parcels', a.code || '/' || b.number || '/' || i.number, 'added', 1,"
-        "  ST_Expand(ST_Envelope(i.geom_3857), 0.01), now()"
-        " FROM inserted i JOIN layers_block b ON b.id = i.block_id JOIN layers_area a ON a.id = b.area_id"
+        "  status, geom FROM inserted) "
+        + _parcel_events_sql(change="'added'", version="1", geometry_3857="u.geom_3857", rows="inserted")
     )
 
 

@@ -25,6 +25,7 @@ from django.db import connection
 from django.utils import timezone
 
 from importers.report import ImportReport
+from layers.services.changes import change_events_insert_sql
 
 GEOMETRY_TOLERANCE_M = 0.05
 CHANGES = ("added", "changed", "unchanged", "retired")
@@ -161,10 +162,14 @@ def planning_sync_apply(*, planning: PlanningLayer, staged: str, sync: str) -> N
         {"layer": planning.layer, "today": today},
     )
     _execute(
-        "INSERT INTO layers_changeevent (layer, feature_key, change, version, bbox_3857, recorded_at)"
-        " SELECT %(layer)s, t.code, y.change, t.version + 1, ST_Expand(ST_Envelope(ST_Collect(t.geom_3857,"
-        f" coalesce(ST_Transform({planning.geometry}, 3857), t.geom_3857))), 0.01), now()"
-        f" FROM {planning.table} t {stale} LEFT JOIN {staged} s ON s.fid = y.staged_fid",
+        change_events_insert_sql(
+            layer="%(layer)s",
+            key="t.code",
+            change="y.change",
+            version="t.version + 1",
+            geometry_3857=f"ST_Collect(t.geom_3857, coalesce(ST_Transform({planning.geometry}, 3857), t.geom_3857))",
+            rows=f"{planning.table} t {stale} LEFT JOIN {staged} s ON s.fid = y.staged_fid",
+        ),
         {"layer": planning.layer},
     )
     assignments = ", ".join(f"{column} = {value}" for column, value in planning.columns.items())
@@ -183,8 +188,9 @@ def planning_sync_apply(*, planning: PlanningLayer, staged: str, sync: str) -> N
     _execute(
         f"WITH i AS (INSERT INTO {planning.table} (code, {columns}, geom)"
         f" SELECT s.{planning.key}, {', '.join(planning.columns.values())}, {planning.geometry}"
-        f" FROM {staged} s JOIN {sync} y ON y.staged_fid = s.fid AND y.change = 'added' RETURNING code, geom_3857)"
-        " INSERT INTO layers_changeevent (layer, feature_key, change, version, bbox_3857, recorded_at)"
-        " SELECT %(layer)s, i.code, 'added', 1, ST_Expand(ST_Envelope(i.geom_3857), 0.01), now() FROM i",
+        f" FROM {staged} s JOIN {sync} y ON y.staged_fid = s.fid AND y.change = 'added' RETURNING code, geom_3857) "
+        + change_events_insert_sql(
+            layer="%(layer)s", key="i.code", change="'added'", version="1", geometry_3857="i.geom_3857", rows="i"
+        ),
         {"layer": planning.layer},
     )

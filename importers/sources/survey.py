@@ -29,6 +29,7 @@ from importers.report import PROBLEMS_LISTED_PER_CHECK
 from importers.staging import STAGING_SCHEMA, stage_csv
 from layers.models import LandUse, ParcelStatus
 from layers.models.keys import AREA_CODE_ALLOWS, AREA_CODE_PATTERN, KEY_NUMBER_ALLOWS, KEY_NUMBER_PATTERN
+from layers.services.changes import change_events_insert_sql
 
 from .parcel_sync import parcel_sync_apply, parcel_sync_classify, parcel_sync_features, parcels_kept
 from .vector import VectorDeliverySource
@@ -297,11 +298,10 @@ class SurveySource(VectorDeliverySource):
     def _areas_and_blocks_update(self) -> None:
         """Apply the corrected names, governorates and outlines of stored areas and blocks, each a change event
         over where it was and where it is now."""
-        event = (
-            "INSERT INTO layers_changeevent (layer, feature_key, change, version, bbox_3857, recorded_at)"
-            " SELECT %s, u.key, 'changed', NULL, ST_Expand(ST_Envelope(ST_Collect(u.old_3857, u.geom_3857)), 0.01),"
-            " now() FROM updated u"
-        )
+        event = change_events_insert_sql(
+            layer="%s", key="u.key", change="'changed'", version="NULL",
+            geometry_3857="ST_Collect(u.old_3857, u.geom_3857)", rows="updated u",
+        )  # fmt: skip
         self.execute(
             f"WITH changing AS (SELECT a.id, a.geom_3857 AS old_3857 FROM layers_area a JOIN {self.staged('areas')} s"
             f" ON s.area_code = a.code WHERE EXISTS ({AREA_CHANGED})),"

@@ -19,6 +19,7 @@ from importers.base import DeliverySource
 from importers.checks import LayerSpec, columns_missing, layer_validate
 from importers.report import ImportRejected
 from importers.staging import GdalReading, gdal_reading, layer_names, layer_srid, stage_vector_layer, staged_columns
+from layers.services.changes import change_events_insert_sql
 
 LAYER_FILE_SUFFIXES = (".shp", ".geojson", ".csv")
 
@@ -146,12 +147,10 @@ class VectorDeliverySource(DeliverySource):
 
         ``key_sql`` builds the feature key from the inserted row ``i`` (and ``joins``).
         """
-        return self.execute(
-            f"WITH i AS ({insert_sql} RETURNING *) "
-            "INSERT INTO layers_changeevent (layer, feature_key, change, version, bbox_3857, recorded_at) "
-            f"SELECT %s, {key_sql}, 'added', NULL, ST_Expand(ST_Envelope(i.geom_3857), 0.01), now() FROM i {joins}",
-            [layer],
+        events = change_events_insert_sql(
+            layer="%s", key=key_sql, change="'added'", version="NULL", geometry_3857="i.geom_3857", rows=f"i {joins}"
         )
+        return self.execute(f"WITH i AS ({insert_sql} RETURNING *) {events}", [layer])
 
     def count_new(self, layer: str, stored_match: str) -> None:
         """Count staged rows that are new against those already stored (matched by key)."""

@@ -34,6 +34,17 @@ def _envelope_3857(geometries: Iterable[GEOSGeometry | None]) -> Polygon:
     return envelope
 
 
+def change_events_insert_sql(*, layer: str, key: str, change: str, version: str, geometry_3857: str, rows: str) -> str:
+    """The SQL of the set-based writes (the importers): an INSERT of one change event for each row of ``rows`` (what
+    follows FROM). The other arguments are SQL over those rows; ``geometry_3857`` is where the change lies in Web
+    Mercator (ST_Collect of before and after), widened as ``_envelope_3857`` widens it."""
+    return (
+        "INSERT INTO layers_changeevent (layer, feature_key, change, version, bbox_3857, recorded_at)"  # noqa: S608 - our own SQL, no delivery's values
+        f" SELECT {layer}, {key}, {change}, {version},"
+        f" ST_Expand(ST_Envelope({geometry_3857}), {POINT_MARGIN_M}), now() FROM {rows}"
+    )
+
+
 def change_record(
     *, layer: str, key: str, change: str, geometries: Iterable[GEOSGeometry | None], version: int | None = None
 ) -> ChangeEvent:
