@@ -103,10 +103,6 @@ def _leaks(client: Client, paths: list[str]) -> dict[str, list[bytes]]:
 @pytest.fixture
 def scene(tmp_path, settings):
     settings.MEDIA_ROOT = tmp_path / "media"
-    settings.TILE_CACHE_DIR = tmp_path / "tiles"
-    from tiles.cache import tile_cache
-
-    tile_cache.cache_clear()
     built = parcel_file_scene_build(tmp_path, with_imagery=True)
     from layers.models import AerialImage
 

@@ -23,10 +23,9 @@ RESTORED_EVENT_SQL = (
 
 
 @pytest.fixture
-def restored(settings, tmp_path):
+def restored(settings):
     """An event as a dump of an older, busier cluster brings it back, and a tile cached before."""
     settings.TILE_CACHE = "filesystem"
-    settings.TILE_CACHE_DIR = tmp_path / "tiles"
     tile_cache.cache_clear()
     with connection.cursor() as cursor:
         cursor.execute(RESTORED_EVENT_SQL, ["RESTORED-1"])

@@ -266,17 +266,13 @@ def test_a_replaced_cog_is_reopened(two_captures, media_root):
     assert _near(_colour_at(*LEFT_HALF, capture_date=OLDER), (*BLUE, 255))
 
 
-def test_an_imagery_tile_the_cache_refuses_is_still_served_and_the_failure_raised_once_sent(
-    two_captures, monkeypatch, settings, tmp_path
-):
+def test_an_imagery_tile_the_cache_refuses_is_still_served_and_the_failure_raised_once_sent(two_captures, monkeypatch):
     from tiles.cache import tile_cache
     from tiles.core import imagery_tile_get
 
     def refused(_key, _tile):
         raise OSError(28, "No space left on device")
 
-    settings.TILE_CACHE_DIR = tmp_path / "tiles"  # an empty cache of the test's own
-    tile_cache.cache_clear()
     monkeypatch.setattr(tile_cache(), "put", refused)
     tile, _pixel = _tile_pixel(*LEFT_HALF, 18)
 

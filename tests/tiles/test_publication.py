@@ -52,12 +52,9 @@ PARCEL_TILE_X = SALMIYA_X + 45  # inside parcel 1 of the scene
 def published(tmp_path, settings) -> Path:
     folder = tmp_path / "published"
     settings.TILE_PUBLISH_DIR = str(folder)
-    settings.TILE_CACHE_DIR = tmp_path / "tiles"
     settings.TILE_REDIS_NAMESPACE = f"test-tiles-{uuid.uuid4().hex}"
     publication._client.cache_clear()
-    tile_cache.cache_clear()
-    yield folder
-    tile_cache.cache_clear()
+    return folder
 
 
 def _free_port() -> int:

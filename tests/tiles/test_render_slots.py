@@ -24,12 +24,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 
 @pytest.fixture(autouse=True)
-def _isolated_tiles(tmp_path, settings):
-    settings.TILE_CACHE_DIR = tmp_path / "tiles"
+def _isolated_tiles(settings):
     settings.TILE_REDIS_NAMESPACE = f"test-tiles-{uuid.uuid4().hex}"
-    tile_cache.cache_clear()
-    yield
-    tile_cache.cache_clear()
 
 
 def _get(path: str):

@@ -21,7 +21,6 @@ IMAGERY_KEY = TileKey("imagery", 17, 83022, 54389, "jpg", 1)
 def drawn_before(settings, tmp_path):
     """A cached and a published basemap tile, a cached imagery tile, and the fingerprint of the last start."""
     settings.TILE_CACHE = "filesystem"
-    settings.TILE_CACHE_DIR = tmp_path / "tiles"
     settings.TILE_PUBLISH_DIR = str(tmp_path / "published")
     settings.TILE_REDIS_NAMESPACE = f"test-tiles-{uuid.uuid4().hex}"
     tile_cache.cache_clear()
