@@ -31,7 +31,7 @@ from layers.models import Governorate, LandmarkCategory, LandUse, ParcelStatus, 
 
 from .grid import TILE_SIZE, WORLD_HALF
 from .layers import LAYERS
-from .styles.stylesheet import FONT_DIR, PIXEL_M
+from .styles.stylesheet import FONT_FILES, PIXEL_M
 
 SWATCH_PX = 20  # a swatch's side unless WIDTH/HEIGHT ask otherwise, as GeoServer's
 SWATCH_MIN_PX, SWATCH_MAX_PX = 8, 128
@@ -40,7 +40,6 @@ PADDING_PX = 4  # around the legend and between rows
 GAP_PX = 6  # between a swatch and its label
 INSET_PX = 2  # a sample polygon's edge inside its swatch, so that its outline shows
 LANGUAGES = ("en", "ar")
-FONT_FILES = {"en": FONT_DIR / "NotoSans-Regular.ttf", "ar": FONT_DIR / "NotoSansArabic-Regular.ttf"}
 TEXT_RGBA = (51, 51, 51, 255)
 BACKGROUND = "<background>"  # an entry's map layer: the stylesheet's background colour (land beyond the municipality)
 

@@ -10,16 +10,20 @@ from __future__ import annotations
 import functools
 import io
 import math
+import re
 import textwrap
 from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .styles.stylesheet import FONT_DIR
+from .styles.stylesheet import FONT_FILES
 
 MESSAGE_IN_IMAGE_MAX = 300  # characters of a message drawn into a map (INIMAGE): a few lines, whatever it echoes
-MESSAGE_FONT = FONT_DIR / "NotoSans-Regular.ttf"
 MESSAGE_FONT_PX = 13
+# Arabic script (its letters, Arabic-Indic digits and punctuation, and the presentation forms). A run of it, with the
+# spaces and digits between its letters, is drawn in the Arabic face right to left; the rest in the Latin face.
+ARABIC_SCRIPT = "\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff"
+ARABIC_RUN = re.compile(f"[{ARABIC_SCRIPT}](?:[{ARABIC_SCRIPT} 0-9]*[{ARABIC_SCRIPT}0-9])?")
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,7 @@ def error_image(message: str, canvas: MapCanvas, *, written: bool):
 def _message_png(message: str, width: int, height: int) -> bytes:
     """``message``, at most MESSAGE_IN_IMAGE_MAX characters and the lines ``height`` holds, wrapped to ``width``:
     dark text with a white halo, readable over any background, as a transparent PNG strip from the top left."""
-    font = _message_font()
+    font = _message_font("en")
     margin, line_px = 4, MESSAGE_FONT_PX + 5
     text = "".join(character if character.isprintable() else "\ufffd" for character in message)
     if len(text) > MESSAGE_IN_IMAGE_MAX:
@@ -129,14 +133,30 @@ def _message_png(message: str, width: int, height: int) -> bytes:
     lines = textwrap.wrap(text, width=characters, max_lines=max(1, (height - margin) // line_px), placeholder=" …")
     strip = Image.new("RGBA", (width, min(height, 2 * margin + len(lines) * line_px)), (0, 0, 0, 0))
     draw = ImageDraw.Draw(strip)
+    ascent = font.getmetrics()[0]
     for number, line in enumerate(lines):
-        position = (margin, margin + number * line_px)
-        draw.text(position, line, font=font, fill=(34, 34, 34, 255), stroke_width=2, stroke_fill=(255, 255, 255, 255))
+        x, baseline = margin, margin + number * line_px + ascent
+        for run, language in message_runs(line):
+            run_font, direction = _message_font(language), ("rtl" if language == "ar" else "ltr")
+            draw.text((x, baseline), run, font=run_font, anchor="ls", direction=direction,
+                      fill=(34, 34, 34, 255), stroke_width=2, stroke_fill=(255, 255, 255, 255))  # fmt: skip
+            x += run_font.getlength(run, direction=direction)
     buffer = io.BytesIO()
     strip.save(buffer, "PNG")
     return buffer.getvalue()
 
 
+def message_runs(line: str) -> list[tuple[str, str]]:
+    """``line`` cut into runs, each with the language of the face it is drawn in: "ar" for Arabic script (a message
+    echoes what was asked: LAYERS=شوارع), "en" for the rest. The line reads left to right, an Arabic run inside it
+    right to left."""
+    runs, start = [], 0
+    for arabic in ARABIC_RUN.finditer(line):
+        runs += [(line[start : arabic.start()], "en"), (arabic.group(), "ar")]
+        start = arabic.end()
+    return [(text, language) for text, language in [*runs, (line[start:], "en")] if text]
+
+
 @functools.cache
-def _message_font() -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(MESSAGE_FONT, MESSAGE_FONT_PX)
+def _message_font(language: str) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(FONT_FILES[language], MESSAGE_FONT_PX, layout_engine=ImageFont.Layout.RAQM)

@@ -15,7 +15,7 @@ from PIL import Image
 from tests.tiles.test_wms import OGC, _exception, _map_query, _rgba
 from tiles.render_slots import render_slot
 from tiles.wms import WmsError, exception_image
-from tiles.wms_images import MESSAGE_IN_IMAGE_MAX, MapCanvas
+from tiles.wms_images import MESSAGE_IN_IMAGE_MAX, MapCanvas, _message_font, message_runs
 
 pytestmark = pytest.mark.django_db  # no data of its own: an error or an empty image is the same over any
 NAVY = (0x10, 0x20, 0x30)
@@ -171,6 +171,23 @@ def test_the_message_in_an_image_is_cut_to_a_bounded_length():
     written_rows = np.nonzero(_rgba(hostile.body)[..., 3].any(axis=1))[0]
     assert 100 < written_rows.max() < 400
     assert written_rows.max() <= np.nonzero(_rgba(bounded.body)[..., 3].any(axis=1))[0].max() + 40
+
+
+def test_arabic_in_a_message_is_drawn_in_an_arabic_face_joined_and_right_to_left_not_as_boxes():
+    """A message echoes what was asked (LAYERS=شوارع); the Latin face drew each Arabic letter as an empty box, as
+    it draws a character that none of our faces has."""
+    canvas = MapCanvas("image/png", "png8:m=h", 300, 40, None)
+    word = "شوارع"
+    line = f"LAYERS: '{word} 5' is not one of basemap"
+
+    drawn = _rgba(exception_image(WmsError(word), canvas, written=True).body)
+    boxes = _rgba(exception_image(WmsError("中" * len(word)), canvas, written=True).body)  # no face here has Chinese
+
+    assert drawn[..., 3].any()
+    assert not np.array_equal(drawn, boxes)
+    assert message_runs(line) == [("LAYERS: '", "en"), (f"{word} 5", "ar"), ("' is not one of basemap", "en")]
+    arabic = _message_font("ar")
+    assert arabic.getlength(word, direction="rtl") < sum(arabic.getlength(letter) for letter in word)  # joined
 
 
 @pytest.mark.parametrize(("width", "height", "lines"), [(60, 30, 1), (1, 1, 0), (4096, 1, 0)])

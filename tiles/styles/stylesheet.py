@@ -43,6 +43,9 @@ FONTSETS: dict[str, tuple[str, ...]] = {
     "sans": ("Noto Sans Regular", "Noto Sans Arabic Regular"),
     "sans-bold": ("Noto Sans Bold", "Noto Sans Arabic Bold"),
 }
+# The "sans" faces as files, for the text Pillow draws (the WMS's legends and error images): Pillow has no fallback
+# from face to face, so the Arabic is drawn in its own face, shaped by raqm.
+FONT_FILES = {"en": FONT_DIR / "NotoSans-Regular.ttf", "ar": FONT_DIR / "NotoSansArabic-Regular.ttf"}
 
 _DATASOURCE_DEFAULTS = {
     "type": "postgis",
