@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import re
+import uuid
+
 import pytest
 from django.core.management import CommandError, call_command
 from pyproj import Transformer
 
+from layers.models import Municipality
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.tiles.scene import scene_build
+from tiles import publication
 from tiles.cache import tile_cache
+from tiles.seeding import seed_plan
 
 pytestmark = pytest.mark.usefixtures("municipality")
 TO_WGS84 = Transformer.from_crs(31901, 4326, always_xy=True)
+SEEDABLE = "governorates, areas, blocks, parcels, zoning, streets, landmarks, basemap"
 
 
 def _bbox_around_the_scene() -> str:
@@ -42,17 +49,77 @@ def test_seed_fills_the_cache_and_a_rerun_renders_nothing_again(settings, capsys
             {"bbox": "40,20,50,30", "zooms": "14-20"},
             "the seed covers 1,250,424,224 tiles, more than --max-tiles 100,000",
         ),
-        ({"bbox": "48,29,47,30", "zooms": "14"}, "is not a west,south,east,north box in degrees"),
+        ({"bbox": "48,29,47,30", "zooms": "14"}, "is not a box of west,south,east,north in longitude/latitude degrees"),
         ({"bbox": "48;29;49;30", "zooms": "14"}, "expected --bbox west,south,east,north"),
         ({"bbox": "48,29,48.1,29.1", "zooms": "3-5"}, "zooms 3-5 are outside the layer's 13–20"),
         ({"bbox": "48,29,48.1,29.1", "zooms": "14", "fmt": "png", "max_tiles": 1}, "more than --max-tiles 1"),
+        # A box of the whole world meets the municipality too (in its own transverse Mercator it would be a sliver).
+        ({"bbox": "-180,-85,180,85", "zooms": "13"}, "the seed covers [0-9,]+ tiles, more than --max-tiles 100,000"),
     ],
 )
 def test_seed_refuses_bad_or_oversized_requests(arguments, message):
     options = {"fmt": "mvt", **arguments}
+    bbox = f"--bbox={options.pop('bbox')}"  # as an operator gives a west edge that is negative
 
     with pytest.raises(CommandError, match=message):
-        call_command("tiles_seed", "parcels", verbosity=0, **options)
+        call_command("tiles_seed", "parcels", bbox, verbosity=0, **options)
+
+
+@pytest.mark.parametrize(
+    ("layer", "message"),
+    [
+        (
+            "imagery",
+            f"imagery is not seeded: its tiles are cut from the captures on request; seedable layers: {SEEDABLE}.",
+        ),
+        ("parcel", f"unknown layer 'parcel'; seedable layers: {SEEDABLE} (imagery tiles are cut on request)."),
+    ],
+)
+def test_seed_lists_only_the_seedable_layers_and_says_why_imagery_is_not_one(layer, message):
+    with pytest.raises(CommandError) as refused:
+        call_command("tiles_seed", layer, bbox="48.05,29.31,48.09,29.34", zooms="15", verbosity=0)
+
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize("bbox", ["29.2,47.9,29.4,48.2", "10,10,11,11"], ids=["latitude first", "far away"])
+def test_seed_refuses_a_box_that_misses_the_municipality(bbox):
+    with pytest.raises(CommandError) as refused:
+        call_command("tiles_seed", "parcels", bbox=bbox, zooms="13", fmt="mvt", verbosity=0)
+
+    assert str(refused.value) == (
+        f"bbox {bbox} does not meet the municipality (which spans 46.51,28.52,48.45,30.12): give --bbox as"
+        " west,south,east,north in longitude/latitude degrees (EPSG:4326, longitude first)."
+    )
+
+
+def test_with_no_municipality_loaded_any_box_in_degrees_is_taken_as_before():
+    Municipality.objects.all().delete()
+
+    with pytest.raises(CommandError, match="the seed covers [0-9,]+ tiles, more than --max-tiles 1;"):
+        call_command("tiles_seed", "parcels", bbox="29.2,47.9,29.4,48.2", zooms="13", max_tiles=1, verbosity=0)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("publishing", [False, True], ids=["cached", "published"])
+def test_the_summary_tells_tiles_rendered_from_tiles_already_cached(publishing, settings, tmp_path, capsys):
+    if publishing:  # a metatile's other tiles are then published once it is drawn: still rendered by this seed
+        settings.TILE_PUBLISH_DIR = str(tmp_path / "published")
+        settings.TILE_REDIS_NAMESPACE = f"test-tiles-{uuid.uuid4().hex}"
+        publication._client.cache_clear()
+    scene_build()
+    options = {"bbox": _bbox_around_the_scene(), "zooms": "16-18", "fmt": "png"}
+    tiles = seed_plan(layer="parcels", bbox_lonlat=options["bbox"], zooms=options["zooms"], fmt="png").count()
+
+    call_command("tiles_seed", "parcels", verbosity=0, **options)
+    first = capsys.readouterr().out
+    call_command("tiles_seed", "parcels", verbosity=0, **options)
+    rerun = capsys.readouterr().out
+
+    written = re.fullmatch(rf"Seeded parcels png: {tiles} rendered, 0 already cached \((\d+) KiB written\)\.\n", first)
+    assert written is not None, first
+    assert int(written[1]) > 0
+    assert rerun == f"Seeded parcels png: 0 rendered, {tiles} already cached (0 KiB written).\n"
 
 
 @pytest.mark.django_db(transaction=True)

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from geoportal.errors import DomainError
-from tiles.seeding import DEFAULT_MAX_TILES, seed_plan, seed_run
+from tiles.seeding import BBOX_ORDER, DEFAULT_MAX_TILES, SeedCounts, seed_plan, seed_run
 
 
 class Command(BaseCommand):
@@ -12,7 +12,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("layer")
-        parser.add_argument("--bbox", required=True, help="west,south,east,north in degrees (EPSG:4326)")
+        parser.add_argument("--bbox", required=True, help=BBOX_ORDER)
         parser.add_argument("--zooms", required=True, help="Z or Z1-Z2")
         parser.add_argument("--format", dest="fmt", default="png", choices=["png", "mvt"])
         parser.add_argument("--max-tiles", type=int, default=DEFAULT_MAX_TILES)
@@ -24,4 +24,12 @@ class Command(BaseCommand):
                 counts = seed_run(plan, progress=progress)
         except DomainError as error:
             raise CommandError(error.message) from error
-        self.stdout.write(f"Seeded {counts['tiles']} {fmt} tiles of {layer} ({counts['bytes'] // 1024} KiB).")
+        self.stdout.write(seed_summary(layer=layer, fmt=fmt, counts=counts))
+
+
+def seed_summary(*, layer: str, fmt: str, counts: SeedCounts) -> str:
+    """One line that tells a first run from a rerun: a rerun renders nothing and writes nothing."""
+    return (
+        f"Seeded {layer} {fmt}: {counts.rendered} rendered, {counts.cached} already cached"
+        f" ({counts.bytes_written // 1024} KiB written)."
+    )
