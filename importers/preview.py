@@ -16,6 +16,8 @@ from django.conf import settings
 
 CHANGE_COLOURS = {"added": "#2e7d32", "changed": "#ef6c00", "retired": "#c62828"}
 MAX_FEATURES = 20_000  # beyond this the file grows past what a browser draws comfortably
+MUNICIPALITY_CENTRE = [29.35, 47.98]  # latitude first, as Leaflet takes it
+NO_CHANGES_NOTE = "No changes in this delivery"
 LEAFLET_DIST = Path(settings.BASE_DIR) / "frontend" / "node_modules" / "leaflet" / "dist"
 
 
@@ -33,14 +35,28 @@ class _OfflineMap(folium.Map):
 def change_map_html(features: list[dict], *, title: str, context: list[dict] | None = None) -> str:
     """Return the HTML of a map of ``features`` (GeoJSON in EPSG:4326, ``properties.change`` set)."""
     shown = features[:MAX_FEATURES]
-    figure = _OfflineMap(location=[29.35, 47.98], zoom_start=12, tiles=None, control_scale=True)
+    figure = _OfflineMap(location=MUNICIPALITY_CENTRE, zoom_start=12, tiles=None, control_scale=True)
     if context:
-        folium.GeoJson(
-            {"type": "FeatureCollection", "features": context},
-            name="Delivered blocks",
-            style_function=lambda _: {"color": "#777777", "weight": 1, "fill": False, "dashArray": "4 4"},
-        ).add_to(figure)
-    layer = folium.GeoJson(
+        _context_layer(context).add_to(figure)
+    # A delivery that changes nothing (the same file delivered again) keeps the municipality's view: folium's
+    # tooltip reads its fields from the first feature, and refuses a layer that has none.
+    if shown:
+        layer = _changes_layer(shown).add_to(figure)
+        figure.fit_bounds(layer.get_bounds())
+    figure.get_root().html.add_child(folium.Element(_legend_html(features, title=title)))
+    return figure.get_root().render()
+
+
+def _context_layer(context: list[dict]) -> folium.GeoJson:
+    return folium.GeoJson(
+        {"type": "FeatureCollection", "features": context},
+        name="Delivered blocks",
+        style_function=lambda _: {"color": "#777777", "weight": 1, "fill": False, "dashArray": "4 4"},
+    )
+
+
+def _changes_layer(shown: list[dict]) -> folium.GeoJson:
+    return folium.GeoJson(
         {"type": "FeatureCollection", "features": shown},
         name="Changes",
         # Retired parcels lie underneath, dashed, so that what replaced them shows on top.
@@ -54,21 +70,25 @@ def change_map_html(features: list[dict], *, title: str, context: list[dict] | N
         tooltip=folium.GeoJsonTooltip(fields=["key", "change"], aliases=["Feature", "Change"]),
         # Points (landmarks) as circles: Leaflet's default marker is an image this file does not carry.
         marker=folium.CircleMarker(radius=7),
-    ).add_to(figure)
-    if shown:
-        figure.fit_bounds(layer.get_bounds())
+    )
+
+
+def _legend_html(features: list[dict], *, title: str) -> str:
+    """Return the box with the title, a swatch and count per kind of change, and what the map does not show."""
     counts = {change: sum(f["properties"]["change"] == change for f in features) for change in CHANGE_COLOURS}
     legend = "".join(
         f'<div><span style="display:inline-block;width:12px;height:12px;background:{colour};margin-right:6px"></span>'
         f"{change} {counts[change]}</div>"
         for change, colour in CHANGE_COLOURS.items()
     )
-    note = f"<div>showing the first {MAX_FEATURES:,} of {len(features):,}</div>" if len(features) > MAX_FEATURES else ""
-    figure.get_root().html.add_child(
-        folium.Element(
-            '<div id="change-legend" style="position:absolute;top:10px;right:10px;z-index:1000;background:#fff;'
-            'padding:8px 10px;font:13px sans-serif;border:1px solid #999">'
-            f"<strong>{html.escape(title)}</strong>{legend}{note}</div>"
-        )
+    if not features:
+        note = f'<div id="change-note">{NO_CHANGES_NOTE}</div>'
+    elif len(features) > MAX_FEATURES:
+        note = f"<div>showing the first {MAX_FEATURES:,} of {len(features):,}</div>"
+    else:
+        note = ""
+    return (
+        '<div id="change-legend" style="position:absolute;top:10px;right:10px;z-index:1000;background:#fff;'
+        'padding:8px 10px;font:13px sans-serif;border:1px solid #999">'
+        f"<strong>{html.escape(title)}</strong>{legend}{note}</div>"
     )
-    return figure.get_root().render()

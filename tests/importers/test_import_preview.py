@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import sync_playwright
 
+from importers.models import ImportJob
 from layers.models import ParcelVersion
 from tests.frontend.test_browser import CHROMIUM, CHROMIUM_ARGS, SCREENS
 from tests.importers.delivery_builders import geopackage_write
@@ -37,6 +38,26 @@ def test_the_change_map_needs_nothing_from_the_internet(change_map):
     assert page.count('"change": "retired"') == 4
 
 
+def _unchanged_map(tmp_path):
+    """Write the dry run's map of the first delivery delivered again, which changes nothing."""
+    _deliver(tmp_path / "first", _first_delivery())
+    geopackage_write(tmp_path / "again" / "survey.gpkg", _first_delivery())
+    path = tmp_path / "unchanged.html"
+    call_command("import", "survey", str(tmp_path / "again"), dry_run=True, change_map=path)
+    return path
+
+
+def test_a_delivery_that_changes_nothing_gets_a_map_that_says_so(tmp_path):
+    page = _unchanged_map(tmp_path).read_text(encoding="utf-8")
+
+    assert ImportJob.objects.get().status == ImportJob.Status.ACCEPTED
+    assert '<div id="change-note">No changes in this delivery</div>' in page
+    assert ["added 0", "changed 0", "retired 0"] == re.findall(r"(?:added|changed|retired) \d+", page)
+    assert re.findall(r"center: \[([^\]]*)\]", page) == ["29.35, 47.98"]  # the municipality's view
+    assert "fitBounds" not in page
+    assert re.findall(r'(?:src|href)="(https?:[^"]+)"', page) == []
+
+
 @pytest.mark.browser
 def test_the_change_map_draws_each_change_in_its_colour(change_map):
     with sync_playwright() as playwright:
@@ -57,5 +78,27 @@ def test_the_change_map_draws_each_change_in_its_colour(change_map):
     assert sorted(stroke for stroke in strokes if stroke != "#777777") == sorted(
         ["#2e7d32"] * 4 + ["#ef6c00"] * 2 + ["#c62828"] * 4
     )
+    assert [url for url in requests if not url.startswith(("file:", "data:"))] == []
+    assert errors == []
+
+
+@pytest.mark.browser
+def test_the_map_of_no_changes_shows_its_note(tmp_path):
+    unchanged_map = _unchanged_map(tmp_path)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1000, "height": 700})
+        requests, errors = [], []
+        page.on("request", lambda request: requests.append(request.url))
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(unchanged_map.as_uri())
+        page.wait_for_selector(".leaflet-container")
+        note = page.locator("#change-note")
+        visible, text = note.is_visible(), note.inner_text()
+        SCREENS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SCREENS / "import-change-map-unchanged.png")
+        browser.close()
+
+    assert (visible, text) == (True, "No changes in this delivery")
     assert [url for url in requests if not url.startswith(("file:", "data:"))] == []
     assert errors == []

@@ -148,7 +148,7 @@ def test_the_command_and_the_periodic_task(settings):
     ImportJob.objects.filter(pk=job.pk).update(finished_at=timezone.now() - datetime.timedelta(days=200))
 
     assert deliveries_prune_task() == {}  # 0: keep everything
-    with pytest.raises(CommandError, match="--keep-days must be at least 1"):
+    with pytest.raises(CommandError, match=r"^GEOPORTAL_IMPORT_DELIVERY_KEEP_DAYS is 0 \(keep all\): give --keep-days"):
         call_command("imports_prune")
     out = io.StringIO()
     call_command("imports_prune", "--keep-days", "30", "--dry-run", stdout=out)
@@ -161,6 +161,17 @@ def test_the_command_and_the_periodic_task(settings):
     settings.IMPORT_DELIVERY_KEEP_DAYS = 30
     assert deliveries_prune_task() == {"jobs": [job.pk], "quarantined": [], "bytes_freed": DELIVERY_BYTES}
     assert not job_folder(job.pk).exists()
+
+
+def test_the_command_refuses_keep_days_below_one_whatever_the_setting(settings):
+    settings.IMPORT_DELIVERY_KEEP_DAYS = 90
+    job = _job("survey", ImportJob.Status.REJECTED, days_ago=200)
+
+    with pytest.raises(CommandError) as refused:
+        call_command("imports_prune", "--keep-days", "0")
+
+    assert str(refused.value) == "--keep-days must be at least 1, not 0."  # the setting is not 0: not named
+    assert job_folder(job.pk).exists()
 
 
 def test_keep_days_below_one_is_refused():

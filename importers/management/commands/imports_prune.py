@@ -23,8 +23,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         keep_days = options["keep_days"]
-        if keep_days is None or keep_days < 1:
-            raise CommandError("--keep-days must be at least 1 (GEOPORTAL_IMPORT_DELIVERY_KEEP_DAYS is 0: keep all).")
+        if keep_days is None:  # the default, when the setting is 0
+            raise CommandError("GEOPORTAL_IMPORT_DELIVERY_KEEP_DAYS is 0 (keep all): give --keep-days to prune.")
+        if keep_days < 1:
+            raise CommandError(f"--keep-days must be at least 1, not {keep_days}.")
         pruned = deliveries_prune(keep_days=keep_days, dry_run=options["dry_run"])
         prefix = "would have " if options["dry_run"] else ""
         self.stdout.write(f"{prefix}{pruned.summary()}")
