@@ -10,12 +10,34 @@ from urllib.parse import unquote
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from frontend.vendor_assets import VENDOR_STATICFILES_DIRS
 from geoportal.embedded import paths as embedded
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-env = environ.Env()
+BOOLEAN_FALSE_STRINGS = ("false", "off", "no", "n", "0", "")
+
+
+class _Environment(environ.Env):
+    """django-environ, naming the variable whose value it cannot read: GEOPORTAL_SRID=abc stopped the portal with a
+    bare "invalid literal for int()", and DJANGO_DEBUG=maybe was read as false without a word."""
+
+    def get_value(self, var, cast=None, default=environ.Env.NOTSET, parse_default=False):
+        given = self.ENVIRON.get(var)
+        if (
+            cast is bool
+            and given is not None
+            and given.strip().lower() not in (*self.BOOLEAN_TRUE_STRINGS, *BOOLEAN_FALSE_STRINGS)
+        ):
+            raise ImproperlyConfigured(f"{var}={given[:40]!r}: true or false (yes/no, on/off, 1/0).")
+        try:
+            return super().get_value(var, cast=cast, default=default, parse_default=parse_default)
+        except ValueError as error:
+            raise ImproperlyConfigured(f"{var}={(given or '')[:40]!r} cannot be read: {error}") from None
+
+
+env = _Environment()
 
 # "local" runs on the embedded services with a generated secret; "production" requires secrets.
 GEOPORTAL_ENV = env.str("GEOPORTAL_ENV", default="local")
@@ -172,6 +194,8 @@ GISSERVER_COUNT_NUMBER_MATCHED = 2
 # Tiles (tiles/): cache backend (filesystem | redis | none), metatile size in tiles per side, and
 # how many renders may run at once across all processes, with how many more may wait for a slot.
 TILE_CACHE = env.str("GEOPORTAL_TILE_CACHE", default="filesystem")
+if TILE_CACHE not in ("filesystem", "redis", "none"):  # else found only by the first tile request
+    raise ImproperlyConfigured(f"GEOPORTAL_TILE_CACHE={TILE_CACHE[:40]!r}: filesystem, redis or none.")
 TILE_CACHE_DIR = Path(env.str("GEOPORTAL_TILE_CACHE_DIR", default=str(embedded.VAR_DIR / "tiles")))
 # Every process that writes layer data must agree on it (it decides which tiles a change reaches).
 TILE_METATILE_SIZE = env.int("GEOPORTAL_TILE_METATILE_SIZE", default=4)
@@ -264,6 +288,10 @@ IMPORT_PULL_TIMEOUT_SECONDS = env.float("GEOPORTAL_IMPORT_PULL_TIMEOUT_SECONDS",
 IMPORT_PULL_HOSTS = env.list("GEOPORTAL_IMPORT_PULL_HOSTS", default=[])
 # The Celery queue import jobs go to: a dedicated worker (-Q) keeps long imports from delaying other tasks.
 IMPORT_QUEUE = env.str("GEOPORTAL_IMPORT_QUEUE", default="celery")
+# A worker started without -Q (as ./portal run and docker/ start theirs) takes Celery's default queue and the import
+# jobs': with only the default, a GEOPORTAL_IMPORT_QUEUE of its own left every job queued. A worker for imports alone
+# is started with -Q and that name; the others then with -Q celery.
+CELERY_TASK_QUEUES = [Queue(name) for name in dict.fromkeys(["celery", IMPORT_QUEUE])]
 
 DEMO_DIR = Path(env.str("GEOPORTAL_DEMO_DIR", default=str(embedded.DEMO_DIR)))
 DEMO_PARCELS = env.int("GEOPORTAL_DEMO_PARCELS", default=20000)

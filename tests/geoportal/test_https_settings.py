@@ -1,5 +1,6 @@
 """geoportal/settings.py: in production the portal is served over HTTPS, so its cookies travel only over HTTPS and
-browsers are told to use nothing else (HSTS); Django's deployment check agrees."""
+browsers are told to use nothing else (HSTS); Django's deployment check agrees. And a variable whose value cannot be
+read stops the portal with a message that names it."""
 
 from __future__ import annotations
 
@@ -33,3 +34,23 @@ def test_production_sends_cookies_only_over_https_and_asks_browsers_for_https_on
     output = _deploy_check(**environment)
 
     assert [code for code in HTTPS_WARNINGS if code in output] == (list(HTTPS_WARNINGS) if warned else []), output
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("GEOPORTAL_SRID", "abc", "GEOPORTAL_SRID='abc' cannot be read"),
+        ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG='maybe': true or false"),
+        ("GEOPORTAL_TILE_CACHE", "bogus", "GEOPORTAL_TILE_CACHE='bogus': filesystem, redis or none"),
+    ],
+)
+def test_a_setting_that_cannot_be_read_stops_the_portal_naming_its_variable(variable, value, said):
+    """GEOPORTAL_SRID=abc stopped it with a bare ValueError; DJANGO_DEBUG=maybe was read as false and a bad tile cache
+    was found by the first tile request, under the setting's name rather than the variable's."""
+    finished = subprocess.run(
+        [sys.executable, str(MANAGE_PY), "check"],
+        env={**os.environ, variable: value}, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+    assert finished.returncode != 0
+    assert f"ImproperlyConfigured: {said}" in finished.stderr
