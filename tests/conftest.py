@@ -28,6 +28,9 @@ os.environ[statement_timeout.SETTING] = "0"
 # environment; this process's settings are loaded already); the reserve's own tests set theirs.
 os.environ["GEOPORTAL_TILE_DISK_RESERVE_PERCENT"] = "0"
 settings.TILE_DISK_RESERVE_PERCENT = 0.0
+# No Celery worker runs beside the tests: /healthz does not ask for one, but in its own tests.
+os.environ["GEOPORTAL_HEALTH_WORKER_SILENCE_SECONDS"] = "0"
+settings.HEALTH_WORKER_SILENCE_SECONDS = 0
 # Nor may the servers they start cache tiles in var/tiles (see _tile_cache_of_this_test); each test's own folder
 # is set in this process by that fixture.
 os.environ["GEOPORTAL_TILE_CACHE_DIR"] = tempfile.mkdtemp(prefix="geoportal-test-tiles-")
