@@ -21,12 +21,15 @@ import math
 import xml.etree.ElementTree as ET
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.db import connection
 
+from layers.kept_until_changed import kept_until_layers_change
 from layers.selectors import maps_credits
+from layers.wfs_extent import wgs84_box_of_extent
 
 from . import wms
-from .layers import LAYERS
+from .layers import LAYERS, TileLayer
 from .legend import legend_size
 from .styles.stylesheet import PIXEL_M, largest_scale_denominator
 
@@ -111,8 +114,9 @@ def capabilities(service_url: str, *, version: str) -> bytes:
                                                            "opaque": "1" if name == "basemap" else "0"})  # fmt: skip
         document.child(element, "Name", name)
         document.child(element, "Title", title)
-        document.geographic_box(element, extent)
-        document.child(element, "BoundingBox", attributes=document.wgs84_box(extent))
+        layer_extent = _layer_extent_wgs84(LAYERS[name]) or extent
+        document.geographic_box(element, layer_extent)
+        document.child(element, "BoundingBox", attributes=document.wgs84_box(layer_extent))
         # Whom the layer credits (layers.selectors.map_credits): QGIS and ArcGIS show it with the layer.
         document.child(document.child(element, "Attribution"), "Title", " | ".join(credits[name]))
         style = document.child(element, "Style")
@@ -196,6 +200,26 @@ class _Document:
 
 def _box_attributes(extent: tuple[float, float, float, float]) -> dict[str, str]:
     return dict(zip(("minx", "miny", "maxx", "maxy"), (f"{value:.6f}" for value in extent), strict=True))
+
+
+def _layer_extent_wgs84(layer: TileLayer) -> tuple[float, float, float, float] | None:
+    """The box of what a data layer draws, its current features (its tiles' filter), so that a client's "zoom to
+    layer" goes there; kept until the layer changes (layers/kept_until_changed.py: a read of the whole layer, half a
+    second for a million parcels). None for the basemap, which draws the whole municipality, and an empty layer."""
+    if layer.vector is None:
+        return None
+
+    def worked_out():
+        with connection.cursor() as cursor:
+            table, where = layer.vector.table, layer.vector.where  # tiles/layers.py's, not a request's
+            cursor.execute(
+                "SELECT ST_XMin(box), ST_YMin(box), ST_XMax(box), ST_YMax(box)"  # noqa: S608
+                f" FROM (SELECT ST_Extent(t.geom) AS box FROM {table} t WHERE {where}) e"
+            )
+            extent = cursor.fetchone()
+        return None if extent[0] is None else wgs84_box_of_extent(extent, settings.SRID)
+
+    return kept_until_layers_change(sources=layer.sources, name=f"wms-wgs84-box:{layer.name}", compute=worked_out)
 
 
 def _extent_wgs84() -> tuple[float, float, float, float]:

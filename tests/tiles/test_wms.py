@@ -15,6 +15,8 @@ from urllib.request import urlopen
 
 import numpy as np
 import pytest
+from django.conf import settings
+from django.contrib.gis.geos import Point
 from django.db import connection
 from django.utils import translation
 from owslib.util import ServiceException
@@ -107,9 +109,34 @@ def test_owslib_reads_the_capabilities_and_draws_a_map(live_server, scene):
     assert service.contents["basemap"].queryable == 0
     assert {"EPSG:3857", "EPSG:4326", "CRS:84", "EPSG:31901"} <= set(service.contents["parcels"].crsOptions)
     west, south, east, north = service.contents["parcels"].boundingBoxWGS84
-    assert west < 48.0 < east and south < 29.3 < north  # noqa: PT018 - the municipality's extent holds Salmiya
+    assert west < 48.0628 < east and south < 29.3316 < north  # noqa: PT018 - the parcels' box holds the scene's
     assert _rgba(png).shape == (200, 200, 4)
     assert _drawn(png) > 2000  # three parcels and a street
+
+
+def test_each_data_layer_s_box_is_its_own_and_follows_its_changes(client, scene):
+    """Every layer gave the municipality's box, so a client's "zoom to layer" showed the whole country for the three
+    parcels of a block. The basemap, drawn everywhere, keeps the municipality's."""
+
+    def boxes() -> dict[str, tuple[float, ...]]:
+        document = client.get("/wms", {"SERVICE": "WMS", "REQUEST": "GetCapabilities", "VERSION": "1.3.0"}).content
+        service = WebMapService("http://testserver/wms", version="1.3.0", xml=document)
+        return {name: service.contents[name].boundingBoxWGS84 for name in ("parcels", "landmarks", "basemap")}
+
+    first = boxes()
+    landmark = Landmark(code="LM-FAR", name_ar="معلم", name_en="Far", category="mosque",
+                        geom=Point(SALMIYA_X + 3_000, SALMIYA_Y + 2_000, srid=settings.SRID))  # fmt: skip
+    layer_feature_save(feature=landmark)
+    after = boxes()
+
+    parcels_west, parcels_south, parcels_east, parcels_north = first["parcels"]
+    assert parcels_west < 48.0628 < parcels_east and parcels_south < 29.3316 < parcels_north  # noqa: PT018
+    assert parcels_east - parcels_west < 0.01  # the scene's block, not the country
+    basemap_west, _, basemap_east, _ = first["basemap"]
+    assert basemap_east - basemap_west > 1  # the municipality's
+    assert after["parcels"] == first["parcels"]
+    assert after["landmarks"][2] > first["landmarks"][2] + 0.02  # 3 km further east
+    assert after["basemap"] == first["basemap"]
 
 
 def test_owslib_asks_what_lies_at_a_pixel(live_server, scene):
@@ -145,7 +172,7 @@ def test_owslib_1_1_1_reads_the_capabilities_draws_and_asks(live_server, scene):
     assert parcels.queryable == 1 and service.contents["basemap"].opaque == 1  # noqa: PT018
     assert {"EPSG:3857", "EPSG:4326", "EPSG:31901", "EPSG:32638", "EPSG:32639"} == set(parcels.crsOptions)
     box_west, box_south, box_east, box_north = parcels.boundingBoxWGS84
-    assert box_west < 48.0 < box_east and box_south < 29.3 < box_north  # noqa: PT018 - the municipality holds Salmiya
+    assert box_west < 48.0628 < box_east and box_south < 29.3316 < box_north  # noqa: PT018 - it holds the scene's parcels
     assert set(service.getOperationByName("GetMap").formatOptions) == {"image/png", "image/jpeg"}
     assert _rgba(png).shape == (200, 300, 4) and _drawn(png) > 1000  # noqa: PT018
     assert [feature["properties"]["number"] for feature in json.loads(info)["features"]] == ["2"]
