@@ -17,6 +17,7 @@ from django.db import connection
 
 from frontend.rate_limit import WINDOW_SECONDS
 from geoportal import statement_timeout
+from layers import kept_until_changed
 from tests.factories import AreaFactory, BlockFactory
 from tiles.cache import tile_cache
 from tiles.finisher import tile_finisher
@@ -28,9 +29,6 @@ os.environ[statement_timeout.SETTING] = "0"
 # environment; this process's settings are loaded already); the reserve's own tests set theirs.
 os.environ["GEOPORTAL_TILE_DISK_RESERVE_PERCENT"] = "0"
 settings.TILE_DISK_RESERVE_PERCENT = 0.0
-# No Celery worker runs beside the tests: /healthz does not ask for one, but in its own tests.
-os.environ["GEOPORTAL_HEALTH_WORKER_SILENCE_SECONDS"] = "0"
-settings.HEALTH_WORKER_SILENCE_SECONDS = 0
 # Nor may the servers they start cache tiles in var/tiles (see _tile_cache_of_this_test); each test's own folder
 # is set in this process by that fixture.
 os.environ["GEOPORTAL_TILE_CACHE_DIR"] = tempfile.mkdtemp(prefix="geoportal-test-tiles-")
@@ -129,6 +127,14 @@ def _tile_cache_of_this_test(settings, tmp_path):
     tile_cache.cache_clear()
     yield
     tile_cache.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _kept_values_of_this_test(monkeypatch):
+    """Values kept until a layer changes (layers/kept_until_changed.py) live in Redis, outside the test's transaction
+    and past the test run: each test keeps its own. Factories write features without change events, so a box kept by
+    one test would have been served to the next."""
+    monkeypatch.setattr(kept_until_changed, "CACHE_PREFIX", f"kept-until-changed-{uuid.uuid4().hex}:")
 
 
 @pytest.fixture(autouse=True)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from django.core.cache import cache
 from django.db import connection, transaction
 
-from layers.kept_until_changed import kept_until_layers_change
+from layers.kept_until_changed import kept_key, kept_until_layers_change
 from layers.services.parcels import parcel_create
 from tests.factories import parcel_survey
 from tests.geometry_helpers import SALMIYA_X, ktm_rectangle
@@ -64,3 +65,13 @@ def test_a_truncated_layer_s_value_is_worked_out_again(block):
 
     assert kept == "before"
     assert _kept("parcels", "after") == "after"
+
+
+def test_a_value_kept_under_a_snapshot_ahead_of_the_database_s_is_worked_out_again(block):
+    """A physical restore (a point in time, a volume put back) keeps the database's oid and files but takes its
+    transaction counter back: every change after it would have looked seen by a snapshot from before the restore."""
+    _kept("parcels", "before the restore")
+    kept = cache.get(kept_key("test-parcels"))
+    cache.set(kept_key("test-parcels"), {**kept, "snapshot": "4000000000:4000000000:"})
+
+    assert _kept("parcels", "after it") == "after it"
