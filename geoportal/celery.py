@@ -15,23 +15,43 @@ WORKER_HEARTBEAT_SECONDS = 30.0
 
 
 @app.task(name="geoportal.worker_heartbeat")
-def worker_heartbeat() -> None:
-    """Say that a worker and beat run: /healthz reads it (geoportal/health.py)."""
+def worker_heartbeat(queue: str) -> None:
+    """Say that a worker takes tasks from ``queue``: beat sends this to every queue (``_heartbeats_scheduled``), and
+    /healthz/worker reads it (geoportal/health.py)."""
     from geoportal.health import worker_heartbeat_record
 
-    worker_heartbeat_record()
+    worker_heartbeat_record(queue)
+
+
+def _queue_names(conf) -> list[str]:
+    return [queue.name for queue in conf.task_queues or ()]
+
+
+@app.on_after_configure.connect
+def _heartbeats_scheduled(sender, **_kwargs) -> None:
+    """A heartbeat for each queue (settings.CELERY_TASK_QUEUES), sent to that queue, so that a worker of its own
+    (the import jobs', say) is seen too. Added once the settings are read: reading them at import would load them
+    before the web server's statement time limit is set (geoportal/wsgi.py)."""
+    for queue in _queue_names(sender.conf):
+        sender.conf.beat_schedule[f"geoportal-worker-heartbeat-{queue}"] = {
+            "task": "geoportal.worker_heartbeat",
+            "schedule": WORKER_HEARTBEAT_SECONDS,
+            "args": (queue,),
+            "options": {"queue": queue, "expires": WORKER_HEARTBEAT_SECONDS},
+        }
 
 
 @worker_ready.connect
-def _worker_ready(**_kwargs) -> None:
-    """Report at once: beat's first heartbeat comes 30 s after the start, and /healthz failed until then."""
-    worker_heartbeat()
+def _worker_ready(sender, **_kwargs) -> None:
+    """Report at once, through the queues, so that each records the queues a worker takes: beat's first heartbeat
+    comes 30 s after the start."""
+    for queue in _queue_names(sender.app.conf):
+        worker_heartbeat.apply_async((queue,), queue=queue, expires=WORKER_HEARTBEAT_SECONDS)
 
 
 # Deliveries (importers/tasks.py): take finished files from the drop folders, and start the scheduled
 # pulls that are due (each DeliverySchedule's interval is edited in the admin).
 app.conf.beat_schedule = {
-    "geoportal-worker-heartbeat": {"task": "geoportal.worker_heartbeat", "schedule": WORKER_HEARTBEAT_SECONDS},
     "importers-drop-folders-scan": {"task": "importers.drop_folders_scan", "schedule": 30.0},
     "importers-schedules-pull": {"task": "importers.schedules_pull", "schedule": 60.0},
     # A job whose worker was killed mid-run is marked failed (its transaction was rolled back).

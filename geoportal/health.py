@@ -1,7 +1,9 @@
-"""``/healthz``: are the database, Redis, the disk and the Celery worker in a state to serve?"""
+"""``/healthz``: are the database, Redis and the disk in a state to serve? ``/healthz/worker``: is a Celery worker
+taking the tasks of each queue?"""
 
 from __future__ import annotations
 
+import functools
 import shutil
 import time
 from collections.abc import Callable
@@ -33,41 +35,37 @@ def disk_check() -> str:
     return f"{usage.free // 2**30} GiB free"
 
 
-def _worker_heartbeat_key() -> str:
-    return f"health:worker-heartbeat:{connection.settings_dict['NAME']}"  # one per deployment sharing a Redis
+CHECKS: dict[str, Callable[[], str]] = {"database": database_check, "redis": redis_check, "disk": disk_check}
 
 
-def worker_heartbeat_record() -> None:
-    """Called by the Celery worker every 30 s, from beat (geoportal/celery.py)."""
-    cache.set(_worker_heartbeat_key(), time.time(), timeout=None)
+def _worker_heartbeat_key(queue: str) -> str:
+    """One per queue, deployment (GEOPORTAL_TILE_REDIS_NAMESPACE) and database, as they may share a Redis."""
+    return f"health:worker-heartbeat:{settings.TILE_REDIS_NAMESPACE}:{connection.settings_dict['NAME']}:{queue}"
 
 
-def worker_check() -> str:
-    """The worker runs the import jobs and beat's periodic tasks: without it, jobs wait in their queue forever and
-    nothing else says so."""
-    reported = cache.get(_worker_heartbeat_key())
+def worker_heartbeat_record(queue: str) -> None:
+    """Called by a Celery worker that took the heartbeat from ``queue`` (geoportal/celery.py)."""
+    cache.set(_worker_heartbeat_key(queue), time.time(), timeout=None)
+
+
+def queue_check(queue: str) -> str:
+    """Is a worker taking tasks from ``queue``? Without one, import jobs wait in their queue forever and nothing
+    else says so; the drop folders, the scheduled pulls and the pruning stop."""
+    reported = cache.get(_worker_heartbeat_key(queue))
     if reported is None:
-        raise RuntimeError("no Celery worker with beat has reported (is one running, started with --beat?)")
+        raise RuntimeError(f"no worker has taken a task from the queue '{queue}' (is one running, with beat?)")
     silence = time.time() - reported
     if silence > settings.HEALTH_WORKER_SILENCE_SECONDS:
-        raise TimeoutError(f"the Celery worker last reported {silence:.0f} s ago")
-    return f"reported {max(silence, 0):.0f} s ago"
+        raise TimeoutError(
+            f"no worker has taken a task from the queue '{queue}' for {silence:.0f} s (down, or busy with long jobs)"
+        )
+    return f"a task taken {max(silence, 0):.0f} s ago"
 
 
-CHECKS: dict[str, Callable[[], str]] = {
-    "database": database_check,
-    "redis": redis_check,
-    "disk": disk_check,
-    "worker": worker_check,
-}
-
-
-def health_report() -> dict:
+def health_report(checks: dict[str, Callable[[], str]] = CHECKS) -> dict:
     """Run every check; a failing check reports its error class and message, never a traceback."""
     results = {}
-    for name, check in CHECKS.items():
-        if name == "worker" and not settings.HEALTH_WORKER_SILENCE_SECONDS:
-            continue
+    for name, check in checks.items():
         try:
             results[name] = {"status": "ok", "detail": check()}
         except Exception as error:  # noqa: BLE001 - a health check reports any failure as data
@@ -78,5 +76,15 @@ def health_report() -> dict:
 
 @never_cache
 def healthz_view(request: HttpRequest) -> JsonResponse:
+    """The web server's state: what a load balancer asks before it sends requests here."""
     report = health_report()
+    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+
+
+@never_cache
+def healthz_worker_view(request: HttpRequest) -> JsonResponse:
+    """The Celery workers' state, a queue at a time: for monitoring, not for a load balancer (a dead or busy worker
+    is no reason to stop sending requests to a web server)."""
+    queues = [queue.name for queue in settings.CELERY_TASK_QUEUES]
+    report = health_report({f"queue {name}": functools.partial(queue_check, name) for name in queues})
     return JsonResponse(report, status=200 if report["status"] == "ok" else 503)

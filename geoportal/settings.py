@@ -180,8 +180,8 @@ SILENCED_SYSTEM_CHECKS = ["gis.W001"]
 
 # Health: free space below this on MEDIA_ROOT's disk makes /healthz report "disk: fail".
 HEALTH_MIN_FREE_DISK_BYTES = env.int("GEOPORTAL_HEALTH_MIN_FREE_DISK_BYTES", default=1 << 30)
-# /healthz fails when the Celery worker with beat has not reported for this long (it reports every 30 s); 0: not
-# checked, for a deployment without one (CELERY_TASK_ALWAYS_EAGER).
+# /healthz/worker fails for a queue no worker has taken a task from for this long (beat sends each a heartbeat every
+# 30 s).
 HEALTH_WORKER_SILENCE_SECONDS = env.int("GEOPORTAL_HEALTH_WORKER_SILENCE_SECONDS", default=300)
 
 # The ministries' WFS (layers/wfs.py, django-gisserver): every output format pages, at most this

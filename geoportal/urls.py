@@ -10,6 +10,7 @@ from tiles.views import wms_view
 
 urlpatterns = [
     path("healthz", health.healthz_view, name="healthz"),
+    path("healthz/worker", health.healthz_worker_view, name="healthz-worker"),
     path("admin/", admin.site.urls),
     path("tiles/", include("tiles.urls")),
     path("wfs", MunicipalWFSView.as_view(), name="wfs"),

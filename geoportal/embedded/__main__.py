@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import subprocess
@@ -22,6 +21,7 @@ from geoportal.front import front_command, front_config
 
 from . import paths, postgres, redis
 from .services import services_up
+from .serving import AlreadyServing, serving_lock
 
 PYTHON = sys.executable
 MANAGE = [PYTHON, str(paths.BASE_DIR / "manage.py")]
@@ -91,29 +91,8 @@ def _serve() -> int:
     return max(exit_codes, default=0)
 
 
-class AlreadyServing(RuntimeError):
-    """Another ``run`` serves from this var/ folder."""
-
-
-def _serving_lock() -> int:
-    """Hold, for as long as this process lives, the lock that says a ``run`` serves from this var/ folder. A second
-    run had started its own nginx, granian and Celery beat on the same folder, removed the first one's socket (its
-    nginx then answered 502) and sent every periodic task twice."""
-    paths.VAR_DIR.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(paths.VAR_DIR / "portal-run.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(descriptor)
-        raise AlreadyServing(
-            f"A ./portal run is already serving from {paths.VAR_DIR} (see var/portal-run.lock); stop it first"
-            " (Ctrl-C where it runs)."
-        ) from None
-    return descriptor
-
-
 def command_run() -> int:
-    _serving_lock()
+    lock = serving_lock()
     # Every process started from here publishes tiles to (and removes them from) the front's folder,
     # and trusts the one proxy before it for the client's address.
     os.environ.setdefault("GEOPORTAL_TILE_PUBLISH_DIR", str(paths.VAR_DIR / "tiles-published"))
@@ -127,6 +106,7 @@ def command_run() -> int:
         _manage("demo_load", "--once")
         return _serve()
     finally:
+        os.close(lock)  # before stopping: what this run started stays up if another run serves from it now
         started.stop()
 
 
@@ -140,7 +120,7 @@ def command_test(pytest_arguments: list[str]) -> int:
 
 
 def command_down() -> int:
-    os.close(_serving_lock())  # not under a running portal: its database would go from under it
+    os.close(serving_lock())  # not under a running portal: its database would go from under it
     redis.redis_stop()
     if postgres.cluster_running():
         postgres.cluster_stop()

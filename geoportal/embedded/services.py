@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 
 from . import paths, postgres, redis
+from .serving import serving_elsewhere
 
 
 @dataclass
@@ -15,6 +16,12 @@ class StartedServices:
     names: list[str] = field(default_factory=list)
 
     def stop(self) -> None:
+        """Stop what this invocation started, unless a ./portal run started since serves from it: a test run that
+        had started the database stopped it under the portal."""
+        if self.names and serving_elsewhere():
+            print(f"Left running ({', '.join(self.names)}): a ./portal run serves from them.", flush=True)
+            self.names.clear()
+            return
         if "redis" in self.names:
             redis.redis_stop()
         if "postgres" in self.names:

@@ -37,6 +37,18 @@ def test_compose_file_wires_the_portal_to_its_own_services():
     assert (COMPOSE_FILE.parent / "Dockerfile").read_text(encoding="utf-8").count("GEOPORTAL_BOOTSTRAP=server") == 1
 
 
+def test_the_web_health_check_asks_for_a_host_the_portal_allows():
+    """It asked http://127.0.0.1:8000/healthz of a portal that allowed only localhost (or the operator's name): a 400,
+    and the container was never healthy."""
+    web = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))["services"]["web"]
+    asked = re.search(r"http://([^:/]+)", " ".join(web["healthcheck"]["test"]))[1]
+
+    for operators in ("", "geoportal.example.org"):  # the variable unset, and set
+        allowed = re.sub(r"\$\{DJANGO_ALLOWED_HOSTS:-([^}]*)\}", lambda m, o=operators: o or m[1],
+                         web["environment"]["DJANGO_ALLOWED_HOSTS"]).split(",")  # fmt: skip
+        assert asked in allowed
+
+
 @pytest.mark.skipif(not _compose_plugin_present(), reason="the docker compose plugin is not installed here")
 def test_compose_client_accepts_the_file():
     environment = {"PATH": "/usr/local/bin:/usr/bin:/bin", "DJANGO_SECRET_KEY": "x" * 50, "POSTGRES_PASSWORD": "pw"}

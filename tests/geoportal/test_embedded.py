@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from django.conf import settings
 
 PORTAL = str(settings.BASE_DIR / "portal")
@@ -41,11 +42,14 @@ def test_while_a_run_serves_from_a_var_folder_another_run_and_down_are_refused(t
     assert after.returncode == 0, after.stderr
 
 
-def test_portal_without_a_command_prints_its_usage_and_starts_nothing(tmp_path):
+@pytest.mark.parametrize("arguments", [[], ["--help"], ["serve"]])
+def test_portal_without_a_command_prints_its_usage_and_starts_nothing(tmp_path, arguments):
     """It meant `run`: an operator asking for the usage started a second portal."""
     environment = {**os.environ, "GEOPORTAL_VAR_DIR": str(tmp_path), "GEOPORTAL_BIND": "127.0.0.1:1"}
 
-    answer = subprocess.run(["bash", PORTAL], env=environment, capture_output=True, text=True, timeout=60, check=False)
+    answer = subprocess.run(
+        ["bash", PORTAL, *arguments], env=environment, capture_output=True, text=True, timeout=60, check=False
+    )
 
     assert answer.returncode == 2
     assert answer.stderr.startswith("usage: ./portal run | test")
@@ -62,3 +66,25 @@ def test_a_worker_started_without_a_queue_takes_the_import_jobs_queue_too():
     )
 
     assert answer.stdout.split() == ["celery", "imports"], answer.stderr
+
+
+def test_services_a_test_run_started_are_left_up_while_a_portal_run_serves_from_them(tmp_path, monkeypatch, capsys):
+    """`./portal test` stops the services it started when it ends: a `./portal run` started meanwhile reused them, and
+    its database was stopped under it. (Stopping is recorded, not done: these are the services this test runs on.)"""
+    from geoportal.embedded import paths, postgres, redis
+    from geoportal.embedded.services import StartedServices
+
+    stopped = []
+    monkeypatch.setattr(paths, "VAR_DIR", tmp_path)
+    monkeypatch.setattr(redis, "redis_stop", lambda: stopped.append("redis"))
+    monkeypatch.setattr(postgres, "cluster_stop", lambda: stopped.append("postgres"))
+
+    with open(tmp_path / "portal-run.lock", "w") as lock:  # noqa: PTH123 - a descriptor to lock, as the run holds it
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        StartedServices(["postgres", "redis"]).stop()
+    left_up = list(stopped)
+    StartedServices(["postgres", "redis"]).stop()
+
+    assert left_up == []
+    assert "Left running (postgres, redis): a ./portal run serves from them." in capsys.readouterr().out
+    assert stopped == ["redis", "postgres"]  # with no run serving, as before

@@ -1,8 +1,18 @@
-"""geoportal/health.py: /healthz reports database, Redis, disk and the Celery worker."""
+"""geoportal/health.py: /healthz reports database, Redis and disk; /healthz/worker whether a worker takes each
+queue's tasks."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+
 import pytest
+from kombu import Queue
 
 
 @pytest.mark.django_db
@@ -49,34 +59,53 @@ def test_healthz_reports_low_disk(client, settings):
 
 
 @pytest.mark.django_db
-def test_healthz_fails_when_no_worker_has_reported_or_it_fell_silent(client, settings):
-    """Import jobs wait for the Celery worker; with none running they stayed queued while /healthz said 200."""
-    import time
-
+def test_healthz_worker_fails_for_a_queue_no_worker_takes_tasks_from(client, settings):
+    """Import jobs wait for a Celery worker on their queue; with none running they stayed queued while /healthz said
+    200. Each queue is asked on its own: a worker of the import jobs' own may be the one that is down."""
     from django.core.cache import cache
 
     from geoportal.celery import worker_heartbeat
     from geoportal.health import _worker_heartbeat_key
 
-    settings.HEALTH_WORKER_SILENCE_SECONDS = 300
-    cache.delete(_worker_heartbeat_key())
-    never = client.get("/healthz")
-    worker_heartbeat.apply()  # as beat has the worker run it every 30 s
-    reported = client.get("/healthz")
-    cache.set(_worker_heartbeat_key(), time.time() - 301, timeout=None)
-    silent = client.get("/healthz")
+    queue = f"test-imports-{uuid.uuid4().hex}"
+    settings.CELERY_TASK_QUEUES = [Queue("celery"), Queue(queue)]
+    worker_heartbeat.apply(("celery",))  # as a worker does when beat sends it, every 30 s
+    never = client.get("/healthz/worker")
+    worker_heartbeat.apply((queue,))
+    taken = client.get("/healthz/worker")
+    cache.set(_worker_heartbeat_key(queue), time.time() - 400, timeout=None)
+    silent = client.get("/healthz/worker")
+    web = client.get("/healthz")
 
     assert never.status_code == 503
-    assert never.json()["checks"]["worker"]["detail"].startswith("RuntimeError: no Celery worker with beat has")
-    assert reported.status_code == 200
-    assert reported.json()["checks"]["worker"] == {"status": "ok", "detail": "reported 0 s ago"}
+    assert never.json()["checks"][f"queue {queue}"]["detail"].startswith(
+        f"RuntimeError: no worker has taken a task from the queue '{queue}'"
+    )
+    assert never.json()["checks"]["queue celery"]["status"] == "ok"
+    assert taken.status_code == 200
+    assert re.fullmatch(r"a task taken \d+ s ago", taken.json()["checks"][f"queue {queue}"]["detail"])
     assert silent.status_code == 503
-    assert silent.json()["checks"]["worker"]["detail"] == "TimeoutError: the Celery worker last reported 301 s ago"
+    silence = silent.json()["checks"][f"queue {queue}"]["detail"]
+    assert re.search(r"for 4\d\d s \(down, or busy with long jobs\)", silence)
+    assert web.status_code == 200  # a load balancer keeps sending requests to the web server
+    assert "worker" not in str(web.json())
+    cache.delete(_worker_heartbeat_key(queue))
 
 
-def test_beat_has_the_worker_report_every_30_seconds():
-    from geoportal.celery import app
+def test_beat_sends_each_queue_its_heartbeat_every_30_seconds_to_that_queue():
+    """Run in a process of its own: the schedule is made once the settings are read (``_heartbeats_scheduled``)."""
+    listing = (
+        "from geoportal.celery import app; import json;"
+        "print(json.dumps({name: [entry['args'], entry['options']['queue'], entry['schedule']]"
+        " for name, entry in app.conf.beat_schedule.items() if 'heartbeat' in name}))"
+    )
+    environment = {**os.environ, "GEOPORTAL_IMPORT_QUEUE": "imports"}
 
-    entry = app.conf.beat_schedule["geoportal-worker-heartbeat"]
+    answer = subprocess.run(
+        [sys.executable, "-c", listing], env=environment, capture_output=True, text=True, check=False
+    )
 
-    assert (entry["task"], entry["schedule"]) == ("geoportal.worker_heartbeat", 30.0)
+    assert json.loads(answer.stdout) == {
+        "geoportal-worker-heartbeat-celery": [["celery"], "celery", 30.0],
+        "geoportal-worker-heartbeat-imports": [["imports"], "imports", 30.0],
+    }, answer.stderr
