@@ -300,9 +300,12 @@ DEMO_DIR = Path(env.str("GEOPORTAL_DEMO_DIR", default=str(embedded.DEMO_DIR)))
 DEMO_PARCELS = env.int("GEOPORTAL_DEMO_PARCELS", default=20000)
 DEMO_SEED = env.int("GEOPORTAL_DEMO_SEED", default=2026)
 
+LOG_LEVEL = env.str("GEOPORTAL_LOG_LEVEL", default="INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):  # else "Unable to configure root logger"
+    raise ImproperlyConfigured(f"GEOPORTAL_LOG_LEVEL={LOG_LEVEL[:40]!r}: DEBUG, INFO, WARNING, ERROR or CRITICAL.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("GEOPORTAL_LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }

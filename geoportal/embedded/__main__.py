@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from geoportal.front import front_command, front_config
@@ -44,9 +45,10 @@ WEB_SERVER_ARGUMENTS = [
 ]  # fmt: skip
 
 
-def _serve() -> int:
+def _serve(lock: int) -> int:
     """Run the front server (nginx), the web server (granian) and a Celery worker until one exits or
-    we are told to stop."""
+    we are told to stop. Each holds the serving ``lock`` too: servers left behind by a run killed outright keep
+    its var/ folder refused to a second run and to ``down``."""
     paths.PORTAL_SOCKET.unlink(missing_ok=True)
     front = front_config(
         prefix=paths.FRONT_DIR,
@@ -56,11 +58,14 @@ def _serve() -> int:
         # settings.IMPORT_UPLOAD_MAX_BYTES, read from the same variable with the same default
         upload_max_bytes=int(os.environ.get("GEOPORTAL_IMPORT_UPLOAD_MAX_BYTES", 2 << 30)),
     )
+    holding = {"pass_fds": (lock,)}
     servers = [
         subprocess.Popen(
-            [PYTHON, "-m", "granian", *WEB_SERVER_ARGUMENTS, "--uds", str(paths.PORTAL_SOCKET)], cwd=paths.BASE_DIR
+            [PYTHON, "-m", "granian", *WEB_SERVER_ARGUMENTS, "--uds", str(paths.PORTAL_SOCKET)],
+            cwd=paths.BASE_DIR,
+            **holding,
         ),
-        subprocess.Popen(front_command(front), cwd=paths.FRONT_DIR),
+        subprocess.Popen(front_command(front), cwd=paths.FRONT_DIR, **holding),
         subprocess.Popen(
             [
                 PYTHON,
@@ -76,6 +81,7 @@ def _serve() -> int:
                 "INFO",
             ],
             cwd=paths.BASE_DIR,
+            **holding,
         ),
     ]
     print(f"Geoportal is serving on http://{BIND}/  (Ctrl-C stops it)", flush=True)
@@ -87,8 +93,19 @@ def _serve() -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    exit_codes = [server.wait() for server in servers]
-    return max(exit_codes, default=0)
+    return until_one_exits(servers)
+
+
+def until_one_exits(processes: list[subprocess.Popen], *, poll_seconds: float = 0.5) -> int:
+    """Wait until one of ``processes`` exits, then stop the others; return the highest exit status. Waiting for each in
+    turn had left the run serving 502s after granian gave up (a setting only the web processes read, say), so a
+    service manager never saw it fail."""
+    while all(process.poll() is None for process in processes):
+        time.sleep(poll_seconds)
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    return max((process.wait() for process in processes), default=0)
 
 
 def command_run() -> int:
@@ -104,7 +121,7 @@ def command_run() -> int:
         _manage("collectstatic", "--noinput", "--verbosity", "0")
         _manage("tiles_restyle")  # a new look since the last start: the tiles drawn the old way go
         _manage("demo_load", "--once")
-        return _serve()
+        return _serve(lock)
     finally:
         os.close(lock)  # before stopping: what this run started stays up if another run serves from it now
         started.stop()

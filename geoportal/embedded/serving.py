@@ -23,11 +23,14 @@ def serving_lock() -> int:
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        holder = os.read(descriptor, 32).decode(errors="replace").strip() or "?"
         os.close(descriptor)
         raise AlreadyServing(
-            f"A ./portal run is already serving from {paths.VAR_DIR} (see var/{LOCK_NAME}); stop it first"
-            " (Ctrl-C where it runs)."
+            f"A ./portal run is already serving from {paths.VAR_DIR} (process {holder}, in var/{LOCK_NAME}, or the"
+            " servers it started); stop it first (Ctrl-C where it runs)."
         ) from None
+    os.ftruncate(descriptor, 0)
+    os.write(descriptor, f"{os.getpid()}\n".encode())
     return descriptor
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import subprocess
 import sys
 
@@ -88,3 +89,41 @@ def test_services_a_test_run_started_are_left_up_while_a_portal_run_serves_from_
     assert left_up == []
     assert "Left running (postgres, redis): a ./portal run serves from them." in capsys.readouterr().out
     assert stopped == ["redis", "postgres"]  # with no run serving, as before
+
+
+def test_servers_left_by_a_run_killed_outright_keep_its_folder_refused(tmp_path):
+    """The lock was the run process's alone: killed with -9, it left nginx, granian and Celery serving, and `down`
+    then stopped the database under them. The servers are started holding it too (``pass_fds``), as this child is."""
+    starts_a_server_and_dies = (
+        "import os, subprocess; from geoportal.embedded.serving import serving_lock; lock = serving_lock();"
+        " quiet = subprocess.DEVNULL;"
+        " server = subprocess.Popen(['sleep', '60'], pass_fds=(lock,), stdout=quiet, stderr=quiet);"
+        " print(os.getpid(), server.pid, flush=True); os.kill(os.getpid(), 9)"
+    )
+    environment = {**os.environ, "GEOPORTAL_VAR_DIR": str(tmp_path)}
+    killed = subprocess.run(
+        [sys.executable, "-c", starts_a_server_and_dies], cwd=settings.BASE_DIR, env=environment,
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    run, server = (int(pid) for pid in killed.stdout.split())
+    try:
+        refused = _embedded("down", tmp_path)
+    finally:
+        os.kill(server, signal.SIGKILL)
+
+    assert killed.returncode == -signal.SIGKILL
+    assert refused.returncode == 1
+    assert f"already serving from {tmp_path} (process {run}, in var/portal-run.lock" in refused.stderr
+
+
+def test_a_run_ends_when_one_of_its_servers_exits_and_stops_the_others():
+    """It waited for each server in turn: granian gave up on a bad setting and nginx went on answering 502."""
+    from geoportal.embedded.__main__ import until_one_exits
+
+    lasting = subprocess.Popen(["sleep", "60"])
+    failing = subprocess.Popen(["sh", "-c", "exit 3"])
+
+    status = until_one_exits([lasting, failing], poll_seconds=0.05)
+
+    assert status == 3
+    assert lasting.returncode == -signal.SIGTERM

@@ -42,6 +42,7 @@ def test_production_sends_cookies_only_over_https_and_asks_browsers_for_https_on
         ("GEOPORTAL_SRID", "abc", "GEOPORTAL_SRID='abc' cannot be read"),
         ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG='maybe': true or false"),
         ("GEOPORTAL_TILE_CACHE", "bogus", "GEOPORTAL_TILE_CACHE='bogus': filesystem, redis or none"),
+        ("GEOPORTAL_LOG_LEVEL", "loud", "GEOPORTAL_LOG_LEVEL='LOUD': DEBUG, INFO, WARNING, ERROR or CRITICAL"),
     ],
 )
 def test_a_setting_that_cannot_be_read_stops_the_portal_naming_its_variable(variable, value, said):
