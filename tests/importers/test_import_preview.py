@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import pytest
@@ -58,8 +59,9 @@ def test_a_delivery_that_changes_nothing_gets_a_map_that_says_so(tmp_path):
     assert re.findall(r'(?:src|href)="(https?:[^"]+)"', page) == []
 
 
-@pytest.mark.browser
-def test_the_change_map_draws_each_change_in_its_colour(change_map):
+@contextlib.contextmanager
+def _opened(change_map, *, waiting_for: str, screenshot: str):
+    """The map open in Chromium: its page, and the requests it made and errors it raised; a screenshot when done."""
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1000, "height": 700})
@@ -67,13 +69,20 @@ def test_the_change_map_draws_each_change_in_its_colour(change_map):
         page.on("request", lambda request: requests.append(request.url))
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(change_map.as_uri())
-        page.wait_for_selector("path.leaflet-interactive")
+        page.wait_for_selector(waiting_for)
+        yield page, requests, errors
+        SCREENS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SCREENS / screenshot)
+        browser.close()
+
+
+@pytest.mark.browser
+def test_the_change_map_draws_each_change_in_its_colour(change_map):
+    opened = _opened(change_map, waiting_for="path.leaflet-interactive", screenshot="import-change-map.png")
+    with opened as (page, requests, errors):
         strokes = page.locator("path.leaflet-interactive").evaluate_all(
             "paths => paths.map(p => p.getAttribute('stroke'))"
         )
-        SCREENS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=SCREENS / "import-change-map.png")
-        browser.close()
 
     assert sorted(stroke for stroke in strokes if stroke != "#777777") == sorted(
         ["#2e7d32"] * 4 + ["#ef6c00"] * 2 + ["#c62828"] * 4
@@ -84,20 +93,12 @@ def test_the_change_map_draws_each_change_in_its_colour(change_map):
 
 @pytest.mark.browser
 def test_the_map_of_no_changes_shows_its_note(tmp_path):
-    unchanged_map = _unchanged_map(tmp_path)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1000, "height": 700})
-        requests, errors = [], []
-        page.on("request", lambda request: requests.append(request.url))
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(unchanged_map.as_uri())
-        page.wait_for_selector(".leaflet-container")
+    opened = _opened(
+        _unchanged_map(tmp_path), waiting_for=".leaflet-container", screenshot="import-change-map-unchanged.png"
+    )
+    with opened as (page, requests, errors):
         note = page.locator("#change-note")
         visible, text = note.is_visible(), note.inner_text()
-        SCREENS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=SCREENS / "import-change-map-unchanged.png")
-        browser.close()
 
     assert (visible, text) == (True, "No changes in this delivery")
     assert [url for url in requests if not url.startswith(("file:", "data:"))] == []
