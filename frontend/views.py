@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -24,6 +25,7 @@ from layers.change_feed import (
     feed_layers_parse,
 )
 from layers.selectors import SEARCH_QUERY_MAX_LENGTH, SEARCH_RESULTS_MAX, layer_counts, map_credits, search_entries
+from layers.wfs_by_key import feature_by_key_parameters
 from tiles.layers import LAYERS
 from tiles.legend import landmark_icon_first_zooms
 
@@ -31,6 +33,7 @@ from .labels import LANDMARK_CATEGORY_LABELS, LAYER_LABELS
 from .selectors import areas_geojson, landmarks_geojson
 
 GEOJSON_CONTENT_TYPE = "application/geo+json"  # RFC 7946 §12
+WFS_GML_CONTENT_TYPE = "application/gml+xml; version=3.2"  # the WFS's default output
 LANGUAGE_HOME_URLS = {"en": "home", "ar": "home_ar"}
 IDENTIFY_MIN_ZOOM = 15  # parcels show from here on the basemap
 
@@ -156,6 +159,7 @@ def change_feed_view(request: HttpRequest) -> HttpResponse:
     bbox = parse_bbox(single_value(request.GET, "bbox"))
     limit = limit_parse(single_value(request.GET, "limit"), default=FEED_PAGE_DEFAULT, maximum=FEED_PAGE_MAX)
     features, cursor = change_feed_page(after=after, layers=layers, bbox=bbox, limit=limit)
+    _feature_links_add(features, wfs_url=request.build_absolute_uri(reverse("wfs")))
     query = request.GET.copy()
     query["after"] = str(cursor)
     next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
@@ -166,3 +170,20 @@ def change_feed_view(request: HttpRequest) -> HttpResponse:
         "links": [{"rel": "next", "type": GEOJSON_CONTENT_TYPE, "href": next_url}],
     }
     return JsonResponse(body, content_type=GEOJSON_CONTENT_TYPE, json_dumps_params={"ensure_ascii": False})
+
+
+def _feature_links_add(features: list[dict], *, wfs_url: str) -> None:
+    """Give each change of a layer the WFS publishes a link to its feature as the WFS serves it now (the stored query
+    GetFeatureByKey, ``layers/wfs_by_key.py``): the feature, or an empty collection once it is retired."""
+    for feature in features:
+        properties = feature["properties"]
+        parameters = feature_by_key_parameters(properties["layer"], properties["key"])
+        if parameters is not None:
+            feature["links"] = [
+                {
+                    "rel": "related",
+                    "type": WFS_GML_CONTENT_TYPE,
+                    "title": "The feature now, from the WFS",
+                    "href": f"{wfs_url}?{urlencode(parameters, safe='/')}",
+                }
+            ]

@@ -3,7 +3,8 @@
 Operations (WFS 2.0.0 Basic conformance, as django-gisserver implements it): GetCapabilities,
 DescribeFeatureType, GetFeature (KVP and XML POST; FES 2.0 filters, BBOX, RESOURCEID, SORTBY,
 paging with COUNT/STARTINDEX), GetPropertyValue, ListStoredQueries and DescribeStoredQueries
-(GetFeatureById). Outputs: GML 3.2 (default), GeoJSON and CSV.
+(GetFeatureById, and GetFeatureByKey: a feature by the change feed's key, ``layers/wfs_by_key.py``). Outputs:
+GML 3.2 (default), GeoJSON and CSV.
 
 Deny by default: each feature type lists the columns it publishes, the same public attributes the
 tiles and the public parcel file carry; nothing else can be selected, filtered or sorted on (a filter
@@ -52,7 +53,7 @@ from gisserver.views import WFSView
 from geoportal.cors import open_to_every_origin
 from geoportal.statement_timeout import StatementTimedOut, statement_timed_out
 
-from . import wfs_filters  # noqa: F401 - matchCase="false" in FES filters
+from . import wfs_by_key, wfs_filters  # noqa: F401 - GetFeatureByKey; matchCase="false" in FES filters
 from .models import Area, Block, Governorate, Landmark, Parcel, ParcelStatus, Street, ZoningZone
 from .wfs_extent import MunicipalFeatureType
 from .wfs_output import RowGML32Renderer, SeparatedGeoJsonRenderer, SpreadsheetSafeCSVRenderer

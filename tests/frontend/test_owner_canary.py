@@ -57,6 +57,7 @@ def public_paths(scene) -> list[str]:
           for layer in WFS_LAYERS for output in WFS_OUTPUTS),
         f"/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&STOREDQUERY_ID=urn:ogc:def:query:OGC-WFS::GetFeatureById"
         f"&ID=parcels.{plot}",
+        "/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&STOREDQUERY_ID=GetFeatureByKey&LAYER=parcels&KEY=SALMIYA/12/2",
         "/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetPropertyValue&TYPENAMES=parcels&VALUEREFERENCE=number",
         "/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES=parcels&FILTER=%3Cfes%3AFilter%20xmlns%3Afes%3D%22"
         "http%3A%2F%2Fwww.opengis.net%2Ffes%2F2.0%22%3E%3Cfes%3APropertyIsLike%20wildCard%3D%22*%22%20singleChar%3D%22."
