@@ -43,6 +43,39 @@ def test_while_a_run_serves_from_a_var_folder_another_run_and_down_are_refused(t
     assert after.returncode == 0, after.stderr
 
 
+@pytest.mark.parametrize("command", ["run", "down"])
+def test_while_a_run_serves_portal_refuses_another_run_or_down_before_installing_anything(tmp_path, command):
+    """The refusal came from Python, after ops/bootstrap.sh: a second run after a `git pull` reinstalled the packages
+    under the servers of the first. The real script, in a checkout whose bootstrap leaves a mark."""
+    checkout = tmp_path / "checkout"
+    (checkout / "ops").mkdir(parents=True)
+    (checkout / "var").mkdir()
+    script = checkout / "portal"
+    script.write_text((settings.BASE_DIR / "portal").read_text())
+    bootstrap = checkout / "ops" / "bootstrap.sh"
+    bootstrap.write_text(f"#!/bin/sh\ntouch {tmp_path}/bootstrapped\nexit 3\n")
+    bootstrap.chmod(0o755)
+    environment = {key: value for key, value in os.environ.items() if key != "GEOPORTAL_VAR_DIR"}
+
+    with open(checkout / "var" / "portal-run.lock", "w") as lock:  # noqa: PTH123 - a descriptor to lock
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock.write("4242\n")
+        lock.flush()
+        refused = subprocess.run(
+            ["bash", str(script), command], env=environment, capture_output=True, text=True, timeout=60, check=False
+        )
+    installed_while_refused = (tmp_path / "bootstrapped").exists()
+    after = subprocess.run(
+        ["bash", str(script), command], env=environment, capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert refused.returncode == 1, refused.stderr
+    assert f"A ./portal run is already serving from {checkout / 'var'} (process 4242," in refused.stderr
+    assert not installed_while_refused
+    assert after.returncode == 3  # once the run has ended, the same command goes on to install
+    assert (tmp_path / "bootstrapped").exists()
+
+
 @pytest.mark.parametrize("arguments", [[], ["--help"], ["serve"]])
 def test_portal_without_a_command_prints_its_usage_and_starts_nothing(tmp_path, arguments):
     """It meant `run`: an operator asking for the usage started a second portal."""
