@@ -30,7 +30,7 @@ from geoportal.errors import DomainError, InvalidInput, NotFound
 from . import sources  # noqa: F401 - registers the sources
 from .base import SOURCES, import_delivery
 from .models import ImportJob
-from .report import ImportRejected
+from .report import ImportRejected, ImportReport
 
 logger = logging.getLogger(__name__)
 
@@ -254,10 +254,9 @@ def _job_run_held(*, job_id: int, change_map: Path | None, on_phase: Callable[[s
                 change_map=change_map,
                 progress=phase_entered,
             )
-            fields = {"status": ImportJob.Status.ACCEPTED, "counts": report.counts, "report": report.as_text()}
+            fields = _job_outcome(ImportJob.Status.ACCEPTED, report, dry_run=job.dry_run)
         except ImportRejected as rejected:
-            report = rejected.report
-            fields = {"status": ImportJob.Status.REJECTED, "counts": report.counts, "report": report.as_text()}
+            fields = _job_outcome(ImportJob.Status.REJECTED, rejected.report, dry_run=job.dry_run)
         except DomainError as refused:  # e.g. the stored delivery has gone
             fields = {"status": ImportJob.Status.FAILED, "report": refused.message}
         except Exception as error:  # noqa: BLE001 - any crash is the job's outcome, kept with its traceback
@@ -270,6 +269,12 @@ def _job_run_held(*, job_id: int, change_map: Path | None, on_phase: Callable[[s
         on_phase("done")
     ImportJob.objects.filter(pk=job_id).update(log=Concat(F("log"), Value(lines)))
     return job_get(job_id=job_id)
+
+
+def _job_outcome(status: str, report: ImportReport, *, dry_run: bool) -> dict:
+    """The fields a finished job stores from its report; the stored text says whether it was a dry run."""
+    report.dry_run = dry_run
+    return {"status": status, "counts": report.counts, "report": report.as_text()}
 
 
 def _job_update(job_id: int, note: str | None, **fields) -> None:

@@ -30,6 +30,9 @@ class ImportReport:
     # What the import did to the delivery that is not a problem (e.g. a repaired geometry).
     notes: list[str] = field(default_factory=list)
     quarantine: str | None = None  # the folder that keeps a rejected delivery and this report
+    # A dry run's report reads like an applied one's (its counts are what the import would do): its first line says
+    # that nothing was applied, wherever the report is read (the job's admin page and API, ``manage.py import``).
+    dry_run: bool = False
 
     def add_problems(self, layer: str, rows: list[tuple[str, str]], total: int) -> None:
         self.problems.extend(Problem(layer, feature, message) for feature, message in rows)
@@ -43,7 +46,10 @@ class ImportReport:
         return not self.problems
 
     def as_text(self) -> str:
-        lines = [f"Import of {self.source} from {self.path}: {'accepted' if self.accepted else 'REJECTED'}"]
+        outcome = "accepted" if self.accepted else "REJECTED"
+        if self.dry_run:
+            outcome += " (dry run: nothing was applied)"
+        lines = [f"Import of {self.source} from {self.path}: {outcome}"]
         for layer, counts in self.counts.items():
             lines.append(f"  {layer}: " + ", ".join(f"{kind} {number}" for kind, number in counts.items()))
         lines.extend(f"  ✗ {problem}" for problem in self.problems)

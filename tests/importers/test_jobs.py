@@ -83,7 +83,8 @@ def test_an_upload_through_the_api_becomes_an_accepted_job_and_imports(
     job = client.get(f"{API}{body['id']}").json()
     assert (job["status"], job["phase"], job["progress"]) == ("accepted", "done", 100)
     assert job["counts"]["parcels"] == {"added": 2, "changed": 0, "unchanged": 0, "retired": 0}
-    assert job["report"].startswith("Import of survey from ")
+    delivery = tmp_path / "media" / "deliveries" / str(body["id"]) / "survey-2024-01.zip"
+    assert job["report"].splitlines()[0] == f"Import of survey from {delivery}: accepted"
     assert job["created_by"] == "uploader"
     assert "received survey-2024-01.zip (" in job["log"]
     assert "accepted in " in job["log"]
@@ -104,6 +105,33 @@ def test_a_dry_run_upload_is_accepted_and_changes_nothing(
 
     job = ImportJob.objects.get(pk=body["id"])
     assert (job.status, job.dry_run, job.counts["parcels"]["added"]) == ("accepted", True, 2)
+    assert not Parcel.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("parcels", "outcome"),
+    [
+        (None, "accepted (dry run: nothing was applied)"),
+        ([parcel_feature("1", 506_000 + 60, land_use="casino")], "REJECTED (dry run: nothing was applied)"),
+    ],
+)
+def test_a_dry_run_job_s_stored_report_says_that_nothing_was_applied(
+    parcels, outcome, client, uploader, admin_client, tmp_path, django_capture_on_commit_callbacks
+):
+    """Its counts read like an applied run's: a planner reading the report (the admin's job page, the API) saw
+    "accepted" with parcels added, and only the job's dry_run field said that none were."""
+    client.force_login(uploader)
+    with django_capture_on_commit_callbacks(execute=True):
+        body = _upload(client, _survey_zip(tmp_path, parcels=parcels), dry_run="true").json()
+
+    report = client.get(f"{API}{body['id']}").json()["report"]
+    delivery = tmp_path / "media" / "deliveries" / str(body["id"]) / "survey-2024-01.zip"
+    assert report.splitlines()[0] == f"Import of survey from {delivery}: {outcome}"
+    assert ImportJob.objects.get(pk=body["id"]).report == report
+    assert (
+        f"<pre>Import of survey from {delivery}: {outcome}\n"
+        in admin_client.get(f"/admin/importers/importjob/{body['id']}/change/").content.decode()
+    )
     assert not Parcel.objects.exists()
 
 
