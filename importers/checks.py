@@ -32,6 +32,13 @@ ACCEPTED_GEOMETRY_TYPES = {
 REPAIR_KEEPS = {"POLYGON": 3, "MULTIPOLYGON": 3, "MULTILINESTRING": 2, "POINT": 1}
 MUNICIPALITY_EXTENT = "(SELECT extent FROM layers_municipality LIMIT 1)"
 OUTSIDE_EXTENT = "lies outside the municipality's extent (wrong coordinate reference system?)"
+# A report shows a delivered value (a key in a row's label, the value a problem is about) in one line of readable size,
+# whatever it holds: its first SHOWN_CHARACTERS, then its length; a control character as its picture (a newline is ␊,
+# Unicode's Control Pictures), so that a value can neither start a line of its own nor move a terminal's cursor. The
+# C1 controls and the line and paragraph separators, which have no pictures, as U+FFFD.
+SHOWN_CHARACTERS = 100
+CONTROL_PICTURES = {chr(code): chr(0x2400 + code) for code in range(1, 32)} | {"\x7f": "\u2421"}
+CONTROL_PICTURES |= {chr(code): "\ufffd" for code in (*range(0x80, 0xA0), 0x2028, 0x2029)}
 
 
 class Range(NamedTuple):
@@ -82,9 +89,17 @@ class Check(NamedTuple):
     screened: bool = True
 
 
+def shown_sql(value: str) -> str:
+    """Return SQL of the text ``value`` (SQL) as a report shows it (SHOWN_CHARACTERS)."""
+    controls = "".join(f"\\u{ord(character):04x}" for character in CONTROL_PICTURES)  # E'' escapes: no control in SQL
+    pictures = "".join(CONTROL_PICTURES.values())
+    cut = f"CASE WHEN length({value}) > {SHOWN_CHARACTERS} THEN '… (' || length({value}) || ' characters)' ELSE '' END"
+    return f"(translate(left({value}, {SHOWN_CHARACTERS}), E'{controls}', '{pictures}') || {cut})"
+
+
 def _label(spec: LayerSpec, alias: str = "") -> str:
     prefix = f"{alias}." if alias else ""
-    keys = " || '/' || ".join(f"coalesce({prefix}{column}::text, '?')" for column in spec.key)
+    keys = " || '/' || ".join(shown_sql(f"coalesce({prefix}{column}::text, '?')") for column in spec.key)
     return f"('#' || {prefix}fid || ' ' || {keys})"
 
 
@@ -188,7 +203,7 @@ def _saying(spec: LayerSpec, column: str, shown: tuple[str, str], withheld: str,
     """A Check's message for a problem with ``column``: ``shown`` around the value given, or for a withheld column
     the ``withheld`` words alone, with what ``withheld_sql`` tells (a length) if given."""
     if column not in spec.withheld:
-        return {"message_sql": f"%s || {column} || %s", "message_params": shown}
+        return {"message_sql": f"%s || {shown_sql(f'{column}::text')} || %s", "message_params": shown}
     if withheld_sql:
         words = (f"{withheld} (", " given; owner data is not shown)")
         return {"message_sql": f"%s || {withheld_sql} || %s", "message_params": words}

@@ -10,10 +10,15 @@ from importers.base import register
 from importers.bulk_load import bulk_load
 from importers.checks import LayerSpec, Range, references_validate
 from layers.models import LandmarkCategory, StreetClass, ZoningCategory
+from layers.models.keys import CODE_ALLOWS, CODE_PATTERN
 
 from .planning_sync import PLANNING_LAYERS, planning_sync_apply, planning_sync_classify, planning_sync_features
 from .vector import VectorDeliverySource
 
+# layers/models/keys.py: a key is written into the feed, the WFS links and pages; what it may hold, and why.
+CODE = (CODE_PATTERN, CODE_ALLOWS)
+# The lengths of the stored columns (layers/models): longer text is reported, not cut or crashed on.
+NAME_LENGTHS = {"name_ar": 200, "name_en": 200}
 ZONE_REGULATIONS = (
     "max_floors",
     "max_height_m",
@@ -39,6 +44,8 @@ ZONE = LayerSpec(
         "setback_side_m": Range(Decimal(0), Decimal("999.99")),
         "setback_rear_m": Range(Decimal(0), Decimal("999.99")),
     },
+    max_lengths={"zone_code": 40, **NAME_LENGTHS},
+    patterns={"zone_code": CODE},
 )
 STREET = LayerSpec(
     layer="streets",
@@ -46,6 +53,8 @@ STREET = LayerSpec(
     geom_type="MULTILINESTRING",
     required=("name_ar", "name_en", "street_class"),
     choices={"street_class": tuple(StreetClass.values)},
+    max_lengths={"street_code": 60, "number": 20, **NAME_LENGTHS},
+    patterns={"street_code": CODE},
 )
 LANDMARK = LayerSpec(
     layer="landmarks",
@@ -53,6 +62,8 @@ LANDMARK = LayerSpec(
     geom_type="POINT",
     required=("name_ar", "name_en", "category"),
     choices={"category": tuple(LandmarkCategory.values)},
+    max_lengths={"landmark_id": 40, **NAME_LENGTHS},
+    patterns={"landmark_id": CODE},
 )
 
 

@@ -6,7 +6,7 @@ from django.contrib.gis.db import models as gis_models
 from django.db import models
 
 from .geometry import geometry_indexes, storage_geometry, valid_geometry_constraint, web_mercator_copy
-from .keys import area_code_validator, number_validator
+from .keys import area_code_validator, governorate_code_validator, number_validator
 
 
 class Municipality(models.Model):
@@ -30,7 +30,9 @@ class Municipality(models.Model):
 class Governorate(models.Model):
     """محافظة"""
 
-    code = models.CharField(max_length=10, unique=True, help_text="ISO 3166-2, e.g. KW-HA")
+    code = models.CharField(
+        max_length=10, unique=True, validators=[governorate_code_validator], help_text="ISO 3166-2, e.g. KW-HA"
+    )
     name_ar = models.CharField(max_length=200)
     name_en = models.CharField(max_length=200)
     # Whom a delivered outline is from, as the map credits it ("© OpenStreetMap contributors, ODbL"); empty for

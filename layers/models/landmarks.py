@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .admin_units import Area
 from .geometry import geometry_indexes, storage_geometry, valid_geometry_constraint, web_mercator_copy
+from .keys import landmark_code_validator
 
 
 class LandmarkCategory(models.TextChoices):
@@ -24,7 +25,9 @@ class LandmarkCategory(models.TextChoices):
 
 
 class Landmark(models.Model):
-    code = models.CharField(max_length=40, unique=True, help_text="The stable key of deliveries")
+    code = models.CharField(
+        max_length=40, unique=True, validators=[landmark_code_validator], help_text="The stable key of deliveries"
+    )
     name_ar = models.CharField(max_length=200)
     name_en = models.CharField(max_length=200)
     category = models.CharField(max_length=30, choices=LandmarkCategory.choices)

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .admin_units import Area, Block
 from .geometry import geometry_indexes, storage_geometry, valid_geometry_constraint, web_mercator_copy
+from .keys import street_code_validator
 
 
 class StreetClass(models.TextChoices):
@@ -19,7 +20,9 @@ class StreetClass(models.TextChoices):
 
 
 class Street(models.Model):
-    code = models.CharField(max_length=60, unique=True, help_text="The stable key of deliveries")
+    code = models.CharField(
+        max_length=60, unique=True, validators=[street_code_validator], help_text="The stable key of deliveries"
+    )
     number = models.CharField(max_length=20, blank=True)
     name_ar = models.CharField(max_length=200)
     name_en = models.CharField(max_length=200)

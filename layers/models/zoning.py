@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from .geometry import geometry_indexes, storage_geometry, valid_geometry_constraint, web_mercator_copy
+from .keys import zone_code_validator
 
 
 class ZoningCategory(models.TextChoices):
@@ -22,7 +23,7 @@ class ZoningCategory(models.TextChoices):
 
 
 class ZoningZone(models.Model):
-    code = models.CharField(max_length=40, unique=True)
+    code = models.CharField(max_length=40, unique=True, validators=[zone_code_validator])
     category = models.CharField(max_length=30, choices=ZoningCategory.choices)
     name_ar = models.CharField(max_length=200)
     name_en = models.CharField(max_length=200)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from importers import sources  # noqa: F401
 from importers.base import import_delivery
 from importers.report import ImportRejected
-from layers.models import ChangeEvent, Landmark
+from layers.models import ChangeEvent, Landmark, Street, ZoningZone
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.importers.delivery_builders import feature, geopackage_write
 
@@ -180,3 +181,133 @@ def test_a_second_planning_delivery_adds_changes_and_retires_keeping_history(tmp
         "landmarks": {"added": 0, "changed": 0, "unchanged": 1, "retired": 0},
     }
     assert ChangeEvent.objects.count() == events_before + 7
+
+
+# docs/deliveries.md: a planning code is ASCII capitals, digits, '-' and '_' (layers/models/keys.py).
+CODE_ALLOWS = "ASCII capitals, digits, '-' and '_'"
+
+
+def _refused(folder) -> list[str]:
+    with pytest.raises(ImportRejected) as rejected:
+        import_delivery("planning", folder)
+    return [str(problem) for problem in rejected.value.report.problems]
+
+
+@pytest.mark.parametrize(
+    ("code", "shown"),
+    [
+        pytest.param("ST/1", "ST/1", id="slash: another address in a link or the feed's key"),
+        pytest.param("..", "..", id="dot-dot"),
+        pytest.param("ST 1", "ST 1", id="space"),
+        pytest.param("ST'1", "ST'1", id="single quote"),
+        pytest.param('ST"1', 'ST"1', id="double quote"),
+        pytest.param("<script>alert(1)</script>", "<script>alert(1)</script>", id="markup"),
+        pytest.param("ST-1'; DROP TABLE layers_street; --", "ST-1'; DROP TABLE layers_street; --", id="sql"),
+        pytest.param("SALMIYA-١٠-٥", "SALMIYA-١٠-٥", id="arabic-indic digits"),
+        pytest.param("salmiya-10-5", "salmiya-10-5", id="lower case: another key for the same street"),
+        # A control character is shown as its picture: the report stays one line per problem.
+        pytest.param("ST-1\nstreets #2 ST-2: forged", "ST-1␊streets #2 ST-2: forged", id="newline"),
+        pytest.param("ST-\x1b[2J1", "ST-␛[2J1", id="terminal escape"),
+        pytest.param("ST-1\t", "ST-1␉", id="tab"),
+    ],
+)
+def test_a_street_code_that_would_break_an_address_or_a_page_is_refused(tmp_path, code, shown):
+    """Street codes are the feed's keys and the WFS links' feature ids, and are written into pages."""
+    geopackage_write(tmp_path / "planning.gpkg", {"streets": [_street(code, 10, area_code="")]})
+
+    problems = _refused(tmp_path)
+
+    assert problems == [f"streets #1 {shown}: street_code may hold only {CODE_ALLOWS}: {shown}"]
+    assert not Street.objects.exists()
+    assert not ChangeEvent.objects.filter(layer="streets").exists()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('layers_street') IS NOT NULL")
+        assert cursor.fetchone() == (True,)
+
+
+@pytest.mark.parametrize(
+    ("layer", "column"), [("zoning", "zone_code"), ("streets", "street_code"), ("landmarks", "landmark_id")]
+)
+def test_every_planning_key_is_checked(tmp_path, layer, column):
+    code = '"><img src=x onerror=alert(1)>'
+    delivered = {
+        "zoning": lambda: _zone(code, 0),
+        "streets": lambda: _street(code, 10, area_code=""),
+        "landmarks": lambda: _landmark(landmark_id=code),
+    }[layer]()
+    geopackage_write(tmp_path / "planning.gpkg", {layer: [delivered]})
+
+    assert _refused(tmp_path) == [f"{layer} #1 {code}: {column} may hold only {CODE_ALLOWS}: {code}"]
+    assert [model.objects.count() for model in (ZoningZone, Street, Landmark)] == [0, 0, 0]
+
+
+def test_a_huge_code_is_refused_in_a_line_of_readable_size(tmp_path):
+    """A value is shown up to 100 characters in a report line, with its length: not 100,000 characters twice."""
+    code = "LM-" + "9" * 99_997
+    geopackage_write(tmp_path / "planning.gpkg", {"landmarks": [_landmark(landmark_id=code)]})
+
+    problems = _refused(tmp_path)
+
+    shown = f"{code[:100]}… (100000 characters)"
+    assert problems == [f"landmarks #1 {shown}: landmark_id is longer than 40 characters: {shown}"]
+    assert not Landmark.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        ({"name_en": "x" * 201}, f"name_en is longer than 200 characters: {'x' * 100}… (201 characters)"),
+        ({"number": "1" * 21}, f"number is longer than 20 characters: {'1' * 21}"),
+    ],
+)
+def test_text_longer_than_its_column_is_refused_not_crashed_on(tmp_path, overrides, problem):
+    geopackage_write(tmp_path / "planning.gpkg", {"streets": [_street("ST-1", 10, area_code="", **overrides)]})
+
+    assert _refused(tmp_path) == [f"streets #1 ST-1: {problem}"]
+    assert not Street.objects.exists()
+
+
+def _stored_planning() -> tuple:
+    from layers.models import PlanningFeatureVersion
+
+    return (
+        sorted(ZoningZone.objects.values_list("code", "version", "max_floors", "retired_on")),
+        sorted(Street.objects.values_list("code", "version", "name_en", "retired_on")),
+        sorted((m.code, m.version, m.retired_on, m.geom.x) for m in Landmark.objects.all()),
+        PlanningFeatureVersion.objects.count(),
+        ChangeEvent.objects.count(),
+    )
+
+
+def test_the_delivered_codes_pass_and_one_bad_code_leaves_everything_stored_as_it_was(tmp_path):
+    """The shapes of the planning department's codes are accepted; a delivery with one bad code changes nothing."""
+    from tests.factories import AreaFactory
+
+    AreaFactory(code="ABDULLAH_AL_MUBARAK")
+    AreaFactory(code="ZAHRA")
+    first = _planning(
+        tmp_path / "first",
+        zones=[_zone("ZAHRA-PH-2", 0)],
+        streets=[
+            _street("ABDULLAH_AL_MUBARAK-1-1", 10, area_code="ABDULLAH_AL_MUBARAK", number="1"),
+            _street("ZAHRA-SIXTH_RING", 50, area_code="ZAHRA", number="", street_class="ring_road"),
+        ],
+        landmarks=[_landmark(landmark_id="LM-00001", area_code="ZAHRA")],
+    )
+    import_delivery("planning", first)
+    stored = _stored_planning()
+    assert [code for code, *_ in stored[1]] == ["ABDULLAH_AL_MUBARAK-1-1", "ZAHRA-SIXTH_RING"]
+    second = _planning(
+        tmp_path / "second",
+        zones=[_zone("ZAHRA-PH-2", 0, max_floors="5")],
+        streets=[
+            _street("ABDULLAH_AL_MUBARAK-1-1", 10, area_code="ABDULLAH_AL_MUBARAK", number="1", name_en="Renamed"),
+            _street("ZAHRA-<script>", 90, area_code="ZAHRA"),
+        ],
+        landmarks=[_landmark(landmark_id="LM-00001", area_code="ZAHRA", geometry_shift=20)],
+    )
+
+    problems = _refused(second)
+
+    assert problems == [f"streets #2 ZAHRA-<script>: street_code may hold only {CODE_ALLOWS}: ZAHRA-<script>"]
+    assert _stored_planning() == stored
