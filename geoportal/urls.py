@@ -6,7 +6,7 @@ from django.urls import include, path
 
 from geoportal import health
 from layers.wfs import MunicipalWFSView
-from tiles.views import wms_view
+from tiles.views import wms_view, wmts_capabilities_view, wmts_view
 
 urlpatterns = [
     path("healthz", health.healthz_view, name="healthz"),
@@ -15,6 +15,8 @@ urlpatterns = [
     path("tiles/", include("tiles.urls")),
     path("wfs", MunicipalWFSView.as_view(), name="wfs"),
     path("wms", wms_view, name="wms"),
+    path("wmts", wmts_view, name="wmts"),
+    path("wmts/1.0.0/WMTSCapabilities.xml", wmts_capabilities_view, name="wmts_capabilities"),
     path("api/imports/", include("importers.urls")),
     path("", include("frontend.urls")),
 ]

@@ -6,6 +6,7 @@ import json
 import logging
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_safe
 
@@ -13,7 +14,7 @@ from geoportal.cors import open_to_every_origin
 from geoportal.errors import DomainError, InvalidInput
 from geoportal.statement_timeout import StatementTimedOut, statement_timed_out
 
-from . import core, wms
+from . import core, wms, wmts
 from .finisher import tile_finisher
 from .render_slots import RenderBusy
 
@@ -110,6 +111,36 @@ def wms_view(request: HttpRequest) -> HttpResponse:
     answer = wms.wms_answer(dict(request.GET.lists()), service_url=request.build_absolute_uri(request.path))
     response = HttpResponse(answer.body, status=answer.status, content_type=answer.content_type, headers=answer.headers)
     response["Cache-Control"] = "no-cache"  # drawn from the current data at each request
+    return response
+
+
+@open_to_every_origin
+@csrf_exempt  # a POST gets the 405 below, not a CSRF page: the WMTS reads only GET (and HEAD)
+@require_safe
+def wmts_view(request: HttpRequest) -> HttpResponse:
+    """``/wmts``: the WMTS over KVP (tiles/wmts.py); a tile is answered as ``/tiles/`` answers it."""
+    answer = wmts.wmts_answer(
+        dict(request.GET.lists()),
+        service_url=request.build_absolute_uri(reverse("wmts")),
+        tiles_url=request.build_absolute_uri(reverse("tile_layers")),
+        if_none_match=request.headers.get("If-None-Match"),
+    )
+    if isinstance(answer, core.TileResponse):
+        return TileHttpResponse(answer)
+    response = HttpResponse(answer.body, status=answer.status, content_type=answer.content_type, headers=answer.headers)
+    response["Cache-Control"] = "no-cache"  # the layers' extent and imagery dates follow the data
+    return response
+
+
+@open_to_every_origin
+@require_safe
+def wmts_capabilities_view(request: HttpRequest) -> HttpResponse:
+    """``/wmts/1.0.0/WMTSCapabilities.xml``: the capabilities at their RESTful address (WMTS §10.1)."""
+    answer = wmts.capabilities_answer(
+        request.build_absolute_uri(reverse("wmts")), request.build_absolute_uri(reverse("tile_layers"))
+    )
+    response = HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
+    response["Cache-Control"] = "no-cache"
     return response
 
 

@@ -63,6 +63,11 @@ def public_paths(scene) -> list[str]:
         "http%3A%2F%2Fwww.opengis.net%2Ffes%2F2.0%22%3E%3Cfes%3APropertyIsLike%20wildCard%3D%22*%22%20singleChar%3D%22."
         "%22%20escapeChar%3D%22!%22%3E%3Cfes%3AValueReference%3Eowners%2Fname%3C%2Ffes%3AValueReference%3E%3Cfes%3A"
         "Literal%3E*Canary*%3C%2Ffes%3ALiteral%3E%3C%2Ffes%3APropertyIsLike%3E%3C%2Ffes%3AFilter%3E",
+        # the WMTS: capabilities, and the parcel's tile by GetTile in both formats
+        "/wmts?SERVICE=WMTS&REQUEST=GetCapabilities", "/wmts/1.0.0/WMTSCapabilities.xml",
+        *(f"/wmts?SERVICE=WMTS&REQUEST=GetTile&LAYER=parcels&STYLE=default&FORMAT={tile_format}"
+          f"&TILEMATRIXSET=GoogleMapsCompatible&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}"
+          for tile_format in ("image/png", "application/vnd.mapbox-vector-tile")),
         # the ministries' WMS: capabilities, a map, and what every layer answers at the parcel, in every format
         "/wms?SERVICE=WMS&REQUEST=GetCapabilities", f"{wms_map}&REQUEST=GetMap&FORMAT=image/png",
         *(f"{wms_map}&REQUEST=GetFeatureInfo&QUERY_LAYERS={layer}&I=50&J=50&FEATURE_COUNT=50&INFO_FORMAT={info}"

@@ -1,0 +1,208 @@
+"""tiles/wmts.py and tiles/wmts_capabilities.py: the WMTS, read by real clients (OWSLib, GDAL), its tiles the
+portal's own, and hostile requests refused with an OWS ExceptionReport."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import subprocess
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from owslib.wmts import WebMapTileService
+from PIL import Image
+
+from layers.services.parcels import parcel_retire
+from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
+from tests.tiles.scene import scene_build, tile_of
+from tests.tiles.test_imagery import GREEN, LEFT_HALF, NEWER, OLDER, RED, _near, _tile_pixel, media_root, two_captures
+from tiles.core import CONTENT_TYPES
+from tiles.layers import LAYERS
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("municipality", "media_root")]
+OWS = "{http://www.opengis.net/ows/1.1}"
+TILED_LAYERS = {*LAYERS, "imagery"}
+_ = (media_root, two_captures)  # fixtures, used by name
+
+
+@pytest.fixture
+def scene():
+    return scene_build()
+
+
+def _tile_query(**overrides) -> dict[str, str]:
+    z, x, y = tile_of(SALMIYA_X + 60, SALMIYA_Y + 15, 17)  # parcel 2
+    query = {
+        "SERVICE": "WMTS",
+        "VERSION": "1.0.0",
+        "REQUEST": "GetTile",
+        "LAYER": "parcels",
+        "STYLE": "default",
+        "FORMAT": "image/png",
+        "TILEMATRIXSET": "GoogleMapsCompatible",
+        "TILEMATRIX": str(z),
+        "TILEROW": str(y),
+        "TILECOL": str(x),
+    }
+    return {**query, **overrides}
+
+
+def _exception(response) -> tuple[str, str | None, str]:
+    assert response["Content-Type"].startswith("application/xml")
+    report = ET.fromstring(response.content)  # noqa: S314 - our own server's answer
+    assert report.tag == f"{OWS}ExceptionReport"
+    exception = report.find(f"{OWS}Exception")
+    return exception.get("exceptionCode"), exception.get("locator"), exception.findtext(f"{OWS}ExceptionText")
+
+
+def _drawn(png: bytes) -> int:
+    return int((np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))[..., 3] > 0).sum())
+
+
+def test_owslib_reads_the_layers_and_their_grid_and_gets_the_tile_the_web_map_gets(live_server, scene):
+    service = WebMapTileService(f"{live_server.url}/wmts")
+    query = _tile_query()
+    z, x, y = int(query["TILEMATRIX"]), int(query["TILECOL"]), int(query["TILEROW"])
+
+    tile = service.gettile(
+        layer="parcels", tilematrixset="GoogleMapsCompatible", tilematrix=str(z), row=y, column=x, format="image/png"
+    ).read()
+    web_map_tile = subprocess.run(  # noqa: S603 - a loopback URL
+        ["curl", "-sf", f"{live_server.url}/tiles/parcels/{z}/{x}/{y}.png"], capture_output=True, check=True
+    ).stdout
+
+    assert set(service.contents) == TILED_LAYERS
+    parcels = service.contents["parcels"]
+    assert parcels.formats == ["image/png", CONTENT_TYPES["mvt"]]
+    assert sorted(int(matrix) for matrix in parcels.tilematrixsetlinks["GoogleMapsCompatible"].tilematrixlimits) == (
+        list(range(LAYERS["parcels"].min_zoom, LAYERS["parcels"].max_zoom + 1))
+    )
+    matrices = service.tilematrixsets["GoogleMapsCompatible"].tilematrix
+    assert len(matrices) == 22
+    assert matrices["0"].scaledenominator == pytest.approx(559082264.0287178)
+    assert matrices["17"].matrixwidth == 2**17
+    assert parcels.resourceURLs[0]["template"] == (
+        f"{live_server.url}/tiles/parcels/{{TileMatrix}}/{{TileCol}}/{{TileRow}}.png"
+    )
+    assert tile == web_map_tile
+    assert _drawn(tile) > 1000
+
+
+def test_gdal_reads_a_layer_as_a_raster_through_the_capabilities(live_server, scene, tmp_path):
+    target = tmp_path / "parcels.tif"
+    source = f"WMTS:{live_server.url}/wmts?SERVICE=WMTS&REQUEST=GetCapabilities,layer=parcels,tilematrix=17"
+    z, x, y = tile_of(SALMIYA_X + 60, SALMIYA_Y + 15, 17)
+    span = 2 * 20037508.342789244 / 2**z
+    west, north = -20037508.342789244 + x * span, 20037508.342789244 - y * span
+
+    subprocess.run(  # noqa: S603 - fixed command, a loopback URL
+        ["gdal_translate", "-q", "--config", "GDAL_ENABLE_WMS_CACHE", "NO",  # else ./gdalwmscache in the checkout
+         "-projwin", str(west), str(north), str(west + span), str(north - span), source, str(target)],
+        check=True,
+    )  # fmt: skip
+    png = tmp_path / "parcels.png"
+    subprocess.run(["gdal_translate", "-q", "-of", "PNG", str(target), str(png)], check=True)  # noqa: S603, S607
+
+    assert Image.open(png).size == (256, 256)
+    assert _drawn(png.read_bytes()) > 1000
+
+
+def test_the_capabilities_are_also_at_their_restful_address_and_name_it(client, scene):
+    restful = client.get("/wmts/1.0.0/WMTSCapabilities.xml")
+    kvp = client.get("/wmts", {"SERVICE": "WMTS", "REQUEST": "GetCapabilities"})
+
+    assert restful.status_code == kvp.status_code == 200
+    assert restful.content == kvp.content
+    assert b'xlink:href="http://testserver/wmts/1.0.0/WMTSCapabilities.xml"' in kvp.content
+    assert kvp["Access-Control-Allow-Origin"] == "*"
+
+
+def test_the_imagery_s_capture_dates_are_its_time_dimension(client, two_captures):
+    service = WebMapTileService("http://testserver/wmts", xml=client.get("/wmts/1.0.0/WMTSCapabilities.xml").content)
+    tile, pixel = _tile_pixel(*LEFT_HALF, 18)
+    query = _tile_query(LAYER="imagery", FORMAT="image/png", TILEMATRIX="18", TILEROW=str(tile["y"]),
+                        TILECOL=str(tile["x"]))  # fmt: skip
+
+    newest = client.get("/wmts", query)
+    older = client.get("/wmts", {**query, "TIME": OLDER.isoformat()})
+
+    imagery = service.contents["imagery"]
+    assert imagery.dimensions["Time"]["values"] == [NEWER.isoformat(), OLDER.isoformat()]
+    assert imagery.dimensions["Time"]["default"] == NEWER.isoformat()
+    assert imagery.resourceURLs[0]["template"].endswith(
+        "/tiles/imagery/{TileMatrix}/{TileCol}/{TileRow}.jpg?date={Time}"
+    )
+    assert _near(Image.open(io.BytesIO(newest.content)).convert("RGBA").getpixel(pixel), (*GREEN, 255))
+    assert _near(Image.open(io.BytesIO(older.content)).convert("RGBA").getpixel(pixel), (*RED, 255))
+
+
+def test_a_tile_after_a_change_is_the_changed_one(client, scene):
+    _, parcels, _, _ = scene
+    before = client.get("/wmts", _tile_query())
+
+    parcel_retire(parcel=parcels[1], on=datetime.date(2024, 6, 1))
+    after = client.get("/wmts", _tile_query(), HTTP_IF_NONE_MATCH=before["ETag"])
+
+    assert before.status_code == 200
+    assert after.status_code == 200  # not 304: the tile it had is stale
+    assert _drawn(after.content) < _drawn(before.content)
+
+
+def test_a_tile_not_changed_since_is_304_by_its_etag(client, scene):
+    first = client.get("/wmts", _tile_query())
+    again = client.get("/wmts", _tile_query(), HTTP_IF_NONE_MATCH=first["ETag"])
+
+    assert (first.status_code, again.status_code) == (200, 304)
+
+
+TOO_LONG = "x" * 17_000
+BAD_REQUESTS = [
+    ({"SERVICE": None}, "MissingParameterValue", "SERVICE", "SERVICE is missing"),
+    ({"SERVICE": "WMS"}, "InvalidParameterValue", "SERVICE", "this is a WMTS, not 'WMS'"),
+    ({"REQUEST": None}, "MissingParameterValue", "REQUEST", "REQUEST is missing"),
+    ({"REQUEST": "GetFeatureInfo"}, "OperationNotSupported", "REQUEST", "is not GetCapabilities or GetTile"),
+    ({"VERSION": "2.0.0"}, "InvalidParameterValue", "VERSION", "this WMTS is 1.0.0"),
+    ({"LAYER": "owners"}, "InvalidParameterValue", "LAYER", "'owners' is not one of"),
+    ({"LAYER": "parcels'); DROP TABLE layers_parcel; --"}, "InvalidParameterValue", "LAYER", "is not one of"),
+    ({"LAYER": None}, "MissingParameterValue", "LAYER", "LAYER is missing"),
+    ({"STYLE": "owners"}, "InvalidParameterValue", "STYLE", "one style, 'default'"),
+    ({"FORMAT": "image/jpeg"}, "InvalidParameterValue", "FORMAT", "served as image/png, application/vnd.mapbox"),
+    ({"LAYER": "basemap", "FORMAT": CONTENT_TYPES["mvt"]}, "InvalidParameterValue", "FORMAT", "served as image/png,"),
+    ({"TILEMATRIXSET": "EPSG:4326"}, "InvalidParameterValue", "TILEMATRIXSET", "the only one is GoogleMapsCompatible"),
+    ({"TILEMATRIX": "3"}, "InvalidParameterValue", "TILEMATRIX", "tile matrices 13 to 20, not 3"),
+    ({"TILEMATRIX": "-1"}, "InvalidParameterValue", "TILEMATRIX", "'-1' is not a whole number"),
+    ({"TILEMATRIX": "١٧"}, "InvalidParameterValue", "TILEMATRIX", "is not a whole number"),
+    ({"TILEROW": "99999999999999999999"}, "InvalidParameterValue", "TILEROW", "is not a whole number"),
+    ({"TILEROW": "0"}, "TileOutOfRange", "TILEROW", "outside tile matrix 17's limits"),
+    ({"TILECOL": "0"}, "TileOutOfRange", "TILECOL", "outside tile matrix 17's limits"),
+    ({"TILECOL": None}, "MissingParameterValue", "TILECOL", "TILECOL is missing"),
+    ({"LAYER": "imagery", "FORMAT": "image/jpeg", "TIME": "yesterday"}, "InvalidParameterValue", "TIME", "'yesterday'"),
+    ({"LAYER": "<x>&amp;\x01"}, "InvalidParameterValue", "LAYER", "'<x>&amp;\ufffd' is not one of"),
+    ({"LAYER": TOO_LONG}, "InvalidParameterValue", None, "the request is over 16384 bytes"),
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "code", "locator", "said"), BAD_REQUESTS, ids=[str(c)[:50] for c, *_ in BAD_REQUESTS]
+)
+def test_a_bad_request_gets_an_ows_exception_naming_the_parameter(client, scene, changes, code, locator, said):
+    query = {name: value for name, value in {**_tile_query(), **changes}.items() if value is not None}
+
+    response = client.get("/wmts", query)
+
+    exception_code, exception_locator, text = _exception(response)
+    assert response.status_code == (501 if code == "OperationNotSupported" else 400)
+    assert (exception_code, exception_locator) == (code, locator)
+    assert said in text
+
+
+def test_a_parameter_given_twice_is_refused(client, scene):
+    response = client.get("/wmts?" + "&".join(f"{k}={v}" for k, v in _tile_query().items()) + "&layer=streets")
+
+    assert response.status_code == 400
+    assert _exception(response)[:2] == ("InvalidParameterValue", "LAYER")
+
+
+def test_only_get_and_head_are_answered(client):
+    assert client.post("/wmts", {"SERVICE": "WMTS", "REQUEST": "GetCapabilities"}).status_code == 405
