@@ -15,16 +15,18 @@ test_wfs.py compares them); a projection it cannot read this way (nested or repe
 relations, custom value getters or managers) is left to ``DBGML32Renderer``.
 
 ``SeparatedGeoJsonRenderer`` is django-gisserver's GeoJSON with valid JSON for a request of several queries.
-``SpreadsheetSafeCSVRenderer`` is its CSV with no cell a spreadsheet would run as a formula.
+``SpreadsheetSafeCSVRenderer`` is its CSV with no cell a spreadsheet would run as a formula, and one table for a
+request of several queries.
 """
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
-from io import BytesIO
+from io import BytesIO, StringIO
 
 import orjson
 from django.db import models
@@ -266,10 +268,67 @@ class SeparatedGeoJsonRenderer(DBGeoJsonRenderer):
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+# The column that names each row's feature type in the CSV of several queries, as QGIS's "Merge vector layers" names
+# each feature's source layer.
+LAYER_COLUMN = "layer"
+
+
 class SpreadsheetSafeCSVRenderer(DBCSVRenderer):
     """GetFeature in CSV, a text value that a spreadsheet would take for a formula written with a leading
     apostrophe, which spreadsheets read as "text follows" and do not show. Numbers and the geometry's EWKT are
-    as django-gisserver writes them."""
+    as django-gisserver writes them.
+
+    A request of several queries (``TYPENAMES=(parcels)(streets)``, or several ``wfs:Query``) is one table: one
+    header, a first column ``layer`` naming each row's feature type, then every column of the queries, in the order
+    they first come, the geometry last; a row leaves the columns of the other feature types empty. django-gisserver
+    wrote a table per query, each with its own header, one after the other in one file: a spreadsheet, GDAL's CSV
+    driver and pandas read the second header as a feature and the second table's values under the first table's
+    columns (GeoServer writes the first query's features alone). A request of one query is django-gisserver's."""
+
+    def render_stream(self):
+        self.output = output = StringIO()
+        writer = csv.writer(output, dialect=self.dialect)
+        queries = [(results.projection, results) for results in self.collection.results]
+        header = self._one_header([projection for projection, _ in queries])
+        writer.writerow(header)
+        for projection, results in queries:
+            xsd_elements = projection.xsd_root_elements
+            placed = self._placed_under(header, projection) if len(queries) > 1 else None
+            for instance in self.read_features(results):
+                row = self.get_row(instance, projection, xsd_elements)
+                writer.writerow(row if placed is None else placed(row))
+                if output.tell() > self.chunk_size:  # as django-gisserver streams it
+                    yield output.getvalue()
+                    output.seek(0)
+                    output.truncate(0)
+        yield output.getvalue()
+
+    def _one_header(self, projections: list[FeatureProjection]) -> list[str]:
+        """The columns of the one query; or of several, after LAYER_COLUMN, in the order they first come, the
+        geometries last (a long text a spreadsheet user scrolls past, as in the CSV of one query)."""
+        if len(projections) == 1:
+            return self.get_header(projections[0], projections[0].xsd_root_elements)
+        columns, geometries = [], []
+        for projection in projections:
+            geometry_names = {element.name for element in projection.xsd_root_elements if element.type.is_geometry}
+            for name in self.get_header(projection, projection.xsd_root_elements):
+                if name not in columns and name not in geometries:
+                    (geometries if name in geometry_names else columns).append(name)
+        return [LAYER_COLUMN, *columns, *geometries]
+
+    def _placed_under(self, header: list[str], projection: FeatureProjection):
+        """Return a function that writes a row of ``projection`` under ``header``: its feature type's name first,
+        each value in its column, the columns of other feature types empty."""
+        positions = [header.index(name) for name in self.get_header(projection, projection.xsd_root_elements)]
+        empty = [projection.feature_type.name, *[""] * (len(header) - 1)]
+
+        def placed(row: list) -> list:
+            cells = empty.copy()
+            for position, value in zip(positions, row, strict=True):
+                cells[position] = value
+            return cells
+
+        return placed
 
     def get_row(self, instance, projection, xsd_elements):
         return [

@@ -27,10 +27,10 @@ and area code, ``INFO_LOCATION_COLUMNS``), nothing else; retired features are le
 filter as the tiles'. Owners, permits and documents are in no layer.
 
 Bad requests get HTTP 400 (a busy renderer, or a statement stopped by the database's time limit,
-503) with an OGC ServiceExceptionReport, in the request's version, that says what was wrong. A GetMap
-may ask for its errors in an image instead (EXCEPTIONS, WMS 1.3.0 §7.3.3.11): INIMAGE draws the message,
-BLANK leaves the image empty, in the FORMAT, size and background asked (``exception_image``), once those
-are known to be valid; before that the report is XML.
+503) with an OGC ServiceExceptionReport, in the request's version, that says what was wrong. A GetMap or a
+GetFeatureInfo may ask for its errors in an image instead (EXCEPTIONS, WMS 1.3.0 §7.3.3.11 and Table 9): INIMAGE
+draws the message, BLANK leaves the image empty, in the FORMAT, size and background of the map asked
+(``exception_image``), once those are known to be valid; before that, or without them, the report is XML.
 Sizes are bounded: ``MAX_SIZE_PX`` a side, ``MAX_LAYERS`` layers, ``FEATURE_COUNT_MAX`` features,
 and a query string of at most ``QUERY_MAX_BYTES``.
 """
@@ -44,7 +44,7 @@ import json
 import math
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -279,17 +279,30 @@ def map_answer(parameters: dict[str, str]) -> WmsAnswer:
     """Draw the map. An error found once its image is known is answered in such an image if EXCEPTIONS asks."""
     exceptions = _exceptions_mode(parameters)
     canvas = map_canvas(parameters)
+    return _answered_or_drawn_error(
+        lambda: WmsAnswer(200, _map_drawn(map_request(parameters), canvas), canvas.content_type),
+        exceptions=exceptions,
+        canvas=canvas,
+    )
+
+
+def _answered_or_drawn_error(
+    answer: Callable[[], WmsAnswer], *, exceptions: str, canvas: MapCanvas | None
+) -> WmsAnswer:
+    """``answer()``, or the client's error in an image of ``canvas`` when EXCEPTIONS asks for one (INIMAGE or BLANK)
+    and there is such an image; else the error is raised, for wms_answer's XML report."""
     try:
-        return WmsAnswer(200, _map_drawn(map_request(parameters), canvas), canvas.content_type)
+        return answer()
     except Exception as error:
         refusal = refusal_of(error)
-        if refusal is None or exceptions == "XML" or refusal.status >= 500:
+        if refusal is None or exceptions == "XML" or canvas is None or refusal.status >= 500:
             raise  # a busy server answers as wms_answer does: see exception_image
         return exception_image(refusal, canvas, written=exceptions == "INIMAGE")
 
 
 def _exceptions_mode(parameters: dict[str, str]) -> str:
-    """XML (the default), INIMAGE or BLANK: how the errors of a GetMap are answered (WMS 1.3.0 §7.3.3.11)."""
+    """XML (the default), INIMAGE or BLANK: how the errors of a GetMap or a GetFeatureInfo are answered (WMS 1.3.0
+    §7.3.3.11, and Table 9 for GetFeatureInfo)."""
     asked = parameters.get("EXCEPTIONS", "").strip()
     mode = EXCEPTIONS.get(asked.lower()) if asked else "XML"
     if mode is None:
@@ -338,10 +351,10 @@ def exception_image(error: WmsError, canvas: MapCanvas, *, written: bool) -> Wms
 
     A refused request gets it with 200, as from GeoServer and MapServer: a client that asks for an error in an image
     shows only a 200's. A server that cannot draw just now (its render slots full, a statement stopped) is never
-    answered so (``map_answer``): with a 200, QGIS's cache, MapProxy or any HTTP cache could keep the empty or "busy"
-    image as the map of that place, and drawing a 4096-pixel image for every request a busy server refuses would
-    add to what it is busy with. It keeps its 503 with Retry-After and the XML report. The image itself takes a
-    render slot, as a map does (encoding 4096 × 4096 pixels costs a tenth of a second)."""
+    answered so (``_answered_or_drawn_error``): with a 200, QGIS's cache, MapProxy or any HTTP cache could keep the
+    empty or "busy" image as the map of that place, and drawing a 4096-pixel image for every request a busy server
+    refuses would add to what it is busy with. It keeps its 503 with Retry-After and the XML report. The image itself
+    takes a render slot, as a map does (encoding 4096 × 4096 pixels costs a tenth of a second)."""
     with render_slot():
         body = error_image(f"{error.code}: {error.message}", canvas, written=written).to_string(canvas.encoding)
     return WmsAnswer(200, body, canvas.content_type)
@@ -498,6 +511,29 @@ def legend_answer(parameters: dict[str, str]) -> WmsAnswer:
 
 
 def feature_info_answer(parameters: dict[str, str]) -> WmsAnswer:
+    """Answer what lies at a pixel; an error in an image of the map request part if EXCEPTIONS asks."""
+    # WMS 1.3.0 Table 9: GetFeatureInfo takes GetMap's EXCEPTIONS, XML by default, from the one list the capabilities
+    # give for the whole service. An unknown value is refused as GetMap refuses it; XML is the report in the version's
+    # MIME type; INIMAGE and BLANK draw the error in the image of the map request part (its FORMAT, WIDTH, HEIGHT,
+    # TRANSPARENT and BGCOLOR), as MapServer 8, GeoServer and MapProxy answer a GetFeatureInfo. Clients send them
+    # when they pass their map's parameters on (OpenLayers 2's WMS layers carry application/vnd.ogc.se_inimage into
+    # their GetFeatureInfo requests), and get what they asked for rather than a report they said they do not read.
+    exceptions = _exceptions_mode(parameters)
+    canvas = None if exceptions == "XML" else _info_canvas(parameters)
+    return _answered_or_drawn_error(lambda: _feature_info(parameters), exceptions=exceptions, canvas=canvas)
+
+
+def _info_canvas(parameters: dict[str, str]) -> MapCanvas | None:
+    """The image a GetFeatureInfo's error is drawn in: its map request part's. A GetFeatureInfo needs no FORMAT of its
+    own (its answer is INFO_FORMAT's): without a valid one there is no image to answer in, and the error, not the
+    FORMAT, is reported in XML, as GeoServer does."""
+    try:
+        return map_canvas(parameters)
+    except WmsError:
+        return None
+
+
+def _feature_info(parameters: dict[str, str]) -> WmsAnswer:
     request = map_request(parameters)
     queried = tuple(name.strip() for name in _required(parameters, "QUERY_LAYERS").split(","))
     for name in queried:

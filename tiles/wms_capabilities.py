@@ -97,7 +97,8 @@ def capabilities(service_url: str, *, version: str) -> bytes:
             document.child(element, "Format", content_type)
         get = document.child(document.child(document.child(element, "DCPType"), "HTTP"), "Get")
         document.link(get, f"{service_url}?")
-    # GetMap's EXCEPTIONS (1.3.0 §7.3.3.11): XML, and the two in an image, by the names of the document's version.
+    # The service's EXCEPTIONS, for GetMap and GetFeatureInfo (1.3.0 §7.3.3.11 and Table 9): XML, and the two in an
+    # image, by the names of the document's version.
     exception = document.child(capability, "Exception")
     for exception_format in wms.EXCEPTIONS_1_3_0 if document.v130 else wms.EXCEPTIONS_1_1_1:
         document.child(exception, "Format", exception_format)

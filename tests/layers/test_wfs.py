@@ -906,14 +906,8 @@ def _layers_on_the_page(body: bytes, output_format: str | None) -> list[str]:
     """The layer of each feature of a response, in order."""
     if output_format == "geojson":
         return [feature["id"].split(".")[0] for feature in json.loads(body)["features"]]
-    if output_format == "csv":
-        layers, layer_of_header = [], {'"number"': "parcels", '"code"': "landmarks"}  # a header row for each query
-        for row in filter(None, body.decode().splitlines()):
-            if row.split(",")[0] in layer_of_header:
-                layer = layer_of_header[row.split(",")[0]]
-            else:
-                layers.append(layer)
-        return layers
+    if output_format == "csv":  # one table, a column naming each row's layer (tests/layers/test_wfs_csv.py)
+        return [row["layer"] for row in csv.DictReader(io.StringIO(body.decode()))]
     return [match.decode() for match in re.findall(rb'<app:\w+ gml:id="(\w+)\.\d+"', body)]
 
 

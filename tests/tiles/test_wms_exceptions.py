@@ -1,6 +1,6 @@
-"""tiles/wms.py, GetMap's EXCEPTIONS (WMS 1.3.0 §7.3.3.11; 1.1.1's MIME types): XML by default, INIMAGE (the message
-drawn in an image of the FORMAT, size and background asked) and BLANK (that image empty), once the image itself is
-known to be valid; hostile values refused in XML that they cannot break."""
+"""tiles/wms.py, the EXCEPTIONS of GetMap and GetFeatureInfo (WMS 1.3.0 §7.3.3.11 and Table 9; 1.1.1's MIME types):
+XML by default, INIMAGE (the message drawn in an image of the FORMAT, size and background asked) and BLANK (that image
+empty), once the image itself is known to be valid; hostile values refused in XML that they cannot break."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
+from owslib.util import ServiceException
 from owslib.wms import WebMapService
 from PIL import Image
 
-from tests.tiles.test_wms import OGC, _exception, _map_query, _rgba
+from tests.tiles.scene import scene_build
+from tests.tiles.test_wms import OGC, _exception, _info_query, _map_query, _rgba
 from tiles.render_slots import render_slot
 from tiles.wms import WmsError, exception_image
 from tiles.wms_images import MESSAGE_IN_IMAGE_MAX, MapCanvas, _message_font, message_runs
@@ -227,6 +229,138 @@ def test_owslib_gets_the_error_in_an_image(live_server):
 
     png = service.getmap(layers=["owners"], styles=[""], srs="EPSG:31901", bbox=(0, 0, 1000, 1000), size=(300, 100),
                          format="image/png", transparent=True, exceptions="INIMAGE").read()  # fmt: skip
+
+    assert Image.open(io.BytesIO(png)).size == (300, 100)
+    assert (_rgba(png)[..., 3] > 0).sum() > 300
+
+
+# GetFeatureInfo's EXCEPTIONS (WMS 1.3.0 Table 9): GetMap's values, its errors drawn in the map request part's image.
+UNKNOWN_TO_FEATURE_INFO = "EXCEPTIONS: '{}' is not one of XML, INIMAGE, BLANK, application/vnd.ogc.se_xml"
+
+
+@pytest.fixture
+def scene():
+    return scene_build()
+
+
+def _info_query_in(version: str, **overrides) -> dict[str, str]:
+    """A GetFeatureInfo of parcel 2 in ``version``: 1.1.1 names the CRS ``SRS`` and the pixel X/Y."""
+    query = _info_query(VERSION=version, **overrides)
+    if version == "1.1.1":
+        query["SRS"], query["X"], query["Y"] = query.pop("CRS"), query.pop("I"), query.pop("J")
+    return query
+
+
+@pytest.mark.parametrize("version", ["1.3.0", "1.1.1"])
+@pytest.mark.parametrize(
+    "asked", ["INIMAGES", "text/html", "</ServiceException><Injected code='x'/><ServiceException>"]
+)
+def test_feature_info_refuses_an_unknown_exceptions_value_in_its_version_s_report(client, version, asked):
+    """It was ignored: the request was answered as if it had asked for nothing."""
+    answer = client.get("/wms", _info_query_in(version, EXCEPTIONS=asked))
+
+    assert answer.status_code == 400
+    code, message = _exception(answer)  # the report of the request's version, in its MIME type
+    assert code == "InvalidParameterValue"
+    assert message.startswith(UNKNOWN_TO_FEATURE_INFO.format(asked[:40]))
+    assert b"<Injected" not in answer.content
+
+
+@pytest.mark.parametrize(
+    ("version", "name", "content_type"),
+    [("1.3.0", "XML", "text/xml"), ("1.3.0", "application/vnd.ogc.se_xml", "text/xml"),
+     ("1.1.1", "application/vnd.ogc.se_xml", "application/vnd.ogc.se_xml"),
+     ("1.1.1", "XML", "application/vnd.ogc.se_xml")],
+)  # fmt: skip
+def test_feature_info_s_xml_exceptions_are_the_report_of_the_request_s_version(client, version, name, content_type):
+    answer = client.get("/wms", _info_query_in(version, QUERY_LAYERS="streets", EXCEPTIONS=name))
+
+    assert answer.status_code == 400
+    assert answer["Content-Type"] == f"{content_type}; charset=utf-8"
+    assert _exception(answer) == ("LayerNotDefined", "QUERY_LAYERS: 'streets' is not one of LAYERS.")
+
+
+@pytest.mark.parametrize(("version", "name"), [("1.3.0", "INIMAGE"), ("1.1.1", "application/vnd.ogc.se_inimage")])
+def test_feature_info_draws_its_error_on_the_image_of_its_map_request_part(client, version, name):
+    """As MapServer 8, GeoServer and MapProxy answer it; it was a 400 with an XML report the client said it does not
+    read."""
+    query = _info_query_in(version, QUERY_LAYERS="streets", EXCEPTIONS=name, WIDTH="320", HEIGHT="160")
+
+    answer = client.get("/wms", query)
+
+    assert answer.status_code == 200
+    picture = _picture(answer)
+    assert picture.shape == (160, 320, 4)
+    written = picture[..., 3] > 0
+    assert written.sum() > 300  # the message, dark on a white halo, from the top of the transparent image
+    assert not written[100:].any()
+
+
+def test_feature_info_blank_is_the_map_request_s_image_with_nothing_on_it(client):
+    transparent = client.get("/wms", _info_query(QUERY_LAYERS="streets", EXCEPTIONS="BLANK"))
+    jpeg = client.get(
+        "/wms",
+        _info_query(QUERY_LAYERS="streets", EXCEPTIONS="application/vnd.ogc.se_blank", FORMAT="image/jpeg",
+                    BGCOLOR="0x102030"),
+    )  # fmt: skip
+
+    assert transparent.status_code == jpeg.status_code == 200
+    assert (_picture(transparent)[..., 3] == 0).all()
+    assert np.abs(_picture(jpeg, "image/jpeg")[..., :3] - NAVY).max() <= 2
+
+
+@pytest.mark.parametrize("image", [{"FORMAT": None}, {"FORMAT": "image/gif"}, {"BGCOLOR": "red"}, {"WIDTH": "0"}])
+def test_feature_info_without_an_image_to_draw_in_reports_its_own_error_in_xml(client, image):
+    """A GetFeatureInfo needs no FORMAT of its own: without a valid one the report is XML, and says what was wrong
+    with the question, not with the image."""
+    query = _info_query(QUERY_LAYERS="streets", EXCEPTIONS="INIMAGE", **image)
+    query = {name: value for name, value in query.items() if value is not None}
+
+    answer = client.get("/wms", query)
+
+    assert answer.status_code == 400
+    if "WIDTH" in image:  # the map request part's own error comes first
+        assert _exception(answer)[1].startswith("WIDTH: a whole number of pixels")
+    else:
+        assert _exception(answer) == ("LayerNotDefined", "QUERY_LAYERS: 'streets' is not one of LAYERS.")
+
+
+@pytest.mark.parametrize("name", ["INIMAGE", "BLANK", "XML"])
+def test_feature_info_asking_for_errors_in_an_image_answers_what_lies_there(client, scene, name):
+    query = _info_query(EXCEPTIONS=name)
+    del query["FORMAT"]  # not needed to answer
+
+    answer = client.get("/wms", query)
+
+    assert answer.status_code == 200
+    assert answer["Content-Type"] == "application/json; charset=utf-8"
+    assert [feature["properties"]["number"] for feature in answer.json()["features"]] == ["2"]
+
+
+def test_a_busy_renderer_keeps_the_503_of_a_feature_info_error_asked_in_an_image(client, scene, settings):
+    """Its image takes a render slot, as GetMap's does; what lies at a pixel takes none."""
+    settings.TILE_RENDER_CONCURRENCY, settings.TILE_RENDER_QUEUE = 1, 0
+
+    with render_slot():
+        refused = client.get("/wms", _info_query(QUERY_LAYERS="streets", EXCEPTIONS="INIMAGE"))
+        answered = client.get("/wms", _info_query(EXCEPTIONS="INIMAGE"))
+
+    assert refused.status_code == 503
+    assert refused["Retry-After"] == "2"
+    assert _exception(refused)[0] == "ServerBusy"
+    assert answered.status_code == 200
+    assert [feature["properties"]["number"] for feature in answered.json()["features"]] == ["2"]
+
+
+def test_owslib_gets_a_feature_info_error_in_an_image_and_is_told_of_an_unknown_value(live_server):
+    service = WebMapService(f"{live_server.url}/wms", version="1.3.0")
+    asked = {"layers": ["parcels"], "styles": [""], "srs": "EPSG:31901", "bbox": (0, 0, 1000, 1000), "size": (300, 100),
+             "format": "image/png", "transparent": True, "query_layers": ["streets"], "info_format": "text/html",
+             "xy": (5, 5)}  # fmt: skip
+
+    png = service.getfeatureinfo(**asked, exceptions="INIMAGE").read()
+    with pytest.raises(ServiceException, match="EXCEPTIONS: 'INIMAGES' is not one of"):
+        service.getfeatureinfo(**asked, exceptions="INIMAGES")
 
     assert Image.open(io.BytesIO(png)).size == (300, 100)
     assert (_rgba(png)[..., 3] > 0).sum() > 300
