@@ -2,7 +2,7 @@ from django.templatetags.static import static
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from . import accounts, parcel_views, views
+from . import accounts, ogcapi_views, parcel_views, views
 
 # Ids travel as text so that a malformed one gets a clear 400 from the view, not a bare 404.
 PARCEL = r"(?P<parcel_id>[^/]{1,40})"
@@ -16,6 +16,14 @@ urlpatterns = [
     path("api/landmarks.geojson", views.landmarks_geojson_view, name="landmarks_geojson"),
     path("api/search", views.search_view, name="search"),
     path("api/changes", views.change_feed_view, name="change_feed"),
+    # OGC API - Features over the WFS (layers/ogcapi_features.py).
+    path("ogcapi", ogcapi_views.landing_view, name="ogcapi_landing"),
+    path("ogcapi/", ogcapi_views.landing_view),  # as clients that join relative paths (OWSLib) are given it
+    path("ogcapi/conformance", ogcapi_views.conformance_view, name="ogcapi_conformance"),
+    path("ogcapi/collections", ogcapi_views.collections_view, name="ogcapi_collections"),
+    path("ogcapi/collections/<str:collection_id>", ogcapi_views.collection_view, name="ogcapi_collection"),
+    path("ogcapi/collections/<str:collection_id>/items", ogcapi_views.items_view, name="ogcapi_items"),
+    path("ogcapi/collections/<str:collection_id>/items/<str:feature_id>", ogcapi_views.item_view, name="ogcapi_item"),
     # The parcel file (layers/parcel_file/): the API, the page, the printable report and its parts.
     path("api/parcels/identify", parcel_views.parcel_identify_view, name="parcel_identify"),
     re_path(rf"^api/parcels/{PARCEL}$", parcel_views.parcel_file_json_view, name="parcel_file_json"),

@@ -43,3 +43,22 @@ def parcel_survey(geom=None, **overrides) -> ParcelSurvey:
     }
     values.update(overrides)
     return ParcelSurvey(**values)
+
+
+def parcels_side_by_side(block: Block, count: int) -> list:
+    """``count`` parcels of ``block``, numbered from 1, 30 m apart from Salmiya's test point, with a secret survey
+    reference each (``SV-SECRET-<number>``) that no public answer may show; the last of them retired."""
+    from layers.services.parcels import parcel_create, parcel_retire
+    from tests.geometry_helpers import SALMIYA_X
+
+    made = [
+        parcel_create(
+            block=block,
+            number=str(number),
+            survey=parcel_survey(ktm_rectangle(SALMIYA_X + 30 * number), survey_ref=f"SV-SECRET-{number}"),
+            valid_from=datetime.date(2024, 1, 15),
+        )
+        for number in range(1, count + 1)
+    ]
+    parcel_retire(parcel=made[-1], on=datetime.date(2024, 6, 1))
+    return made

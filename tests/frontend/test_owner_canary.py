@@ -63,6 +63,9 @@ def public_paths(scene) -> list[str]:
         "http%3A%2F%2Fwww.opengis.net%2Ffes%2F2.0%22%3E%3Cfes%3APropertyIsLike%20wildCard%3D%22*%22%20singleChar%3D%22."
         "%22%20escapeChar%3D%22!%22%3E%3Cfes%3AValueReference%3Eowners%2Fname%3C%2Ffes%3AValueReference%3E%3Cfes%3A"
         "Literal%3E*Canary*%3C%2Ffes%3ALiteral%3E%3C%2Ffes%3APropertyIsLike%3E%3C%2Ffes%3AFilter%3E",
+        # OGC API - Features: every collection's items, the parcel by its id, and a filter naming the owner
+        "/ogcapi", "/ogcapi/collections", *(f"/ogcapi/collections/{layer}/items?limit=5000" for layer in WFS_LAYERS),
+        f"/ogcapi/collections/parcels/items/{plot}", "/ogcapi/collections/parcels/items?owners=Hessa%20Al-Canary",
         # the WMTS: capabilities, and the parcel's tile by GetTile in both formats
         "/wmts?SERVICE=WMTS&REQUEST=GetCapabilities", "/wmts/1.0.0/WMTSCapabilities.xml",
         *(f"/wmts?SERVICE=WMTS&REQUEST=GetTile&LAYER=parcels&STYLE=default&FORMAT={tile_format}"

@@ -23,9 +23,9 @@ from gisserver.output import DBGML32Renderer
 from owslib.wfs import WebFeatureService
 
 from layers.models import Landmark, Parcel, Street, ZoningZone
-from layers.services.parcels import parcel_create, parcel_retire
+from layers.services.parcels import parcel_create
 from layers.wfs import STORAGE_CRS, MunicipalGetFeature, MunicipalWFSView
-from tests.factories import parcel_survey
+from tests.factories import parcel_survey, parcels_side_by_side
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y, ktm_multipolygon, ktm_rectangle
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,17 +37,7 @@ OWS = "{http://www.opengis.net/ows/1.1}"
 @pytest.fixture
 def parcels(block):
     """Three current parcels and a retired one, side by side in one block."""
-    made = [
-        parcel_create(
-            block=block,
-            number=str(number),
-            survey=parcel_survey(ktm_rectangle(SALMIYA_X + 30 * number), survey_ref=f"SV-SECRET-{number}"),
-            valid_from=datetime.date(2024, 1, 15),
-        )
-        for number in range(1, 5)
-    ]
-    parcel_retire(parcel=made[3], on=datetime.date(2024, 6, 1))
-    return made
+    return parcels_side_by_side(block, 4)
 
 
 def _get(client, **query):

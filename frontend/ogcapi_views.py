@@ -1,0 +1,65 @@
+"""``/ogcapi``: OGC API - Features over the ministries' WFS (layers/ogcapi_features.py); thin adapters."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, JsonResponse
+from django.urls import reverse
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_safe
+
+from geoportal.cors import open_to_every_origin
+from layers import ogcapi_features as api
+
+JSON_OPTIONS = {"ensure_ascii": False}
+
+
+def _base(request: HttpRequest) -> str:
+    return request.build_absolute_uri(reverse("ogcapi_landing")).rstrip("/")
+
+
+def _answer(document: dict, content_type: str = api.JSON) -> JsonResponse:
+    return JsonResponse(document, content_type=content_type, json_dumps_params=JSON_OPTIONS)
+
+
+@open_to_every_origin
+@require_safe
+@cache_control(no_cache=True)
+def landing_view(request: HttpRequest) -> JsonResponse:
+    return _answer(api.landing_page(_base(request)))
+
+
+@open_to_every_origin
+@require_safe
+@cache_control(no_cache=True)
+def conformance_view(request: HttpRequest) -> JsonResponse:
+    return _answer(api.conformance())
+
+
+@open_to_every_origin
+@require_safe
+@cache_control(no_cache=True)
+def collections_view(request: HttpRequest) -> JsonResponse:
+    return _answer(api.collections_document(_base(request)))
+
+
+@open_to_every_origin
+@require_safe
+@cache_control(no_cache=True)
+def collection_view(request: HttpRequest, collection_id: str) -> JsonResponse:
+    return _answer(api.collection_document(_base(request), api.collection_get(collection_id)))
+
+
+@open_to_every_origin
+@require_safe
+@cache_control(no_cache=True)
+def items_view(request: HttpRequest, collection_id: str) -> JsonResponse:
+    feature_type = api.collection_get(collection_id)
+    return _answer(api.items_page(request, _base(request), feature_type), api.GEOJSON)
+
+
+@open_to_every_origin
+@require_safe
+@cache_control(no_cache=True)
+def item_view(request: HttpRequest, collection_id: str, feature_id: str) -> JsonResponse:
+    feature_type = api.collection_get(collection_id)
+    return _answer(api.item_get(request, _base(request), feature_type, feature_id), api.GEOJSON)

@@ -1,0 +1,273 @@
+"""OGC API - Features (Part 1: Core, with GeoJSON) over the ministries' WFS: the same layers, columns and features.
+
+OGC API - Features is WFS's successor, a JSON API that QGIS ("WFS / OGC API - Features"), GDAL's OAPIF driver, ArcGIS
+Pro and OWSLib read. It is a second way in, not a second way to read the data: every items page is a GetFeature of
+the WFS (``layers/wfs.py``), asked in GeoJSON and WGS 84 (longitude first), and reshaped. So deny by default holds
+as it holds there (each layer's published columns, current features only), and so do its page sizes, bounds,
+statement time limit and error checks. What this module adds is the API's documents and parameters:
+
+- ``/ogcapi``, the landing page; ``/ogcapi/conformance``; ``/ogcapi/collections`` and ``/ogcapi/collections/<id>``,
+  with each layer's WGS 84 extent (the WFS's, kept until the layer changes: ``layers/wfs_extent.py``);
+- ``/ogcapi/collections/<id>/items``: ``limit`` (1 to the WFS's page size, 100 by default), ``offset``, ``bbox``
+  (west,south,east,north in WGS 84), ``datetime`` (accepted; the layers hold current features only), and any
+  published property as an equality filter (``?area_code=SALMIYA&block_number=10``); ``next`` and ``prev`` links;
+- ``/ogcapi/collections/<id>/items/<featureId>``: one feature by its id (the WFS's id without the layer's name).
+
+A parameter the API does not know is refused (Core's /req/core/query-param-unknown), as is one given twice.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import urlencode
+from xml.etree.ElementTree import Element, SubElement, tostring
+
+from django.conf import settings
+from django.http import HttpRequest, QueryDict
+from gisserver.features import FeatureType
+
+from geoportal.errors import DomainError, InvalidInput, NotFound
+from geoportal.query_params import limit_parse, whole_number_parse
+
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+WFS_CRS84 = "urn:ogc:def:crs:OGC::CRS84"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+]
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+LIMIT_DEFAULT = 100
+OFFSET_MAX = 10**9  # layers/wfs.py START_INDEX_MAX
+ITEMS_PARAMETERS = {"limit", "offset", "bbox", "datetime", "f"}
+FEATURE_ID = re.compile(r"[0-9]{1,18}")
+FES = "http://www.opengis.net/fes/2.0"
+
+
+class WfsRefused(DomainError):
+    """The WFS refused the request this API made of it; its message, and its status (a 503 when the database's time
+    limit stopped it)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def collections() -> dict[str, FeatureType]:
+    from .wfs import XML_NAMESPACE, MunicipalWFSView  # the WFS's own feature types: one list of layers and columns
+
+    for feature_type in MunicipalWFSView.feature_types:
+        # As the WFS view does before it reads them: their XML types, read below, are kept with the namespace they
+        # first saw (read unbound, the WFS then found none of their properties).
+        feature_type.bind_namespace(XML_NAMESPACE)
+    return {feature_type.name: feature_type for feature_type in MunicipalWFSView.feature_types}
+
+
+def collection_get(collection_id: str) -> FeatureType:
+    feature_type = collections().get(collection_id)
+    if feature_type is None:
+        raise NotFound(f"no collection '{collection_id[:40]}'; collections: {', '.join(collections())}.")
+    return feature_type
+
+
+def landing_page(base: str) -> dict:
+    return {
+        "title": "Municipal geoportal: OGC API - Features",
+        "description": "The survey and planning departments' public layers, current features only, as the WFS"
+        " (/wfs) publishes them.",
+        "links": [
+            _link(base, "self", JSON, "This document"),
+            _link(f"{base}/conformance", "conformance", JSON, "The standards this API conforms to"),
+            _link(f"{base}/collections", "data", JSON, "The layers"),
+            _link(
+                base.removesuffix("/ogcapi") + "/wfs?SERVICE=WFS&REQUEST=GetCapabilities",
+                "service-doc",
+                "application/xml",
+                "The same layers over WFS 2.0",
+            ),  # fmt: skip
+        ],
+    }
+
+
+def conformance() -> dict:
+    return {"conformsTo": CONFORMANCE}
+
+
+def collections_document(base: str) -> dict:
+    return {
+        "links": [_link(f"{base}/collections", "self", JSON, "The layers")],
+        "collections": [collection_document(base, feature_type) for feature_type in collections().values()],
+    }
+
+
+def collection_document(base: str, feature_type: FeatureType) -> dict:
+    url = f"{base}/collections/{feature_type.name}"
+    document = {
+        "id": feature_type.name,
+        "title": str(feature_type.title),
+        "itemType": "feature",
+        "crs": [CRS84],
+        "links": [
+            _link(url, "self", JSON, str(feature_type.title)),
+            _link(f"{url}/items", "items", GEOJSON, "Its features"),
+        ],
+    }
+    box = feature_type.get_bounding_box()
+    if box is not None:
+        bbox = [round(value, 7) for value in (box.min_x, box.min_y, box.max_x, box.max_y)]
+        document["extent"] = {"spatial": {"bbox": [bbox], "crs": CRS84}}
+    return document
+
+
+def items_page(request: HttpRequest, base: str, feature_type: FeatureType) -> dict:
+    """One page of a collection's features, read from the WFS."""
+    query = request.GET
+    published = _published_properties(feature_type)
+    unknown = sorted(set(query) - ITEMS_PARAMETERS - published)
+    if unknown:
+        known = ", ".join(sorted(ITEMS_PARAMETERS | published))
+        raise InvalidInput(f"{unknown[0][:40]}: not a parameter of these items; they take {known}.", field=unknown[0])
+    values = {name: _single(query, name) for name in query}
+    limit = limit_parse(values.get("limit"), default=LIMIT_DEFAULT, maximum=settings.GISSERVER_DEFAULT_MAX_PAGE_SIZE)
+    offset = _offset(values.get("offset"))
+    if values.get("f") not in (None, "json", "geojson"):
+        raise InvalidInput("f: these items are GeoJSON (f=json).", field="f")
+    wfs = {"TYPENAMES": feature_type.name, "COUNT": str(limit), "STARTINDEX": str(offset)}
+    if values.get("bbox") is not None:
+        wfs["BBOX"] = ",".join(str(value) for value in _bbox(values["bbox"])) + f",{WFS_CRS84}"
+    filters = {name: values[name] for name in sorted(published & set(values))}
+    if filters:
+        if "BBOX" in wfs:  # the WFS takes BBOX or FILTER: the box goes into the filter
+            filters["__bbox__"] = wfs.pop("BBOX")
+        wfs["FILTER"] = _equality_filter(filters)
+    collection = _wfs_get_feature(request, wfs)
+    url = f"{base}/collections/{feature_type.name}/items"
+    kept = {name: value for name, value in values.items() if name not in ("limit", "offset")}
+    links = [_link(_page_url(url, kept, limit, offset), "self", GEOJSON, "This page"),
+             _link(f"{base}/collections/{feature_type.name}", "collection", JSON, str(feature_type.title))]  # fmt: skip
+    if any(link.get("rel") == "next" for link in collection.get("links", [])):
+        links.append(_link(_page_url(url, kept, limit, offset + limit), "next", GEOJSON, "Next page"))
+    if offset:
+        links.append(_link(_page_url(url, kept, limit, max(0, offset - limit)), "prev", GEOJSON, "Previous page"))
+    page = {
+        "type": "FeatureCollection",
+        "timeStamp": collection.get("timeStamp"),
+        "numberReturned": collection.get("numberReturned", len(collection["features"])),
+        "links": links,
+        "features": [_item(feature) for feature in collection["features"]],
+    }
+    if "numberMatched" in collection:
+        page["numberMatched"] = collection["numberMatched"]
+    return page
+
+
+def item_get(request: HttpRequest, base: str, feature_type: FeatureType, feature_id: str) -> dict:
+    if not FEATURE_ID.fullmatch(feature_id):
+        raise NotFound(f"no feature '{feature_id[:40]}' in {feature_type.name}: ids are whole numbers.")
+    if set(request.GET) - {"f"}:
+        raise InvalidInput("a feature takes no parameter but f=json.", field=sorted(request.GET)[0][:40])
+    collection = _wfs_get_feature(request, {"RESOURCEID": f"{feature_type.name}.{feature_id}"})
+    if not collection["features"]:
+        raise NotFound(f"no current feature {feature_id} in {feature_type.name}.")
+    url = f"{base}/collections/{feature_type.name}"
+    return _item(collection["features"][0]) | {
+        "links": [
+            _link(f"{url}/items/{feature_id}", "self", GEOJSON, "This feature"),
+            _link(url, "collection", JSON, str(feature_type.title)),
+        ]  # fmt: skip
+    }
+
+
+def _wfs_get_feature(request: HttpRequest, parameters: dict[str, str]) -> dict:
+    """Ask the WFS for a GetFeature in GeoJSON and WGS 84 (longitude first), as a request of its own made from
+    ``request`` (its host and scheme); return the collection, or raise its refusal."""
+    from .wfs import MunicipalWFSView
+
+    asked = {"SERVICE": "WFS", "VERSION": "2.0.0", "REQUEST": "GetFeature", "OUTPUTFORMAT": "geojson",
+             "SRSNAME": WFS_CRS84, **parameters}  # fmt: skip
+    wfs_request = HttpRequest()
+    wfs_request.method = "GET"
+    wfs_request.path = wfs_request.path_info = "/wfs"
+    wfs_request.META = {name: value for name, value in request.META.items() if name.isupper()}
+    wfs_request.META["QUERY_STRING"] = urlencode(asked)
+    wfs_request.GET = QueryDict(wfs_request.META["QUERY_STRING"])
+    response = MunicipalWFSView.as_view()(wfs_request)
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    if response.status_code != 200:
+        raise WfsRefused(_exception_text(body), response.status_code)
+    return json.loads(body)
+
+
+def _exception_text(body: bytes) -> str:
+    from defusedxml.ElementTree import fromstring
+
+    try:
+        report = fromstring(body)
+    except Exception:  # noqa: BLE001 - whatever it was, the client gets a message, not a crash
+        return "the request could not be answered."
+    texts = [element.text or "" for element in report.iter() if element.tag.endswith("ExceptionText")]
+    return " ".join(texts) or "the request could not be answered."
+
+
+def _item(feature: dict) -> dict:
+    """A WFS GeoJSON feature as an item: its id without the layer's name (``parcels.12`` is item 12)."""
+    return {**feature, "id": str(feature["id"]).rpartition(".")[2]}
+
+
+def _published_properties(feature_type: FeatureType) -> set[str]:
+    return {element.name for element in feature_type.xsd_type.elements if not element.type.is_geometry}
+
+
+def _single(query: QueryDict, name: str) -> str:
+    values = query.getlist(name)
+    if len(values) != 1:
+        raise InvalidInput(f"{name[:40]}: given {len(values)} times; give it once.", field=name[:40])
+    return values[0]
+
+
+def _offset(value: str | None) -> int:
+    if value is None:
+        return 0
+    number = whole_number_parse(value, at_most_digits=10)
+    if number is None or number > OFFSET_MAX:
+        raise InvalidInput(f"offset: a whole number from 0 to {OFFSET_MAX:,}.", field="offset")
+    return number
+
+
+def _bbox(value: str) -> tuple[float, float, float, float]:
+    parts = value.split(",")
+    numbers = [float(part) if re.fullmatch(r"-?[0-9]{1,3}(\.[0-9]{1,15})?", part) else None for part in parts]
+    if len(numbers) != 4 or None in numbers:
+        raise InvalidInput("bbox: four numbers, west,south,east,north, in degrees (WGS 84).", field="bbox")
+    west, south, east, north = numbers
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        raise InvalidInput("bbox: west ≤ east within ±180 and south ≤ north within ±90.", field="bbox")
+    return west, south, east, north
+
+
+def _equality_filter(filters: dict[str, str]) -> str:
+    """A FES 2.0 filter: each property equal to its value (and the box, if any), all of them; written with
+    ElementTree, so a value is only ever a literal."""
+    root = Element("fes:Filter", {"xmlns:fes": FES, "xmlns:gml": "http://www.opengis.net/gml/3.2"})
+    conditions = SubElement(root, "fes:And") if len(filters) > 1 else root
+    for name, value in filters.items():
+        if name == "__bbox__":
+            west, south, east, north, _ = value.split(",", 4)
+            condition = SubElement(conditions, "fes:BBOX")
+            envelope = SubElement(condition, "gml:Envelope", {"srsName": WFS_CRS84})
+            SubElement(envelope, "gml:lowerCorner").text = f"{west} {south}"
+            SubElement(envelope, "gml:upperCorner").text = f"{east} {north}"
+            continue
+        condition = SubElement(conditions, "fes:PropertyIsEqualTo")
+        SubElement(condition, "fes:ValueReference").text = name
+        SubElement(condition, "fes:Literal").text = value
+    return tostring(root, encoding="unicode")
+
+
+def _page_url(url: str, kept: dict[str, str], limit: int, offset: int) -> str:
+    return f"{url}?{urlencode({**kept, 'limit': limit, 'offset': offset})}"
+
+
+def _link(href: str, rel: str, media_type: str, title: str) -> dict:
+    return {"href": href, "rel": rel, "type": media_type, "title": title}
