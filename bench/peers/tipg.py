@@ -18,6 +18,9 @@ from bench.peers.tile_list import Tile
 LAYER = "parcels"
 
 VIEW = "bench_parcels_current"
+# For OGC API items (bench/bench_ogcapi.py): the current parcels with the columns our WFS and /ogcapi publish, and
+# the stored geometry (KTM), which both sides transform to WGS 84.
+ITEMS_VIEW = "bench_parcels_items"
 PATH_TEMPLATE = f"/collections/public.{VIEW}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}?properties={{properties}}"
 WORKERS = 2  # as our web server (granian)
 
@@ -33,6 +36,13 @@ def view_create(database: str) -> None:
                 f"CREATE VIEW {VIEW} AS "
                 "SELECT id, land_use, number, surveyed_area_m2::float8 AS area_m2, geom_3857"
                 " FROM layers_parcel WHERE status <> 'retired'"
+            )
+            cursor.execute(f"DROP VIEW IF EXISTS {ITEMS_VIEW}")
+            cursor.execute(
+                f"CREATE VIEW {ITEMS_VIEW} AS SELECT p.id, p.number, b.number AS block_number, a.code AS area_code,"
+                " p.land_use, p.surveyed_area_m2, p.status, p.version, p.valid_from, p.geom"
+                " FROM layers_parcel p JOIN layers_block b ON b.id = p.block_id JOIN layers_area a ON a.id = b.area_id"
+                " WHERE p.status <> 'retired'"
             )
     finally:
         connection.close()
@@ -54,17 +64,19 @@ def tipg_server(database: str, database_url: str) -> Iterator[int]:
     """Run tipg on 127.0.0.1; yield its port."""
     view_create(database)
     port = free_port()
-    table = f"public.{VIEW}"
+    table, items_table = f"public.{VIEW}", f"public.{ITEMS_VIEW}"
     environment = {
         **os.environ,
         "DATABASE_URL": asyncpg_url(database_url),
         "TIPG_DB_SCHEMAS": json.dumps(["public"]),
-        "TIPG_DB_TABLES": json.dumps([table]),
+        "TIPG_DB_TABLES": json.dumps([table, items_table]),
         "TIPG_DB_SPATIAL_EXTENT": "false",  # no ST_Extent over 1M rows at start-up
         "TIPG_DB_DATETIME_EXTENT": "false",
         "TIPG_CATALOG_TTL": "86400",
         f"TIPG_TABLE_CONFIG__{table.replace('.', '_')}__PK": "id",
         f"TIPG_TABLE_CONFIG__{table.replace('.', '_')}__GEOMCOL": "geom_3857",
+        f"TIPG_TABLE_CONFIG__{items_table.replace('.', '_')}__PK": "id",
+        f"TIPG_TABLE_CONFIG__{items_table.replace('.', '_')}__GEOMCOL": "geom",
         # The same tile grid as ours: 4096 units, 64 units of buffer, clipped; never truncated.
         "TIPG_TILE_RESOLUTION": "4096",
         "TIPG_TILE_BUFFER": "64",
