@@ -151,11 +151,13 @@ class WmsError(DomainError):
         code: str = "InvalidParameterValue",
         status: int = 400,
         retry_after_seconds: int | None = None,
+        locator: str | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.status = status
         self.retry_after_seconds = retry_after_seconds
+        self.locator = locator  # the parameter it is about (OWS reports name it: tiles/wmts.py)
 
     @property
     def headers_sent(self) -> dict[str, str]:
@@ -187,7 +189,7 @@ def wms_answer(query: Mapping[str, list[str]], *, service_url: str) -> WmsAnswer
     every refusal is a ServiceExceptionReport, in the request's version."""
     version = _report_version(query)
     try:
-        return _dispatch(_parameters(query), service_url)
+        return _dispatch(kvp_parameters(query), service_url)
     except Exception as error:
         refusal = refusal_of(error)
         if refusal is None:
@@ -236,15 +238,15 @@ def exception_report(error: WmsError, *, version: str = VERSION) -> WmsAnswer:
     return WmsAnswer(error.status, _xml(report), "text/xml; charset=utf-8", error.headers_sent)
 
 
-def _parameters(query: Mapping[str, list[str]]) -> dict[str, str]:
-    """Upper-case the names (WMS names are case-insensitive); a name given twice, in any case, is refused
-    (which one would count is a guess a client should not have to make)."""
+def kvp_parameters(query: Mapping[str, list[str]]) -> dict[str, str]:
+    """Upper-case the names (OGC KVP names are case-insensitive: WMS, and WMTS's tiles/wmts.py); a name given twice,
+    in any case, is refused (which one would count is a guess a client should not have to make)."""
     if sum(len(key) + sum(len(value) for value in values) for key, values in query.items()) > QUERY_MAX_BYTES:
         raise WmsError(f"the request is over {QUERY_MAX_BYTES} bytes.")
     parameters: dict[str, str] = {}
     for key, values in query.items():
         if len(values) != 1 or key.upper() in parameters:
-            raise WmsError(f"{key.upper()[:40]} is given more than once.")
+            raise WmsError(f"{key.upper()[:40]} is given more than once.", locator=key.upper()[:40])
         parameters[key.upper()] = values[0]
     return parameters
 

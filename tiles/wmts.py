@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
 from . import core, wmts_capabilities
-from .wms import NOT_XML, QUERY_MAX_BYTES, WmsAnswer, WmsError, refusal_of
+from .wms import NOT_XML, WmsAnswer, WmsError, kvp_parameters, refusal_of
 from .wmts_capabilities import FORMAT_EXTENSIONS, STYLE, TILE_MATRIX_SET, VERSION, tile_limits, wmts_layers
 
 CAPABILITIES_CONTENT_TYPE = "application/xml; charset=utf-8"  # WMTS §7.1.4: text/xml or application/xml
@@ -25,11 +25,11 @@ OPERATIONS = "GetCapabilities or GetTile"
 
 
 class WmtsError(WmsError):
-    """A refused WMTS request, with the parameter it is about (the report's ``locator``)."""
+    """A refused WMTS request, with the parameter it is about (the report's ``locator``), and OWS's status for it."""
 
     def __init__(self, message: str, *, code: str = "InvalidParameterValue", locator: str | None = None) -> None:
-        super().__init__(message, code=code, status=501 if code == "OperationNotSupported" else 400)  # OWS 1.1 §8.6
-        self.locator = locator
+        status = 501 if code == "OperationNotSupported" else 400  # OWS Common 1.1 §8.6
+        super().__init__(message, code=code, status=status, locator=locator)
 
 
 def wmts_answer(
@@ -38,7 +38,7 @@ def wmts_answer(
     """Answer one KVP request (name → values, as ``QueryDict.lists()``): the capabilities, a tile, or an
     ExceptionReport."""
     try:
-        parameters = _parameters(query)
+        parameters = kvp_parameters(query)
         service = parameters.get("SERVICE")
         if service is None:
             raise WmtsError("SERVICE is missing: WMTS.", code="MissingParameterValue", locator="SERVICE")
@@ -111,24 +111,11 @@ def exception_report(error: WmsError) -> WmsAnswer:
     """The OWS 1.1 ExceptionReport (WMTS §8.3) of a refusal; a control character echoed from the request is
     replaced, as XML 1.0 has no way to write it."""
     report = ET.Element("ExceptionReport", {"xmlns": OWS_NS, "version": VERSION, "xml:lang": "en"})
-    locator = getattr(error, "locator", None)  # the tile service's own refusals name none
-    attributes = {"exceptionCode": error.code} | ({"locator": locator} if locator else {})
+    attributes = {"exceptionCode": error.code} | ({"locator": error.locator} if error.locator else {})
     exception = ET.SubElement(report, "Exception", attributes)
     ET.SubElement(exception, "ExceptionText").text = NOT_XML.sub("\ufffd", error.message)
     body = ET.tostring(report, encoding="utf-8", xml_declaration=True)
     return WmsAnswer(error.status, body, EXCEPTION_CONTENT_TYPE, error.headers_sent)
-
-
-def _parameters(query: Mapping[str, list[str]]) -> dict[str, str]:
-    """Upper-case the names (KVP names are case-insensitive, WMTS §7.2.2); a name given twice is refused."""
-    if sum(len(key) + sum(len(value) for value in values) for key, values in query.items()) > QUERY_MAX_BYTES:
-        raise WmtsError(f"the request is over {QUERY_MAX_BYTES} bytes.")
-    parameters: dict[str, str] = {}
-    for key, values in query.items():
-        if len(values) != 1 or key.upper() in parameters:
-            raise WmtsError(f"{key.upper()[:40]} is given more than once.", locator=key.upper()[:40])
-        parameters[key.upper()] = values[0]
-    return parameters
 
 
 def _required(parameters: dict[str, str], name: str) -> str:
