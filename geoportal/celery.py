@@ -1,8 +1,10 @@
 """The Celery application; tasks live in each app's ``tasks.py``."""
 
+import logging
 import os
 
 from celery import Celery
+from celery.app.trace import LOG_RECEIVED, LOG_SUCCESS
 from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "geoportal.settings")
@@ -21,6 +23,20 @@ def worker_heartbeat(queue: str) -> None:
     from geoportal.health import worker_heartbeat_record
 
     worker_heartbeat_record(queue)
+
+
+class HeartbeatLogQuiet(logging.Filter):
+    """Drop the worker's "Task … received" and "Task … succeeded" lines for the heartbeat (settings.LOGGING puts this
+    filter on the two loggers that write them): two lines for each queue every 30 s, forever. Its failure, and every
+    other task's lines, are logged. Celery has no setting for this; it gives such records the task's name in
+    ``data``."""
+
+    QUIET = (LOG_RECEIVED, LOG_SUCCESS)  # celery/worker/strategy.py and celery/app/trace.py log them
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        data = getattr(record, "data", None)
+        heartbeat = isinstance(data, dict) and data.get("name") == worker_heartbeat.name
+        return not (heartbeat and record.msg in self.QUIET)
 
 
 def _queue_names(conf) -> list[str]:

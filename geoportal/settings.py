@@ -349,6 +349,12 @@ if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):  # else "
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"heartbeat_quiet": {"()": "geoportal.celery.HeartbeatLogQuiet"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        # No "Task … received" and "Task … succeeded" lines for beat's heartbeats; their failures are logged.
+        "celery.worker.strategy": {"filters": ["heartbeat_quiet"]},
+        "celery.app.trace": {"filters": ["heartbeat_quiet"]},
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }

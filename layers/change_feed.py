@@ -10,15 +10,23 @@ join the feed before an event already served. A transaction that is still runnin
 back, so the feed waits for it (an import's events appear when it commits) and loses nothing. Events
 of a transaction that rolled back never exist.
 
-The cursor is ``<xid>.<id>``: of the last event served, or ``<horizon>.0`` after a page that was not
-full. It is opaque to consumers. Transaction ids belong to one database cluster: after a restore from
-a dump, a new cluster hands out smaller ids, so a cursor from before it is refused (ahead of every
-transaction), and consumers start again from ``latest``.
+The cursor is ``<database>.<xid>.<id>``: of the last event served, or ``<database>.<horizon>.0`` after a
+page that was not full. It is opaque to consumers. Transaction ids belong to one cluster and event ids
+to one database, so a cursor names the database that gave it: 8 hex digits of a hash of the cluster's
+system identifier (made by initdb; kept by restarts, by a copy of the data folder and by a streaming
+replica) and the database's oid. Another database's cursor is refused, and the consumer starts again
+from ``latest``: the cursor of a database whose dump was restored into a new cluster (whose first
+database gets oid 16384 again, but whose system identifier initdb made anew) or into another database,
+or of another municipality's portal. A value stored in a table would not do: pg_dump copies it. A
+cursor from before cursors named their database (``<xid>.<id>``) is still read, and refused only while
+ahead of every transaction.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import weakref
 from dataclasses import dataclass
 
 from django.db import connection
@@ -38,12 +46,18 @@ FEED_LAYERS = (
 )
 FEED_PAGE_DEFAULT = 500
 FEED_PAGE_MAX = 5000
-CURSOR_PATTERN = re.compile(r"([0-9]{1,20})\.([0-9]{1,19})")  # ASCII digits only: int() reads "٣" too
+# An optional database (lowercase hex) before the xid and the id: ASCII only, as int() reads "٣" too.
+CURSOR_PATTERN = re.compile(r"(?:([0-9a-f]{8})\.)?([0-9]{1,20})\.([0-9]{1,19})")
 LATEST = "latest"
 # Largest xid8 and bigint: beyond them PostgreSQL would refuse the cursor with an error.
 XID8_MAX = 2**64 - 1
 ID_MAX = 2**63 - 1
 
+# What names the database (feed_database): the cluster's system identifier, which initdb makes, and the database's oid.
+DATABASE_IDENTITY_SQL = """
+SELECT c.system_identifier::text || '/' || d.oid::text
+FROM pg_control_system() AS c, pg_database AS d WHERE d.datname = current_database()
+"""
 # One statement, one snapshot: its horizon (xmin: every transaction below it has ended; xmax: no
 # transaction at or above it had started) and the settled events after the cursor, up to the limit.
 PAGE_SQL = """
@@ -79,18 +93,42 @@ SELECT e.xid::text, e.id FROM layers_changeevent AS e
 WHERE e.xid < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY e.xid DESC, e.id DESC LIMIT 1
 """
+# The database each open connection reads (feed_database): a connection's server never changes, and reading it for
+# each page would cost a page 40–70 µs (pg_control_system() reads a file, and finding the database is planned).
+_connection_databases: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True, order=True)
 class FeedCursor:
+    """A place in the feed of ``database`` (``feed_database``); a cursor given before cursors named it has none."""
+
     xid: int
     id: int
+    database: str = ""
 
     def __str__(self) -> str:
-        return f"{self.xid}.{self.id}"
+        place = f"{self.xid}.{self.id}"
+        return f"{self.database}.{place}" if self.database else place
 
 
 FEED_START = FeedCursor(0, 0)
+
+
+def database_name(identity: str) -> str:
+    """Name a database by its identity (``DATABASE_IDENTITY_SQL``) in 8 hex digits: short, and opaque."""
+    return hashlib.blake2b(identity.encode("ascii"), digest_size=4).hexdigest()
+
+
+def feed_database() -> str:
+    """Return the name of the database the feed reads, which its cursors carry; read once per connection."""
+    connection.ensure_connection()
+    name = _connection_databases.get(connection.connection)
+    if name is None:
+        with connection.cursor() as cursor:
+            cursor.execute(DATABASE_IDENTITY_SQL)
+            (identity,) = cursor.fetchone()
+        name = _connection_databases[connection.connection] = database_name(identity)
+    return name
 
 
 def feed_cursor_parse(value: str | None) -> FeedCursor | None:
@@ -100,12 +138,12 @@ def feed_cursor_parse(value: str | None) -> FeedCursor | None:
     if value == LATEST:
         return None
     match = CURSOR_PATTERN.fullmatch(value)
-    if match is None or int(match[1]) > XID8_MAX or int(match[2]) > ID_MAX:
+    if match is None or int(match[2]) > XID8_MAX or int(match[3]) > ID_MAX:
         raise InvalidInput(
             f"after: '{value[:40]}' is not a cursor of this feed; use the 'next' cursor of a page, or 'latest'.",
             field="after",
         )
-    return FeedCursor(int(match[1]), int(match[2]))
+    return FeedCursor(int(match[2]), int(match[3]), match[1] or "")
 
 
 def feed_layers_parse(value: str | None) -> list[str] | None:
@@ -123,10 +161,11 @@ def feed_layers_parse(value: str | None) -> list[str] | None:
 
 def feed_latest() -> FeedCursor:
     """Return the cursor of the newest settled event (the feed's start when there is none)."""
+    database = feed_database()
     with connection.cursor() as cursor:
         cursor.execute(LATEST_SQL)
         row = cursor.fetchone()
-    return FeedCursor(int(row[0]), row[1]) if row else FEED_START
+    return FeedCursor(int(row[0]), row[1], database) if row else FeedCursor(0, 0, database)
 
 
 def change_feed_page(
@@ -145,6 +184,7 @@ def change_feed_page(
     again the events the filters left out.
     """
     after = feed_latest() if after is None else after
+    database = feed_database()
     west, south, east, north = bbox or (None, None, None, None)
     layers = None if layers is None else sorted(set(layers))  # each asked layer walked once
     parameters = {"xid": str(after.xid), "id": after.id, "layers": layers, "limit": limit}
@@ -153,18 +193,12 @@ def change_feed_page(
         cursor.execute(PAGE_SQL.format(events=ALL_LAYERS_EVENTS if layers is None else SOME_LAYERS_EVENTS), parameters)
         rows = cursor.fetchall()
     horizon, started_before = int(rows[0][0]), int(rows[0][1])
-    if after.xid > started_before:
-        # Only a restored or failed-over database hands out transaction ids below a cursor it gave.
-        raise InvalidInput(
-            f"after: cursor {after} is ahead of this database's transactions (was it restored from a backup?);"
-            " start again from 'latest'.",
-            field="after",
-        )
+    _cursor_check(after, database=database, started_before=started_before)
     events = [row[2:] for row in rows if row[2] is not None]
     features = [
         {
             "type": "Feature",
-            "id": f"{xid}.{event_id}",
+            "id": str(FeedCursor(int(xid), event_id, database)),  # a consumer may resume after any event
             "geometry": envelope_geometry(geometry),
             "properties": {
                 "layer": layer,
@@ -177,8 +211,26 @@ def change_feed_page(
         for xid, event_id, layer, key, change, version, recorded_at, geometry in events
     ]
     if len(events) == limit:
-        return features, FeedCursor(int(events[-1][0]), events[-1][1])
-    return features, max(after, FeedCursor(horizon, 0))
+        return features, FeedCursor(int(events[-1][0]), events[-1][1], database)
+    return features, FeedCursor(*max((after.xid, after.id), (horizon, 0)), database)
+
+
+def _cursor_check(after: FeedCursor, *, database: str, started_before: int) -> None:
+    """Refuse a cursor another database gave: its transactions and events are not this one's."""
+    if after.database and after.database != database:
+        raise InvalidInput(
+            f"after: cursor {after} was given by another database (was this one restored from a backup?);"
+            " start again from 'latest'.",
+            field="after",
+        )
+    if after.xid > started_before:
+        # Only a restored or failed-over database hands out transaction ids below a cursor it gave: a cursor given
+        # before cursors named their database, or one of a database a copy of its data folder brought back.
+        raise InvalidInput(
+            f"after: cursor {after} is ahead of this database's transactions (was it restored from a backup?);"
+            " start again from 'latest'.",
+            field="after",
+        )
 
 
 def envelope_geometry(box: dict | None) -> dict | None:

@@ -79,6 +79,20 @@ def test_latest_answers_an_empty_page_whose_next_link_gets_what_comes_after(clie
         ({"after": "1.9223372036854775808"}, _not_a_cursor("1.9223372036854775808")),  # one past the largest bigint
         ({"after": "1.1' OR '1'='1"}, _not_a_cursor("1.1' OR '1'='1")),
         ({"after": "٣.٤"}, _not_a_cursor("٣.٤")),
+        # A cursor naming its database: 8 lowercase hex digits, then the xid and the id.
+        ({"after": "0a1b2c3d.1.2.3"}, _not_a_cursor("0a1b2c3d.1.2.3")),
+        ({"after": "0A1B2C3D.1.2"}, _not_a_cursor("0A1B2C3D.1.2")),
+        ({"after": "0a1b2c3.1.2"}, _not_a_cursor("0a1b2c3.1.2")),
+        ({"after": "0a1b2c3d4.1.2"}, _not_a_cursor("0a1b2c3d4.1.2")),
+        ({"after": "0a1b2c3g.1.2"}, _not_a_cursor("0a1b2c3g.1.2")),
+        ({"after": "0a1b2c٣d.1.2"}, _not_a_cursor("0a1b2c٣d.1.2")),
+        ({"after": "０a1b2c3d.1.2"}, _not_a_cursor("０a1b2c3d.1.2")),  # a fullwidth digit
+        ({"after": ".1.2"}, _not_a_cursor(".1.2")),
+        ({"after": "0a1b2c3d..2"}, _not_a_cursor("0a1b2c3d..2")),
+        ({"after": "0a1b2c3d.1.2\n"}, _not_a_cursor("0a1b2c3d.1.2\n")),
+        ({"after": "0a1b2c3d.18446744073709551616.1"}, _not_a_cursor("0a1b2c3d.18446744073709551616.1")),
+        ({"after": "0a1b2c3d.1.9223372036854775808"}, _not_a_cursor("0a1b2c3d.1.9223372036854775808")),
+        ({"after": "0a1b2c3d.1.1' OR '1'='1"}, _not_a_cursor("0a1b2c3d.1.1' OR '1'='1")),
         ({"layer": "owners"}, f"layer: unknown layer 'owners'; layers: {LAYERS}."),
         ({"layer": "parcels,permits"}, f"layer: unknown layer 'permits'; layers: {LAYERS}."),
         (
@@ -110,6 +124,25 @@ def test_bad_input_gets_a_400_naming_it_and_changes_nothing(client, block, query
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass('layers_changeevent') IS NOT NULL")
         assert cursor.fetchone()[0]
+
+
+def test_a_cursor_of_another_database_gets_a_400_that_says_to_start_again_from_latest(client, block):
+    """A restore into a new cluster, another municipality's portal: its transaction and event ids are not these."""
+    start = feed_latest()
+    _parcels(block, 1)
+    other = "00000000" if start.database != "00000000" else "ffffffff"
+    cursor = f"{other}.{start.xid}.{start.id}"  # this database's place, another's name
+
+    refused = client.get(reverse("change_feed"), {"after": cursor})
+    served = client.get(reverse("change_feed"), {"after": str(start)})
+
+    assert refused.status_code == 400
+    assert refused.json()["message"] == (
+        f"after: cursor {cursor} was given by another database (was this one restored from a backup?);"
+        " start again from 'latest'."
+    )
+    assert served.status_code == 200
+    assert served.json()["next"].startswith(f"{start.database}.")
 
 
 def test_a_layer_given_twice_is_both_as_a_list_is(client, block):

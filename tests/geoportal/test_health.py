@@ -4,6 +4,7 @@ queue's tasks."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -109,3 +110,48 @@ def test_beat_sends_each_queue_its_heartbeat_every_30_seconds_to_that_queue():
         "geoportal-worker-heartbeat-celery": [["celery"], "celery", 30.0],
         "geoportal-worker-heartbeat-imports": [["imports"], "imports", 30.0],
     }, answer.stderr
+
+
+@pytest.mark.django_db
+def test_the_worker_logs_a_heartbeat_s_failure_but_not_its_receipt_or_success(caplog, monkeypatch):
+    """Beat sends each queue a heartbeat every 30 s: the worker's "received" and "succeeded" lines for them filled an
+    operator's log. The records are Celery's, under the logging settings Django applied (settings.LOGGING; a worker
+    applies them too): its tracer's (a worker runs each task through it, as ``apply`` does), and the receipt's,
+    written here as celery/worker/strategy.py writes it."""
+    from celery.app.trace import LOG_RECEIVED, LOG_SUCCESS
+    from celery.app.trace import info as trace_info
+    from django.core.cache import cache
+
+    import geoportal.health
+    from geoportal.celery import worker_heartbeat
+    from geoportal.health import _worker_heartbeat_key
+
+    def received(name: str) -> None:
+        context = {"id": str(uuid.uuid4()), "name": name, "args": "()", "kwargs": "{}", "eta": None}
+        logging.getLogger("celery.worker.strategy").info(LOG_RECEIVED, context, extra={"data": context})
+
+    def failing(queue: str) -> None:
+        raise ConnectionError(f"Redis is down: no heartbeat of {queue}")
+
+    queue = f"test-heartbeat-{uuid.uuid4().hex}"
+    other = {"id": str(uuid.uuid4()), "name": "importers.drop_folders_scan", "return_value": "[]", "runtime": 0.01}
+    caplog.set_level(logging.INFO)
+    received(worker_heartbeat.name)
+    worker_heartbeat.apply((queue,))
+    received(worker_heartbeat.name)
+    monkeypatch.setattr(geoportal.health, "worker_heartbeat_record", failing)
+    worker_heartbeat.apply((queue,))
+    received(other["name"])
+    trace_info(LOG_SUCCESS, other)
+    cache.delete(_worker_heartbeat_key(queue))
+
+    lines = [(record.levelname, record.getMessage()) for record in caplog.records if record.name.startswith("celery")]
+    assert [message.split("[")[0] for _, message in lines] == [
+        f"Task {worker_heartbeat.name}",
+        "Task importers.drop_folders_scan",
+        "Task importers.drop_folders_scan",
+    ], lines
+    level, failure = lines[0]
+    assert level == "ERROR"
+    assert failure.endswith(f"raised unexpected: ConnectionError('Redis is down: no heartbeat of {queue}')")
+    assert [message.split("] ")[1] for _, message in lines[1:]] == ["received", "succeeded in 0.01s: []"]

@@ -3,14 +3,28 @@ a database restored into a new cluster serves its change history and no tile ren
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from io import StringIO
+from urllib.parse import quote
 
+import psycopg2
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
 from geoportal.errors import InvalidInput
-from layers.change_feed import FEED_START, FeedCursor, change_feed_page
+from layers.change_feed import (
+    DATABASE_IDENTITY_SQL,
+    FEED_START,
+    FeedCursor,
+    change_feed_page,
+    database_name,
+    feed_cursor_parse,
+    feed_latest,
+)
 from tiles.cache import CachedTile, TileKey, tile_cache
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,6 +34,26 @@ RESTORED_EVENT_SQL = (
     " (pg_snapshot_xmax(pg_current_snapshot())::text::numeric + 1000000)::text::xid8)"
     " RETURNING xid::text"
 )
+# An event written here and now (the xid column's default is the writing transaction's).
+EVENT_SQL = (
+    "INSERT INTO layers_changeevent (layer, feature_key, change, version, bbox_3857, recorded_at)"
+    " VALUES ('streets', %s, 'added', 1, ST_MakeEnvelope(5345000, 3420000, 5345100, 3420100, 3857), now())"
+)
+# What a portal answers a consumer's cursor, asked in a process of its own.
+FEED_ASKED = """
+import sys
+
+import django
+
+django.setup()
+from geoportal.errors import InvalidInput
+from layers.change_feed import change_feed_page, feed_cursor_parse
+
+try:
+    print("next", change_feed_page(after=feed_cursor_parse(sys.argv[1]))[1])
+except InvalidInput as error:
+    print(error)
+"""
 
 
 @pytest.fixture
@@ -60,3 +94,97 @@ def test_it_settles_the_restored_events_and_removes_every_cached_tile(restored):
     assert tile_cache().get(key) is None
     assert output.getvalue().startswith("1 change events rebased; 1 cached tiles removed")
     assert again.getvalue().startswith("0 change events rebased; 0 cached tiles removed")
+
+
+def _database_of_the_dumped_cluster() -> str:
+    """The name the cursors of this database had in the cluster its dump came from: the same oid (a new cluster's
+    first database is 16384, as the old one's was), another system identifier (initdb makes one)."""
+    with connection.cursor() as cursor:
+        cursor.execute(DATABASE_IDENTITY_SQL)
+        system_identifier, oid = cursor.fetchone()[0].split("/")
+    return database_name(f"{int(system_identifier) + 1}/{oid}")
+
+
+def test_after_it_a_cursor_of_the_dumped_cluster_is_refused_though_its_xid_is_below_this_one_s(restored):
+    """A cursor of the old cluster was refused only while ahead of every transaction, and taken once the new cluster's
+    ids passed it: the consumer then skipped every event written since the restore with an xid below the cursor's."""
+    call_command("after_restore", stdout=StringIO())
+    _, now = change_feed_page(after=None)
+    dumped = FeedCursor(now.xid - 1, 1, _database_of_the_dumped_cluster())  # below every running transaction
+
+    with pytest.raises(InvalidInput) as refused:
+        change_feed_page(after=feed_cursor_parse(str(dumped)))
+    change_feed_page(after=FeedCursor(dumped.xid, 1, now.database))  # the same place in this database is served
+
+    assert refused.value.message == (
+        f"after: cursor {dumped} was given by another database (was this one restored from a backup?);"
+        " start again from 'latest'."
+    )
+
+
+def test_a_cursor_given_before_cursors_named_their_database_is_read_as_before():
+    """``<xid>.<id>``: what consumers hold from before. It serves what the same place in this database serves, and
+    its next cursor names the database."""
+    start = feed_latest()
+    with connection.cursor() as cursor:
+        for key in ("BEFORE-1", "BEFORE-2"):
+            cursor.execute(EVENT_SQL, [key])
+    unnamed = feed_cursor_parse(f"{start.xid}.{start.id}")
+
+    features, next_cursor = change_feed_page(after=unnamed)
+    named_features, named_next_cursor = change_feed_page(after=start)
+
+    assert unnamed.database == ""
+    assert _keys(features) == _keys(named_features) == ["BEFORE-1", "BEFORE-2"]
+    assert next_cursor == named_next_cursor
+    assert str(next_cursor).startswith(f"{start.database}.")
+    with pytest.raises(InvalidInput, match=r"ahead of this database's transactions .* start again from 'latest'"):
+        change_feed_page(after=feed_cursor_parse(f"{2**62}.1"))  # as before: while ahead of every transaction
+
+
+@pytest.mark.slow
+def test_a_dump_restored_into_a_new_database_refuses_the_cursors_the_dumped_one_gave(tmp_path):
+    """The README's pg_dump, and pg_restore into a new database of this cluster: its transaction ids are this one's
+    (and passed the cursor), its events a copy. A new cluster's database differs in its system identifier too.
+    Each portal is asked in a process of its own, as after a restart."""
+    _, given = change_feed_page(after=None)
+    database = connection.settings_dict
+    server = f"postgresql://{database['USER']}@{quote(database['HOST'], safe='')}"
+    copy = f"{database['NAME']}_restored"
+    maintenance = psycopg2.connect(dbname="postgres", user=database["USER"], host=database["HOST"])
+    maintenance.autocommit = True
+    try:
+        with maintenance.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')  # a run stopped half-way left it
+            cursor.execute(f'CREATE DATABASE "{copy}"')
+        dump = str(tmp_path / "backup.dump")
+        subprocess.run(["pg_dump", "-Fc", "-f", dump, f"{server}/{database['NAME']}"], check=True)  # noqa: S603, S607
+        restore = subprocess.run(  # noqa: S603, S607 - fixed commands, the test's own database
+            ["pg_restore", "-d", f"{server}/{copy}", dump], capture_output=True, text=True, check=False
+        )
+        asked = {name: _feed_asked(name, str(given)) for name in (database["NAME"], copy)}
+    finally:
+        with maintenance.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
+        maintenance.close()
+
+    assert restore.returncode == 0, restore.stderr[-2000:]
+    assert asked[copy] == (
+        f"after: cursor {given} was given by another database (was this one restored from a backup?);"
+        " start again from 'latest'."
+    ), asked
+    assert asked[database["NAME"]].startswith(f"next {given.database}."), asked
+
+
+def _feed_asked(name: str, cursor: str) -> str:
+    database = connection.settings_dict
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "geoportal.settings",
+        "DATABASE_URL": f"postgis://{database['USER']}@{quote(database['HOST'], safe='')}/{name}",
+    }
+    answer = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", FEED_ASKED, cursor],
+        cwd=settings.BASE_DIR, env=environment, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return answer.stdout.strip() or answer.stderr[-2000:]

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 
 import psycopg2
 import pytest
 from django.db import connection
 
-from layers.change_feed import change_feed_page, feed_latest
+from layers.change_feed import DATABASE_IDENTITY_SQL, change_feed_page, database_name, feed_cursor_parse, feed_latest
+from layers.models import ChangeEvent
 from layers.services.parcels import parcel_create, parcel_retire, parcel_update
 from tests.factories import parcel_survey
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y, ktm_rectangle
@@ -87,7 +89,9 @@ def test_each_event_carries_its_version_time_and_envelope_in_wgs84(block):
     # The 25 × 30 m plot at KTM (506000, 3246000) lies at about 48.06° E, 29.33° N.
     assert 48.0 < min(longitudes) < max(longitudes) < 48.1
     assert 29.3 < min(latitudes) < max(latitudes) < 29.4
-    assert feature["id"].count(".") == 1
+    # Its id is the cursor after it, in this database: a consumer may resume from any event it has applied.
+    event_cursor = feed_cursor_parse(feature["id"])
+    assert (event_cursor.database, event_cursor.id) == (start.database, ChangeEvent.objects.latest("id").id)
 
 
 def test_a_change_committed_while_an_older_one_is_still_running_waits_for_it(block):
@@ -268,6 +272,30 @@ def test_a_cursor_ahead_of_every_transaction_is_refused():
 
     with pytest.raises(InvalidInput, match=r"ahead of this database's transactions .* start again from 'latest'"):
         change_feed_page(after=FeedCursor(2**62, 1))
+
+
+def test_a_cursor_names_the_database_that_gave_it_and_no_other(block):
+    """Transaction and event ids are one database's: a cursor says whose (layers/change_feed.py)."""
+    start = feed_latest()
+    _parcel(block, "11")
+    connection.close()  # the pages below in a new session, as a restarted portal's
+
+    full, full_cursor = change_feed_page(after=start, limit=1)
+    _, horizon_cursor = change_feed_page(after=full_cursor)
+    settings = connection.settings_dict
+    maintenance = psycopg2.connect(dbname="postgres", user=settings["USER"], host=settings["HOST"])
+    try:
+        with maintenance.cursor() as cursor:
+            cursor.execute(DATABASE_IDENTITY_SQL)
+            (maintenance_identity,) = cursor.fetchone()
+    finally:
+        maintenance.close()
+
+    assert re.fullmatch(r"[0-9a-f]{8}\.[0-9]+\.[0-9]+", str(full_cursor))  # short, opaque, ASCII
+    assert full_cursor.database == horizon_cursor.database == start.database  # in each session
+    assert str(full_cursor) == full[0]["id"]
+    assert horizon_cursor.id == 0
+    assert database_name(maintenance_identity) != start.database  # another database of this cluster
 
 
 def test_a_point_feature_s_change_is_a_point_and_an_area_s_a_valid_polygon(municipality):
