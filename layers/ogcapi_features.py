@@ -8,8 +8,9 @@ statement time limit and error checks. What this module adds is the API's docume
 
 - ``/ogcapi``, the landing page; ``/ogcapi/conformance``; ``/ogcapi/collections`` and ``/ogcapi/collections/<id>``,
   with each layer's WGS 84 extent (the WFS's, kept until the layer changes: ``layers/wfs_extent.py``);
-- ``/ogcapi/collections/<id>/items``: ``limit`` (1 to the WFS's page size, 100 by default), ``offset``, ``bbox``
-  (west,south,east,north in WGS 84), ``datetime`` (accepted; the layers hold current features only), and any
+- ``/ogcapi/collections/<id>/items``: ``limit`` (100 by default; above the WFS's page size, a page of that size),
+  ``offset``, ``bbox`` (west,south,east,north in WGS 84), ``datetime`` (checked, then it selects nothing: the layers
+  hold current features only), and any
   published property as an equality filter (``?area_code=SALMIYA&block_number=10``); ``next`` and ``prev`` links;
 - ``/ogcapi/collections/<id>/items/<featureId>``: one feature by its id (the WFS's id without the layer's name).
 
@@ -19,6 +20,7 @@ A parameter the API does not know is refused (Core's /req/core/query-param-unkno
 from __future__ import annotations
 
 import json
+import math
 import re
 from urllib.parse import urlencode
 from xml.etree.ElementTree import Element, SubElement, tostring
@@ -42,6 +44,13 @@ LIMIT_DEFAULT = 100
 OFFSET_MAX = 10**9  # layers/wfs.py START_INDEX_MAX
 ITEMS_PARAMETERS = {"limit", "offset", "bbox", "datetime", "f"}
 FEATURE_ID = re.compile(r"[0-9]{1,18}")
+NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
+# RFC 3339 instants (a date, or a date and time) and intervals of them, open ends as ".." or empty.
+INSTANT = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:[Zz]|[+-][0-9]{2}:[0-9]{2}))?"
+)
+DATETIME = re.compile(rf"{INSTANT}|(?:{INSTANT}|\.\.)?/(?:{INSTANT}|\.\.)?")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 FES = "http://www.opengis.net/fes/2.0"
 
 
@@ -129,10 +138,21 @@ def items_page(request: HttpRequest, base: str, feature_type: FeatureType) -> di
         known = ", ".join(sorted(ITEMS_PARAMETERS | published))
         raise InvalidInput(f"{unknown[0][:40]}: not a parameter of these items; they take {known}.", field=unknown[0])
     values = {name: _single(query, name) for name in query}
-    limit = limit_parse(values.get("limit"), default=LIMIT_DEFAULT, maximum=settings.GISSERVER_DEFAULT_MAX_PAGE_SIZE)
+    # A limit above the page size gets a page of it (Core /req/core/fc-limit-response-1: the server may return fewer),
+    # and its next link goes on from there.
+    asked = limit_parse(values.get("limit"), default=LIMIT_DEFAULT, maximum=10**9)
+    limit = min(asked, settings.GISSERVER_DEFAULT_MAX_PAGE_SIZE)
     offset = _offset(values.get("offset"))
-    if values.get("f") not in (None, "json", "geojson"):
-        raise InvalidInput("f: these items are GeoJSON (f=json).", field="f")
+    _format_check(values.get("f"))
+    if values.get("datetime") is not None and not DATETIME.fullmatch(values["datetime"]):
+        raise InvalidInput(
+            "datetime: an RFC 3339 date or date-time, or an interval of them ('2024-01-01/..'); the layers hold their"
+            " current features only, so it selects no others.",
+            field="datetime",
+        )
+    for name in published & set(values):
+        if CONTROL.search(values[name]):
+            raise InvalidInput(f"{name}: control characters are in no published value.", field=name)
     wfs = {"TYPENAMES": feature_type.name, "COUNT": str(limit), "STARTINDEX": str(offset)}
     if values.get("bbox") is not None:
         wfs["BBOX"] = ",".join(str(value) for value in _bbox(values["bbox"])) + f",{WFS_CRS84}"
@@ -165,8 +185,11 @@ def items_page(request: HttpRequest, base: str, feature_type: FeatureType) -> di
 def item_get(request: HttpRequest, base: str, feature_type: FeatureType, feature_id: str) -> dict:
     if not FEATURE_ID.fullmatch(feature_id):
         raise NotFound(f"no feature '{feature_id[:40]}' in {feature_type.name}: ids are whole numbers.")
-    if set(request.GET) - {"f"}:
-        raise InvalidInput("a feature takes no parameter but f=json.", field=sorted(request.GET)[0][:40])
+    others = sorted(set(request.GET) - {"f"})
+    if others:
+        raise InvalidInput(f"{others[0][:40]}: a feature takes no parameter but f=json.", field=others[0][:40])
+    if "f" in request.GET:
+        _format_check(_single(request.GET, "f"))
     collection = _wfs_get_feature(request, {"RESOURCEID": f"{feature_type.name}.{feature_id}"})
     if not collection["features"]:
         raise NotFound(f"no current feature {feature_id} in {feature_type.name}.")
@@ -219,6 +242,11 @@ def _published_properties(feature_type: FeatureType) -> set[str]:
     return {element.name for element in feature_type.xsd_type.elements if not element.type.is_geometry}
 
 
+def _format_check(value: str | None) -> None:
+    if value not in (None, "json", "geojson"):
+        raise InvalidInput("f: the features are GeoJSON (f=json).", field="f")
+
+
 def _single(query: QueryDict, name: str) -> str:
     values = query.getlist(name)
     if len(values) != 1:
@@ -236,14 +264,27 @@ def _offset(value: str | None) -> int:
 
 
 def _bbox(value: str) -> tuple[float, float, float, float]:
+    """west,south,east,north in degrees, or six numbers with the heights (Core allows them; the layers are flat, so
+    they are dropped). Any decimal form a client writes (GDAL writes 17 significant digits); never nan or inf."""
     parts = value.split(",")
-    numbers = [float(part) if re.fullmatch(r"-?[0-9]{1,3}(\.[0-9]{1,15})?", part) else None for part in parts]
-    if len(numbers) != 4 or None in numbers:
+    numbers = [_finite(part) for part in parts]
+    if len(numbers) not in (4, 6) or None in numbers:
         raise InvalidInput("bbox: four numbers, west,south,east,north, in degrees (WGS 84).", field="bbox")
-    west, south, east, north = numbers
+    west, south, east, north = numbers if len(numbers) == 4 else (numbers[0], numbers[1], numbers[3], numbers[4])
     if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
-        raise InvalidInput("bbox: west ≤ east within ±180 and south ≤ north within ±90.", field="bbox")
+        raise InvalidInput(
+            "bbox: west ≤ east within ±180 and south ≤ north within ±90 (a box across the antimeridian is not"
+            " taken: the municipality is far from it).",
+            field="bbox",
+        )
     return west, south, east, north
+
+
+def _finite(text: str) -> float | None:
+    if not NUMBER.fullmatch(text):  # ASCII only: float() reads "٣" and " 3 "
+        return None
+    number = float(text)
+    return number if math.isfinite(number) else None
 
 
 def _equality_filter(filters: dict[str, str]) -> str:

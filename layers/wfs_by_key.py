@@ -89,7 +89,8 @@ class GetFeatureByKey(StoredQueryImplementation):
         self.layer = layer.rpartition(":")[2]  # app:parcels, as a client may prefix it
         if self.layer not in KEY_LOOKUPS:
             names = ", ".join(sorted(KEY_LOOKUPS))
-            raise InvalidParameterValue(f"LAYER: '{layer[:40]}' is not one of {names}.", locator="LAYER")
+            shown = "".join(character if character.isprintable() else "\ufffd" for character in layer[:40])
+            raise InvalidParameterValue(f"LAYER: '{shown}' is not one of {names}.", locator="LAYER")
         self.key = key
 
     def get_type_names(self) -> list[str]:

@@ -111,7 +111,8 @@ def exception_report(error: WmsError) -> WmsAnswer:
     """The OWS 1.1 ExceptionReport (WMTS §8.3) of a refusal; a control character echoed from the request is
     replaced, as XML 1.0 has no way to write it."""
     report = ET.Element("ExceptionReport", {"xmlns": OWS_NS, "version": VERSION, "xml:lang": "en"})
-    attributes = {"exceptionCode": error.code} | ({"locator": error.locator} if error.locator else {})
+    locator = NOT_XML.sub("\ufffd", error.locator) if error.locator else None  # a parameter's name is the client's
+    attributes = {"exceptionCode": error.code} | ({"locator": locator} if locator else {})
     exception = ET.SubElement(report, "Exception", attributes)
     ET.SubElement(exception, "ExceptionText").text = NOT_XML.sub("\ufffd", error.message)
     body = ET.tostring(report, encoding="utf-8", xml_declaration=True)

@@ -157,8 +157,8 @@ def _wgs84_box(layer: ET.Element, wgs84: list[float]) -> None:
 
 def _time_dimension(layer: ET.Element, dates: list[str]) -> None:
     dimension = _child(layer, "Dimension")
+    _child(dimension, "ows:Title", "Capture date")  # ows:DescriptionType's, before the Identifier
     _child(dimension, "ows:Identifier", "Time")
-    _child(dimension, "ows:Title", "Capture date")
     _child(dimension, "Default", dates[0])
     for date in dates:
         _child(dimension, "Value", date)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importers.base import register
 from importers.checks import LayerSpec
+from layers.models.keys import CODE_ALLOWS, CODE_PATTERN
 from layers.services.municipality import municipality_extent_refresh
 
 from .vector import VectorDeliverySource
@@ -26,7 +27,9 @@ class GovernoratesSource(VectorDeliverySource):
             geom_type="MULTIPOLYGON",
             required=("name_ar", "name_en"),
             optional_text=("source",),
-            max_lengths={"source": 200},
+            # The code is the governorate's key (the change feed's, the WFS's GetFeatureByKey): as every code.
+            patterns={"code": (CODE_PATTERN, CODE_ALLOWS)},
+            max_lengths={"code": 10, "name_ar": 200, "name_en": 200, "source": 200},
             check_extent=False,
         ),
     )

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 
 from geoportal.errors import InvalidInput
 from importers.base import DeliverySource, register
-from importers.checks import Check, LayerSpec, Range, layer_validate, problem_rows, references_validate
+from importers.checks import Check, LayerSpec, Range, layer_validate, problem_rows, references_validate, shown_sql
 from importers.staging import stage_csv
 from importers.staging_json import stage_json
 from layers.models import DocumentType, PermitStatus, PermitType
@@ -123,7 +123,9 @@ class PermitsSource(DeliverySource):
             " OR (nullif(completed_on, '') IS NOT NULL AND status <> 'completed')",
             message_params=("dates are inconsistent (applied <= issued < expires; completed only when completed)",),
         )
-        rows, total = problem_rows(self.tables["permits"], "('#' || fid || ' ' || permit_no)", dates)
+        rows, total = problem_rows(
+            self.tables["permits"], f"('#' || fid || ' ' || {shown_sql('permit_no::text')})", dates
+        )
         self.report.add_problems("permits", rows, total)
         if "documents" in self.tables:
             self._documents_validate()

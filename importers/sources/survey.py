@@ -24,6 +24,7 @@ from importers.checks import (
     overlaps_validate,
     references_validate,
     rule_validate,
+    shown_sql,
 )
 from importers.report import PROBLEMS_LISTED_PER_CHECK
 from importers.staging import STAGING_SCHEMA, stage_csv
@@ -33,6 +34,9 @@ from layers.services.changes import change_events_insert_sql
 
 from .parcel_sync import parcel_sync_apply, parcel_sync_classify, parcel_sync_features, parcels_kept
 from .vector import VectorDeliverySource
+
+# A parcel's key as a report line shows it (importers/checks.py shown_sql): owner rows' keys are not pattern-checked.
+PARCEL_KEY_SHOWN = shown_sql("area_code || '/' || block_no || '/' || parcel_no")
 
 # The lengths of the stored columns (layers/models): longer text is reported, not cut or crashed on.
 NAME_LENGTHS = {"name_ar": 200, "name_en": 200}
@@ -109,7 +113,7 @@ def owner_shares_validate(report, table: str) -> None:
     # Not their sum: the shares are withheld from the report (its readers need not see owner data), and for a parcel
     # of one owner the sum is that owner's share.
     sql = (
-        "SELECT '#' || fid || ' ' || area_code || '/' || block_no || '/' || parcel_no,"
+        f"SELECT '#' || fid || ' ' || {PARCEL_KEY_SHOWN},"
         " %(message)s, count(*) OVER ()"
         f" FROM (SELECT min(fid) AS fid, area_code, block_no, parcel_no, sum({share}) AS total"
         f' FROM {STAGING_SCHEMA}."{table}" GROUP BY area_code, block_no, parcel_no'

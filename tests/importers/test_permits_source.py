@@ -181,3 +181,19 @@ def test_a_count_that_is_not_a_whole_number_is_named_not_rounded(tmp_path):
         "permits #1 P-1: floors must be a whole number at least 0 and at most 32767: 2.5"
     ]
     assert not BuildingPermit.objects.exists()
+
+
+def test_a_permit_number_holding_a_line_break_cannot_forge_a_report_line(tmp_path):
+    """The label of a row with inconsistent dates carried the delivered permit number as it was: a newline in it
+    started a line of its own in the report (importers/checks.py shown_sql)."""
+    geopackage_write(tmp_path / "survey" / "survey.gpkg", survey_layers())
+    import_delivery("survey", tmp_path / "survey")
+    forged = "P-1\n  ✗ nothing wrong with permit P-2"
+    bad_dates = {"status": "issued", "issued_on": "2024-01-01"}  # issued before it was applied for
+
+    with pytest.raises(ImportRejected) as rejected:
+        import_delivery("permits", _permits(tmp_path / "delivery", [_permit(forged, "1", **bad_dates)]))
+
+    text = rejected.value.report.as_text()
+    assert "P-1␊  ✗ nothing wrong with permit P-2" in text
+    assert "\n  ✗ nothing wrong" not in text

@@ -162,3 +162,11 @@ def test_an_injected_key_is_only_a_value_that_matches_nothing(client, block):
     assert found == []
     assert Landmark.objects.filter(code="LM-1").exists()
     assert ChangeEvent.objects.filter(layer="landmarks", feature_key="LM-1").exists()
+
+
+def test_a_layer_holding_control_characters_is_reported_in_well_formed_xml(client, block):
+    status, body = _get(client, f"{BY_KEY}&LAYER=%01owners%EF%BF%BF&KEY=x")
+
+    code, text = _exception(body)  # parsed: the report is well-formed XML
+    assert (status, code) == (400, "InvalidParameterValue")
+    assert "'\ufffdowners\ufffd' is not one of" in text

@@ -197,6 +197,20 @@ def test_a_bad_request_gets_an_ows_exception_naming_the_parameter(client, scene,
     assert said in text
 
 
+def test_a_parameter_name_holding_control_characters_is_reported_in_well_formed_xml(client):
+    response = client.get("/wmts?SERVICE=WMTS&REQUEST=GetTile&%01x=a&%01X=b")
+
+    assert response.status_code == 400
+    assert _exception(response)[:2] == ("InvalidParameterValue", "\ufffdX")
+
+
+def test_the_time_dimension_s_title_comes_before_its_identifier_as_the_schema_has_it(client, two_captures):
+    document = ET.fromstring(client.get("/wmts/1.0.0/WMTSCapabilities.xml").content)  # noqa: S314 - our own answer
+    dimension = document.find(".//{http://www.opengis.net/wmts/1.0}Dimension")
+
+    assert [child.tag.split("}")[1] for child in dimension][:3] == ["Title", "Identifier", "Default"]
+
+
 def test_a_parameter_given_twice_is_refused(client, scene):
     response = client.get("/wmts?" + "&".join(f"{k}={v}" for k, v in _tile_query().items()) + "&layer=streets")
 
