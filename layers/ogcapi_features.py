@@ -30,7 +30,7 @@ from django.http import HttpRequest, QueryDict
 from gisserver.features import FeatureType
 
 from geoportal.errors import DomainError, InvalidInput, NotFound
-from geoportal.query_params import limit_parse, whole_number_parse
+from geoportal.query_params import limit_parse, single_value, whole_number_parse
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 WFS_CRS84 = "urn:ogc:def:crs:OGC::CRS84"
@@ -137,7 +137,7 @@ def items_page(request: HttpRequest, base: str, feature_type: FeatureType) -> di
     if unknown:
         known = ", ".join(sorted(ITEMS_PARAMETERS | published))
         raise InvalidInput(f"{unknown[0][:40]}: not a parameter of these items; they take {known}.", field=unknown[0])
-    values = {name: _single(query, name) for name in query}
+    values = {name: single_value(query, name) for name in query}  # each given once
     # A limit above the page size gets a page of it (Core /req/core/fc-limit-response-1: the server may return fewer),
     # and its next link goes on from there.
     asked = limit_parse(values.get("limit"), default=LIMIT_DEFAULT, maximum=10**9)
@@ -189,7 +189,7 @@ def item_get(request: HttpRequest, base: str, feature_type: FeatureType, feature
     if others:
         raise InvalidInput(f"{others[0][:40]}: a feature takes no parameter but f=json.", field=others[0][:40])
     if "f" in request.GET:
-        _format_check(_single(request.GET, "f"))
+        _format_check(single_value(request.GET, "f"))
     collection = _wfs_get_feature(request, {"RESOURCEID": f"{feature_type.name}.{feature_id}"})
     if not collection["features"]:
         raise NotFound(f"no current feature {feature_id} in {feature_type.name}.")
@@ -245,13 +245,6 @@ def _published_properties(feature_type: FeatureType) -> set[str]:
 def _format_check(value: str | None) -> None:
     if value not in (None, "json", "geojson"):
         raise InvalidInput("f: the features are GeoJSON (f=json).", field="f")
-
-
-def _single(query: QueryDict, name: str) -> str:
-    values = query.getlist(name)
-    if len(values) != 1:
-        raise InvalidInput(f"{name[:40]}: given {len(values)} times; give it once.", field=name[:40])
-    return values[0]
 
 
 def _offset(value: str | None) -> int:
