@@ -108,11 +108,17 @@ def visit(browser, live_server) -> Iterator[Visit]:
 
 
 def _zoom_to(page: Page, landmark, zoom: int) -> None:
-    """Centre the home map on ``landmark`` at ``zoom`` and wait for its landmarks to be drawn for that view."""
+    """Centre the home map on ``landmark`` at ``zoom`` and wait for its landmarks to be drawn for that view.
+
+    The map is busy from the move (Leaflet's moveend, in setView without animation) until the view's landmarks are
+    drawn: a path found before then is drawn again when they come, and its box measured after is none."""
     point = landmark.geom.transform(4326, clone=True)
-    page.evaluate(
+    busy = page.evaluate(
         f"document.getElementById('map').geoportalMap.setView([{point.y}, {point.x}], {zoom}, {{animate: false}})"
+        " && document.getElementById('map').getAttribute('aria-busy')"
     )
+    assert busy == "true"
+    page.wait_for_selector("#map:not([aria-busy])", state="attached")
     page.wait_for_selector(f"path.landmark-{landmark.category}")
 
 

@@ -256,6 +256,8 @@
             landmarkRequest.abort();
         }
         landmarkRequest = new AbortController();
+        // Busy until this view's landmarks are drawn: for a screen reader, and for whoever waits on the map.
+        element.setAttribute("aria-busy", "true");
         const bounds = map.getBounds();
         const bbox = [
             Math.max(bounds.getWest(), -180), Math.max(bounds.getSouth(), -90),
@@ -265,9 +267,11 @@
             landmarkCollection = collection;
             landmarksDraw();
             element.dataset.landmarks = String(collection.features.length);
+            element.removeAttribute("aria-busy");
             showStatus(collection.truncated ? config.messages.truncated : "");
         }).catch(function(error) {
-            if (error.name !== "AbortError") {
+            if (error.name !== "AbortError") {  // an aborted request's successor is still on its way
+                element.removeAttribute("aria-busy");
                 showStatus(config.messages.failed);
             }
         });
