@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import unquote
@@ -41,15 +42,33 @@ class _Environment(environ.Env):
 
     # The range is inclusive (``minimum``, ``maximum``) or, for ``above``, above the bound; ``blank=False`` refuses an
     # empty or all-space text (an empty path is the working directory).
+    # Numbers in ASCII digits only, read whole: Python's int() took Arabic-Indic digits and 1_000, and django-environ's
+    # float kept only digits, commas, points and minus signs, so that 2e1 was read as 21.0 and 0.5s as 0.5.
+    INTEGER_FORM = re.compile(r"\s*[+-]?[0-9]+\s*", re.ASCII)
+    DECIMAL_FORM = re.compile(r"\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*", re.ASCII)
+
     def int(self, var, default=environ.Env.NOTSET, *, minimum=None, maximum=None, above=None) -> int:
+        self._form_check(var, self.INTEGER_FORM, "a whole number in the digits 0-9")
         value = super().int(var, default=default)
         self._range_check(var, value, minimum=minimum, maximum=maximum, above=above)
         return value
 
     def float(self, var, default=environ.Env.NOTSET, *, minimum=None, maximum=None, above=None) -> float:
-        value = super().float(var, default=default)  # (never nan or inf: django-environ keeps only digits , . -)
+        given = self.ENVIRON.get(var)
+        if given is None:
+            value = super().float(var, default=default)
+        else:
+            self._form_check(var, self.DECIMAL_FORM, "a decimal number in the digits 0-9, such as 0.5 or 2e1")
+            value = float(given)
+            if not math.isfinite(value):  # 1e999
+                raise ImproperlyConfigured(f"{var}={given[:40]!r} cannot be read: it is not a finite number.")
         self._range_check(var, value, minimum=minimum, maximum=maximum, above=above)
         return value
+
+    def _form_check(self, var, form: re.Pattern, expected: str) -> None:
+        given = self.ENVIRON.get(var)
+        if given is not None and not form.fullmatch(given):
+            raise ImproperlyConfigured(f"{var}={given[:40]!r} cannot be read: {expected}.")
 
     def str(self, var, default=environ.Env.NOTSET, multiline=False, choices=environ.Env.NOTSET, *, blank=True) -> str:
         value = super().str(var, default=default, multiline=multiline, choices=choices)
@@ -247,6 +266,10 @@ TILE_METATILE_SIZE = env.int("GEOPORTAL_TILE_METATILE_SIZE", default=4, minimum=
 # (tiles/publication.py). Every process that writes layer data removes what its changes reach, so
 # all must name the same folder. Set it empty where no front server reads it: nothing is published.
 TILE_PUBLISH_DIR = env.str("GEOPORTAL_TILE_PUBLISH_DIR", default=str(embedded.VAR_DIR / "tiles-published")) or None
+if TILE_PUBLISH_DIR is not None and not TILE_PUBLISH_DIR.strip():  # spaces: a folder named so, or meant empty?
+    raise ImproperlyConfigured(
+        f"GEOPORTAL_TILE_PUBLISH_DIR={TILE_PUBLISH_DIR[:40]!r} is blank: set it, or empty to publish nothing."
+    )
 # Tiles are cached and published only while their disk keeps this share of its space and of its inodes
 # free: the tile folders share var/ with PostgreSQL, and each distinct tile a client asks for is stored.
 TILE_DISK_RESERVE_PERCENT = env.float("GEOPORTAL_TILE_DISK_RESERVE_PERCENT", default=10.0, minimum=0, maximum=100)

@@ -83,3 +83,45 @@ def test_an_empty_folder_is_refused_where_it_would_mean_the_working_directory():
 
     assert "ImproperlyConfigured: GEOPORTAL_MEDIA_ROOT='' is blank" in stopped.stderr
     assert started.returncode == 0, started.stderr
+
+
+def _read_setting(name: str, variable: str, value: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(MANAGE_PY), "shell", "-c", f"from django.conf import settings; print(settings.{name})"],
+        env={**os.environ, variable: value}, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("variable", "refused", "expected", "accepted"),
+    [
+        ("GEOPORTAL_TILE_RENDER_WAIT_SECONDS", "0.5s", "a decimal number in the digits 0-9, such as 0.5 or 2e1", ".5"),
+        ("GEOPORTAL_TILE_RENDER_WAIT_SECONDS", "1e999", "it is not a finite number", " 2.5 "),
+        ("GEOPORTAL_TILE_RENDER_CONCURRENCY", "٣", "a whole number in the digits 0-9", "3"),  # an Arabic-Indic 3
+        ("GEOPORTAL_TILE_RENDER_CONCURRENCY", "1_000", "a whole number in the digits 0-9", " 4 "),
+    ],
+)  # fmt: skip
+def test_a_number_not_in_ascii_digits_is_refused_naming_the_form_expected(variable, refused, expected, accepted):
+    """django-environ's float kept the digits, commas, points and minus signs of a value, so 0.5s was read as 0.5;
+    Python's int() read Arabic-Indic digits and 1_000."""
+    stopped = _check(variable, refused)
+    started = _check(variable, accepted)
+
+    assert stopped.returncode != 0
+    assert f"ImproperlyConfigured: {variable}={refused!r} cannot be read: {expected}." in stopped.stderr
+    assert started.returncode == 0, started.stderr
+
+
+def test_a_decimal_with_an_exponent_is_read_whole():
+    """2e1 was read as 21.0: django-environ dropped the e."""
+    read = _read_setting("TILE_RENDER_WAIT_SECONDS", "GEOPORTAL_TILE_RENDER_WAIT_SECONDS", "2e1")
+
+    assert read.stdout.strip().splitlines()[-1] == "20.0", read.stderr
+
+
+def test_a_publication_folder_of_spaces_is_refused():
+    """An empty GEOPORTAL_TILE_PUBLISH_DIR publishes nothing (the test above); spaces were taken for a folder's name."""
+    stopped = _check("GEOPORTAL_TILE_PUBLISH_DIR", "  ")
+
+    assert stopped.returncode != 0
+    assert "GEOPORTAL_TILE_PUBLISH_DIR='  ' is blank: set it, or empty to publish nothing." in stopped.stderr
