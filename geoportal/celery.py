@@ -25,18 +25,27 @@ def worker_heartbeat(queue: str) -> None:
     worker_heartbeat_record(queue)
 
 
-class HeartbeatLogQuiet(logging.Filter):
-    """Drop the worker's "Task … received" and "Task … succeeded" lines for the heartbeat (settings.LOGGING puts this
-    filter on the two loggers that write them): two lines for each queue every 30 s, forever. Its failure, and every
-    other task's lines, are logged. Celery has no setting for this; it gives such records the task's name in
-    ``data``."""
+class ScheduledTaskLogQuiet(logging.Filter):
+    """Drop the log lines of the tasks beat sends on a schedule that say only that they ran: beat's "Sending due task"
+    and the worker's "Task … received" for each, and "Task … succeeded" when the task did nothing (it returned an
+    empty list or mapping, or None). Every 30 s, for the heartbeat of each queue and the drop-folder scan, and every
+    minute for the scheduled pulls and the abandoned-job check, that was an operator's whole log. A failure is logged,
+    and so is a success that did something (the jobs it queued or failed; the tasks also log what they do).
+    settings.LOGGING puts this filter on the three loggers that write those lines. Celery has no setting for this; it
+    gives a task's records the task's name in ``data``, and beat's its entry's name and task in ``args``."""
 
     QUIET = (LOG_RECEIVED, LOG_SUCCESS)  # celery/worker/strategy.py and celery/app/trace.py log them
+    BEAT_SENDING = "Scheduler: Sending due task %s (%s)"  # celery/beat.py, Scheduler.apply_entry
+    NOTHING_DONE = ("[]", "{}", "None")  # the return value as Celery's saferepr writes it
 
     def filter(self, record: logging.LogRecord) -> bool:
+        scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
+        if record.msg == self.BEAT_SENDING:
+            return not (isinstance(record.args, tuple) and len(record.args) == 2 and record.args[1] in scheduled)
         data = getattr(record, "data", None)
-        heartbeat = isinstance(data, dict) and data.get("name") == worker_heartbeat.name
-        return not (heartbeat and record.msg in self.QUIET)
+        if not (isinstance(data, dict) and data.get("name") in scheduled and record.msg in self.QUIET):
+            return True
+        return record.msg == LOG_SUCCESS and data.get("return_value") not in self.NOTHING_DONE
 
 
 def _queue_names(conf) -> list[str]:

@@ -372,12 +372,13 @@ if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):  # else "
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"heartbeat_quiet": {"()": "geoportal.celery.HeartbeatLogQuiet"}},
+    "filters": {"scheduled_quiet": {"()": "geoportal.celery.ScheduledTaskLogQuiet"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
-        # No "Task … received" and "Task … succeeded" lines for beat's heartbeats; their failures are logged.
-        "celery.worker.strategy": {"filters": ["heartbeat_quiet"]},
-        "celery.app.trace": {"filters": ["heartbeat_quiet"]},
+        # No "Sending due task", "received" or empty "succeeded" lines for beat's routine tasks; failures are logged.
+        "celery.beat": {"filters": ["scheduled_quiet"]},
+        "celery.worker.strategy": {"filters": ["scheduled_quiet"]},
+        "celery.app.trace": {"filters": ["scheduled_quiet"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }

@@ -113,45 +113,64 @@ def test_beat_sends_each_queue_its_heartbeat_every_30_seconds_to_that_queue():
 
 
 @pytest.mark.django_db
-def test_the_worker_logs_a_heartbeat_s_failure_but_not_its_receipt_or_success(caplog, monkeypatch):
-    """Beat sends each queue a heartbeat every 30 s: the worker's "received" and "succeeded" lines for them filled an
-    operator's log. The records are Celery's, under the logging settings Django applied (settings.LOGGING; a worker
-    applies them too): its tracer's (a worker runs each task through it, as ``apply`` does), and the receipt's,
-    written here as celery/worker/strategy.py writes it."""
+def test_the_log_keeps_what_scheduled_tasks_did_and_their_failures_not_that_they_ran(caplog, monkeypatch):
+    """Beat sends each queue a heartbeat and scans the drop folders every 30 s: its "Sending due task" lines and the
+    worker's "received" and "succeeded" lines for them filled an operator's log. The records are Celery's, under the
+    logging settings Django applied (settings.LOGGING; a worker and beat apply them too): its tracer's (a worker runs
+    each task through it, as ``apply`` does), and beat's and the receipt's, written here as celery/beat.py and
+    celery/worker/strategy.py write them."""
     from celery.app.trace import LOG_RECEIVED, LOG_SUCCESS
     from celery.app.trace import info as trace_info
     from django.core.cache import cache
 
     import geoportal.health
-    from geoportal.celery import worker_heartbeat
+    from geoportal.celery import app, worker_heartbeat
     from geoportal.health import _worker_heartbeat_key
+
+    def sent(entry: str, task: str) -> None:
+        logging.getLogger("celery.beat").info("Scheduler: Sending due task %s (%s)", entry, task)
 
     def received(name: str) -> None:
         context = {"id": str(uuid.uuid4()), "name": name, "args": "()", "kwargs": "{}", "eta": None}
         logging.getLogger("celery.worker.strategy").info(LOG_RECEIVED, context, extra={"data": context})
 
+    def succeeded(name: str, return_value: str) -> None:
+        trace_info(LOG_SUCCESS, {"id": str(uuid.uuid4()), "name": name, "return_value": return_value, "runtime": 0.01})
+
     def failing(queue: str) -> None:
         raise ConnectionError(f"Redis is down: no heartbeat of {queue}")
 
     queue = f"test-heartbeat-{uuid.uuid4().hex}"
-    other = {"id": str(uuid.uuid4()), "name": "importers.drop_folders_scan", "return_value": "[]", "runtime": 0.01}
+    scan = "importers.drop_folders_scan"
+    assert scan in {entry["task"] for entry in app.conf.beat_schedule.values()}
     caplog.set_level(logging.INFO)
+    sent(f"geoportal-worker-heartbeat-{queue}", worker_heartbeat.name)
     received(worker_heartbeat.name)
     worker_heartbeat.apply((queue,))
     received(worker_heartbeat.name)
     monkeypatch.setattr(geoportal.health, "worker_heartbeat_record", failing)
     worker_heartbeat.apply((queue,))
-    received(other["name"])
-    trace_info(LOG_SUCCESS, other)
+    sent("importers-drop-folders-scan", scan)
+    received(scan)
+    succeeded(scan, "[]")  # nothing in the drop folders
+    succeeded(scan, "[12, 13]")  # two deliveries taken, as jobs 12 and 13
+    sent("a-task-of-a-plug-in", "plugin.task")  # not ours: as Celery logs it
+    received("importers.job_run")  # an import job, queued by a person
+    succeeded("importers.job_run", "'done'")
     cache.delete(_worker_heartbeat_key(queue))
 
-    lines = [(record.levelname, record.getMessage()) for record in caplog.records if record.name.startswith("celery")]
-    assert [message.split("[")[0] for _, message in lines] == [
-        f"Task {worker_heartbeat.name}",
-        "Task importers.drop_folders_scan",
-        "Task importers.drop_folders_scan",
+    lines = [
+        (record.levelname, re.sub(r"\[[0-9a-f-]{36}\]", "[id]", record.getMessage()))
+        for record in caplog.records
+        if record.name.startswith("celery")
+    ]
+    assert [message for _, message in lines[1:]] == [
+        f"Task {scan}[id] succeeded in 0.01s: [12, 13]",
+        "Scheduler: Sending due task a-task-of-a-plug-in (plugin.task)",
+        "Task importers.job_run[id] received",
+        "Task importers.job_run[id] succeeded in 0.01s: 'done'",
     ], lines
     level, failure = lines[0]
     assert level == "ERROR"
+    assert failure.startswith(f"Task {worker_heartbeat.name}[id]")
     assert failure.endswith(f"raised unexpected: ConnectionError('Redis is down: no heartbeat of {queue}')")
-    assert [message.split("] ")[1] for _, message in lines[1:]] == ["received", "succeeded in 0.01s: []"]
