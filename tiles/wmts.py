@@ -3,9 +3,12 @@
 GIS clients that take tiled layers by WMTS (QGIS, ArcGIS, GDAL, OWSLib) add the portal's layers from one address,
 with their titles, zoom ranges and imagery dates, where the XYZ tiles need each URL typed in. GetTile answers the
 tile that ``/tiles/<layer>/<z>/<x>/<y>.<format>`` answers (tiles/core.py: the same cache, freshness, ETag and render
-limits; TileMatrix is the zoom, TileCol x and TileRow y). Every refusal is an OWS 1.1 ExceptionReport with the
-exception code WMTS §8.3 names (MissingParameterValue, InvalidParameterValue, TileOutOfRange, OperationNotSupported),
-and the tile service's own refusals (a busy server's 503 and its Retry-After) keep their status.
+limits; TileMatrix is the zoom, TileCol x and TileRow y). GetCapabilities negotiates its version by ACCEPTVERSIONS
+(OWS Common 1.1 §7.3.2). Every refusal, the tile service's own included, is an OWS 1.1 ExceptionReport with an
+exception code of WMTS Table 24 (GetTile) or OWS Common Table 25 (GetCapabilities's VersionNegotiationFailed) and
+that table's HTTP status: MissingParameterValue, InvalidParameterValue and TileOutOfRange 400, with the parameter as
+``locator``; OperationNotSupported 501, located at the operation; NoApplicableCode for the server's own trouble,
+with no locator: 503 and Retry-After for a busy renderer or the database's time limit.
 """
 
 from __future__ import annotations
@@ -22,14 +25,33 @@ CAPABILITIES_CONTENT_TYPE = "application/xml; charset=utf-8"  # WMTS §7.1.4: te
 EXCEPTION_CONTENT_TYPE = "application/xml; charset=utf-8"
 OWS_NS = "http://www.opengis.net/ows/1.1"
 OPERATIONS = "GetCapabilities or GetTile"
+# WMTS 1.0.0 Table 24's HTTP status of an exception code; the others (InvalidParameterValue, MissingParameterValue,
+# TileOutOfRange, VersionNegotiationFailed) are 400.
+STATUSES = {"OperationNotSupported": 501, "NoApplicableCode": 500}
+# The tile service's refusals name the field they are about (tiles/core.py, tiles/grid.py, tiles/imagery.py): the
+# GetTile parameter it came from.
+FIELD_PARAMETERS = {"z": "TILEMATRIX", "x": "TILECOL", "y": "TILEROW", "date": "TIME", "format": "FORMAT"}
 
 
 class WmtsError(WmsError):
     """A refused WMTS request, with the parameter it is about (the report's ``locator``), and OWS's status for it."""
 
-    def __init__(self, message: str, *, code: str = "InvalidParameterValue", locator: str | None = None) -> None:
-        status = 501 if code == "OperationNotSupported" else 400  # OWS Common 1.1 §8.6
-        super().__init__(message, code=code, status=status, locator=locator)
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "InvalidParameterValue",
+        locator: str | None = None,
+        status: int | None = None,
+        retry_after_seconds: int | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            code=code,
+            status=status or STATUSES.get(code, 400),
+            locator=locator,
+            retry_after_seconds=retry_after_seconds,
+        )
 
 
 def wmts_answer(
@@ -46,19 +68,50 @@ def wmts_answer(
             raise WmtsError(f"SERVICE: this is a WMTS, not '{service[:20]}'.", locator="SERVICE")
         request = parameters.get("REQUEST", "")
         if request.lower() == "getcapabilities":
+            version_negotiate(parameters.get("ACCEPTVERSIONS"))
             return capabilities_answer(service_url, tiles_url)
         if request.lower() == "gettile":
             return tile_answer(parameters, if_none_match=if_none_match)
         if not request:
             raise WmtsError(f"REQUEST is missing: {OPERATIONS}.", code="MissingParameterValue", locator="REQUEST")
+        # OWS Common 1.1 Table 25: OperationNotSupported is located at the operation's name, not at REQUEST.
         raise WmtsError(
-            f"REQUEST: '{request[:40]}' is not {OPERATIONS}.", code="OperationNotSupported", locator="REQUEST"
+            f"REQUEST: '{request[:40]}' is not {OPERATIONS}.", code="OperationNotSupported", locator=request[:40]
         )
     except Exception as error:
-        refusal = refusal_of(error)
+        refusal = ows_refusal(error)
         if refusal is None:
             raise
         return exception_report(refusal)
+
+
+def version_negotiate(accepted: str | None) -> None:
+    """Refuse an ACCEPTVERSIONS that leaves out 1.0.0 (OWS Common 1.1 §7.3.2: the versions a client takes, preferred
+    first, comma-separated; none given, the service's own is answered)."""
+    if accepted is not None and VERSION not in (version.strip() for version in accepted.split(",")):
+        raise WmtsError(
+            f"ACCEPTVERSIONS: this WMTS is {VERSION} only, not '{accepted[:40]}'.", code="VersionNegotiationFailed"
+        )  # Table 25: its locator is left out
+
+
+def ows_refusal(error: Exception) -> WmsError | None:
+    """What ``error`` tells a WMTS client, in OWS's exception codes; None for a fault of the server's own (a 500).
+
+    The tile service's refusals carry its own codes (tiles/core.py: NotFound 404, ServerBusy and StatementTimedOut
+    503): a refusal of the request is an InvalidParameterValue (400) at the parameter its field names, and the
+    server's own trouble NoApplicableCode, keeping its status and Retry-After."""
+    refusal = refusal_of(error)
+    if refusal is None or isinstance(error, WmsError):  # ours, and kvp_parameters's
+        return refusal
+    if refusal.status >= 500:
+        return WmtsError(
+            refusal.message,
+            code="NoApplicableCode",
+            status=refusal.status,
+            retry_after_seconds=refusal.retry_after_seconds,
+        )
+    parameter = FIELD_PARAMETERS.get(getattr(error, "field", None) or "")
+    return WmtsError(f"{parameter}: {refusal.message}" if parameter else refusal.message, locator=parameter)
 
 
 def capabilities_answer(service_url: str, tiles_url: str) -> WmsAnswer:

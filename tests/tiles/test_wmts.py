@@ -13,12 +13,17 @@ import pytest
 from owslib.wmts import WebMapTileService
 from PIL import Image
 
+from layers.models import Governorate
+from layers.services.features import layer_feature_save
+from layers.services.municipality import municipality_extent_refresh
 from layers.services.parcels import parcel_retire
-from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
+from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y, ktm_multipolygon
 from tests.tiles.scene import scene_build, tile_of
 from tests.tiles.test_imagery import GREEN, LEFT_HALF, NEWER, OLDER, RED, _near, _tile_pixel, media_root, two_captures
+from tiles import wmts
 from tiles.core import CONTENT_TYPES
 from tiles.layers import LAYERS
+from tiles.render_slots import render_slot
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("municipality", "media_root")]
 OWS = "{http://www.opengis.net/ows/1.1}"
@@ -161,7 +166,8 @@ BAD_REQUESTS = [
     ({"SERVICE": None}, "MissingParameterValue", "SERVICE", "SERVICE is missing"),
     ({"SERVICE": "WMS"}, "InvalidParameterValue", "SERVICE", "this is a WMTS, not 'WMS'"),
     ({"REQUEST": None}, "MissingParameterValue", "REQUEST", "REQUEST is missing"),
-    ({"REQUEST": "GetFeatureInfo"}, "OperationNotSupported", "REQUEST", "is not GetCapabilities or GetTile"),
+    # OWS Common 1.1 Table 25: OperationNotSupported is located at the operation, not at REQUEST.
+    ({"REQUEST": "GetFeatureInfo"}, "OperationNotSupported", "GetFeatureInfo", "is not GetCapabilities or GetTile"),
     ({"VERSION": "2.0.0"}, "InvalidParameterValue", "VERSION", "this WMTS is 1.0.0"),
     ({"LAYER": "owners"}, "InvalidParameterValue", "LAYER", "'owners' is not one of"),
     ({"LAYER": "parcels'); DROP TABLE layers_parcel; --"}, "InvalidParameterValue", "LAYER", "is not one of"),
@@ -220,3 +226,117 @@ def test_a_parameter_given_twice_is_refused(client, scene):
 
 def test_only_get_and_head_are_answered(client):
     assert client.post("/wmts", {"SERVICE": "WMTS", "REQUEST": "GetCapabilities"}).status_code == 405
+
+
+def _limits(capabilities: bytes, layer: str, z: int) -> tuple[int, int, int, int]:
+    """(MinTileCol, MaxTileCol, MinTileRow, MaxTileRow) of a layer's tile matrix in the capabilities."""
+    service = WebMapTileService("http://testserver/wmts", xml=capabilities)
+    limits = service.contents[layer].tilematrixsetlinks["GoogleMapsCompatible"].tilematrixlimits[str(z)]
+    return limits.mintilecol, limits.maxtilecol, limits.mintilerow, limits.maxtilerow
+
+
+def test_the_tile_limits_follow_a_change_of_the_municipality_s_extent(client, scene):
+    """A governorate added through the services, and the extent set to the governorates' union again: a tile beyond
+    the old limits is served, and the capabilities say so, at once (no limits kept from before the change)."""
+    _, x, _ = tile_of(SALMIYA_X, SALMIYA_Y, 13)
+    _, last_column, _, _ = _limits(client.get("/wmts/1.0.0/WMTSCapabilities.xml").content, "parcels", 13)
+    offshore_x = SALMIYA_X + (last_column - x + 2) * 4300  # a zoom 13 tile is ~4.3 km wide on the ground here
+    z, column, row = tile_of(offshore_x + 500, SALMIYA_Y + 500, 13)
+    query = _tile_query(TILEMATRIX=str(z), TILECOL=str(column), TILEROW=str(row))
+    before = client.get("/wmts", query)
+
+    layer_feature_save(
+        feature=Governorate(code="KW-XX", name_en="Offshore", name_ar="بحري",
+                            geom=ktm_multipolygon(offshore_x, SALMIYA_Y, 1000, 1000))
+    )  # fmt: skip
+    municipality_extent_refresh(name_ar="بلدية الكويت", name_en="Kuwait Municipality")
+    after = client.get("/wmts", query)
+    limits_after = _limits(client.get("/wmts/1.0.0/WMTSCapabilities.xml").content, "parcels", 13)
+
+    assert column > last_column
+    assert _exception(before)[:2] == ("TileOutOfRange", "TILECOL")
+    assert after.status_code == 200
+    assert after["Content-Type"] == "image/png"
+    assert limits_after[1] >= column
+
+
+@pytest.mark.parametrize(
+    ("accepted", "served"),
+    [("1.0.0", True), ("2.0.0,1.0.0", True), ("2.0.0", False), ("1.0,2.0.0", False), ("", False)],
+)
+def test_getcapabilities_negotiates_the_version_by_acceptversions(client, accepted, served):
+    """OWS Common 1.1 §7.3.2: a list holding 1.0.0 is served; one without it is refused, with no locator (Table 25)."""
+    response = client.get("/wmts", {"SERVICE": "WMTS", "REQUEST": "GetCapabilities", "ACCEPTVERSIONS": accepted})
+
+    if served:
+        assert response.status_code == 200
+        assert ET.fromstring(response.content).get("version") == "1.0.0"  # noqa: S314 - our own answer
+    else:
+        assert response.status_code == 400
+        code, locator, text = _exception(response)
+        assert (code, locator) == ("VersionNegotiationFailed", None)
+        assert f"this WMTS is 1.0.0 only, not '{accepted}'" in text
+
+
+def test_an_imagery_date_with_no_capture_is_an_invalid_time(client, two_captures):
+    tile, _ = _tile_pixel(*LEFT_HALF, 18)
+    query = _tile_query(LAYER="imagery", TILEMATRIX="18", TILEROW=str(tile["y"]), TILECOL=str(tile["x"]))
+
+    response = client.get("/wmts", {**query, "TIME": "2001-01-01"})
+
+    assert response.status_code == 400
+    code, locator, text = _exception(response)
+    assert (code, locator) == ("InvalidParameterValue", "TIME")
+    assert text == f"TIME: no aerial capture on 2001-01-01; captures: {OLDER.isoformat()}, {NEWER.isoformat()}"
+
+
+def test_a_busy_renderer_is_no_applicable_code_with_its_503_and_retry_after(client, scene, settings):
+    settings.TILE_RENDER_CONCURRENCY, settings.TILE_RENDER_QUEUE = 1, 0
+
+    with render_slot():
+        busy = client.get("/wmts", _tile_query())
+    free = client.get("/wmts", _tile_query())
+
+    assert (busy.status_code, busy["Retry-After"]) == (503, "2")
+    code, locator, text = _exception(busy)
+    assert (code, locator) == ("NoApplicableCode", None)  # OWS Common Table 25: no locator
+    assert text == "too many tiles are being rendered; try again shortly."
+    assert free.status_code == 200
+
+
+def test_a_render_stopped_by_the_database_s_time_limit_is_no_applicable_code_503(client, scene, monkeypatch):
+    def timed_out(**_):  # as Mapnik's PostGIS datasource reports it
+        raise RuntimeError("Postgis Plugin: ERROR:  canceling statement due to statement timeout")
+
+    monkeypatch.setattr("tiles.raster.render_metatile", timed_out)
+
+    response = client.get("/wmts", _tile_query())
+
+    assert (response.status_code, response["Retry-After"]) == (503, "5")
+    code, locator, text = _exception(response)
+    assert (code, locator) == ("NoApplicableCode", None)
+    assert "time limit" in text
+
+
+@pytest.mark.parametrize(
+    ("served", "changes", "locator", "said"),
+    [
+        # Layers the WMTS would list deeper or in more formats than the tile service draws them: its refusals,
+        # a zoom's (field z) and a 404's, are the WMTS's InvalidParameterValue 400.
+        ((13, 21, ("png", "mvt")), {"TILEMATRIX": "21"}, "TILEMATRIX", "TILEMATRIX: zoom 21 is outside"),
+        ((13, 20, ("png", "webp")), {"FORMAT": "image/webp"}, None, "layer 'parcels' has no .webp tiles"),
+    ],
+)
+def test_a_refusal_of_the_tile_service_is_an_invalid_parameter_value(
+    client, scene, monkeypatch, served, changes, locator, said
+):
+    monkeypatch.setattr(wmts, "wmts_layers", lambda: {"parcels": ("Parcels", *served)})
+    z = int(changes.get("TILEMATRIX", 17))
+    _, x, y = tile_of(SALMIYA_X + 60, SALMIYA_Y + 15, z)
+
+    response = client.get("/wmts", _tile_query(TILECOL=str(x), TILEROW=str(y), **changes))
+
+    assert response.status_code == 400
+    code, exception_locator, text = _exception(response)
+    assert (code, exception_locator) == ("InvalidParameterValue", locator)
+    assert said in text
