@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 from django.views.decorators.cache import cache_control
@@ -9,6 +11,7 @@ from django.views.decorators.http import require_safe
 
 from geoportal.cors import open_to_every_origin
 from layers import ogcapi_features as api
+from layers.ogcapi_openapi import openapi_document
 
 JSON_OPTIONS = {"ensure_ascii": False}
 
@@ -26,6 +29,13 @@ def _answer(document: dict, content_type: str = api.JSON) -> JsonResponse:
 @cache_control(no_cache=True)
 def landing_view(request: HttpRequest) -> JsonResponse:
     return _answer(api.landing_page(_base(request)))
+
+
+@open_to_every_origin
+@require_safe
+@cache_control(no_cache=True)
+def openapi_view(request: HttpRequest) -> JsonResponse:
+    return _answer(openapi_document(_base(request)), api.OPENAPI_JSON)
 
 
 @open_to_every_origin
@@ -63,3 +73,9 @@ def items_view(request: HttpRequest, collection_id: str) -> JsonResponse:
 def item_view(request: HttpRequest, collection_id: str, feature_id: str) -> JsonResponse:
     feature_type = api.collection_get(collection_id)
     return _answer(api.item_get(request, _base(request), feature_type, feature_id), api.GEOJSON)
+
+
+@open_to_every_origin
+@cache_control(no_cache=True)
+def unknown_resource_view(request: HttpRequest) -> NoReturn:
+    api.unknown_resource(request.path)  # NotFound: a JSON 404

@@ -19,11 +19,14 @@ urlpatterns = [
     # OGC API - Features over the WFS (layers/ogcapi_features.py).
     path("ogcapi", ogcapi_views.landing_view, name="ogcapi_landing"),
     path("ogcapi/", ogcapi_views.landing_view),  # as clients that join relative paths (OWSLib) are given it
+    path("ogcapi/api", ogcapi_views.openapi_view, name="ogcapi_openapi"),
     path("ogcapi/conformance", ogcapi_views.conformance_view, name="ogcapi_conformance"),
     path("ogcapi/collections", ogcapi_views.collections_view, name="ogcapi_collections"),
     path("ogcapi/collections/<str:collection_id>", ogcapi_views.collection_view, name="ogcapi_collection"),
     path("ogcapi/collections/<str:collection_id>/items", ogcapi_views.items_view, name="ogcapi_items"),
     path("ogcapi/collections/<str:collection_id>/items/<str:feature_id>", ogcapi_views.item_view, name="ogcapi_item"),
+    # Any other path under /ogcapi (an id with an encoded slash arrives decoded, as more segments): a JSON 404.
+    re_path(r"^ogcapi/", ogcapi_views.unknown_resource_view),
     # The parcel file (layers/parcel_file/): the API, the page, the printable report and its parts.
     path("api/parcels/identify", parcel_views.parcel_identify_view, name="parcel_identify"),
     re_path(rf"^api/parcels/{PARCEL}$", parcel_views.parcel_file_json_view, name="parcel_file_json"),

@@ -1,4 +1,5 @@
-"""OGC API - Features (Part 1: Core, with GeoJSON) over the ministries' WFS: the same layers, columns and features.
+"""OGC API - Features (Part 1: Core, GeoJSON and OpenAPI 3.0) over the ministries' WFS: the same layers, columns and
+features.
 
 OGC API - Features is WFS's successor, a JSON API that QGIS ("WFS / OGC API - Features"), GDAL's OAPIF driver, ArcGIS
 Pro and OWSLib read. It is a second way in, not a second way to read the data: every items page is a GetFeature of
@@ -6,15 +7,19 @@ the WFS (``layers/wfs.py``), asked in GeoJSON and WGS 84 (longitude first), and 
 as it holds there (each layer's published columns, current features only), and so do its page sizes, bounds,
 statement time limit and error checks. What this module adds is the API's documents and parameters:
 
-- ``/ogcapi``, the landing page; ``/ogcapi/conformance``; ``/ogcapi/collections`` and ``/ogcapi/collections/<id>``,
-  with each layer's WGS 84 extent (the WFS's, kept until the layer changes: ``layers/wfs_extent.py``);
+- ``/ogcapi``, the landing page; ``/ogcapi/api``, the OpenAPI 3.0 definition (``layers/ogcapi_openapi.py``, made
+  from this module's constants and the WFS's layers); ``/ogcapi/conformance``; ``/ogcapi/collections`` and
+  ``/ogcapi/collections/<id>``, with each layer's WGS 84 extent (the WFS's, kept until the layer changes:
+  ``layers/wfs_extent.py``);
 - ``/ogcapi/collections/<id>/items``: ``limit`` (100 by default; above the WFS's page size, a page of that size),
-  ``offset``, ``bbox`` (west,south,east,north in WGS 84), ``datetime`` (checked, then it selects nothing: the layers
-  hold current features only), and any
+  ``offset``, ``bbox`` (west,south,east,north in WGS 84; west > east crosses the antimeridian), ``datetime`` (checked,
+  then it selects nothing: the layers hold current features only), and any
   published property as an equality filter (``?area_code=SALMIYA&block_number=10``); ``next`` and ``prev`` links;
 - ``/ogcapi/collections/<id>/items/<featureId>``: one feature by its id (the WFS's id without the layer's name).
 
-A parameter the API does not know is refused (Core's /req/core/query-param-unknown), as is one given twice.
+A parameter the API does not know is refused (Core's /req/core/query-param-unknown), as is one given twice. Any other
+path under ``/ogcapi`` is a 404 that says so: no id holds a '/', and the server decodes an encoded one (%2F) before
+Django sees the path, so ``collections/a%2Fb/items`` arrives as ``collections/a/b/items``.
 """
 
 from __future__ import annotations
@@ -22,12 +27,17 @@ from __future__ import annotations
 import json
 import math
 import re
+from datetime import UTC, datetime
+from functools import cache
+from typing import NoReturn
 from urllib.parse import urlencode
 from xml.etree.ElementTree import Element, SubElement, tostring
 
+import pyproj
 from django.conf import settings
 from django.http import HttpRequest, QueryDict
 from gisserver.features import FeatureType
+from gisserver.types import XsdElement
 
 from geoportal.errors import DomainError, InvalidInput, NotFound
 from geoportal.query_params import limit_parse, single_value, whole_number_parse
@@ -37,13 +47,22 @@ WFS_CRS84 = "urn:ogc:def:crs:OGC::CRS84"
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
 ]
 GEOJSON = "application/geo+json"
 JSON = "application/json"
+OPENAPI_JSON = "application/vnd.oai.openapi+json;version=3.0"  # the type Core §7.2.4 names, and OWSLib looks for
 LIMIT_DEFAULT = 100
+LIMIT_TAKEN_MAX = 10**9  # a limit up to this is taken (and served a page of the WFS's size at most); above, a 400
 OFFSET_MAX = 10**9  # layers/wfs.py START_INDEX_MAX
 ITEMS_PARAMETERS = {"limit", "offset", "bbox", "datetime", "f"}
-FEATURE_ID = re.compile(r"[0-9]{1,18}")
+FEATURE_ID_PATTERN = "[0-9]{1,18}"
+FEATURE_ID = re.compile(FEATURE_ID_PATTERN)
+FORMATS = ("json", "geojson")
+# A box is clipped to the layer's own WGS 84 box, widened by this much (about 100 m), when it reaches beyond the
+# storage CRS's area of use: PostGIS transforms only a box's corners, and a transverse Mercator takes a corner half a
+# world away anywhere (the whole world's box became a line along the central meridian, and missed the data).
+BOX_MARGIN_DEGREES = 0.001
 NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
 # RFC 3339 instants (a date, or a date and time) and intervals of them, open ends as ".." or empty.
 INSTANT = (
@@ -87,14 +106,11 @@ def landing_page(base: str) -> dict:
         " (/wfs) publishes them.",
         "links": [
             _link(base, "self", JSON, "This document"),
+            # Core /req/core/root-success: service-desc or service-doc. There is no HTML page of the API, so no
+            # service-doc (the WFS's capabilities, linked here before, are no description of this API).
+            _link(f"{base}/api", "service-desc", OPENAPI_JSON, "The API's definition (OpenAPI 3.0)"),
             _link(f"{base}/conformance", "conformance", JSON, "The standards this API conforms to"),
             _link(f"{base}/collections", "data", JSON, "The layers"),
-            _link(
-                base.removesuffix("/ogcapi") + "/wfs?SERVICE=WFS&REQUEST=GetCapabilities",
-                "service-doc",
-                "application/xml",
-                "The same layers over WFS 2.0",
-            ),  # fmt: skip
         ],
     }
 
@@ -131,8 +147,28 @@ def collection_document(base: str, feature_type: FeatureType) -> dict:
 
 def items_page(request: HttpRequest, base: str, feature_type: FeatureType) -> dict:
     """One page of a collection's features, read from the WFS."""
-    query = request.GET
-    published = _published_properties(feature_type)
+    values, limit, offset = _items_parameters(request.GET, feature_type)
+    published = published_properties(feature_type)
+    wfs = {"TYPENAMES": feature_type.name, "COUNT": str(limit), "STARTINDEX": str(offset)}
+    filters: dict[str, str | list] = {name: values[name] for name in sorted(published & set(values))}
+    if values.get("bbox") is not None:
+        boxes = _boxes_to_ask(_bbox(values["bbox"]), feature_type)
+        if not boxes:  # the box and the layer have no ground in common
+            return _page(base, feature_type, values, limit, offset, _no_features(), has_next=False)
+        if len(boxes) == 1 and not filters:
+            wfs["BBOX"] = ",".join(str(value) for value in boxes[0]) + f",{WFS_CRS84}"
+        else:  # the WFS takes BBOX or FILTER: the boxes go into the filter
+            filters["__bbox__"] = boxes
+    if filters:
+        wfs["FILTER"] = _equality_filter(filters)
+    collection = _wfs_get_feature(request, wfs)
+    has_next = any(link.get("rel") == "next" for link in collection.get("links", []))
+    return _page(base, feature_type, values, limit, offset, collection, has_next=has_next)
+
+
+def _items_parameters(query: QueryDict, feature_type: FeatureType) -> tuple[dict[str, str], int, int]:
+    """The items' parameters, each given once and checked; the limit served and the offset."""
+    published = published_properties(feature_type)
     unknown = sorted(set(query) - ITEMS_PARAMETERS - published)
     if unknown:
         known = ", ".join(sorted(ITEMS_PARAMETERS | published))
@@ -140,7 +176,7 @@ def items_page(request: HttpRequest, base: str, feature_type: FeatureType) -> di
     values = {name: single_value(query, name) for name in query}  # each given once
     # A limit above the page size gets a page of it (Core /req/core/fc-limit-response-1: the server may return fewer),
     # and its next link goes on from there.
-    asked = limit_parse(values.get("limit"), default=LIMIT_DEFAULT, maximum=10**9)
+    asked = limit_parse(values.get("limit"), default=LIMIT_DEFAULT, maximum=LIMIT_TAKEN_MAX)
     limit = min(asked, settings.GISSERVER_DEFAULT_MAX_PAGE_SIZE)
     offset = _offset(values.get("offset"))
     _format_check(values.get("f"))
@@ -153,20 +189,17 @@ def items_page(request: HttpRequest, base: str, feature_type: FeatureType) -> di
     for name in published & set(values):
         if CONTROL.search(values[name]):
             raise InvalidInput(f"{name}: control characters are in no published value.", field=name)
-    wfs = {"TYPENAMES": feature_type.name, "COUNT": str(limit), "STARTINDEX": str(offset)}
-    if values.get("bbox") is not None:
-        wfs["BBOX"] = ",".join(str(value) for value in _bbox(values["bbox"])) + f",{WFS_CRS84}"
-    filters = {name: values[name] for name in sorted(published & set(values))}
-    if filters:
-        if "BBOX" in wfs:  # the WFS takes BBOX or FILTER: the box goes into the filter
-            filters["__bbox__"] = wfs.pop("BBOX")
-        wfs["FILTER"] = _equality_filter(filters)
-    collection = _wfs_get_feature(request, wfs)
+    return values, limit, offset
+
+
+def _page(
+    base: str, feature_type: FeatureType, values: dict, limit: int, offset: int, collection: dict, *, has_next: bool
+) -> dict:
     url = f"{base}/collections/{feature_type.name}/items"
     kept = {name: value for name, value in values.items() if name not in ("limit", "offset")}
     links = [_link(_page_url(url, kept, limit, offset), "self", GEOJSON, "This page"),
              _link(f"{base}/collections/{feature_type.name}", "collection", JSON, str(feature_type.title))]  # fmt: skip
-    if any(link.get("rel") == "next" for link in collection.get("links", [])):
+    if has_next:
         links.append(_link(_page_url(url, kept, limit, offset + limit), "next", GEOJSON, "Next page"))
     if offset:
         links.append(_link(_page_url(url, kept, limit, max(0, offset - limit)), "prev", GEOJSON, "Previous page"))
@@ -177,9 +210,14 @@ def items_page(request: HttpRequest, base: str, feature_type: FeatureType) -> di
         "links": links,
         "features": [_item(feature) for feature in collection["features"]],
     }
-    if "numberMatched" in collection:
+    if collection.get("numberMatched") is not None:  # null past the WFS's first page (it counts there only)
         page["numberMatched"] = collection["numberMatched"]
     return page
+
+
+def _no_features() -> dict:
+    """The WFS's answer to a query that selects nothing, without asking it."""
+    return {"timeStamp": datetime.now(UTC).isoformat(), "numberMatched": 0, "numberReturned": 0, "features": []}
 
 
 def item_get(request: HttpRequest, base: str, feature_type: FeatureType, feature_id: str) -> dict:
@@ -238,12 +276,26 @@ def _item(feature: dict) -> dict:
     return {**feature, "id": str(feature["id"]).rpartition(".")[2]}
 
 
-def _published_properties(feature_type: FeatureType) -> set[str]:
-    return {element.name for element in feature_type.xsd_type.elements if not element.type.is_geometry}
+def published_elements(feature_type: FeatureType) -> list[XsdElement]:
+    """The layer's published properties, its geometry left out: each an equality filter of its items."""
+    return [element for element in feature_type.xsd_type.elements if not element.type.is_geometry]
+
+
+def published_properties(feature_type: FeatureType) -> set[str]:
+    return {element.name for element in published_elements(feature_type)}
+
+
+def unknown_resource(path: str) -> NoReturn:
+    """Refuse a path under /ogcapi that names no resource of the API."""
+    raise NotFound(
+        f"no resource at {path[:120]}: the API's paths are /ogcapi, /ogcapi/api, /ogcapi/conformance,"
+        " /ogcapi/collections, /ogcapi/collections/<id>, …/items and …/items/<featureId>; no id holds a '/', encoded"
+        " (%2F) or not."
+    )
 
 
 def _format_check(value: str | None) -> None:
-    if value not in (None, "json", "geojson"):
+    if value not in (None, *FORMATS):
         raise InvalidInput("f: the features are GeoJSON (f=json).", field="f")
 
 
@@ -264,13 +316,52 @@ def _bbox(value: str) -> tuple[float, float, float, float]:
     if len(numbers) not in (4, 6) or None in numbers:
         raise InvalidInput("bbox: four numbers, west,south,east,north, in degrees (WGS 84).", field="bbox")
     west, south, east, north = numbers if len(numbers) == 4 else (numbers[0], numbers[1], numbers[3], numbers[4])
-    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+    if not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= north <= 90):
         raise InvalidInput(
-            "bbox: west ≤ east within ±180 and south ≤ north within ±90 (a box across the antimeridian is not"
-            " taken: the municipality is far from it).",
+            "bbox: west and east within ±180, south ≤ north within ±90 (west > east is a box across the antimeridian).",
             field="bbox",
         )
     return west, south, east, north
+
+
+def _boxes_to_ask(
+    box: tuple[float, float, float, float], feature_type: FeatureType
+) -> list[tuple[float, float, float, float]]:
+    """The boxes to ask the WFS for: ``box``, or its two halves if it crosses the antimeridian (Core §7.15.3: then
+    west > east); each clipped to the layer's box if it reaches beyond the storage CRS's area of use, and those that
+    hold none of the layer left out. Clipping keeps the answer: every feature of the layer lies within its box."""
+    west, south, east, north = box
+    halves = [box] if west <= east else [(west, south, 180.0, north), (-180.0, south, east, north)]
+    area = _storage_area_of_use()
+    if area is not None and all(_box_within(half, area) for half in halves):
+        return halves
+    layer_box = feature_type.get_bounding_box()
+    if layer_box is None:  # an empty layer
+        return []
+    margin = BOX_MARGIN_DEGREES
+    bounds = (layer_box.min_x - margin, layer_box.min_y - margin, layer_box.max_x + margin, layer_box.max_y + margin)
+    clipped = [_box_intersection(half, bounds) for half in halves]
+    return [part for part in clipped if part is not None]
+
+
+@cache
+def _storage_area_of_use() -> tuple[float, float, float, float] | None:
+    """The WGS 84 box where the storage CRS is meant to be used, as the EPSG gives it; None if it gives none."""
+    try:
+        area = pyproj.CRS.from_epsg(settings.SRID).area_of_use
+    except pyproj.exceptions.CRSError:  # an SRID that is not the EPSG's: every box gets clipped
+        return None
+    return None if area is None else (area.west, area.south, area.east, area.north)
+
+
+def _box_within(box: tuple[float, ...], bounds: tuple[float, ...]) -> bool:
+    return bounds[0] <= box[0] <= box[2] <= bounds[2] and bounds[1] <= box[1] <= box[3] <= bounds[3]
+
+
+def _box_intersection(box: tuple[float, ...], bounds: tuple[float, ...]) -> tuple[float, float, float, float] | None:
+    west, south = max(box[0], bounds[0]), max(box[1], bounds[1])
+    east, north = min(box[2], bounds[2]), min(box[3], bounds[3])
+    return (west, south, east, north) if west <= east and south <= north else None
 
 
 def _finite(text: str) -> float | None:
@@ -280,18 +371,19 @@ def _finite(text: str) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _equality_filter(filters: dict[str, str]) -> str:
-    """A FES 2.0 filter: each property equal to its value (and the box, if any), all of them; written with
-    ElementTree, so a value is only ever a literal."""
+def _equality_filter(filters: dict[str, str | list]) -> str:
+    """A FES 2.0 filter: each property equal to its value (and within one of the boxes, if any), all of them; written
+    with ElementTree, so a value is only ever a literal."""
     root = Element("fes:Filter", {"xmlns:fes": FES, "xmlns:gml": "http://www.opengis.net/gml/3.2"})
     conditions = SubElement(root, "fes:And") if len(filters) > 1 else root
     for name, value in filters.items():
         if name == "__bbox__":
-            west, south, east, north, _ = value.split(",", 4)
-            condition = SubElement(conditions, "fes:BBOX")
-            envelope = SubElement(condition, "gml:Envelope", {"srsName": WFS_CRS84})
-            SubElement(envelope, "gml:lowerCorner").text = f"{west} {south}"
-            SubElement(envelope, "gml:upperCorner").text = f"{east} {north}"
+            either = SubElement(conditions, "fes:Or") if len(value) > 1 else conditions
+            for west, south, east, north in value:
+                condition = SubElement(either, "fes:BBOX")
+                envelope = SubElement(condition, "gml:Envelope", {"srsName": WFS_CRS84})
+                SubElement(envelope, "gml:lowerCorner").text = f"{west} {south}"
+                SubElement(envelope, "gml:upperCorner").text = f"{east} {north}"
             continue
         condition = SubElement(conditions, "fes:PropertyIsEqualTo")
         SubElement(condition, "fes:ValueReference").text = name
