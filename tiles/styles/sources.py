@@ -9,6 +9,36 @@ tiles.
 
 from __future__ import annotations
 
+# Metres per pixel at the map's scale (Mapnik's standard 0.28 mm pixel; the @2x twin has the same denominator).
+_METRES_PER_PX = "(0.00028 * !scale_denominator!)"
+
+
+def _label_points(table: str, margin_px: tuple[int, int]) -> str:
+    """A polygon's name, drawn at a point of it, by the metatile that holds that point alone.
+
+    Mapnik placed such a name at the polygon's interior point in every metatile the polygon reaches, and dropped it
+    (avoid-edges) in each where it crossed the edge: a name whose point lay within half its width of a metatile's
+    edge was drawn by neither, as four of the six governorates' names were at zoom 9. Here the point is taken once
+    (ST_PointOnSurface, so the same in every metatile), only the metatile whose box holds it (its west and north
+    edges included, not its east and south ones) draws the name, and the point is moved in from that box's edges by
+    ``margin_px`` (half the widest name's width and height, at the map's scale), so the name fits whole. With the
+    label layer's buffer-size 0 (its !bbox! is the metatile's own box) each name is drawn once, whole.
+    """
+    x_margin, y_margin = (f"({px} * {_METRES_PER_PX})" for px in margin_px)
+    # Our own table name and numbers only.
+    return (
+        "SELECT name_en, name_ar, ST_SetSRID(ST_MakePoint("  # noqa: S608
+        f"LEAST(GREATEST(ST_X(point), ST_XMin(!bbox!) + {x_margin}), ST_XMax(!bbox!) - {x_margin}), "
+        f"LEAST(GREATEST(ST_Y(point), ST_YMin(!bbox!) + {y_margin}), ST_YMax(!bbox!) - {y_margin})), 3857)"
+        " AS geom_3857 "
+        "FROM (SELECT name_en, name_ar, code, ST_Area(geom_3857) AS area, ST_PointOnSurface(geom_3857) AS point "
+        f"FROM {table} WHERE geom_3857 && !bbox!) AS labelled "
+        "WHERE ST_X(point) >= ST_XMin(!bbox!) AND ST_X(point) < ST_XMax(!bbox!) "
+        "AND ST_Y(point) > ST_YMin(!bbox!) AND ST_Y(point) <= ST_YMax(!bbox!) "
+        "ORDER BY area DESC, code"
+    )
+
+
 SOURCES: dict[str, str] = {
     "governorates": "SELECT code, name_en, name_ar, geom_3857 FROM layers_governorate WHERE geom_3857 && !bbox!",
     # The sea is what the governorates and the neighbouring countries' land leave of the metatile, within the box the
@@ -31,6 +61,11 @@ SOURCES: dict[str, str] = {
         "SELECT name_en, name_ar, geom_3857 FROM layers_area WHERE geom_3857 && !bbox! "
         "ORDER BY ST_Area(geom_3857) DESC, code"
     ),
+    # Names at a point each, the largest polygon's first (its name wins where names collide): see _label_points.
+    # The margins are half the widest rule's name (tiles/styles/governorates.xml, areas.xml): its wrap width and
+    # two lines, with the halo.
+    "governorate_labels": _label_points("layers_governorate", (76, 22)),
+    "area_labels": _label_points("layers_area", (86, 26)),
     # Blocks only: the layer's tiles go stale with changes to blocks alone (tiles/layers.py, its sources).
     "blocks": "SELECT number, geom_3857 FROM layers_block WHERE geom_3857 && !bbox! ORDER BY area_id, number",
     "parcels": (
