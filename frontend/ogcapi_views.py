@@ -76,6 +76,7 @@ def item_view(request: HttpRequest, collection_id: str, feature_id: str) -> Json
 
 
 @open_to_every_origin
+@require_safe
 @cache_control(no_cache=True)
 def unknown_resource_view(request: HttpRequest) -> NoReturn:
     api.unknown_resource(request.path)  # NotFound: a JSON 404

@@ -12,13 +12,23 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+from geoportal.errors import domain_error_response
+
 
 def open_to_every_origin(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Answer ``view``'s responses, errors included, with ``Access-Control-Allow-Origin: *``."""
+    """Answer ``view``'s responses, errors included, with ``Access-Control-Allow-Origin: *``.
+
+    A refusal the view raises (a DomainError: 400, 404, 503) is answered here, as the middleware would answer it:
+    left to the middleware it went out without the header, and a web app on another site could not read why."""
 
     @functools.wraps(view)
     def opened(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        response = view(request, *args, **kwargs)
+        try:
+            response = view(request, *args, **kwargs)
+        except Exception as error:
+            response = domain_error_response(error)
+            if response is None:  # a fault of ours: the 500 stays the server's, without the header
+                raise
         response["Access-Control-Allow-Origin"] = "*"
         return response
 

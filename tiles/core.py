@@ -214,7 +214,9 @@ def tile_get(
     """Return a map tile of a layer, from the cache when it is still fresh; ``finish()`` the answer once sent."""
     layer = tile_layer(layer_name)
     if fmt not in layer.formats:
-        raise NotFound(f"layer '{layer.name}' has no .{fmt} tiles; formats: {', '.join(layer.formats)}.")
+        raise NotFound(
+            f"layer '{layer.name}' has no .{fmt} tiles; formats: {', '.join(layer.formats)}.", field="format"
+        )
     if fmt == "mvt" and scale != 1:
         raise NotFound("vector tiles have no @2x variant.")
     grid.tile_check(z, x, y, min_zoom=layer.min_zoom, max_zoom=layer.max_zoom)
@@ -245,7 +247,7 @@ def imagery_tile_get(
     from .imagery import IMAGERY_FORMATS, IMAGERY_MAX_ZOOM, IMAGERY_MIN_ZOOM, imagery_tile
 
     if fmt not in IMAGERY_FORMATS:
-        raise NotFound(f"imagery has no .{fmt} tiles; formats: {', '.join(IMAGERY_FORMATS)}.")
+        raise NotFound(f"imagery has no .{fmt} tiles; formats: {', '.join(IMAGERY_FORMATS)}.", field="format")
     grid.tile_check(z, x, y, min_zoom=IMAGERY_MIN_ZOOM, max_zoom=IMAGERY_MAX_ZOOM)
     date = None
     if capture_date:
@@ -284,7 +286,7 @@ def tilejson_get(*, layer_name: str, fmt: str, base_url: str) -> dict:
         from .imagery import IMAGERY_FORMATS, IMAGERY_MAX_ZOOM, IMAGERY_MIN_ZOOM, imagery_captures
 
         if fmt not in IMAGERY_FORMATS:
-            raise NotFound(f"imagery has no .{fmt} tiles.")
+            raise NotFound(f"imagery has no .{fmt} tiles.", field="format")
         captures = imagery_captures()
         return {
             "tilejson": "3.0.0",
@@ -298,7 +300,9 @@ def tilejson_get(*, layer_name: str, fmt: str, base_url: str) -> dict:
         }
     layer = tile_layer(layer_name)
     if fmt not in layer.formats:
-        raise NotFound(f"layer '{layer.name}' has no .{fmt} tiles; formats: {', '.join(layer.formats)}.")
+        raise NotFound(
+            f"layer '{layer.name}' has no .{fmt} tiles; formats: {', '.join(layer.formats)}.", field="format"
+        )
     document = {
         "tilejson": "3.0.0",
         "name": layer.title,

@@ -230,3 +230,8 @@ def test_an_encoded_slash_that_decodes_to_a_path_of_the_api_names_that_resource(
 
 def test_only_get_and_head_are_answered(client):
     assert client.post("/ogcapi/collections/parcels/items").status_code == 405
+
+
+def test_an_unknown_path_under_the_api_is_answered_for_get_and_head_only(client):
+    assert client.post("/ogcapi/no-such-resource").status_code == 405
+    assert client.head("/ogcapi/no-such-resource").status_code == 404

@@ -324,7 +324,7 @@ def test_a_render_stopped_by_the_database_s_time_limit_is_no_applicable_code_503
         # Layers the WMTS would list deeper or in more formats than the tile service draws them: its refusals,
         # a zoom's (field z) and a 404's, are the WMTS's InvalidParameterValue 400.
         ((13, 21, ("png", "mvt")), {"TILEMATRIX": "21"}, "TILEMATRIX", "TILEMATRIX: zoom 21 is outside"),
-        ((13, 20, ("png", "webp")), {"FORMAT": "image/webp"}, None, "layer 'parcels' has no .webp tiles"),
+        ((13, 20, ("png", "webp")), {"FORMAT": "image/webp"}, "FORMAT", "FORMAT: layer 'parcels' has no .webp tiles"),
     ],
 )
 def test_a_refusal_of_the_tile_service_is_an_invalid_parameter_value(
