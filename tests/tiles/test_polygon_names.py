@@ -16,7 +16,7 @@ import pytest
 from django.contrib.gis.geos import MultiPolygon, Polygon
 from PIL import Image
 
-from layers.models import Area, Governorate
+from layers.models import Area, Block, Governorate
 from layers.services.features import layer_feature_save
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.tiles.scene import tile_of
@@ -24,35 +24,37 @@ from tiles.grid import tile_bounds
 from tiles.raster import render_metatile
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("municipality")]
-Z = 13
 SIZE = 2  # tiles a side of each metatile rendered here
 PX = 256
-NAME_INK = (94, 76, 53)  # areas-name's fill, #5e4c35 (tiles/styles/areas.xml)
+# Each layer's zoom here, and its name's ink on its halo: areas-name's #5e4c35 (tiles/styles/areas.xml), blocks-number's
+# #6f6f6f at 0.9 opacity over white (blocks.xml; the outline, 0.8 opaque, is no such opaque pixel).
+LAYERS = {"areas": (13, (94, 76, 53)), "blocks": (16, (126, 126, 126))}
 
 
 def _rgba(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA")).astype(int)
 
 
-def _metatile(x0: int, y0: int) -> np.ndarray:
-    tiles = render_metatile(layer="areas", z=Z, x0=x0, y0=y0, size=SIZE)
+def _metatile(layer: str, x0: int, y0: int) -> np.ndarray:
+    tiles = render_metatile(layer=layer, z=LAYERS[layer][0], x0=x0, y0=y0, size=SIZE)
     rows = [np.hstack([_rgba(tiles[(x0 + column, y0 + row)]) for column in range(SIZE)]) for row in range(SIZE)]
     return np.vstack(rows)
 
 
-def _name_ink(image: np.ndarray) -> np.ndarray:
-    """Where the name's letters are: its dark fill, not the area's light fill or its boundary."""
-    close = np.abs(image[..., :3] - np.array(NAME_INK)).sum(axis=2) < 60
+def _name_ink(layer: str, image: np.ndarray) -> np.ndarray:
+    """Where the name's letters are: its dark fill, not the polygon's light fill or its outline."""
+    close = np.abs(image[..., :3] - np.array(LAYERS[layer][1])).sum(axis=2) < 60
     return close & (image[..., 3] > 200)
 
 
-def _area_across_an_edge(offset_px: float) -> tuple[int, int]:
-    """An area whose point (a rectangle's centre) lies ``offset_px`` east of a metatile's west edge; that metatile's
-    (x0, y0)."""
-    _, x, y = tile_of(SALMIYA_X, SALMIYA_Y, Z)
+def _polygon_across_an_edge(layer: str, offset_px: float) -> tuple[int, int]:
+    """An area (or a block in it) whose point (a rectangle's centre) lies ``offset_px`` east of a metatile's west
+    edge; that metatile's (x0, y0)."""
+    z = LAYERS[layer][0]
+    _, x, y = tile_of(SALMIYA_X, SALMIYA_Y, z)
     x0, y0 = x - x % SIZE, y - y % SIZE
-    west, _, _, north = tile_bounds(Z, x0, y0)
-    metres_per_px = (tile_bounds(Z, x0, y0)[2] - west) / PX
+    west, _, east, north = tile_bounds(z, x0, y0)
+    metres_per_px = (east - west) / PX
     centre_x, centre_y = west + offset_px * metres_per_px, north - SIZE * PX / 2 * metres_per_px
     half_width, half_height = 60 * metres_per_px, 40 * metres_per_px
     ring = Polygon.from_bbox(
@@ -60,19 +62,22 @@ def _area_across_an_edge(offset_px: float) -> tuple[int, int]:
     )
     ring.srid = 3857
     geom = MultiPolygon(ring, srid=3857).transform(Area._meta.get_field("geom").srid, clone=True)
-    layer_feature_save(
+    area = layer_feature_save(
         feature=Area(code="EDGE", name_en="Edge", name_ar="حافة", governorate=Governorate.objects.get(code="KW-HA"),
                      geom=geom)
     )  # fmt: skip
+    if layer == "blocks":
+        layer_feature_save(feature=Block(area=area, number="7", geom=geom))
     return x0, y0
 
 
+@pytest.mark.parametrize("layer", sorted(LAYERS))
 @pytest.mark.parametrize("offset_px", [8, -8])
-def test_a_name_whose_point_is_near_a_metatile_edge_is_drawn_once_whole(offset_px):
-    x0, y0 = _area_across_an_edge(offset_px)
+def test_a_name_whose_point_is_near_a_metatile_edge_is_drawn_once_whole(layer, offset_px):
+    x0, y0 = _polygon_across_an_edge(layer, offset_px)
 
-    east = _name_ink(_metatile(x0, y0))
-    west = _name_ink(_metatile(x0 - SIZE, y0))
+    east = _name_ink(layer, _metatile(layer, x0, y0))
+    west = _name_ink(layer, _metatile(layer, x0 - SIZE, y0))
 
     holder, other = (east, west) if offset_px > 0 else (west, east)
     assert holder.sum() > 40  # the name's letters, in the metatile that holds its point

@@ -13,7 +13,9 @@ from __future__ import annotations
 _METRES_PER_PX = "(0.00028 * !scale_denominator!)"
 
 
-def _label_points(table: str, margin_px: tuple[int, int]) -> str:
+def _label_points(
+    table: str, margin_px: tuple[int, int], *, columns: str = "name_en, name_ar", key: str = "code"
+) -> str:
     """A polygon's name, drawn at a point of it, by the metatile that holds that point alone.
 
     Mapnik placed such a name at the polygon's interior point in every metatile the polygon reaches, and dropped it
@@ -22,20 +24,22 @@ def _label_points(table: str, margin_px: tuple[int, int]) -> str:
     (ST_PointOnSurface, so the same in every metatile), only the metatile whose box holds it (its west and north
     edges included, not its east and south ones) draws the name, and the point is moved in from that box's edges by
     ``margin_px`` (half the widest name's width and height, at the map's scale), so the name fits whole. With the
-    label layer's buffer-size 0 (its !bbox! is the metatile's own box) each name is drawn once, whole.
+    label layer's buffer-size 0 (its !bbox! is the metatile's own box) each name is drawn once, whole. ``columns``
+    are what the label reads; the largest polygon's name comes first (it wins where names collide), then ``key``'s.
     """
     x_margin, y_margin = (f"({px} * {_METRES_PER_PX})" for px in margin_px)
     # Our own table name and numbers only.
     return (
-        "SELECT name_en, name_ar, ST_SetSRID(ST_MakePoint("  # noqa: S608
+        f"SELECT {columns}, ST_SetSRID(ST_MakePoint("  # noqa: S608
         f"LEAST(GREATEST(ST_X(point), ST_XMin(!bbox!) + {x_margin}), ST_XMax(!bbox!) - {x_margin}), "
         f"LEAST(GREATEST(ST_Y(point), ST_YMin(!bbox!) + {y_margin}), ST_YMax(!bbox!) - {y_margin})), 3857)"
         " AS geom_3857 "
-        "FROM (SELECT name_en, name_ar, code, ST_Area(geom_3857) AS area, ST_PointOnSurface(geom_3857) AS point "
+        f"FROM (SELECT {columns}, {key} AS label_key, ST_Area(geom_3857) AS area,"
+        " ST_PointOnSurface(geom_3857) AS point "
         f"FROM {table} WHERE geom_3857 && !bbox!) AS labelled "
         "WHERE ST_X(point) >= ST_XMin(!bbox!) AND ST_X(point) < ST_XMax(!bbox!) "
         "AND ST_Y(point) > ST_YMin(!bbox!) AND ST_Y(point) <= ST_YMax(!bbox!) "
-        "ORDER BY area DESC, code"
+        "ORDER BY area DESC, label_key"
     )
 
 
@@ -66,6 +70,7 @@ SOURCES: dict[str, str] = {
     # two lines, with the halo.
     "governorate_labels": _label_points("layers_governorate", (76, 22)),
     "area_labels": _label_points("layers_area", (86, 26)),
+    "block_labels": _label_points("layers_block", (52, 24), columns="number", key="id"),
     # Blocks only: the layer's tiles go stale with changes to blocks alone (tiles/layers.py, its sources).
     "blocks": "SELECT number, geom_3857 FROM layers_block WHERE geom_3857 && !bbox! ORDER BY area_id, number",
     "parcels": (
