@@ -27,13 +27,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import UTC, datetime
-from functools import cache
 from typing import NoReturn
 from urllib.parse import urlencode
 from xml.etree.ElementTree import Element, SubElement, tostring
 
-import pyproj
 from django.conf import settings
 from django.http import HttpRequest, QueryDict
 from gisserver.features import FeatureType
@@ -59,10 +56,6 @@ ITEMS_PARAMETERS = {"limit", "offset", "bbox", "datetime", "f"}
 FEATURE_ID_PATTERN = "[0-9]{1,18}"
 FEATURE_ID = re.compile(FEATURE_ID_PATTERN)
 FORMATS = ("json", "geojson")
-# A box is clipped to the layer's own WGS 84 box, widened by this much (about 100 m), when it reaches beyond the
-# storage CRS's area of use: PostGIS transforms only a box's corners, and a transverse Mercator takes a corner half a
-# world away anywhere (the whole world's box became a line along the central meridian, and missed the data).
-BOX_MARGIN_DEGREES = 0.001
 NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
 # RFC 3339 instants (a date, or a date and time) and intervals of them, open ends as ".." or empty.
 INSTANT = (
@@ -152,9 +145,8 @@ def items_page(request: HttpRequest, base: str, feature_type: FeatureType) -> di
     wfs = {"TYPENAMES": feature_type.name, "COUNT": str(limit), "STARTINDEX": str(offset)}
     filters: dict[str, str | list] = {name: values[name] for name in sorted(published & set(values))}
     if values.get("bbox") is not None:
-        boxes = _boxes_to_ask(_bbox(values["bbox"]), feature_type)
-        if not boxes:  # the box and the layer have no ground in common
-            return _page(base, feature_type, values, limit, offset, _no_features(), has_next=False)
+        # The WFS clips a box reaching beyond the storage CRS's area of use to the layer's box (layers/wfs_bbox.py).
+        boxes = _halves(_bbox(values["bbox"]))
         if len(boxes) == 1 and not filters:
             wfs["BBOX"] = ",".join(str(value) for value in boxes[0]) + f",{WFS_CRS84}"
         else:  # the WFS takes BBOX or FILTER: the boxes go into the filter
@@ -213,11 +205,6 @@ def _page(
     if collection.get("numberMatched") is not None:  # null past the WFS's first page (it counts there only)
         page["numberMatched"] = collection["numberMatched"]
     return page
-
-
-def _no_features() -> dict:
-    """The WFS's answer to a query that selects nothing, without asking it."""
-    return {"timeStamp": datetime.now(UTC).isoformat(), "numberMatched": 0, "numberReturned": 0, "features": []}
 
 
 def item_get(request: HttpRequest, base: str, feature_type: FeatureType, feature_id: str) -> dict:
@@ -324,44 +311,10 @@ def _bbox(value: str) -> tuple[float, float, float, float]:
     return west, south, east, north
 
 
-def _boxes_to_ask(
-    box: tuple[float, float, float, float], feature_type: FeatureType
-) -> list[tuple[float, float, float, float]]:
-    """The boxes to ask the WFS for: ``box``, or its two halves if it crosses the antimeridian (Core §7.15.3: then
-    west > east); each clipped to the layer's box if it reaches beyond the storage CRS's area of use, and those that
-    hold none of the layer left out. Clipping keeps the answer: every feature of the layer lies within its box."""
+def _halves(box: tuple[float, float, float, float]) -> list[tuple[float, float, float, float]]:
+    """``box``, or its two halves if it crosses the antimeridian (Core §7.15.3: then west > east)."""
     west, south, east, north = box
-    halves = [box] if west <= east else [(west, south, 180.0, north), (-180.0, south, east, north)]
-    area = _storage_area_of_use()
-    if area is not None and all(_box_within(half, area) for half in halves):
-        return halves
-    layer_box = feature_type.get_bounding_box()
-    if layer_box is None:  # an empty layer
-        return []
-    margin = BOX_MARGIN_DEGREES
-    bounds = (layer_box.min_x - margin, layer_box.min_y - margin, layer_box.max_x + margin, layer_box.max_y + margin)
-    clipped = [_box_intersection(half, bounds) for half in halves]
-    return [part for part in clipped if part is not None]
-
-
-@cache
-def _storage_area_of_use() -> tuple[float, float, float, float] | None:
-    """The WGS 84 box where the storage CRS is meant to be used, as the EPSG gives it; None if it gives none."""
-    try:
-        area = pyproj.CRS.from_epsg(settings.SRID).area_of_use
-    except pyproj.exceptions.CRSError:  # an SRID that is not the EPSG's: every box gets clipped
-        return None
-    return None if area is None else (area.west, area.south, area.east, area.north)
-
-
-def _box_within(box: tuple[float, ...], bounds: tuple[float, ...]) -> bool:
-    return bounds[0] <= box[0] <= box[2] <= bounds[2] and bounds[1] <= box[1] <= box[3] <= bounds[3]
-
-
-def _box_intersection(box: tuple[float, ...], bounds: tuple[float, ...]) -> tuple[float, float, float, float] | None:
-    west, south = max(box[0], bounds[0]), max(box[1], bounds[1])
-    east, north = min(box[2], bounds[2]), min(box[3], bounds[3])
-    return (west, south, east, north) if west <= east and south <= north else None
+    return [box] if west <= east else [(west, south, 180.0, north), (-180.0, south, east, north)]
 
 
 def _finite(text: str) -> float | None:

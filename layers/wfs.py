@@ -53,7 +53,11 @@ from gisserver.views import WFSView
 from geoportal.cors import open_to_every_origin
 from geoportal.statement_timeout import StatementTimedOut, statement_timed_out
 
-from . import wfs_by_key, wfs_filters  # noqa: F401 - GetFeatureByKey; matchCase="false" in FES filters
+from . import (  # noqa: F401 - each patches django-gisserver or registers with it
+    wfs_bbox,  # a BBOX beyond the storage CRS's area of use, clipped to the layer's box
+    wfs_by_key,  # GetFeatureByKey
+    wfs_filters,  # matchCase="false" in FES filters
+)
 from .models import Area, Block, Governorate, Landmark, Parcel, ParcelStatus, Street, ZoningZone
 from .wfs_extent import MunicipalFeatureType
 from .wfs_output import RowGML32Renderer, SeparatedGeoJsonRenderer, SpreadsheetSafeCSVRenderer

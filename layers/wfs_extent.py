@@ -34,12 +34,29 @@ class MunicipalFeatureType(FeatureType):
 
 def wgs84_box_of_extent(extent: tuple[float, float, float, float], srid: int) -> tuple[float, float, float, float]:
     """The WGS 84 box of a projected box: of its outline with EXTENT_EDGE_POINTS points a side, transformed."""
-    west, south, east, north = extent
-    steps = [index / EXTENT_EDGE_POINTS for index in range(EXTENT_EDGE_POINTS + 1)]
+    return box_transformed(extent, source_srid=srid, target_srid=WGS84.srid)
+
+
+def box_transformed(
+    box: tuple[float, float, float, float], *, source_srid: int, target_srid: int
+) -> tuple[float, float, float, float]:
+    """The box in ``target_srid`` that holds ``box`` of ``source_srid``: the extent of its outline, with
+    EXTENT_EDGE_POINTS points a side, transformed (x/y order: longitude first for EPSG:4326)."""
+    if source_srid == target_srid:
+        return box
+    return box_outline(box, srid=source_srid).transform(target_srid, clone=True).extent
+
+
+def box_outline(box: tuple[float, float, float, float], *, srid: int) -> LineString:
+    """The closed outline of ``box``, with EXTENT_EDGE_POINTS points a side: transformed, it follows the box's edges
+    where its four corners alone would be joined by straight lines."""
+    west, south, east, north = box
+    steps = [index / EXTENT_EDGE_POINTS for index in range(EXTENT_EDGE_POINTS)]
     outline = [
         *((west + (east - west) * step, south) for step in steps),
         *((east, south + (north - south) * step) for step in steps),
         *((east - (east - west) * step, north) for step in steps),
         *((west, north - (north - south) * step) for step in steps),
+        (west, south),
     ]
-    return LineString(outline, srid=srid).transform(WGS84.srid, clone=True).extent
+    return LineString(outline, srid=srid)
