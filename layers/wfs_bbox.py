@@ -8,8 +8,8 @@ transformed at all (a 400). So a BBOX, the KVP parameter or ``fes:BBOX`` in a fi
 whose box is not within the storage CRS's area of use (the EPSG's) is first clipped, in its own CRS, to the layer's
 WGS 84 box (``layers/wfs_extent.py``, kept until the layer changes) widened by BOX_MARGIN_DEGREES; a box that holds
 none of the layer selects nothing. Every feature of the layer lies within its box, so the answer is the same. A box
-within the area of use, or in the storage CRS (nothing to transform), is asked as it is, without reading the layer's
-box.
+within the area of use is not clipped (the layer's box is not read), and one in the storage CRS is asked as it is
+(nothing to transform). A box in another CRS, clipped or not, goes to PostGIS with 64 points a side (_densified).
 
 Only BBOX is clipped, and ``fes:Intersects``, which django-gisserver does not tell from it (both are the ORM's
 ``intersects``; any GML geometry, clipped the same way): a feature intersects a geometry exactly where it intersects
@@ -40,29 +40,41 @@ Box = tuple[float, float, float, float]
 
 
 def box_to_ask(box: GEOSGeometry, feature_type: FeatureType) -> GEOSGeometry | None:
-    """``box`` (x/y, in its own CRS) as PostGIS may transform it into the layer's: itself if it is in the layer's CRS
-    or within that CRS's area of use, else its part within the layer's box; None if it holds none of the layer."""
+    """``box`` (x/y, in its own CRS) as PostGIS may transform it into the layer's: itself if it is in the layer's CRS;
+    if it reaches beyond that CRS's area of use, its part within the layer's box (None if it holds none of the layer);
+    a rectangle, with many points a side (_densified)."""
     storage_srid = feature_type.main_geometry_element.source_srid
     if box.srid == storage_srid:
         return box
     area = _area_of_use_in(storage_srid, box.srid)
-    if area is not None and _box_within(box.extent, area):
-        return box
-    layer_box = feature_type.get_bounding_box()
-    if layer_box is None:  # an empty layer
-        return None
-    margin = BOX_MARGIN_DEGREES
-    widened = (layer_box.min_x - margin, layer_box.min_y - margin, layer_box.max_x + margin, layer_box.max_y + margin)
-    bounds = Polygon.from_bbox(box_transformed(widened, source_srid=WGS84.srid, target_srid=box.srid))
-    bounds.srid = box.srid
-    clipped = box.intersection(bounds)
-    if clipped.empty:
-        return None
-    if not clipped.equals(clipped.envelope):  # an Intersects' own geometry, clipped: its edges are the client's
-        return clipped
-    # A box: its edges as many points. PostGIS transforms the vertices, and the straight lines between four corners
-    # in KTM strayed up to 260 m inside the layer's box at its southern edge (its features there were missed).
-    return Polygon(box_outline(clipped.extent, srid=box.srid).coords, srid=box.srid)
+    if area is None or not _box_within(box.extent, area):
+        layer_box = feature_type.get_bounding_box()
+        if layer_box is None:  # an empty layer
+            return None
+        margin = BOX_MARGIN_DEGREES
+        widened = (
+            layer_box.min_x - margin,
+            layer_box.min_y - margin,
+            layer_box.max_x + margin,
+            layer_box.max_y + margin,
+        )
+        bounds = Polygon.from_bbox(box_transformed(widened, source_srid=WGS84.srid, target_srid=box.srid))
+        bounds.srid = box.srid
+        box = box.intersection(bounds)
+        if box.empty:
+            return None
+    return _densified(box)
+
+
+def _densified(geometry: GEOSGeometry) -> GEOSGeometry:
+    """A rectangle (a BBOX, or what is left of one) as its outline with 64 points a side; any other geometry as it is.
+
+    PostGIS transforms a geometry vertex by vertex, so a box's edges became straight lines between its corners in KTM:
+    up to 260 m inside a country-wide box at its southern edge, and 15 m for a box as wide as KTM's area of use (a
+    parcel's width). A point transforms exactly, and another polygon's or a line's edges are its client's."""
+    if geometry.geom_type != "Polygon" or geometry.area == 0 or not geometry.equals(geometry.envelope):
+        return geometry
+    return Polygon(box_outline(geometry.extent, srid=geometry.srid).coords, srid=geometry.srid)
 
 
 @cache

@@ -226,3 +226,55 @@ def test_a_wide_box_beyond_the_area_of_use_selects_by_its_own_edges(client, land
 
     assert status == 200, body
     assert [feature["properties"]["code"] for feature in json.loads(body)["features"]] == ["LM-SOUTH-OF"]
+
+
+@pytest.fixture
+def landmarks_beyond_and_by_an_edge(municipality):
+    """A landmark in Ahmadi, beyond KTM's area of use, and one 8 m inside the south edge of that area at 47.97°E."""
+    from django.contrib.gis.geos import Point
+
+    from layers.models import Landmark
+    from layers.services.features import layer_feature_save
+
+    for code, lon, lat in (("LM-AHMADI", 47.6, 29.0), ("LM-BY-EDGE", 47.97, 29.17007)):
+        point = Point(lon, lat, srid=4326).transform(Landmark._meta.get_field("geom").srid, clone=True)
+        layer_feature_save(feature=Landmark(code=code, name_en=code, name_ar=code, category="park", geom=point))
+
+
+def _landmarks_in(client, **query) -> list[str]:
+    status, body = _get(client, TYPENAMES="landmarks", OUTPUTFORMAT="geojson", **query)
+    assert status == 200, body
+    return sorted(feature["properties"]["code"] for feature in json.loads(body)["features"])
+
+
+@pytest.mark.parametrize(("srs_name", "position"), [(CRS84, "47.6 29.0"), ("urn:ogc:def:crs:EPSG::4326", "29.0 47.6")])
+def test_a_point_beyond_the_area_of_use_intersects_what_is_there(client, landmarks_beyond_and_by_an_edge, srs_name,
+                                                                 position):  # fmt: skip
+    """A point's envelope is the point: taken for a box, it was sent as a polygon of 257 equal points, and found
+    nothing."""
+    point = f"<gml:Point {GML} gml:id='p' srsName='{srs_name}'><gml:pos>{position}</gml:pos></gml:Point>"
+    reference = "<fes:ValueReference>geom</fes:ValueReference>"
+
+    assert _landmarks_in(client, FILTER=_filter(f"<fes:Intersects>{reference}{point}</fes:Intersects>")) == [
+        "LM-AHMADI"
+    ]
+
+
+def test_a_box_within_the_area_of_use_selects_by_its_own_edges(client, landmarks_beyond_and_by_an_edge):
+    """KTM's area of use, as a box: its four corners alone made a south edge 15 m north of 29.17°N in the middle, and
+    the landmark 8 m inside it was missed."""
+    assert _landmarks_in(client, BBOX=f"47.78,29.17,48.16,29.45,{CRS84}") == ["LM-BY-EDGE"]
+
+
+@pytest.mark.parametrize(
+    ("bbox", "found"),
+    [
+        ("20,40,40,60,urn:ogc:def:crs:EPSG::4326", ALL),  # latitude first: 20–40°N, 40–60°E
+        ("40,20,60,40,urn:ogc:def:crs:EPSG::4326", []),  # 40–60°N: north of Kuwait
+        ("40,20,60,40,EPSG:4326", ALL),  # longitude first: 40–60°E, 20–40°N
+        ("20,40,40,60,EPSG:4326", []),
+    ],
+)
+def test_a_clipped_box_keeps_its_crs_s_axis_order(client, parcels, bbox, found):
+    """Boxes beyond the area of use, none the same with its axes swapped."""
+    assert _parcels_in(client, BBOX=bbox) == found
