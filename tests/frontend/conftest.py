@@ -12,6 +12,7 @@ from django.contrib.gis.geos import MultiPolygon, Point, Polygon
 
 from layers.models import Area, Block, Governorate, Landmark, LandmarkCategory, LandUse, Parcel, ParcelOwner
 from layers.services.parcels import ParcelSurvey, parcel_create
+from tests.factories import parcels_side_by_side
 
 SURVEY_DATE = datetime.date(2024, 3, 1)
 
@@ -109,3 +110,10 @@ def build_webmap_city() -> WebmapCity:
 @pytest.fixture
 def webmap_city(municipality) -> WebmapCity:
     return build_webmap_city()
+
+
+@pytest.fixture
+def parcels(block) -> list[Parcel]:
+    """Five current parcels side by side and a retired sixth, with secrets in their survey references (for the OGC
+    API's tests)."""
+    return parcels_side_by_side(block, 6)

@@ -10,19 +10,9 @@ import pytest
 from owslib.ogcapi.features import Features
 
 from layers.models import Parcel
-from tests.factories import parcels_side_by_side
+from tests.frontend.ogcapi_expected import LAYERS, PARCEL_PROPERTIES
 
 pytestmark = pytest.mark.django_db(transaction=True)
-LAYERS = ["governorates", "areas", "blocks", "parcels", "zoning", "streets", "landmarks"]
-PARCEL_PROPERTIES = {
-    "number", "block_number", "area_code", "land_use", "surveyed_area_m2", "status", "version", "valid_from",
-}  # fmt: skip
-
-
-@pytest.fixture
-def parcels(block):
-    """Five current parcels side by side and a retired sixth, with secrets in their survey references."""
-    return parcels_side_by_side(block, 6)
 
 
 def test_owslib_reads_the_api_and_pages_through_a_collection(live_server, parcels):

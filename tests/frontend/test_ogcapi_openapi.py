@@ -10,19 +10,10 @@ from openapi_spec_validator import validate as openapi_validate
 from owslib.ogcapi.features import Features
 
 from layers import ogcapi_features
-from tests.factories import parcels_side_by_side
+from tests.frontend.ogcapi_expected import LAYERS, PARCEL_PROPERTIES
 
 pytestmark = pytest.mark.django_db(transaction=True)
 OAS30 = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30"
-LAYERS = ["governorates", "areas", "blocks", "parcels", "zoning", "streets", "landmarks"]
-PARCEL_PROPERTIES = {
-    "number", "block_number", "area_code", "land_use", "surveyed_area_m2", "status", "version", "valid_from",
-}  # fmt: skip
-
-
-@pytest.fixture
-def parcels(block):
-    return parcels_side_by_side(block, 6)
 
 
 def _parameters(document: dict, path: str) -> dict[str, dict]:
