@@ -1,4 +1,5 @@
-"""A polygon's name (an area's, a governorate's) is drawn once and whole, wherever its point falls among the metatiles.
+"""A polygon's name (an area's, a governorate's, a block's number, a zone's code) is drawn once and whole, wherever its
+point falls among the metatiles.
 
 Mapnik placed it at the polygon's interior point in each metatile the polygon reaches, and dropped it there if it
 crossed the metatile's edge (avoid-edges, which keeps names from being cut): a name whose point lay within half its
@@ -10,13 +11,14 @@ The name is now drawn by the metatile that holds its point, moved in from that m
 from __future__ import annotations
 
 import io
+from decimal import Decimal
 
 import numpy as np
 import pytest
 from django.contrib.gis.geos import MultiPolygon, Polygon
 from PIL import Image
 
-from layers.models import Area, Block, Governorate
+from layers.models import Area, Block, Governorate, ZoningZone
 from layers.services.features import layer_feature_save
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.tiles.scene import tile_of
@@ -27,8 +29,11 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 SIZE = 2  # tiles a side of each metatile rendered here
 PX = 256
 # Each layer's zoom here, and its name's ink on its halo: areas-name's #5e4c35 (tiles/styles/areas.xml), blocks-number's
-# #6f6f6f at 0.9 opacity over white (blocks.xml; the outline, 0.8 opaque, is no such opaque pixel).
-LAYERS = {"areas": (13, (94, 76, 53)), "blocks": (16, (126, 126, 126))}
+# #6f6f6f at 0.9 opacity over white (blocks.xml; the outline, 0.8 opaque, is no such opaque pixel), zoning-code's
+# #333333 (zoning.xml; the fill is 0.4 opaque, the outline red).
+LAYERS = {"areas": (13, (94, 76, 53)), "blocks": (16, (126, 126, 126)), "zoning": (16, (51, 51, 51))}
+# The longest code of the demo's master plan, wider than its zone here: the margin is the code's own.
+ZONE_CODE = "SHUWAIKH_INDUSTRIAL-IN-1"
 
 
 def _rgba(png: bytes) -> np.ndarray:
@@ -48,8 +53,8 @@ def _name_ink(layer: str, image: np.ndarray) -> np.ndarray:
 
 
 def _polygon_across_an_edge(layer: str, offset_px: float) -> tuple[int, int]:
-    """An area (or a block in it) whose point (a rectangle's centre) lies ``offset_px`` east of a metatile's west
-    edge; that metatile's (x0, y0)."""
+    """An area (or a block in it, or a zone) whose point (a rectangle's centre) lies ``offset_px`` east of a
+    metatile's west edge; that metatile's (x0, y0)."""
     z = LAYERS[layer][0]
     _, x, y = tile_of(SALMIYA_X, SALMIYA_Y, z)
     x0, y0 = x - x % SIZE, y - y % SIZE
@@ -68,7 +73,18 @@ def _polygon_across_an_edge(layer: str, offset_px: float) -> tuple[int, int]:
     )  # fmt: skip
     if layer == "blocks":
         layer_feature_save(feature=Block(area=area, number="7", geom=geom))
+    if layer == "zoning":
+        layer_feature_save(feature=_zoning_zone(geom))
     return x0, y0
+
+
+def _zoning_zone(geom: MultiPolygon) -> ZoningZone:
+    metres = Decimal("3.00")
+    return ZoningZone(
+        code=ZONE_CODE, category="government", name_ar="حكومي", name_en="Government", max_floors=4,
+        max_height_m=Decimal("16.00"), floor_area_ratio=Decimal("2.40"), site_coverage_pct=Decimal("60.00"),
+        setback_front_m=metres, setback_side_m=metres, setback_rear_m=metres, geom=geom,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("layer", sorted(LAYERS))

@@ -14,7 +14,13 @@ _METRES_PER_PX = "(0.00028 * !scale_denominator!)"
 
 
 def _label_points(
-    table: str, margin_px: tuple[int, int], *, columns: str = "name_en, name_ar", key: str = "code"
+    table: str,
+    margin_px: tuple[int | str, int | str],
+    *,
+    columns: str = "name_en, name_ar",
+    key: str = "code",
+    where: str = "TRUE",
+    point: str = "ST_PointOnSurface(geom_3857)",
 ) -> str:
     """A polygon's name, drawn at a point of it, by the metatile that holds that point alone.
 
@@ -23,9 +29,11 @@ def _label_points(
     edge was drawn by neither, as four of the six governorates' names were at zoom 9. Here the point is taken once
     (ST_PointOnSurface, so the same in every metatile), only the metatile whose box holds it (its west and north
     edges included, not its east and south ones) draws the name, and the point is moved in from that box's edges by
-    ``margin_px`` (half the widest name's width and height, at the map's scale), so the name fits whole. With the
-    label layer's buffer-size 0 (its !bbox! is the metatile's own box) each name is drawn once, whole. ``columns``
-    are what the label reads; the largest polygon's name comes first (it wins where names collide), then ``key``'s.
+    ``margin_px`` (half the widest name's width and height, at the map's scale; or an SQL expression of the label's
+    own columns giving its half width in pixels), so the name fits whole. With the label layer's buffer-size 0 (its
+    !bbox! is the metatile's own box) each name is drawn once, whole. ``columns`` are what the label reads, of the
+    rows ``where`` keeps, at ``point``; the largest polygon's name comes first (it wins where names collide), then
+    ``key``'s.
     """
     x_margin, y_margin = (f"({px} * {_METRES_PER_PX})" for px in margin_px)
     # Our own table name and numbers only.
@@ -35,8 +43,8 @@ def _label_points(
         f"LEAST(GREATEST(ST_Y(point), ST_YMin(!bbox!) + {y_margin}), ST_YMax(!bbox!) - {y_margin})), 3857)"
         " AS geom_3857 "
         f"FROM (SELECT {columns}, {key} AS label_key, ST_Area(geom_3857) AS area,"
-        " ST_PointOnSurface(geom_3857) AS point "
-        f"FROM {table} WHERE geom_3857 && !bbox!) AS labelled "
+        f" {point} AS point "
+        f"FROM {table} WHERE {where} AND geom_3857 && !bbox!) AS labelled "
         "WHERE ST_X(point) >= ST_XMin(!bbox!) AND ST_X(point) < ST_XMax(!bbox!) "
         "AND ST_Y(point) > ST_YMin(!bbox!) AND ST_Y(point) <= ST_YMax(!bbox!) "
         "ORDER BY area DESC, label_key"
@@ -80,6 +88,19 @@ SOURCES: dict[str, str] = {
     "zoning": (
         "SELECT code, category, geom_3857 FROM layers_zoningzone WHERE retired_on IS NULL AND geom_3857 && !bbox! "
         "ORDER BY ST_Area(geom_3857) DESC, code"
+    ),
+    # A zone's code is one line of up to 40 characters (layers/models/zoning.py): its half width is at most 4 px a
+    # character and the halo (tiles/styles/zoning.xml; a capital is 6.5 px wide on average), and at most half a tile
+    # (a metatile may be one tile, when the cache is full).
+    "zoning_labels": _label_points(
+        "layers_zoningzone",
+        ("LEAST(4 * char_length(code) + 3, 120)", 10),
+        columns="code",
+        where="retired_on IS NULL",
+        # Where Mapnik's interior placement had put it: the centroid, if in the zone (ST_PointOnSurface put a code on
+        # an L-shaped zone's inner corner, or along its thinner arm).
+        point="CASE WHEN ST_Intersects(ST_Centroid(geom_3857), geom_3857) THEN ST_Centroid(geom_3857)"
+        " ELSE ST_PointOnSurface(geom_3857) END",
     ),
     # Minor streets first, so that major ones cover them where they cross.
     "streets": (
