@@ -67,6 +67,12 @@ def home_view(request: HttpRequest, language: str = settings.LANGUAGE_CODE) -> H
                     "areas": gettext("Areas"),
                     "landmarks": gettext("Landmarks"),
                 },
+                # Leaflet's own controls, named in English by Leaflet: an Arabic screen reader said "Zoom in".
+                "controlNames": {
+                    "zoomIn": gettext("Zoom in"),
+                    "zoomOut": gettext("Zoom out"),
+                    "layers": gettext("Layers"),
+                },
                 "categoryLabels": {value: str(label) for value, label in LANDMARK_CATEGORY_LABELS.items()},
                 # Where the basemap draws a category's icon, the landmark is clicked on it; elsewhere it is not drawn.
                 "landmarkIconZooms": landmark_icon_first_zooms(),

@@ -24,7 +24,12 @@
     L.control.attribution({prefix: false, position: rtl ? "bottomleft" : "bottomright"}).addTo(map);
     const creditsHtml = window.geoportalCreditsHtml;  // frontend/js/map-credits.js
     element.geoportalMap = map;  // for pages that embed the map, and for the browser tests
-    L.control.zoom({position: rtl ? "topright" : "topleft"}).addTo(map);
+    // Leaflet titles (and names) its buttons in English whatever the page's language.
+    L.control.zoom({
+        position: rtl ? "topright" : "topleft",
+        zoomInTitle: config.controlNames.zoomIn,
+        zoomOutTitle: config.controlNames.zoomOut
+    }).addTo(map);
     L.control.scale({imperial: false, position: rtl ? "bottomright" : "bottomleft"}).addTo(map);
     // The controls before the map's contents in the page, so in the tab order: Leaflet puts them after, and the
     // keyboard met every landmark drawn (105 at a city's zoom) before the zoom buttons and the layer switcher.
@@ -51,16 +56,38 @@
         }
         return {latlng: L.latLng(lat, lon), zoom: zoom};
     }
+    function viewAsAddress() {
+        const centre = map.getCenter();
+        return "#map=" + map.getZoom() + "/" + centre.lat.toFixed(5) + "/" + centre.lng.toFixed(5);
+    }
+    // The language links and the way in or out carry the view (account_nav.html writes them without it, the server
+    // never sees an address's fragment): switching language or signing in came back to the whole country. The
+    // sign-in's "next" is a path of this site, which it checks (frontend/accounts.py); its redirect keeps the fragment.
+    function viewLinksUpdate(view) {
+        document.querySelectorAll(".language-switch a").forEach(function(link) {
+            link.setAttribute("href", link.getAttribute("href").split("#")[0] + view);
+        });
+        const next = window.location.pathname + window.location.search + view;
+        document.querySelectorAll("a.account-nav").forEach(function(link) {
+            const url = new URL(link.href);
+            url.searchParams.set("next", next);
+            link.setAttribute("href", url.pathname + url.search);
+        });
+        document.querySelectorAll("form.account-nav input[name=next]").forEach(function(input) {
+            input.value = next;
+        });
+    }
     const sharedView = viewFromAddress();
     if (sharedView) {
         map.setView(sharedView.latlng, sharedView.zoom);
+        viewLinksUpdate(viewAsAddress());
     }
     map.on("moveend", function() {
-        const centre = map.getCenter();
-        const view = "#map=" + map.getZoom() + "/" + centre.lat.toFixed(5) + "/" + centre.lng.toFixed(5);
+        const view = viewAsAddress();
         if (window.location.hash !== view) {
             window.history.replaceState(null, "", view);
         }
+        viewLinksUpdate(view);
     });
     window.addEventListener("hashchange", function() {
         const view = viewFromAddress();
@@ -203,7 +230,11 @@
     baseLayers[config.layerNames.imagery] = imagery;
     overlays[config.layerNames.areas] = areas;
     overlays[config.layerNames.landmarks] = landmarks;
-    L.control.layers(baseLayers, overlays, {position: rtl ? "topleft" : "topright"}).addTo(map);
+    const layersControl = L.control.layers(baseLayers, overlays, {position: rtl ? "topleft" : "topright"}).addTo(map);
+    // Leaflet titles its button "Layers" whatever the page's language, and names it by that title alone.
+    const layersToggle = layersControl.getContainer().querySelector(".leaflet-control-layers-toggle");
+    layersToggle.title = config.controlNames.layers;
+    layersToggle.setAttribute("aria-label", config.controlNames.layers);
 
     function buildLegend() {
         const legend = document.getElementById("legend");
@@ -340,6 +371,9 @@
     const searchInput = document.getElementById("map-search-input");
     const searchList = document.getElementById("map-search-results");
     let searchTimer = null, searchRequest = null, searchResults = [], searchActive = -1;
+    // Enter pressed before the typed text's results came (the search waits SEARCH_DELAY_MS): the first of them, once
+    // they come. Typing again, or leaving the box, forgets it with the search (searchClose).
+    let searchEnterPending = false;
 
     // What the result is, and where: "Street · Salmiya" (two streets may share a name).
     function searchKind(result) {
@@ -364,6 +398,8 @@
     // open the list again once the user has moved on (Escape, a pick, elsewhere).
     function searchClose() {
         clearTimeout(searchTimer);
+        searchTimer = null;
+        searchEnterPending = false;
         if (searchRequest) {
             searchRequest.abort();
             searchRequest = null;
@@ -458,11 +494,17 @@
             }
             return response.json();
         }).then(function(body) {
+            const enterPressed = searchEnterPending;
             searchRequest = null;
+            searchEnterPending = false;
             searchShow(body.results);
+            if (enterPressed && body.results.length) {
+                searchPick(body.results[0]);
+            }
         }).catch(function(error) {
             if (error.name !== "AbortError") {
                 searchRequest = null;
+                searchEnterPending = false;
                 searchListClear();
                 searchStatus(config.messages.searchFailed);
             }
@@ -474,7 +516,10 @@
         searchClose();
         const query = searchInput.value.trim();
         if (query.length >= SEARCH_MIN_LENGTH) {
-            searchTimer = setTimeout(function() { searchRun(query); }, SEARCH_DELAY_MS);
+            searchTimer = setTimeout(function() {
+                searchTimer = null;
+                searchRun(query);
+            }, SEARCH_DELAY_MS);
         }
     });
     searchInput.addEventListener("keydown", function(event) {
@@ -488,6 +533,8 @@
             event.preventDefault();
             if (searchResults.length) {
                 searchPick(searchResults[Math.max(searchActive, 0)]);
+            } else if (searchTimer !== null || searchRequest) {
+                searchEnterPending = true;
             }
         } else if (event.key === "Escape") {
             searchClose();

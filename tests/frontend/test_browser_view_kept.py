@@ -1,0 +1,150 @@
+"""The home map keeps its view across a change of language and a sign-in, goes to a search's first result on an Enter
+pressed before the results came, and names Leaflet's controls in the page's language (Debian's Chromium)."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+
+from layers.services.roles import roles_ensure
+from tests.frontend.test_browser import ADMIN_PASSWORD, _map_view, _search_page, browser, visit, wait_until
+
+__all__ = ["browser", "visit"]  # the fixtures of test_browser.py, used here
+
+pytestmark = pytest.mark.browser
+
+SHARQ_VIEW = "#map=15/29.38000/47.98000"
+TOWERS_VIEW = "#map=17/29.38970/48.00350"
+
+
+def _open_at(visit, path: str) -> None:
+    visit.open(path)
+    visit.page.wait_for_selector("#map[data-areas='2']")
+    visit.page.wait_for_selector("#map:not([aria-busy])", state="attached")
+
+
+def _rounded_view(page) -> tuple[float, float, int]:
+    lat, lon, zoom = _map_view(page)
+    return round(lat, 4), round(lon, 4), zoom
+
+
+def test_switching_language_keeps_the_view(visit, webmap_city):
+    """The language link was a bare /ar/: the Arabic page opened at the whole country."""
+    _open_at(visit, "/" + TOWERS_VIEW)
+    page = visit.page
+
+    page.get_by_role("link", name="العربية").click()
+    page.wait_for_url(f"{visit.base_url}/ar/{TOWERS_VIEW}")
+    page.wait_for_selector("#map[data-areas='2']")
+    page.wait_for_timeout(300)  # the areas' bounds would have moved the map by now
+    assert _rounded_view(page) == (29.3897, 48.0035, 17)
+
+    # A view chosen on this page, not only the one it opened at.
+    page.evaluate("document.getElementById('map').geoportalMap.setView([29.38, 47.98], 15, {animate: false})")
+    wait_until(page, f"location.hash === '{SHARQ_VIEW}'")
+    page.get_by_role("link", name="English").click()
+    page.wait_for_url(f"{visit.base_url}/{SHARQ_VIEW}")
+    page.wait_for_selector("#map[data-areas='2']")
+    page.wait_for_timeout(300)
+    assert _rounded_view(page) == (29.38, 47.98, 15)
+    assert visit.errors == []
+
+
+def test_signing_in_and_out_keeps_the_view(visit, webmap_city, django_user_model):
+    """The way in led back to /ar/, at zoom 9: the address's fragment never reaches the server."""
+    planner = django_user_model.objects.create_user("planner-view", password=ADMIN_PASSWORD)  # not staff
+    planner.groups.add(roles_ensure())
+    _open_at(visit, "/ar/" + SHARQ_VIEW)
+    page = visit.page
+
+    page.locator("a.account-nav").click()
+    page.wait_for_url("**/accounts/sign-in/?next=*")
+    assert page.locator("input[name=next]").input_value() == "/ar/" + SHARQ_VIEW
+    page.fill("#id_username", "planner-view")
+    page.fill("#id_password", ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{visit.base_url}/ar/{SHARQ_VIEW}")
+    page.wait_for_selector("#map[data-areas='2']")
+    page.wait_for_timeout(300)
+    assert "planner-view" in page.locator(".account-nav").inner_text()
+    assert _rounded_view(page) == (29.38, 47.98, 15)
+
+    page.evaluate("document.getElementById('map').geoportalMap.setView([29.3897, 48.0035], 17, {animate: false})")
+    wait_until(page, f"location.hash === '{TOWERS_VIEW}'")
+    page.locator("form.account-nav button").click()
+    page.wait_for_url(f"{visit.base_url}/ar/{TOWERS_VIEW}")
+    page.wait_for_selector("#map[data-areas='2']")
+    page.wait_for_timeout(300)
+    assert page.locator("a.account-nav").count() == 1  # signed out
+    assert _rounded_view(page) == (29.3897, 48.0035, 17)
+    assert visit.errors == []
+
+
+@pytest.mark.parametrize(
+    "elsewhere", ["https://evil.example/" + SHARQ_VIEW, "//evil.example/" + SHARQ_VIEW, "/\\evil.example/"]
+)
+def test_a_next_to_another_site_still_leads_home(visit, webmap_city, django_user_model, elsewhere):
+    django_user_model.objects.create_user("planner-view", password=ADMIN_PASSWORD)
+    visit.open("/accounts/sign-in/?next=" + quote(elsewhere, safe=""))
+    page = visit.page
+    assert page.locator("input[name=next]").input_value() == ""
+    page.fill("#id_username", "planner-view")
+    page.fill("#id_password", ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    # Home, which then writes its own view in the address.
+    page.wait_for_url(lambda url: "/accounts/" not in url)
+
+    assert page.url.split("#")[0] == f"{visit.base_url}/"
+    visit.assert_stayed_offline()
+
+
+def test_enter_pressed_before_the_results_goes_to_the_first_of_them(visit, webmap_city):
+    """The search waits 200 ms after the last key: an Enter before then was dropped, and a second one was needed."""
+    page = _search_page(visit, webmap_city, "/")
+    page.fill("#map-search-input", "towers")
+    page.wait_for_selector("#map-search-results li")  # a first search, its results shown
+
+    page.fill("#map-search-input", "souq")
+    assert page.locator("#map-search-results").is_hidden()  # not yet this text's results
+    page.keyboard.press("Enter")
+    # The new text's first result, not the one shown before it.
+    page.wait_for_selector("#map[data-picked='landmarks:LM-MUBARAKIYA']")
+    wait_until(page, "!document.getElementById('map').geoportalMap._animatingZoom")
+    assert _rounded_view(page) == (29.3712, 47.9748, 17)
+    assert page.locator("#map-search-input").input_value() == "Souq Al-Mubarakiya"
+    assert page.locator("#map-search-results").is_hidden()
+    assert visit.errors == []
+
+
+def test_an_enter_forgotten_once_the_text_changes(visit, webmap_city):
+    """An Enter for a text typed over before its results came picks nothing: the user has not seen them."""
+    page = _search_page(visit, webmap_city, "/")
+    page.fill("#map-search-input", "souq")
+    page.keyboard.press("Enter")
+    page.fill("#map-search-input", "towers")
+    page.wait_for_selector("#map-search-results li")
+    page.wait_for_timeout(300)
+
+    assert page.locator("#map").get_attribute("data-picked") is None
+    assert page.locator("#map-search-results li").all_inner_texts()[0].startswith("Kuwait Towers")
+    assert visit.errors == []
+
+
+@pytest.mark.parametrize(
+    ("path", "zoom_in", "zoom_out", "layers"),
+    [("/", "Zoom in", "Zoom out", "Layers"), ("/ar/", "تكبير", "تصغير", "الطبقات")],
+)
+def test_the_map_s_controls_are_named_in_the_page_s_language(visit, webmap_city, path, zoom_in, zoom_out, layers):
+    """On the Arabic page a screen reader said "Zoom in", "Zoom out" and "Layers"."""
+    _open_at(visit, path)
+    page = visit.page
+
+    names = page.evaluate(
+        "['.leaflet-control-zoom-in', '.leaflet-control-zoom-out', '.leaflet-control-layers-toggle'].map(selector =>"
+        " { const control = document.querySelector(selector);"
+        " return [control.title, control.getAttribute('aria-label')]; })"
+    )
+    assert names == [[zoom_in, zoom_in], [zoom_out, zoom_out], [layers, layers]]
+    assert page.get_by_role("button", name=zoom_in).count() == 1
+    assert visit.errors == []
