@@ -60,6 +60,7 @@ from . import (  # noqa: F401 - each patches django-gisserver or registers with 
 )
 from .models import Area, Block, Governorate, Landmark, Parcel, ParcelStatus, Street, ZoningZone
 from .wfs_extent import MunicipalFeatureType
+from .wfs_formats import ExactOutputFormat
 from .wfs_output import RowGML32Renderer, SeparatedGeoJsonRenderer, SpreadsheetSafeCSVRenderer
 from .wfs_paging import share_the_page
 from .wfs_post_links import post_page_link
@@ -189,10 +190,10 @@ def feature_types() -> list[FeatureType]:
     ]
 
 
-class MunicipalGetFeature(wfs20.GetFeature):
+class MunicipalGetFeature(ExactOutputFormat, wfs20.GetFeature):
     """GetFeature with its GML 3.2 written from rows, its GeoJSON valid for several queries and its CSV safe to open
-    in a spreadsheet (``layers/wfs_output.py``), and COUNT and STARTINDEX over all its queries
-    (``layers/wfs_paging.py``)."""
+    in a spreadsheet (``layers/wfs_output.py``), COUNT and STARTINDEX over all its queries (``layers/wfs_paging.py``),
+    and only the output formats it names (``layers/wfs_formats.py``)."""
 
     gml32_renderer = RowGML32Renderer
 
@@ -243,6 +244,10 @@ class MunicipalGetFeature(wfs20.GetFeature):
         return response
 
 
+class MunicipalGetPropertyValue(ExactOutputFormat, wfs20.GetPropertyValue):
+    """GetPropertyValue with only the output formats it names (``layers/wfs_formats.py``)."""
+
+
 class MunicipalGetCapabilities(wfs20.GetCapabilities):
     """The capabilities, with the page size where WFS 2.0 clients look for it: the ``CountDefault`` constraint (OGC
     09-025r2 Table 13), in the GetFeature operation and for the service. django-gisserver names it only as
@@ -282,6 +287,7 @@ class MunicipalWFSView(WFSView):
             **WFSView.accept_operations["WFS"],
             "GetCapabilities": MunicipalGetCapabilities,
             "GetFeature": MunicipalGetFeature,
+            "GetPropertyValue": MunicipalGetPropertyValue,
         }
     }
 
