@@ -29,3 +29,29 @@ LANDMARK_CATEGORY_LABELS = {
     "hotel": _("Hotel"),
     "market": _("Market"),
 }
+
+# Keyed by the uses the planning department's deliveries list for a zone (ZoningZone.permitted_uses, free text in
+# their own words: docs/deliveries.md); a use missing here is shown as words ("cold_storage": "Cold storage").
+PERMITTED_USE_LABELS = {
+    "residential": _("Residential"),
+    "home_office": _("Home office"),
+    "serviced_apartments": _("Serviced apartments"),
+    "ground_floor_retail": _("Ground-floor shops"),
+    "retail": _("Shops"),
+    "offices": _("Offices"),
+    "hotel": _("Hotel"),
+    "restaurants": _("Restaurants"),
+    "banks": _("Banks"),
+    "light_industry": _("Light industry"),
+    "workshops": _("Workshops"),
+    "warehousing": _("Warehousing"),
+    "showrooms": _("Showrooms"),
+    "public_administration": _("Public administration"),
+    "education": _("Education"),
+    "health": _("Health care"),
+    "mosque": _("Mosque"),
+    "utility": _("Utility"),
+    "park": _("Park"),
+    "playground": _("Playground"),
+    "sports": _("Sports"),
+}

@@ -2,8 +2,9 @@
 
 from django import template
 from django.utils import translation
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
+from frontend.labels import PERMITTED_USE_LABELS
 from layers.models import (
     DocumentType,
     LandmarkCategory,
@@ -57,7 +58,21 @@ def choice_words(value, kind: str) -> str:
     choices = CHOICES[kind]
     if value not in choices.values:
         return choice_label(value)
-    label = choices(value).label
+    return _in_both_languages(choices(value).label)
+
+
+@register.filter
+def use_words(uses) -> str:
+    """Show a zone's permitted uses ("residential", "home_office") as words in English, each with its Arabic beside it
+    ("Residential سكني, Home office مكتب منزلي"); a use the labels do not hold, as choice_label does."""
+    words = [
+        (_in_both_languages(PERMITTED_USE_LABELS[use]) if use in PERMITTED_USE_LABELS else choice_label(use),)
+        for use in uses or ()
+    ]
+    return format_html_join(", ", "{}", words) if words else "—"
+
+
+def _in_both_languages(label) -> str:
     with translation.override("en"):
         english = str(label)
     with translation.override("ar"):

@@ -13,8 +13,11 @@ from django.contrib.auth.models import Group, User
 from django.utils import translation
 from PIL import Image
 
+from fixtures.demo.catalogue.planning_rules import ZONE_RULES
+from frontend.labels import PERMITTED_USE_LABELS
 from frontend.templatetags.parcel_file import CHOICES
-from layers.models import ParcelFileView
+from layers.models import ParcelFileView, ZoningZone
+from layers.services.features import layer_feature_save
 from layers.services.roles import roles_ensure
 from tests.layers.parcel_file_scene import CANARY_DOCUMENT_TEXT, CANARY_OWNER, X0, Y0, parcel_file_scene_build
 
@@ -148,6 +151,29 @@ def test_the_file_s_values_are_in_both_languages_too(client, scene):
         assert re.search(rf'{value} <span lang="ar" dir="rtl">[\u0600-\u06ff ]+</span>', page), value
     assert 'Private housing <span lang="ar" dir="rtl">سكن خاص</span>' in page
     assert 'Category <span lang="ar" dir="rtl">الفئة</span>' in page
+
+
+def test_a_zone_s_permitted_uses_are_words_in_both_languages(client, scene):
+    """They were the delivery's keys, in English only: "residential, home_office"."""
+    for zone in ZoningZone.objects.all():
+        zone.permitted_uses = ["residential", "home_office", "cold_storage"]
+        layer_feature_save(feature=zone)
+
+    page = client.get(f"/parcels/{scene.plot.id}/").content.decode()
+
+    assert (
+        'Residential <span lang="ar" dir="rtl">سكني</span>, Home office <span lang="ar" dir="rtl">مكتب منزلي</span>,'
+        " Cold storage</dd>"  # a use the labels do not know, as words
+    ) in page
+    assert "home_office" not in page
+
+
+def test_every_permitted_use_of_the_demo_s_master_plan_has_its_arabic():
+    uses = {use for rules in ZONE_RULES.values() for use in rules.permitted_uses.split(";")}
+    with translation.override("ar"):
+        untranslated = [use for use in uses if re.search("[A-Za-z]", str(PERMITTED_USE_LABELS.get(use, use)))]
+
+    assert untranslated == []
 
 
 @pytest.mark.parametrize("kind", sorted(CHOICES))
