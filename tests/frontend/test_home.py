@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.urls import reverse
+from django.views.defaults import server_error
 
 from frontend.labels import LANDMARK_CATEGORY_LABELS, LAYER_LABELS
 from layers.models import LandmarkCategory
@@ -85,3 +86,24 @@ def test_the_home_map_s_landmark_markers_take_the_colours_of_the_basemap_s_icons
     }
 
     assert markers == icons
+
+
+@pytest.mark.parametrize("path", ["/nonexistent/", "/ar/nonexistent/", "/accounts/no-such-page/"])
+def test_an_address_with_no_page_gets_a_404_page_in_both_languages_with_the_way_back(client, db, path):
+    """It was Django's bare English "Not Found", with no way back to the map."""
+    response = client.get(path)
+
+    page = response.content.decode()
+    assert response.status_code == 404
+    assert 'Page not found <span lang="ar" dir="rtl">الصفحة غير موجودة</span>' in page
+    assert '<a href="/">Back to the map</a>' in page
+    assert '<a href="/ar/" lang="ar">العودة إلى الخريطة</a>' in page
+
+
+def test_a_server_error_gets_a_page_in_both_languages(rf):
+    response = server_error(rf.get("/"))
+
+    page = response.content.decode()
+    assert response.status_code == 500
+    assert 'Server error <span lang="ar" dir="rtl">خطأ في الخادم</span>' in page
+    assert '<a href="/ar/" lang="ar">' in page
