@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from layers.models import Landmark, Parcel, ParcelVersion
+from layers.models import Governorate, Landmark, Parcel, ParcelVersion
 from layers.services.roles import roles_ensure
 from layers.services.search import search_index_refresh
 
@@ -627,6 +627,30 @@ def test_the_parcel_file_fits_a_phone_screen(browser, live_server, webmap_city, 
 
     assert widths[1] == 390  # laid out for the phone's width (a viewport tag), not shrunk from 980 px
     assert widths[0] <= widths[1]
+
+
+def test_on_a_phone_the_parcel_map_s_credits_leave_its_scale_bar_clear(browser, live_server, webmap_city):
+    """The credits, as long as the demo's, ran across the map's foot in two lines over the scale bar."""
+    Governorate.objects.update(source="Natural Earth; © OpenStreetMap contributors (ODbL)")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True, bypass_csp=True)  # fmt: skip
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/parcels/{webmap_city.parcel.id}/")
+        page.wait_for_selector("#parcel-map .leaflet-control-attribution")
+        credits, scale = page.evaluate(
+            "() => ['.leaflet-control-attribution', '.leaflet-control-scale'].map(function(control) {"
+            "  const box = document.querySelector('#parcel-map ' + control).getBoundingClientRect();"
+            "  return [box.left, box.top, box.right, box.bottom, document.querySelector('#parcel-map ' + control)"
+            "    .innerText];})"
+        )
+    finally:
+        context.close()
+
+    assert "OpenStreetMap" in credits[4]
+    credits_left, credits_top, _, credits_bottom, _ = credits
+    _, scale_top, scale_right, scale_bottom, _ = scale
+    assert credits_left >= scale_right or credits_bottom <= scale_top or credits_top >= scale_bottom
 
 
 def test_a_phone_s_finger_gets_44_pixel_targets_on_the_home_map(browser, live_server, webmap_city):
