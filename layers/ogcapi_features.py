@@ -24,6 +24,7 @@ Django sees the path, so ``collections/a%2Fb/items`` arrives as ``collections/a/
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import re
@@ -62,6 +63,12 @@ INSTANT = (
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:[Zz]|[+-][0-9]{2}:[0-9]{2}))?"
 )
 DATETIME = re.compile(rf"{INSTANT}|(?:{INSTANT}|\.\.)?/(?:{INSTANT}|\.\.)?")
+# The same instant's fields, to check that they are on the calendar and the clock (RFC 3339 §5.7).
+INSTANT_FIELDS = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
+    r"(?:[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?(?:[Zz]|([+-])([0-9]{2}):([0-9]{2})))?"
+)
+DATETIME_FORMS = "an RFC 3339 date or date-time, or an interval of them ('2024-01-01/..')"
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 FES = "http://www.opengis.net/fes/2.0"
 
@@ -172,12 +179,8 @@ def _items_parameters(query: QueryDict, feature_type: FeatureType) -> tuple[dict
     limit = min(asked, settings.GISSERVER_DEFAULT_MAX_PAGE_SIZE)
     offset = _offset(values.get("offset"))
     _format_check(values.get("f"))
-    if values.get("datetime") is not None and not DATETIME.fullmatch(values["datetime"]):
-        raise InvalidInput(
-            "datetime: an RFC 3339 date or date-time, or an interval of them ('2024-01-01/..'); the layers hold their"
-            " current features only, so it selects no others.",
-            field="datetime",
-        )
+    if values.get("datetime") is not None:
+        _datetime_check(values["datetime"])
     for name in published & set(values):
         if CONTROL.search(values[name]):
             raise InvalidInput(f"{name}: control characters are in no published value.", field=name)
@@ -284,6 +287,50 @@ def unknown_resource(path: str) -> NoReturn:
 def _format_check(value: str | None) -> None:
     if value not in (None, *FORMATS):
         raise InvalidInput("f: the features are GeoJSON (f=json).", field="f")
+
+
+def _datetime_check(value: str) -> None:
+    """Refuse a ``datetime`` that is not an RFC 3339 date, date-time or interval of them (Core §7.15.4), one off the
+    calendar or the clock (2020-02-30, 25:61:61), or an interval that ends before it starts."""
+    if not DATETIME.fullmatch(value):
+        raise InvalidInput(
+            f"datetime: {DATETIME_FORMS}; the layers hold their current features only, so it selects no others.",
+            field="datetime",
+        )
+    instants = []
+    for end in value.split("/"):
+        try:
+            instants.append(None if end in ("", "..") else _instant(end))
+        except ValueError:
+            raise InvalidInput(
+                f"datetime: {end} is not on the calendar or the clock (RFC 3339 §5.7); {DATETIME_FORMS}.",
+                field="datetime",
+            ) from None
+    if len(instants) == 2 and None not in instants:
+        (start_date, start_moment), (end_date, end_moment) = instants
+        # A date against a date-time is compared by the date-time's own date: a date has no zone of its own.
+        if (start_moment > end_moment) if start_moment and end_moment else (start_date > end_date):
+            raise InvalidInput(f"datetime: the interval {value} ends before it starts.", field="datetime")
+
+
+def _instant(text: str) -> tuple[datetime.date, tuple[datetime.datetime, int] | None]:
+    """An RFC 3339 date or date-time (as INSTANT matched it): its date, and for a date-time its UTC moment and
+    nanoseconds; a ValueError if it is off the calendar or the clock."""
+    year, month, day, hour, minute, second, fraction, sign, zone_hours, zone_minutes = INSTANT_FIELDS.fullmatch(
+        text
+    ).groups()
+    date = datetime.date(int(year), int(month), int(day))
+    if hour is None:
+        return date, None
+    offset = datetime.timedelta(0)
+    if sign is not None:
+        if int(zone_hours) > 23 or int(zone_minutes) > 59:  # RFC 3339 §5.6 time-numoffset
+            raise ValueError(f"offset {sign}{zone_hours}:{zone_minutes}")
+        offset = (-1 if sign == "-" else 1) * datetime.timedelta(hours=int(zone_hours), minutes=int(zone_minutes))
+    leap = second == "60"  # RFC 3339 §5.6 time-second: 60 is a leap second, after :59
+    clock = datetime.time(int(hour), int(minute), 59 if leap else int(second))
+    moment = datetime.datetime.combine(date, clock, datetime.timezone(offset)).astimezone(datetime.UTC)
+    return date, (moment, int((fraction or "").ljust(9, "0")) + (10**9 if leap else 0))
 
 
 def _offset(value: str | None) -> int:

@@ -122,8 +122,10 @@ def _parameters() -> dict:
         },  # fmt: skip
         "datetime": {
             "name": "datetime", "in": "query", "required": False, "style": "form", "explode": False,
-            "description": "An RFC 3339 date or date-time, or an interval of them ('2024-01-01/..'). It is checked;"
-            " it selects no other features, as the layers hold their current features only.",
+            "description": "An RFC 3339 date or date-time, or an interval of them, an open end written '..'"
+            " ('2024-01-01/..'). It is checked: a day or time that does not exist (2020-02-30, 25:00:00) or an"
+            " interval that ends before it starts is a 400. It selects no other features, as the layers hold their"
+            " current features only.",
             "schema": {"type": "string"},
         },
         "f": {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
@@ -12,6 +13,7 @@ from django.views.decorators.http import require_GET, require_safe
 
 from geoportal.cors import open_to_every_origin
 from geoportal.errors import DomainError, InvalidInput
+from geoportal.query_params import single_value
 from geoportal.statement_timeout import StatementTimedOut, statement_timed_out
 
 from . import core, wms, wmts
@@ -19,20 +21,22 @@ from .finisher import tile_finisher
 from .render_slots import RenderBusy
 
 logger = logging.getLogger(__name__)
-# /tiles/<layer>/<z>/<x>/<y>[@2x].<fmt>, after the /tiles/ prefix; shared by urls.py and wsgi.py.
+# /tiles/<layer>/<z>/<x>/<y>[@2x].<fmt>, after the /tiles/ prefix; shared by urls.py and wsgi.py. ASCII digits only
+# ([0-9], not \d, which with int() takes "١٣" as 13): one address per tile; anything else is a malformed path.
 TILE_PATTERN = (
-    r"(?P<layer>[a-z_]{1,40})/(?P<z>\d{1,2})/(?P<x>\d{1,8})/(?P<y>\d{1,8})(?P<scale>@2x)?\.(?P<fmt>[a-z]{3,4})"
+    r"(?P<layer>[a-z_]{1,40})/(?P<z>[0-9]{1,2})/(?P<x>[0-9]{1,8})/(?P<y>[0-9]{1,8})(?P<scale>@2x)?\.(?P<fmt>[a-z]{3,4})"
 )
 
 
 def tile_answer(
-    *, layer: str, z: str, x: str, y: str, fmt: str, scale: str | None, date: str | None, if_none_match: str | None
+    *, layer: str, z: str, x: str, y: str, fmt: str, scale: str | None, query: Mapping, if_none_match: str | None
 ) -> core.TileResponse:
     """Serve one tile, or the JSON error a DomainError stands for (503 + Retry-After when busy, or when the
-    database's time limit stopped it)."""
+    database's time limit stopped it). ``query`` is the request's (``getlist``): imagery reads one ``date`` from it."""
     arguments = {"z": int(z), "x": int(x), "y": int(y), "fmt": fmt, "scale": 2 if scale else 1}
     try:
         if layer == core.IMAGERY:
+            date = single_value(query, "date")  # given twice it is refused, as the other APIs refuse it
             return core.imagery_tile_get(capture_date=date, if_none_match=if_none_match, **arguments)
         return core.tile_get(layer_name=layer, if_none_match=if_none_match, **arguments)
     except DomainError as error:
@@ -85,7 +89,7 @@ def tile_view(request: HttpRequest, layer: str, z: str, x: str, y: str, fmt: str
         y=y,
         fmt=fmt,
         scale=scale,
-        date=request.GET.get("date"),
+        query=request.GET,
         if_none_match=request.headers.get("If-None-Match"),
     )
     return TileHttpResponse(answer)

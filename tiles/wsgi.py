@@ -30,6 +30,7 @@ import re
 from urllib.parse import parse_qs
 
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.utils.datastructures import MultiValueDict
 
 from geoportal.statement_timeout import request_deadline_end
 
@@ -99,10 +100,11 @@ class TileFastPath:
 
     @staticmethod
     def _answer(match: re.Match, environ):
-        query = environ.get("QUERY_STRING")
-        date = parse_qs(query).get("date", [None])[0] if query else None
+        query_string = environ.get("QUERY_STRING")
+        # Every value, blank ones too, as Django's request.GET has them: a date given twice is refused on both paths.
+        query = MultiValueDict(parse_qs(query_string, keep_blank_values=True) if query_string else {})
         try:
-            return views.tile_answer(**match.groupdict(), date=date, if_none_match=environ.get("HTTP_IF_NONE_MATCH"))
+            return views.tile_answer(**match.groupdict(), query=query, if_none_match=environ.get("HTTP_IF_NONE_MATCH"))
         except Exception:
             logger.exception("tile request failed: %s", environ.get("PATH_INFO"))
             body = json.dumps({"error": "InternalError", "message": "the tile could not be made."}).encode()

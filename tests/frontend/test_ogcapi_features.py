@@ -143,6 +143,21 @@ BAD_ITEMS = [
     ({"bbox": "٤٨,29,48.1,29.5"}, 400, "bbox: four numbers"),
     ({"datetime": "yesterday"}, 400, "datetime: an RFC 3339 date"),
     ({"datetime": "2024-01-01\x00"}, 400, "datetime: an RFC 3339 date"),
+    ({"datetime": "2020-13-01"}, 400, "datetime: 2020-13-01 is not on the calendar or the clock"),
+    ({"datetime": "2020-02-30"}, 400, "datetime: 2020-02-30 is not on the calendar or the clock"),
+    ({"datetime": "2019-02-29T00:00:00Z"}, 400, "datetime: 2019-02-29T00:00:00Z is not on the calendar"),
+    ({"datetime": "9999-99-99"}, 400, "datetime: 9999-99-99 is not on the calendar or the clock"),
+    ({"datetime": "2020-01-01T25:61:61Z"}, 400, "datetime: 2020-01-01T25:61:61Z is not on the calendar or the clock"),
+    ({"datetime": "2020-01-01T23:59:61Z"}, 400, "datetime: 2020-01-01T23:59:61Z is not on the calendar"),
+    ({"datetime": "2020-01-01T00:00:00+24:00"}, 400, "datetime: 2020-01-01T00:00:00+24:00 is not on the calendar"),
+    ({"datetime": "2020-01-01T00:00:00+03:60"}, 400, "datetime: 2020-01-01T00:00:00+03:60 is not on the calendar"),
+    ({"datetime": "../2020-13-45"}, 400, "datetime: 2020-13-45 is not on the calendar or the clock"),
+    ({"datetime": "2020-02-30/.."}, 400, "datetime: 2020-02-30 is not on the calendar or the clock"),
+    ({"datetime": "2020-01-01/2019-01-01"}, 400, "datetime: the interval 2020-01-01/2019-01-01 ends before it starts."),
+    ({"datetime": "2020-01-01T00:00:01Z/2020-01-01T00:00:00Z"}, 400, "ends before it starts"),
+    ({"datetime": "2020-01-01T00:00:00.000000002Z/2020-01-01T00:00:00.000000001Z"}, 400, "ends before it starts"),
+    ({"datetime": "2020-01-01T02:00:00+01:00/2020-01-01T00:30:00Z"}, 400, "ends before it starts"),  # 01:00Z, 00:30Z
+    ({"datetime": "2020-01-02T00:00:00Z/2020-01-01"}, 400, "ends before it starts"),
     ({"number": "1\x00"}, 400, "number: control characters"),
     ({"bbox": "48,29,200,29.5"}, 400, "within ±180"),
     ({"bbox": "200,29,48,29.5"}, 400, "within ±180"),
@@ -150,6 +165,36 @@ BAD_ITEMS = [
     ({"f": "xml"}, 400, "the features are GeoJSON"),
     ({"surveyed_area_m2": "abc"}, 400, "surveyed_area_m2"),
 ]
+
+
+VALID_DATETIMES = [
+    "2024-01-01",
+    "2024-02-29",
+    "2024-01-01T10:20:30Z",
+    "2024-01-01t10:20:30.123456789z",
+    "2024-01-01T10:20:30+03:00",
+    "2024-01-01T10:20:30-23:59",
+    "2016-12-31T23:59:60Z",  # a leap second (RFC 3339 §5.7)
+    "2024-01-01/..",
+    "../2024-01-01T00:00:00Z",
+    "2024-01-01/",
+    "/2024-01-01",
+    "../..",
+    "2024-01-01/2024-01-01",
+    "2020-01-01/2024-12-31T23:59:59Z",
+    "2024-01-01T00:00:00Z/2024-01-01T00:00:00Z",
+    "2024-01-01T02:00:00+03:00/2024-01-01T00:00:00Z",  # 23:00Z the day before, then midnight
+    "2016-12-31T23:59:59.5Z/2016-12-31T23:59:60Z",
+    "2024-01-01T23:00:00-05:00/2024-01-01",  # a date-time against a date: by its own date
+]
+
+
+@pytest.mark.parametrize("value", VALID_DATETIMES)
+def test_a_valid_datetime_is_taken_and_selects_the_current_features(client, parcels, value):
+    answer = client.get("/ogcapi/collections/parcels/items", {"datetime": value})
+
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["numberReturned"] == len(answer.json()["features"]) == 5  # the five current parcels
 
 
 @pytest.mark.parametrize(("query", "status", "said"), BAD_ITEMS, ids=[str(query)[:40] for query, _, _ in BAD_ITEMS])

@@ -102,7 +102,13 @@ def test_an_empty_tile_is_204(client):
         ("/tiles/parcels/14/0/0.mvt%27%3B%20DROP%20TABLE%20layers_parcel%3B--", 400, "malformed tile path"),
         ("/tiles/../../etc/passwd", 400, "malformed tile path"),
         ("/tiles/parcels/14/0/0", 400, "malformed tile path"),
+        # Arabic-Indic digits: \d and int() read "١٣" as 13, a second address of the tile 13/5188/3396
+        ("/tiles/parcels/%D9%A1%D9%A3/5188/3396.mvt", 400, "malformed tile path 'parcels/١٣/5188/3396.mvt'"),
+        ("/tiles/parcels/13/%D9%A5188/3396.png", 400, "malformed tile path"),
+        ("/tiles/parcels/13/5188/%DB%B3396.mvt", 400, "malformed tile path"),  # Extended Arabic-Indic ۳
         ("/tiles/imagery/16/0/0.jpg?date=2019-02-30", 400, "date: '2019-02-30' is not a date (YYYY-MM-DD)."),
+        ("/tiles/imagery/16/0/0.jpg?date=2019-03-15&date=2024-04-10", 400, "date: given 2 times; give it once."),
+        ("/tiles/imagery/16/0/0.jpg?date=&date=2019-03-15", 400, "date: given 2 times; give it once."),
         ("/tiles/imagery/16/0/0.tif", 404, "imagery has no .tif tiles"),
         ("/tiles/parcels.gif.json", 404, "layer 'parcels' has no .gif tiles"),
     ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from unittest import mock
+from urllib.parse import quote
 
 import pytest
 
@@ -60,6 +61,8 @@ def test_the_lean_path_answers_conditional_and_head_requests(client):
         ("/tiles/parcels/14/0/0.gif", 404, "layer 'parcels' has no .gif tiles; formats: png, mvt."),
         ("/tiles/imagery/16/0/0.jpg?date=2019-02-30", 400, "date: '2019-02-30' is not a date (YYYY-MM-DD)."),
         ("/tiles/imagery/16/0/0.jpg?date=%27%3BDROP%20TABLE%20x", 400, "date: '';DROP TABLE x' is not a date"),
+        ("/tiles/imagery/16/0/0.jpg?date=2019-03-15&date=2024-04-10", 400, "date: given 2 times; give it once."),
+        ("/tiles/imagery/16/0/0.jpg?date=&date=2019-03-15", 400, "date: given 2 times; give it once."),
         ("/tiles/parcels/-1/0/0.mvt", 400, "malformed tile path"),  # not a tile path: Django answers
         ("/tiles/../../etc/passwd", 400, "malformed tile path"),
     ],
@@ -70,6 +73,18 @@ def test_bad_tile_requests_get_the_same_clear_4xx_on_the_lean_path(client, path,
     assert lean.status_code == status
     assert message in lean.json()["message"]
     assert lean.json() == client.get(path).json()
+
+
+@pytest.mark.parametrize(
+    "path", ["/tiles/parcels/١٣/5188/3396.mvt", "/tiles/parcels/13/٥١٨٨/3396.png", "/tiles/parcels/13/5188/۳۳۹۶.mvt"]
+)
+def test_a_tile_path_in_other_digits_than_ascii_is_malformed_on_the_lean_path_too(client, path):
+    """``\\d`` takes Arabic-Indic digits, and int() reads them: each tile had a second address."""
+    lean = wsgi_request(path.encode().decode("latin-1"))  # PATH_INFO: the decoded path's bytes (PEP 3333)
+
+    assert lean.status_code == 400
+    assert lean.json()["message"].startswith(f"malformed tile path '{path.removeprefix('/tiles/')}'")
+    assert lean.json() == client.get(quote(path)).json()
 
 
 def test_other_methods_and_paths_go_to_django():
