@@ -4,8 +4,9 @@ this finds the numbers the survey gives, within the areas the rest of the query 
 
 A reference is a block number after "block" (قطعة), and optionally a parcel number after "parcel", "plot" or
 "house" (قسيمة، منزل); the words before and after are the area's name, looked up as the search looks up names
-(spelling variants, typos). Without an area every area's block of that number is listed. Only current parcels
-are found; the result's point is a point inside the block or parcel.
+(spelling variants, typos); an area named exactly keeps out those only like it. Without an area every area's block
+of that number is listed. A key as the change feed and the share links write it (SALMIYA/10/5, SALMIYA/10) is found
+too. Only current parcels are found; the result's point is a point inside the block or parcel.
 """
 
 from __future__ import annotations
@@ -24,6 +25,16 @@ REFERENCE = re.compile(
     re.IGNORECASE,
 )
 AREAS_CONSIDERED = 3  # the areas whose names are most like the query's words
+# A block's or parcel's key, as the change feed and the share links write it: SALMIYA/10 or SALMIYA/10/5.
+KEY = re.compile(r"^(?P<area>[A-Za-z][A-Za-z0-9_]{0,39})/(?P<block>\d{1,4})(?:/(?P<parcel>\d{1,5}))?$")
+# An area's name, less the article people write or leave out ("Al Salmiya", "السالمية").
+AREA_NAMED_SQL = """
+WITH q AS (SELECT regexp_replace(geoportal_search_normalize(%(words)s), '^(ال|al |el )', '') AS text)
+SELECT a.code FROM layers_area a CROSS JOIN q
+WHERE a.code = ANY(%(codes)s)
+  AND q.text IN (regexp_replace(geoportal_search_normalize(a.name_ar), '^(ال|al |el )', ''),
+                 regexp_replace(geoportal_search_normalize(a.name_en), '^(ال|al |el )', ''))
+"""
 
 
 def reference_parse(query: str) -> tuple[str, str, str | None] | None:
@@ -35,10 +46,28 @@ def reference_parse(query: str) -> tuple[str, str, str | None] | None:
     return area, match["block"].lstrip("0") or "0", (match["parcel"].lstrip("0") or "0") if match["parcel"] else None
 
 
+def key_parse(query: str) -> tuple[str, str, str | None] | None:
+    """Return (the area's code, block number, parcel number or None) of a key ("SALMIYA/10/5"); None when it is none."""
+    match = KEY.match(query.strip().translate(ARABIC_DIGITS))
+    if match is None:
+        return None
+    parcel = match["parcel"]
+    return match["area"].upper(), match["block"].lstrip("0") or "0", (parcel.lstrip("0") or "0") if parcel else None
+
+
+def areas_named(*, words: str, area_codes: list[str]) -> list[str]:
+    """Those of ``area_codes`` whose name is ``words`` (less an article), in their order; all of them when none is:
+    "Salmiya block 1" is Salmiya's block alone, not also Shamiya's and Sabahiya's, whose names are like it."""
+    with connection.cursor() as cursor:
+        cursor.execute(AREA_NAMED_SQL, {"words": words, "codes": area_codes})
+        named = {row[0] for row in cursor.fetchall()}
+    return [code for code in area_codes if code in named] or area_codes
+
+
 def references_found(*, query: str, area_codes: list[str] | None, limit: int) -> list[dict]:
     """The blocks, or current parcels, that ``query`` refers to, in the areas of ``area_codes`` (every area when
     None), in that order; each a search result (layer "blocks" or "parcels", key, names, point, within)."""
-    reference = reference_parse(query)
+    reference = key_parse(query) or reference_parse(query)
     if reference is None or area_codes == []:
         return []
     _, block_no, parcel_no = reference

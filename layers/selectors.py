@@ -27,7 +27,7 @@ from .models import (
     Street,
     ZoningZone,
 )
-from .search_references import AREAS_CONSIDERED, reference_parse, references_found
+from .search_references import AREAS_CONSIDERED, areas_named, key_parse, reference_parse, references_found
 
 
 def layer_counts() -> dict[str, int]:
@@ -139,7 +139,11 @@ STREET_KIND_WORDS = ["street", "st", "road", "rd", "avenue", "ave", "highway", "
 
 def search_entries(*, query: str, limit: int = 10) -> list[dict]:
     """Find governorates, areas, streets and landmarks by name, in Arabic or English, and blocks and parcels by
-    their reference ("Salmiya block 10 parcel 5", layers/search_references.py): those it refers to come first."""
+    their reference ("Salmiya block 10 parcel 5") or key ("SALMIYA/10/5", layers/search_references.py): those it
+    refers to come first."""
+    key = key_parse(query)
+    if key is not None:  # SALMIYA/10/5: no name holds it
+        return references_found(query=query, area_codes=[key[0]], limit=limit)
     results = _names_found(query=query, limit=limit)
     reference = reference_parse(query)
     if reference is None:
@@ -151,7 +155,7 @@ def search_entries(*, query: str, limit: int = 10) -> list[dict]:
             named = _names_found(query=area_words, limit=AREAS_CONSIDERED, layers=["areas"])
         except InvalidInput:  # no letter or digit in the words around the numbers
             named = []
-        area_codes = [result["key"] for result in named]
+        area_codes = areas_named(words=area_words, area_codes=[result["key"] for result in named])
     return (references_found(query=query, area_codes=area_codes, limit=limit) + results)[:limit]
 
 

@@ -401,6 +401,44 @@ def test_a_block_is_found_by_its_area_and_number_and_every_area_s_without_one(cl
     assert _search(client, "block 10")[:2] == [("blocks", "HAWALLI/10"), ("blocks", "SALMIYA/10")]
 
 
+def test_an_area_named_exactly_keeps_out_the_areas_only_like_it(client):
+    """ "Salmiya block 10" also listed block 10 of Shamiya and of Sabahiya, whose names are like Salmiya's."""
+    block, _parcels, _street, _landmark = scene_build()
+    for code, name_en, name_ar in (("SHAMIYA", "Shamiya", "الشامية"), ("SABAHIYA", "Sabahiya", "الصباحية")):
+        BlockFactory(area=AreaFactory(code=code, name_en=name_en, name_ar=name_ar), number="10")
+    search_index_refresh(layer="areas", keys=["SALMIYA", "SHAMIYA", "SABAHIYA"])
+
+    for query in ("Salmiya block 10", "السالمية قطعة ١٠", "Al Salmiya block 10", "سالمية قطعة 10"):
+        assert [found for found in _search(client, query) if found[0] == "blocks"] == [("blocks", "SALMIYA/10")], query
+    # Named by a spelling of its own, none is named exactly: the areas like it are searched, the most like it first.
+    assert _search(client, "Salmiyah block 10")[0] == ("blocks", "SALMIYA/10")
+
+
+@pytest.mark.parametrize(
+    ("query", "found"),
+    [
+        ("SALMIYA/10/2", ("parcels", "SALMIYA/10/2")),
+        ("salmiya/10/02", ("parcels", "SALMIYA/10/2")),
+        (" SALMIYA/١٠/٢ ", ("parcels", "SALMIYA/10/2")),
+        ("SALMIYA/10", ("blocks", "SALMIYA/10")),
+    ],
+)
+def test_a_block_or_parcel_is_found_by_the_key_the_change_feed_names_it_by(client, query, found):
+    """A ministry's engineer pasting a key from the feed found nothing: no name holds it."""
+    scene_build()
+
+    assert _search(client, query) == [found]
+
+
+def test_a_key_to_nothing_finds_nothing(client):
+    scene_build()
+
+    assert _search(client, "SALMIYA/10/99") == []
+    assert _search(client, "NOWHERE/10/2") == []
+    assert ("parcels", "SALMIYA/10/2") not in _search(client, "SALMIYA/10/2'; DROP TABLE layers_parcel; --")
+    assert _search(client, "SALMIYA/10/2") == [("parcels", "SALMIYA/10/2")]  # the table is still there
+
+
 def test_a_reference_to_nothing_finds_no_parcel_and_a_retired_one_is_not_found(client):
     block, parcels, _street, _landmark = scene_build()
     search_index_refresh(layer="areas", keys=[block.area.code])
