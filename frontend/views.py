@@ -72,6 +72,7 @@ def home_view(request: HttpRequest, language: str = settings.LANGUAGE_CODE) -> H
                     "zoomIn": gettext("Zoom in"),
                     "zoomOut": gettext("Zoom out"),
                     "layers": gettext("Layers"),
+                    "closePopup": gettext("Close"),
                 },
                 "categoryLabels": {value: str(label) for value, label in LANDMARK_CATEGORY_LABELS.items()},
                 # Where the basemap draws a category's icon, the landmark is clicked on it; elsewhere it is not drawn.
@@ -89,7 +90,11 @@ def home_view(request: HttpRequest, language: str = settings.LANGUAGE_CODE) -> H
                     "outside": gettext("This point is outside the municipality."),
                     "identifyFailed": gettext("The parcel here could not be looked up."),
                     "nearest": gettext("Nearest parcel, %(distance)s m away"),
-                    "searchNone": gettext("No street, landmark or area by that name."),
+                    # A parcel is found by its reference (layers/search_references.py): its number alone finds none.
+                    "searchNone": gettext(
+                        "No street, landmark or area by that name. For a parcel, write its area and block too:"
+                        " Salmiya block 10 parcel 5."
+                    ),
                     "searchFailed": gettext("The search could not be done."),
                 },
             },

@@ -568,13 +568,17 @@ def test_leaving_the_box_forgets_a_search_on_its_way(visit, webmap_city):
     assert [error for error in visit.errors if "aborted" not in error.lower()] == []
 
 
-@pytest.mark.parametrize("query", ["zzqxw", "!!"])  # nothing like it; nothing to search for (the API's 400)
-def test_a_search_that_finds_nothing_says_so(visit, webmap_city, query):
+# Nothing like it; nothing to search for (the API's 400); a parcel's number alone (it said only "no street…").
+@pytest.mark.parametrize("query", ["zzqxw", "!!", "parcel 22"])
+def test_a_search_that_finds_nothing_says_so_and_how_to_find_a_parcel(visit, webmap_city, query):
     page = _search_page(visit, webmap_city, "/")
     page.fill("#map-search-input", query)
     page.wait_for_selector("#map-status:not([hidden])")
 
-    assert page.locator("#map-status").inner_text() == "No street, landmark or area by that name."
+    assert page.locator("#map-status").inner_text() == (
+        "No street, landmark or area by that name. For a parcel, write its area and block too:"
+        " Salmiya block 10 parcel 5."
+    )
     assert page.locator("#map-search-results").is_hidden()
     assert [error for error in visit.errors if "400" not in error] == []  # the browser logs the 400 itself
 

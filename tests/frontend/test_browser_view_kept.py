@@ -132,19 +132,26 @@ def test_an_enter_forgotten_once_the_text_changes(visit, webmap_city):
 
 
 @pytest.mark.parametrize(
-    ("path", "zoom_in", "zoom_out", "layers"),
-    [("/", "Zoom in", "Zoom out", "Layers"), ("/ar/", "تكبير", "تصغير", "الطبقات")],
+    ("path", "zoom_in", "zoom_out", "layers", "close"),
+    [("/", "Zoom in", "Zoom out", "Layers", "Close"), ("/ar/", "تكبير", "تصغير", "الطبقات", "إغلاق")],
 )
-def test_the_map_s_controls_are_named_in_the_page_s_language(visit, webmap_city, path, zoom_in, zoom_out, layers):
-    """On the Arabic page a screen reader said "Zoom in", "Zoom out" and "Layers"."""
+def test_the_map_s_controls_are_named_in_the_page_s_language(
+    visit, webmap_city, path, zoom_in, zoom_out, layers, close
+):
+    """On the Arabic page a screen reader said "Zoom in", "Zoom out", "Layers" and a popup's "Close popup"."""
     _open_at(visit, path)
     page = visit.page
+    page.evaluate(
+        "const map = document.getElementById('map').geoportalMap;"
+        " L.popup().setLatLng(map.getCenter()).setContent('-').openOn(map);"
+    )
 
     names = page.evaluate(
-        "['.leaflet-control-zoom-in', '.leaflet-control-zoom-out', '.leaflet-control-layers-toggle'].map(selector =>"
+        "['.leaflet-control-zoom-in', '.leaflet-control-zoom-out', '.leaflet-control-layers-toggle',"
+        " '.leaflet-popup-close-button'].map(selector =>"
         " { const control = document.querySelector(selector);"
         " return [control.title, control.getAttribute('aria-label')]; })"
     )
-    assert names == [[zoom_in, zoom_in], [zoom_out, zoom_out], [layers, layers]]
+    assert names == [[zoom_in, zoom_in], [zoom_out, zoom_out], [layers, layers], [close, close]]
     assert page.get_by_role("button", name=zoom_in).count() == 1
     assert visit.errors == []

@@ -235,6 +235,14 @@
     const layersToggle = layersControl.getContainer().querySelector(".leaflet-control-layers-toggle");
     layersToggle.title = config.controlNames.layers;
     layersToggle.setAttribute("aria-label", config.controlNames.layers);
+    // And each popup's close button "Close popup".
+    map.on("popupopen", function(event) {
+        const close = event.popup.getElement().querySelector(".leaflet-popup-close-button");
+        if (close) {
+            close.title = config.controlNames.closePopup;
+            close.setAttribute("aria-label", config.controlNames.closePopup);
+        }
+    });
 
     function buildLegend() {
         const legend = document.getElementById("legend");
