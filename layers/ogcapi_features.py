@@ -24,7 +24,6 @@ Django sees the path, so ``collections/a%2Fb/items`` arrives as ``collections/a/
 
 from __future__ import annotations
 
-import datetime
 import json
 import math
 import re
@@ -37,8 +36,11 @@ from django.http import HttpRequest, QueryDict
 from gisserver.features import FeatureType
 from gisserver.types import XsdElement
 
+from geoportal.box_rounding import box_rounded_outward
 from geoportal.errors import DomainError, InvalidInput, NotFound
 from geoportal.query_params import limit_parse, single_value, whole_number_parse
+
+from .ogcapi_datetime import datetime_check
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 WFS_CRS84 = "urn:ogc:def:crs:OGC::CRS84"
@@ -58,17 +60,6 @@ FEATURE_ID_PATTERN = "[0-9]{1,18}"
 FEATURE_ID = re.compile(FEATURE_ID_PATTERN)
 FORMATS = ("json", "geojson")
 NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
-# RFC 3339 instants (a date, or a date and time) and intervals of them, open ends as ".." or empty.
-INSTANT = (
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:[Zz]|[+-][0-9]{2}:[0-9]{2}))?"
-)
-DATETIME = re.compile(rf"{INSTANT}|(?:{INSTANT}|\.\.)?/(?:{INSTANT}|\.\.)?")
-# The same instant's fields, to check that they are on the calendar and the clock (RFC 3339 §5.7).
-INSTANT_FIELDS = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
-    r"(?:[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?(?:[Zz]|([+-])([0-9]{2}):([0-9]{2})))?"
-)
-DATETIME_FORMS = "an RFC 3339 date or date-time, or an interval of them ('2024-01-01/..')"
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 FES = "http://www.opengis.net/fes/2.0"
 
@@ -140,7 +131,7 @@ def collection_document(base: str, feature_type: FeatureType) -> dict:
     }
     box = feature_type.get_bounding_box()
     if box is not None:
-        bbox = [round(value, 7) for value in (box.min_x, box.min_y, box.max_x, box.max_y)]
+        bbox = list(box_rounded_outward((box.min_x, box.min_y, box.max_x, box.max_y), 7))
         document["extent"] = {"spatial": {"bbox": [bbox], "crs": CRS84}}
     return document
 
@@ -180,7 +171,7 @@ def _items_parameters(query: QueryDict, feature_type: FeatureType) -> tuple[dict
     offset = _offset(values.get("offset"))
     _format_check(values.get("f"))
     if values.get("datetime") is not None:
-        _datetime_check(values["datetime"])
+        datetime_check(values["datetime"])
     for name in published & set(values):
         if CONTROL.search(values[name]):
             raise InvalidInput(f"{name}: control characters are in no published value.", field=name)
@@ -287,50 +278,6 @@ def unknown_resource(path: str) -> NoReturn:
 def _format_check(value: str | None) -> None:
     if value not in (None, *FORMATS):
         raise InvalidInput("f: the features are GeoJSON (f=json).", field="f")
-
-
-def _datetime_check(value: str) -> None:
-    """Refuse a ``datetime`` that is not an RFC 3339 date, date-time or interval of them (Core §7.15.4), one off the
-    calendar or the clock (2020-02-30, 25:61:61), or an interval that ends before it starts."""
-    if not DATETIME.fullmatch(value):
-        raise InvalidInput(
-            f"datetime: {DATETIME_FORMS}; the layers hold their current features only, so it selects no others.",
-            field="datetime",
-        )
-    instants = []
-    for end in value.split("/"):
-        try:
-            instants.append(None if end in ("", "..") else _instant(end))
-        except ValueError:
-            raise InvalidInput(
-                f"datetime: {end} is not on the calendar or the clock (RFC 3339 §5.7); {DATETIME_FORMS}.",
-                field="datetime",
-            ) from None
-    if len(instants) == 2 and None not in instants:
-        (start_date, start_moment), (end_date, end_moment) = instants
-        # A date against a date-time is compared by the date-time's own date: a date has no zone of its own.
-        if (start_moment > end_moment) if start_moment and end_moment else (start_date > end_date):
-            raise InvalidInput(f"datetime: the interval {value} ends before it starts.", field="datetime")
-
-
-def _instant(text: str) -> tuple[datetime.date, tuple[datetime.datetime, int] | None]:
-    """An RFC 3339 date or date-time (as INSTANT matched it): its date, and for a date-time its UTC moment and
-    nanoseconds; a ValueError if it is off the calendar or the clock."""
-    year, month, day, hour, minute, second, fraction, sign, zone_hours, zone_minutes = INSTANT_FIELDS.fullmatch(
-        text
-    ).groups()
-    date = datetime.date(int(year), int(month), int(day))
-    if hour is None:
-        return date, None
-    offset = datetime.timedelta(0)
-    if sign is not None:
-        if int(zone_hours) > 23 or int(zone_minutes) > 59:  # RFC 3339 §5.6 time-numoffset
-            raise ValueError(f"offset {sign}{zone_hours}:{zone_minutes}")
-        offset = (-1 if sign == "-" else 1) * datetime.timedelta(hours=int(zone_hours), minutes=int(zone_minutes))
-    leap = second == "60"  # RFC 3339 §5.6 time-second: 60 is a leap second, after :59
-    clock = datetime.time(int(hour), int(minute), 59 if leap else int(second))
-    moment = datetime.datetime.combine(date, clock, datetime.timezone(offset)).astimezone(datetime.UTC)
-    return date, (moment, int((fraction or "").ljust(9, "0")) + (10**9 if leap else 0))
 
 
 def _offset(value: str | None) -> int:

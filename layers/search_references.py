@@ -26,7 +26,9 @@ REFERENCE = re.compile(
 )
 AREAS_CONSIDERED = 3  # the areas whose names are most like the query's words
 # A block's or parcel's key, as the change feed and the share links write it: SALMIYA/10 or SALMIYA/10/5.
-KEY = re.compile(r"^(?P<area>[A-Za-z][A-Za-z0-9_]{0,39})/(?P<block>\d{1,4})(?:/(?P<parcel>\d{1,5}))?$")
+# Its parts are what an area's code and a number may hold (layers/models/keys.py), an area's code in any case.
+KEY_PART = r"[0-9A-Za-zء-ي_-]{1,40}"
+KEY = re.compile(rf"^(?P<area>[A-Za-z0-9_-]{{1,40}})/(?P<block>{KEY_PART})(?:/(?P<parcel>{KEY_PART}))?$")
 # An area's name, less the article people write or leave out ("Al Salmiya", "السالمية").
 AREA_NAMED_SQL = """
 WITH q AS (SELECT regexp_replace(geoportal_search_normalize(%(words)s), '^(ال|al |el )', '') AS text)

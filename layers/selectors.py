@@ -142,8 +142,10 @@ def search_entries(*, query: str, limit: int = 10) -> list[dict]:
     their reference ("Salmiya block 10 parcel 5") or key ("SALMIYA/10/5", layers/search_references.py): those it
     refers to come first."""
     key = key_parse(query)
-    if key is not None:  # SALMIYA/10/5: no name holds it
-        return references_found(query=query, area_codes=[key[0]], limit=limit)
+    if key is not None:  # SALMIYA/10/5: no name holds it, but a name may look like one
+        found = references_found(query=query, area_codes=[key[0]], limit=limit)
+        if found:
+            return found
     results = _names_found(query=query, limit=limit)
     reference = reference_parse(query)
     if reference is None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
+from django.utils.datastructures import MultiValueDict
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_safe
 
@@ -29,7 +29,7 @@ TILE_PATTERN = (
 
 
 def tile_answer(
-    *, layer: str, z: str, x: str, y: str, fmt: str, scale: str | None, query: Mapping, if_none_match: str | None
+    *, layer: str, z: str, x: str, y: str, fmt: str, scale: str | None, query: MultiValueDict, if_none_match: str | None
 ) -> core.TileResponse:
     """Serve one tile, or the JSON error a DomainError stands for (503 + Retry-After when busy, or when the
     database's time limit stopped it). ``query`` is the request's (``getlist``): imagery reads one ``date`` from it."""

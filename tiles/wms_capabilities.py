@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.db import connection
 
+from geoportal.box_rounding import box_rounded_outward
 from layers.kept_until_changed import kept_until_layers_change
 from layers.selectors import maps_credits
 from layers.wfs_extent import wgs84_box_of_extent
@@ -173,6 +174,7 @@ class _Document:
             self.child(parent, "LatLonBoundingBox", attributes=_box_attributes(extent))
             return
         box = self.child(parent, "EX_GeographicBoundingBox")
+        extent = box_rounded_outward(extent, 6)
         for name, value in zip(
             ("westBoundLongitude", "eastBoundLongitude", "southBoundLatitude", "northBoundLatitude"),
             (extent[0], extent[2], extent[1], extent[3]),
@@ -200,7 +202,8 @@ class _Document:
 
 
 def _box_attributes(extent: tuple[float, float, float, float]) -> dict[str, str]:
-    return dict(zip(("minx", "miny", "maxx", "maxy"), (f"{value:.6f}" for value in extent), strict=True))
+    outward = box_rounded_outward(extent, 6)
+    return dict(zip(("minx", "miny", "maxx", "maxy"), (f"{value:.6f}" for value in outward), strict=True))
 
 
 def _layer_extent_wgs84(layer: TileLayer) -> tuple[float, float, float, float] | None:

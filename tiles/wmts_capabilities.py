@@ -11,6 +11,8 @@ import xml.etree.ElementTree as ET
 
 from django.db import connection
 
+from geoportal.box_rounding import box_rounded_outward
+
 from . import grid
 from .core import CONTENT_TYPES, IMAGERY
 from .layers import LAYERS
@@ -151,8 +153,9 @@ def _operations_metadata(root: ET.Element, service_url: str) -> None:
 
 def _wgs84_box(layer: ET.Element, wgs84: list[float]) -> None:
     box = _child(layer, "ows:WGS84BoundingBox")
-    _child(box, "ows:LowerCorner", f"{wgs84[0]:.6f} {wgs84[1]:.6f}")
-    _child(box, "ows:UpperCorner", f"{wgs84[2]:.6f} {wgs84[3]:.6f}")
+    west, south, east, north = box_rounded_outward(wgs84, 6)
+    _child(box, "ows:LowerCorner", f"{west:.6f} {south:.6f}")
+    _child(box, "ows:UpperCorner", f"{east:.6f} {north:.6f}")
 
 
 def _time_dimension(layer: ET.Element, dates: list[str]) -> None:

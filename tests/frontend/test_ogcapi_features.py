@@ -186,6 +186,8 @@ VALID_DATETIMES = [
     "2024-01-01T02:00:00+03:00/2024-01-01T00:00:00Z",  # 23:00Z the day before, then midnight
     "2016-12-31T23:59:59.5Z/2016-12-31T23:59:60Z",
     "2024-01-01T23:00:00-05:00/2024-01-01",  # a date-time against a date: by its own date
+    "9999-12-31T23:59:59-01:00",  # past Python's last datetime in UTC: a first version answered 500
+    "0001-01-01T00:00:00+01:00/9999-12-31T23:59:59-01:00",
 ]
 
 

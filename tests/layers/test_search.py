@@ -15,9 +15,9 @@ from importers.report import ImportRejected
 from importers.sources.survey import OWNER_COLUMNS
 from layers.models import Landmark, SearchEntry, Street
 from layers.services.features import layer_feature_delete, layer_feature_save, street_retire
-from layers.services.parcels import parcel_retire
+from layers.services.parcels import parcel_create, parcel_retire
 from layers.services.search import search_index_refresh
-from tests.factories import AreaFactory, BlockFactory
+from tests.factories import AreaFactory, BlockFactory, parcel_survey
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.importers.delivery_builders import csv_write, feature, geopackage_write, survey_layers
 from tests.tiles.scene import new_landmark_import, scene_build
@@ -430,10 +430,22 @@ def test_a_block_or_parcel_is_found_by_the_key_the_change_feed_names_it_by(clien
     assert _search(client, query) == [found]
 
 
-def test_a_key_to_nothing_finds_nothing(client):
-    scene_build()
+def test_a_key_finds_what_codes_and_numbers_may_hold(client):
+    """An area's code may hold '-' and digits, a number letters ("12أ"): such keys, in the feed, found nothing."""
+    block = BlockFactory(area=AreaFactory(code="SOUTH-SURRA", name_en="South Surra", name_ar="جنوب السرة"), number="3A")
+    parcel_create(block=block, number="12أ", survey=parcel_survey(), valid_from=datetime.date(2024, 1, 1))
 
-    assert _search(client, "SALMIYA/10/99") == []
+    assert _search(client, "south-surra/3A") == [("blocks", "SOUTH-SURRA/3A")]
+    assert _search(client, "SOUTH-SURRA/3A/12أ") == [("parcels", "SOUTH-SURRA/3A/12أ")]
+
+
+def test_a_key_to_nothing_finds_nothing_of_it_but_names_are_still_searched(client):
+    scene_build()
+    search_index_refresh(layer="areas", keys=["SALMIYA"])
+
+    found = _search(client, "SALMIYA/10/99")
+    assert ("areas", "SALMIYA") in found  # its words name the area (and its block's streets)
+    assert not [result for result in found if result[0] == "parcels"]
     assert _search(client, "NOWHERE/10/2") == []
     assert ("parcels", "SALMIYA/10/2") not in _search(client, "SALMIYA/10/2'; DROP TABLE layers_parcel; --")
     assert _search(client, "SALMIYA/10/2") == [("parcels", "SALMIYA/10/2")]  # the table is still there

@@ -18,23 +18,36 @@ GML_3_2 = b'xmlns:gml="http://www.opengis.net/gml/3.2"'
 def _advertised(client, operation: str) -> list[str]:
     _, body = _get(client, REQUEST="GetCapabilities")
     found = ET.fromstring(body).find(f".//{OWS}Operation[@name='{operation}']/{OWS}Parameter[@name='outputFormat']")  # noqa: S314 - our own answer
-    return [value.text for value in found.iter(f"{OWS}Value")]
+    return [] if found is None else [value.text for value in found.iter(f"{OWS}Value")]  # GetPropertyValue: none
 
 
-def test_every_advertised_format_and_its_usual_spellings_are_written(client, parcels):
-    advertised = _advertised(client, "GetFeature")
-    spellings = [
-        "application/gml xml; version=3.2",  # the + of a URL left unescaped
-        "text/xml; subtype=gml/3.2",
-        "text/xml;subtype=gml/3.2.1",
-        "application/json",
-        "csv",
-    ]
+@pytest.mark.parametrize(
+    ("operation", "extra", "spellings"),
+    [
+        ("GetFeature", {}, [
+            "application/gml xml; version=3.2",  # the + of a URL left unescaped
+            "text/xml; subtype=gml/3.2",
+            "text/xml;subtype=gml/3.2.1",
+            'text/xml; subtype="gml/3.2.1"',  # quoted, as WFS 1.1 writes it
+            "text/xml; subtype=GML/3.2.1",
+            "application/json",
+            "csv",
+        ]),
+        ("GetPropertyValue", {"VALUEREFERENCE": "number"}, [
+            "text/xml; subtype=gml/3.2",
+            "text/xml; subtype=gml/3.2.1",  # GetFeature's spelling: a first version refused both
+            "text/xml; subtype=gml/3.2.1; charset=utf-8",
+        ]),
+    ],
+)  # fmt: skip
+def test_every_advertised_format_and_its_usual_spellings_are_written(client, parcels, operation, extra, spellings):
+    advertised = _advertised(client, operation)
 
-    assert "application/gml+xml; version=3.2" in advertised
+    assert operation != "GetFeature" or "application/gml+xml; version=3.2" in advertised
     for output_format in [*advertised, *spellings]:
-        status, _ = _get(client, REQUEST="GetFeature", TYPENAMES="parcels", COUNT="1", OUTPUTFORMAT=output_format)
-        assert status == 200, output_format
+        status, body = _get(client, REQUEST=operation, TYPENAMES="parcels", COUNT="1", OUTPUTFORMAT=output_format,
+                            **extra)  # fmt: skip
+        assert status == 200, (output_format, body[:300])
 
 
 @pytest.mark.parametrize(
@@ -48,6 +61,7 @@ def test_every_advertised_format_and_its_usual_spellings_are_written(client, par
         "application/gml+xml; version=3.1",  # was answered in GML 3.2
         "text/xml; subtype=gml/2.1.2",
         "text/xml; subtype=bogus",  # was answered in GML 3.2
+        'text/xml; subtype="gml/3.1.1"',
         "application/json; subtype=bogus",
     ],
 )
