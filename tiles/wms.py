@@ -41,6 +41,7 @@ import datetime
 import decimal
 import functools
 import json
+import logging
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -62,6 +63,7 @@ from .render_slots import RenderBusy, render_slot
 from .styles.stylesheet import largest_scale_denominator, map_scale_denominator
 from .wms_images import MapCanvas, MapWindow, canvas_image, error_image, framed, map_window
 
+logger = logging.getLogger(__name__)
 VERSION = "1.3.0"
 VERSIONS = ("1.3.0", "1.1.1", "1.1.0")
 MAX_SIZE_PX = 4096
@@ -191,10 +193,19 @@ def wms_answer(query: Mapping[str, list[str]], *, service_url: str) -> WmsAnswer
     try:
         return _dispatch(kvp_parameters(query), service_url)
     except Exception as error:
-        refusal = refusal_of(error)
-        if refusal is None:
-            raise
+        refusal = refusal_of(error) or server_fault("WMS")
         return exception_report(refusal, version=version)
+
+
+def server_fault(service: str) -> WmsError:
+    """A fault of the server's own, logged with its traceback and reported to the client as an OWS exception (500)
+    that names nothing of it: a client reads the report it expects, not Django's HTML page."""
+    logger.exception("%s request failed", service)
+    return WmsError(
+        "the request could not be answered: a fault of the server's, which is logged.",
+        code="NoApplicableCode",
+        status=500,
+    )
 
 
 def refusal_of(error: Exception) -> WmsError | None:

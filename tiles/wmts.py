@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
 from . import core, wmts_capabilities
-from .wms import NOT_XML, WmsAnswer, WmsError, kvp_parameters, refusal_of
+from .wms import NOT_XML, WmsAnswer, WmsError, kvp_parameters, refusal_of, server_fault
 from .wmts_capabilities import FORMAT_EXTENSIONS, STYLE, TILE_MATRIX_SET, VERSION, tile_limits, wmts_layers
 
 CAPABILITIES_CONTENT_TYPE = "application/xml; charset=utf-8"  # WMTS §7.1.4: text/xml or application/xml
@@ -79,10 +79,7 @@ def wmts_answer(
             f"REQUEST: '{request[:40]}' is not {OPERATIONS}.", code="OperationNotSupported", locator=request[:40]
         )
     except Exception as error:
-        refusal = ows_refusal(error)
-        if refusal is None:
-            raise
-        return exception_report(refusal)
+        return exception_report(ows_refusal(error) or server_fault("WMTS"))
 
 
 def version_negotiate(accepted: str | None) -> None:
