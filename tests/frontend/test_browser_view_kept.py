@@ -131,6 +131,20 @@ def test_an_enter_forgotten_once_the_text_changes(visit, webmap_city):
     assert visit.errors == []
 
 
+def test_a_first_escape_closes_the_results_and_keeps_the_text_a_second_clears_it(visit, webmap_city):
+    """Escape closed the list and erased what was typed: a search box clears itself on Escape."""
+    page = _search_page(visit, webmap_city, "/")
+    page.fill("#map-search-input", "towers")
+    page.wait_for_selector("#map-search-results li")
+
+    page.keyboard.press("Escape")
+    assert page.locator("#map-search-results").is_hidden()
+    assert page.locator("#map-search-input").input_value() == "towers"
+    page.keyboard.press("Escape")
+    assert page.locator("#map-search-input").input_value() == ""
+    assert visit.errors == []
+
+
 @pytest.mark.parametrize(
     ("path", "zoom_in", "zoom_out", "layers", "close"),
     [("/", "Zoom in", "Zoom out", "Layers", "Close"), ("/ar/", "تكبير", "تصغير", "الطبقات", "إغلاق")],

@@ -545,6 +545,11 @@
                 searchEnterPending = true;
             }
         } else if (event.key === "Escape") {
+            // The first Escape closes the list (or forgets the search on its way) and keeps the text, which a
+            // search box clears on Escape by itself; the next one clears it (ARIA's combobox pattern).
+            if (!searchList.hidden || searchTimer !== null || searchRequest) {
+                event.preventDefault();
+            }
             searchClose();
         }
     });
