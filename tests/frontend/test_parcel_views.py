@@ -127,7 +127,7 @@ def test_an_unknown_parcel_page_is_an_html_404(client, scene):
 
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
-    assert "no parcel with id 987654321." in response.content.decode()
+    assert '<p role="alert">No parcel with id 987654321.</p>' in response.content.decode()  # a sentence, capitalised
 
 
 def test_the_html_page_shows_every_section_in_both_languages(client, scene):
