@@ -1,5 +1,6 @@
 """The home map keeps its view across a change of language and a sign-in, goes to a search's first result on an Enter
-pressed before the results came, and names Leaflet's controls in the page's language (Debian's Chromium)."""
+pressed before the results came, names Leaflet's controls in the page's language, and picks a parcel by keyboard
+(Debian's Chromium)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ from urllib.parse import quote
 import pytest
 
 from layers.services.roles import roles_ensure
-from tests.frontend.test_browser import ADMIN_PASSWORD, _map_view, _search_page, browser, visit, wait_until
+from tests.frontend.test_browser import (
+    ADMIN_PASSWORD,
+    _map_view,
+    _search_page,
+    browser,
+    visit,
+    wait_for_popup,
+    wait_until,
+)
 
 __all__ = ["browser", "visit"]  # the fixtures of test_browser.py, used here
 
@@ -168,4 +177,24 @@ def test_the_map_s_controls_are_named_in_the_page_s_language(
     )
     assert names == [[zoom_in, zoom_in], [zoom_out, zoom_out], [layers, layers], [close, close]]
     assert page.get_by_role("button", name=zoom_in).count() == 1
+    assert visit.errors == []
+
+
+def test_the_keyboard_picks_the_parcel_under_the_cross_at_the_map_s_centre(visit, webmap_city):
+    """Only a click picked a parcel: a keyboard user could reach a parcel's file through the search alone."""
+    _open_at(visit, "/#map=18/29.38015/47.98015")  # parcel 7 of Sharq's block 1 at the centre
+    page = visit.page
+    for _ in range(40):  # to the map, as a keyboard user gets there
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement === document.getElementById('map')"):
+            break
+    cross = page.evaluate("getComputedStyle(document.getElementById('map'), '::after').backgroundImage")
+
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".leaflet-popup .parcel-popup")
+    wait_for_popup(page)
+
+    assert "linear-gradient" in cross  # shown while the map has the keyboard
+    assert page.locator(".leaflet-popup-content").inner_text().split("\n")[0] == "Parcel 7, block 1, Sharq"
+    visit.screenshot("home-keyboard-pick")
     assert visit.errors == []

@@ -348,12 +348,22 @@
         return box;
     }
 
-    map.on("click", function(event) {
+    map.on("click", function(event) { parcelIdentify(event.latlng); });
+    // The keyboard picks the parcel under the cross at the map's centre (home.css), with Enter or Space on the map
+    // itself: the arrows and + and - move it there (Leaflet's), and no click was needed to open a parcel's file.
+    map.getContainer().addEventListener("keydown", function(event) {
+        if (event.target === map.getContainer() && (event.key === "Enter" || event.key === " ")) {
+            event.preventDefault();
+            parcelIdentify(map.getCenter());
+        }
+    });
+
+    function parcelIdentify(latlng) {
         if (map.getZoom() < config.identifyMinZoom) {
             showStatus(config.messages.zoomToPick);
             return;
         }
-        const url = config.identifyUrl + "?lon=" + event.latlng.lng.toFixed(7) + "&lat=" + event.latlng.lat.toFixed(7);
+        const url = config.identifyUrl + "?lon=" + latlng.lng.toFixed(7) + "&lat=" + latlng.lat.toFixed(7);
         fetch(url, {headers: {Accept: "application/json"}}).then(function(response) {
             return response.json().then(function(body) {
                 if (!response.ok) {
@@ -365,12 +375,12 @@
             });
         }).then(function(answer) {
             showStatus("");
-            L.popup().setLatLng(event.latlng).setContent(parcelPopup(answer)).openOn(map);
+            L.popup().setLatLng(latlng).setContent(parcelPopup(answer)).openOn(map);
         }).catch(function(error) {
             showStatus(error instanceof SyntaxError || error instanceof TypeError
                 ? config.messages.identifyFailed : error.message);
         });
-    });
+    }
 
     // Find a street, landmark, area or governorate by name (Arabic or English) and go there.
     const SEARCH_MIN_LENGTH = 2;
