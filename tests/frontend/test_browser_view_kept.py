@@ -1,6 +1,6 @@
 """The home map keeps its view across a change of language and a sign-in, goes to a search's first result on an Enter
-pressed before the results came, names Leaflet's controls in the page's language, and picks a parcel by keyboard
-(Debian's Chromium)."""
+pressed before the results came, names Leaflet's controls in the page's language, picks a parcel by keyboard, and
+lets the keyboard meet the landmarks in reading order (Debian's Chromium)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from urllib.parse import quote
 
 import pytest
 
+from layers.models import Landmark, LandmarkCategory
+from layers.services.features import layer_feature_save
 from layers.services.roles import roles_ensure
+from tests.frontend.conftest import storage_point
 from tests.frontend.test_browser import (
     ADMIN_PASSWORD,
     _map_view,
@@ -197,4 +200,30 @@ def test_the_keyboard_picks_the_parcel_under_the_cross_at_the_map_s_centre(visit
     assert "linear-gradient" in cross  # shown while the map has the keyboard
     assert page.locator(".leaflet-popup-content").inner_text().split("\n")[0] == "Parcel 7, block 1, Sharq"
     visit.screenshot("home-keyboard-pick")
+    assert visit.errors == []
+
+
+# Four mosques at the corners of a square, saved (so numbered) in no reading order: south-east first.
+CORNERS = {"SE": (29.3785, 47.9870), "NW": (29.3815, 47.9830), "SW": (29.3785, 47.9830), "NE": (29.3815, 47.9870)}
+
+
+@pytest.mark.parametrize(("path", "order"), [("/", ["NW", "NE", "SW", "SE"]), ("/ar/", ["NE", "NW", "SE", "SW"])])
+def test_the_keyboard_meets_the_landmarks_in_the_page_s_reading_order(visit, webmap_city, path, order):
+    """The feed's order (by id) jumped about the map; now rows north to south, each in the language's direction."""
+    for corner, (lat, lon) in CORNERS.items():
+        layer_feature_save(feature=Landmark(
+            code=f"LM-{corner}", name_en=f"Mosque {corner}", name_ar=f"مسجد {corner}", category=LandmarkCategory.MOSQUE,
+            area=webmap_city.sharq, geom=storage_point(lon, lat),
+        ))  # fmt: skip
+    _open_at(visit, f"{path}#map=17/29.38000/47.98500")
+    page = visit.page
+    wait_until(page, "document.querySelectorAll('.geoportal-landmark[aria-label*=\"Mosque\"], "
+                     ".geoportal-landmark[aria-label*=\"مسجد\"]').length === 4")  # fmt: skip
+
+    names = page.evaluate(
+        "Array.from(document.querySelectorAll('.geoportal-landmark')).map(target => target.getAttribute('aria-label'))"
+    )
+
+    corners = [name.split(",")[0].split()[-1] for name in names if "Mosque" in name or "مسجد" in name]
+    assert corners == order
     assert visit.errors == []

@@ -159,6 +159,20 @@
         return !overBasemap() || (firstZoom !== undefined && map.getZoom() >= firstZoom);
     }
 
+    // The landmarks in the order the page's language reads the map, so the keyboard meets them so (the feed's is by
+    // id, which jumped about the map): in rows a twelfth of the view high, north first, each row west to east in
+    // English and east to west in Arabic.
+    function inReadingOrder(collection) {
+        const bounds = map.getBounds();
+        const rowHeight = (bounds.getNorth() - bounds.getSouth()) / 12 || 1;
+        function row(feature) { return Math.floor((bounds.getNorth() - feature.geometry.coordinates[1]) / rowHeight); }
+        const features = collection.features.slice().sort(function(a, b) {
+            const across = a.geometry.coordinates[0] - b.geometry.coordinates[0];
+            return row(a) - row(b) || (rtl ? -across : across);
+        });
+        return {type: "FeatureCollection", features: features};
+    }
+
     // The clear target over a basemap icon: wider for a finger (44 px across) than for a mouse.
     const TARGET_RADIUS = window.matchMedia("(pointer: coarse)").matches ? 22 : 10;
     let landmarkCollection = null;
@@ -278,7 +292,7 @@
         });
         landmarks.clearLayers();
         if (landmarkCollection) {
-            landmarks.addData(landmarkCollection);
+            landmarks.addData(inReadingOrder(landmarkCollection));
         }
         landmarks.eachLayer(function(layer) {
             if (layer.feature.properties.code === openCode) {
