@@ -96,6 +96,10 @@ def home_view(request: HttpRequest, language: str = settings.LANGUAGE_CODE) -> H
                         " Salmiya block 10 parcel 5."
                     ),
                     "searchFailed": gettext("The search could not be done."),
+                    "mapKeys": gettext(
+                        "The arrow keys move the map, + and - zoom it, and Enter opens the parcel at the cross in its"
+                        " centre."
+                    ),
                 },
             },
             "other_languages": [

@@ -347,6 +347,7 @@
         const title = document.createElement("strong");
         const area = config.language === "ar" ? parcel.area_name_ar : parcel.area_name_en;
         title.textContent = format(config.messages.parcelTitle, {number: parcel.number, block: parcel.block_no, area: area});
+        title.id = "parcel-popup-title";  // one parcel popup at a time: it describes the popup's link
         box.appendChild(title);
         if (answer.how === "nearest") {
             const note = document.createElement("span");
@@ -358,27 +359,45 @@
         link.href = answer.links.html;
         link.className = "parcel-file-link";
         link.textContent = config.messages.openFile;
+        link.setAttribute("aria-describedby", title.id);
         box.appendChild(link);
         return box;
     }
 
-    map.on("click", function(event) { parcelIdentify(event.latlng); });
-    // The keyboard picks the parcel under the cross at the map's centre (home.css), with Enter or Space on the map
-    // itself: the arrows and + and - move it there (Leaflet's), and no click was needed to open a parcel's file.
-    map.getContainer().addEventListener("keydown", function(event) {
-        if (event.target === map.getContainer() && (event.key === "Enter" || event.key === " ")) {
-            event.preventDefault();
-            parcelIdentify(map.getCenter());
+    map.on("click", function(event) { parcelIdentify(event.latlng, false); });
+    // The keyboard picks the parcel under the cross at the map's centre (home.css), with Enter on the map itself: the
+    // arrows and + and - move it there (Leaflet's), and no click was needed to open a parcel's file. The map says so
+    // to a screen reader (its description). Not Space: on a map focused by a click it scrolls the page, as ever.
+    const mapKeys = document.createElement("span");
+    mapKeys.id = "map-keys";
+    mapKeys.className = "visually-hidden";
+    mapKeys.textContent = config.messages.mapKeys;
+    element.parentNode.insertBefore(mapKeys, element);
+    element.setAttribute("aria-describedby", mapKeys.id);
+    element.setAttribute("aria-keyshortcuts", "Enter");
+    element.addEventListener("keydown", function(event) {
+        if (event.target !== element || event.key !== "Enter"
+                || event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) {
+            return;
+        }
+        event.preventDefault();
+        if (!event.repeat) {  // held down, a key repeats: one pick (the identify API is rate-limited), not 30 a second
+            parcelIdentify(map.getCenter(), true);
         }
     });
 
-    function parcelIdentify(latlng) {
+    let identifyRequest = null;
+    function parcelIdentify(latlng, byKeyboard) {
         if (map.getZoom() < config.identifyMinZoom) {
             showStatus(config.messages.zoomToPick);
             return;
         }
+        if (identifyRequest) {
+            identifyRequest.abort();  // an earlier pick's answer must not open its popup after this one's
+        }
+        identifyRequest = new AbortController();
         const url = config.identifyUrl + "?lon=" + latlng.lng.toFixed(7) + "&lat=" + latlng.lat.toFixed(7);
-        fetch(url, {headers: {Accept: "application/json"}}).then(function(response) {
+        fetch(url, {headers: {Accept: "application/json"}, signal: identifyRequest.signal}).then(function(response) {
             return response.json().then(function(body) {
                 if (!response.ok) {
                     // Said in the page's language: the API's own message is English, for developers.
@@ -388,9 +407,20 @@
                 return body;
             });
         }).then(function(answer) {
-            showStatus("");
-            L.popup().setLatLng(latlng).setContent(parcelPopup(answer)).openOn(map);
+            identifyRequest = null;
+            // Picked by keyboard: the popup's link takes the focus (named by the parcel it opens), or the status
+            // line says there is no parcel there; a screen reader had heard nothing.
+            showStatus(byKeyboard && !answer.parcel_id ? config.messages.noParcel : "");
+            const popup = L.popup().setLatLng(latlng).setContent(parcelPopup(answer)).openOn(map);
+            const link = byKeyboard ? popup.getElement().querySelector(".parcel-file-link") : null;
+            if (link) {
+                link.focus();
+            }
         }).catch(function(error) {
+            if (error.name === "AbortError") {
+                return;
+            }
+            identifyRequest = null;
             showStatus(error instanceof SyntaxError || error instanceof TypeError
                 ? config.messages.identifyFailed : error.message);
         });
