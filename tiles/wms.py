@@ -26,11 +26,11 @@ deepest zoom (``VectorSource.columns``), and where a feature lies as the WFS pub
 and area code, ``INFO_LOCATION_COLUMNS``), nothing else; retired features are left out by the same
 filter as the tiles'. Owners, permits and documents are in no layer.
 
-Bad requests get HTTP 400 (a busy renderer, or a statement stopped by the database's time limit,
-503) with an OGC ServiceExceptionReport, in the request's version, that says what was wrong. A GetMap or a
-GetFeatureInfo may ask for its errors in an image instead (EXCEPTIONS, WMS 1.3.0 §7.3.3.11 and Table 9): INIMAGE
-draws the message, BLANK leaves the image empty, in the FORMAT, size and background of the map asked
-(``exception_image``), once those are known to be valid; before that, or without them, the report is XML.
+Bad requests get HTTP 400 (a busy renderer, or a statement stopped by the database's time limit, 503; a fault of the
+server's own 500, naming nothing of it) with an OGC ServiceExceptionReport, in the request's version, that says what
+was wrong. A GetMap or a GetFeatureInfo may ask for its errors in an image instead (EXCEPTIONS, WMS 1.3.0 §7.3.3.11
+and Table 9): INIMAGE draws the message, BLANK leaves the image empty, in the FORMAT, size and background of the map
+asked (``exception_image``), once those are known to be valid; before that, or without them, the report is XML.
 Sizes are bounded: ``MAX_SIZE_PX`` a side, ``MAX_LAYERS`` layers, ``FEATURE_COUNT_MAX`` features,
 and a query string of at most ``QUERY_MAX_BYTES``.
 """
@@ -193,14 +193,16 @@ def wms_answer(query: Mapping[str, list[str]], *, service_url: str) -> WmsAnswer
     try:
         return _dispatch(kvp_parameters(query), service_url)
     except Exception as error:
-        refusal = refusal_of(error) or server_fault("WMS")
+        refusal = refusal_of(error) or server_fault("WMS", query)
         return exception_report(refusal, version=version)
 
 
-def server_fault(service: str) -> WmsError:
-    """A fault of the server's own, logged with its traceback and reported to the client as an OWS exception (500)
-    that names nothing of it: a client reads the report it expects, not Django's HTML page."""
-    logger.exception("%s request failed", service)
+def server_fault(service: str, query: Mapping[str, list[str]]) -> WmsError:
+    """A fault of the server's own, logged with its traceback and the request's parameters, and reported to the
+    client as an OWS exception (500) that names nothing of it: a client reads the report it expects, not Django's
+    HTML page. (Django logs the 500 too, without the traceback.)"""
+    asked = "&".join(f"{name}={value}" for name, values in query.items() for value in values)
+    logger.exception("%s request failed: %s", service, asked[:600])
     return WmsError(
         "the request could not be answered: a fault of the server's, which is logged.",
         code="NoApplicableCode",
@@ -209,7 +211,7 @@ def server_fault(service: str) -> WmsError:
 
 
 def refusal_of(error: Exception) -> WmsError | None:
-    """What ``error`` tells the client, as a WmsError; None for a fault of the server's own (raised on: a 500)."""
+    """What ``error`` tells the client, as a WmsError; None for a fault of the server's own (see server_fault)."""
     if isinstance(error, WmsError):
         return error
     if isinstance(error, RenderBusy | StatementTimedOut):

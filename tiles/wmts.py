@@ -8,7 +8,8 @@ limits; TileMatrix is the zoom, TileCol x and TileRow y). GetCapabilities negoti
 exception code of WMTS Table 24 (GetTile) or OWS Common Table 25 (GetCapabilities's VersionNegotiationFailed) and
 that table's HTTP status: MissingParameterValue, InvalidParameterValue and TileOutOfRange 400, with the parameter as
 ``locator``; OperationNotSupported 501, located at the operation; NoApplicableCode for the server's own trouble,
-with no locator: 503 and Retry-After for a busy renderer or the database's time limit.
+with no locator: 503 and Retry-After for a busy renderer or the database's time limit, 500 for a fault of the
+server's own (tiles/wms.py server_fault: logged, and named nothing of in the report).
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def wmts_answer(
             f"REQUEST: '{request[:40]}' is not {OPERATIONS}.", code="OperationNotSupported", locator=request[:40]
         )
     except Exception as error:
-        return exception_report(ows_refusal(error) or server_fault("WMTS"))
+        return exception_report(ows_refusal(error) or server_fault("WMTS", query))
 
 
 def version_negotiate(accepted: str | None) -> None:
@@ -92,7 +93,8 @@ def version_negotiate(accepted: str | None) -> None:
 
 
 def ows_refusal(error: Exception) -> WmsError | None:
-    """What ``error`` tells a WMTS client, in OWS's exception codes; None for a fault of the server's own (a 500).
+    """What ``error`` tells a WMTS client, in OWS's exception codes; None for a fault of the server's own (a 500:
+    tiles/wms.py server_fault).
 
     The tile service's refusals carry its own codes (tiles/core.py: NotFound 404, ServerBusy and StatementTimedOut
     503): a refusal of the request is an InvalidParameterValue (400) at the parameter its field names, and the

@@ -42,7 +42,8 @@ def test_a_wms_map_that_fails_is_an_exception_report_naming_nothing_of_the_fault
     assert SECRET not in response.content.decode()
     report = ET.fromstring(response.content)  # noqa: S314 - our own answer
     assert report.find(exception).get("code") == "NoApplicableCode"
-    assert SECRET in caplog.text  # the traceback is logged for the operator
+    assert SECRET in caplog.text  # the traceback is logged for the operator, with what was asked
+    assert "request failed: SERVICE=WMS" in caplog.text and "LAYERS=parcels" in caplog.text  # noqa: PT018
 
 
 def test_a_wmts_request_that_fails_is_an_ows_exception_report_naming_nothing_of_the_fault(
