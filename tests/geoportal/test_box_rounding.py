@@ -44,6 +44,7 @@ def _holds(advertised, true) -> bool:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("municipality")  # its governorates: a transactional test before may have flushed them
 def test_the_wms_wmts_and_ogc_api_boxes_of_the_parcels_hold_them(client):
     scene_build()
     true = _parcels_box()
