@@ -1,5 +1,5 @@
-"""A polygon's name (an area's, a governorate's, a block's number, a zone's code) is drawn once and whole, wherever its
-point falls among the metatiles.
+"""A polygon's name (an area's, a governorate's, a block's or parcel's number, a zone's code) is drawn once and whole,
+wherever its point falls among the metatiles.
 
 Mapnik placed it at the polygon's interior point in each metatile the polygon reaches, and dropped it there if it
 crossed the metatile's edge (avoid-edges, which keeps names from being cut): a name whose point lay within half its
@@ -10,6 +10,7 @@ The name is now drawn by the metatile that holds its point, moved in from that m
 
 from __future__ import annotations
 
+import datetime
 import io
 from decimal import Decimal
 
@@ -20,6 +21,8 @@ from PIL import Image
 
 from layers.models import Area, Block, Governorate, ZoningZone
 from layers.services.features import layer_feature_save
+from layers.services.parcels import parcel_create
+from tests.factories import parcel_survey
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.tiles.scene import tile_of
 from tiles.grid import tile_bounds
@@ -30,10 +33,17 @@ SIZE = 2  # tiles a side of each metatile rendered here
 PX = 256
 # Each layer's zoom here, and its name's ink on its halo: areas-name's #5e4c35 (tiles/styles/areas.xml), blocks-number's
 # #6f6f6f at 0.9 opacity over white (blocks.xml; the outline, 0.8 opaque, is no such opaque pixel), zoning-code's
-# #333333 (zoning.xml; the fill is 0.4 opaque, the outline red).
-LAYERS = {"areas": (13, (94, 76, 53)), "blocks": (16, (126, 126, 126)), "zoning": (16, (51, 51, 51))}
+# #333333 (zoning.xml; the fill is 0.4 opaque, the outline red); for parcels-number (parcels.xml) see _name_ink.
+LAYERS = {
+    "areas": (13, (94, 76, 53)),
+    "blocks": (16, (126, 126, 126)),
+    "zoning": (16, (51, 51, 51)),
+    "parcels": (17, None),  # its ink: see _name_ink
+}
 # The longest code of the demo's master plan, wider than its zone here: the margin is the code's own.
 ZONE_CODE = "SHUWAIKH_INDUSTRIAL-IN-1"
+# A long parcel number (the demo's have up to four characters): the margin is the number's own.
+PARCEL_NUMBER = "10245-B"
 
 
 def _rgba(png: bytes) -> np.ndarray:
@@ -48,13 +58,17 @@ def _metatile(layer: str, x0: int, y0: int) -> np.ndarray:
 
 def _name_ink(layer: str, image: np.ndarray) -> np.ndarray:
     """Where the name's letters are: its dark fill, not the polygon's light fill or its outline."""
+    if layer == "parcels":
+        # A number's letters are too thin at 9 px for their colour to show; its white halo, opaque over the parcel's
+        # fill (0.85 opaque, yellow like the outline), is where the number is.
+        return (image[..., 3] > 250) & (image[..., 0] - image[..., 2] < 30)
     close = np.abs(image[..., :3] - np.array(LAYERS[layer][1])).sum(axis=2) < 60
     return close & (image[..., 3] > 200)
 
 
 def _polygon_across_an_edge(layer: str, offset_px: float) -> tuple[int, int]:
-    """An area (or a block in it, or a zone) whose point (a rectangle's centre) lies ``offset_px`` east of a
-    metatile's west edge; that metatile's (x0, y0)."""
+    """An area (or a block in it, a parcel in that, or a zone) whose point (a rectangle's centre) lies ``offset_px``
+    east of a metatile's west edge; that metatile's (x0, y0)."""
     z = LAYERS[layer][0]
     _, x, y = tile_of(SALMIYA_X, SALMIYA_Y, z)
     x0, y0 = x - x % SIZE, y - y % SIZE
@@ -71,8 +85,12 @@ def _polygon_across_an_edge(layer: str, offset_px: float) -> tuple[int, int]:
         feature=Area(code="EDGE", name_en="Edge", name_ar="حافة", governorate=Governorate.objects.get(code="KW-HA"),
                      geom=geom)
     )  # fmt: skip
-    if layer == "blocks":
-        layer_feature_save(feature=Block(area=area, number="7", geom=geom))
+    if layer in ("blocks", "parcels"):
+        block = layer_feature_save(feature=Block(area=area, number="7", geom=geom))
+    if layer == "parcels":
+        parcel_create(
+            block=block, number=PARCEL_NUMBER, survey=parcel_survey(geom[0]), valid_from=datetime.date(2024, 1, 1)
+        )
     if layer == "zoning":
         layer_feature_save(feature=_zoning_zone(geom))
     return x0, y0

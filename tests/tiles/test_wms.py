@@ -584,7 +584,7 @@ def test_in_a_map_of_several_layers_every_name_is_drawn_over_every_fill():
     assert all(not name.endswith(("-names", "-numbers")) for name in order[:first_label])
     assert order[first_label:] == [
         "governorate-names", "area-names", "street-names", "landmark-names", "block-numbers", "parcel-numbers",
-        "street-names",
+        "parcel-numbers", "street-names",
     ]  # fmt: skip
 
 
