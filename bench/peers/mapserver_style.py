@@ -1,6 +1,7 @@
 """Translate our parcel stylesheet (tiles/styles/parcels.xml, Mapnik XML) into MapServer CLASS
 blocks, so that MapServer draws what we draw: fill by land use, zoom-dependent outlines, dashed
-outlines by status, numbers at high zoom. Only the constructs that file uses are understood
+outlines by status, numbers at high zoom (placed by MapServer in each polygon; ours come from a second query,
+tiles/styles/sources.py's parcel_labels). Only the constructs that file uses are understood
 (one ``[field] = 'value'`` filter per rule, minzoom/maxzoom); anything else is refused."""
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from django.contrib.gis.geos import MultiPolygon, Polygon
+from django.contrib.gis.geos import GEOSGeometry, MultiPolygon, Polygon
 from PIL import Image
 
 from layers.models import Area, Block, Governorate, ZoningZone
@@ -60,7 +60,7 @@ def _name_ink(layer: str, image: np.ndarray) -> np.ndarray:
     """Where the name's letters are: its dark fill, not the polygon's light fill or its outline."""
     if layer == "parcels":
         # A number's letters are too thin at 9 px for their colour to show; its white halo, opaque over the parcel's
-        # fill (0.85 opaque, yellow like the outline), is where the number is.
+        # fill (0.85 opaque), is where the number is: the fill and the outline are yellow and brown (R - B ≥ 50).
         return (image[..., 3] > 250) & (image[..., 0] - image[..., 2] < 30)
     close = np.abs(image[..., :3] - np.array(LAYERS[layer][1])).sum(axis=2) < 60
     return close & (image[..., 3] > 200)
@@ -119,3 +119,73 @@ def test_a_name_whose_point_is_near_a_metatile_edge_is_drawn_once_whole(layer, o
     columns = np.flatnonzero(holder.any(axis=0))
     assert columns.min() > 0  # whole: it touches neither edge
     assert columns.max() < SIZE * PX - 1
+
+
+def _label_source_rows(source: str, z: int, x0: int, y0: int) -> list[tuple]:
+    """The rows of a label source for the metatile at (x0, y0), as Mapnik asks for them (buffer-size 0)."""
+    from django.db import connection
+
+    from tiles.styles.scales import scale_denominator
+    from tiles.styles.sources import SOURCES
+
+    west, _, _, north = tile_bounds(z, x0, y0)
+    _, south, east, _ = tile_bounds(z, x0 + SIZE - 1, y0 + SIZE - 1)
+    metres_per_px = (east - west) / (SIZE * PX)
+    sql = (
+        SOURCES[source]
+        .replace("!bbox!", f"ST_MakeEnvelope({west}, {south}, {east}, {north}, 3857)")
+        .replace("!scale_denominator!", str(scale_denominator(z)))
+        .replace("!pixel_width!", str(metres_per_px))
+        .replace("!pixel_height!", str(metres_per_px))
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetchall()
+
+
+def test_a_parcel_narrower_than_its_number_s_margin_keeps_its_number_on_its_own_ground():
+    """Moved in from the metatile's edge by half its width, a narrow parcel's number landed on its neighbour, whose own
+    number was then dropped: a wrong number on the map. Now it goes to a point of its own parcel inside the moved-in
+    box, or is not drawn."""
+    z = LAYERS["parcels"][0]
+    _, x, y = tile_of(SALMIYA_X, SALMIYA_Y, z)
+    x0, y0 = x - x % SIZE, y - y % SIZE
+    west, _, east, north = tile_bounds(z, x0, y0)
+    metres_per_px = (east - west) / PX
+    ground = Polygon.from_bbox(
+        (
+            west - 100 * metres_per_px,
+            north - 250 * metres_per_px,
+            west + 100 * metres_per_px,
+            north - 120 * metres_per_px,
+        )
+    )
+    ground = MultiPolygon(ground, srid=3857).transform(31901, clone=True)
+    area = layer_feature_save(
+        feature=Area(code="EDGE", name_en="Edge", name_ar="حافة", governorate=Governorate.objects.get(code="KW-HA"),
+                     geom=ground)
+    )  # fmt: skip
+    block = layer_feature_save(feature=Block(area=area, number="7", geom=ground))
+    # Plots 17 px wide (an 18 m frontage at zoom 17), side by side across the metatile's west edge, 30 px deep.
+    parcels = {}
+    for index in range(-3, 4):
+        left = west + (index * 17 - 6) * metres_per_px
+        ring = Polygon.from_bbox(
+            (left, north - 200 * metres_per_px, left + 17 * metres_per_px, north - 170 * metres_per_px)
+        )
+        ring.srid = 3857
+        number = f"{300 + index}"
+        parcels[number] = ring
+        parcel_create(
+            block=block, number=number, survey=parcel_survey(ring.transform(31901, clone=True)),
+            valid_from=datetime.date(2024, 1, 1),
+        )  # fmt: skip
+
+    drawn = {}
+    for metatile_x0 in (x0 - SIZE, x0):
+        for number, point in _label_source_rows("parcel_labels", z, metatile_x0, y0):
+            assert number not in drawn  # by one metatile only
+            drawn[number] = point
+    for number, point in drawn.items():
+        assert GEOSGeometry(point).intersects(parcels[number]), number  # on its own parcel, not a neighbour's
+    assert len(drawn) >= 5  # those far enough from the edge, at least

@@ -1,16 +1,24 @@
 """The SQL behind each Mapnik data source: only current features, only the columns a style reads.
 
 Each query reads the stored EPSG:3857 copy (``geom_3857``, GiST-indexed) so PostGIS never transforms
-at render time. Mapnik's PostGIS plug-in replaces ``!bbox!`` with the buffered metatile extent.
-Queries that feed labels are ordered by importance, then by a stable key: Mapnik places labels in
-feature order, so the major name wins where names collide, and the same data always gives the same
-tiles.
+at render time. Mapnik's PostGIS plug-in replaces ``!bbox!`` with the buffered metatile extent (the
+metatile's own box for the label layers, whose buffer-size is 0). Queries that feed labels are ordered
+by importance, then by a stable key: Mapnik places labels in feature order, so the major name wins
+where names collide, and the same data always gives the same tiles.
 """
 
 from __future__ import annotations
 
-# Metres per pixel at the map's scale (Mapnik's standard 0.28 mm pixel; the @2x twin has the same denominator).
-_METRES_PER_PX = "(0.00028 * !scale_denominator!)"
+from .scales import PIXEL_M, largest_scale_denominator
+
+# Web Mercator metres per pixel of a label's size, across and down. A tile's pixel at the map's scale (Mapnik's
+# standard 0.28 mm pixel; the @2x twin has the same denominator, its labels drawn twice the size on pixels half as
+# wide). A WMS map of another CRS is drawn at scale factor 1, and its scale is in its own CRS's units: its pixel in
+# the data's Web Mercator box (!pixel_width!, !pixel_height!) is 1/cos(latitude) longer, 1.14 times at Kuwait's.
+_MERCATOR_PER_PX = (
+    f"GREATEST({PIXEL_M} * !scale_denominator!, !pixel_width!)",
+    f"GREATEST({PIXEL_M} * !scale_denominator!, !pixel_height!)",
+)
 
 
 def _label_points(
@@ -21,34 +29,49 @@ def _label_points(
     key: str = "code",
     where: str = "TRUE",
     point: str = "ST_PointOnSurface(geom_3857)",
+    on_own_ground: bool = False,
 ) -> str:
     """A polygon's name, drawn at a point of it, by the metatile that holds that point alone.
 
     Mapnik placed such a name at the polygon's interior point in every metatile the polygon reaches, and dropped it
     (avoid-edges) in each where it crossed the edge: a name whose point lay within half its width of a metatile's
-    edge was drawn by neither, as four of the six governorates' names were at zoom 9. Here the point is taken once
-    (ST_PointOnSurface, so the same in every metatile), only the metatile whose box holds it (its west and north
-    edges included, not its east and south ones) draws the name, and the point is moved in from that box's edges by
-    ``margin_px`` (half the widest name's width and height, at the map's scale; or an SQL expression of the label's
-    own columns giving its half width in pixels), so the name fits whole. With the label layer's buffer-size 0 (its
+    edge was drawn by neither, as four of the six governorates' names were at zoom 9. Here the point (``point``,
+    the same in every metatile) is taken once, only the metatile whose box holds it (its west and north edges
+    included, not its east and south ones) draws the name, and the point is moved in from that box's edges by
+    ``margin_px`` (half the widest name's width and height; or SQL expressions of the label's own columns and the
+    map's scale giving them in pixels), so the name fits whole. With ``on_own_ground``, a name so moved out of its
+    polygon (a parcel narrower than its number) goes to a point of the polygon's part inside the moved-in box
+    instead, or, with no such part, is not drawn: never on a neighbour's ground (a wrong parcel number); an area's or
+    a zone's name, often wider than its polygon, is drawn where it fits. With the label layer's buffer-size 0 (its
     !bbox! is the metatile's own box) each name is drawn once, whole. ``columns`` are what the label reads, of the
-    rows ``where`` keeps, at ``point``; the largest polygon's name comes first (it wins where names collide), then
-    ``key``'s.
+    rows ``where`` keeps; the largest polygon's name comes first (it wins where names collide), then ``key``'s.
     """
-    x_margin, y_margin = (f"({px} * {_METRES_PER_PX})" for px in margin_px)
-    # Our own table name and numbers only.
+    x_margin, y_margin = (f"(({px}) * {per_px})" for px, per_px in zip(margin_px, _MERCATOR_PER_PX, strict=True))
+    # Our own table name and numbers only. OFFSET 0 keeps each subquery whole: merged into the outer query, its
+    # point was computed at each of its uses (a z17 metatile's parcel numbers: 13 ms, against 4 ms so).
+    moved = "ST_SetSRID(ST_MakePoint(moved_x, moved_y), 3857)"
+    inner_box = "ST_MakeEnvelope(inner_x0, inner_y0, inner_x1, inner_y1, 3857)"
+    placed = (
+        "CASE WHEN moved_x = ST_X(point) AND moved_y = ST_Y(point) THEN point"
+        f" WHEN ST_Intersects(shape, {moved}) THEN {moved}"
+        f" WHEN ST_Intersects(shape, {inner_box}) THEN ST_PointOnSurface(ST_Intersection(shape, {inner_box})) END"
+        if on_own_ground
+        else moved
+    )
     return (
-        f"SELECT {columns}, ST_SetSRID(ST_MakePoint("  # noqa: S608
-        f"LEAST(GREATEST(ST_X(point), ST_XMin(!bbox!) + {x_margin}), ST_XMax(!bbox!) - {x_margin}), "
-        f"LEAST(GREATEST(ST_Y(point), ST_YMin(!bbox!) + {y_margin}), ST_YMax(!bbox!) - {y_margin})), 3857)"
-        " AS geom_3857 "
-        f"FROM (SELECT {columns}, {key} AS label_key, ST_Area(geom_3857) AS area,"
+        f"SELECT {columns}, geom_3857 FROM (SELECT {columns}, label_key, area, {placed} AS geom_3857 "  # noqa: S608
+        f"FROM (SELECT {columns}, label_key, area, shape, point, inner_x0, inner_y0, inner_x1, inner_y1, "
+        "LEAST(GREATEST(ST_X(point), inner_x0), inner_x1) AS moved_x, "
+        "LEAST(GREATEST(ST_Y(point), inner_y0), inner_y1) AS moved_y "
+        f"FROM (SELECT {columns}, label_key, area, shape, point, "
+        f"ST_XMin(!bbox!) + {x_margin} AS inner_x0, ST_YMin(!bbox!) + {y_margin} AS inner_y0, "
+        f"ST_XMax(!bbox!) - {x_margin} AS inner_x1, ST_YMax(!bbox!) - {y_margin} AS inner_y1 "
+        f"FROM (SELECT {columns}, {key} AS label_key, ST_Area(geom_3857) AS area, geom_3857 AS shape,"
         f" {point} AS point "
-        # OFFSET 0 keeps the subquery whole: merged into the outer query, its point was computed at each of the
-        # point's six uses (a z17 metatile's parcel numbers: 13 ms, against 4 ms so).
         f"FROM {table} WHERE {where} AND geom_3857 && !bbox! OFFSET 0) AS labelled "
         "WHERE ST_X(point) >= ST_XMin(!bbox!) AND ST_X(point) < ST_XMax(!bbox!) "
-        "AND ST_Y(point) > ST_YMin(!bbox!) AND ST_Y(point) <= ST_YMax(!bbox!) "
+        "AND ST_Y(point) > ST_YMin(!bbox!) AND ST_Y(point) <= ST_YMax(!bbox!)) AS boxed) AS moved_in "
+        "OFFSET 0) AS placed WHERE geom_3857 IS NOT NULL "
         "ORDER BY area DESC, label_key"
     )
 
@@ -94,15 +117,21 @@ SOURCES: dict[str, str] = {
         "SELECT land_use, status, geom_3857 FROM layers_parcel "
         "WHERE status <> 'retired' AND geom_3857 && !bbox! ORDER BY id"
     ),
-    # A parcel's number is one line of at most 16 characters (layers/models/parcels.py): its half width is at most
-    # 4 px a character and the halo, at zoom 18's size (tiles/styles/parcels.xml; a digit is 7 px wide there).
+    # A parcel's number is one line of at most 16 characters (layers/models/parcels.py), 9 px high at zoom 17 and
+    # 11 px from 18 (tiles/styles/parcels.xml): its half width is at most half an em a character (a digit is 0.57
+    # em, W and ص 0.9) and the halo.
     "parcel_labels": _label_points(
         "layers_parcel",
-        ("4 * char_length(number) + 2", 8),
+        (
+            f"(CASE WHEN !scale_denominator! < {largest_scale_denominator(18)} THEN 5.5 ELSE 4.5 END)"
+            " * char_length(number) + 2",
+            8,
+        ),  # fmt: skip
         columns="number",
         key="id",
         where="status <> 'retired'",
         point=_INTERIOR_POINT,
+        on_own_ground=True,
     ),
     "zoning": (
         "SELECT code, category, geom_3857 FROM layers_zoningzone WHERE retired_on IS NULL AND geom_3857 && !bbox! "

@@ -24,16 +24,14 @@ import xml.etree.ElementTree as ET  # noqa: S405 -- we parse only our own files,
 from collections.abc import Sequence
 from pathlib import Path
 
-from tiles.grid import TILE_SIZE, WORLD_HALF
+from tiles.grid import WORLD_HALF
 from tiles.layers import LAYERS
 
+from .scales import PIXEL_M, largest_scale_denominator, scale_denominator
 from .sources import SOURCES
 
 STYLES_DIR = Path(__file__).resolve().parent
 WEB_MERCATOR = "epsg:3857"
-PIXEL_M = 0.00028  # the pixel Mapnik assumes, as the OGC's standard rendering pixel (WMS 1.3.0 §7.2.4.6.9)
-# The scale denominator of a zoom-0 tile: metres per pixel over that pixel.
-_Z0_SCALE_DENOMINATOR = 2 * WORLD_HALF / TILE_SIZE / PIXEL_M
 METRES_PER_DEGREE = 2 * WORLD_HALF / 360  # how Mapnik measures a geographic map's scale (6378137 × 2π / 360)
 
 # Mapnik falls back through a fontset glyph by glyph, so Latin and Arabic runs of one label each
@@ -55,17 +53,6 @@ _DATASOURCE_DEFAULTS = {
     "extent": f"{-WORLD_HALF},{-WORLD_HALF},{WORLD_HALF},{WORLD_HALF}",
     "estimate_extent": "false",
 }
-
-
-def scale_denominator(zoom: float) -> float:
-    """Return the scale denominator Mapnik computes for a 256 px tile at ``zoom`` (or at 512 px @2x)."""
-    return _Z0_SCALE_DENOMINATOR / 2**zoom
-
-
-def largest_scale_denominator(first_zoom: int) -> float:
-    """Return the scale denominator below which something drawn from ``first_zoom`` on is drawn (half a
-    zoom out, so that float rounding never hides it at that zoom)."""
-    return scale_denominator(first_zoom - 0.5)
 
 
 def map_scale_denominator(*, width: float, width_px: int, geographic: bool) -> float:
@@ -131,8 +118,9 @@ def _is_label_layer(layer: ET.Element) -> bool:
 
 
 def is_label_layer_name(name: str) -> bool:
-    """Whether a stylesheet's Layer of this name draws only names or numbers (last in a map of several layers)."""
-    return name.endswith(("-names", "-numbers"))
+    """Whether a stylesheet's Layer of this name draws only names, numbers or codes (last in a map of several
+    layers)."""
+    return name.endswith(("-names", "-numbers", "-codes"))
 
 
 def _stylesheet(root: ET.Element, database: dict[str, str]) -> str:
