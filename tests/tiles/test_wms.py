@@ -586,11 +586,6 @@ def test_in_a_map_of_several_layers_every_name_is_drawn_over_every_fill():
         "governorate-names", "area-names", "street-names", "landmark-names", "block-numbers", "parcel-numbers",
         "parcel-numbers", "street-names",
     ]  # fmt: skip
-    # A zone's codes too: over LAYERS=zoning,parcels the parcels' fill covered them.
-    document = ET.fromstring(stylesheets_combined_xml(["zoning", "parcels"], database={}))  # noqa: S314
-    assert [layer.get("name") for layer in document.findall("Layer")] == [
-        "zoning", "parcels", "zoning-codes", "parcel-numbers",
-    ]  # fmt: skip
 
 
 # GetLegendGraphic

@@ -2,9 +2,9 @@
 
 Each query reads the stored EPSG:3857 copy (``geom_3857``, GiST-indexed) so PostGIS never transforms
 at render time. Mapnik's PostGIS plug-in replaces ``!bbox!`` with the buffered metatile extent (the
-metatile's own box for the label layers, whose buffer-size is 0). Queries that feed labels are ordered
-by importance, then by a stable key: Mapnik places labels in feature order, so the major name wins
-where names collide, and the same data always gives the same tiles.
+metatile's own box for the label layers whose buffer-size is 0; a WMS map's own box). Queries that
+feed labels are ordered by importance, then by a stable key: Mapnik places labels in feature order,
+so the major name wins where names collide, and the same data always gives the same tiles.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from .scales import PIXEL_M, largest_scale_denominator
 
 # Web Mercator metres per pixel of a label's size, across and down. A tile's pixel at the map's scale (Mapnik's
 # standard 0.28 mm pixel; the @2x twin has the same denominator, its labels drawn twice the size on pixels half as
-# wide). A WMS map of another CRS is drawn at scale factor 1, and its scale is in its own CRS's units: its pixel in
-# the data's Web Mercator box (!pixel_width!, !pixel_height!) is 1/cos(latitude) longer, 1.14 times at Kuwait's.
+# wide). A WMS map of another CRS is drawn at scale factor 1, its scale taken in its own CRS: its pixel in the data's
+# Web Mercator box (!pixel_width!, !pixel_height!) is longer, 1/cos(latitude) (1.14 at Kuwait's) in KTM or UTM, and
+# down only in WGS 84.
 _MERCATOR_PER_PX = (
     f"GREATEST({PIXEL_M} * !scale_denominator!, !pixel_width!)",
     f"GREATEST({PIXEL_M} * !scale_denominator!, !pixel_height!)",
@@ -118,8 +119,9 @@ SOURCES: dict[str, str] = {
         "WHERE status <> 'retired' AND geom_3857 && !bbox! ORDER BY id"
     ),
     # A parcel's number is one line of at most 16 characters (layers/models/parcels.py), 9 px high at zoom 17 and
-    # 11 px from 18 (tiles/styles/parcels.xml): its half width is at most half an em a character (a digit is 0.57
-    # em, W and ص 0.9) and the halo.
+    # 11 px from 18 (tiles/styles/parcels.xml): its half width is half an em a character and the halo for digits and
+    # Latin letters (a digit is 0.57 em, W 0.9); an Arabic letter alone is up to 1.3 em wide, and fits only because
+    # avoid-edges leaves out the halo.
     "parcel_labels": _label_points(
         "layers_parcel",
         (

@@ -118,9 +118,8 @@ def _is_label_layer(layer: ET.Element) -> bool:
 
 
 def is_label_layer_name(name: str) -> bool:
-    """Whether a stylesheet's Layer of this name draws only names, numbers or codes (last in a map of several
-    layers)."""
-    return name.endswith(("-names", "-numbers", "-codes"))
+    """Whether a stylesheet's Layer of this name draws only names or numbers (last in a map of several layers)."""
+    return name.endswith(("-names", "-numbers"))
 
 
 def _stylesheet(root: ET.Element, database: dict[str, str]) -> str:
