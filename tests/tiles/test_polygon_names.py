@@ -13,13 +13,15 @@ from __future__ import annotations
 import datetime
 import io
 from decimal import Decimal
+from typing import NamedTuple
 
 import numpy as np
 import pytest
 from django.contrib.gis.geos import GEOSGeometry, MultiPolygon, Polygon
+from django.db import connection, transaction
 from PIL import Image
 
-from layers.models import Area, Block, Governorate, ZoningZone
+from layers.models import Area, Block, Governorate, Parcel, ZoningZone
 from layers.services.features import layer_feature_save
 from layers.services.parcels import parcel_create
 from tests.factories import parcel_survey
@@ -27,6 +29,8 @@ from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.tiles.scene import tile_of
 from tiles.grid import tile_bounds
 from tiles.raster import render_metatile
+from tiles.styles.scales import scale_denominator
+from tiles.styles.sources import SOURCES
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("municipality")]
 SIZE = 2  # tiles a side of each metatile rendered here
@@ -42,16 +46,17 @@ LAYERS = {
 }
 # The longest code of the demo's master plan, wider than its zone here: the margin is the code's own.
 ZONE_CODE = "SHUWAIKH_INDUSTRIAL-IN-1"
-# A long parcel number (the demo's have up to four characters): the margin is the number's own.
-PARCEL_NUMBER = "10245-B"
+# A long parcel number of the widest Latin letter (W, 0.9 em; the demo's numbers are up to four digits): the margin is
+# the number's own, half an em a character of its size at each zoom.
+PARCEL_NUMBER = "WWWWWWW"
 
 
 def _rgba(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA")).astype(int)
 
 
-def _metatile(layer: str, x0: int, y0: int) -> np.ndarray:
-    tiles = render_metatile(layer=layer, z=LAYERS[layer][0], x0=x0, y0=y0, size=SIZE)
+def _metatile(layer: str, z: int, x0: int, y0: int, scale: int) -> np.ndarray:
+    tiles = render_metatile(layer=layer, z=z, x0=x0, y0=y0, size=SIZE, scale=scale)
     rows = [np.hstack([_rgba(tiles[(x0 + column, y0 + row)]) for column in range(SIZE)]) for row in range(SIZE)]
     return np.vstack(rows)
 
@@ -66,34 +71,71 @@ def _name_ink(layer: str, image: np.ndarray) -> np.ndarray:
     return close & (image[..., 3] > 200)
 
 
-def _polygon_across_an_edge(layer: str, offset_px: float) -> tuple[int, int]:
-    """An area (or a block in it, a parcel in that, or a zone) whose point (a rectangle's centre) lies ``offset_px``
-    east of a metatile's west edge; that metatile's (x0, y0)."""
-    z = LAYERS[layer][0]
+class _Frame(NamedTuple):
+    """The metatile (SIZE tiles a side) holding Salmiya at zoom ``z``: its top-left tile and its Web Mercator edges."""
+
+    z: int
+    x0: int
+    y0: int
+    west: float
+    north: float
+    metres_per_px: float
+
+    def ring(self, *points_px: tuple[float, float]) -> Polygon:
+        """A polygon (EPSG:3857) through points given in pixels east of the west edge and south of the north edge."""
+        points = [(self.west + x * self.metres_per_px, self.north - y * self.metres_per_px) for x, y in points_px]
+        return Polygon([*points, points[0]], srid=3857)
+
+    def box(self, left: float, top: float, right: float, bottom: float) -> Polygon:
+        return self.ring((left, top), (right, top), (right, bottom), (left, bottom))
+
+    def pixel(self, point: GEOSGeometry) -> tuple[float, float]:
+        return (point.x - self.west) / self.metres_per_px, (self.north - point.y) / self.metres_per_px
+
+
+def _frame(z: int) -> _Frame:
     _, x, y = tile_of(SALMIYA_X, SALMIYA_Y, z)
     x0, y0 = x - x % SIZE, y - y % SIZE
     west, _, east, north = tile_bounds(z, x0, y0)
-    metres_per_px = (east - west) / PX
-    centre_x, centre_y = west + offset_px * metres_per_px, north - SIZE * PX / 2 * metres_per_px
-    half_width, half_height = 60 * metres_per_px, 40 * metres_per_px
-    ring = Polygon.from_bbox(
-        (centre_x - half_width, centre_y - half_height, centre_x + half_width, centre_y + half_height)
-    )
-    ring.srid = 3857
-    geom = MultiPolygon(ring, srid=3857).transform(Area._meta.get_field("geom").srid, clone=True)
-    area = layer_feature_save(
+    return _Frame(z, x0, y0, west, north, (east - west) / PX)
+
+
+def _surveyed(ground: Polygon) -> MultiPolygon:
+    return MultiPolygon(ground, srid=3857).transform(Area._meta.get_field("geom").srid, clone=True)
+
+
+def _area_over(ground: Polygon) -> Area:
+    return layer_feature_save(
         feature=Area(code="EDGE", name_en="Edge", name_ar="حافة", governorate=Governorate.objects.get(code="KW-HA"),
-                     geom=geom)
+                     geom=_surveyed(ground))
     )  # fmt: skip
-    if layer in ("blocks", "parcels"):
-        block = layer_feature_save(feature=Block(area=area, number="7", geom=geom))
-    if layer == "parcels":
-        parcel_create(
-            block=block, number=PARCEL_NUMBER, survey=parcel_survey(geom[0]), valid_from=datetime.date(2024, 1, 1)
-        )
+
+
+def _block_over(ground: Polygon) -> Block:
+    return layer_feature_save(feature=Block(area=_area_over(ground), number="7", geom=_surveyed(ground)))
+
+
+def _parcel_on(block: Block, number: str, plot: Polygon) -> Parcel:
+    return parcel_create(
+        block=block, number=number, survey=parcel_survey(_surveyed(plot)[0]), valid_from=datetime.date(2024, 1, 1)
+    )
+
+
+def _polygon_across_an_edge(layer: str, z: int, offset_px: float) -> _Frame:
+    """An area (or a block in it, a parcel in that, or a zone) whose point (a rectangle's centre) lies ``offset_px``
+    east of a metatile's west edge; that metatile's frame."""
+    frame = _frame(z)
+    middle = SIZE * PX / 2
+    ground = frame.box(offset_px - 60, middle - 40, offset_px + 60, middle + 40)
     if layer == "zoning":
-        layer_feature_save(feature=_zoning_zone(geom))
-    return x0, y0
+        layer_feature_save(feature=_zoning_zone(_surveyed(ground)))
+    elif layer == "areas":
+        _area_over(ground)
+    else:
+        block = _block_over(ground)
+        if layer == "parcels":
+            _parcel_on(block, PARCEL_NUMBER, ground)
+    return frame
 
 
 def _zoning_zone(geom: MultiPolygon) -> ZoningZone:
@@ -105,38 +147,40 @@ def _zoning_zone(geom: MultiPolygon) -> ZoningZone:
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("layer", sorted(LAYERS))
-@pytest.mark.parametrize("offset_px", [8, -8])
-def test_a_name_whose_point_is_near_a_metatile_edge_is_drawn_once_whole(layer, offset_px):
-    x0, y0 = _polygon_across_an_edge(layer, offset_px)
+# Each layer at its zoom in LAYERS; the parcels also at @2x (numbers twice the size on pixels half as wide: the same
+# margin on the ground) and at zoom 18, where numbers are 11 px, not 9 (a margin of 5.5 px a character, not 4.5).
+DRAWINGS = [(layer, LAYERS[layer][0], 1) for layer in sorted(LAYERS)] + [
+    ("parcels", LAYERS["parcels"][0], 2),
+    ("parcels", 18, 1),
+]
 
-    east = _name_ink(layer, _metatile(layer, x0, y0))
-    west = _name_ink(layer, _metatile(layer, x0 - SIZE, y0))
+
+@pytest.mark.parametrize(("layer", "z", "scale"), DRAWINGS)
+@pytest.mark.parametrize("offset_px", [8, -8])
+def test_a_name_whose_point_is_near_a_metatile_edge_is_drawn_once_whole(layer, z, scale, offset_px):
+    frame = _polygon_across_an_edge(layer, z, offset_px)
+
+    east = _name_ink(layer, _metatile(layer, z, frame.x0, frame.y0, scale))
+    west = _name_ink(layer, _metatile(layer, z, frame.x0 - SIZE, frame.y0, scale))
 
     holder, other = (east, west) if offset_px > 0 else (west, east)
     assert holder.sum() > 40  # the name's letters, in the metatile that holds its point
     assert other.sum() == 0  # and in no other: not twice, not half of it there
     columns = np.flatnonzero(holder.any(axis=0))
     assert columns.min() > 0  # whole: it touches neither edge
-    assert columns.max() < SIZE * PX - 1
+    assert columns.max() < SIZE * PX * scale - 1
 
 
-def _label_source_rows(source: str, z: int, x0: int, y0: int) -> list[tuple]:
-    """The rows of a label source for the metatile at (x0, y0), as Mapnik asks for them (buffer-size 0)."""
-    from django.db import connection
-
-    from tiles.styles.scales import scale_denominator
-    from tiles.styles.sources import SOURCES
-
-    west, _, _, north = tile_bounds(z, x0, y0)
-    _, south, east, _ = tile_bounds(z, x0 + SIZE - 1, y0 + SIZE - 1)
-    metres_per_px = (east - west) / (SIZE * PX)
+def _label_source_rows(source: str, frame: _Frame, x0: int) -> list[tuple]:
+    """The rows of a label source for the metatile at (x0, frame.y0), as Mapnik asks for them (buffer-size 0)."""
+    west, _, _, north = tile_bounds(frame.z, x0, frame.y0)
+    _, south, east, _ = tile_bounds(frame.z, x0 + SIZE - 1, frame.y0 + SIZE - 1)
     sql = (
         SOURCES[source]
         .replace("!bbox!", f"ST_MakeEnvelope({west}, {south}, {east}, {north}, 3857)")
-        .replace("!scale_denominator!", str(scale_denominator(z)))
-        .replace("!pixel_width!", str(metres_per_px))
-        .replace("!pixel_height!", str(metres_per_px))
+        .replace("!scale_denominator!", str(scale_denominator(frame.z)))
+        .replace("!pixel_width!", str(frame.metres_per_px))
+        .replace("!pixel_height!", str(frame.metres_per_px))
     )
     with connection.cursor() as cursor:
         cursor.execute(sql)
@@ -147,45 +191,69 @@ def test_a_parcel_narrower_than_its_number_s_margin_keeps_its_number_on_its_own_
     """Moved in from the metatile's edge by half its width, a narrow parcel's number landed on its neighbour, whose own
     number was then dropped: a wrong number on the map. Now it goes to a point of its own parcel inside the moved-in
     box, or is not drawn."""
-    z = LAYERS["parcels"][0]
-    _, x, y = tile_of(SALMIYA_X, SALMIYA_Y, z)
-    x0, y0 = x - x % SIZE, y - y % SIZE
-    west, _, east, north = tile_bounds(z, x0, y0)
-    metres_per_px = (east - west) / PX
-    ground = Polygon.from_bbox(
-        (
-            west - 100 * metres_per_px,
-            north - 250 * metres_per_px,
-            west + 100 * metres_per_px,
-            north - 120 * metres_per_px,
-        )
-    )
-    ground = MultiPolygon(ground, srid=3857).transform(31901, clone=True)
-    area = layer_feature_save(
-        feature=Area(code="EDGE", name_en="Edge", name_ar="حافة", governorate=Governorate.objects.get(code="KW-HA"),
-                     geom=ground)
-    )  # fmt: skip
-    block = layer_feature_save(feature=Block(area=area, number="7", geom=ground))
+    frame = _frame(LAYERS["parcels"][0])
+    block = _block_over(frame.box(-100, 120, 100, 250))
     # Plots 17 px wide (an 18 m frontage at zoom 17), side by side across the metatile's west edge, 30 px deep.
-    parcels = {}
+    plots = {}
     for index in range(-3, 4):
-        left = west + (index * 17 - 6) * metres_per_px
-        ring = Polygon.from_bbox(
-            (left, north - 200 * metres_per_px, left + 17 * metres_per_px, north - 170 * metres_per_px)
-        )
-        ring.srid = 3857
-        number = f"{300 + index}"
-        parcels[number] = ring
-        parcel_create(
-            block=block, number=number, survey=parcel_survey(ring.transform(31901, clone=True)),
-            valid_from=datetime.date(2024, 1, 1),
-        )  # fmt: skip
+        left = index * 17 - 6
+        plots[f"{300 + index}"] = frame.box(left, 170, left + 17, 200)
+        _parcel_on(block, f"{300 + index}", plots[f"{300 + index}"])
 
     drawn = {}
-    for metatile_x0 in (x0 - SIZE, x0):
-        for number, point in _label_source_rows("parcel_labels", z, metatile_x0, y0):
+    for x0 in (frame.x0 - SIZE, frame.x0):
+        for number, point in _label_source_rows("parcel_labels", frame, x0):
             assert number not in drawn  # by one metatile only
             drawn[number] = point
     for number, point in drawn.items():
-        assert GEOSGeometry(point).intersects(parcels[number]), number  # on its own parcel, not a neighbour's
+        assert GEOSGeometry(point).intersects(plots[number]), number  # on its own parcel, not a neighbour's
     assert len(drawn) >= 5  # those far enough from the edge, at least
+
+
+# An L-shaped plot along the metatile's west edge: its arm there 14 px wide, its foot 10 px high reaching 60 px in. Its
+# point (the centroid lies outside it) is in the arm, 3 px from the edge; a 3-character number's margin is 15.5 px.
+L_PLOT = ((-4, 100), (10, 100), (10, 150), (60, 150), (60, 160), (-4, 160))
+
+
+def _on_the_foot_moved_in(frame: _Frame, point: str) -> bool:
+    """Whether a number's point is on L_PLOT's foot, at least its margin in: not on the ground beside the arm."""
+    x, y = frame.pixel(GEOSGeometry(point))
+    return 15.5 <= x <= 60 and 150 <= y <= 160
+
+
+def test_a_number_moved_off_its_parcel_goes_to_its_own_ground_inside_the_moved_in_box():
+    frame = _frame(LAYERS["parcels"][0])
+    _parcel_on(_block_over(frame.box(-100, 60, 120, 220)), "300", frame.ring(*L_PLOT))
+
+    [(number, point)] = _label_source_rows("parcel_labels", frame, frame.x0)
+
+    assert number == "300"
+    assert _on_the_foot_moved_in(frame, point)
+    assert _label_source_rows("parcel_labels", frame, frame.x0 - SIZE) == []
+
+
+def test_a_parcel_whose_web_mercator_copy_is_invalid_keeps_its_metatile_s_numbers():
+    """The database computes ``geom_3857`` from the surveyed shape, which is checked valid in KTM; a transform's
+    rounding can still make two of its edges cross. ST_Intersection raises on such a shape ("TopologyException"), which
+    failed the query for every number of its metatile; it is made valid first."""
+    frame = _frame(LAYERS["parcels"][0])
+    block = _block_over(frame.box(-100, 60, 120, 220))
+    parcel = _parcel_on(block, "300", frame.ring(*L_PLOT))
+    _parcel_on(block, "301", frame.box(40, 80, 100, 120))
+    # The foot's two far corners swapped: its edges cross.
+    crossed = frame.ring(*L_PLOT[:3], L_PLOT[4], L_PLOT[3], L_PLOT[5])
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '10s'")
+            cursor.execute("ALTER TABLE layers_parcel ALTER COLUMN geom_3857 DROP EXPRESSION")
+            cursor.execute(
+                "UPDATE layers_parcel SET geom_3857 = ST_GeomFromEWKT(%s) WHERE id = %s "
+                "RETURNING ST_IsValid(geom_3857)",
+                [crossed.ewkt, parcel.pk],
+            )
+            assert cursor.fetchone() == (False,)
+        rows = dict(_label_source_rows("parcel_labels", frame, frame.x0))
+        transaction.set_rollback(True)  # the column's expression and the parcel's copy as they were
+
+    assert set(rows) == {"300", "301"}
+    assert _on_the_foot_moved_in(frame, rows["300"])
