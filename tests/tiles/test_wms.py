@@ -31,7 +31,14 @@ from tests.tiles.scene import scene_build, tile_of
 from tiles.grid import tile_bounds
 from tiles.legend import PADDING_PX, SWATCH_PX, legend_entries, legend_size
 from tiles.render_slots import render_slot
-from tiles.styles.stylesheet import STYLES_DIR, map_scale_denominator, scale_denominator
+from tiles.styles.scales import largest_scale_denominator
+from tiles.styles.stylesheet import (
+    STYLES_DIR,
+    _label_layers_merged,
+    map_scale_denominator,
+    scale_denominator,
+    stylesheets_combined_xml,
+)
 from tiles.wms_capabilities import VersionUnreadable, capabilities_version
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("municipality")]
@@ -573,10 +580,6 @@ def test_names_are_case_insensitive_and_capabilities_need_no_version(client, sce
 def test_in_a_map_of_several_layers_every_name_is_drawn_over_every_fill():
     """Over LAYERS=basemap,parcels the basemap's landmark names stayed under the parcels' fill: the layers of names
     and numbers now come after all the others, in their own order."""
-    import xml.etree.ElementTree as ET
-
-    from tiles.styles.stylesheet import stylesheets_combined_xml
-
     document = ET.fromstring(stylesheets_combined_xml(["basemap", "parcels", "streets"], database={}))  # noqa: S314
     order = [layer.get("name") for layer in document.findall("Layer")]
 
@@ -584,8 +587,38 @@ def test_in_a_map_of_several_layers_every_name_is_drawn_over_every_fill():
     assert all(not name.endswith(("-names", "-numbers")) for name in order[:first_label])
     assert order[first_label:] == [
         "governorate-names", "area-names", "street-names", "landmark-names", "block-numbers", "parcel-numbers",
-        "parcel-numbers", "street-names",
-    ]  # fmt: skip
+    ]  # fmt: skip  # the streets' and the parcels' own are the basemap's, drawn once
+
+
+def test_a_layer_of_names_two_layers_share_is_drawn_over_the_zooms_of_both():
+    """The basemap's street names from its first zoom (6), the streets' from theirs (8): the one drawn covers both.
+    Copies whose zooms neither overlap nor touch stay apart (no file has such a pair yet)."""
+    document = ET.fromstring(stylesheets_combined_xml(["basemap", "streets"], database={}))  # noqa: S314
+    [street_names] = [layer for layer in document.findall("Layer") if layer.get("name") == "street-names"]
+    assert float(street_names.get("maximum-scale-denominator")) == pytest.approx(largest_scale_denominator(6))
+    assert street_names.get("minimum-scale-denominator") is None
+
+    def names(minzoom: int, maxzoom: int) -> ET.Element:
+        layer = ET.fromstring('<Layer name="x-names"><StyleName>x</StyleName><Datasource base="x"/></Layer>')  # noqa: S314
+        layer.attrib.update(minzoom=str(minzoom), maxzoom=str(maxzoom))
+        return layer
+
+    assert [
+        (layer.get("minzoom"), layer.get("maxzoom")) for layer in _label_layers_merged([names(6, 9), names(10, 12)])
+    ] == [("6", "12")]
+    assert len(_label_layers_merged([names(6, 8), names(10, 12)])) == 2
+
+
+def test_a_layer_over_the_basemap_draws_its_names_once(client, scene):
+    """The basemap draws the landmarks' names, and so do the landmarks: over LAYERS=basemap,landmarks the mall's name
+    was drawn twice, the second copy under the first. Now a layer of names that two layers share is drawn once, over
+    the zooms of both, and the landmarks add nothing to the basemap's map but their icons drawn again."""
+    basemap = _rgba(client.get("/wms", _map_query(LAYERS="basemap")).content)
+    both = _rgba(client.get("/wms", _map_query(LAYERS="basemap,landmarks")).content)
+
+    # The icons' and the names' halos' edges differ by a few levels (at most 11 here); a name is dark on light.
+    assert (np.abs(basemap - both).sum(axis=2) > 60).sum() == 0
+    assert (basemap[..., :3].sum(axis=2) < 300).sum() > 100  # the names are there, in both
 
 
 # GetLegendGraphic

@@ -96,7 +96,9 @@ def stylesheets_combined_xml(layers: Sequence[str], *, database: dict[str, str])
     One Map, so one label placement for all of them: a street name and a landmark's do not overlap,
     as they would if each layer were drawn apart. The first layer's background, if any, is the map's.
     The layers of names and numbers (``…-names``, ``…-numbers``) come after every other, in their own order:
-    over ``basemap,parcels`` the basemap's names stayed under the parcels' fill.
+    over ``basemap,parcels`` the basemap's names stayed under the parcels' fill. One that two files share (the
+    basemap's street names and the streets') is drawn once, at the first's place, over the zooms of both: its second
+    copy ran its query again, for names that collided with the first's.
     """
     if len(set(layers)) != len(layers):
         raise ValueError("each layer at most once: its styles would be defined twice.")
@@ -109,8 +111,42 @@ def stylesheets_combined_xml(layers: Sequence[str], *, database: dict[str, str])
     labels = [element for element in root.findall("Layer") if _is_label_layer(element)]
     for element in labels:
         root.remove(element)
-    root.extend(labels)
+    root.extend(_label_layers_merged(labels))
     return _stylesheet(root, database)
+
+
+def _label_layers_merged(labels: list[ET.Element]) -> list[ET.Element]:
+    """``labels`` in their order, a Layer that draws what an earlier one draws (its name, attributes, styles and
+    source) merged into that one when their zooms meet: it then covers both's zooms."""
+    merged: list[ET.Element] = []
+    for element in labels:
+        twin = next((kept for kept in merged if _drawing(kept) == _drawing(element)), None)
+        if twin is None or not _zooms_meet(twin, element):
+            merged.append(element)
+            continue
+        twin.set("minzoom", str(min(int(twin.get("minzoom")), int(element.get("minzoom")))))
+        if twin.get("maxzoom") is None or element.get("maxzoom") is None:
+            twin.attrib.pop("maxzoom", None)
+        else:
+            twin.set("maxzoom", str(max(int(twin.get("maxzoom")), int(element.get("maxzoom")))))
+    return merged
+
+
+def _drawing(layer: ET.Element) -> tuple:
+    """What a Layer draws, whatever its zooms: its attributes but those, and its children (the files' indentation
+    left out)."""
+    attributes = sorted((key, value) for key, value in layer.attrib.items() if key not in ("minzoom", "maxzoom"))
+    children = [(child.tag, sorted(child.attrib.items()), (child.text or "").strip()) for child in layer]
+    return attributes, children
+
+
+def _zooms_meet(first: ET.Element, second: ET.Element) -> bool:
+    """Whether two Layers' zoom ranges (minzoom set on each, maxzoom open when absent) overlap or touch."""
+
+    def top(layer: ET.Element) -> float:
+        return float(layer.get("maxzoom", "inf"))
+
+    return int(first.get("minzoom")) <= top(second) + 1 and int(second.get("minzoom")) <= top(first) + 1
 
 
 def _is_label_layer(layer: ET.Element) -> bool:
