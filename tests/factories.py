@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import factory
 
-from layers.models import Area, Block, Governorate
+from layers.models import Area, Block, Governorate, ZoningZone
 from layers.services.parcels import ParcelSurvey
 from tests.geometry_helpers import ktm_multipolygon, ktm_rectangle
 
@@ -43,6 +43,28 @@ def parcel_survey(geom=None, **overrides) -> ParcelSurvey:
     }
     values.update(overrides)
     return ParcelSurvey(**values)
+
+
+def zoning_zone(geom, **overrides) -> ZoningZone:
+    """Return an unsaved zone of the master plan over ``geom`` (KTM), with plausible rules: save it through
+    layers.services.features.layer_feature_save."""
+    setback = Decimal("3.00")
+    values = {
+        "code": "TEST-GV-1",
+        "category": "government",
+        "name_ar": "حكومي",
+        "name_en": "Government",
+        "max_floors": 4,
+        "max_height_m": Decimal("16.00"),
+        "floor_area_ratio": Decimal("2.40"),
+        "site_coverage_pct": Decimal("60.00"),
+        "setback_front_m": setback,
+        "setback_side_m": setback,
+        "setback_rear_m": setback,
+        "geom": geom,
+    }
+    values.update(overrides)
+    return ZoningZone(**values)
 
 
 def parcels_side_by_side(block: Block, count: int) -> list:

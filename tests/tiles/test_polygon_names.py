@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime
 import io
-from decimal import Decimal
 from typing import NamedTuple
 
 import numpy as np
@@ -21,10 +20,10 @@ from django.contrib.gis.geos import GEOSGeometry, MultiPolygon, Polygon
 from django.db import connection, transaction
 from PIL import Image
 
-from layers.models import Area, Block, Governorate, Parcel, ZoningZone
+from layers.models import Area, Block, Governorate, Parcel
 from layers.services.features import layer_feature_save
 from layers.services.parcels import parcel_create
-from tests.factories import parcel_survey
+from tests.factories import parcel_survey, zoning_zone
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.tiles.scene import tile_of
 from tiles.grid import tile_bounds
@@ -128,7 +127,7 @@ def _polygon_across_an_edge(layer: str, z: int, offset_px: float) -> _Frame:
     middle = SIZE * PX / 2
     ground = frame.box(offset_px - 60, middle - 40, offset_px + 60, middle + 40)
     if layer == "zoning":
-        layer_feature_save(feature=_zoning_zone(_surveyed(ground)))
+        layer_feature_save(feature=zoning_zone(_surveyed(ground), code=ZONE_CODE))
     elif layer == "areas":
         _area_over(ground)
     else:
@@ -136,15 +135,6 @@ def _polygon_across_an_edge(layer: str, z: int, offset_px: float) -> _Frame:
         if layer == "parcels":
             _parcel_on(block, PARCEL_NUMBER, ground)
     return frame
-
-
-def _zoning_zone(geom: MultiPolygon) -> ZoningZone:
-    metres = Decimal("3.00")
-    return ZoningZone(
-        code=ZONE_CODE, category="government", name_ar="حكومي", name_en="Government", max_floors=4,
-        max_height_m=Decimal("16.00"), floor_area_ratio=Decimal("2.40"), site_coverage_pct=Decimal("60.00"),
-        setback_front_m=metres, setback_side_m=metres, setback_rear_m=metres, geom=geom,
-    )  # fmt: skip
 
 
 # Each layer at its zoom in LAYERS; the parcels also at @2x (numbers twice the size on pixels half as wide: the same

@@ -14,7 +14,6 @@ import io
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
-from decimal import Decimal
 from pathlib import Path
 
 import mapnik
@@ -40,7 +39,7 @@ from layers.models import (
 from layers.services.features import layer_feature_save
 from layers.services.parcels import parcel_create, parcel_retire
 from tests.conftest import governorates_ensure
-from tests.factories import AreaFactory, BlockFactory, parcel_survey
+from tests.factories import AreaFactory, BlockFactory, parcel_survey, zoning_zone
 from tiles.grid import WORLD_HALF, lonlat_to_3857, tile_bounds
 from tiles.layers import RASTER_BUFFER_PX
 from tiles.raster import RASTER_LAYERS, render_metatile
@@ -132,25 +131,10 @@ def _scene_build() -> None:
                 geom=Point(*_web(*pixel), srid=3857),
             )
         )
-    layer_feature_save(feature=_zoning_zone(_multi(_box(60, 400, 240, 460))))
-
-
-def _zoning_zone(geom: MultiPolygon) -> ZoningZone:
-    setback = Decimal("3.00")
-    return ZoningZone(
-        code=f"{SCENE}-Z1",
-        category="commercial",
-        name_ar="تجاري",
-        name_en="Commercial",
-        max_floors=4,
-        max_height_m=Decimal("16.00"),
-        floor_area_ratio=Decimal("2.40"),
-        site_coverage_pct=Decimal("60.00"),
-        setback_front_m=setback,
-        setback_side_m=setback,
-        setback_rear_m=setback,
-        geom=geom,
-    )
+    layer_feature_save(
+        feature=zoning_zone(_multi(_box(60, 400, 240, 460)), code=f"{SCENE}-Z1", category="commercial",
+                            name_ar="تجاري", name_en="Commercial")
+    )  # fmt: skip
 
 
 def _scene_remove() -> None:

@@ -16,7 +16,7 @@ from urllib.request import urlopen
 import numpy as np
 import pytest
 from django.conf import settings
-from django.contrib.gis.geos import Point
+from django.contrib.gis.geos import MultiPolygon, Point, Polygon
 from django.db import connection
 from django.utils import translation
 from owslib.util import ServiceException
@@ -26,6 +26,7 @@ from PIL import Image
 from layers.models import Landmark
 from layers.services.features import layer_feature_save
 from layers.services.parcels import parcel_retire
+from tests.factories import zoning_zone
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.tiles.scene import scene_build, tile_of
 from tiles.grid import tile_bounds
@@ -35,6 +36,7 @@ from tiles.styles.scales import largest_scale_denominator
 from tiles.styles.stylesheet import (
     STYLES_DIR,
     _label_layers_merged,
+    is_label_layer_name,
     map_scale_denominator,
     scale_denominator,
     stylesheets_combined_xml,
@@ -577,17 +579,37 @@ def test_names_are_case_insensitive_and_capabilities_need_no_version(client, sce
     assert names == MAP_LAYERS
 
 
-def test_in_a_map_of_several_layers_every_name_is_drawn_over_every_fill():
-    """Over LAYERS=basemap,parcels the basemap's landmark names stayed under the parcels' fill: the layers of names
-    and numbers now come after all the others, in their own order."""
-    document = ET.fromstring(stylesheets_combined_xml(["basemap", "parcels", "streets"], database={}))  # noqa: S314
+def test_in_a_map_of_several_layers_every_name_is_drawn_over_every_fill_the_top_layer_s_placed_first():
+    """Over LAYERS=basemap,parcels the basemap's landmark names stayed under the parcels' fill: the layers of names,
+    numbers and codes now come after all the others. They are placed top layer first, so the names of the layer asked
+    for on top win where names collide; those the basemap draws too are placed in the basemap's order."""
+    layers = ["basemap", "parcels", "zoning", "streets"]
+    document = ET.fromstring(stylesheets_combined_xml(layers, database={}))  # noqa: S314
     order = [layer.get("name") for layer in document.findall("Layer")]
 
-    first_label = min(order.index(name) for name in order if name.endswith(("-names", "-numbers")))
-    assert all(not name.endswith(("-names", "-numbers")) for name in order[:first_label])
+    first_label = min(order.index(name) for name in order if is_label_layer_name(name))
+    assert all(not is_label_layer_name(name) for name in order[:first_label])
     assert order[first_label:] == [
-        "governorate-names", "area-names", "street-names", "landmark-names", "block-numbers", "parcel-numbers",
+        "zoning-codes", "governorate-names", "area-names", "street-names", "landmark-names", "block-numbers",
+        "parcel-numbers",
     ]  # fmt: skip  # the streets' and the parcels' own are the basemap's, drawn once
+
+
+def test_a_zone_s_code_is_drawn_over_the_parcels_above_it(client, scene):
+    """Over LAYERS=zoning,parcels the parcels' fill (0.85 opaque) covered the zones' codes, drawn with the zones."""
+    ground = MultiPolygon(Polygon.from_bbox((SALMIYA_X + 30, SALMIYA_Y, SALMIYA_X + 115, SALMIYA_Y + 30)), srid=31901)
+    layer_feature_save(feature=zoning_zone(ground, code="SALMIYA-GV-9"))  # its code over parcel 2, at its middle
+    # 400 m a side on 200 px: zoom 16, where codes are drawn and parcels' numbers not yet.
+    box = ",".join(str(value) for value in (SALMIYA_X - 130, SALMIYA_Y - 185, SALMIYA_X + 270, SALMIYA_Y + 215))
+
+    both = _rgba(client.get("/wms", _map_query(LAYERS="zoning,parcels", BBOX=box)).content)
+    zoning = _rgba(client.get("/wms", _map_query(LAYERS="zoning", BBOX=box)).content)
+
+    def code_ink(image: np.ndarray) -> np.ndarray:  # zoning-code's #333333 (tiles/styles/zoning.xml), opaque
+        return (np.abs(image[..., :3] - 51).sum(axis=2) < 60) & (image[..., 3] > 200)
+
+    assert code_ink(zoning).sum() > 30
+    assert np.array_equal(code_ink(both), code_ink(zoning))
 
 
 def test_a_layer_of_names_two_layers_share_is_drawn_over_the_zooms_of_both():

@@ -95,31 +95,37 @@ def stylesheets_combined_xml(layers: Sequence[str], *, database: dict[str, str])
 
     One Map, so one label placement for all of them: a street name and a landmark's do not overlap,
     as they would if each layer were drawn apart. The first layer's background, if any, is the map's.
-    The layers of names and numbers (``…-names``, ``…-numbers``) come after every other, in their own order:
-    over ``basemap,parcels`` the basemap's names stayed under the parcels' fill. One that two files share (the
-    basemap's street names and the streets') is drawn once, at the first's place, over the zooms of both: its second
-    copy ran its query again, for names that collided with the first's.
+    The layers of names, numbers and codes (``…-names``, ``…-numbers``, ``…-codes``) come after every other: over
+    ``basemap,parcels`` the basemap's names stayed under the parcels' fill, over ``zoning,parcels`` the zones' codes.
+    They are placed top layer first, each file's in its own order, so that the names of the layer asked for on top
+    win where names collide (as MapServer's label cache places the last layer's labels first): placed after the
+    basemap's names, a zone's code lost to a street's name in ``basemap,zoning``. A layer of names that the basemap draws too
+    (the landmarks', the parcels' numbers) is drawn once, at the basemap's place and over the zooms of both: the
+    basemap's order is kept (a landmark's name wins over the parcels' numbers), and a second copy drew each landmark's
+    name twice, the second under the first.
     """
     if len(set(layers)) != len(layers):
         raise ValueError("each layer at most once: its styles would be defined twice.")
     root = ET.Element("Map")
+    labels_by_layer = []
     for index, layer in enumerate(layers):
         part = _layer_part(layer)
         if index == 0 and part.get("background-color"):
             root.set("background-color", part.get("background-color"))
+        labels = [element for element in part.findall("Layer") if _is_label_layer(element)]
+        for element in labels:
+            part.remove(element)
+        labels_by_layer.append(labels)
         root.extend(part)
-    labels = [element for element in root.findall("Layer") if _is_label_layer(element)]
-    for element in labels:
-        root.remove(element)
-    root.extend(_label_layers_merged(labels))
+    root.extend(_label_layers_merged([element for labels in reversed(labels_by_layer) for element in labels]))
     return _stylesheet(root, database)
 
 
 def _label_layers_merged(labels: list[ET.Element]) -> list[ET.Element]:
-    """``labels`` in their order, a Layer that draws what an earlier one draws (its name, attributes, styles and
-    source) merged into that one when their zooms meet: it then covers both's zooms."""
+    """``labels`` in their order, a Layer that draws what a later one draws (its name, attributes, styles and source)
+    merged into that one when their zooms meet: it then covers both's zooms, at the later one's place."""
     merged: list[ET.Element] = []
-    for element in labels:
+    for element in reversed(labels):
         twin = next((kept for kept in merged if _drawing(kept) == _drawing(element)), None)
         if twin is None or not _zooms_meet(twin, element):
             merged.append(element)
@@ -129,7 +135,7 @@ def _label_layers_merged(labels: list[ET.Element]) -> list[ET.Element]:
             twin.attrib.pop("maxzoom", None)
         else:
             twin.set("maxzoom", str(max(int(twin.get("maxzoom")), int(element.get("maxzoom")))))
-    return merged
+    return merged[::-1]
 
 
 def _drawing(layer: ET.Element) -> tuple:
@@ -154,8 +160,9 @@ def _is_label_layer(layer: ET.Element) -> bool:
 
 
 def is_label_layer_name(name: str) -> bool:
-    """Whether a stylesheet's Layer of this name draws only names or numbers (last in a map of several layers)."""
-    return name.endswith(("-names", "-numbers"))
+    """Whether a stylesheet's Layer of this name draws only names, numbers or codes (last in a map of several
+    layers; left out of a legend's swatches)."""
+    return name.endswith(("-names", "-numbers", "-codes"))
 
 
 def _stylesheet(root: ET.Element, database: dict[str, str]) -> str:
