@@ -54,7 +54,7 @@ class LegendEntry:
     geometry: Geometry
     zoom: int  # the swatch is drawn as at this zoom, unless the request gives a SCALE
     attributes: tuple[tuple[str, str], ...] = ()
-    map_layers: tuple[str, ...] = ()  # the stylesheet's Layers that draw it; () is every Layer but names
+    map_layers: tuple[str, ...] = ()  # the stylesheet's Layers that draw it; () is every Layer but labels
     label_ar: str = ""  # the Arabic label where it comes from the data, not from the catalogue
 
 

@@ -154,7 +154,7 @@ def render_sample(
 ) -> bytes | None:
     """Draw one sample ``feature`` (a GeoJSON Feature in Web Mercator metres) with ``layer``'s stylesheet, as a
     legend's swatch (tiles/legend.py): by the stylesheet's Layers named in ``map_layers`` (when empty, by every
-    Layer but those of names and numbers), with the scale rules of a map of ``metres_per_pixel``, over nothing.
+    Layer but those of names, numbers and codes), with the scale rules of a map of ``metres_per_pixel``, over nothing.
 
     Return an RGBA PNG of ``width`` × ``height`` px, or None when nothing is drawn there (a rule of other zooms).
     """

@@ -579,20 +579,38 @@ def test_names_are_case_insensitive_and_capabilities_need_no_version(client, sce
     assert names == MAP_LAYERS
 
 
+def _label_layers(layers: list[str]) -> list[ET.Element]:
+    document = ET.fromstring(stylesheets_combined_xml(layers, database={}))  # noqa: S314 - our own stylesheets
+    return [layer for layer in document.findall("Layer") if is_label_layer_name(layer.get("name"))]
+
+
+BASEMAP_LABELS = [
+    "governorate-names", "area-names", "street-names", "landmark-names", "block-numbers", "parcel-numbers",
+]  # fmt: skip
+
+
 def test_in_a_map_of_several_layers_every_name_is_drawn_over_every_fill_the_top_layer_s_placed_first():
     """Over LAYERS=basemap,parcels the basemap's landmark names stayed under the parcels' fill: the layers of names,
-    numbers and codes now come after all the others. They are placed top layer first, so the names of the layer asked
-    for on top win where names collide; those the basemap draws too are placed in the basemap's order."""
-    layers = ["basemap", "parcels", "zoning", "streets"]
-    document = ET.fromstring(stylesheets_combined_xml(layers, database={}))  # noqa: S314
+    numbers and codes now come after all the others. They are placed top layer first, so the labels of the layer
+    asked for on top win where labels collide; those the basemap draws too are placed in the basemap's order."""
+    document = ET.fromstring(stylesheets_combined_xml(["basemap", "parcels", "zoning", "streets"], database={}))  # noqa: S314
     order = [layer.get("name") for layer in document.findall("Layer")]
 
     first_label = min(order.index(name) for name in order if is_label_layer_name(name))
     assert all(not is_label_layer_name(name) for name in order[:first_label])
-    assert order[first_label:] == [
-        "zoning-codes", "governorate-names", "area-names", "street-names", "landmark-names", "block-numbers",
-        "parcel-numbers",
-    ]  # fmt: skip  # the streets' and the parcels' own are the basemap's, drawn once
+    assert order[first_label:] == ["zoning-codes", *BASEMAP_LABELS]  # the streets' and the parcels' drawn once
+    assert [layer.get("name") for layer in _label_layers(["zoning", "parcels"])] == ["parcel-numbers", "zoning-codes"]
+
+
+@pytest.mark.parametrize(
+    "layers",
+    [["basemap", "landmarks"], ["landmarks", "basemap"], ["streets", "basemap"], ["basemap", "areas", "blocks"],
+     ["governorates", "basemap"]],
+)  # fmt: skip
+def test_labels_the_basemap_draws_too_are_drawn_once_in_the_basemap_s_order(layers):
+    """Whichever is on top: a landmark's name wins over the parcels' numbers as on the basemap's tiles. The areas',
+    blocks' and governorates' labels are the basemap's though their layers are named apart (areas-names)."""
+    assert [layer.get("name") for layer in _label_layers(layers)] == BASEMAP_LABELS
 
 
 def test_a_zone_s_code_is_drawn_over_the_parcels_above_it(client, scene):
@@ -615,20 +633,27 @@ def test_a_zone_s_code_is_drawn_over_the_parcels_above_it(client, scene):
 def test_a_layer_of_names_two_layers_share_is_drawn_over_the_zooms_of_both():
     """The basemap's street names from its first zoom (6), the streets' from theirs (8): the one drawn covers both.
     Copies whose zooms neither overlap nor touch stay apart (no file has such a pair yet)."""
-    document = ET.fromstring(stylesheets_combined_xml(["basemap", "streets"], database={}))  # noqa: S314
-    [street_names] = [layer for layer in document.findall("Layer") if layer.get("name") == "street-names"]
+    [street_names] = [layer for layer in _label_layers(["basemap", "streets"]) if layer.get("name") == "street-names"]
     assert float(street_names.get("maximum-scale-denominator")) == pytest.approx(largest_scale_denominator(6))
     assert street_names.get("minimum-scale-denominator") is None
 
-    def names(minzoom: int, maxzoom: int) -> ET.Element:
-        layer = ET.fromstring('<Layer name="x-names"><StyleName>x</StyleName><Datasource base="x"/></Layer>')  # noqa: S314
-        layer.attrib.update(minzoom=str(minzoom), maxzoom=str(maxzoom))
-        return layer
+    def names(minzoom: int, maxzoom: int | None = None, *, borrowed: bool = False, source: str = "x"):
+        layer = ET.fromstring(f'<Layer name="x-names"><StyleName>x</StyleName><Datasource base="{source}"/></Layer>')  # noqa: S314
+        layer.set("minzoom", str(minzoom))
+        if maxzoom is not None:
+            layer.set("maxzoom", str(maxzoom))
+        return layer, borrowed
 
-    assert [
-        (layer.get("minzoom"), layer.get("maxzoom")) for layer in _label_layers_merged([names(6, 9), names(10, 12)])
-    ] == [("6", "12")]
+    [touching] = _label_layers_merged([names(6, 9), names(10, 12)])
+    assert (touching.get("minzoom"), touching.get("maxzoom")) == ("6", "12")
+    [open_ended] = _label_layers_merged([names(8, 9), names(6)])
+    assert (open_ended.get("minzoom"), open_ended.get("maxzoom")) == ("6", None)
     assert len(_label_layers_merged([names(6, 8), names(10, 12)])) == 2
+    # Merged at the place of the copy drawn with another file's style (the basemap's), else of the first.
+    own, between, borrowing, own_again = names(9), names(9, source="y"), names(9, borrowed=True), names(9)
+    assert _label_layers_merged([own, between, borrowing]) == [between[0], borrowing[0]]
+    assert _label_layers_merged([borrowing, between, own]) == [borrowing[0], between[0]]
+    assert _label_layers_merged([own, between, own_again]) == [own[0], between[0]]
 
 
 def test_a_layer_over_the_basemap_draws_its_names_once(client, scene):

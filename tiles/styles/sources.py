@@ -53,8 +53,9 @@ def _label_points(
     moved = "ST_SetSRID(ST_MakePoint(moved_x, moved_y), 3857)"
     inner_box = "ST_MakeEnvelope(inner_x0, inner_y0, inner_x1, inner_y1, 3857)"
     # The stored copy is transformed from a shape checked valid in its own CRS; the transform's rounding can still cross
-    # two edges, and ST_Intersection raises on such a shape (failing the whole metatile's query).
-    valid_shape = "CASE WHEN ST_IsValid(shape) THEN shape ELSE ST_MakeValid(shape) END"
+    # two edges, and ST_Intersection raises on such a shape (failing the whole metatile's query). Made valid, only its
+    # polygons are ground: a spike becomes a line, no ground (the flag 0 spares the log a notice a row).
+    valid_shape = "CASE WHEN ST_IsValid(shape, 0) THEN shape ELSE ST_CollectionExtract(ST_MakeValid(shape), 3) END"
     own_ground_inside = f"ST_PointOnSurface(ST_Intersection({valid_shape}, {inner_box}))"
     placed = (
         "CASE WHEN moved_x = ST_X(point) AND moved_y = ST_Y(point) THEN point"
@@ -76,7 +77,7 @@ def _label_points(
         f"FROM {table} WHERE {where} AND geom_3857 && !bbox! OFFSET 0) AS labelled "
         "WHERE ST_X(point) >= ST_XMin(!bbox!) AND ST_X(point) < ST_XMax(!bbox!) "
         "AND ST_Y(point) > ST_YMin(!bbox!) AND ST_Y(point) <= ST_YMax(!bbox!)) AS boxed) AS moved_in "
-        "OFFSET 0) AS placed WHERE geom_3857 IS NOT NULL "
+        "OFFSET 0) AS placed WHERE geom_3857 IS NOT NULL AND NOT ST_IsEmpty(geom_3857) "
         "ORDER BY area DESC, label_key"
     )
 

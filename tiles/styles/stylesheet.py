@@ -97,12 +97,12 @@ def stylesheets_combined_xml(layers: Sequence[str], *, database: dict[str, str])
     as they would if each layer were drawn apart. The first layer's background, if any, is the map's.
     The layers of names, numbers and codes (``…-names``, ``…-numbers``, ``…-codes``) come after every other: over
     ``basemap,parcels`` the basemap's names stayed under the parcels' fill, over ``zoning,parcels`` the zones' codes.
-    They are placed top layer first, each file's in its own order, so that the names of the layer asked for on top
-    win where names collide (as MapServer's label cache places the last layer's labels first): placed after the
-    basemap's names, a zone's code lost to a street's name in ``basemap,zoning``. A layer of names that the basemap draws too
-    (the landmarks', the parcels' numbers) is drawn once, at the basemap's place and over the zooms of both: the
-    basemap's order is kept (a landmark's name wins over the parcels' numbers), and a second copy drew each landmark's
-    name twice, the second under the first.
+    They are placed top layer first, each file's in its own order, so that the labels of the layer asked for on top
+    win where labels collide: placed after the basemap's names, a zone's code lost to a street's name in
+    ``basemap,zoning``. The basemap draws the other layers' labels too, with their styles; where it is asked for with
+    one of them, their labels are drawn once, over the zooms of both and in the basemap's order, whichever is on top
+    (a landmark's name wins over the parcels' numbers, as on the basemap's tiles). Two copies of the landmarks' names
+    drew each name twice, the second under the first, and each ran its query.
     """
     if len(set(layers)) != len(layers):
         raise ValueError("each layer at most once: its styles would be defined twice.")
@@ -112,38 +112,52 @@ def stylesheets_combined_xml(layers: Sequence[str], *, database: dict[str, str])
         part = _layer_part(layer)
         if index == 0 and part.get("background-color"):
             root.set("background-color", part.get("background-color"))
+        own_styles = {style.get("name") for style in part.iter("Style")}
         labels = [element for element in part.findall("Layer") if _is_label_layer(element)]
         for element in labels:
             part.remove(element)
-        labels_by_layer.append(labels)
+        labels_by_layer.append(
+            [(element, any(name.text not in own_styles for name in element.iter("StyleName"))) for element in labels]
+        )
         root.extend(part)
-    root.extend(_label_layers_merged([element for labels in reversed(labels_by_layer) for element in labels]))
+    root.extend(_label_layers_merged([label for labels in reversed(labels_by_layer) for label in labels]))
     return _stylesheet(root, database)
 
 
-def _label_layers_merged(labels: list[ET.Element]) -> list[ET.Element]:
-    """``labels`` in their order, a Layer that draws what a later one draws (its name, attributes, styles and source)
-    merged into that one when their zooms meet: it then covers both's zooms, at the later one's place."""
-    merged: list[ET.Element] = []
-    for element in reversed(labels):
-        twin = next((kept for kept in merged if _drawing(kept) == _drawing(element)), None)
-        if twin is None or not _zooms_meet(twin, element):
-            merged.append(element)
+def _label_layers_merged(labels: list[tuple[ET.Element, bool]]) -> list[ET.Element]:
+    """``labels`` in their order, each with whether its file draws it with another file's style (the basemap does),
+    and copies that draw the same (but for their names and zooms) merged into one where their zooms meet: it covers
+    the zooms of both, at the place of the copy with the borrowed style, else of the first."""
+    merged: list[tuple[ET.Element, bool]] = []
+    for element, borrowed in labels:
+        drawing = _drawing(element)
+        index = next(
+            (at for at, (kept, _) in enumerate(merged) if _drawing(kept) == drawing and _zooms_meet(kept, element)),
+            None,
+        )
+        if index is None:
+            merged.append((element, borrowed))
             continue
-        twin.set("minzoom", str(min(int(twin.get("minzoom")), int(element.get("minzoom")))))
-        if twin.get("maxzoom") is None or element.get("maxzoom") is None:
-            twin.attrib.pop("maxzoom", None)
-        else:
-            twin.set("maxzoom", str(max(int(twin.get("maxzoom")), int(element.get("maxzoom")))))
-    return merged[::-1]
+        kept, kept_borrowed = merged[index]
+        if borrowed and not kept_borrowed:
+            del merged[index]
+            merged.append((element, borrowed))
+            kept, element = element, kept
+        _zooms_joined(kept, element)
+    return [element for element, _ in merged]
 
 
 def _drawing(layer: ET.Element) -> tuple:
-    """What a Layer draws, whatever its zooms: its attributes but those, and its children (the files' indentation
-    left out)."""
-    attributes = sorted((key, value) for key, value in layer.attrib.items() if key not in ("minzoom", "maxzoom"))
-    children = [(child.tag, sorted(child.attrib.items()), (child.text or "").strip()) for child in layer]
-    return attributes, children
+    """What a Layer draws, whatever its name and zooms: its other attributes and its children, all the way down (the
+    files' indentation left out)."""
+    attributes = sorted(
+        (key, value) for key, value in layer.attrib.items() if key not in ("name", "minzoom", "maxzoom")
+    )
+    return attributes, [_canonical(child) for child in layer]
+
+
+def _canonical(element: ET.Element) -> tuple:
+    return element.tag, sorted(element.attrib.items()), (element.text or "").strip(), [_canonical(c) for c in element]
 
 
 def _zooms_meet(first: ET.Element, second: ET.Element) -> bool:
@@ -153,6 +167,15 @@ def _zooms_meet(first: ET.Element, second: ET.Element) -> bool:
         return float(layer.get("maxzoom", "inf"))
 
     return int(first.get("minzoom")) <= top(second) + 1 and int(second.get("minzoom")) <= top(first) + 1
+
+
+def _zooms_joined(kept: ET.Element, other: ET.Element) -> None:
+    """Widen ``kept``'s zooms to cover ``other``'s too."""
+    kept.set("minzoom", str(min(int(kept.get("minzoom")), int(other.get("minzoom")))))
+    if kept.get("maxzoom") is None or other.get("maxzoom") is None:
+        kept.attrib.pop("maxzoom", None)
+    else:
+        kept.set("maxzoom", str(max(int(kept.get("maxzoom")), int(other.get("maxzoom")))))
 
 
 def _is_label_layer(layer: ET.Element) -> bool:
