@@ -600,6 +600,10 @@ def test_in_a_map_of_several_layers_every_name_is_drawn_over_every_fill_the_top_
     assert all(not is_label_layer_name(name) for name in order[:first_label])
     assert order[first_label:] == ["zoning-codes", *BASEMAP_LABELS]  # the streets' and the parcels' drawn once
     assert [layer.get("name") for layer in _label_layers(["zoning", "parcels"])] == ["parcel-numbers", "zoning-codes"]
+    # The parcels' numbers, the basemap's too, at the basemap's place: under the zones' codes.
+    assert [layer.get("name") for layer in _label_layers(["basemap", "zoning", "parcels"])] == [
+        "zoning-codes", *BASEMAP_LABELS,
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -53,10 +53,11 @@ def _label_points(
     moved = "ST_SetSRID(ST_MakePoint(moved_x, moved_y), 3857)"
     inner_box = "ST_MakeEnvelope(inner_x0, inner_y0, inner_x1, inner_y1, 3857)"
     # The stored copy is transformed from a shape checked valid in its own CRS; the transform's rounding can still cross
-    # two edges, and ST_Intersection raises on such a shape (failing the whole metatile's query). Made valid, only its
-    # polygons are ground: a spike becomes a line, no ground (the flag 0 spares the log a notice a row).
-    valid_shape = "CASE WHEN ST_IsValid(shape, 0) THEN shape ELSE ST_CollectionExtract(ST_MakeValid(shape), 3) END"
-    own_ground_inside = f"ST_PointOnSurface(ST_Intersection({valid_shape}, {inner_box}))"
+    # two edges, and ST_Intersection raises on such a shape (failing the whole metatile's query): it is made valid
+    # first (ST_IsValid's two-argument form logs no notice a row). Only the polygons of what is inside are ground: a
+    # parcel that only touches the box (a line, a point), or a spike made a line, has none there.
+    valid_shape = "CASE WHEN ST_IsValid(shape, 0) THEN shape ELSE ST_MakeValid(shape) END"
+    own_ground_inside = f"ST_PointOnSurface(ST_CollectionExtract(ST_Intersection({valid_shape}, {inner_box}), 3))"
     placed = (
         "CASE WHEN moved_x = ST_X(point) AND moved_y = ST_Y(point) THEN point"
         f" WHEN ST_Intersects(shape, {moved}) THEN {moved}"

@@ -99,10 +99,11 @@ def stylesheets_combined_xml(layers: Sequence[str], *, database: dict[str, str])
     ``basemap,parcels`` the basemap's names stayed under the parcels' fill, over ``zoning,parcels`` the zones' codes.
     They are placed top layer first, each file's in its own order, so that the labels of the layer asked for on top
     win where labels collide: placed after the basemap's names, a zone's code lost to a street's name in
-    ``basemap,zoning``. The basemap draws the other layers' labels too, with their styles; where it is asked for with
-    one of them, their labels are drawn once, over the zooms of both and in the basemap's order, whichever is on top
-    (a landmark's name wins over the parcels' numbers, as on the basemap's tiles). Two copies of the landmarks' names
-    drew each name twice, the second under the first, and each ran its query.
+    ``basemap,zoning``. The basemap draws the other layers' labels too (all but the zones' codes), with their styles:
+    asked for with one of them, above or below it, those labels are drawn once, over the zooms of both, at the
+    basemap's place among the layers' labels and in its order (a landmark's name wins over the parcels' numbers, as on
+    the basemap's tiles; in ``basemap,zoning,parcels`` the zones' codes win over the parcels' numbers). Two copies of
+    the landmarks' names drew each name twice, the second under the first, and each ran its query.
     """
     if len(set(layers)) != len(layers):
         raise ValueError("each layer at most once: its styles would be defined twice.")
