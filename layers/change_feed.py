@@ -20,6 +20,16 @@ database gets oid 16384 again, but whose system identifier initdb made anew) or 
 or of another municipality's portal. A value stored in a table would not do: pg_dump copies it. A
 cursor from before cursors named their database (``<xid>.<id>``) is still read, and refused only while
 ahead of every transaction.
+
+A copy of the data folder brought back, a point-in-time recovery or a failover to a replica that lagged
+keeps the name, and goes back in time: the transaction and event ids of the lost changes are handed out
+again, to other changes, and once the database has passed the cursor the feed would skip them. So a
+cursor ends with a witness (``<database>.<xid>.<id>.<witness>``): 8 hex digits of a hash of the last
+event at or before its place (the event's ids and when it was recorded), or ``00000000`` where there is
+none. Events at or before a cursor are settled and never change, so a page finds the
+same event while the database keeps its history, and another one, or none, once it has lost it: the
+cursor is then refused and the consumer starts again from ``latest``. A cursor without a witness (given
+before witnesses) is read as before, and the next page's cursor has one.
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import re
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import connection
 
@@ -46,8 +56,10 @@ FEED_LAYERS = (
 )
 FEED_PAGE_DEFAULT = 500
 FEED_PAGE_MAX = 5000
-# An optional database (lowercase hex) before the xid and the id: ASCII only, as int() reads "٣" too.
-CURSOR_PATTERN = re.compile(r"(?:([0-9a-f]{8})\.)?([0-9]{1,20})\.([0-9]{1,19})")
+# An optional database (lowercase hex) before the xid and the id, and an optional witness after them: ASCII only,
+# as int() reads "٣" too. What could be read either "<database>.<xid>.<id>" or "<xid>.<id>.<witness>" is read the first
+# way, as before witnesses.
+CURSOR_PATTERN = re.compile(r"(?:([0-9a-f]{8})\.)?([0-9]{1,20})\.([0-9]{1,19})(?:\.([0-9a-f]{8}))?")
 LATEST = "latest"
 # Largest xid8 and bigint: beyond them PostgreSQL would refuse the cursor with an error.
 XID8_MAX = 2**64 - 1
@@ -58,17 +70,39 @@ DATABASE_IDENTITY_SQL = """
 SELECT c.system_identifier::text || '/' || d.oid::text
 FROM pg_control_system() AS c, pg_database AS d WHERE d.datname = current_database()
 """
+# A cursor's witness (module docstring) of event ``e``: a 32-bit hash of its ids and the moment it was recorded (its
+# transaction's start; the epoch's text is exact to the microsecond in any time zone), which another event given the
+# same ids after a restore would not share. hashtextextended is the hash of text's hash indexes, so no minor release
+# changes it; a pg_upgrade renames the database anyway. A quarter of md5's cost: 0.2 ms a page of 500 events (the
+# witnesses' whole cost, with the two of the cursor's place and the horizon, about 1 ms: README, Change feed).
+# NO_EVENT where no event lies at or before the cursor's place.
+WITNESS_SQL = (
+    "lpad(to_hex(hashtextextended(e.xid::text || '/' || e.id || '/' || extract(epoch FROM e.recorded_at), 0)"
+    " & 4294967295), 8, '0')"
+)
+NO_EVENT = "00000000"
+# The witness of the last event at or before a place: one step back along the (xid, id) index.
+WITNESS_AT_SQL = (
+    f"(SELECT {WITNESS_SQL} FROM layers_changeevent AS e WHERE {{place}} ORDER BY e.xid DESC, e.id DESC LIMIT 1)"  # noqa: S608
+)
 # One statement, one snapshot: its horizon (xmin: every transaction below it has ended; xmax: no
-# transaction at or above it had started) and the settled events after the cursor, up to the limit.
-PAGE_SQL = """
+# transaction at or above it had started), the witnesses of the cursor's place and of the horizon, and the settled
+# events after the cursor, up to the limit, each with its witness.
+PAGE_SQL = f"""
 WITH horizon AS MATERIALIZED (
   SELECT pg_snapshot_xmin(s) AS xmin, pg_snapshot_xmax(s) AS xmax FROM pg_current_snapshot() AS s
+), marks AS MATERIALIZED (
+  SELECT h.xmin, h.xmax,
+         {WITNESS_AT_SQL.format(place="(e.xid, e.id) <= (%(xid)s::xid8, %(id)s)")} AS at_cursor,
+         {WITNESS_AT_SQL.format(place="e.xid < h.xmin")} AS at_horizon
+  FROM horizon AS h
 )
-SELECT h.xmin::text, h.xmax::text, e.xid::text, e.id, e.layer, e.feature_key, e.change, e.version,
-       e.recorded_at, ST_AsGeoJSON(ST_Transform(e.bbox_3857, 4326), 6)::json
-FROM horizon AS h LEFT JOIN LATERAL ({events}) AS e ON TRUE
+SELECT h.xmin::text, h.xmax::text, h.at_cursor, h.at_horizon,
+       e.xid::text, e.id, e.layer, e.feature_key, e.change, e.version, e.recorded_at,
+       ST_AsGeoJSON(ST_Transform(e.bbox_3857, 4326), 6)::json, {WITNESS_SQL}
+FROM marks AS h LEFT JOIN LATERAL ({{events}}) AS e ON TRUE
 ORDER BY e.xid, e.id
-"""
+"""  # noqa: S608 - constant fragments; the values are parameters
 EVENTS_AFTER_CURSOR = """
 e.xid < h.xmin AND (e.xid, e.id) > (%(xid)s::xid8, %(id)s)
 AND (%(west)s::float8 IS NULL OR e.bbox_3857 && ST_Transform(
@@ -88,11 +122,11 @@ SELECT e.* FROM unnest(%(layers)s::text[]) AS l(name) CROSS JOIN LATERAL (
 ) AS e
 ORDER BY e.xid, e.id LIMIT %(limit)s
 """  # noqa: S608 - constant fragments; the values are parameters
-LATEST_SQL = """
-SELECT e.xid::text, e.id FROM layers_changeevent AS e
+LATEST_SQL = f"""
+SELECT e.xid::text, e.id, {WITNESS_SQL} FROM layers_changeevent AS e
 WHERE e.xid < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY e.xid DESC, e.id DESC LIMIT 1
-"""
+"""  # noqa: S608 - constant fragments
 # The database each open connection reads (feed_database): a connection's server never changes, and reading it for
 # each page would cost a page 40–70 µs (pg_control_system() reads a file, and finding the database is planned).
 _connection_databases: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
@@ -100,15 +134,17 @@ _connection_databases: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyD
 
 @dataclass(frozen=True, order=True)
 class FeedCursor:
-    """A place in the feed of ``database`` (``feed_database``); a cursor given before cursors named it has none."""
+    """A place in the feed of ``database`` (``feed_database``), and the ``witness`` of the history before it (module
+    docstring). A cursor given before cursors named their database has neither, one given before witnesses none."""
 
     xid: int
     id: int
     database: str = ""
+    witness: str = field(default="", compare=False)
 
     def __str__(self) -> str:
-        place = f"{self.xid}.{self.id}"
-        return f"{self.database}.{place}" if self.database else place
+        text = f"{self.database}.{self.xid}.{self.id}" if self.database else f"{self.xid}.{self.id}"
+        return f"{text}.{self.witness}" if self.witness else text
 
 
 FEED_START = FeedCursor(0, 0)
@@ -143,7 +179,7 @@ def feed_cursor_parse(value: str | None) -> FeedCursor | None:
             f"after: '{value[:40]}' is not a cursor of this feed; use the 'next' cursor of a page, or 'latest'.",
             field="after",
         )
-    return FeedCursor(int(match[2]), int(match[3]), match[1] or "")
+    return FeedCursor(int(match[2]), int(match[3]), match[1] or "", match[4] or "")
 
 
 def feed_layers_parse(value: str | None) -> list[str] | None:
@@ -165,7 +201,7 @@ def feed_latest() -> FeedCursor:
     with connection.cursor() as cursor:
         cursor.execute(LATEST_SQL)
         row = cursor.fetchone()
-    return FeedCursor(int(row[0]), row[1], database) if row else FeedCursor(0, 0, database)
+    return FeedCursor(int(row[0]), row[1], database, row[2]) if row else FeedCursor(0, 0, database, NO_EVENT)
 
 
 def change_feed_page(
@@ -193,12 +229,13 @@ def change_feed_page(
         cursor.execute(PAGE_SQL.format(events=ALL_LAYERS_EVENTS if layers is None else SOME_LAYERS_EVENTS), parameters)
         rows = cursor.fetchall()
     horizon, started_before = int(rows[0][0]), int(rows[0][1])
-    _cursor_check(after, database=database, started_before=started_before)
-    events = [row[2:] for row in rows if row[2] is not None]
+    at_cursor, at_horizon = rows[0][2] or NO_EVENT, rows[0][3] or NO_EVENT
+    _cursor_check(after, database=database, started_before=started_before, witness=at_cursor)
+    events = [row[4:] for row in rows if row[4] is not None]
     features = [
         {
             "type": "Feature",
-            "id": str(FeedCursor(int(xid), event_id, database)),  # a consumer may resume after any event
+            "id": str(FeedCursor(int(xid), event_id, database, witness)),  # a consumer may resume after any event
             "geometry": envelope_geometry(geometry),
             "properties": {
                 "layer": layer,
@@ -208,15 +245,18 @@ def change_feed_page(
                 "recorded_at": recorded_at.isoformat(),
             },
         }
-        for xid, event_id, layer, key, change, version, recorded_at, geometry in events
+        for xid, event_id, layer, key, change, version, recorded_at, geometry, witness in events
     ]
     if len(events) == limit:
-        return features, FeedCursor(int(events[-1][0]), events[-1][1], database)
-    return features, FeedCursor(*max((after.xid, after.id), (horizon, 0)), database)
+        return features, FeedCursor(int(events[-1][0]), events[-1][1], database, events[-1][-1])
+    if (after.xid, after.id) <= (horizon, 0):
+        return features, FeedCursor(horizon, 0, database, at_horizon)
+    return features, FeedCursor(after.xid, after.id, database, after.witness)  # not settled yet: kept as it came
 
 
-def _cursor_check(after: FeedCursor, *, database: str, started_before: int) -> None:
-    """Refuse a cursor another database gave: its transactions and events are not this one's."""
+def _cursor_check(after: FeedCursor, *, database: str, started_before: int, witness: str) -> None:
+    """Refuse a cursor another database gave, or this one before it lost the history the cursor had seen (``witness``:
+    the one of the cursor's place now): its transactions and events are not this one's."""
     if after.database and after.database != database:
         raise InvalidInput(
             f"after: cursor {after} was given by another database (was this one restored from a backup?);"
@@ -229,6 +269,14 @@ def _cursor_check(after: FeedCursor, *, database: str, started_before: int) -> N
         raise InvalidInput(
             f"after: cursor {after} is ahead of this database's transactions (was it restored from a backup?);"
             " start again from 'latest'.",
+            field="after",
+        )
+    if after.witness and after.witness != witness:
+        # The event before the cursor is gone or another: the database went back to a copy or a replica older than the
+        # cursor, and has handed out the lost changes' ids again since (or not yet: then it is ahead, as above).
+        raise InvalidInput(
+            f"after: cursor {after} follows changes this database no longer has (was it restored from a backup, or"
+            " failed over to a replica?); start again from 'latest'.",
             field="after",
         )
 

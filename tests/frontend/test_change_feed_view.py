@@ -93,6 +93,9 @@ def test_latest_answers_an_empty_page_whose_next_link_gets_what_comes_after(clie
         ({"after": "0a1b2c3d.18446744073709551616.1"}, _not_a_cursor("0a1b2c3d.18446744073709551616.1")),
         ({"after": "0a1b2c3d.1.9223372036854775808"}, _not_a_cursor("0a1b2c3d.1.9223372036854775808")),
         ({"after": "0a1b2c3d.1.1' OR '1'='1"}, _not_a_cursor("0a1b2c3d.1.1' OR '1'='1")),
+        ({"after": "0a1b2c3d.1.2.ABCDEF01"}, _not_a_cursor("0a1b2c3d.1.2.ABCDEF01")),  # a witness is lowercase hex
+        ({"after": "0a1b2c3d.1.2.abcdef0"}, _not_a_cursor("0a1b2c3d.1.2.abcdef0")),  # of 8 digits
+        ({"after": "0a1b2c3d.1.2.abcdef01.2"}, _not_a_cursor("0a1b2c3d.1.2.abcdef01.2")),
         ({"layer": "owners"}, f"layer: unknown layer 'owners'; layers: {LAYERS}."),
         ({"layer": "parcels,permits"}, f"layer: unknown layer 'permits'; layers: {LAYERS}."),
         (

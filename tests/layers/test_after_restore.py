@@ -3,6 +3,7 @@ a database restored into a new cluster serves its change history and no tile ren
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -39,8 +40,10 @@ EVENT_SQL = (
     "INSERT INTO layers_changeevent (layer, feature_key, change, version, bbox_3857, recorded_at)"
     " VALUES ('streets', %s, 'added', 1, ST_MakeEnvelope(5345000, 3420000, 5345100, 3420100, 3857), now())"
 )
-# What a portal answers a consumer's cursor, asked in a process of its own.
-FEED_ASKED = """
+# What a portal answers a consumer's cursor, asked in a process of its own (feed_page_asked): the page's keys and next
+# cursor, or the refusal.
+FEED_PAGE_ASKED = """
+import json
 import sys
 
 import django
@@ -50,9 +53,10 @@ from geoportal.errors import InvalidInput
 from layers.change_feed import change_feed_page, feed_cursor_parse
 
 try:
-    print("next", change_feed_page(after=feed_cursor_parse(sys.argv[1]))[1])
+    features, cursor = change_feed_page(after=feed_cursor_parse(sys.argv[1]))
+    print(json.dumps({"keys": [feature["properties"]["key"] for feature in features], "next": str(cursor)}))
 except InvalidInput as error:
-    print(error)
+    print(json.dumps({"refused": error.message}))
 """
 
 
@@ -169,22 +173,24 @@ def test_a_dump_restored_into_a_new_database_refuses_the_cursors_the_dumped_one_
         maintenance.close()
 
     assert restore.returncode == 0, restore.stderr[-2000:]
-    assert asked[copy] == (
-        f"after: cursor {given} was given by another database (was this one restored from a backup?);"
+    assert asked[copy] == {
+        "refused": f"after: cursor {given} was given by another database (was this one restored from a backup?);"
         " start again from 'latest'."
-    ), asked
-    assert asked[database["NAME"]].startswith(f"next {given.database}."), asked
+    }, asked
+    assert asked[database["NAME"]]["next"].startswith(f"{given.database}."), asked
 
 
-def _feed_asked(name: str, cursor: str) -> str:
+def _feed_asked(name: str, cursor: str) -> dict:
     database = connection.settings_dict
-    environment = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "geoportal.settings",
-        "DATABASE_URL": f"postgis://{database['USER']}@{quote(database['HOST'], safe='')}/{name}",
-    }
+    return feed_page_asked(f"postgis://{database['USER']}@{quote(database['HOST'], safe='')}/{name}", cursor)
+
+
+def feed_page_asked(database_url: str, cursor: str) -> dict:
+    """A page of the feed of the database at ``database_url`` after ``cursor``, asked in a process of its own."""
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "geoportal.settings", "DATABASE_URL": database_url}
     answer = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
-        [sys.executable, "-c", FEED_ASKED, cursor],
+        [sys.executable, "-c", FEED_PAGE_ASKED, cursor],
         cwd=settings.BASE_DIR, env=environment, capture_output=True, text=True, check=False,
     )  # fmt: skip
-    return answer.stdout.strip() or answer.stderr[-2000:]
+    assert answer.returncode == 0, answer.stderr[-2000:]
+    return json.loads(answer.stdout)

@@ -291,7 +291,7 @@ def test_a_cursor_names_the_database_that_gave_it_and_no_other(block):
     finally:
         maintenance.close()
 
-    assert re.fullmatch(r"[0-9a-f]{8}\.[0-9]+\.[0-9]+", str(full_cursor))  # short, opaque, ASCII
+    assert re.fullmatch(r"[0-9a-f]{8}\.[0-9]+\.[0-9]+\.[0-9a-f]{8}", str(full_cursor))  # short, opaque, ASCII
     assert full_cursor.database == horizon_cursor.database == start.database  # in each session
     assert str(full_cursor) == full[0]["id"]
     assert horizon_cursor.id == 0
