@@ -148,6 +148,26 @@ def test_a_cursor_of_another_database_gets_a_400_that_says_to_start_again_from_l
     assert served.json()["next"].startswith(f"{start.database}.")
 
 
+def test_a_cursor_past_changes_the_database_lost_gets_a_400_that_says_to_start_again(client, block):
+    """A restore from a copy of the data folder keeps the database's name; the parcel a consumer's cursor follows is
+    gone from it (tests/layers/test_change_feed_witness.py makes such restores, one for real)."""
+    start = feed_latest()
+    _parcels(block, 2)
+    given = client.get(reverse("change_feed"), {"after": str(start)}).json()["next"]
+    with connection.cursor() as cursor:  # the second parcel's event lost, as a copy taken before it
+        cursor.execute("DELETE FROM layers_changeevent WHERE id = (SELECT max(id) FROM layers_changeevent)")
+    events_before = ChangeEvent.objects.count()
+
+    refused = client.get(reverse("change_feed"), {"after": given})
+
+    assert refused.status_code == 400
+    assert refused.json()["message"] == (
+        f"after: cursor {given} is not in this database's history (was it restored from a backup, or failed over to"
+        " a replica?); start again from 'latest'."
+    )
+    assert ChangeEvent.objects.count() == events_before
+
+
 def test_a_layer_given_twice_is_both_as_a_list_is(client, block):
     """?layer=parcels&layer=blocks read only blocks: a ministry syncing so silently missed every parcel."""
     start = feed_latest()
