@@ -110,11 +110,13 @@ def front_config(
     upload_max_bytes: int = 2 << 30,
     workers: int = 2,
     access_log: bool = True,
+    user: str | None = None,
 ) -> Path:
     """Write the front server's configuration under ``prefix``; return its path.
 
     ``upstream`` is the portal's address for nginx: ``unix:/path.sock`` or ``host:port``.
-    Without ``publish_dir`` every request goes to the portal.
+    Without ``publish_dir`` every request goes to the portal. ``user``: the workers' account when nginx is started by
+    root (by default, whoever runs this).
     """
     (prefix / "tmp").mkdir(parents=True, exist_ok=True)
     tile_location = (
@@ -125,8 +127,9 @@ def front_config(
     config = prefix / "nginx.conf"
     config.write_text(
         CONFIG.format(
-            # Workers run as whoever runs the portal, so they read what it publishes (and no more).
-            user=getpass.getuser(),
+            # Workers run as the account that runs the portal (by default whoever starts it), so they read what it
+            # publishes and reach its socket (and no more).
+            user=user or getpass.getuser(),
             workers=workers,
             prefix=prefix,
             access_log=f"{prefix}/access.log" if access_log else "off",

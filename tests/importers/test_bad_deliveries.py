@@ -14,18 +14,17 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
 
 from importers import sources  # noqa: F401
 from importers.base import import_delivery
 from importers.report import ImportRejected
 from importers.sources.survey import OWNER_COLUMNS
 from layers.models import Area, Block, ChangeEvent, Parcel, ParcelLineage, ParcelOwner, ParcelVersion
+from tests.databases import database_url_of_tests
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.importers.delivery_builders import (
     csv_write,
@@ -321,21 +320,17 @@ def test_the_import_command_prints_the_report_and_exits_non_zero_on_refusal(tmp_
     quarantine = tmp_path / "quarantine"
 
     # A process of its own, as an operator runs it: it sees the committed test database (governorates).
-    environment = {**os.environ, "DATABASE_URL": _database_url(), "GEOPORTAL_IMPORT_QUARANTINE_DIR": str(quarantine)}
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url_of_tests(),
+        "GEOPORTAL_IMPORT_QUARANTINE_DIR": str(quarantine),
+    }
     command = [sys.executable, str(MANAGE_PY), "import", "survey", str(delivery)]
     finished = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120, check=False)
 
     assert finished.returncode == 1
     report = _expected_report(delivery, REFUSALS["duplicate-keys.zip"], _kept_folder(quarantine))
     assert (finished.stdout, finished.stderr) == ("", f"CommandError: {report}\n")
-
-
-def _database_url() -> str:
-    """Return the URL of the test database (which tests run in), for a manage.py process."""
-    db = connection.settings_dict
-    password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgis://{quote(db['USER'], safe='')}{password}@{quote(db['HOST'], safe='')}{port}/{db['NAME']}"
 
 
 def test_the_import_command_repairs_with_its_repair_flag(stored_survey, quarantine, capsys):

@@ -1,0 +1,225 @@
+"""geoportal/embedded/account.py: started by root, the portal's servers and commands run as the ``geoportal`` account.
+
+Real processes, each with a var/ folder of its own that the account can reach (root's temporary folders it cannot):
+the hand-over of var/, ``manage.py`` switching accounts and reaching the database, Redis, and a whole ``run``'s
+servers answering through nginx.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+
+from tests.databases import database_url_of_tests
+from tests.waiting import until
+
+ACCOUNT = "geoportal"
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the portal to the service account")
+
+
+@pytest.fixture
+def account() -> pwd.struct_passwd:
+    return pwd.getpwnam(ACCOUNT)  # ops/bootstrap.sh makes it
+
+
+@pytest.fixture
+def var_dir():
+    """A var/ folder of root's, under a folder the account may traverse (pytest's tmp_path is root's alone)."""
+    folder = Path(tempfile.mkdtemp(prefix="geoportal-account-"))
+    folder.chmod(0o755)
+    var = folder / "var"
+    var.mkdir()
+    yield var
+    shutil.rmtree(folder)
+
+
+def _environment(var_dir: Path, **more: str) -> dict[str, str]:
+    return {**os.environ, "GEOPORTAL_VAR_DIR": str(var_dir), "GEOPORTAL_SERVICE_ACCOUNT": ACCOUNT, **more}
+
+
+def _python(code: str, environment: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=settings.BASE_DIR, env=environment,
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def _owner(path: Path) -> str:
+    return pwd.getpwuid(path.lstat().st_uid).pw_name
+
+
+def test_var_is_handed_to_the_account_but_postgresql_keeps_its_own_files(var_dir):
+    """What root made in var/ (an earlier version's run, a copy of var/media put back) was out of the servers' reach:
+    the key Django signs with, the media, beat's schedule."""
+    made_by_root = [var_dir / "secret_key", var_dir / "media" / "documents" / "plan.pdf", var_dir / "log" / "redis.log"]
+    postgres_own = [var_dir / "pgdata" / "PG_VERSION", var_dir / "log" / "postgresql.log", var_dir / "run" / "pg"]
+    for path in [*made_by_root, *postgres_own]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    for path in postgres_own:
+        shutil.chown(path, "postgres", "postgres")
+    shutil.chown(var_dir / "pgdata", "postgres", "postgres")
+
+    handed = _python("from geoportal.embedded.account import var_hand_over; var_hand_over()", _environment(var_dir))
+
+    assert handed.returncode == 0, handed.stderr
+    owners = {path.relative_to(var_dir).as_posix(): _owner(path) for path in sorted(var_dir.rglob("*"))}
+    assert owners == {
+        "log": ACCOUNT, "log/postgresql.log": "postgres", "log/redis.log": ACCOUNT,
+        "media": ACCOUNT, "media/documents": ACCOUNT, "media/documents/plan.pdf": ACCOUNT,
+        "pgdata": "postgres", "pgdata/PG_VERSION": "postgres",
+        "run": ACCOUNT, "run/pg": "postgres",
+        "secret_key": ACCOUNT,
+    }  # fmt: skip
+    assert _owner(var_dir) == ACCOUNT
+
+
+@pytest.mark.usefixtures("django_db_setup")
+def test_manage_py_started_by_root_runs_as_the_account_and_reaches_the_database(var_dir, account):
+    """An operator's ``manage.py tiles_seed`` as root left tile folders the servers could not remove tiles from."""
+    asks = (
+        "import json, os; from django.db import connection; cursor = connection.cursor();"
+        " cursor.execute('SELECT 1'); print(json.dumps([os.getuid(), os.geteuid(), os.getgid(), os.getgroups(),"
+        " os.environ['HOME'], cursor.fetchone()[0]]))"
+    )
+    environment = _environment(var_dir, DATABASE_URL=database_url_of_tests())
+
+    answer = subprocess.run(
+        [sys.executable, str(settings.BASE_DIR / "manage.py"), "shell", "-c", asks], cwd=settings.BASE_DIR,
+        env=environment, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+    assert answer.returncode == 0, answer.stderr
+    uid, euid, gid, groups, home, selected = json.loads(answer.stdout.splitlines()[-1])  # after shell's greeting
+    assert (uid, euid, gid, home, selected) == (account.pw_uid, account.pw_uid, account.pw_gid, str(var_dir), 1)
+    assert 0 not in groups  # root's group is not kept
+    assert _owner(var_dir / "secret_key") == ACCOUNT  # what the command made under var/ is the account's
+
+
+def test_manage_py_refuses_a_var_folder_the_account_cannot_reach_and_says_why(account, tmp_path):
+    """Under root's private folders the command would have failed in the middle of its work, at the first file."""
+    unreachable = tmp_path / "var"  # pytest's folders are root's alone (0700)
+
+    answer = subprocess.run(
+        [sys.executable, str(settings.BASE_DIR / "manage.py"), "check"], cwd=settings.BASE_DIR,
+        env=_environment(unreachable), capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+    assert answer.returncode == 1
+    assert f"EmbeddedServiceError: The '{ACCOUNT}' account cannot reach {unreachable}" in answer.stderr
+    assert "set GEOPORTAL_SERVICE_ACCOUNT= (empty) to run as root" in answer.stderr
+
+
+def test_redis_started_by_root_runs_as_the_account(var_dir, account):
+    starts = (
+        "from geoportal.embedded import account, redis; account.var_hand_over(); redis.redis_start();"
+        " print(redis.PID_FILE.read_text().strip())"
+    )
+    environment = _environment(var_dir)
+
+    started = _python(starts, environment)
+    try:
+        assert started.returncode == 0, started.stderr
+        status = Path(f"/proc/{started.stdout.strip()}/status").read_text()
+    finally:
+        _python("from geoportal.embedded import redis; redis.redis_stop()", environment)
+
+    assert f"Uid:\t{account.pw_uid}\t{account.pw_uid}\t{account.pw_uid}\t{account.pw_uid}\n" in status
+    assert _owner(var_dir / "redis" / "appendonlydir") == ACCOUNT  # what it writes is its own
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _descendants(pid: int) -> dict[int, tuple[int, str]]:
+    """Every process below ``pid``: its real user id and command line."""
+    found, children = {}, {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+            command = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        children.setdefault(int(fields["PPid"]), []).append((int(status.parent.name), fields["Uid"], command))
+    waiting = [pid]
+    while waiting:
+        for child, uids, command in children.get(waiting.pop(), []):
+            found[child] = (int(uids.split()[0]), command)
+            waiting.append(child)
+    return found
+
+
+def _server(command: str) -> str:
+    """``nginx: master``, ``nginx: worker``, or the module a Python server runs (``python -m granian …``)."""
+    return command.split(" process")[0] if command.startswith("nginx: ") else command.split()[2]
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - the run's own address
+            return response.status
+    except OSError:
+        return 0
+
+
+@pytest.mark.usefixtures("django_db_setup")
+def test_a_run_started_by_root_serves_with_its_servers_as_the_account(var_dir, account):
+    """granian parsed every request and the Celery worker every uploaded delivery as root."""
+    port = _free_port()
+    broker = f"{os.environ['REDIS_URL'].split('?')[0]}?db=13"  # its own: its worker takes no others' tasks
+    redis.Redis.from_url(broker).flushdb()  # nor does a heartbeat of an earlier run count as its worker's
+    environment = _environment(
+        var_dir,
+        DATABASE_URL=database_url_of_tests(),
+        REDIS_URL=broker,
+        GEOPORTAL_BIND=f"127.0.0.1:{port}",
+        GEOPORTAL_TILE_CACHE_DIR=str(var_dir / "tiles"),  # the suite's own is root's (tests/conftest.py)
+        GEOPORTAL_TILE_PUBLISH_DIR=str(var_dir / "tiles-published"),  # as command_run sets them
+        GEOPORTAL_PROXY_HOPS="1",
+    )
+    serves = (
+        "import sys; from geoportal.embedded import account, serving, __main__ as embedded;"
+        " account.var_hand_over(); sys.exit(embedded._serve(serving.serving_lock()))"
+    )
+    run = subprocess.Popen(
+        [sys.executable, "-c", serves], cwd=settings.BASE_DIR, env=environment,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        healthz = f"http://127.0.0.1:{port}/healthz"
+        health = until(lambda: run.poll() is not None or _get(healthz) == 200, 60, interval=0.5) and run.poll() is None
+        # The worker took beat's heartbeat from the broker (and is past its start, where a stop left its children).
+        worker = until(lambda: _get(f"{healthz}/worker") == 200, 60, interval=0.5)
+        tile = _get(f"http://127.0.0.1:{port}/tiles/parcels/14/10498/6755.mvt")
+        servers = _descendants(run.pid)
+        web_socket = _owner(var_dir / "run" / "portal.sock") if health else None
+    finally:
+        run.send_signal(signal.SIGTERM)
+        _, errors = run.communicate(timeout=60)
+
+    assert health, errors[-3000:]
+    assert worker, errors[-3000:]
+    assert tile in (200, 204)
+    # The nginx master alone is root's: it reads its configuration and listens, as a system nginx's does.
+    assert {(_server(command), uid) for uid, command in servers.values()} == {
+        ("granian", account.pw_uid), ("celery", account.pw_uid),
+        ("nginx: master", 0), ("nginx: worker", account.pw_uid),
+    }, servers  # fmt: skip
+    assert web_socket == ACCOUNT
