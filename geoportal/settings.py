@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import secrets
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -15,6 +14,7 @@ from kombu import Queue
 
 from frontend.vendor_assets import VENDOR_STATICFILES_DIRS
 from geoportal.embedded import paths as embedded
+from geoportal.embedded.account import secret_key_file_made
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 BOOLEAN_FALSE_STRINGS = ("false", "off", "no", "n", "0", "")
@@ -103,12 +103,9 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
 
 def _local_secret_key() -> str:
-    key_file = embedded.VAR_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_urlsafe(50), encoding="utf-8")
-        key_file.chmod(0o600)
-    return key_file.read_text(encoding="utf-8").strip()
+    if not embedded.SECRET_KEY_FILE.exists():
+        secret_key_file_made()
+    return embedded.SECRET_KEY_FILE.read_text(encoding="utf-8").strip()
 
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
@@ -222,7 +219,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = Path(env.str("GEOPORTAL_STATIC_ROOT", default=str(embedded.VAR_DIR / "static"), blank=False))
+STATIC_ROOT = Path(env.str("GEOPORTAL_STATIC_ROOT", default=str(embedded.STATIC_DIR), blank=False))
 # Only the built files of the npm packages we serve (frontend/vendor_assets.py lists them).
 STATICFILES_DIRS = VENDOR_STATICFILES_DIRS
 STORAGES = {
@@ -258,14 +255,14 @@ GISSERVER_COUNT_NUMBER_MATCHED = 2
 TILE_CACHE = env.str("GEOPORTAL_TILE_CACHE", default="filesystem")
 if TILE_CACHE not in ("filesystem", "redis", "none"):  # else found only by the first tile request
     raise ImproperlyConfigured(f"GEOPORTAL_TILE_CACHE={TILE_CACHE[:40]!r}: filesystem, redis or none.")
-TILE_CACHE_DIR = Path(env.str("GEOPORTAL_TILE_CACHE_DIR", default=str(embedded.VAR_DIR / "tiles"), blank=False))
+TILE_CACHE_DIR = Path(env.str("GEOPORTAL_TILE_CACHE_DIR", default=str(embedded.TILE_CACHE_DIR), blank=False))
 # Every process that writes layer data must agree on it (it decides which tiles a change reaches). At most
 # tiles/raster.py's MAX_METATILE_SIZE (16: at @2x one 8192 px image), or every raster tile request fails.
 TILE_METATILE_SIZE = env.int("GEOPORTAL_TILE_METATILE_SIZE", default=4, minimum=1, maximum=16)
 # The front server (nginx, geoportal/front.py) answers the tiles published here by itself
 # (tiles/publication.py). Every process that writes layer data removes what its changes reach, so
 # all must name the same folder. Set it empty where no front server reads it: nothing is published.
-TILE_PUBLISH_DIR = env.str("GEOPORTAL_TILE_PUBLISH_DIR", default=str(embedded.VAR_DIR / "tiles-published")) or None
+TILE_PUBLISH_DIR = env.str("GEOPORTAL_TILE_PUBLISH_DIR", default=str(embedded.TILE_PUBLISH_DIR)) or None
 if TILE_PUBLISH_DIR is not None and not TILE_PUBLISH_DIR.strip():  # spaces: a folder named so, or meant empty?
     raise ImproperlyConfigured(
         f"GEOPORTAL_TILE_PUBLISH_DIR={TILE_PUBLISH_DIR[:40]!r} is blank: set it, or empty to publish nothing."
@@ -330,7 +327,7 @@ IMPORT_ARCHIVE_MAX_TOTAL_BYTES = env.int("GEOPORTAL_IMPORT_ARCHIVE_MAX_TOTAL_BYT
 IMPORT_ARCHIVE_MAX_RATIO = env.int("GEOPORTAL_IMPORT_ARCHIVE_MAX_RATIO", default=200, minimum=1)
 # Rejected deliveries are kept here as received, with their report (importers/base.py), within the caps above.
 IMPORT_QUARANTINE_DIR = Path(
-    env.str("GEOPORTAL_IMPORT_QUARANTINE_DIR", default=str(embedded.VAR_DIR / "quarantine"), blank=False)
+    env.str("GEOPORTAL_IMPORT_QUARANTINE_DIR", default=str(embedded.QUARANTINE_DIR), blank=False)
 )
 # Stored deliveries and quarantine folders are removed this many days after their job finished, except the
 # newest accepted delivery of each source (importers/retention.py, daily); 0 keeps them all.
@@ -349,7 +346,7 @@ IMPORT_OVERLAP_TOLERANCE_SHARE = env.float(
 IMPORT_UPLOAD_MAX_BYTES = env.int("GEOPORTAL_IMPORT_UPLOAD_MAX_BYTES", default=2 << 30, minimum=1)
 # A JSON list (permits.json, documents.json) is parsed in memory: at most this many bytes.
 IMPORT_JSON_MAX_BYTES = env.int("GEOPORTAL_IMPORT_JSON_MAX_BYTES", default=256 << 20, minimum=1)
-IMPORT_DROP_DIR = Path(env.str("GEOPORTAL_IMPORT_DROP_DIR", default=str(embedded.VAR_DIR / "drop"), blank=False))
+IMPORT_DROP_DIR = Path(env.str("GEOPORTAL_IMPORT_DROP_DIR", default=str(embedded.DROP_DIR), blank=False))
 IMPORT_DROP_STABLE_SECONDS = env.int("GEOPORTAL_IMPORT_DROP_STABLE_SECONDS", default=60, minimum=0)
 IMPORT_PULL_MAX_BYTES = env.int("GEOPORTAL_IMPORT_PULL_MAX_BYTES", default=2 << 30, minimum=1)
 IMPORT_PULL_TIMEOUT_SECONDS = env.float("GEOPORTAL_IMPORT_PULL_TIMEOUT_SECONDS", default=60.0, above=0)

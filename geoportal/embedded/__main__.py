@@ -46,6 +46,11 @@ WEB_SERVER_ARGUMENTS = [
     "--respawn-failed-workers", "--respawn-interval", "1", "--access-log", "--log-level", "info",
 ]  # fmt: skip
 
+# The Celery worker with beat; beat's schedule in a folder of the service account's (account.py).
+WORKER_ARGUMENTS = [
+    "worker", "--beat", "--concurrency", "2", "--loglevel", "INFO", "--schedule", str(paths.BEAT_DIR / "schedule"),
+]  # fmt: skip
+
 
 def _serve(lock: int) -> int:
     """Run the front server (nginx), the web server (granian) and a Celery worker until one exits or
@@ -74,7 +79,7 @@ def _serve(lock: int) -> int:
         ),
         subprocess.Popen(front_command(front), cwd=paths.FRONT_DIR, **holding),
         subprocess.Popen(
-            [PYTHON, "-m", "celery", "-A", "geoportal", "worker", "--beat", "--concurrency", "2", "--loglevel", "INFO"],
+            [PYTHON, "-m", "celery", "-A", "geoportal", *WORKER_ARGUMENTS],
             cwd=paths.BASE_DIR,
             **as_account,
         ),
@@ -135,7 +140,7 @@ def command_run() -> int:
     lock = serving_lock()
     # Every process started from here publishes tiles to (and removes them from) the front's folder,
     # and trusts the one proxy before it for the client's address.
-    os.environ.setdefault("GEOPORTAL_TILE_PUBLISH_DIR", str(paths.VAR_DIR / "tiles-published"))
+    os.environ.setdefault("GEOPORTAL_TILE_PUBLISH_DIR", str(paths.TILE_PUBLISH_DIR))
     os.environ.setdefault("GEOPORTAL_PROXY_HOPS", "1")
     started = services_up()
     try:

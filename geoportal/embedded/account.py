@@ -3,8 +3,12 @@
 ``./portal run`` is started as root on a fresh machine (README, Quick start). Its web server parses every request and
 its Celery worker parses uploaded deliveries (zip archives, GDAL): they, Redis, nginx's workers and ``manage.py`` run
 as the unprivileged ``geoportal`` account instead (``ops/bootstrap.sh`` makes it), as the container image's do.
-PostgreSQL runs as ``postgres`` (postgres.py). What they write is under var/, handed to the account
-(:func:`var_hand_over`); the cluster's socket is opened to it through the ``postgres`` group, as to root.
+PostgreSQL runs as ``postgres`` (postgres.py); the cluster's socket is opened to the account through that group.
+
+var/ is laid out so that root never works where the account may write (:func:`var_hand_over`): var/ itself, its log,
+run and front folders stay root's, since root starts PostgreSQL, Redis and nginx from what is in them (a link the
+account put in their place would have root write or hand over what it points at); the folders the servers write
+(``paths.ACCOUNT_FOLDERS``) are the account's, walked without following links.
 
 ``GEOPORTAL_SERVICE_ACCOUNT`` names another account; empty, everything runs as whoever starts it (the test suite's
 own subprocesses, which read files the tests make in root's private temporary folders).
@@ -15,6 +19,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import secrets
 import stat
 import subprocess
 import sys
@@ -25,7 +30,8 @@ from .postgres import SERVER_ACCOUNT_WHEN_ROOT, EmbeddedServiceError
 
 SERVICE_ACCOUNT = os.environ.get("GEOPORTAL_SERVICE_ACCOUNT", "geoportal")
 # Only the account writes in these once they are its own; walking them (millions of tiles) at each start is skipped.
-ITS_OWN_WRITING = ("tiles", "tiles-published")
+ITS_OWN_WRITING = (paths.TILE_CACHE_DIR, paths.TILE_PUBLISH_DIR)
+FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
 
 def service_account() -> pwd.struct_passwd | None:
@@ -52,8 +58,8 @@ def _groups(account: pwd.struct_passwd) -> list[int]:
 
 
 def _environment(account: pwd.struct_passwd) -> dict[str, str]:
-    # HOME under var/ as the container's (fontconfig keeps its cache there); root's is not the account's to write.
-    return {"HOME": str(paths.VAR_DIR), "USER": account.pw_name, "LOGNAME": account.pw_name}
+    # A HOME of its own under var/ (fontconfig keeps its cache there); root's is not the account's to write.
+    return {"HOME": str(paths.HOME_DIR), "USER": account.pw_name, "LOGNAME": account.pw_name}
 
 
 def as_service_account() -> dict:
@@ -77,22 +83,19 @@ def become_service_account() -> None:
     account = service_account()
     if account is None:
         return
-    if not paths.VAR_DIR.is_dir() or paths.VAR_DIR.stat().st_uid != account.pw_uid:
-        var_hand_over()  # a command before the first run, or on a var/ root put back
-    else:
-        check_account_reaches(account, paths.VAR_DIR)
+    var_hand_over()
     os.setgroups(_groups(account))
     os.setgid(account.pw_gid)
     os.setuid(account.pw_uid)
     os.environ.update(_environment(account))
 
 
-def check_account_reaches(account: pwd.struct_passwd, var_dir: Path) -> None:
+def check_account_reaches(account: pwd.struct_passwd) -> None:
     """Refuse, with what to do, a Python, checkout or var/ folder the account cannot reach (say, under /root)."""
     probes = {
         sys.executable: [sys.executable, "-c", "import django"],  # its standard library and the virtualenv's too
         str(paths.BASE_DIR / "manage.py"): ["test", "-r", str(paths.BASE_DIR / "manage.py")],
-        str(var_dir): ["test", "-w", str(var_dir)],
+        str(paths.VAR_DIR): ["test", "-w", str(paths.HOME_DIR)],
     }
     for reached, probe in probes.items():
         answer = subprocess.run(
@@ -107,36 +110,81 @@ def check_account_reaches(account: pwd.struct_passwd, var_dir: Path) -> None:
             )
 
 
-def folders_of_the_account(*folders: Path) -> None:
-    """Make ``folders`` (and their parents), the service account's when root: for a server that runs as it."""
-    account = service_account()
-    for folder in folders:
-        folder.mkdir(parents=True, exist_ok=True)
-        if account is not None:
-            os.chown(folder, account.pw_uid, account.pw_gid)
-
-
 def var_hand_over() -> None:
-    """Give var/ (and the sockets' folder) to the service account, all but PostgreSQL's own files: what root made there
-    (an earlier version's run, a restored copy of var/media) would be out of the servers' reach."""
+    """Lay var/ out for the service account (module docstring); refuse a folder of root's that is not a folder."""
     account = service_account()
     if account is None:
         return
-    postgres_own = {paths.PG_DATA_DIR, paths.PG_SOCKET_DIR, paths.LOG_DIR / "postgresql.log"}
-    for top in (paths.VAR_DIR, paths.run_dir()):
-        top.mkdir(parents=True, exist_ok=True)
-        _hand_over_tree(top, account, postgres_own)
-    check_account_reaches(account, paths.VAR_DIR)
+    for folder in paths.ROOT_FOLDERS:
+        _kept_root(folder)
+    for folder in paths.ACCOUNT_FOLDERS:
+        folder.mkdir(exist_ok=True)
+        # In a folder of root's, so a link here is root's own (var/media on another disk, say): followed.
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            _hand_over(descriptor, folder, account)
+        finally:
+            os.close(descriptor)
+    secret_key_file_made(account)
+    check_account_reaches(account)
 
 
-def _hand_over_tree(path: Path, account: pwd.struct_passwd, postgres_own: set[Path]) -> None:
-    if path in postgres_own:
+def account_file_made(path: Path, account: pwd.struct_passwd | None) -> int:
+    """Open ``path`` (in a folder of root's) for appending, made if missing, the account's; return the descriptor."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    if account is not None:
+        os.fchown(descriptor, account.pw_uid, account.pw_gid)
+    return descriptor
+
+
+def secret_key_file_made(account: pwd.struct_passwd | None = None) -> None:
+    """Make var/secret_key (Django's signing key, settings.py) once, readable by the account that runs the portal."""
+    paths.SECRET_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = account_file_made(paths.SECRET_KEY_FILE, account)
+    try:
+        if os.fstat(descriptor).st_size == 0:
+            os.write(descriptor, secrets.token_urlsafe(50).encode())
+    finally:
+        os.close(descriptor)
+
+
+def _kept_root(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(folder, FOLDER)
+    except OSError as error:
+        raise EmbeddedServiceError(f"{folder} must be a folder of root's ({error.strerror}); move it away.") from None
+    try:
+        status = os.fstat(descriptor)
+        if status.st_uid != 0:
+            os.fchown(descriptor, 0, 0)
+        if status.st_mode & 0o022:
+            os.fchmod(descriptor, stat.S_IMODE(status.st_mode) & ~0o022)
+    finally:
+        os.close(descriptor)
+
+
+def _hand_over(descriptor: int, folder: Path, account: pwd.struct_passwd) -> None:
+    """Give the open folder ``descriptor`` and what is in it to ``account``, never through a link (relative to open
+    folders, so that a link put in a folder's place while this walks is not followed either)."""
+    status = os.fstat(descriptor)
+    if (status.st_uid, status.st_gid) != (account.pw_uid, account.pw_gid):
+        os.fchown(descriptor, account.pw_uid, account.pw_gid)
+    elif folder in ITS_OWN_WRITING:
         return
-    status = path.lstat()
-    if status.st_uid != account.pw_uid or status.st_gid != account.pw_gid:
-        os.chown(path, account.pw_uid, account.pw_gid, follow_symlinks=False)
-    elif path.name in ITS_OWN_WRITING and path.parent == paths.VAR_DIR:
-        return
-    if stat.S_ISDIR(status.st_mode):
-        for child in path.iterdir():
-            _hand_over_tree(child, account, postgres_own)
+    with os.scandir(descriptor) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                try:
+                    child = os.open(entry.name, FOLDER, dir_fd=descriptor)
+                except OSError:  # no longer a folder: a link in its place is not followed
+                    continue
+                try:
+                    _hand_over(child, folder / entry.name, account)
+                finally:
+                    os.close(child)
+                continue
+            status = entry.stat(follow_symlinks=False)
+            # A second name of a file elsewhere is left alone: changing its owner would change the other's.
+            if status.st_uid != account.pw_uid and (stat.S_ISLNK(status.st_mode) or status.st_nlink == 1):
+                os.chown(entry.name, account.pw_uid, account.pw_gid, dir_fd=descriptor, follow_symlinks=False)

@@ -27,12 +27,29 @@ PG_SOCKET_DIR = run_dir() / "pg"
 PG_DATABASE = "geoportal"
 PG_USER = "geoportal"
 REDIS_DIR = VAR_DIR / "redis"
+REDIS_CONF = VAR_DIR / "redis.conf"  # written by whoever starts Redis, beside (not in) the folder Redis writes
 REDIS_SOCKET = run_dir() / "redis" / "redis.sock"
 LOG_DIR = VAR_DIR / "log"
 MEDIA_DIR = VAR_DIR / "media"
+STATIC_DIR = VAR_DIR / "static"
+TILE_CACHE_DIR = VAR_DIR / "tiles"
+TILE_PUBLISH_DIR = VAR_DIR / "tiles-published"
+QUARANTINE_DIR = VAR_DIR / "quarantine"
+DROP_DIR = VAR_DIR / "drop"
 DEMO_DIR = VAR_DIR / "demo"
+BEAT_DIR = VAR_DIR / "beat"  # ./portal run's Celery beat schedule
+HOME_DIR = VAR_DIR / "home"  # HOME of the service account's processes (fontconfig's cache)
+SECRET_KEY_FILE = VAR_DIR / "secret_key"
 FRONT_DIR = VAR_DIR / "front"  # nginx's configuration, pid, logs and temporary files
-PORTAL_SOCKET = run_dir() / "portal.sock"  # granian, behind the front server
+PORTAL_SOCKET = run_dir() / "portal" / "portal.sock"  # granian, behind the front server
+
+# Started by root (account.py), these stay root's: root starts PostgreSQL, Redis and nginx from what is in them.
+ROOT_FOLDERS = (VAR_DIR, LOG_DIR, run_dir(), FRONT_DIR)
+# and these are the service account's, with all that is in them: what its servers write.
+ACCOUNT_FOLDERS = (
+    MEDIA_DIR, STATIC_DIR, TILE_CACHE_DIR, TILE_PUBLISH_DIR, QUARANTINE_DIR, DROP_DIR, DEMO_DIR,
+    REDIS_DIR, REDIS_SOCKET.parent, PORTAL_SOCKET.parent, BEAT_DIR, HOME_DIR,
+)  # fmt: skip
 
 
 def database_url() -> str:

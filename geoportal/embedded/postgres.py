@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -46,7 +45,7 @@ def _chown_to_server_account(*folders: Path) -> None:
         return
     account = pwd.getpwnam(SERVER_ACCOUNT_WHEN_ROOT)
     for folder in folders:
-        shutil.chown(folder, account.pw_uid, account.pw_gid)
+        os.chown(folder, account.pw_uid, account.pw_gid, follow_symlinks=False)  # a link's target is not handed over
 
 
 def _check_server_account_reaches(folder: Path) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
 
 from . import paths
-from .account import as_service_account, folders_of_the_account
+from .account import account_file_made, as_service_account, service_account
 from .postgres import EmbeddedServiceError
 
 REDIS_SERVER = "redis-server"
@@ -48,10 +49,11 @@ def redis_ping() -> bool:
 
 def redis_start() -> None:
     """Start Redis and wait until it answers."""
-    folders_of_the_account(paths.REDIS_DIR, paths.REDIS_SOCKET.parent, paths.LOG_DIR)  # it runs as the account
-    conf = paths.REDIS_DIR / "redis.conf"
-    conf.write_text(_config(), encoding="utf-8")
-    subprocess.run([REDIS_SERVER, str(conf)], check=True, stdout=subprocess.DEVNULL, **as_service_account())
+    for folder in (paths.REDIS_DIR, paths.REDIS_SOCKET.parent, paths.LOG_DIR):
+        folder.mkdir(parents=True, exist_ok=True)  # started by root, account.var_hand_over made them
+    os.close(account_file_made(paths.LOG_DIR / "redis.log", service_account()))  # for Redis to write, in root's folder
+    paths.REDIS_CONF.write_text(_config(), encoding="utf-8")
+    subprocess.run([REDIS_SERVER, str(paths.REDIS_CONF)], check=True, stdout=subprocess.DEVNULL, **as_service_account())
     for _attempt in range(100):
         if redis_ping():
             return

@@ -19,7 +19,7 @@ def serving_lock() -> int:
     this var/ folder. A second run had started its own nginx, granian and Celery beat on the same folder, removed the
     first one's socket (its nginx then answered 502) and sent every periodic task twice."""
     paths.VAR_DIR.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(paths.VAR_DIR / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    descriptor = os.open(paths.VAR_DIR / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

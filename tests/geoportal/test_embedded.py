@@ -188,7 +188,10 @@ def test_a_server_that_does_not_stop_when_asked_is_killed_with_its_group():
     forever (after the worker failed to start, say)."""
     from geoportal.embedded.__main__ import until_one_exits
 
-    stubborn = subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 60 & wait"], process_group=0)
+    stubborn = subprocess.Popen(
+        ["sh", "-c", "trap '' TERM; echo deaf; sleep 60 & wait"], process_group=0, stdout=subprocess.PIPE, text=True
+    )
+    assert stubborn.stdout.readline() == "deaf\n"  # it ignores SIGTERM from here on
     failing = subprocess.Popen(["sh", "-c", "exit 3"], process_group=0)
 
     status = until_one_exits([stubborn, failing], poll_seconds=0.05, stop_seconds=0.5)

@@ -62,30 +62,42 @@ def _owner(path: Path) -> str:
     return pwd.getpwuid(path.lstat().st_uid).pw_name
 
 
-def test_var_is_handed_to_the_account_but_postgresql_keeps_its_own_files(var_dir):
-    """What root made in var/ (an earlier version's run, a copy of var/media put back) was out of the servers' reach:
-    the key Django signs with, the media, beat's schedule."""
-    made_by_root = [var_dir / "secret_key", var_dir / "media" / "documents" / "plan.pdf", var_dir / "log" / "redis.log"]
+def test_var_is_laid_out_for_the_account_and_root_never_works_where_the_account_writes(var_dir):
+    """What root made in the servers' folders (an earlier version's run, a copy of var/media put back) was out of
+    their reach; and root starts PostgreSQL, Redis and nginx from var/, var/log, var/run and var/front, so a link the
+    account put there would have had root write, or hand over, what it points at."""
+    elsewhere = var_dir.parent / "elsewhere"  # root's, outside var/
+    elsewhere.mkdir()
+    (elsewhere / "shadow").touch()
+    made_by_root = [var_dir / "secret_key", var_dir / "media" / "documents" / "plan.pdf", var_dir / "tiles" / "0.png"]
     postgres_own = [var_dir / "pgdata" / "PG_VERSION", var_dir / "log" / "postgresql.log", var_dir / "run" / "pg"]
     for path in [*made_by_root, *postgres_own]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
-    for path in postgres_own:
+    for path in [*postgres_own, var_dir / "pgdata"]:
         shutil.chown(path, "postgres", "postgres")
-    shutil.chown(var_dir / "pgdata", "postgres", "postgres")
+    (var_dir / "media" / "link").symlink_to(elsewhere / "shadow")  # as the account could have made them
+    (var_dir / "media" / "folder-link").symlink_to(elsewhere)
+    os.link(elsewhere / "shadow", var_dir / "media" / "second-name")
+    shutil.chown(var_dir / "log", ACCOUNT, ACCOUNT)  # given to the account by the first version of this
+    (var_dir / "log").chmod(0o777)
 
     handed = _python("from geoportal.embedded.account import var_hand_over; var_hand_over()", _environment(var_dir))
 
     assert handed.returncode == 0, handed.stderr
     owners = {path.relative_to(var_dir).as_posix(): _owner(path) for path in sorted(var_dir.rglob("*"))}
     assert owners == {
-        "log": ACCOUNT, "log/postgresql.log": "postgres", "log/redis.log": ACCOUNT,
+        "beat": ACCOUNT, "demo": ACCOUNT, "drop": ACCOUNT, "front": "root", "home": ACCOUNT,
+        "log": "root", "log/postgresql.log": "postgres",
         "media": ACCOUNT, "media/documents": ACCOUNT, "media/documents/plan.pdf": ACCOUNT,
-        "pgdata": "postgres", "pgdata/PG_VERSION": "postgres",
-        "run": ACCOUNT, "run/pg": "postgres",
-        "secret_key": ACCOUNT,
+        "media/folder-link": ACCOUNT, "media/link": ACCOUNT, "media/second-name": "root",
+        "pgdata": "postgres", "pgdata/PG_VERSION": "postgres", "quarantine": ACCOUNT, "redis": ACCOUNT,
+        "run": "root", "run/pg": "postgres", "run/portal": ACCOUNT, "run/redis": ACCOUNT,
+        "secret_key": ACCOUNT, "static": ACCOUNT, "tiles": ACCOUNT, "tiles/0.png": ACCOUNT, "tiles-published": ACCOUNT,
     }  # fmt: skip
-    assert _owner(var_dir) == ACCOUNT
+    assert [_owner(path) for path in (var_dir, elsewhere, elsewhere / "shadow")] == ["root"] * 3  # not followed
+    assert (var_dir / "log").stat().st_mode & 0o022 == 0
+    assert len((var_dir / "secret_key").read_text()) > 50
 
 
 @pytest.mark.usefixtures("django_db_setup")
@@ -105,9 +117,10 @@ def test_manage_py_started_by_root_runs_as_the_account_and_reaches_the_database(
 
     assert answer.returncode == 0, answer.stderr
     uid, euid, gid, groups, home, selected = json.loads(answer.stdout.splitlines()[-1])  # after shell's greeting
-    assert (uid, euid, gid, home, selected) == (account.pw_uid, account.pw_uid, account.pw_gid, str(var_dir), 1)
+    home_of_its_own = str(var_dir / "home")
+    assert (uid, euid, gid, home, selected) == (account.pw_uid, account.pw_uid, account.pw_gid, home_of_its_own, 1)
     assert 0 not in groups  # root's group is not kept
-    assert _owner(var_dir / "secret_key") == ACCOUNT  # what the command made under var/ is the account's
+    assert _owner(var_dir / "secret_key") == ACCOUNT  # made for it before it switched
 
 
 def test_manage_py_refuses_a_var_folder_the_account_cannot_reach_and_says_why(account, tmp_path):
@@ -140,6 +153,8 @@ def test_redis_started_by_root_runs_as_the_account(var_dir, account):
 
     assert f"Uid:\t{account.pw_uid}\t{account.pw_uid}\t{account.pw_uid}\t{account.pw_uid}\n" in status
     assert _owner(var_dir / "redis" / "appendonlydir") == ACCOUNT  # what it writes is its own
+    assert _owner(var_dir / "log" / "redis.log") == ACCOUNT
+    assert _owner(var_dir / "redis.conf") == "root"  # what it runs with is not
 
 
 def _free_port() -> int:
@@ -209,7 +224,7 @@ def test_a_run_started_by_root_serves_with_its_servers_as_the_account(var_dir, a
         worker = until(lambda: _get(f"{healthz}/worker") == 200, 60, interval=0.5)
         tile = _get(f"http://127.0.0.1:{port}/tiles/parcels/14/10498/6755.mvt")
         servers = _descendants(run.pid)
-        web_socket = _owner(var_dir / "run" / "portal.sock") if health else None
+        web_socket = _owner(var_dir / "run" / "portal" / "portal.sock") if health else None
     finally:
         run.send_signal(signal.SIGTERM)
         _, errors = run.communicate(timeout=60)
