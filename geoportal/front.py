@@ -125,7 +125,9 @@ def front_config(
         else ""
     )
     config = prefix / "nginx.conf"
-    config.write_text(
+    written = prefix / "nginx.conf.new"  # then renamed over: a new file of this process's, not one kept from before
+    written.unlink(missing_ok=True)
+    written.write_text(
         CONFIG.format(
             # Workers run as the account that runs the portal (by default whoever starts it), so they read what it
             # publishes and reach its socket (and no more).
@@ -141,6 +143,7 @@ def front_config(
         ),
         encoding="utf-8",
     )
+    written.replace(config)
     return config
 
 

@@ -22,7 +22,8 @@ from pathlib import Path
 from geoportal.front import front_command, front_config
 
 from . import paths, postgres, redis
-from .account import as_service_account, service_account
+from .account import as_service_account, root_folders_kept, service_account
+from .postgres import EmbeddedServiceError
 from .services import services_up
 from .serving import AlreadyServing, serving_lock
 
@@ -71,28 +72,30 @@ def _serve(lock: int) -> int:
     # Each in a process group of its own, stopped whole (until_one_exits); Ctrl-C reaches them through _stop.
     holding = {"pass_fds": (lock,), "process_group": 0}
     as_account = {**holding, **as_service_account()}
-    servers = [
-        subprocess.Popen(
-            [PYTHON, "-m", "granian", *WEB_SERVER_ARGUMENTS, "--uds", str(paths.PORTAL_SOCKET)],
-            cwd=paths.BASE_DIR,
-            **as_account,
-        ),
-        subprocess.Popen(front_command(front), cwd=paths.FRONT_DIR, **holding),
-        subprocess.Popen(
-            [PYTHON, "-m", "celery", "-A", "geoportal", *WORKER_ARGUMENTS],
-            cwd=paths.BASE_DIR,
-            **as_account,
-        ),
+    web_server = [PYTHON, "-m", "granian", *WEB_SERVER_ARGUMENTS, "--uds", str(paths.PORTAL_SOCKET)]
+    starts = [
+        (web_server, paths.BASE_DIR, as_account),
+        (front_command(front), paths.FRONT_DIR, holding),
+        ([PYTHON, "-m", "celery", "-A", "geoportal", *WORKER_ARGUMENTS], paths.BASE_DIR, as_account),
     ]
+    servers: list[subprocess.Popen] = []
+    stop_asked = []
+
+    def _stop(signal_number: int, _frame: object) -> None:
+        stop_asked.append(signal_number)
+        stopping(servers)
+
+    # Before the first is started; the servers are not in the terminal's process group, so a hangup (the terminal
+    # closed) reaches them through this too.
+    for signal_number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signal_number, _stop)
+    for command, folder, options in starts:
+        if stop_asked:
+            break
+        servers.append(subprocess.Popen(command, cwd=folder, **options))
+    if stop_asked:  # while one was starting
+        stopping(servers)
     print(f"Geoportal is serving on http://{BIND}/  (Ctrl-C stops it)", flush=True)
-
-    def _stop(_signum: int, _frame: object) -> None:
-        for server in servers:
-            if server.poll() is None:
-                server.send_signal(signal.SIGTERM)
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
     return until_one_exits(servers)
 
 
@@ -106,34 +109,58 @@ def until_one_exits(
 ) -> int:
     """Wait until one of ``processes`` exits, then stop the others; return the highest exit status. Waiting for each in
     turn had left the run serving 502s after granian gave up (a setting only the web processes read, say), so a
-    service manager never saw it fail. Each started with ``process_group=0`` is stopped with its whole group."""
-    while all(process.poll() is None for process in processes):
+    service manager never saw it fail. Each started with ``process_group=0`` is stopped with its whole group; none is
+    reaped before, so that no other process can have taken its id (and its group's) when its group is signalled."""
+    while processes and all(running(process) for process in processes):
         time.sleep(poll_seconds)
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
+    stopping(processes)
     deadline = time.monotonic() + stop_seconds
-    for process in processes:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=max(deadline - time.monotonic(), 0))
+    while any(running(process) for process in processes) and time.monotonic() < deadline:
+        time.sleep(0.05)
     for process in processes:
         group_stopped(process, grace_seconds=min(stop_seconds, 10.0))
     return max((process.wait() for process in processes), default=0)
 
 
-def group_stopped(leader: subprocess.Popen, *, grace_seconds: float = 10.0) -> None:
-    """Stop what is left of the process group ``leader`` was started at the head of (``process_group=0``): asked
-    first, then killed; return when it is gone. Beat, the worker's child, outlived a worker stopped early in its start,
-    went on sending the periodic tasks and held the serving lock."""
-    for signal_number, seconds in ((signal.SIGTERM, grace_seconds), (signal.SIGKILL, 5.0)):
-        deadline = time.monotonic() + seconds
+def running(process: subprocess.Popen) -> bool:
+    """Whether ``process`` has not exited; one that has is left unreaped (Popen.poll would reap it)."""
+    if process.returncode is not None:
+        return False
+    return os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+
+
+def stopping(processes: list[subprocess.Popen]) -> None:
+    """Ask each of ``processes`` that runs to stop (SIGTERM)."""
+    for process in processes:
+        if running(process):
+            os.kill(process.pid, signal.SIGTERM)
+
+
+def _group_members(group: int) -> list[int]:
+    """The processes of ``group``, but its exited leader (unreaped, it still counts as one)."""
+    members = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
         try:
-            os.killpg(leader.pid, signal_number)
-            while time.monotonic() < deadline:
-                time.sleep(0.05)
-                os.killpg(leader.pid, 0)
-        except ProcessLookupError:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()  # after the command's name, which may hold ")"
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":  # pgrp, and not a zombie
+            members.append(int(stat_file.parent.name))
+    return members
+
+
+def group_stopped(leader: subprocess.Popen, *, grace_seconds: float = 10.0) -> None:
+    """Stop what is left of the process group ``leader`` was started at the head of (``process_group=0``, not yet
+    reaped): asked first, then killed; return when it is gone. Beat, the worker's child, outlived a worker stopped
+    early in its start, went on sending the periodic tasks and held the serving lock."""
+    for signal_number, seconds in ((signal.SIGTERM, grace_seconds), (signal.SIGKILL, 5.0)):
+        if not _group_members(leader.pid):
             return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(leader.pid, signal_number)
+        deadline = time.monotonic() + seconds
+        while _group_members(leader.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def command_run() -> int:
@@ -175,6 +202,8 @@ def command_down() -> int:
 def main(argv: list[str]) -> int:
     command, *rest = argv or ["help"]
     try:
+        if command in ("run", "test", "up", "down"):
+            root_folders_kept()  # before anything is made or opened in them
         if command == "run":
             return command_run()
         if command == "test":
@@ -185,7 +214,7 @@ def main(argv: list[str]) -> int:
             return 0
         if command == "down":
             return command_down()
-    except AlreadyServing as error:
+    except (AlreadyServing, EmbeddedServiceError) as error:
         print(error, file=sys.stderr)
         return 1
     print(__doc__, file=sys.stderr)

@@ -115,8 +115,7 @@ def var_hand_over() -> None:
     account = service_account()
     if account is None:
         return
-    for folder in paths.ROOT_FOLDERS:
-        _kept_root(folder)
+    root_folders_kept()
     for folder in paths.ACCOUNT_FOLDERS:
         folder.mkdir(exist_ok=True)
         # In a folder of root's, so a link here is root's own (var/media on another disk, say): followed.
@@ -127,6 +126,14 @@ def var_hand_over() -> None:
             os.close(descriptor)
     secret_key_file_made(account)
     check_account_reaches(account)
+
+
+def root_folders_kept() -> None:
+    """Started by root with a service account: make var/'s folders of root's, or refuse them (``_kept_root``). First,
+    before PostgreSQL's folders are made in them (``python -m geoportal.embedded``)."""
+    if service_account() is not None:
+        for folder in paths.ROOT_FOLDERS:
+            _kept_root(folder)
 
 
 def account_file_made(path: Path, account: pwd.struct_passwd | None) -> int:
@@ -149,6 +156,7 @@ def secret_key_file_made(account: pwd.struct_passwd | None = None) -> None:
 
 
 def _kept_root(folder: Path) -> None:
+    """Make ``folder`` root's, or refuse one that is not root's alone: another account could have put links in it."""
     folder.mkdir(parents=True, exist_ok=True)
     try:
         descriptor = os.open(folder, FOLDER)
@@ -156,12 +164,14 @@ def _kept_root(folder: Path) -> None:
         raise EmbeddedServiceError(f"{folder} must be a folder of root's ({error.strerror}); move it away.") from None
     try:
         status = os.fstat(descriptor)
-        if status.st_uid != 0:
-            os.fchown(descriptor, 0, 0)
-        if status.st_mode & 0o022:
-            os.fchmod(descriptor, stat.S_IMODE(status.st_mode) & ~0o022)
     finally:
         os.close(descriptor)
+    others_write = status.st_mode & 0o002 or (status.st_mode & 0o020 and status.st_gid != 0)
+    if status.st_uid != 0 or others_write:
+        raise EmbeddedServiceError(
+            f"{folder} must be root's and writable by root alone: root starts the servers from what is in it, and"
+            " another account could have put links there. Look through it, then chown root: and chmod go-w it."
+        )
 
 
 def _hand_over(descriptor: int, folder: Path, account: pwd.struct_passwd) -> None:

@@ -90,8 +90,10 @@ def cluster_init() -> None:
         stdout=subprocess.DEVNULL,
     )
     settings = "\n".join(f"{key} = {value}" for key, value in SERVER_SETTINGS.items())
-    with open(paths.PG_DATA_DIR / "postgresql.conf", "a", encoding="utf-8") as conf:
-        conf.write(f"\n# geoportal embedded cluster\n{settings}\n")
+    # Not through a link: the folder is postgres's (and the portal's account can act as postgres, README).
+    conf = os.open(paths.PG_DATA_DIR / "postgresql.conf", os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+    with os.fdopen(conf, "a", encoding="utf-8") as appended:
+        appended.write(f"\n# geoportal embedded cluster\n{settings}\n")
 
 
 def cluster_running() -> bool:

@@ -23,7 +23,7 @@ def serving_lock() -> int:
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.read(descriptor, 32).decode(errors="replace").strip() or "?"
+        holder = "".join(filter(str.isdigit, os.read(descriptor, 32).decode(errors="replace"))) or "?"
         os.close(descriptor)
         raise AlreadyServing(
             f"A ./portal run is already serving from {paths.VAR_DIR} (process {holder}, in var/{LOCK_NAME}, or the"

@@ -64,8 +64,8 @@ def _owner(path: Path) -> str:
 
 def test_var_is_laid_out_for_the_account_and_root_never_works_where_the_account_writes(var_dir):
     """What root made in the servers' folders (an earlier version's run, a copy of var/media put back) was out of
-    their reach; and root starts PostgreSQL, Redis and nginx from var/, var/log, var/run and var/front, so a link the
-    account put there would have had root write, or hand over, what it points at."""
+    their reach; and root starts PostgreSQL, Redis and nginx from var/, var/log, var/run and var/front, so those stay
+    root's: a link the account put there would have had root write, or hand over, what it points at."""
     elsewhere = var_dir.parent / "elsewhere"  # root's, outside var/
     elsewhere.mkdir()
     (elsewhere / "shadow").touch()
@@ -79,8 +79,6 @@ def test_var_is_laid_out_for_the_account_and_root_never_works_where_the_account_
     (var_dir / "media" / "link").symlink_to(elsewhere / "shadow")  # as the account could have made them
     (var_dir / "media" / "folder-link").symlink_to(elsewhere)
     os.link(elsewhere / "shadow", var_dir / "media" / "second-name")
-    shutil.chown(var_dir / "log", ACCOUNT, ACCOUNT)  # given to the account by the first version of this
-    (var_dir / "log").chmod(0o777)
 
     handed = _python("from geoportal.embedded.account import var_hand_over; var_hand_over()", _environment(var_dir))
 
@@ -96,8 +94,38 @@ def test_var_is_laid_out_for_the_account_and_root_never_works_where_the_account_
         "secret_key": ACCOUNT, "static": ACCOUNT, "tiles": ACCOUNT, "tiles/0.png": ACCOUNT, "tiles-published": ACCOUNT,
     }  # fmt: skip
     assert [_owner(path) for path in (var_dir, elsewhere, elsewhere / "shadow")] == ["root"] * 3  # not followed
-    assert (var_dir / "log").stat().st_mode & 0o022 == 0
     assert len((var_dir / "secret_key").read_text()) > 50
+
+
+@pytest.mark.parametrize(("owner", "mode"), [(ACCOUNT, 0o755), ("root", 0o777), ("root", 0o775)])
+def test_a_folder_of_root_s_another_account_could_write_is_refused(var_dir, owner, mode):
+    """The first version of this took var/log back from the account: links it had put there stayed, for root's
+    PostgreSQL start to follow. The sockets' folder in /tmp (a long var/ path) could be made by anyone first."""
+    (var_dir / "log").mkdir()
+    (var_dir / "log").chmod(mode)
+    shutil.chown(var_dir / "log", owner, "geoportal" if mode == 0o775 else owner)
+
+    refused = _python("from geoportal.embedded.account import var_hand_over; var_hand_over()", _environment(var_dir))
+
+    assert refused.returncode == 1
+    assert f"EmbeddedServiceError: {var_dir / 'log'} must be root's and writable by root alone" in refused.stderr
+    assert not (var_dir / "media").exists()  # refused before anything was handed over
+
+
+@pytest.mark.parametrize("command", ["down", "up"])
+def test_the_portal_refuses_such_a_folder_before_it_makes_or_opens_anything_in_it(var_dir, command):
+    """PostgreSQL's folders (var/run/pg, var/log/postgresql.log) were made, and the serving lock opened, before."""
+    shutil.chown(var_dir, ACCOUNT, ACCOUNT)
+
+    refused = subprocess.run(
+        [sys.executable, "-m", "geoportal.embedded", command], cwd=settings.BASE_DIR,
+        env={key: value for key, value in _environment(var_dir).items() if key not in ("DATABASE_URL", "REDIS_URL")},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(f"{var_dir} must be root's and writable by root alone")
+    assert list(var_dir.iterdir()) == []
 
 
 @pytest.mark.usefixtures("django_db_setup")
