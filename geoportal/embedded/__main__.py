@@ -88,15 +88,17 @@ def _serve(lock: int) -> int:
     # Before the first is started; the servers are not in the terminal's process group, so a hangup (the terminal
     # closed) reaches them through this too.
     for signal_number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signal_number, _stop)
+        if signal.getsignal(signal_number) is not signal.SIG_IGN:  # nohup ./portal run outlives its terminal
+            signal.signal(signal_number, _stop)
     for command, folder, options in starts:
         if stop_asked:
             break
         servers.append(subprocess.Popen(command, cwd=folder, **options))
     if stop_asked:  # while one was starting
         stopping(servers)
-    print(f"Geoportal is serving on http://{BIND}/  (Ctrl-C stops it)", flush=True)
-    return until_one_exits(servers)
+    else:
+        print(f"Geoportal is serving on http://{BIND}/  (Ctrl-C stops it)", flush=True)
+    return until_one_exits(servers, stop_asked=stop_asked)
 
 
 # A server not stopped this long after it was asked is killed, with what is left of its process group (systemd's
@@ -105,13 +107,19 @@ STOP_SECONDS = 90.0
 
 
 def until_one_exits(
-    processes: list[subprocess.Popen], *, poll_seconds: float = 0.5, stop_seconds: float = STOP_SECONDS
+    processes: list[subprocess.Popen],
+    *,
+    poll_seconds: float = 0.5,
+    stop_seconds: float = STOP_SECONDS,
+    stop_asked: list | None = None,
 ) -> int:
     """Wait until one of ``processes`` exits, then stop the others; return the highest exit status. Waiting for each in
     turn had left the run serving 502s after granian gave up (a setting only the web processes read, say), so a
     service manager never saw it fail. Each started with ``process_group=0`` is stopped with its whole group; none is
-    reaped before, so that no other process can have taken its id (and its group's) when its group is signalled."""
-    while processes and all(running(process) for process in processes):
+    reaped before, so that no other process can have taken its id (and its group's) when its group is signalled.
+    ``stop_asked`` becoming true (a signal the caller handles) ends the wait too: a server that does not stop when
+    asked is then killed as well."""
+    while processes and not stop_asked and all(running(process) for process in processes):
         time.sleep(poll_seconds)
     stopping(processes)
     deadline = time.monotonic() + stop_seconds
@@ -126,7 +134,10 @@ def running(process: subprocess.Popen) -> bool:
     """Whether ``process`` has not exited; one that has is left unreaped (Popen.poll would reap it)."""
     if process.returncode is not None:
         return False
-    return os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+    try:
+        return os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+    except ChildProcessError:  # reaped just now (Popen.wait, when a signal comes in the middle of it)
+        return False
 
 
 def stopping(processes: list[subprocess.Popen]) -> None:

@@ -44,7 +44,7 @@ FRONT_DIR = VAR_DIR / "front"  # nginx's configuration, pid, logs and temporary 
 PORTAL_SOCKET = run_dir() / "portal" / "portal.sock"  # granian, behind the front server
 
 # Started by root (account.py), these stay root's: root starts PostgreSQL, Redis and nginx from what is in them.
-ROOT_FOLDERS = (VAR_DIR, LOG_DIR, run_dir(), FRONT_DIR)
+ROOT_FOLDERS = (VAR_DIR, LOG_DIR, run_dir(), FRONT_DIR, FRONT_DIR / "tmp")  # nginx's master makes its own in tmp/
 # and these are the service account's, with all that is in them: what its servers write.
 ACCOUNT_FOLDERS = (
     MEDIA_DIR, STATIC_DIR, TILE_CACHE_DIR, TILE_PUBLISH_DIR, QUARANTINE_DIR, DROP_DIR, DEMO_DIR,

@@ -205,3 +205,19 @@ def test_a_server_that_does_not_stop_when_asked_is_killed_with_its_group():
 
 def _group_gone(group: int) -> bool:
     return subprocess.run(["pgrep", "-g", str(group)], capture_output=True, check=False).returncode == 1
+
+
+def test_a_stop_asked_before_any_server_exits_ends_the_wait_too():
+    """A signal while granian was starting: it never stopped, and the run waited for a server to exit forever."""
+    from geoportal.embedded.__main__ import until_one_exits
+
+    deaf = subprocess.Popen(
+        ["sh", "-c", "trap '' TERM; echo deaf; sleep 60 & wait"], process_group=0, stdout=subprocess.PIPE, text=True
+    )
+    assert deaf.stdout.readline() == "deaf\n"
+    os.kill(deaf.pid, signal.SIGTERM)  # asked by the run's handler, and ignored
+
+    status = until_one_exits([deaf], poll_seconds=0.05, stop_seconds=0.5, stop_asked=[signal.SIGTERM])
+
+    assert status == -signal.SIGKILL
+    assert until(lambda: _group_gone(deaf.pid), 5)

@@ -85,7 +85,7 @@ def test_var_is_laid_out_for_the_account_and_root_never_works_where_the_account_
     assert handed.returncode == 0, handed.stderr
     owners = {path.relative_to(var_dir).as_posix(): _owner(path) for path in sorted(var_dir.rglob("*"))}
     assert owners == {
-        "beat": ACCOUNT, "demo": ACCOUNT, "drop": ACCOUNT, "front": "root", "home": ACCOUNT,
+        "beat": ACCOUNT, "demo": ACCOUNT, "drop": ACCOUNT, "front": "root", "front/tmp": "root", "home": ACCOUNT,
         "log": "root", "log/postgresql.log": "postgres",
         "media": ACCOUNT, "media/documents": ACCOUNT, "media/documents/plan.pdf": ACCOUNT,
         "media/folder-link": ACCOUNT, "media/link": ACCOUNT, "media/second-name": "root",
