@@ -111,7 +111,8 @@ def check_account_reaches(account: pwd.struct_passwd) -> None:
 
 
 def var_hand_over() -> None:
-    """Lay var/ out for the service account (module docstring); refuse a folder of root's that is not a folder."""
+    """Lay var/ out for the service account (module docstring): refuse var/'s folders of root's that another account
+    could have put links in (``_kept_root``), then hand the account its folders and the secret key."""
     account = service_account()
     if account is None:
         return

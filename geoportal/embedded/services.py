@@ -31,8 +31,8 @@ class StartedServices:
 
 
 def services_up() -> StartedServices:
-    """Start PostGIS and Redis under var/ when DATABASE_URL / REDIS_URL are not set (as root: var/ is handed to the
-    service account first, account.py)."""
+    """Start PostGIS and Redis under var/ when DATABASE_URL / REDIS_URL are not set (as root: the service account's
+    folders in var/ are handed to it before Redis starts as it, account.py)."""
     started = StartedServices()
     if not os.environ.get("DATABASE_URL"):
         if not postgres.cluster_exists():
