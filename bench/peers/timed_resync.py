@@ -32,7 +32,8 @@ def _label(sql: str) -> str:
 
 def _auto_explain(connection) -> list:
     """With BENCH_RESYNC_EXPLAIN=MS (a diagnosis, not a measurement: it slows every statement), have
-    auto_explain send the plan, with actual times, of each statement over MS milliseconds."""
+    auto_explain send the plan, with actual times, of each statement over MS milliseconds. Only the cluster's
+    superuser may load it: run it with DATABASE_URL naming ``postgres@`` in place of ``geoportal@`` (as root)."""
     threshold = os.environ.get("BENCH_RESYNC_EXPLAIN")
     if not threshold:
         return []

@@ -33,7 +33,9 @@ BIND = os.environ.get("GEOPORTAL_BIND", "127.0.0.1:8000")
 
 
 def _manage(*arguments: str) -> None:
-    subprocess.run([*MANAGE, *arguments], check=True, cwd=paths.BASE_DIR)
+    # Started as the service account (account.py): services_up handed var/ over already, and manage.py started as root
+    # would walk it again before switching.
+    subprocess.run([*MANAGE, *arguments], check=True, cwd=paths.BASE_DIR, **as_service_account())
 
 
 # Granian (a Rust HTTP server) runs the WSGI application: 2 processes × 8 threads, as measured in

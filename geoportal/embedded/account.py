@@ -23,6 +23,8 @@ import secrets
 import stat
 import subprocess
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from . import paths
@@ -88,6 +90,32 @@ def become_service_account() -> None:
     os.setgid(account.pw_gid)
     os.setuid(account.pw_uid)
     os.environ.update(_environment(account))
+
+
+def answered_as_service_account(question: Callable[[], bool]) -> bool:
+    """Ask ``question`` in a child process that runs as the service account (in this one when there is none): what
+    it opens in the account's folders (Redis's socket) is then only what the account itself reaches, never, through a
+    link the account put there, a socket or file only root reaches."""
+    account = service_account()
+    if account is None:
+        return question()
+    child = os.fork()
+    if child == 0:  # the child leaves through os._exit alone: 0 yes, 1 no, 2 it could not ask (said on stderr)
+        status = 2
+        try:
+            os.setgroups(_groups(account))
+            os.setgid(account.pw_gid)
+            os.setuid(account.pw_uid)
+            status = 0 if question() else 1
+        except BaseException:  # noqa: BLE001 - any failure, reported to the parent by the exit status
+            traceback.print_exc()
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(child, 0)
+    answer = os.waitstatus_to_exitcode(status)
+    if answer not in (0, 1):
+        raise EmbeddedServiceError(f"Could not ask as the '{account.pw_name}' account (status {answer}); see above.")
+    return answer == 0
 
 
 def check_account_reaches(account: pwd.struct_passwd) -> None:

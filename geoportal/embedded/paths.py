@@ -25,7 +25,8 @@ def run_dir() -> Path:
 PG_DATA_DIR = VAR_DIR / "pgdata"
 PG_SOCKET_DIR = run_dir() / "pg"
 PG_DATABASE = "geoportal"
-PG_USER = "geoportal"
+PG_USER = "geoportal"  # the portal's role: it owns the portal's database, and is not the cluster's superuser
+PG_ADMIN_ROLE = "postgres"  # the cluster's superuser, for root and the server account alone (database.py)
 REDIS_DIR = VAR_DIR / "redis"
 REDIS_CONF = VAR_DIR / "redis.conf"  # written by whoever starts Redis, beside (not in) the folder Redis writes
 REDIS_SOCKET = run_dir() / "redis" / "redis.sock"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pwd
 import subprocess
-import time
 from pathlib import Path
 
 from . import paths
@@ -65,7 +64,7 @@ def cluster_exists() -> bool:
 
 
 def cluster_init() -> None:
-    """Initialise the cluster with a superuser that local sockets trust."""
+    """Initialise the cluster, its superuser ``postgres`` (database.py says who may connect as what)."""
     for folder in (paths.PG_DATA_DIR, paths.PG_SOCKET_DIR, paths.LOG_DIR):
         folder.mkdir(parents=True, exist_ok=True)
     paths.PG_DATA_DIR.chmod(0o700)
@@ -78,8 +77,9 @@ def cluster_init() -> None:
                 "-D",
                 str(paths.PG_DATA_DIR),
                 "-U",
-                paths.PG_USER,
-                # Only sockets, in a folder only the server account (and root) can enter.
+                paths.PG_ADMIN_ROLE,
+                # Replaced before the first start (database.access_rules_written): only root and the server
+                # account may be the superuser.
                 "--auth=trust",
                 "-E",
                 "UTF8",
@@ -90,7 +90,7 @@ def cluster_init() -> None:
         stdout=subprocess.DEVNULL,
     )
     settings = "\n".join(f"{key} = {value}" for key, value in SERVER_SETTINGS.items())
-    # Not through a link: the folder is postgres's (and the portal's account can act as postgres, README).
+    # Not through a link: root opens it in the postgres account's folder.
     conf = os.open(paths.PG_DATA_DIR / "postgresql.conf", os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
     with os.fdopen(conf, "a", encoding="utf-8") as appended:
         appended.write(f"\n# geoportal embedded cluster\n{settings}\n")
@@ -146,16 +146,18 @@ def cluster_stop() -> None:
     )
 
 
-def _psql(database: str, sql: str) -> str:
+def psql(database: str, sql: str, *, role: str) -> str:
+    """Run ``sql`` in ``database`` of the cluster as ``role``; return psql's unaligned output."""
     result = subprocess.run(
         [
             str(PG_BIN_DIR / "psql"),
             "-h",
             str(paths.PG_SOCKET_DIR),
             "-U",
-            paths.PG_USER,
+            role,
             "-d",
             database,
+            "-X",
             "-tAq",
             "-v",
             "ON_ERROR_STOP=1",
@@ -167,17 +169,3 @@ def _psql(database: str, sql: str) -> str:
         text=True,
     )
     return result.stdout.strip()
-
-
-def database_ensure() -> None:
-    """Create the portal's database with PostGIS, once."""
-    for _attempt in range(30):
-        if _psql("postgres", "SELECT 1") == "1":
-            break
-        time.sleep(0.5)
-    exists = _psql("postgres", f"SELECT 1 FROM pg_database WHERE datname = '{paths.PG_DATABASE}'")  # noqa: S608
-    if not exists:
-        _psql("postgres", f"CREATE DATABASE {paths.PG_DATABASE}")
-    # template1 too, so that the test database pytest-django creates has PostGIS already.
-    for database in ("template1", paths.PG_DATABASE):
-        _psql(database, "CREATE EXTENSION IF NOT EXISTS postgis")

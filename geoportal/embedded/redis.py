@@ -8,7 +8,7 @@ import subprocess
 import time
 
 from . import paths
-from .account import account_file_made, as_service_account, service_account
+from .account import account_file_made, answered_as_service_account, as_service_account, service_account
 from .postgres import EmbeddedServiceError
 
 REDIS_SERVER = "redis-server"
@@ -33,18 +33,23 @@ def _config() -> str:
     )
 
 
-def redis_ping() -> bool:
-    """Tell whether Redis answers PING on its socket."""
-    if not paths.REDIS_SOCKET.exists():
-        return False
-    try:
+def _said(command: bytes, answer: bytes) -> bool:
+    """Send ``command`` on Redis's socket; tell whether Redis's reply starts with ``answer`` (or it took the command,
+    when ``answer`` is empty: SHUTDOWN closes the connection without one)."""
+    try:  # no socket (Redis down), or one the account may not open, is an OSError too
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
             client.settimeout(1.0)
             client.connect(str(paths.REDIS_SOCKET))
-            client.sendall(b"PING\r\n")
-            return client.recv(16).startswith(b"+PONG")
+            client.sendall(command)
+            return not answer or client.recv(16).startswith(answer)
     except OSError:
         return False
+
+
+def redis_ping() -> bool:
+    """Tell whether Redis answers PING on its socket. Asked as the service account when started by root: the socket's
+    folder is the account's, and a link it put in the socket's place would have root ask another server."""
+    return answered_as_service_account(lambda: _said(b"PING\r\n", b"+PONG"))
 
 
 def redis_start() -> None:
@@ -65,9 +70,7 @@ def redis_stop() -> None:
     """Ask Redis to shut down (it saves first) and wait for its socket to go."""
     if not redis_ping():
         return
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
-        client.connect(str(paths.REDIS_SOCKET))
-        client.sendall(b"SHUTDOWN\r\n")
+    answered_as_service_account(lambda: _said(b"SHUTDOWN\r\n", b""))  # as redis_ping
     for _attempt in range(100):
         if not redis_ping():
             return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from . import paths, postgres, redis
+from . import database, paths, postgres, redis
 from .account import var_hand_over
 from .serving import serving_elsewhere
 
@@ -37,10 +37,11 @@ def services_up() -> StartedServices:
     if not os.environ.get("DATABASE_URL"):
         if not postgres.cluster_exists():
             postgres.cluster_init()
+            database.access_rules_written()  # before its first start: initdb's rules trust everyone
         if not postgres.cluster_running():
             postgres.cluster_start()
             started.names.append("postgres")
-        postgres.database_ensure()
+        database.database_ensure()
         os.environ["DATABASE_URL"] = paths.database_url()
     var_hand_over()  # when root: after PostgreSQL made its folders in var/, before Redis starts as the account
     if not os.environ.get("REDIS_URL"):

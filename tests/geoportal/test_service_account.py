@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -34,17 +33,6 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the p
 @pytest.fixture
 def account() -> pwd.struct_passwd:
     return pwd.getpwnam(ACCOUNT)  # ops/bootstrap.sh makes it
-
-
-@pytest.fixture
-def var_dir():
-    """A var/ folder of root's, under a folder the account may traverse (pytest's tmp_path is root's alone)."""
-    folder = Path(tempfile.mkdtemp(prefix="geoportal-account-"))
-    folder.chmod(0o755)
-    var = folder / "var"
-    var.mkdir()
-    yield var
-    shutil.rmtree(folder)
 
 
 def _environment(var_dir: Path, **more: str) -> dict[str, str]:
@@ -177,12 +165,43 @@ def test_redis_started_by_root_runs_as_the_account(var_dir, account):
         assert started.returncode == 0, started.stderr
         status = Path(f"/proc/{started.stdout.strip()}/status").read_text()
     finally:
-        _python("from geoportal.embedded import redis; redis.redis_stop()", environment)
+        stopped = _python("from geoportal.embedded import redis; redis.redis_stop()", environment)
 
     assert f"Uid:\t{account.pw_uid}\t{account.pw_uid}\t{account.pw_uid}\t{account.pw_uid}\n" in status
     assert _owner(var_dir / "redis" / "appendonlydir") == ACCOUNT  # what it writes is its own
     assert _owner(var_dir / "log" / "redis.log") == ACCOUNT
     assert _owner(var_dir / "redis.conf") == "root"  # what it runs with is not
+    assert stopped.returncode == 0, stopped.stderr
+    assert until(lambda: not Path(f"/proc/{started.stdout.strip()}").exists())  # asked as the account
+
+
+def test_root_asks_redis_as_the_account_never_through_a_link_in_the_socket_s_place(var_dir, account, tmp_path):
+    """The socket's folder is the account's: a link it put there to a socket only root reaches is not followed."""
+    root_s = tmp_path / "root-only.sock"  # pytest's tmp_path is root's alone
+    sockets = var_dir / "run" / "redis"
+    sockets.mkdir(parents=True)
+    os.chown(sockets, account.pw_uid, account.pw_gid)
+    (sockets / "redis.sock").symlink_to(root_s)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(str(root_s))
+        server.listen()
+        server.setblocking(False)
+
+        asked = _python("from geoportal.embedded import redis; print(redis.redis_ping()); redis.redis_stop()",
+                        _environment(var_dir))  # fmt: skip
+
+        with pytest.raises(BlockingIOError):
+            server.accept()  # nobody connected
+    assert (asked.returncode, asked.stdout.strip()) == (0, "False"), asked.stderr
+
+
+def test_a_question_the_account_could_not_ask_is_an_error_not_a_no(var_dir):
+    asked = _python("from geoportal.embedded import account\naccount.answered_as_service_account(lambda: 1 / 0)",
+                    _environment(var_dir))  # fmt: skip
+
+    assert asked.returncode == 1
+    assert "ZeroDivisionError" in asked.stderr  # the child's traceback
+    assert f"EmbeddedServiceError: Could not ask as the '{ACCOUNT}' account (status 2)" in asked.stderr
 
 
 def _free_port() -> int:

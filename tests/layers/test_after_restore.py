@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from io import StringIO
@@ -146,11 +147,14 @@ def test_a_cursor_given_before_cursors_named_their_database_is_read_as_before():
         change_feed_page(after=feed_cursor_parse(f"{2**62}.1"))  # as before: while ahead of every transaction
 
 
+RESTORE_BLOCK = re.compile(r"- \*\*Restore\*\*.*?```sh\n(?P<lines>.*?)```", re.DOTALL)
+
+
 @pytest.mark.slow
 def test_a_dump_restored_into_a_new_database_refuses_the_cursors_the_dumped_one_gave(tmp_path):
-    """The README's pg_dump, and pg_restore into a new database of this cluster: its transaction ids are this one's
-    (and passed the cursor), its events a copy. A new cluster's database differs in its system identifier too.
-    Each portal is asked in a process of its own, as after a restart."""
+    """The README's pg_dump, and its restore lines (as the portal's role), into a new database of this cluster: its
+    transaction ids are this one's (and passed the cursor), its events a copy. A new cluster's database differs in
+    its system identifier too. Each portal is asked in a process of its own, as after a restart."""
     _, given = change_feed_page(after=None)
     database = connection.settings_dict
     server = f"postgresql://{database['USER']}@{quote(database['HOST'], safe='')}"
@@ -163,9 +167,12 @@ def test_a_dump_restored_into_a_new_database_refuses_the_cursors_the_dumped_one_
             cursor.execute(f'CREATE DATABASE "{copy}"')
         dump = str(tmp_path / "backup.dump")
         subprocess.run(["pg_dump", "-Fc", "-f", dump, f"{server}/{database['NAME']}"], check=True)  # noqa: S603, S607
-        restore = subprocess.run(  # noqa: S603, S607 - fixed commands, the test's own database
-            ["pg_restore", "-d", f"{server}/{copy}", dump], capture_output=True, text=True, check=False
-        )
+        readme = (settings.BASE_DIR / "README.md").read_text(encoding="utf-8")
+        lines = RESTORE_BLOCK.search(readme)["lines"].replace("./portal", str(settings.BASE_DIR / "portal"))
+        restore = subprocess.run(  # noqa: S603, S607 - the README's lines, on the test's own database
+            ["bash", "-euo", "pipefail", "-c", lines], cwd=tmp_path, capture_output=True, text=True, check=False,
+            env={**os.environ, "DATABASE_URL": f"{server.replace('postgresql', 'postgis', 1)}/{copy}"},
+        )  # fmt: skip
         asked = {name: _feed_asked(name, str(given)) for name in (database["NAME"], copy)}
     finally:
         with maintenance.cursor() as cursor:
