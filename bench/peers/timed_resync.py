@@ -33,14 +33,21 @@ def _label(sql: str) -> str:
 def _auto_explain(connection) -> list:
     """With BENCH_RESYNC_EXPLAIN=MS (a diagnosis, not a measurement: it slows every statement), have
     auto_explain send the plan, with actual times, of each statement over MS milliseconds. Only the cluster's
-    superuser may load it: run it with DATABASE_URL naming ``postgres@`` in place of ``geoportal@`` (as root)."""
+    superuser may load it and set it, and the import runs as the portal's role (README, "Database roles"), so first,
+    as root, ``psql -h <socket folder> -U postgres -d postgres`` with
+    ``ALTER ROLE geoportal SET session_preload_libraries = 'auto_explain'`` and ``GRANT SET ON PARAMETER
+    auto_explain.log_min_duration, auto_explain.log_analyze, auto_explain.log_buffers,
+    auto_explain.log_nested_statements TO geoportal`` (``ALTER ROLE geoportal RESET session_preload_libraries`` and
+    ``REVOKE`` them after)."""
     threshold = os.environ.get("BENCH_RESYNC_EXPLAIN")
     if not threshold:
         return []
     plans: list[str] = []
     connection.connection.notices = plans  # psycopg2 appends each message the server sends
     with connection.cursor() as cursor:
-        cursor.execute("LOAD 'auto_explain'")
+        cursor.execute("SELECT current_setting('auto_explain.log_min_duration', true)")
+        if cursor.fetchone()[0] is None:
+            raise SystemExit("auto_explain is not loaded for the portal's role: see _auto_explain's docstring")
         for setting, value in (
             ("log_min_duration", f"{int(threshold)}ms"),
             ("log_analyze", "on"),

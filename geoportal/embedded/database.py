@@ -17,9 +17,10 @@ import os
 import pwd
 import subprocess
 import time
+from pathlib import Path
 
 from . import paths
-from .postgres import PG_BIN_DIR, SERVER_ACCOUNT_WHEN_ROOT, EmbeddedServiceError, psql
+from .postgres import PG_BIN_DIR, SERVER_ACCOUNT_WHEN_ROOT, EmbeddedServiceError, data_file_kept, psql
 
 ADMIN = paths.PG_ADMIN_ROLE
 PORTAL = paths.PG_USER
@@ -50,7 +51,8 @@ def _not_extension_s(catalog: str, alias: str) -> str:
 
 # Everything in a database the bootstrap superuser (oid 10) owns that is neither PostgreSQL's nor an extension's,
 # given to the portal's role in one transaction. Not given: a sequence of a column (it follows its table), the
-# functions of event triggers (only superusers make those, and they run as whoever runs DDL).
+# functions of event triggers (only superusers make those, and they run as whoever runs DDL), extensions (pg_trgm, which
+# the portal's role makes in a new database, stays the superuser's: reversing migration 0007 there needs it).
 _HANDED_OVER = f"""
 SET lock_timeout = '30s';
 DO $$
@@ -104,10 +106,6 @@ BEGIN
     LOOP
         EXECUTE item.statement;
     END LOOP;
-    -- A trusted extension (pg_trgm) is its creator's, as the portal's role's migrations make it in a new database.
-    UPDATE pg_extension e SET extowner = '{PORTAL}'::regrole WHERE extowner = 10 AND EXISTS (
-        SELECT FROM pg_available_extension_versions v WHERE v.name = e.extname AND v.version = e.extversion
-        AND v.trusted);
 END $$
 """  # noqa: S608 - constant names
 
@@ -128,26 +126,30 @@ def _run(database: str, sql: str, *, role: str) -> str:
         ) from failed
 
 
-def access_rules_written() -> None:
-    """Write pg_hba.conf and pg_ident.conf as they should be (before the first start too: initdb's trust everyone)."""
+def access_rules_written(data_dir: Path = paths.PG_DATA_DIR) -> None:
+    """Write pg_hba.conf and pg_ident.conf as they should be: before each start (and before the first, in place of
+    initdb's, which trust everyone), and at each database_ensure."""
     ident = "".join(
         f"administrators {account} {role}\n" for account in _administrators() for role in (ADMIN, UPGRADE_ROLE)
     )
-    for name, text in (("pg_ident.conf", ident), ("pg_hba.conf", ACCESS_RULES)):
-        # The server account's files, opened as they are (never through a link): their owner and mode stay.
-        descriptor = os.open(paths.PG_DATA_DIR / name, os.O_RDWR | os.O_NOFOLLOW)
-        with os.fdopen(descriptor, "r+", encoding="utf-8") as rules:
-            if rules.read() != text:
-                rules.seek(0)
-                rules.truncate()
-                rules.write(text)
+    data_file_kept(data_dir, "pg_ident.conf", ident)
+    data_file_kept(data_dir, "pg_hba.conf", ACCESS_RULES)
 
 
 def _access_rules_taken(superuser: str) -> None:
-    """Have the running server read the rules (always: a start cut short between writing and reloading them would
-    leave the old ones in force), and refuse rules it could not read."""
+    """Have the running server read the rules again (always: a start cut short between writing and reloading them
+    would leave the old ones in force) and wait until it has; refuse rules it could not read."""
+    loaded = "SELECT pg_conf_load_time()"  # a new session's is the server's
+    before = _run("postgres", loaded, role=superuser)
     _run("postgres", "SELECT pg_reload_conf()", role=superuser)
-    time.sleep(0.1)  # the postmaster reads them on the signal, before the next connection it accepts
+    for _attempt in range(100):
+        if _run("postgres", loaded, role=superuser) != before:
+            break
+        time.sleep(0.05)
+    else:
+        raise EmbeddedServiceError(
+            f"PostgreSQL did not read its configuration again; see {paths.LOG_DIR}/postgresql.log"
+        )
     errors = _run(
         "postgres",
         "SELECT string_agg(error, '; ') FROM (SELECT error FROM pg_hba_file_rules WHERE error IS NOT NULL"
@@ -194,8 +196,9 @@ def _databases_handed_over() -> None:
     if _run("postgres", "SELECT shobj_description(10, 'pg_authid')", role=ADMIN) != HANDING_OVER:
         return
     system = ", ".join(f"'{name}'" for name in SYSTEM_DATABASES)
-    owned = _run("postgres", f"SELECT datname FROM pg_database WHERE datdba = 10 AND datname NOT IN ({system})",  # noqa: S608
-                 role=ADMIN)  # fmt: skip
+    # Not one no session may connect to (an interrupted DROP DATABASE leaves it so): it stays the superuser's.
+    owned = _run("postgres", "SELECT datname FROM pg_database WHERE datdba = 10 AND datallowconn"  # noqa: S608
+                 f" AND datconnlimit <> -2 AND datname NOT IN ({system})", role=ADMIN)  # fmt: skip
     for database in owned.splitlines():
         _run(database, _HANDED_OVER, role=ADMIN)
     _run("postgres", f"COMMENT ON ROLE {ADMIN} IS NULL", role=ADMIN)
@@ -213,7 +216,11 @@ def database_ensure() -> None:
     _run("postgres", f"DROP ROLE IF EXISTS {UPGRADE_ROLE}", role=ADMIN)
     _databases_handed_over()
     if not _run("postgres", f"SELECT 1 FROM pg_roles WHERE rolname = '{PORTAL}'", role=ADMIN):  # noqa: S608
-        _run("postgres", f"CREATE ROLE {PORTAL} LOGIN CREATEDB", role=ADMIN)
+        _run("postgres", f"CREATE ROLE {PORTAL}", role=ADMIN)
+    # At each start: whatever made it a superuser in between (a start cut short under initdb's rules) is undone.
+    _run(
+        "postgres", f"ALTER ROLE {PORTAL} NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS LOGIN CREATEDB", role=ADMIN
+    )
     # In template1, the superuser's, so that the databases made from it (the portal's, the test suite's) have it:
     # the portal's role cannot create it (PostGIS is not a trusted extension).
     _run("template1", "CREATE EXTENSION IF NOT EXISTS postgis", role=ADMIN)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from . import paths
@@ -63,37 +65,59 @@ def cluster_exists() -> bool:
     return (paths.PG_DATA_DIR / "PG_VERSION").is_file()
 
 
-def cluster_init() -> None:
-    """Initialise the cluster, its superuser ``postgres`` (database.py says who may connect as what)."""
-    for folder in (paths.PG_DATA_DIR, paths.PG_SOCKET_DIR, paths.LOG_DIR):
+def data_file_kept(data_dir: Path, name: str, text: str) -> bool:
+    """Make ``data_dir``/``name`` hold ``text`` (the server account's, mode 0600), by writing a new file and renaming it
+    over the old, never through a link; tell whether it changed. A start cut short leaves the old file or the new."""
+    target = data_dir / name
+    try:
+        with open(os.open(target, os.O_RDONLY | os.O_NOFOLLOW), encoding="utf-8") as kept:
+            if kept.read() == text:
+                return False
+    except FileNotFoundError:
+        pass
+    new = data_dir / f"{name}.geoportal-new"
+    new.unlink(missing_ok=True)  # left by a start cut short (a link is removed, not followed)
+    descriptor = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as written:
+        if os.geteuid() == 0:
+            account = pwd.getpwnam(SERVER_ACCOUNT_WHEN_ROOT)
+            os.fchown(descriptor, account.pw_uid, account.pw_gid)
+        written.write(text)
+        written.flush()
+        os.fsync(descriptor)
+    os.rename(new, target)
+    return True
+
+
+def cluster_init(prepared: Callable[[Path], None]) -> None:
+    """Initialise the cluster, its superuser ``postgres``, in a folder beside var/pgdata, with the portal's settings and
+    what ``prepared`` writes in it (database.py's access rules), then rename it into place: a start cut short leaves no
+    cluster that starts with initdb's settings (listening on localhost) or rules (trusting everyone)."""
+    for folder in (paths.PG_SOCKET_DIR, paths.LOG_DIR):
         folder.mkdir(parents=True, exist_ok=True)
-    paths.PG_DATA_DIR.chmod(0o700)
-    _chown_to_server_account(paths.PG_DATA_DIR, paths.PG_SOCKET_DIR)
-    _check_server_account_reaches(paths.PG_DATA_DIR)
+    making = paths.PG_DATA_DIR.with_name(f"{paths.PG_DATA_DIR.name}.new")
+    if making.exists():
+        shutil.rmtree(making)  # a start cut short made it; links in it are removed, not followed
+    making.mkdir(mode=0o700)
+    _chown_to_server_account(making, paths.PG_SOCKET_DIR)
+    _check_server_account_reaches(making)
     subprocess.run(
         _as_server_account(
-            [
-                str(PG_BIN_DIR / "initdb"),
-                "-D",
-                str(paths.PG_DATA_DIR),
-                "-U",
-                paths.PG_ADMIN_ROLE,
-                # Replaced before the first start (database.access_rules_written): only root and the server
-                # account may be the superuser.
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--locale=C.UTF-8",
-            ]
+            [str(PG_BIN_DIR / "initdb"), "-D", str(making), "-U", paths.PG_ADMIN_ROLE, "--auth=trust", "-E", "UTF8",
+             "--locale=C.UTF-8"]
         ),
         check=True,
         stdout=subprocess.DEVNULL,
-    )
+    )  # fmt: skip
     settings = "\n".join(f"{key} = {value}" for key, value in SERVER_SETTINGS.items())
     # Not through a link: root opens it in the postgres account's folder.
-    conf = os.open(paths.PG_DATA_DIR / "postgresql.conf", os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+    conf = os.open(making / "postgresql.conf", os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
     with os.fdopen(conf, "a", encoding="utf-8") as appended:
         appended.write(f"\n# geoportal embedded cluster\n{settings}\n")
+    prepared(making)
+    if paths.PG_DATA_DIR.is_dir() and not any(paths.PG_DATA_DIR.iterdir()):
+        paths.PG_DATA_DIR.rmdir()  # an empty one, as earlier versions made it first
+    os.rename(making, paths.PG_DATA_DIR)
 
 
 def cluster_running() -> bool:

@@ -36,9 +36,9 @@ def services_up() -> StartedServices:
     started = StartedServices()
     if not os.environ.get("DATABASE_URL"):
         if not postgres.cluster_exists():
-            postgres.cluster_init()
-            database.access_rules_written()  # before its first start: initdb's rules trust everyone
+            postgres.cluster_init(prepared=database.access_rules_written)  # initdb's rules trust everyone
         if not postgres.cluster_running():
+            database.access_rules_written()  # in force from the start, whatever a start cut short left
             postgres.cluster_start()
             started.names.append("postgres")
         database.database_ensure()

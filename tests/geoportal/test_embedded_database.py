@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 
 from geoportal.embedded import paths
-from geoportal.embedded.database import HANDING_OVER
+from geoportal.embedded.database import ACCESS_RULES, HANDING_OVER
 from geoportal.embedded.postgres import PG_BIN_DIR
 
 ACCOUNT = "geoportal"
@@ -47,12 +47,18 @@ def test_the_portal_s_role_is_not_the_superuser_and_cannot_run_programs_as_the_s
 def test_only_root_and_the_server_account_may_be_the_superuser():
     socket_folder = str(paths.PG_SOCKET_DIR)
     as_root = _psql(socket_folder, "postgres", "SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    as_server_account = subprocess.run(  # noqa: S603
+        ["runuser", "-u", "postgres", "--", str(PG_BIN_DIR / "psql"), "-X", "-tA", "-h", socket_folder, "-U",
+         "postgres", "-d", "postgres", "-c", "SELECT current_user"], capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
     as_account = _psql(socket_folder, "postgres", "SELECT 1", account=ACCOUNT)
     as_account_portal = _psql(socket_folder, ACCOUNT, "SELECT current_user", account=ACCOUNT)
     as_account_upgrading = _psql(socket_folder, "geoportal_upgrade", "SELECT 1", account=ACCOUNT)
     as_account_other = _psql(socket_folder, "someone", "SELECT 1", account=ACCOUNT)
 
     assert (as_root.returncode, as_root.stdout.strip()) == (0, "t"), as_root.stderr
+    assert (as_server_account.returncode, as_server_account.stdout.strip()) == (0, "postgres"), as_server_account.stderr
     assert as_account.returncode != 0
     assert 'Peer authentication failed for user "postgres"' in as_account.stderr
     assert (as_account_portal.returncode, as_account_portal.stdout.strip()) == (0, ACCOUNT), as_account_portal.stderr
@@ -110,8 +116,8 @@ SELECT string_agg(format('%s=%s', name, pg_get_userbyid(owner)), ' ' ORDER BY na
 
 @root_only
 def test_a_cluster_whose_superuser_the_portal_s_role_was_is_upgraded_with_its_data(var_dir):
-    # The cluster as cluster_init made it before: its superuser is geoportal.
-    before = "paths.PG_ADMIN_ROLE = 'geoportal'\npostgres.cluster_init()\npostgres.cluster_start()"
+    # The cluster as cluster_init made it before: its superuser geoportal, initdb's rules (trust everyone).
+    before = "paths.PG_ADMIN_ROLE = 'geoportal'\npostgres.cluster_init(lambda _: None)\npostgres.cluster_start()"
     made = _embedded(var_dir, code=f"from geoportal.embedded import paths, postgres\n{before}")
     assert made.returncode == 0, made.stderr
     try:
@@ -122,6 +128,8 @@ def test_a_cluster_whose_superuser_the_portal_s_role_was_is_upgraded_with_its_da
             assert created.returncode == filled.returncode == 0, created.stderr + filled.stderr
 
         upgraded = _embedded(var_dir, "up")
+        # The cluster was running: only the reload put the rules in force.
+        account_as_superuser = _psql(socket_folder, "postgres", "SELECT 1", account=ACCOUNT)
         # What root makes as the superuser since is not given away at the next start.
         _psql(socket_folder, "postgres", "CREATE DATABASE root_s")
         again = _embedded(var_dir, "up")
@@ -129,6 +137,12 @@ def test_a_cluster_whose_superuser_the_portal_s_role_was_is_upgraded_with_its_da
         root_s = _psql(socket_folder, "postgres", owner_of_root_s)
         # A start cut short after the renaming goes on handing over at the next.
         _psql(socket_folder, "postgres", f"COMMENT ON ROLE postgres IS '{HANDING_OVER}'")
+        # and only in the databases the superuser still owns: one handed over already would refuse its statements
+        _psql(
+            socket_folder,
+            "postgres",
+            "ALTER ROLE postgres IN DATABASE geoportal SET default_transaction_read_only = on",
+        )
         resumed = _embedded(var_dir, "up")
         root_s_resumed = _psql(socket_folder, "postgres", owner_of_root_s)
 
@@ -148,15 +162,16 @@ def test_a_cluster_whose_superuser_the_portal_s_role_was_is_upgraded_with_its_da
         _embedded(var_dir, "down")
 
     assert upgraded.returncode == 0, upgraded.stderr
+    assert 'Peer authentication failed for user "postgres"' in account_as_superuser.stderr
     assert again.returncode == 0, again.stderr
     assert roles.stdout.strip() == "geoportal:f postgres:t", roles.stderr
     expected = (
         "counted=geoportal database=geoportal ddl_seen=postgres geography_columns=postgres geometry_columns=postgres "
         "geometry_dump=postgres large object=geoportal numbers=geoportal parcels=geoportal parcels_id_seq=geoportal "
-        "parcels_touched=geoportal pg_trgm=geoportal positive=geoportal postgis=postgres publication_seq=geoportal "
+        "parcels_touched=geoportal pg_trgm=postgres positive=geoportal postgis=postgres publication_seq=geoportal "
         "readings=geoportal readings_2026=geoportal readings_id_seq=geoportal rows=geoportal rows_id_seq=geoportal "
         "spatial_ref_sys=postgres staging=geoportal state=geoportal valid_detail=postgres"
-    )  # PostGIS's stay, and an event trigger's function (it runs as whoever changes the schema, a superuser too)
+    )  # PostGIS's stay, extensions, and an event trigger's function (it runs as whoever changes the schema)
     assert root_s.stdout.strip() == "postgres", root_s.stderr
     assert resumed.returncode == 0, resumed.stderr
     assert root_s_resumed.stdout.strip() == "geoportal", root_s_resumed.stderr
@@ -193,3 +208,34 @@ def test_a_portal_database_without_postgis_is_refused_not_mended_by_the_superuse
     assert refused.returncode != 0
     assert "The portal's database 'geoportal' has no PostGIS. If it holds nothing, drop it" in refused.stderr
     assert postgis.stdout.strip() == "0"
+
+
+@root_only
+def test_a_start_cut_short_leaves_nothing_that_trusts_everyone(var_dir):
+    """initdb's cluster listens on localhost and trusts everyone: it is made beside var/pgdata and renamed into place
+    with the portal's settings and rules; the rules are written before each start, whole; and a portal's role made a
+    superuser in between is one no more."""
+    secret = var_dir.parent / "root-only"
+    secret.write_text("root's")
+    half_made = var_dir / "pgdata.new"
+    half_made.mkdir()
+    (half_made / "PG_VERSION").write_text("15\n")
+    (half_made / "a-link").symlink_to(secret)
+    try:
+        first = _embedded(var_dir, "up")
+        socket_folder = _socket_folder(var_dir)
+        _psql(socket_folder, "postgres", f"ALTER ROLE {ACCOUNT} SUPERUSER")
+        stopped = _embedded(var_dir, "down")
+        (var_dir / "pgdata" / "pg_hba.conf").write_text("local all all trust\n")  # as initdb's
+        again = _embedded(var_dir, "up")
+        account_as_superuser = _psql(socket_folder, "postgres", "SELECT 1", account=ACCOUNT)
+        portal_role = _psql(socket_folder, "postgres", f"SELECT rolsuper FROM pg_roles WHERE rolname = '{ACCOUNT}'")
+    finally:
+        _embedded(var_dir, "down")
+
+    assert first.returncode == stopped.returncode == again.returncode == 0, first.stderr + again.stderr
+    assert not half_made.exists()
+    assert secret.read_text() == "root's"
+    assert (var_dir / "pgdata" / "pg_hba.conf").read_text() == ACCESS_RULES
+    assert 'Peer authentication failed for user "postgres"' in account_as_superuser.stderr
+    assert portal_role.stdout.strip() == "f", portal_role.stderr
