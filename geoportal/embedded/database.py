@@ -148,7 +148,8 @@ def _access_rules_taken(superuser: str) -> None:
         time.sleep(0.05)
     else:
         raise EmbeddedServiceError(
-            f"PostgreSQL did not read its configuration again; see {paths.LOG_DIR}/postgresql.log"
+            "PostgreSQL did not read its configuration again (an error in postgresql.conf?);"
+            f" see {paths.LOG_DIR}/postgresql.log"
         )
     errors = _run(
         "postgres",
@@ -161,7 +162,7 @@ def _access_rules_taken(superuser: str) -> None:
 
 
 def _until_accepting() -> None:
-    ready = [str(PG_BIN_DIR / "pg_isready"), "-q", "-h", str(paths.PG_SOCKET_DIR), "-d", "postgres"]
+    ready = [str(PG_BIN_DIR / "pg_isready"), "-q", "-h", str(paths.PG_SOCKET_DIR), "-U", PORTAL, "-d", "postgres"]
     for _attempt in range(60):
         if subprocess.run(ready, check=False).returncode == 0:
             return
@@ -189,6 +190,9 @@ def _superuser_renamed() -> None:
         f" CREATE ROLE {PORTAL} LOGIN CREATEDB",
         role=UPGRADE_ROLE,
     )
+    # Sessions opened as the old role (a portal left running, its connections kept) are the superuser's now: ended.
+    others = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usesysid = 10 AND pid <> pg_backend_pid()"
+    _run("postgres", others, role=UPGRADE_ROLE)
 
 
 def _databases_handed_over() -> None:
@@ -204,6 +208,28 @@ def _databases_handed_over() -> None:
     _run("postgres", f"COMMENT ON ROLE {ADMIN} IS NULL", role=ADMIN)
 
 
+# At each start, whatever gave the portal's role more in between (by hand, or a start cut short) is taken back: the
+# superuser's attributes and every role granted to it (pg_execute_server_program runs programs, postgres is all).
+_PORTAL_ROLE_KEPT = f"""
+DO $$
+DECLARE
+    granted record;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{PORTAL}') THEN
+        CREATE ROLE {PORTAL};
+    END IF;
+    ALTER ROLE {PORTAL} NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS LOGIN CREATEDB;
+    FOR granted IN SELECT roleid::regrole AS role FROM pg_auth_members WHERE member = '{PORTAL}'::regrole LOOP
+        EXECUTE format('REVOKE %s FROM {PORTAL}', granted.role);
+    END LOOP;
+END $$
+"""  # noqa: S608 - constant names
+
+
+def _portal_role_kept() -> None:
+    _run("postgres", _PORTAL_ROLE_KEPT, role=ADMIN)
+
+
 def database_ensure() -> None:
     """Let only root and the server account be the superuser; upgrade a cluster made before; create the portal's
     role, and its database with PostGIS, once."""
@@ -214,13 +240,8 @@ def database_ensure() -> None:
     if bootstrap == PORTAL:
         _superuser_renamed()
     _run("postgres", f"DROP ROLE IF EXISTS {UPGRADE_ROLE}", role=ADMIN)
+    _portal_role_kept()
     _databases_handed_over()
-    if not _run("postgres", f"SELECT 1 FROM pg_roles WHERE rolname = '{PORTAL}'", role=ADMIN):  # noqa: S608
-        _run("postgres", f"CREATE ROLE {PORTAL}", role=ADMIN)
-    # At each start: whatever made it a superuser in between (a start cut short under initdb's rules) is undone.
-    _run(
-        "postgres", f"ALTER ROLE {PORTAL} NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS LOGIN CREATEDB", role=ADMIN
-    )
     # In template1, the superuser's, so that the databases made from it (the portal's, the test suite's) have it:
     # the portal's role cannot create it (PostGIS is not a trusted extension).
     _run("template1", "CREATE EXTENSION IF NOT EXISTS postgis", role=ADMIN)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -15,10 +14,16 @@ PG_BIN_DIR = Path(os.environ.get("GEOPORTAL_PG_BIN", "/usr/lib/postgresql/15/bin
 # PostgreSQL refuses to run as root; the Debian package creates this account.
 SERVER_ACCOUNT_WHEN_ROOT = "postgres"
 
-SERVER_SETTINGS = {
+# Given on the command line at each start too (cluster_start), whatever postgresql.conf holds: sockets only, in the
+# portal's folder, opened to the server account's group and root alone.
+PRIVATE_SOCKET_SETTINGS = {
     "listen_addresses": "''",
     "unix_socket_directories": f"'{paths.PG_SOCKET_DIR}'",
     "unix_socket_permissions": "0770",
+}
+SETTINGS_MARK = "# geoportal embedded cluster"
+SERVER_SETTINGS = {
+    **PRIVATE_SOCKET_SETTINGS,
     "max_connections": "100",
     "shared_buffers": "'1GB'",
     "work_mem": "'32MB'",
@@ -69,55 +74,71 @@ def data_file_kept(data_dir: Path, name: str, text: str) -> bool:
     """Make ``data_dir``/``name`` hold ``text`` (the server account's, mode 0600), by writing a new file and renaming it
     over the old, never through a link; tell whether it changed. A start cut short leaves the old file or the new."""
     target = data_dir / name
+    wanted = text.encode()
     try:
-        with open(os.open(target, os.O_RDONLY | os.O_NOFOLLOW), encoding="utf-8") as kept:
-            if kept.read() == text:
-                return False
-    except FileNotFoundError:
-        pass
-    new = data_dir / f"{name}.geoportal-new"
-    new.unlink(missing_ok=True)  # left by a start cut short (a link is removed, not followed)
-    descriptor = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as written:
-        if os.geteuid() == 0:
-            account = pwd.getpwnam(SERVER_ACCOUNT_WHEN_ROOT)
-            os.fchown(descriptor, account.pw_uid, account.pw_gid)
-        written.write(text)
-        written.flush()
-        os.fsync(descriptor)
-    os.rename(new, target)
+        try:
+            with open(os.open(target, os.O_RDONLY | os.O_NOFOLLOW), "rb") as kept:
+                if kept.read() == wanted:
+                    return False
+        except FileNotFoundError:
+            pass
+        new = data_dir / f"{name}.geoportal-new"
+        new.unlink(missing_ok=True)  # left by a start cut short (a link is removed, not followed)
+        descriptor = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(descriptor, "wb") as written:
+            if os.geteuid() == 0:
+                account = pwd.getpwnam(SERVER_ACCOUNT_WHEN_ROOT)
+                os.fchown(descriptor, account.pw_uid, account.pw_gid)
+            written.write(wanted)
+            written.flush()
+            os.fsync(descriptor)
+        os.rename(new, target)
+        folder = os.open(data_dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+    except OSError as error:
+        raise EmbeddedServiceError(f"Could not write {target} ({error.strerror}): move what is there away.") from None
     return True
 
 
+def _settings_appended(data_dir: Path) -> None:
+    """Append the portal's settings to postgresql.conf, once (a start cut short before they were goes on with it)."""
+    conf = os.open(data_dir / "postgresql.conf", os.O_RDWR | os.O_APPEND | os.O_NOFOLLOW)  # root in postgres's folder
+    with os.fdopen(conf, "r+", encoding="utf-8") as appended:
+        if SETTINGS_MARK in appended.read():
+            return
+        settings = "\n".join(f"{key} = {value}" for key, value in SERVER_SETTINGS.items())
+        appended.write(f"\n{SETTINGS_MARK}\n{settings}\n")
+        appended.flush()
+        os.fsync(conf)
+
+
 def cluster_init(prepared: Callable[[Path], None]) -> None:
-    """Initialise the cluster, its superuser ``postgres``, in a folder beside var/pgdata, with the portal's settings and
-    what ``prepared`` writes in it (database.py's access rules), then rename it into place: a start cut short leaves no
-    cluster that starts with initdb's settings (listening on localhost) or rules (trusting everyone)."""
-    for folder in (paths.PG_SOCKET_DIR, paths.LOG_DIR):
+    """Initialise the cluster, its superuser ``postgres``, with the portal's settings and what ``prepared`` writes in
+    it (database.py's access rules). initdb's own rules reject everyone, and cluster_start gives the server the settings
+    that keep it on its private socket: a start cut short anywhere leaves no cluster that listens elsewhere or trusts
+    anyone (the next start writes the rules and the settings again)."""
+    for folder in (paths.PG_DATA_DIR, paths.PG_SOCKET_DIR, paths.LOG_DIR):
         folder.mkdir(parents=True, exist_ok=True)
-    making = paths.PG_DATA_DIR.with_name(f"{paths.PG_DATA_DIR.name}.new")
-    if making.exists():
-        shutil.rmtree(making)  # a start cut short made it; links in it are removed, not followed
-    making.mkdir(mode=0o700)
-    _chown_to_server_account(making, paths.PG_SOCKET_DIR)
-    _check_server_account_reaches(making)
+    if any(paths.PG_DATA_DIR.iterdir()):
+        raise EmbeddedServiceError(
+            f"{paths.PG_DATA_DIR} holds files but no cluster (no PG_VERSION): move it away, and start again."
+        )
+    paths.PG_DATA_DIR.chmod(0o700)
+    _chown_to_server_account(paths.PG_DATA_DIR, paths.PG_SOCKET_DIR)
+    _check_server_account_reaches(paths.PG_DATA_DIR)
     subprocess.run(
         _as_server_account(
-            [str(PG_BIN_DIR / "initdb"), "-D", str(making), "-U", paths.PG_ADMIN_ROLE, "--auth=trust", "-E", "UTF8",
-             "--locale=C.UTF-8"]
+            [str(PG_BIN_DIR / "initdb"), "-D", str(paths.PG_DATA_DIR), "-U", paths.PG_ADMIN_ROLE, "--auth=reject",
+             "-E", "UTF8", "--locale=C.UTF-8"]
         ),
         check=True,
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
-    settings = "\n".join(f"{key} = {value}" for key, value in SERVER_SETTINGS.items())
-    # Not through a link: root opens it in the postgres account's folder.
-    conf = os.open(making / "postgresql.conf", os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
-    with os.fdopen(conf, "a", encoding="utf-8") as appended:
-        appended.write(f"\n# geoportal embedded cluster\n{settings}\n")
-    prepared(making)
-    if paths.PG_DATA_DIR.is_dir() and not any(paths.PG_DATA_DIR.iterdir()):
-        paths.PG_DATA_DIR.rmdir()  # an empty one, as earlier versions made it first
-    os.rename(making, paths.PG_DATA_DIR)
+    _settings_appended(paths.PG_DATA_DIR)
+    prepared(paths.PG_DATA_DIR)
 
 
 def cluster_running() -> bool:
@@ -140,6 +161,8 @@ def cluster_start() -> None:
     log_file = paths.LOG_DIR / "postgresql.log"
     log_file.touch()
     _chown_to_server_account(log_file)
+    _settings_appended(paths.PG_DATA_DIR)
+    private = " ".join(f"-c {key}={value}" for key, value in PRIVATE_SOCKET_SETTINGS.items())  # pg_ctl's shell reads it
     result = subprocess.run(
         _as_server_account(
             [
@@ -148,12 +171,14 @@ def cluster_start() -> None:
                 str(paths.PG_DATA_DIR),
                 "-l",
                 str(log_file),
+                "-o",
+                private,
                 "-w",
                 "-t",
                 "120",
                 "start",
             ]
-        ),
+        ),  # fmt: skip
         check=False,
         stdout=subprocess.DEVNULL,
     )

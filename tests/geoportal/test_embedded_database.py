@@ -4,6 +4,7 @@ account may be; a cluster made before, whose superuser the portal's role was, is
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,8 @@ from django.db import DatabaseError, connection
 
 from geoportal.embedded import paths
 from geoportal.embedded.database import ACCESS_RULES, HANDING_OVER
-from geoportal.embedded.postgres import PG_BIN_DIR
+from geoportal.embedded.postgres import PG_BIN_DIR, SETTINGS_MARK
+from tests.waiting import until
 
 ACCOUNT = "geoportal"
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the servers as other accounts")
@@ -117,7 +119,8 @@ SELECT string_agg(format('%s=%s', name, pg_get_userbyid(owner)), ' ' ORDER BY na
 @root_only
 def test_a_cluster_whose_superuser_the_portal_s_role_was_is_upgraded_with_its_data(var_dir):
     # The cluster as cluster_init made it before: its superuser geoportal, initdb's rules (trust everyone).
-    before = "paths.PG_ADMIN_ROLE = 'geoportal'\npostgres.cluster_init(lambda _: None)\npostgres.cluster_start()"
+    trust = "lambda data: (data / 'pg_hba.conf').write_text('local all all trust')"
+    before = f"paths.PG_ADMIN_ROLE = 'geoportal'\npostgres.cluster_init({trust})\npostgres.cluster_start()"
     made = _embedded(var_dir, code=f"from geoportal.embedded import paths, postgres\n{before}")
     assert made.returncode == 0, made.stderr
     try:
@@ -127,7 +130,15 @@ def test_a_cluster_whose_superuser_the_portal_s_role_was_is_upgraded_with_its_da
             filled = _psql(socket_folder, ACCOUNT, f"CREATE EXTENSION postgis; {BEFORE}", database=database)
             assert created.returncode == filled.returncode == 0, created.stderr + filled.stderr
 
+        # A session of the old superuser's, as a portal left running keeps: the superuser's after the renaming.
+        left_open = subprocess.Popen(  # noqa: S603
+            ["runuser", "-u", ACCOUNT, "-g", ACCOUNT, "-G", "postgres", "--", str(PG_BIN_DIR / "psql"), "-X", "-h",
+             socket_folder, "-U", ACCOUNT, "-d", "geoportal", "-c", "SELECT pg_sleep(60)"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        until(lambda: "pg_sleep" in _psql(socket_folder, ACCOUNT, "SELECT query FROM pg_stat_activity").stdout)
         upgraded = _embedded(var_dir, "up")
+        _, ended = left_open.communicate(timeout=30)
         # The cluster was running: only the reload put the rules in force.
         account_as_superuser = _psql(socket_folder, "postgres", "SELECT 1", account=ACCOUNT)
         # What root makes as the superuser since is not given away at the next start.
@@ -162,6 +173,7 @@ def test_a_cluster_whose_superuser_the_portal_s_role_was_is_upgraded_with_its_da
         _embedded(var_dir, "down")
 
     assert upgraded.returncode == 0, upgraded.stderr
+    assert "terminating connection due to administrator command" in ended
     assert 'Peer authentication failed for user "postgres"' in account_as_superuser.stderr
     assert again.returncode == 0, again.stderr
     assert roles.stdout.strip() == "geoportal:f postgres:t", roles.stderr
@@ -211,31 +223,46 @@ def test_a_portal_database_without_postgis_is_refused_not_mended_by_the_superuse
 
 
 @root_only
-def test_a_start_cut_short_leaves_nothing_that_trusts_everyone(var_dir):
-    """initdb's cluster listens on localhost and trusts everyone: it is made beside var/pgdata and renamed into place
-    with the portal's settings and rules; the rules are written before each start, whole; and a portal's role made a
-    superuser in between is one no more."""
-    secret = var_dir.parent / "root-only"
-    secret.write_text("root's")
-    half_made = var_dir / "pgdata.new"
-    half_made.mkdir()
-    (half_made / "PG_VERSION").write_text("15\n")
-    (half_made / "a-link").symlink_to(secret)
+def test_a_start_cut_short_after_initdb_leaves_nothing_that_listens_elsewhere_or_trusts_everyone(var_dir):
+    """A cluster as initdb left it (its postgresql.conf: localhost and /var/run/postgresql; its rules, here trusting
+    everyone) starts on the portal's socket alone, with the portal's rules and settings; a portal's role given more
+    in between (a superuser, a role that runs programs) has it taken back."""
+    data = var_dir / "pgdata"
+    data.mkdir(mode=0o700)
+    shutil.chown(data, "postgres", "postgres")
+    initdb = [str(PG_BIN_DIR / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
+    subprocess.run(["runuser", "-u", "postgres", "--", *initdb], check=True, capture_output=True)  # noqa: S603
     try:
         first = _embedded(var_dir, "up")
         socket_folder = _socket_folder(var_dir)
-        _psql(socket_folder, "postgres", f"ALTER ROLE {ACCOUNT} SUPERUSER")
+        where = _psql(socket_folder, "postgres", "SHOW listen_addresses; SHOW unix_socket_directories")
+        _psql(
+            socket_folder, "postgres", f"ALTER ROLE {ACCOUNT} SUPERUSER; GRANT pg_execute_server_program TO {ACCOUNT}"
+        )
         stopped = _embedded(var_dir, "down")
-        (var_dir / "pgdata" / "pg_hba.conf").write_text("local all all trust\n")  # as initdb's
+        (data / "pg_hba.conf").write_text("local all all trust\n")  # as initdb's, by a start cut short
         again = _embedded(var_dir, "up")
         account_as_superuser = _psql(socket_folder, "postgres", "SELECT 1", account=ACCOUNT)
-        portal_role = _psql(socket_folder, "postgres", f"SELECT rolsuper FROM pg_roles WHERE rolname = '{ACCOUNT}'")
+        granted = f"SELECT count(*) FROM pg_auth_members WHERE member = '{ACCOUNT}'::regrole"
+        portal_role = _psql(socket_folder, "postgres", f"SELECT rolsuper, ({granted}) FROM pg_roles"
+                            f" WHERE rolname = '{ACCOUNT}'")  # fmt: skip
     finally:
         _embedded(var_dir, "down")
 
     assert first.returncode == stopped.returncode == again.returncode == 0, first.stderr + again.stderr
-    assert not half_made.exists()
-    assert secret.read_text() == "root's"
-    assert (var_dir / "pgdata" / "pg_hba.conf").read_text() == ACCESS_RULES
+    assert where.stdout.split() == [socket_folder], where.stderr  # listen_addresses empty
+    assert (data / "pg_hba.conf").read_text() == ACCESS_RULES
+    assert (data / "postgresql.conf").read_text().count(SETTINGS_MARK) == 1
     assert 'Peer authentication failed for user "postgres"' in account_as_superuser.stderr
-    assert portal_role.stdout.strip() == "f", portal_role.stderr
+    assert portal_role.stdout.strip() == "f|0", portal_role.stderr
+
+
+@root_only
+def test_a_var_pgdata_with_files_but_no_cluster_is_refused_with_what_to_do(var_dir):
+    (var_dir / "pgdata").mkdir()
+    (var_dir / "pgdata" / "left-over").write_text("")
+
+    refused = _embedded(var_dir, "up")
+
+    assert refused.returncode != 0
+    assert f"{var_dir / 'pgdata'} holds files but no cluster (no PG_VERSION): move it away" in refused.stderr
