@@ -128,7 +128,7 @@ def _run(database: str, sql: str, *, role: str) -> str:
 
 def access_rules_written(data_dir: Path = paths.PG_DATA_DIR) -> None:
     """Write pg_hba.conf and pg_ident.conf as they should be: before each start (and before the first, in place of
-    initdb's, which trust everyone), and at each database_ensure."""
+    initdb's, which reject everyone), and at each database_ensure."""
     ident = "".join(
         f"administrators {account} {role}\n" for account in _administrators() for role in (ADMIN, UPGRADE_ROLE)
     )
