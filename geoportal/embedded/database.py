@@ -17,7 +17,6 @@ import os
 import pwd
 import subprocess
 import time
-from pathlib import Path
 
 from . import paths
 from .postgres import PG_BIN_DIR, SERVER_ACCOUNT_WHEN_ROOT, EmbeddedServiceError, data_file_kept, psql
@@ -126,14 +125,14 @@ def _run(database: str, sql: str, *, role: str) -> str:
         ) from failed
 
 
-def access_rules_written(data_dir: Path = paths.PG_DATA_DIR) -> None:
+def access_rules_written() -> None:
     """Write pg_hba.conf and pg_ident.conf as they should be: before each start (and before the first, in place of
     initdb's, which reject everyone), and at each database_ensure."""
     ident = "".join(
         f"administrators {account} {role}\n" for account in _administrators() for role in (ADMIN, UPGRADE_ROLE)
     )
-    data_file_kept(data_dir, "pg_ident.conf", ident)
-    data_file_kept(data_dir, "pg_hba.conf", ACCESS_RULES)
+    data_file_kept(paths.PG_DATA_DIR, "pg_ident.conf", ident)
+    data_file_kept(paths.PG_DATA_DIR, "pg_hba.conf", ACCESS_RULES)
 
 
 def _access_rules_taken(superuser: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pwd
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 from . import paths
@@ -115,11 +114,11 @@ def _settings_appended(data_dir: Path) -> None:
         os.fsync(conf)
 
 
-def cluster_init(prepared: Callable[[Path], None]) -> None:
-    """Initialise the cluster, its superuser ``postgres``, with the portal's settings and what ``prepared`` writes in
-    it (database.py's access rules). initdb's own rules reject everyone, and cluster_start gives the server the settings
-    that keep it on its private socket: a start cut short anywhere leaves no cluster that listens elsewhere or trusts
-    anyone (the next start writes the rules and the settings again)."""
+def cluster_init() -> None:
+    """Initialise the cluster, its superuser ``postgres``. initdb's own rules reject everyone, and each start writes
+    the portal's rules (database.access_rules_written) and settings and gives the server those that keep it on its
+    private socket (cluster_start): a start cut short anywhere leaves no cluster that listens elsewhere or trusts
+    anyone."""
     for folder in (paths.PG_DATA_DIR, paths.PG_SOCKET_DIR, paths.LOG_DIR):
         folder.mkdir(parents=True, exist_ok=True)
     if any(paths.PG_DATA_DIR.iterdir()):
@@ -137,8 +136,6 @@ def cluster_init(prepared: Callable[[Path], None]) -> None:
         check=True,
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
-    _settings_appended(paths.PG_DATA_DIR)
-    prepared(paths.PG_DATA_DIR)
 
 
 def cluster_running() -> bool:

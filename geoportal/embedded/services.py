@@ -36,7 +36,7 @@ def services_up() -> StartedServices:
     started = StartedServices()
     if not os.environ.get("DATABASE_URL"):
         if not postgres.cluster_exists():
-            postgres.cluster_init(prepared=database.access_rules_written)  # in place of initdb's, rejecting all
+            postgres.cluster_init()  # initdb's rules reject everyone until the portal's are written below
         if not postgres.cluster_running():
             database.access_rules_written()  # in force from the start, whatever a start cut short left
             postgres.cluster_start()

@@ -119,8 +119,8 @@ SELECT string_agg(format('%s=%s', name, pg_get_userbyid(owner)), ' ' ORDER BY na
 @root_only
 def test_a_cluster_whose_superuser_the_portal_s_role_was_is_upgraded_with_its_data(var_dir):
     # The cluster as cluster_init made it before: its superuser geoportal, initdb's rules (trust everyone).
-    trust = "lambda data: (data / 'pg_hba.conf').write_text('local all all trust')"
-    before = f"paths.PG_ADMIN_ROLE = 'geoportal'\npostgres.cluster_init({trust})\npostgres.cluster_start()"
+    trust = "(paths.PG_DATA_DIR / 'pg_hba.conf').write_text('local all all trust')"
+    before = f"paths.PG_ADMIN_ROLE = 'geoportal'\npostgres.cluster_init()\n{trust}\npostgres.cluster_start()"
     made = _embedded(var_dir, code=f"from geoportal.embedded import paths, postgres\n{before}")
     assert made.returncode == 0, made.stderr
     try:
