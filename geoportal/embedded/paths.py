@@ -14,12 +14,23 @@ MAX_SOCKET_DIR_LENGTH = 80
 
 
 def run_dir() -> Path:
-    """Return the folder for sockets and pid files, short enough for sun_path."""
+    """Return the folder for sockets and pid files, short enough for sun_path: var/run, or else a folder named after
+    var/ in /run when var/ is root's (where only root makes folders: another account could make one of that name in
+    /tmp first, and the start would refuse it), in /tmp when not."""
     preferred = VAR_DIR / "run"
     if len(str(preferred)) <= MAX_SOCKET_DIR_LENGTH:
         return preferred
     digest = hashlib.sha1(str(VAR_DIR).encode(), usedforsecurity=False).hexdigest()[:12]
-    return Path("/tmp") / f"geoportal-{digest}"  # noqa: S108 - sun_path is too short for VAR_DIR
+    return _short_folders_parent() / f"geoportal-{digest}"
+
+
+def _short_folders_parent() -> Path:
+    # The same answer in root's processes and in the service account's: var/'s owner, or (before var/ is made) ours.
+    try:
+        owner = VAR_DIR.stat().st_uid
+    except FileNotFoundError:
+        owner = os.geteuid()
+    return Path("/run") if owner == 0 else Path("/tmp")  # noqa: S108 - not root's: var/run's place as before
 
 
 PG_DATA_DIR = VAR_DIR / "pgdata"

@@ -7,6 +7,7 @@ servers answering through nginx.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pwd
@@ -88,7 +89,7 @@ def test_var_is_laid_out_for_the_account_and_root_never_works_where_the_account_
 @pytest.mark.parametrize(("owner", "mode"), [(ACCOUNT, 0o755), ("root", 0o777), ("root", 0o775)])
 def test_a_folder_of_root_s_another_account_could_write_is_refused(var_dir, owner, mode):
     """The first version of this took var/log back from the account: links it had put there stayed, for root's
-    PostgreSQL start to follow. The sockets' folder in /tmp (a long var/ path) could be made by anyone first."""
+    PostgreSQL start to follow."""
     (var_dir / "log").mkdir()
     (var_dir / "log").chmod(mode)
     shutil.chown(var_dir / "log", owner, "geoportal" if mode == 0o775 else owner)
@@ -173,6 +174,43 @@ def test_redis_started_by_root_runs_as_the_account(var_dir, account):
     assert _owner(var_dir / "redis.conf") == "root"  # what it runs with is not
     assert stopped.returncode == 0, stopped.stderr
     assert until(lambda: not Path(f"/proc/{started.stdout.strip()}").exists())  # asked as the account
+
+
+def test_a_var_path_too_long_for_a_socket_s_name_has_its_sockets_in_a_folder_of_root_s_only_root_could_make(
+    var_dir, account
+):
+    """Its sockets' folder was in /tmp, where another account could make one of that name first: the start refused
+    it, a denial of service. In /run only root makes folders; the account's processes find the same one."""
+    long_var = var_dir / ("long-" * 16) / "var"
+    long_var.mkdir(parents=True)
+    digest = hashlib.sha1(str(long_var).encode(), usedforsecurity=False).hexdigest()[:12]
+    taken_first = Path(f"/tmp/geoportal-{digest}")  # noqa: S108 - what another account could make
+    taken_first.mkdir(mode=0o777)
+    os.chown(taken_first, account.pw_uid, account.pw_gid)
+    starts = (
+        "from geoportal.embedded import account, paths, redis; account.var_hand_over(); redis.redis_start();"
+        " print(paths.REDIS_SOCKET)"
+    )
+    found_by_account = [
+        "runuser", "-u", ACCOUNT, "--", sys.executable, "-c",
+        "from geoportal.embedded import paths; print(paths.REDIS_SOCKET)",
+    ]  # fmt: skip
+    try:
+        started = _python(starts, _environment(long_var))
+        by_account = subprocess.run(  # noqa: S603
+            found_by_account, cwd=settings.BASE_DIR, env=_environment(long_var), capture_output=True, text=True,
+            timeout=60, check=False,
+        )  # fmt: skip
+        answered = redis.Redis(unix_socket_path=started.stdout.strip()).ping() if started.returncode == 0 else None
+    finally:
+        _python("from geoportal.embedded import redis; redis.redis_stop()", _environment(long_var))
+        shutil.rmtree(f"/run/geoportal-{digest}", ignore_errors=True)
+        taken_first.rmdir()
+
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.strip() == f"/run/geoportal-{digest}/redis/redis.sock"
+    assert by_account.stdout.strip() == started.stdout.strip(), by_account.stderr
+    assert answered is True
 
 
 def test_root_asks_redis_as_the_account_never_through_a_link_in_the_socket_s_place(var_dir, account, tmp_path):
