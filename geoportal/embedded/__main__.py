@@ -59,6 +59,7 @@ def _serve(lock: int) -> int:
     """Run the front server (nginx), the web server (granian) and a Celery worker until one exits or
     we are told to stop. Each holds the serving ``lock`` too: servers left behind by a run killed outright keep
     its var/ folder refused to a second run and to ``down``."""
+    paths.PORTAL_SOCKET.parent.mkdir(parents=True, exist_ok=True)  # var_hand_over made it the account's; else ours
     paths.PORTAL_SOCKET.unlink(missing_ok=True)
     front = front_config(
         prefix=paths.FRONT_DIR,

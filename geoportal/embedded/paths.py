@@ -28,19 +28,20 @@ def _short_folders_parent() -> Path:
     # The same answer in root's processes and in the service account's: var/'s owner, or (before var/ is made) ours.
     try:
         owner = VAR_DIR.stat().st_uid
-    except FileNotFoundError:
+    except OSError:  # not made yet (or not ours to look at: the start says so, with what to do)
         owner = os.geteuid()
     return Path("/run") if owner == 0 else Path("/tmp")  # noqa: S108 - not root's: var/run's place as before
 
 
+RUN_DIR = run_dir()  # decided once: every socket of a process in the same folder
 PG_DATA_DIR = VAR_DIR / "pgdata"
-PG_SOCKET_DIR = run_dir() / "pg"
+PG_SOCKET_DIR = RUN_DIR / "pg"
 PG_DATABASE = "geoportal"
 PG_USER = "geoportal"  # the portal's role: it owns the portal's database, and is not the cluster's superuser
 PG_ADMIN_ROLE = "postgres"  # the cluster's superuser, for root and the server account alone (database.py)
 REDIS_DIR = VAR_DIR / "redis"
 REDIS_CONF = VAR_DIR / "redis.conf"  # written by whoever starts Redis, beside (not in) the folder Redis writes
-REDIS_SOCKET = run_dir() / "redis" / "redis.sock"
+REDIS_SOCKET = RUN_DIR / "redis" / "redis.sock"
 LOG_DIR = VAR_DIR / "log"
 MEDIA_DIR = VAR_DIR / "media"
 STATIC_DIR = VAR_DIR / "static"
@@ -53,10 +54,10 @@ BEAT_DIR = VAR_DIR / "beat"  # ./portal run's Celery beat schedule
 HOME_DIR = VAR_DIR / "home"  # HOME of the service account's processes (fontconfig's cache)
 SECRET_KEY_FILE = VAR_DIR / "secret_key"
 FRONT_DIR = VAR_DIR / "front"  # nginx's configuration, pid, logs and temporary files
-PORTAL_SOCKET = run_dir() / "portal" / "portal.sock"  # granian, behind the front server
+PORTAL_SOCKET = RUN_DIR / "portal" / "portal.sock"  # granian, behind the front server
 
 # Started by root (account.py), these stay root's: root starts PostgreSQL, Redis and nginx from what is in them.
-ROOT_FOLDERS = (VAR_DIR, LOG_DIR, run_dir(), FRONT_DIR, FRONT_DIR / "tmp")  # nginx's master makes its own in tmp/
+ROOT_FOLDERS = (VAR_DIR, LOG_DIR, RUN_DIR, FRONT_DIR, FRONT_DIR / "tmp")  # nginx's master makes its own in tmp/
 # and these are the service account's, with all that is in them: what its servers write.
 ACCOUNT_FOLDERS = (
     MEDIA_DIR, STATIC_DIR, TILE_CACHE_DIR, TILE_PUBLISH_DIR, QUARANTINE_DIR, DROP_DIR, DEMO_DIR,

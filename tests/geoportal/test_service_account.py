@@ -280,8 +280,10 @@ def _get(url: str) -> int:
 
 
 @pytest.mark.usefixtures("django_db_setup")
-def test_a_run_started_by_root_serves_with_its_servers_as_the_account(var_dir, account):
-    """granian parsed every request and the Celery worker every uploaded delivery as root."""
+@pytest.mark.parametrize("account_name", [ACCOUNT, ""])
+def test_a_run_started_by_root_serves_with_its_servers_as_the_account(var_dir, account, account_name):
+    """granian parsed every request and the Celery worker every uploaded delivery as root. With no account (asked
+    for by GEOPORTAL_SERVICE_ACCOUNT=, as when not started by root), nothing made the web server's socket folder."""
     port = _free_port()
     broker = f"{os.environ['REDIS_URL'].split('?')[0]}?db=13"  # its own: its worker takes no others' tasks
     redis.Redis.from_url(broker).flushdb()  # nor does a heartbeat of an earlier run count as its worker's
@@ -293,6 +295,7 @@ def test_a_run_started_by_root_serves_with_its_servers_as_the_account(var_dir, a
         GEOPORTAL_TILE_CACHE_DIR=str(var_dir / "tiles"),  # the suite's own is root's (tests/conftest.py)
         GEOPORTAL_TILE_PUBLISH_DIR=str(var_dir / "tiles-published"),  # as command_run sets them
         GEOPORTAL_PROXY_HOPS="1",
+        GEOPORTAL_SERVICE_ACCOUNT=account_name,
     )
     serves = (
         "import sys; from geoportal.embedded import account, serving, __main__ as embedded;"
@@ -318,8 +321,8 @@ def test_a_run_started_by_root_serves_with_its_servers_as_the_account(var_dir, a
     assert worker, errors[-3000:]
     assert tile in (200, 204)
     # The nginx master alone is root's: it reads its configuration and listens, as a system nginx's does.
+    runs_as = account.pw_uid if account_name else 0
     assert {(_server(command), uid) for uid, command in servers.values()} == {
-        ("granian", account.pw_uid), ("celery", account.pw_uid),
-        ("nginx: master", 0), ("nginx: worker", account.pw_uid),
+        ("granian", runs_as), ("celery", runs_as), ("nginx: master", 0), ("nginx: worker", runs_as),
     }, servers  # fmt: skip
-    assert web_socket == ACCOUNT
+    assert web_socket == (account_name or "root")
