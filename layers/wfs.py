@@ -64,6 +64,7 @@ from .wfs_formats import ExactOutputFormat
 from .wfs_output import RowGML32Renderer, SeparatedGeoJsonRenderer, SpreadsheetSafeCSVRenderer
 from .wfs_paging import share_the_page
 from .wfs_post_links import post_page_link
+from .wfs_resource_ids import GetFeatureRequest
 
 logger = logging.getLogger(__name__)
 
@@ -193,8 +194,10 @@ def feature_types() -> list[FeatureType]:
 class MunicipalGetFeature(ExactOutputFormat, wfs20.GetFeature):
     """GetFeature with its GML 3.2 written from rows, its GeoJSON valid for several queries and its CSV safe to open
     in a spreadsheet (``layers/wfs_output.py``), COUNT and STARTINDEX over all its queries (``layers/wfs_paging.py``),
-    and only the output formats it names (``layers/wfs_formats.py``)."""
+    a RESOURCEID of several types (``layers/wfs_resource_ids.py``), and only the output formats it names
+    (``layers/wfs_formats.py``)."""
 
+    parser_class = GetFeatureRequest
     gml32_renderer = RowGML32Renderer
 
     def get_output_formats(self):

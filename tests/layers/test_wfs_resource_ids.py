@@ -1,0 +1,103 @@
+"""layers/wfs_resource_ids.py: features asked for by identifier across feature types, and by OWSLib's FEATUREID;
+current features only; identifiers that name no type refused with a message, not a crash."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+from owslib.wfs import WebFeatureService
+
+from layers.models import Landmark, Street
+from tests.layers.test_wfs import _exception, _get, parcels, planning  # noqa: F401 - the fixtures
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("parcels", "planning")]
+
+
+def _ids(collection: bytes) -> list[str]:
+    return [feature["id"] for feature in json.loads(collection)["features"]]
+
+
+@pytest.fixture
+def named(parcels):  # noqa: F811 - the fixture imported above
+    """The gml:ids of two current parcels, the retired one, the street, and the current and retired landmarks."""
+    landmarks = {landmark.code: f"landmarks.{landmark.pk}" for landmark in Landmark.objects.all()}
+    return {
+        "parcel 1": f"parcels.{parcels[0].pk}",
+        "parcel 2": f"parcels.{parcels[1].pk}",
+        "retired parcel": f"parcels.{parcels[3].pk}",
+        "street": f"streets.{Street.objects.get().pk}",
+        "landmark": landmarks["LM-1"],
+        "retired landmark": landmarks["LM-2"],
+    }
+
+
+def test_owslib_gets_features_of_several_types_by_their_ids(live_server, named):
+    """OWSLib sends WFS 1.1's FEATUREID, without TYPENAMES, to a WFS 2.0 service: it was told "Empty TYPENAMES
+    parameter", and RESOURCEID of two types "Join queries are not supported"."""
+    service = WebFeatureService(f"{live_server.url}/wfs", version="2.0.0")
+    asked = [named["street"], named["parcel 1"], named["landmark"], named["parcel 2"]]
+
+    answer = service.getfeature(featureid=asked, outputFormat="geojson")
+
+    # Each type's features together, the types in the order they were first named.
+    assert _ids(answer.read()) == [named["street"], named["parcel 1"], named["parcel 2"], named["landmark"]]
+
+
+def test_resourceid_of_several_types_is_counted_and_paged_over_all_of_them(client, named):
+    resource_ids = ",".join([named["parcel 1"], named["street"], named["parcel 2"]])
+    pages, query = [], {"REQUEST": "GetFeature", "RESOURCEID": resource_ids, "COUNT": "2"}
+    for start in ("0", "2"):
+        status, body = _get(client, **query, STARTINDEX=start)
+        assert status == 200, body
+        collection = ET.fromstring(body)  # noqa: S314 - our own server's answer
+        pages.append((collection.get("numberMatched"), len(re.findall(r'<app:\w+ gml:id="', body.decode()))))
+    hits_status, hits = _get(client, REQUEST="GetFeature", RESOURCEID=resource_ids, RESULTTYPE="hits")
+
+    assert pages == [("3", 2), ("unknown", 1)]  # a later page is not counted again, as for any GetFeature
+    assert hits_status == 200
+    assert ET.fromstring(hits).get("numberMatched") == "3"  # noqa: S314 - our own server's answer
+
+
+def test_retired_features_are_not_found_by_id_across_types(client, named):
+    asked = ",".join([named["retired parcel"], named["parcel 1"], named["retired landmark"], named["street"]])
+
+    status, body = _get(client, REQUEST="GetFeature", RESOURCEID=asked, OUTPUTFORMAT="geojson")
+
+    assert status == 200
+    assert _ids(body) == [named["parcel 1"], named["street"]]
+
+
+def test_one_type_and_typenames_are_read_as_before(client, named):
+    one_type = _get(client, REQUEST="GetFeature", RESOURCEID=f"{named['parcel 2']},{named['parcel 1']}",
+                    OUTPUTFORMAT="geojson")  # fmt: skip
+    with_typenames = _get(client, REQUEST="GetFeature", TYPENAMES="parcels", FEATUREID=named["parcel 2"],
+                          OUTPUTFORMAT="geojson")  # fmt: skip
+    resourceid_first = _get(client, REQUEST="GetFeature", RESOURCEID=named["parcel 1"], FEATUREID=named["street"],
+                            OUTPUTFORMAT="geojson")  # fmt: skip
+
+    assert (one_type[0], sorted(_ids(one_type[1]))) == (200, sorted([named["parcel 1"], named["parcel 2"]]))
+    assert (with_typenames[0], _ids(with_typenames[1])) == (200, [named["parcel 2"]])
+    assert (resourceid_first[0], _ids(resourceid_first[1])) == (200, [named["parcel 1"]])
+
+
+@pytest.mark.parametrize(
+    ("resource_ids", "code", "text"),
+    [
+        ("", "MissingParameterValue", "RESOURCEID is empty"),
+        ("12", "InvalidParameterValue", "The identifier '12' names no feature type"),
+        ("parcels.1,,streets.1", "InvalidParameterValue", "The identifier '' names no feature type"),
+        ("parcels.1,owners.1", "InvalidParameterValue", "Typename 'owners' doesn't exist in this server."),
+        # A parameter list smuggled in a type: it read as three queries, one of them for a street "streets".
+        ("parcels.1,streets)(landmarks.1", "InvalidParameterValue", "The identifier 'streets)(landmarks.1' names no"),
+        ("parcels.1' OR 1=1,streets.1", "InvalidParameterValue", "Invalid resourceId value: Field 'id' expected a"),
+    ],
+)
+def test_identifiers_that_name_no_type_or_a_hidden_one_are_refused_with_a_message(client, resource_ids, code, text):
+    status, body = _get(client, REQUEST="GetFeature", RESOURCEID=resource_ids)
+
+    assert status == 400
+    assert _exception(body)[0] == code
+    assert _exception(body)[1].startswith(text)
