@@ -101,7 +101,7 @@ REQUEST_ERRORS = (
     RuntimeError,
 )
 # Parameters with which a client chooses how much work a GetFeature is (an XML POST carries them in its body).
-COSTLY_PARAMETERS = frozenset({"FILTER", "BBOX", "SORTBY", "RESOURCEID", "PROPERTYNAME"})
+COSTLY_PARAMETERS = frozenset({"FILTER", "BBOX", "SORTBY", "RESOURCEID", "FEATUREID", "PROPERTYNAME"})
 STORAGE_CRS = CRS.from_srid(settings.SRID)
 OTHER_CRS = [WGS84, CRS84, WEB_MERCATOR, CRS.from_srid(32638), CRS.from_srid(32639)]
 # Longitude/latitude WGS 84 by its other names: WMS 1.3.0's CRS:84 and the OGC's http URI (OGC API's default CRS).

@@ -7,7 +7,9 @@
   (``TYPENAMES=(parcels)(streets)&RESOURCEID=(parcels.12)(streets.7)``): each type's features, in the order the
   types first appear, counted and paged over all the queries together (``layers/wfs_paging.py``).
 - OWSLib's ``getfeature(featureid=[…])`` sends WFS 1.1's FEATUREID to a WFS 2.0 service too, and was told "Empty
-  TYPENAMES parameter". FEATUREID is read as RESOURCEID when there is no RESOURCEID, as GeoServer does.
+  TYPENAMES parameter" (beside TYPENAMES, FEATUREID was ignored: every feature of the type came back). FEATUREID is
+  read as RESOURCEID when there is no RESOURCEID, as GeoServer does, with its rules: not beside BBOX, FILTER or a
+  stored query.
 """
 
 from __future__ import annotations
@@ -17,30 +19,30 @@ from copy import copy
 from django.utils.functional import classproperty
 from gisserver.exceptions import InvalidParameterValue, MissingParameterValue
 from gisserver.parsers import wfs20 as wfs20_parsers
-from gisserver.parsers.ows import KVPRequest
+from gisserver.parsers.ows import KVPRequest, resolve_xml_parser_class
+from gisserver.parsers.xml import NSElement
 
 
 def resource_ids_by_type(kvp: KVPRequest) -> KVPRequest:
     """Return ``kvp`` with FEATUREID read as RESOURCEID, and a RESOURCEID of several types without TYPENAMES split
-    into one query per type; any other request as it is. Refuse an identifier without a type where no TYPENAMES gives
-    it one."""
-    params = dict(kvp.params)
+    into one query per type; any other request as it is. Without TYPENAMES, refuse an empty list or an identifier
+    that names no type (django-gisserver failed on both: an IndexError, an AttributeError)."""
+    params, sent_as = dict(kvp.params), "RESOURCEID"
     if "RESOURCEID" not in params and "FEATUREID" in params:
-        params["RESOURCEID"] = params.pop("FEATUREID")
+        params["RESOURCEID"], sent_as = params.pop("FEATUREID"), "FEATUREID"
     resource_ids = params.get("RESOURCEID")
-    if resource_ids == "":  # django-gisserver failed on it (an IndexError)
-        raise MissingParameterValue(
-            "RESOURCEID is empty: name the features by their gml:id (parcels.12).", locator="resourceId"
-        )
-    if resource_ids and not resource_ids.startswith("(") and "TYPENAMES" not in params and "TYPENAME" not in params:
-        by_type: dict[str, list[str]] = {}
+    if resource_ids is not None and not resource_ids.startswith("(") and not {"TYPENAMES", "TYPENAME"} & set(params):
+        if not resource_ids:
+            raise MissingParameterValue(
+                f"{sent_as} is empty: name the features by their gml:id (parcels.12).", locator="resourceId"
+            )
+        by_type: dict[str, list[str]] = {}  # by its spelling: app:parcels.1 and parcels.1 are two queries' features
         for resource_id in resource_ids.split(","):
             type_name = resource_id.rpartition(".")[0]
-            # No type: django-gisserver failed on it (an AttributeError). A bracket would make a parameter list.
-            if not type_name or "(" in resource_id or ")" in resource_id:
+            if not type_name or "(" in resource_id or ")" in resource_id:  # a bracket would make a parameter list
                 raise InvalidParameterValue(
-                    f"The identifier '{resource_id}' names no feature type: without TYPENAMES, write it as the"
-                    " features' gml:id, <type>.<id> (parcels.12).",
+                    f"{sent_as}: the identifier '{resource_id}' names no feature type: without TYPENAMES, write it as"
+                    " the features' gml:id, <type>.<id> (parcels.12).",
                     locator="resourceId",
                 )
             by_type.setdefault(type_name, []).append(resource_id)
@@ -61,6 +63,11 @@ class GetFeatureRequest(wfs20_parsers.GetFeature):
     @classproperty
     def xml_name(cls) -> str:  # a subclass starts with no tag of its own (AstNode.__init_subclass__)
         return wfs20_parsers.GetFeature.xml_name
+
+    @classmethod
+    def from_xml(cls, element: NSElement):
+        """A POST as django-gisserver parses it without a parser class: by its root tag, its namespace checked."""
+        return resolve_xml_parser_class(element).from_xml(element)
 
     @classmethod
     def base_kvp_init_parameters(cls, kvp: KVPRequest):

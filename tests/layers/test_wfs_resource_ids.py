@@ -70,28 +70,47 @@ def test_retired_features_are_not_found_by_id_across_types(client, named):
     assert _ids(body) == [named["parcel 1"], named["street"]]
 
 
-def test_one_type_and_typenames_are_read_as_before(client, named):
-    one_type = _get(client, REQUEST="GetFeature", RESOURCEID=f"{named['parcel 2']},{named['parcel 1']}",
-                    OUTPUTFORMAT="geojson")  # fmt: skip
+def test_featureid_is_read_as_resourceid_beside_typenames_and_ids_of_one_type_as_one_query(client, named):
+    """Beside TYPENAMES, FEATUREID was ignored: every parcel came back. An empty RESOURCEID beside TYPENAMES asks
+    for the type's features, as before; ids of one type are one query, as before."""
     with_typenames = _get(client, REQUEST="GetFeature", TYPENAMES="parcels", FEATUREID=named["parcel 2"],
                           OUTPUTFORMAT="geojson")  # fmt: skip
     resourceid_first = _get(client, REQUEST="GetFeature", RESOURCEID=named["parcel 1"], FEATUREID=named["street"],
                             OUTPUTFORMAT="geojson")  # fmt: skip
+    empty_with_typenames = _get(client, REQUEST="GetFeature", TYPENAMES="parcels", RESOURCEID="",
+                                OUTPUTFORMAT="geojson")  # fmt: skip
+    one_type = _get(client, REQUEST="GetFeature", RESOURCEID=f"{named['parcel 2']},{named['parcel 1']}",
+                    OUTPUTFORMAT="geojson")  # fmt: skip
 
-    assert (one_type[0], sorted(_ids(one_type[1]))) == (200, sorted([named["parcel 1"], named["parcel 2"]]))
     assert (with_typenames[0], _ids(with_typenames[1])) == (200, [named["parcel 2"]])
     assert (resourceid_first[0], _ids(resourceid_first[1])) == (200, [named["parcel 1"]])
+    assert (empty_with_typenames[0], len(_ids(empty_with_typenames[1]))) == (200, 3)  # the current parcels
+    assert (one_type[0], sorted(_ids(one_type[1]))) == (200, sorted([named["parcel 1"], named["parcel 2"]]))
+
+
+def test_a_posted_get_feature_of_another_namespace_is_still_refused(client):
+    """The parser class skipped django-gisserver's check of the root tag: a WFS 1.x GetFeature holding a 2.0 query
+    was answered."""
+    posted = (
+        '<x:GetFeature xmlns:x="http://www.opengis.net/wfs" service="WFS" version="2.0.0"'
+        ' xmlns:wfs="http://www.opengis.net/wfs/2.0"><wfs:Query typeNames="parcels"/></x:GetFeature>'
+    )
+
+    response = client.post("/wfs", posted, content_type="application/xml")
+
+    assert response.status_code == 400
+    assert _exception(response.content)[0] == "OperationNotSupported"
 
 
 @pytest.mark.parametrize(
     ("resource_ids", "code", "text"),
     [
         ("", "MissingParameterValue", "RESOURCEID is empty"),
-        ("12", "InvalidParameterValue", "The identifier '12' names no feature type"),
-        ("parcels.1,,streets.1", "InvalidParameterValue", "The identifier '' names no feature type"),
+        ("12", "InvalidParameterValue", "RESOURCEID: the identifier '12' names no feature type"),
+        ("parcels.1,,streets.1", "InvalidParameterValue", "RESOURCEID: the identifier '' names no feature type"),
         ("parcels.1,owners.1", "InvalidParameterValue", "Typename 'owners' doesn't exist in this server."),
         # A parameter list smuggled in a type: it read as three queries, one of them for a street "streets".
-        ("parcels.1,streets)(landmarks.1", "InvalidParameterValue", "The identifier 'streets)(landmarks.1' names no"),
+        ("parcels.1,streets)(landmarks.1", "InvalidParameterValue", "RESOURCEID: the identifier 'streets)(landmarks"),
         ("parcels.1' OR 1=1,streets.1", "InvalidParameterValue", "Invalid resourceId value: Field 'id' expected a"),
     ],
 )
