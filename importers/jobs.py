@@ -254,9 +254,9 @@ def _job_run_held(*, job_id: int, change_map: Path | None, on_phase: Callable[[s
                 change_map=change_map,
                 progress=phase_entered,
             )
-            fields = _job_outcome(ImportJob.Status.ACCEPTED, report, dry_run=job.dry_run)
+            fields = _job_outcome(ImportJob.Status.ACCEPTED, report, job=job)
         except ImportRejected as rejected:
-            fields = _job_outcome(ImportJob.Status.REJECTED, rejected.report, dry_run=job.dry_run)
+            fields = _job_outcome(ImportJob.Status.REJECTED, rejected.report, job=job)
         except DomainError as refused:  # e.g. the stored delivery has gone
             fields = {"status": ImportJob.Status.FAILED, "report": refused.message}
         except Exception as error:  # noqa: BLE001 - any crash is the job's outcome, kept with its traceback
@@ -271,9 +271,15 @@ def _job_run_held(*, job_id: int, change_map: Path | None, on_phase: Callable[[s
     return job_get(job_id=job_id)
 
 
-def _job_outcome(status: str, report: ImportReport, *, dry_run: bool) -> dict:
-    """The fields a finished job stores from its report; the stored text says whether it was a dry run."""
-    report.dry_run = dry_run
+def _job_outcome(status: str, report: ImportReport, *, job: ImportJob) -> dict:
+    """The fields a finished job stores from its report; the stored text says whether it was a dry run. A received
+    delivery (uploaded, pulled, dropped: stored under MEDIA_ROOT) is named as the job stores it, and its quarantine
+    folder by its name: the API shows the report to the departments' tools, which have no business with where the
+    server keeps var/. A command line's job keeps the paths its operator gave and may open."""
+    report.dry_run = job.dry_run
+    if not Path(job.delivery).is_absolute():
+        report.path = job.delivery
+        report.quarantine = report.quarantine and Path(report.quarantine).name
     return {"status": status, "counts": report.counts, "report": report.as_text()}
 
 

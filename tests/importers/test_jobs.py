@@ -83,7 +83,7 @@ def test_an_upload_through_the_api_becomes_an_accepted_job_and_imports(
     job = client.get(f"{API}{body['id']}").json()
     assert (job["status"], job["phase"], job["progress"]) == ("accepted", "done", 100)
     assert job["counts"]["parcels"] == {"added": 2, "changed": 0, "unchanged": 0, "retired": 0}
-    delivery = tmp_path / "media" / "deliveries" / str(body["id"]) / "survey-2024-01.zip"
+    delivery = f"deliveries/{body['id']}/survey-2024-01.zip"  # as stored, not the server's path to it
     assert job["report"].splitlines()[0] == f"Import of survey from {delivery}: accepted"
     assert job["created_by"] == "uploader"
     assert "received survey-2024-01.zip (" in job["log"]
@@ -125,7 +125,7 @@ def test_a_dry_run_job_s_stored_report_says_that_nothing_was_applied(
         body = _upload(client, _survey_zip(tmp_path, parcels=parcels), dry_run="true").json()
 
     report = client.get(f"{API}{body['id']}").json()["report"]
-    delivery = tmp_path / "media" / "deliveries" / str(body["id"]) / "survey-2024-01.zip"
+    delivery = f"deliveries/{body['id']}/survey-2024-01.zip"
     assert report.splitlines()[0] == f"Import of survey from {delivery}: {outcome}"
     assert ImportJob.objects.get(pk=body["id"]).report == report
     assert (
@@ -147,7 +147,10 @@ def test_a_rejected_delivery_is_a_rejected_job_with_its_report_and_changes_nothi
     assert job["status"] == "rejected"
     assert "REJECTED" in job["report"]
     assert "parcels #2 TESTAREA/10/5: land_use 'casino' is not one of" in job["report"]
-    assert "Kept in quarantine: " in job["report"]
+    kept = list((tmp_path / "quarantine").iterdir())  # settings.IMPORT_QUARANTINE_DIR (tests/conftest.py)
+    assert len(kept) == 1
+    assert f"  Kept in quarantine: {kept[0].name}" in job["report"].splitlines()
+    assert str(tmp_path) not in job["report"]  # no path of the server's: the API shows it to the departments' tools
     assert not Parcel.objects.exists()
 
 
