@@ -257,6 +257,8 @@ def _descendants(pid: int) -> dict[int, tuple[int, str]]:
             command = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
         except (FileNotFoundError, ProcessLookupError):
             continue
+        if not command or fields["State"].startswith("Z"):  # exiting, or exited and not reaped: no command line left
+            continue
         children.setdefault(int(fields["PPid"]), []).append((int(status.parent.name), fields["Uid"], command))
     waiting = [pid]
     while waiting:
