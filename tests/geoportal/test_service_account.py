@@ -283,7 +283,9 @@ def _get(url: str) -> int:
 
 @pytest.mark.usefixtures("django_db_setup")
 @pytest.mark.parametrize("account_name", [ACCOUNT, ""])
-def test_a_run_started_by_root_serves_with_its_servers_as_the_account(var_dir, account, account_name):
+def test_a_run_started_by_root_serves_with_its_servers_as_the_account_or_as_root_if_told(
+    var_dir, account, account_name
+):
     """granian parsed every request and the Celery worker every uploaded delivery as root. With no account (asked
     for by GEOPORTAL_SERVICE_ACCOUNT=, as when not started by root), nothing made the web server's socket folder."""
     port = _free_port()
