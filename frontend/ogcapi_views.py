@@ -7,9 +7,9 @@ from typing import NoReturn
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 from django.views.decorators.cache import cache_control
-from django.views.decorators.http import require_safe
 
 from geoportal.cors import open_to_every_origin
+from geoportal.http_methods import read_only
 from layers import ogcapi_features as api
 from layers.ogcapi_openapi import openapi_document
 
@@ -25,42 +25,42 @@ def _answer(document: dict, content_type: str = api.JSON) -> JsonResponse:
 
 
 @open_to_every_origin
-@require_safe
+@read_only
 @cache_control(no_cache=True)
 def landing_view(request: HttpRequest) -> JsonResponse:
     return _answer(api.landing_page(_base(request)))
 
 
 @open_to_every_origin
-@require_safe
+@read_only
 @cache_control(no_cache=True)
 def openapi_view(request: HttpRequest) -> JsonResponse:
     return _answer(openapi_document(_base(request)), api.OPENAPI_JSON)
 
 
 @open_to_every_origin
-@require_safe
+@read_only
 @cache_control(no_cache=True)
 def conformance_view(request: HttpRequest) -> JsonResponse:
     return _answer(api.conformance())
 
 
 @open_to_every_origin
-@require_safe
+@read_only
 @cache_control(no_cache=True)
 def collections_view(request: HttpRequest) -> JsonResponse:
     return _answer(api.collections_document(_base(request)))
 
 
 @open_to_every_origin
-@require_safe
+@read_only
 @cache_control(no_cache=True)
 def collection_view(request: HttpRequest, collection_id: str) -> JsonResponse:
     return _answer(api.collection_document(_base(request), api.collection_get(collection_id)))
 
 
 @open_to_every_origin
-@require_safe
+@read_only
 @cache_control(no_cache=True)
 def items_view(request: HttpRequest, collection_id: str) -> JsonResponse:
     feature_type = api.collection_get(collection_id)
@@ -68,7 +68,7 @@ def items_view(request: HttpRequest, collection_id: str) -> JsonResponse:
 
 
 @open_to_every_origin
-@require_safe
+@read_only
 @cache_control(no_cache=True)
 def item_view(request: HttpRequest, collection_id: str, feature_id: str) -> JsonResponse:
     feature_type = api.collection_get(collection_id)
@@ -76,7 +76,7 @@ def item_view(request: HttpRequest, collection_id: str, feature_id: str) -> Json
 
 
 @open_to_every_origin
-@require_safe
+@read_only
 @cache_control(no_cache=True)
 def unknown_resource_view(request: HttpRequest) -> NoReturn:
     api.unknown_resource(request.path)  # NotFound: a JSON 404

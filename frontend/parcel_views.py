@@ -12,9 +12,9 @@ from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
-from django.views.decorators.http import require_GET
 
 from geoportal.errors import DomainError, InvalidInput, NotFound
+from geoportal.http_methods import read_only
 from geoportal.query_params import single_value, whole_number_parse
 from layers.models import FileChannel
 from layers.parcel_file.access import FileAccess, FileScope, file_access_for
@@ -129,7 +129,7 @@ def _private_when_signed_in(view):
 IDENTIFY_PARAMETERS = ("area", "block", "parcel", "lon", "lat", "x", "y", "crs")
 
 
-@require_GET
+@read_only
 @rate_limited("parcel_file")
 def parcel_identify_view(request: HttpRequest) -> JsonResponse:
     """?lon=&lat= (EPSG:4326), ?x=&y=&crs=, or ?area=&block=&parcel=: the parcel there, and its file's links."""
@@ -161,7 +161,7 @@ def parcel_identify_view(request: HttpRequest) -> JsonResponse:
     return _json(answer)
 
 
-@require_GET
+@read_only
 @_private_when_signed_in
 @rate_limited("parcel_file")
 def parcel_file_json_view(request: HttpRequest, parcel_id: str) -> JsonResponse:
@@ -183,7 +183,7 @@ def _html_errors(view):
     return wrapped
 
 
-@require_GET
+@read_only
 @_private_when_signed_in
 @_html_errors
 @rate_limited("parcel_file")
@@ -206,7 +206,7 @@ def _print_context(document: dict) -> dict:
     }
 
 
-@require_GET
+@read_only
 @_private_when_signed_in
 @_html_errors
 @rate_limited("parcel_file")
@@ -216,7 +216,7 @@ def parcel_file_print_view(request: HttpRequest, parcel_id: str) -> HttpResponse
     return render(request, "frontend/parcel_print.html", _print_context(document))
 
 
-@require_GET
+@read_only
 @_private_when_signed_in
 @rate_limited("parcel_file")
 def parcel_file_pdf_view(request: HttpRequest, parcel_id: str) -> HttpResponse:
@@ -228,7 +228,7 @@ def parcel_file_pdf_view(request: HttpRequest, parcel_id: str) -> HttpResponse:
     return response
 
 
-@require_GET
+@read_only
 def parcel_by_identity_view(request: HttpRequest, area: str, block: str, number: str) -> HttpResponse:
     """The share URL by identity (/parcels/<area>/<block>/<number>/): the current parcel's file, or once that
     parcel is retired (a saved or printed link), the file of the last one, which names what it became."""
@@ -239,7 +239,7 @@ def parcel_by_identity_view(request: HttpRequest, area: str, block: str, number:
     return redirect("parcel_file_html", parcel_id)
 
 
-@require_GET
+@read_only
 @rate_limited("parcel_file")
 def parcel_version_view(request: HttpRequest, parcel_id: str, version: str) -> JsonResponse:
     """The parcel as it was in one survey version, as a GeoJSON Feature (EPSG:4326)."""
@@ -249,7 +249,7 @@ def parcel_version_view(request: HttpRequest, parcel_id: str, version: str) -> J
     return _json(parcel_version_feature(parcel_id=parcel_id_parse(parcel_id), version=number))
 
 
-@require_GET
+@read_only
 def parcel_document_view(request: HttpRequest, parcel_id: str, code: str) -> HttpResponse:
     """Open (or with ?download=1, download) an archived document; only with the document_contents scope."""
     access = file_access_for(request.user)
@@ -266,7 +266,7 @@ def parcel_document_view(request: HttpRequest, parcel_id: str, code: str) -> Htt
     return response
 
 
-@require_GET
+@read_only
 def parcel_imagery_thumbnail_view(request: HttpRequest, parcel_id: str, image_id: str) -> HttpResponse:
     png = parcel_imagery_thumbnail(parcel_id=parcel_id_parse(parcel_id), image_id=parcel_id_parse(image_id))
     response = HttpResponse(png, content_type="image/png")
@@ -274,7 +274,7 @@ def parcel_imagery_thumbnail_view(request: HttpRequest, parcel_id: str, image_id
     return response
 
 
-@require_GET
+@read_only
 def parcel_map_png_view(request: HttpRequest, parcel_id: str) -> HttpResponse:
     response = HttpResponse(parcel_map_png(parcel_id=parcel_id_parse(parcel_id)), content_type="image/png")
     response["Cache-Control"] = "public, max-age=300"

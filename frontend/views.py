@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from typing import NoReturn
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -12,10 +13,11 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext
 from django.views.decorators.cache import cache_control
-from django.views.decorators.http import require_GET, require_safe
+from django.views.decorators.csrf import csrf_exempt
 
 from geoportal.cors import open_to_every_origin
-from geoportal.errors import InvalidInput
+from geoportal.errors import InvalidInput, NotFound
+from geoportal.http_methods import read_only
 from geoportal.query_params import limit_parse, listed_values, single_value
 from layers.change_feed import (
     FEED_PAGE_DEFAULT,
@@ -38,7 +40,7 @@ LANGUAGE_HOME_URLS = {"en": "home", "ar": "home_ar"}
 IDENTIFY_MIN_ZOOM = 15  # parcels show from here on the basemap
 
 
-@require_safe  # GET and HEAD; TRACE, POST and the rest get a 405 (TRACE answered 200 with the page)
+@read_only  # TRACE was answered 200 with the page
 def home_view(request: HttpRequest, language: str = settings.LANGUAGE_CODE) -> HttpResponse:
     """Render the landing page with its web map, in English (/) or Arabic (/ar/)."""
     with translation.override(language):
@@ -110,10 +112,22 @@ def home_view(request: HttpRequest, language: str = settings.LANGUAGE_CODE) -> H
 
 
 @open_to_every_origin
-@require_GET
+@read_only
 @cache_control(public=True, max_age=300)
 def areas_geojson_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse(areas_geojson(), content_type=GEOJSON_CONTENT_TYPE)
+
+
+API_PATHS = (
+    "/api/search, /api/areas.geojson, /api/landmarks.geojson, /api/changes, /api/parcels/<id>,"
+    " /api/parcels/<id>/versions/<n>, /api/parcels/identify and /api/imports/"
+)
+
+
+@csrf_exempt  # an unknown address, whatever the method: the 404, not a CSRF page
+def unknown_api_view(request: HttpRequest) -> NoReturn:
+    """Any other path under /api/: a JSON 404 naming the API's addresses (it was the site's HTML page)."""
+    raise NotFound(f"no API at {request.path[:120]}: the API's addresses are {API_PATHS}.")
 
 
 def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
@@ -135,7 +149,7 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
 
 
 @open_to_every_origin
-@require_GET
+@read_only
 @cache_control(public=True, max_age=300)
 def landmarks_geojson_view(request: HttpRequest) -> HttpResponse:
     bbox = parse_bbox(single_value(request.GET, "bbox"))
@@ -143,7 +157,7 @@ def landmarks_geojson_view(request: HttpRequest) -> HttpResponse:
 
 
 @open_to_every_origin
-@require_GET
+@read_only
 @cache_control(public=True, max_age=60)
 def search_view(request: HttpRequest) -> JsonResponse:
     """``/api/search?q=…[&limit=…]``: governorates, areas, streets and landmarks by name (Arabic or English), blocks
@@ -165,7 +179,7 @@ def search_view(request: HttpRequest) -> JsonResponse:
 
 
 @open_to_every_origin
-@require_GET
+@read_only
 @cache_control(no_cache=True)
 def change_feed_view(request: HttpRequest) -> HttpResponse:
     """``/api/changes?after=…&layer=…&bbox=…&limit=…``: the ministries' change feed (layers/change_feed.py)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import csrf
 
 
 class DomainError(Exception):
@@ -89,3 +90,15 @@ def domain_error_response(exception: Exception) -> HttpResponse | None:
     for name, value in exception.headers.items():
         response[name] = value
     return response
+
+
+def csrf_refused_view(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """Django's CSRF refusal (``CSRF_FAILURE_VIEW``): JSON under /api/, whose clients read JSON; Django's page
+    elsewhere (the sign-in form, the admin)."""
+    if not request.path_info.startswith("/api/"):
+        return csrf.csrf_failure(request, reason)
+    message = (
+        f"CSRF check failed: {reason} A signed-in browser sends the csrftoken cookie's value in the X-CSRFToken"
+        " header; a department's system sends its API token (Authorization: Bearer) instead, and needs none."
+    )
+    return JsonResponse({"error": "Forbidden", "message": message}, status=403)

@@ -75,6 +75,10 @@ TILE_LOCATION = """\
             # follow a tile's content: its time is taken from its CRC-32 (tiles/publication.py).
             etag on;
             if_modified_since exact;
+            # Only GET and HEAD read a tile; the portal refuses any other method (its JSON 405 with Allow), where
+            # nginx would answer a published tile's POST with its HTML 405, and an empty tile's with the 204.
+            if ($request_method !~ ^(GET|HEAD)$) {{ return 405; }}
+            error_page 405 = @portal;
             # An empty vector tile, published as a marker beside its path (tiles/publication.py).
             if (-f "{publish_dir}/$tile.empty") {{ return 204; }}
 {vector_tile_gzip}

@@ -116,6 +116,7 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_FAILURE_VIEW = "geoportal.errors.csrf_refused_view"  # JSON under /api/
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -15,9 +15,9 @@ from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
-from django.views.decorators.http import require_GET, require_http_methods
 
 from geoportal.errors import Forbidden, InvalidInput, NotAuthenticated
+from geoportal.http_methods import READ_METHODS, methods_only, read_only
 from geoportal.query_params import limit_parse, whole_number_parse
 
 from .api_tokens import CHALLENGE, api_token_user, bearer_secret
@@ -94,9 +94,9 @@ class _UploadSizeCap(FileUploadHandler):
 # Django reads the body in CsrfViewMiddleware; the upload handler must be in place before that, so
 # the CSRF check is made inside, once it is (Django docs, "Modifying upload handlers on the fly").
 @csrf_exempt
-@require_http_methods(["GET", "POST"])
+@methods_only(*READ_METHODS, "POST")
 def jobs_view(request: HttpRequest) -> JsonResponse:
-    if request.method == "GET":
+    if request.method in READ_METHODS:
         return _jobs_list(request)
     user, by_token = _user_check(request, ADD_PERMISSION)
     length = whole_number_parse(request.META.get("CONTENT_LENGTH") or "0")  # a malformed one: the cap below
@@ -149,7 +149,7 @@ def _jobs_list(request: HttpRequest) -> JsonResponse:
     return _json({"jobs": documents})
 
 
-@require_GET
+@read_only
 def job_view(request: HttpRequest, job_id: int) -> JsonResponse:
     _user_check(request, VIEW_PERMISSION, ADD_PERMISSION)
     return _json(job_document(job_get(job_id=job_id)))

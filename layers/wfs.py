@@ -51,6 +51,7 @@ from gisserver.types import XsdTypes
 from gisserver.views import WFSView
 
 from geoportal.cors import open_to_every_origin
+from geoportal.http_methods import MethodNotAllowed
 from geoportal.statement_timeout import StatementTimedOut, statement_timed_out
 
 from . import (  # noqa: F401 - each patches django-gisserver or registers with it
@@ -293,6 +294,9 @@ class MunicipalWFSView(WFSView):
             "GetPropertyValue": MunicipalGetPropertyValue,
         }
     }
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        raise MethodNotAllowed(request.method or "", tuple(self._allowed_methods()))  # JSON, not Django's empty 405
 
     def get(self, request, *args, **kwargs):
         for name, value in request.GET.items():

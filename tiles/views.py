@@ -8,11 +8,10 @@ import logging
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils.datastructures import MultiValueDict
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_safe
 
 from geoportal.cors import open_to_every_origin
 from geoportal.errors import DomainError, InvalidInput
+from geoportal.http_methods import read_only
 from geoportal.query_params import single_value
 from geoportal.statement_timeout import StatementTimedOut, statement_timed_out
 
@@ -80,7 +79,7 @@ class TileHttpResponse(HttpResponse):
             super().close()
 
 
-@require_GET
+@read_only
 def tile_view(request: HttpRequest, layer: str, z: str, x: str, y: str, fmt: str, scale: str | None = None):
     answer = tile_answer(
         layer=layer,
@@ -96,21 +95,20 @@ def tile_view(request: HttpRequest, layer: str, z: str, x: str, y: str, fmt: str
 
 
 @open_to_every_origin
-@require_GET
+@read_only
 def tilejson_view(request: HttpRequest, layer: str, fmt: str) -> JsonResponse:
     base_url = request.build_absolute_uri("/").rstrip("/")
     return JsonResponse(core.tilejson_get(layer_name=layer, fmt=fmt, base_url=base_url))
 
 
 @open_to_every_origin
-@require_GET
+@read_only
 def layers_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"layers": core.layers_index()})
 
 
 @open_to_every_origin
-@csrf_exempt  # a POST gets the 405 below, not a CSRF page: the WMS reads only GET (and HEAD)
-@require_safe
+@read_only
 def wms_view(request: HttpRequest) -> HttpResponse:
     answer = wms.wms_answer(dict(request.GET.lists()), service_url=request.build_absolute_uri(request.path))
     response = HttpResponse(answer.body, status=answer.status, content_type=answer.content_type, headers=answer.headers)
@@ -119,8 +117,7 @@ def wms_view(request: HttpRequest) -> HttpResponse:
 
 
 @open_to_every_origin
-@csrf_exempt  # a POST gets the 405 below, not a CSRF page: the WMTS reads only GET (and HEAD)
-@require_safe
+@read_only
 def wmts_view(request: HttpRequest) -> HttpResponse:
     """``/wmts``: the WMTS over KVP (tiles/wmts.py); a tile is answered as ``/tiles/`` answers it."""
     answer = wmts.wmts_answer(
@@ -137,7 +134,7 @@ def wmts_view(request: HttpRequest) -> HttpResponse:
 
 
 @open_to_every_origin
-@require_safe
+@read_only
 def wmts_capabilities_view(request: HttpRequest) -> HttpResponse:
     """``/wmts/1.0.0/WMTSCapabilities.xml``: the capabilities at their RESTful address (WMTS §10.1)."""
     answer = wmts.capabilities_answer(
@@ -148,6 +145,7 @@ def wmts_capabilities_view(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@read_only
 def malformed_tile_view(request: HttpRequest, rest: str) -> JsonResponse:
     raise InvalidInput(
         f"malformed tile path '{rest[:80]}': expected /tiles/<layer>/<z>/<x>/<y>[@2x].<png|mvt|jpg|webp> "

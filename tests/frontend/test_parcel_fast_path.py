@@ -82,7 +82,7 @@ def test_an_anonymous_file_from_the_lean_path_is_the_file_django_serves(scene, l
         ("/api/parcels/identify", "GET"),  # not a number: Django's own route
         ("/api/parcels/1234567890123", "GET"),  # longer than an id: Django's 400
         ("/api/parcels/12a", "GET"),
-        ("/api/parcels/{id}", "HEAD"),  # the view takes GET only: Django's 405
+        ("/api/parcels/{id}", "HEAD"),  # the lean path takes GET only: HEAD is Django's
         ("/api/parcels/{id}/versions/1", "GET"),
         ("/api/parcels/{id}\n", "GET"),  # a decoded %0A: Django's 400, not the file of {id}
     ],
@@ -95,7 +95,8 @@ def test_anything_but_a_numbered_file_get_goes_to_django(scene, lean_calls, path
 
     assert lean_calls == []
     assert lean.status_code == django.status_code
-    assert lean.content == django.content
+    if method == "GET":  # HEAD is now answered, the file; its body is left for the HTTP server to drop
+        assert lean.content == django.content
 
 
 def test_a_session_cookie_or_a_token_takes_the_request_to_django(scene, lean_calls):

@@ -470,6 +470,25 @@ def test_an_empty_vector_tile_is_answered_204_by_the_front_server_until_a_new_la
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
+@pytest.mark.parametrize("tile", ["parcels/17/1/1.mvt", "basemap/17/1/1@2x.png", "landmarks/20/5/7.mvt.empty"])
+def test_the_front_server_leaves_a_published_tile_s_other_methods_to_the_portal_s_json_405(
+    front, published, method, tile
+):
+    """nginx answered a POST to a published tile with its own HTML 405, and to an empty tile's marker with the 204."""
+    (published / tile).parent.mkdir(parents=True)
+    (published / tile).write_bytes(b"" if tile.endswith(".empty") else b"published bytes")
+    path = "/tiles/" + tile.removesuffix(".empty")
+
+    read = requests.get(front + path, timeout=30)
+    refused = requests.request(method, front + path, data=b"a=b", timeout=30)
+
+    assert (read.status_code, read.headers["X-Tile-Source"]) == (204 if tile.endswith(".empty") else 200, "published")
+    assert (refused.status_code, refused.headers["Allow"]) == (405, "GET, HEAD")
+    assert refused.json()["message"] == f"{method} is not answered here: this address answers GET, HEAD."
+    assert requests.head(front + path, timeout=30).headers["X-Tile-Source"] == "published"
+
+
 def test_a_tile_published_empty_then_with_features_keeps_only_its_newest_form(published):
     key = TileKey("landmarks", 20, 5, 7, "mvt", 1)
     mark = snapshot_mark()
