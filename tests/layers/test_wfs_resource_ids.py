@@ -88,6 +88,43 @@ def test_featureid_is_read_as_resourceid_beside_typenames_and_ids_of_one_type_as
     assert (one_type[0], sorted(_ids(one_type[1]))) == (200, sorted([named["parcel 1"], named["parcel 2"]]))
 
 
+@pytest.mark.parametrize("typenames", [None, "parcels"], ids=["without-typenames", "with-typenames"])
+def test_a_feature_named_twice_or_spelled_with_the_service_s_prefix_comes_back_once(client, named, typenames):
+    """parcels.1,app:parcels.1 was two queries, and the parcel came back twice; parcels.1,app:parcels.2 in one
+    query found nothing (django-gisserver ANDed a lookup per spelling)."""
+    parcel_1, parcel_2 = named["parcel 1"], named["parcel 2"]
+    asked = [f"{parcel_1},app:{parcel_1},{parcel_1}", f"{parcel_1},app:{parcel_2}", f"app:{parcel_1},app:{parcel_2}"]
+    typed = {"TYPENAMES": typenames} if typenames else {}
+
+    answers = [_get(client, REQUEST="GetFeature", RESOURCEID=ids, OUTPUTFORMAT="geojson", **typed) for ids in asked]
+
+    assert [(status, sorted(_ids(body))) for status, body in answers] == [
+        (200, [parcel_1]),
+        (200, sorted([parcel_1, parcel_2])),
+        (200, sorted([parcel_1, parcel_2])),
+    ]
+
+
+def test_a_feature_named_twice_across_types_comes_back_once_and_lists_per_type_are_counted(client, named):
+    asked = f"{named['parcel 1']},{named['street']},app:{named['parcel 1']}"
+
+    status, body = _get(client, REQUEST="GetFeature", RESOURCEID=asked, OUTPUTFORMAT="geojson")
+    per_type = _get(client, REQUEST="GetFeature", RESOURCEID=asked, PROPERTYNAME="(number)(name_en)",
+                    OUTPUTFORMAT="geojson")  # fmt: skip
+    too_many = _get(client, REQUEST="GetFeature", RESOURCEID=asked, PROPERTYNAME="(number)(name_en)(code)")
+
+    assert (status, _ids(body)) == (200, [named["parcel 1"], named["street"]])
+    assert per_type[0] == 200
+    properties = [feature["properties"] for feature in json.loads(per_type[1])["features"]]
+    assert [sorted(found) for found in properties] == [["number"], ["name_en"]]
+    assert too_many[0] == 400
+    assert _exception(too_many[1]) == (
+        "InvalidParameterValue",
+        "PROPERTYNAME holds 3 lists in brackets, and the RESOURCEID names 2 feature types: give one list a type, in"
+        " the order the types are first named, or one value without brackets for all.",
+    )
+
+
 def test_a_posted_get_feature_of_another_namespace_is_still_refused(client):
     """The parser class skipped django-gisserver's check of the root tag: a WFS 1.x GetFeature holding a 2.0 query
     was answered."""
