@@ -119,6 +119,7 @@ def import_delivery(
     if not path.exists():
         raise InvalidInput(f"{path}: no such file or folder.")
     report = ImportReport(source=source_name, path=str(path))
+    folder = path
     try:
         with _delivery_unpacked(path) as folder:
             source = source_class(folder)
@@ -134,7 +135,10 @@ def import_delivery(
     except ImportRejected as rejected:
         report = rejected.report
     except DomainError as refused:  # unreadable: the report says why, like any other problem
-        report.add_problems(source_name, [("(delivery)", refused.message)], 1)
+        # GDAL names the file it could not open by its path in the temporary unpacking: written as the delivery's
+        # (survey.zip/survey.gpkg), which is what its sender knows, and not where the server unpacks.
+        message = refused.message.replace(str(folder), path.name) if folder != path else refused.message
+        report.add_problems(source_name, [("(delivery)", message)], 1)
     if report.accepted:
         return report
     if not dry_run:

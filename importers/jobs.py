@@ -12,7 +12,6 @@ import re
 import shutil
 import threading
 import time
-import traceback
 import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -258,11 +257,12 @@ def _job_run_held(*, job_id: int, change_map: Path | None, on_phase: Callable[[s
         except ImportRejected as rejected:
             fields = _job_outcome(ImportJob.Status.REJECTED, rejected.report, job=job)
         except DomainError as refused:  # e.g. the stored delivery has gone
-            fields = {"status": ImportJob.Status.FAILED, "report": refused.message}
-        except Exception as error:  # noqa: BLE001 - any crash is the job's outcome, kept with its traceback
+            fields = {"status": ImportJob.Status.FAILED, "report": _as_the_job_names_it(refused.message, job)}
+        except Exception as error:  # noqa: BLE001 - any crash is the job's outcome; its traceback, the server's log
+            # Not in the job: the API shows it to every department's tool, and an error's text may quote the rows
+            # (a database's "Key (…)=(…)") and the server's paths.
             logger.exception("import job %s failed", job_id)
-            fields = {"status": ImportJob.Status.FAILED, "report": f"{type(error).__name__}: {error}"}
-            captured.append(traceback.format_exc())
+            fields = {"status": ImportJob.Status.FAILED, "report": crashed_message(error, job_id)}
     lines = "".join(captured) + _log_line(f"{fields['status']} in {time.monotonic() - started:.1f} s")
     _job_update(job_id, None, phase="done", progress=PHASES["done"], finished_at=timezone.now(), **fields)
     if on_phase is not None:
@@ -280,7 +280,21 @@ def _job_outcome(status: str, report: ImportReport, *, job: ImportJob) -> dict:
     if not Path(job.delivery).is_absolute():
         report.path = job.delivery
         report.quarantine = report.quarantine and Path(report.quarantine).name
-    return {"status": status, "counts": report.counts, "report": report.as_text()}
+    return {"status": status, "counts": report.counts, "report": _as_the_job_names_it(report.as_text(), job)}
+
+
+def crashed_message(error: Exception, job_id: int) -> str:
+    return (
+        f"failed on an error of the server's ({type(error).__name__}); its details are in the server's log, under"
+        f" import job {job_id}. The import applies in one transaction: an error before its commit applied nothing."
+    )
+
+
+def _as_the_job_names_it(text: str, job: ImportJob) -> str:
+    """``text`` with a received delivery's path under MEDIA_ROOT written as the job stores it (see _job_outcome)."""
+    if Path(job.delivery).is_absolute():
+        return text
+    return text.replace(str(job_delivery_path(job)), job.delivery)
 
 
 def _job_update(job_id: int, note: str | None, **fields) -> None:

@@ -8,6 +8,7 @@ on-commit callback queues it. The last test runs a real Celery worker on the tes
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
+import psycopg2
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.exceptions import ValidationError
@@ -26,7 +28,15 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
 from geoportal.celery import app as celery_app
-from importers.jobs import delivery_name_sanitize, job_create, job_delivery_store, job_folder
+from importers.jobs import (
+    crashed_message,
+    delivery_name_sanitize,
+    job_create,
+    job_delivery_path,
+    job_delivery_store,
+    job_folder,
+    job_run,
+)
 from importers.models import DeliverySchedule, ImportJob
 from importers.pull_hosts import pull_host_allowed
 from importers.tasks import drop_folders_scan, job_run_task, schedules_pull
@@ -152,6 +162,67 @@ def test_a_rejected_delivery_is_a_rejected_job_with_its_report_and_changes_nothi
     assert f"  Kept in quarantine: {kept[0].name}" in job["report"].splitlines()
     assert str(tmp_path) not in job["report"]  # no path of the server's: the API shows it to the departments' tools
     assert not Parcel.objects.exists()
+
+
+def test_an_unreadable_file_in_an_uploaded_zip_is_named_inside_the_delivery_not_by_the_server_s_paths(
+    client, uploader, tmp_path, django_capture_on_commit_callbacks
+):
+    """GDAL named the file by its path in the temporary unpacking (/tmp/delivery-…/survey.gpkg)."""
+    archive = tmp_path / "survey-2024-02.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("survey.gpkg", os.urandom(5_000))
+    client.force_login(uploader)
+    with django_capture_on_commit_callbacks(execute=True):
+        body = _upload(client, archive).json()
+
+    job = client.get(f"{API}{body['id']}").json()
+
+    assert job["status"] == "rejected"
+    assert 'Could not open the datasource at "survey-2024-02.zip/survey.gpkg"' in job["report"]
+    assert "/delivery-" not in job["report"] + job["log"]  # the temporary unpacking (tempfile's "delivery-…")
+    assert str(tmp_path) not in job["report"] + job["log"]
+
+
+def test_a_job_whose_stored_delivery_has_gone_fails_naming_it_as_the_job_stores_it(client, uploader, tmp_path):
+    job = job_delivery_store(
+        job=job_create(source="survey", origin=ImportJob.Origin.UPLOAD),
+        name="survey-2024-03.zip",
+        write=lambda target: target.write_bytes(b"PK"),
+    )  # queued: the jobs run when their transaction commits, which this test's never does
+    job_delivery_path(job).unlink()
+
+    job_run(job_id=job.pk)
+    client.force_login(_staff("reader", "view_importjob"))
+    document = client.get(f"{API}{job.pk}").json()
+
+    assert document["status"] == "failed"
+    assert document["report"] == f"deliveries/{job.pk}/survey-2024-03.zip: no such file or folder."
+    assert str(tmp_path) not in document["log"]
+
+
+def test_a_job_that_crashes_says_so_with_its_reference_and_keeps_the_error_s_text_for_the_server_s_log(
+    client, uploader, tmp_path, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    """A crash's text and traceback went into the job's report and log, which every department's tool reads: a
+    database's error may quote a row ("Key (civil_id)=(…)"), and a traceback names the server's files."""
+    canary = "DETAIL:  Key (civil_id)=(288888888888) already exists."
+
+    def crashing(*_arguments, **_options):
+        raise psycopg2.IntegrityError(f'duplicate key value violates unique constraint "owners"\n{canary}')
+
+    monkeypatch.setattr("importers.jobs.import_delivery", crashing)
+    client.force_login(uploader)
+    with caplog.at_level(logging.ERROR, logger="importers.jobs"), django_capture_on_commit_callbacks(execute=True):
+        body = _upload(client, _survey_zip(tmp_path)).json()
+    document = client.get(f"{API}{body['id']}").json()
+
+    assert document["status"] == "failed"
+    assert document["report"] == crashed_message(psycopg2.IntegrityError(), body["id"])
+    assert "IntegrityError" in document["report"]
+    assert "288888888888" not in document["report"] + document["log"]
+    assert "Traceback" not in document["log"]
+    assert f"error: import job {body['id']} failed" in document["log"]
+    assert any(canary in record.exc_text for record in caplog.records if record.exc_text)  # the server's log has it
 
 
 @pytest.mark.parametrize(
