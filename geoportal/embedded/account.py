@@ -3,7 +3,7 @@
 ``./portal run`` is started as root on a fresh machine (README, Quick start). Its web server parses every request and
 its Celery worker parses uploaded deliveries (zip archives, GDAL): they, Redis, nginx's workers and ``manage.py`` run
 as the unprivileged ``geoportal`` account instead (``ops/bootstrap.sh`` makes it), as the container image's do.
-PostgreSQL runs as ``postgres`` (postgres.py); the cluster's socket is opened to the account through that group.
+PostgreSQL runs as ``postgres`` (postgres.py); the cluster's socket folder is opened to the account's own group.
 
 var/ is laid out so that root never works where the account may write (:func:`var_hand_over`): var/ itself, its log,
 run and front folders stay root's, since root starts PostgreSQL, Redis and nginx from what is in them (a link the
@@ -16,7 +16,6 @@ own subprocesses, which read files the tests make in root's private temporary fo
 
 from __future__ import annotations
 
-import grp
 import os
 import pwd
 import secrets
@@ -28,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import paths
-from .postgres import SERVER_ACCOUNT_WHEN_ROOT, EmbeddedServiceError
+from .postgres import EmbeddedServiceError
 
 SERVICE_ACCOUNT = os.environ.get("GEOPORTAL_SERVICE_ACCOUNT", "geoportal")
 # Only the account writes in these once they are its own; walking them (millions of tiles) at each start is skipped.
@@ -50,13 +49,10 @@ def service_account() -> pwd.struct_passwd | None:
 
 
 def _groups(account: pwd.struct_passwd) -> list[int]:
-    """The account's own group and ``postgres``'s: the embedded cluster's socket is that group's (mode 0770)."""
-    groups = [account.pw_gid]
-    try:
-        groups.append(grp.getgrnam(SERVER_ACCOUNT_WHEN_ROOT).gr_gid)
-    except KeyError:  # no embedded cluster on this machine (DATABASE_URL points elsewhere)
-        pass
-    return groups
+    """The account's own group alone, root's dropped: through it the account enters the embedded cluster's socket
+    folder (postgres.socket_folder_prepared). It was in ``postgres``'s group too, which may write in Debian's
+    /var/run/postgresql and read its clusters' configuration."""
+    return [account.pw_gid]
 
 
 def _environment(account: pwd.struct_passwd) -> dict[str, str]:
@@ -69,11 +65,10 @@ def as_service_account() -> dict:
     account = service_account()
     if account is None:
         return {}
-    groups = _groups(account)
     return {
         "user": account.pw_uid,
         "group": account.pw_gid,
-        "extra_groups": groups[1:],
+        "extra_groups": _groups(account)[1:],  # none: without it the child would keep root's
         "env": {**os.environ, **_environment(account)},
     }
 

@@ -31,10 +31,11 @@ SYSTEM_DATABASES = ("postgres", "template0", "template1")
 
 ACCESS_RULES = f"""\
 # Written by geoportal/embedded/database.py at each start: edits here are replaced.
-# Sockets only (listen_addresses is empty); the socket opens to the server account's group and root alone (0770).
+# Sockets only (listen_addresses is empty), in a folder that root, the server and the service account's group alone
+# may enter (0710, postgres.socket_folder_prepared; 0700 when no account runs the servers).
 # The cluster's superusers: only the accounts pg_ident.conf names, by the socket's peer credentials.
 local all {ADMIN},{UPGRADE_ROLE} peer map=administrators
-# The portal's role, not a superuser: whoever may open the socket (root, and the service account through the group).
+# The portal's role, not a superuser: whoever may reach the socket (root, and the service account through its group).
 local all {PORTAL} trust
 """
 

@@ -14,11 +14,11 @@ PG_BIN_DIR = Path(os.environ.get("GEOPORTAL_PG_BIN", "/usr/lib/postgresql/15/bin
 SERVER_ACCOUNT_WHEN_ROOT = "postgres"
 
 # Given on the command line at each start too (cluster_start), whatever postgresql.conf holds: sockets only, in the
-# portal's folder, opened to the server account's group and root alone.
+# portal's folder. The socket is open to all: its folder decides who reaches it (socket_folder_prepared).
 PRIVATE_SOCKET_SETTINGS = {
     "listen_addresses": "''",
     "unix_socket_directories": f"'{paths.PG_SOCKET_DIR}'",
-    "unix_socket_permissions": "0770",
+    "unix_socket_permissions": "0777",
 }
 SETTINGS_MARK = "# geoportal embedded cluster"
 SERVER_SETTINGS = {
@@ -119,14 +119,14 @@ def cluster_init() -> None:
     the portal's rules (database.access_rules_written) and settings and gives the server those that keep it on its
     private socket (cluster_start): a start cut short anywhere leaves no cluster that listens elsewhere or trusts
     anyone."""
-    for folder in (paths.PG_DATA_DIR, paths.PG_SOCKET_DIR, paths.LOG_DIR):
+    for folder in (paths.PG_DATA_DIR, paths.LOG_DIR):
         folder.mkdir(parents=True, exist_ok=True)
     if any(paths.PG_DATA_DIR.iterdir()):
         raise EmbeddedServiceError(
             f"{paths.PG_DATA_DIR} holds files but no cluster (no PG_VERSION): move it away, and start again."
         )
     paths.PG_DATA_DIR.chmod(0o700)
-    _chown_to_server_account(paths.PG_DATA_DIR, paths.PG_SOCKET_DIR)
+    _chown_to_server_account(paths.PG_DATA_DIR)
     _check_server_account_reaches(paths.PG_DATA_DIR)
     subprocess.run(
         _as_server_account(
@@ -150,11 +150,26 @@ def cluster_running() -> bool:
     return status.returncode == 0
 
 
-def cluster_start() -> None:
-    """Start the cluster and wait until it accepts connections."""
-    paths.PG_SOCKET_DIR.mkdir(parents=True, exist_ok=True)
+def socket_folder_prepared(reaching_gid: int | None) -> None:
+    """Make the socket's folder the server's, entered by root, the server and the group ``reaching_gid`` alone (0710;
+    0700 without one), before the server makes its socket there: the portal's role is trusted on the socket
+    (database.ACCESS_RULES), so this folder is who may connect. Before, the socket was 0770 and the service account
+    was in ``postgres``'s group, which may also write in Debian's /var/run/postgresql and read its clusters'
+    configuration; and when not started by root, the user's primary group reached it."""
+    folder = paths.PG_SOCKET_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:  # its group first: while it changes, the socket is not yet open to all (the server is down)
+        server = pwd.getpwnam(SERVER_ACCOUNT_WHEN_ROOT)
+        group = server.pw_gid if reaching_gid is None else reaching_gid
+        os.chown(folder, server.pw_uid, group, follow_symlinks=False)  # var/run is root's: no link put there
+    folder.chmod(0o700 if reaching_gid is None else 0o710)
+
+
+def cluster_start(reaching_gid: int | None = None) -> None:
+    """Start the cluster and wait until it accepts connections; its socket reached by ``reaching_gid``'s processes
+    (the service account's group) besides root and the server."""
+    socket_folder_prepared(reaching_gid)
     paths.LOG_DIR.mkdir(parents=True, exist_ok=True)
-    _chown_to_server_account(paths.PG_SOCKET_DIR)
     log_file = paths.LOG_DIR / "postgresql.log"
     log_file.touch()
     _chown_to_server_account(log_file)

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 
 from . import database, paths, postgres, redis
-from .account import var_hand_over
+from .account import service_account, var_hand_over
 from .serving import serving_elsewhere
 
 
@@ -39,7 +39,8 @@ def services_up() -> StartedServices:
             postgres.cluster_init()  # initdb's rules reject everyone until the portal's are written below
         if not postgres.cluster_running():
             database.access_rules_written()  # in force from the start, whatever a start cut short left
-            postgres.cluster_start()
+            account = service_account()  # its servers reach the socket through its own group
+            postgres.cluster_start(reaching_gid=account.pw_gid if account else None)
             started.names.append("postgres")
         database.database_ensure()
         os.environ["DATABASE_URL"] = paths.database_url()

@@ -4,7 +4,9 @@ account may be; a cluster made before, whose superuser the portal's role was, is
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -29,8 +31,8 @@ on_the_embedded_cluster = pytest.mark.skipif(
 def _psql(socket_folder: str, role: str, sql: str, *, database: str = "postgres", account: str | None = None):
     command = [str(PG_BIN_DIR / "psql"), "-X", "-tA", "-v", "ON_ERROR_STOP=1", "-h", socket_folder, "-U", role,
                "-d", database, "-c", sql]  # fmt: skip
-    if account:  # as the servers run it: its own group and postgres's, whose socket folder is 0770
-        command = ["runuser", "-u", account, "-g", account, "-G", "postgres", "--", *command]
+    if account:  # as the servers run it: in its own group alone, which the socket's folder lets in (0710)
+        command = ["runuser", "-u", account, "-g", account, "--", *command]
     return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
 
 
@@ -68,10 +70,46 @@ def test_only_root_and_the_server_account_may_be_the_superuser():
     assert 'no pg_hba.conf entry for host "[local]", user "someone"' in as_account_other.stderr
 
 
-def _embedded(var_dir: Path, *arguments: str, code: str | None = None) -> subprocess.CompletedProcess:
-    """``python -m geoportal.embedded …`` (or ``code``) on ``var_dir``'s own cluster; the suite's Redis."""
+@root_only
+@on_the_embedded_cluster
+def test_the_socket_s_folder_lets_in_the_account_s_group_and_no_other_account():
+    """The portal's role is trusted on the socket: who enters its folder may connect as the portal. The service account
+    reached it through ``postgres``'s group (the socket 0770), which may also write in Debian's /var/run/postgresql."""
+    folder = paths.PG_SOCKET_DIR
+    account = pwd.getpwnam(ACCOUNT)
+    in_postgres_group = subprocess.run(  # noqa: S603
+        ["runuser", "-u", "nobody", "-g", "nogroup", "-G", "postgres", "--", str(PG_BIN_DIR / "psql"), "-X", "-tA",
+         "-h", str(folder), "-U", ACCOUNT, "-d", "postgres", "-c", "SELECT 1"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+    assert (folder.stat().st_uid, folder.stat().st_gid) == (pwd.getpwnam("postgres").pw_uid, account.pw_gid)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o710
+    assert _psql(str(folder), ACCOUNT, "SELECT current_user", account=ACCOUNT).stdout.strip() == ACCOUNT
+    assert in_postgres_group.returncode != 0
+    assert "Permission denied" in in_postgres_group.stderr
+
+
+@root_only
+def test_with_no_account_the_socket_s_folder_is_the_server_s_alone(var_dir):
+    """Not started by root (or GEOPORTAL_SERVICE_ACCOUNT=), the user's primary group could connect as the portal."""
+    started = _embedded(var_dir, "up")
+    try:
+        folder = var_dir / "run" / "pg"
+        assert started.returncode == 0, started.stderr
+        assert folder.stat().st_uid == pwd.getpwnam("postgres").pw_uid
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    finally:
+        _embedded(var_dir, "down")
+
+
+def _embedded(
+    var_dir: Path, *arguments: str, code: str | None = None, account: str = ""
+) -> subprocess.CompletedProcess:
+    """``python -m geoportal.embedded …`` (or ``code``) on ``var_dir``'s own cluster; the suite's Redis. ``account``:
+    the service account, whose group the socket's folder then lets in (by default none: the server's alone)."""
     environment = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
-    environment |= {"GEOPORTAL_VAR_DIR": str(var_dir), "GEOPORTAL_SERVICE_ACCOUNT": ""}
+    environment |= {"GEOPORTAL_VAR_DIR": str(var_dir), "GEOPORTAL_SERVICE_ACCOUNT": account}
     command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "geoportal.embedded", *arguments]
     return subprocess.run(  # noqa: S603
         command, cwd=settings.BASE_DIR, env=environment, capture_output=True, text=True, timeout=120, check=False
@@ -120,7 +158,9 @@ SELECT string_agg(format('%s=%s', name, pg_get_userbyid(owner)), ' ' ORDER BY na
 def test_a_cluster_whose_superuser_the_portal_s_role_was_is_upgraded_with_its_data(var_dir):
     # The cluster as cluster_init made it before: its superuser geoportal, initdb's rules (trust everyone).
     trust = "(paths.PG_DATA_DIR / 'pg_hba.conf').write_text('local all all trust')"
-    before = f"paths.PG_ADMIN_ROLE = 'geoportal'\npostgres.cluster_init()\n{trust}\npostgres.cluster_start()"
+    # Its socket reached by the account, as it was (then through postgres's group).
+    start = f"postgres.cluster_start(reaching_gid={pwd.getpwnam(ACCOUNT).pw_gid})"
+    before = f"paths.PG_ADMIN_ROLE = 'geoportal'\npostgres.cluster_init()\n{trust}\n{start}"
     made = _embedded(var_dir, code=f"from geoportal.embedded import paths, postgres\n{before}")
     assert made.returncode == 0, made.stderr
     try:
@@ -132,18 +172,18 @@ def test_a_cluster_whose_superuser_the_portal_s_role_was_is_upgraded_with_its_da
 
         # A session of the old superuser's, as a portal left running keeps: the superuser's after the renaming.
         left_open = subprocess.Popen(  # noqa: S603
-            ["runuser", "-u", ACCOUNT, "-g", ACCOUNT, "-G", "postgres", "--", str(PG_BIN_DIR / "psql"), "-X", "-h",
+            ["runuser", "-u", ACCOUNT, "-g", ACCOUNT, "--", str(PG_BIN_DIR / "psql"), "-X", "-h",
              socket_folder, "-U", ACCOUNT, "-d", "geoportal", "-c", "SELECT pg_sleep(60)"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         until(lambda: "pg_sleep" in _psql(socket_folder, ACCOUNT, "SELECT query FROM pg_stat_activity").stdout)
-        upgraded = _embedded(var_dir, "up")
+        upgraded = _embedded(var_dir, "up", account=ACCOUNT)
         _, ended = left_open.communicate(timeout=30)
         # The cluster was running: only the reload put the rules in force.
         account_as_superuser = _psql(socket_folder, "postgres", "SELECT 1", account=ACCOUNT)
         # What root makes as the superuser since is not given away at the next start.
         _psql(socket_folder, "postgres", "CREATE DATABASE root_s")
-        again = _embedded(var_dir, "up")
+        again = _embedded(var_dir, "up", account=ACCOUNT)
         owner_of_root_s = "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'root_s'"
         root_s = _psql(socket_folder, "postgres", owner_of_root_s)
         # A start cut short after the renaming goes on handing over at the next.
@@ -154,7 +194,7 @@ def test_a_cluster_whose_superuser_the_portal_s_role_was_is_upgraded_with_its_da
             "postgres",
             "ALTER ROLE postgres IN DATABASE geoportal SET default_transaction_read_only = on",
         )
-        resumed = _embedded(var_dir, "up")
+        resumed = _embedded(var_dir, "up", account=ACCOUNT)
         root_s_resumed = _psql(socket_folder, "postgres", owner_of_root_s)
 
         roles = _psql(socket_folder, "postgres", "SELECT string_agg(format('%s:%s', rolname, rolsuper), ' ' "
@@ -233,7 +273,7 @@ def test_a_start_cut_short_after_initdb_leaves_nothing_that_listens_elsewhere_or
     initdb = [str(PG_BIN_DIR / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
     subprocess.run(["runuser", "-u", "postgres", "--", *initdb], check=True, capture_output=True)  # noqa: S603
     try:
-        first = _embedded(var_dir, "up")
+        first = _embedded(var_dir, "up", account=ACCOUNT)
         socket_folder = _socket_folder(var_dir)
         where = _psql(socket_folder, "postgres", "SHOW listen_addresses; SHOW unix_socket_directories")
         _psql(
@@ -241,7 +281,7 @@ def test_a_start_cut_short_after_initdb_leaves_nothing_that_listens_elsewhere_or
         )
         stopped = _embedded(var_dir, "down")
         (data / "pg_hba.conf").write_text("local all all trust\n")  # as initdb's, by a start cut short
-        again = _embedded(var_dir, "up")
+        again = _embedded(var_dir, "up", account=ACCOUNT)
         account_as_superuser = _psql(socket_folder, "postgres", "SELECT 1", account=ACCOUNT)
         granted = f"SELECT count(*) FROM pg_auth_members WHERE member = '{ACCOUNT}'::regrole"
         portal_role = _psql(socket_folder, "postgres", f"SELECT rolsuper, ({granted}) FROM pg_roles"

@@ -136,7 +136,7 @@ def test_manage_py_started_by_root_runs_as_the_account_and_reaches_the_database(
     uid, euid, gid, groups, home, selected = json.loads(answer.stdout.splitlines()[-1])  # after shell's greeting
     home_of_its_own = str(var_dir / "home")
     assert (uid, euid, gid, home, selected) == (account.pw_uid, account.pw_uid, account.pw_gid, home_of_its_own, 1)
-    assert 0 not in groups  # root's group is not kept
+    assert groups == [account.pw_gid]  # root's groups are not kept, nor is postgres's given (the socket: its own)
     assert _owner(var_dir / "secret_key") == ACCOUNT  # made for it before it switched
 
 
