@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from . import database, paths, postgres, redis
 from .account import service_account, var_hand_over
 from .serving import serving_elsewhere
+
+SERVICES_LOCK_NAME = "services.lock"
 
 
 @dataclass
@@ -30,9 +35,28 @@ class StartedServices:
         self.names.clear()
 
 
+@contextmanager
+def _starting_alone() -> Iterator[None]:
+    """Hold var/services.lock while the services are made and started. Two starts at once on one var/ (a ./portal up
+    beside a ./portal test) both ran initdb, and the second failed on the first's files, or was refused its half-made
+    cluster ("holds files but no cluster"); the second now waits, then finds the services running."""
+    paths.VAR_DIR.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(paths.VAR_DIR / SERVICES_LOCK_NAME, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)  # released when closed, or when this process ends
+        yield
+    finally:
+        os.close(descriptor)
+
+
 def services_up() -> StartedServices:
     """Start PostGIS and Redis under var/ when DATABASE_URL / REDIS_URL are not set (as root: the service account's
-    folders in var/ are handed to it before Redis starts as it, account.py)."""
+    folders in var/ are handed to it before Redis starts as it, account.py); one start at a time on a var/."""
+    with _starting_alone():
+        return _services_started()
+
+
+def _services_started() -> StartedServices:
     started = StartedServices()
     if not os.environ.get("DATABASE_URL"):
         if not postgres.cluster_exists():

@@ -116,6 +116,32 @@ def _embedded(
     )
 
 
+@root_only
+def test_two_starts_at_once_on_a_new_var_folder_make_one_cluster_and_both_succeed(var_dir):
+    """Both ran initdb, and the second failed on the first's files ("exists but is not empty"), or was refused the
+    first's half-made cluster ("holds files but no cluster")."""
+    environment = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    environment |= {"GEOPORTAL_VAR_DIR": str(var_dir), "GEOPORTAL_SERVICE_ACCOUNT": ""}
+    starts = [
+        subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "geoportal.embedded", "up"],
+            cwd=settings.BASE_DIR,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    try:
+        outcomes = [(start.wait(timeout=180), start.stderr.read()) for start in starts]
+    finally:
+        _embedded(var_dir, "down")
+
+    assert [code for code, _errors in outcomes] == [0, 0], outcomes
+    assert (var_dir / "pgdata" / "PG_VERSION").is_file()
+
+
 # What a cluster made before this change held: the portal's database and another (the test suite's), each with
 # objects of the kinds its migrations make, and rows.
 BEFORE = """
