@@ -43,6 +43,8 @@ def _json(document: dict, status: int = 200) -> JsonResponse:
 
 
 def _audit(request: HttpRequest, access: FileAccess, parcel_id: int, channel: FileChannel, document_code: str = ""):
+    if request.method == "HEAD":  # nothing of the file is shown: its headers alone
+        return
     parcel_file_view_record(
         user=request.user,
         access=access,

@@ -54,7 +54,8 @@ urlpatterns = [
         parcel_views.parcel_by_identity_view,
         name="parcel_by_identity",
     ),
-    re_path(r"^api/", views.unknown_api_view),  # last of the API's: any other path under /api/ is a JSON 404
+    # Last of the API's: any other path under /api/ is a JSON 404.
+    re_path(r"^api/", views.unknown_api_view, name="unknown_api"),
     # Browsers ask for /favicon.ico on pages that name no icon (the admin's).
     path("favicon.ico", RedirectView.as_view(url=static("frontend/favicon.svg"), permanent=True)),
 ]

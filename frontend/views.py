@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import NoReturn
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils import translation
 from django.utils.translation import gettext
 from django.views.decorators.cache import cache_control
@@ -124,9 +123,20 @@ API_PATHS = (
 )
 
 
+def _route_name(path: str) -> str | None:
+    try:
+        return resolve(path).url_name
+    except Resolver404:
+        return None
+
+
+@open_to_every_origin
 @csrf_exempt  # an unknown address, whatever the method: the 404, not a CSRF page
-def unknown_api_view(request: HttpRequest) -> NoReturn:
-    """Any other path under /api/: a JSON 404 naming the API's addresses (it was the site's HTML page)."""
+def unknown_api_view(request: HttpRequest) -> HttpResponse:
+    """Any other path under /api/: a JSON 404 naming the API's addresses (it was the site's HTML page). An address
+    that is one with a slash added (/api/imports) is sent there, as Django's APPEND_SLASH did before this view."""
+    if not request.path_info.endswith("/") and _route_name(f"{request.path_info}/") not in (None, "unknown_api"):
+        return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
     raise NotFound(f"no API at {request.path[:120]}: the API's addresses are {API_PATHS}.")
 
 

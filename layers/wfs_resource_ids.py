@@ -26,8 +26,6 @@ from gisserver.parsers import wfs20 as wfs20_parsers
 from gisserver.parsers.ows import KVPRequest, resolve_xml_parser_class
 from gisserver.parsers.xml import NSElement
 
-SERVICE_PREFIX = "app"  # django-gisserver's alias for the view's own namespace (WFSView.get_xml_namespace_aliases)
-
 
 def resource_ids_by_type(kvp: KVPRequest) -> KVPRequest:
     """Return ``kvp`` with FEATUREID read as RESOURCEID, each type's identifiers spelled one way, and a RESOURCEID of
@@ -86,10 +84,13 @@ def _with_params(kvp: KVPRequest, params: dict[str, str]) -> KVPRequest:
 
 
 def _type_key(type_name: str, ns_aliases: dict[str, str]) -> str:
-    """A feature type's name without the service's own prefix (django-gisserver's alias for the view's namespace);
-    a name with another prefix as it is (django-gisserver resolves it, or says its namespace is not declared)."""
+    """A feature type's name without a prefix that names the service's namespace (``app:``, or one the client
+    declared in NAMESPACES); a name with another prefix as it is (django-gisserver resolves it, or says its namespace
+    is not declared)."""
+    from .wfs import XML_NAMESPACE  # wfs.py imports this module
+
     prefix, _, local_name = type_name.rpartition(":")
-    return local_name if not prefix or ns_aliases.get(prefix) == ns_aliases.get(SERVICE_PREFIX) else type_name
+    return local_name if not prefix or ns_aliases.get(prefix) == XML_NAMESPACE else type_name
 
 
 def _lists_per_type_check(params: dict[str, str], types: int, sent_as: str) -> None:

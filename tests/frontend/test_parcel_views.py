@@ -338,6 +338,15 @@ def test_planner_views_are_audited_and_public_views_are_not(client, scene, plann
     assert (first.client_ip, first.user_agent) == ("127.0.0.1", "pytest-agent")
 
 
+def test_a_planner_s_head_of_the_file_is_answered_and_not_audited(client, scene, planner):
+    """HEAD is answered as GET is, without the body: nothing of the file was shown, so nothing is recorded as viewed."""
+    paths = [f"/api/parcels/{scene.plot.id}", f"/parcels/{scene.plot.id}/", f"/parcels/{scene.plot.id}/print/",
+             f"/parcels/{scene.plot.id}/documents/DOC-SAL-1"]  # fmt: skip
+
+    assert [client.head(path).status_code for path in paths] == [200, 200, 200, 200]
+    assert not ParcelFileView.objects.exists()
+
+
 def test_a_ministry_account_gets_its_grant_and_is_audited(client, scene):
     from django.contrib.auth.models import Permission
 

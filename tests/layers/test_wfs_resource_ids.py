@@ -105,6 +105,19 @@ def test_a_feature_named_twice_or_spelled_with_the_service_s_prefix_comes_back_o
     ]
 
 
+def test_a_prefix_is_the_service_s_by_the_namespace_it_names_not_by_its_letters(client, named):
+    """The client's NAMESPACES may name the service's namespace by another prefix, or "app" another namespace."""
+    parcel_1, parcel_2 = named["parcel 1"], named["parcel 2"]
+    own = _get(client, REQUEST="GetFeature", NAMESPACES="xmlns(geo,https://geoportal.example/wfs)",
+               RESOURCEID=f"geo:{parcel_1},{parcel_2}", OUTPUTFORMAT="geojson")  # fmt: skip
+    other = _get(client, REQUEST="GetFeature", NAMESPACES="xmlns(app,http://other.example)",
+                 RESOURCEID=f"{parcel_1},app:{parcel_2}")  # fmt: skip
+
+    assert (own[0], sorted(_ids(own[1]))) == (200, sorted([parcel_1, parcel_2]))
+    assert other[0] == 400
+    assert _exception(other[1])[1] == "Typename '{http://other.example}parcels' doesn't exist in this server."
+
+
 def test_a_feature_named_twice_across_types_comes_back_once_and_lists_per_type_are_counted(client, named):
     asked = f"{named['parcel 1']},{named['street']},app:{named['parcel 1']}"
 

@@ -283,6 +283,32 @@ def test_under_granian_a_tile_is_published_after_its_answer_and_not_cached_too(s
     assert tile_cache().get(TileKey("parcels", z, x, y, "mvt", 1)) is None
 
 
+def test_granian_answers_head_without_the_body(served, tmp_path):
+    """HEAD is answered wherever GET is (geoportal/http_methods.py); a body sent after its head would be read as the
+    next answer on the connection. Asked of granian itself, not through nginx, which would drop it."""
+    asked = b"".join(
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n".encode()
+        for method, path, extra in [
+            ("HEAD", "/api/search?q=salmiya", ""),
+            ("HEAD", "/ogcapi/collections", ""),
+            ("GET", "/healthz", "Connection: close\r\n"),
+        ]
+    )
+    with socket.socket(socket.AF_UNIX) as connection_to_granian:
+        connection_to_granian.settimeout(30)
+        connection_to_granian.connect(str(tmp_path / "portal.sock"))
+        connection_to_granian.sendall(asked)
+        answered = b"".join(iter(lambda: connection_to_granian.recv(65536), b""))
+
+    heads, _, last_body = answered.rpartition(b"\r\n\r\n")
+    assert [line.split(b" ")[1] for line in answered.split(b"\r\n") if line.startswith(b"HTTP/1.1")] == [
+        b"200", b"200", b"200"
+    ]  # fmt: skip
+    assert json.loads(last_body)["status"] == "ok"  # the third answer, whole: nothing of the first two's bodies
+    assert b'"results"' not in heads  # the search's body
+    assert b'"collections"' not in heads
+
+
 def test_a_vector_tile_that_could_not_be_published_is_stored_in_the_cache_instead(published, settings):
     scene_build()
     z, x, y = tile_of(PARCEL_TILE_X, SALMIYA_Y + 15, 17)
