@@ -135,15 +135,23 @@ def import_delivery(
     except ImportRejected as rejected:
         report = rejected.report
     except DomainError as refused:  # unreadable: the report says why, like any other problem
-        # GDAL names the file it could not open by its path in the temporary unpacking: written as the delivery's
-        # (survey.zip/survey.gpkg), which is what its sender knows, and not where the server unpacks.
-        message = refused.message.replace(str(folder), path.name) if folder != path else refused.message
-        report.add_problems(source_name, [("(delivery)", message)], 1)
+        report.add_problems(source_name, [("(delivery)", refused.message)], 1)
+    if folder != path:
+        _named_as_delivered(report, str(folder), path.name)
     if report.accepted:
         return report
     if not dry_run:
         delivery_quarantine(path, report)
     raise ImportRejected(report)
+
+
+def _named_as_delivered(report: ImportReport, unpacked: str, delivered: str) -> None:
+    """Write each file the report names by its path in the temporary unpacking (GDAL's, rasterio's and the system's
+    messages do) as it is in the delivery (survey.zip/survey.gpkg): what its sender knows, not where the server
+    unpacks."""
+    for problem in report.problems:
+        problem.message = problem.message.replace(unpacked, delivered)
+    report.notes = [note.replace(unpacked, delivered) for note in report.notes]
 
 
 @contextmanager

@@ -87,7 +87,7 @@ def job_delivery_store(*, job: ImportJob, name: str, write: Callable[[Path], Non
         write(target)
     except (DomainError, OSError) as error:
         shutil.rmtree(folder, ignore_errors=True)
-        job_fail(job=job, message=getattr(error, "message", None) or str(error))
+        job_fail(job=job, message=_storing_failed_message(error))
         raise
     # A zip or a folder is a delivery by itself; a single file is delivered as the folder holding it.
     delivery = target if target.is_dir() or target.suffix.lower() == ".zip" else folder
@@ -281,6 +281,16 @@ def _job_outcome(status: str, report: ImportReport, *, job: ImportJob) -> dict:
         report.path = job.delivery
         report.quarantine = report.quarantine and Path(report.quarantine).name
     return {"status": status, "counts": report.counts, "report": _as_the_job_names_it(report.as_text(), job)}
+
+
+def _storing_failed_message(error: DomainError | OSError) -> str:
+    """Why a delivery could not be stored, without the server's paths that a system error names (its folders in
+    var/media and the drop folder): the reason alone; the server's log has the rest."""
+    if isinstance(error, DomainError):
+        return error.message
+    logger.warning("storing a delivery failed", exc_info=error)
+    reason = error.strerror or type(error).__name__  # shutil.Error (a copy across disks) has no strerror
+    return f"the delivery could not be stored: {reason}."
 
 
 def crashed_message(error: Exception, job_id: int) -> str:

@@ -141,8 +141,9 @@ def mapserver_server(database: str, mapfile: Callable[[Path, str], Path] = mapfi
     socket_path, pid_file = folder / "mapserv.sock", folder / "mapserv.pids"
     socket_path.unlink(missing_ok=True)
     pid_file.unlink(missing_ok=True)
-    # mapserv keeps our account (as our web server does): the embedded cluster's socket is 0770
-    # postgres:postgres. nginx's workers reach mapserv through the FastCGI socket given to them.
+    # mapserv keeps our account (as our web server does): the embedded cluster's socket folder lets in root, the
+    # server and the service account's group alone. nginx's workers reach mapserv through the FastCGI socket given
+    # to them.
     environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "MAPSERVER_CONFIG_FILE": str(config)}
     command = [
         "spawn-fcgi", "-s", str(socket_path), "-F", str(PROCESSES), "-P", str(pid_file),

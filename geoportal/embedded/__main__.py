@@ -22,7 +22,7 @@ from pathlib import Path
 from geoportal.front import front_command, front_config
 
 from . import paths, postgres, redis
-from .account import as_service_account, root_folders_kept, service_account
+from .account import as_service_account, root_folders_kept, run_folder_kept, service_account
 from .postgres import EmbeddedServiceError
 from .services import services_up
 from .serving import AlreadyServing, serving_lock
@@ -218,6 +218,7 @@ def main(argv: list[str]) -> int:
     try:
         if command in ("run", "test", "up", "down"):
             root_folders_kept()  # before anything is made or opened in them
+            run_folder_kept()
         if command == "run":
             return command_run()
         if command == "test":

@@ -152,6 +152,22 @@ def var_hand_over() -> None:
     check_account_reaches(account)
 
 
+def run_folder_kept() -> None:
+    """Not root's var/ on a path too long for a socket's name has its sockets' folder in /tmp (paths.run_dir): make it
+    ours, or refuse one that another account made first or may write in (it could swap the folders of our sockets for
+    its own, and a portal would connect to its database). First, before anything is made in it."""
+    if paths.RUN_DIR.parent != Path("/tmp"):  # noqa: S108 - paths.run_dir's place for it
+        return
+    paths.RUN_DIR.mkdir(mode=0o755, exist_ok=True)
+    info = os.lstat(paths.RUN_DIR)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise EmbeddedServiceError(
+            f"{paths.RUN_DIR}, the sockets' folder (var/'s path is too long for a socket's name), must be a folder of"
+            " this account's that no other may write in: another made it first. Remove it, or set GEOPORTAL_VAR_DIR"
+            " to a shorter path."
+        )
+
+
 def root_folders_kept() -> None:
     """Started by root with a service account: make var/'s folders of root's, or refuse them (``_kept_root``). First,
     before PostgreSQL's folders are made in them (``python -m geoportal.embedded``)."""

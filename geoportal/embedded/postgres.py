@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import stat
 import subprocess
 from pathlib import Path
 
@@ -156,13 +157,28 @@ def socket_folder_prepared(reaching_gid: int | None) -> None:
     (database.ACCESS_RULES), so this folder is who may connect. Before, the socket was 0770 and the service account
     was in ``postgres``'s group, which may also write in Debian's /var/run/postgresql and read its clusters'
     configuration; and when not started by root, the user's primary group reached it."""
-    folder = paths.PG_SOCKET_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() == 0:  # its group first: while it changes, the socket is not yet open to all (the server is down)
-        server = pwd.getpwnam(SERVER_ACCOUNT_WHEN_ROOT)
-        group = server.pw_gid if reaching_gid is None else reaching_gid
-        os.chown(folder, server.pw_uid, group, follow_symlinks=False)  # var/run is root's: no link put there
-    folder.chmod(0o700 if reaching_gid is None else 0o710)
+    paths.PG_SOCKET_DIR.mkdir(parents=True, exist_ok=True)
+    try:  # by a descriptor of the folder itself: a link put in its place is refused, not followed by root's chmod
+        folder = os.open(paths.PG_SOCKET_DIR, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as error:
+        raise EmbeddedServiceError(f"{paths.PG_SOCKET_DIR} must be a folder, not a link: {error.strerror}.") from None
+    try:
+        if os.geteuid() == 0:  # its group first, then its mode
+            server = pwd.getpwnam(SERVER_ACCOUNT_WHEN_ROOT)
+            os.fchown(folder, server.pw_uid, server.pw_gid if reaching_gid is None else reaching_gid)
+        os.fchmod(folder, 0o700 if reaching_gid is None else 0o710)
+    finally:
+        os.close(folder)
+
+
+def socket_folder_opened_to(reaching_gid: int) -> None:
+    """Let ``reaching_gid`` in to a running cluster's socket folder, if it is not yet: a cluster started with no
+    service account (``GEOPORTAL_SERVICE_ACCOUNT=``) had a folder of the server's alone, and a ``./portal run`` as root
+    started after it was refused by its own database. A folder is never narrowed under a running cluster: the
+    servers of a run may be using it."""
+    info = os.lstat(paths.PG_SOCKET_DIR)
+    if (info.st_gid, stat.S_IMODE(info.st_mode)) != (reaching_gid, 0o710):
+        socket_folder_prepared(reaching_gid)
 
 
 def cluster_start(reaching_gid: int | None = None) -> None:

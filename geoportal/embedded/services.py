@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from . import database, paths, postgres, redis
 from .account import service_account, var_hand_over
+from .postgres import EmbeddedServiceError
 from .serving import serving_elsewhere
 
 SERVICES_LOCK_NAME = "services.lock"
@@ -41,7 +42,12 @@ def _starting_alone() -> Iterator[None]:
     beside a ./portal test) both ran initdb, and the second failed on the first's files, or was refused its half-made
     cluster ("holds files but no cluster"); the second now waits, then finds the services running."""
     paths.VAR_DIR.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(paths.VAR_DIR / SERVICES_LOCK_NAME, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    lock = paths.VAR_DIR / SERVICES_LOCK_NAME
+    try:  # O_NONBLOCK: a FIFO put there by var/'s owner does not hold the open forever
+        descriptor = os.open(lock, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+    except OSError as error:
+        message = f"{lock} could not be opened ({error.strerror}): remove it, and start again."
+        raise EmbeddedServiceError(message) from None
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)  # released when closed, or when this process ends
         yield
@@ -61,11 +67,13 @@ def _services_started() -> StartedServices:
     if not os.environ.get("DATABASE_URL"):
         if not postgres.cluster_exists():
             postgres.cluster_init()  # initdb's rules reject everyone until the portal's are written below
+        account = service_account()  # its servers reach the socket through its own group
         if not postgres.cluster_running():
             database.access_rules_written()  # in force from the start, whatever a start cut short left
-            account = service_account()  # its servers reach the socket through its own group
             postgres.cluster_start(reaching_gid=account.pw_gid if account else None)
             started.names.append("postgres")
+        elif account is not None:
+            postgres.socket_folder_opened_to(account.pw_gid)
         database.database_ensure()
         os.environ["DATABASE_URL"] = paths.database_url()
     var_hand_over()  # when root: after PostgreSQL made its folders in var/, before Redis starts as the account

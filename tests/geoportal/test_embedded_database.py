@@ -117,6 +117,41 @@ def _embedded(
 
 
 @root_only
+def test_a_run_as_the_account_is_let_in_to_a_cluster_started_without_one(var_dir):
+    """``GEOPORTAL_SERVICE_ACCOUNT= ./portal up``, then ``./portal run`` as root: the run found the cluster running,
+    left its folder the server's alone, and its servers were refused by their own database."""
+    try:
+        without = _embedded(var_dir, "up")
+        mode_without = stat.S_IMODE((var_dir / "run" / "pg").stat().st_mode)
+        with_account = _embedded(var_dir, "up", account=ACCOUNT)
+        reached = _psql(_socket_folder(var_dir), ACCOUNT, "SELECT current_user", account=ACCOUNT)
+    finally:
+        _embedded(var_dir, "down")
+
+    assert without.returncode == with_account.returncode == 0, without.stderr + with_account.stderr
+    assert mode_without == 0o700
+    assert (reached.returncode, reached.stdout.strip()) == (0, ACCOUNT), reached.stderr
+
+
+@root_only
+def test_a_link_in_place_of_the_socket_s_folder_is_refused_not_followed(var_dir, tmp_path):
+    """Root's chmod of the folder followed a link put in its place (var/ of another account's, started with no
+    service account), and changed whatever it named."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o755)
+    (var_dir / "run").mkdir()
+    (var_dir / "run" / "pg").symlink_to(elsewhere)
+    try:
+        refused = _embedded(var_dir, "up")
+    finally:
+        _embedded(var_dir, "down")
+
+    assert refused.returncode == 1
+    assert f"{var_dir / 'run' / 'pg'} must be a folder, not a link" in refused.stderr
+    assert (stat.S_IMODE(elsewhere.stat().st_mode), elsewhere.stat().st_uid) == (0o755, 0)
+
+
+@root_only
 def test_two_starts_at_once_on_a_new_var_folder_make_one_cluster_and_both_succeed(var_dir):
     """Both ran initdb, and the second failed on the first's files ("exists but is not empty"), or was refused the
     first's half-made cluster ("holds files but no cluster")."""

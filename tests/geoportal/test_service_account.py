@@ -14,6 +14,7 @@ import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import urllib.request
@@ -174,6 +175,40 @@ def test_redis_started_by_root_runs_as_the_account(var_dir, account):
     assert _owner(var_dir / "redis.conf") == "root"  # what it runs with is not
     assert stopped.returncode == 0, stopped.stderr
     assert until(lambda: not Path(f"/proc/{started.stdout.strip()}").exists())  # asked as the account
+
+
+@pytest.mark.parametrize("made_first_by", [None, "nobody"])
+def test_not_root_s_var_on_a_long_path_refuses_a_sockets_folder_in_tmp_that_another_account_made(
+    var_dir, account, made_first_by
+):
+    """Not root's var/ has its sockets' folder in /tmp, which another account could make first (0777) and then swap
+    the folders of the sockets inside for its own: a portal would connect to its database."""
+    long_var = var_dir / ("long-" * 16) / "var"
+    long_var.mkdir(parents=True)
+    shutil.chown(long_var, ACCOUNT, ACCOUNT)
+    digest = hashlib.sha1(str(long_var).encode(), usedforsecurity=False).hexdigest()[:12]
+    sockets_folder = Path(f"/tmp/geoportal-{digest}")  # noqa: S108 - paths.run_dir's place for it
+    if made_first_by:
+        sockets_folder.mkdir(mode=0o777)
+        sockets_folder.chmod(0o777)
+        shutil.chown(sockets_folder, made_first_by)
+    try:
+        stopped = subprocess.run(  # noqa: S603
+            ["runuser", "-u", ACCOUNT, "--", sys.executable, "-m", "geoportal.embedded", "down"], cwd=settings.BASE_DIR,
+            env=_environment(long_var, GEOPORTAL_SERVICE_ACCOUNT=""), capture_output=True, text=True, timeout=60,
+            check=False,
+        )  # fmt: skip
+        made = sockets_folder.stat()
+    finally:
+        shutil.rmtree(sockets_folder, ignore_errors=True)
+
+    if made_first_by:
+        assert stopped.returncode == 1
+        refusal = f"{sockets_folder}, the sockets' folder (var/'s path is too long"
+        assert stopped.stderr.startswith(refusal), stopped.stderr
+    else:
+        assert stopped.returncode == 0, stopped.stderr
+        assert (made.st_uid, stat.S_IMODE(made.st_mode) & 0o022) == (account.pw_uid, 0)
 
 
 def test_a_var_path_too_long_for_a_socket_s_name_has_its_sockets_in_a_folder_of_root_s_only_root_could_make(

@@ -406,3 +406,33 @@ def test_an_accepted_delivery_and_a_refused_dry_run_leave_nothing_in_quarantine(
     _refused(BROKEN / "duplicate-keys.zip", dry_run=True)
 
     assert not quarantine.exists()
+
+
+@pytest.mark.parametrize(
+    ("entries", "said"),
+    [
+        (
+            {"imagery.csv": "file,capture_date,ground_resolution_m,source,name\na.tif,2024-01-01,0.5,Survey,Ortho\n",
+             "a.tif": os.urandom(3_000)},
+            "ortho-2024.zip/a.tif",
+        ),
+        ({"a.tif": os.urandom(3_000)}, "No such file or directory: 'ortho-2024.zip/imagery.csv'"),
+    ],
+    ids=["corrupt-geotiff", "no-catalogue"],
+)  # fmt: skip
+def test_a_zipped_imagery_delivery_s_problems_name_its_files_inside_it_not_the_server_s_unpacking(
+    tmp_path, entries, said
+):
+    """rasterio's and the system's messages named the file by its path in the temporary unpacking (/tmp/delivery-…),
+    which the departments' tools read in the job's report."""
+    delivery = tmp_path / "ortho-2024.zip"
+    with zipfile.ZipFile(delivery, "w") as zipped:
+        for name, content in entries.items():
+            zipped.writestr(name, content)
+
+    with pytest.raises(ImportRejected) as rejected:
+        import_delivery("imagery", delivery, dry_run=True)
+
+    text = rejected.value.report.as_text()
+    assert said in text
+    assert "/delivery-" not in text  # tempfile's prefix for the unpacking (importers/base.py)

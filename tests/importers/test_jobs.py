@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -198,6 +199,29 @@ def test_a_job_whose_stored_delivery_has_gone_fails_naming_it_as_the_job_stores_
     assert document["status"] == "failed"
     assert document["report"] == f"deliveries/{job.pk}/survey-2024-03.zip: no such file or folder."
     assert str(tmp_path) not in document["log"]
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (lambda target: OSError(28, "No space left on device", str(target)), "No space left on device"),
+        # A copy across disks: shutil.Error has no strerror.
+        (lambda target: shutil.Error([(str(target), str(target), "copy failed")]), "Error"),
+    ],
+    ids=["disk-full", "copy-across-disks"],
+)
+def test_a_delivery_that_cannot_be_stored_fails_saying_why_without_the_server_s_paths(tmp_path, error, reason):
+    job = job_create(source="survey", origin=ImportJob.Origin.DROP_FOLDER)
+
+    def failing(target):
+        raise error(target)
+
+    with pytest.raises(OSError, match=str(tmp_path)):  # the error itself names the server's folder
+        job_delivery_store(job=job, name="survey-2024-04.zip", write=failing)
+    job.refresh_from_db()
+
+    assert (job.status, job.report) == ("failed", f"the delivery could not be stored: {reason}.")
+    assert str(tmp_path) not in job.log
 
 
 def test_a_job_that_crashes_says_so_with_its_reference_and_keeps_the_error_s_text_for_the_server_s_log(
