@@ -136,7 +136,10 @@ def unknown_api_view(request: HttpRequest) -> HttpResponse:
     """Any other path under /api/: a JSON 404 naming the API's addresses (it was the site's HTML page). An address
     that is one with a slash added (/api/imports) is sent there, as Django's APPEND_SLASH did before this view."""
     if not request.path_info.endswith("/") and _route_name(f"{request.path_info}/") not in (None, "unknown_api"):
-        return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
+        redirect = HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
+        if request.method not in ("GET", "HEAD"):
+            redirect.status_code = 308  # the method and body kept: a 301 turns an upload's POST into a GET
+        return redirect
     raise NotFound(f"no API at {request.path[:120]}: the API's addresses are {API_PATHS}.")
 
 

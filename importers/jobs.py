@@ -289,8 +289,9 @@ def _storing_failed_message(error: DomainError | OSError) -> str:
     if isinstance(error, DomainError):
         return error.message
     logger.warning("storing a delivery failed", exc_info=error)
-    reason = error.strerror or type(error).__name__  # shutil.Error (a copy across disks) has no strerror
-    return f"the delivery could not be stored: {reason}."
+    if error.strerror:
+        return f"the delivery could not be stored: {error.strerror}."
+    return "the delivery could not be stored (a copy failed); the server's log has the details."  # e.g. shutil.Error
 
 
 def crashed_message(error: Exception, job_id: int) -> str:

@@ -113,6 +113,14 @@ def _features_returned(page: Path, url: str, status: int) -> tuple[int, int | No
     return int(returned.group(1)), int(matched.group(1)) if matched else None
 
 
+def _gdal_said(stderr: str, *folders: Path) -> str:
+    """GDAL's message, its files named without the server's folders (the pull's scratch folder, the job's): the job's
+    report shows it to the department's tools."""
+    for folder in folders:
+        stderr = stderr.replace(f"{folder}/", "")
+    return stderr.strip()[:300]
+
+
 def _page_append(page: Path, gpkg: Path, layer: str) -> None:
     command = [
         "ogr2ogr", *GDAL_SAFETY_CONFIG, *GML_READING, "-oo", "WRITE_GFS=NO", "-f", "GPKG", "-append",
@@ -122,7 +130,8 @@ def _page_append(page: Path, gpkg: Path, layer: str) -> None:
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - fixed command
     if result.returncode != 0:
-        raise DeliveryUnavailable(f"layer '{layer}': GDAL could not read a page: {result.stderr.strip()[:300]}")
+        said = _gdal_said(result.stderr, page.parent, gpkg.parent)
+        raise DeliveryUnavailable(f"layer '{layer}': GDAL could not read a page: {said}")
 
 
 def _layer_pull(endpoint: str, type_name: str, layer: str, *, gpkg: Path, scratch: Path, budget: PullBudget) -> int:
@@ -162,5 +171,6 @@ def wfs_delivery_download(*, endpoint: str, type_names: dict[str, str], target: 
             command = ["ogr2ogr", *GDAL_SAFETY_CONFIG, "-f", "GeoJSON", str(target), str(gpkg)]
             result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - our own file
             if result.returncode != 0:
-                raise DeliveryUnavailable(f"{target.name} could not be written: {result.stderr.strip()[:300]}")
+                said = _gdal_said(result.stderr, scratch, target.parent)
+                raise DeliveryUnavailable(f"{target.name} could not be written: {said}")
     return pulled

@@ -16,6 +16,7 @@ own subprocesses, which read files the tests make in root's private temporary fo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import secrets
@@ -158,20 +159,30 @@ def run_folder_kept() -> None:
     its own, and a portal would connect to its database). First, before anything is made in it."""
     if paths.RUN_DIR.parent != Path("/tmp"):  # noqa: S108 - paths.run_dir's place for it
         return
-    paths.RUN_DIR.mkdir(mode=0o755, exist_ok=True)
-    info = os.lstat(paths.RUN_DIR)
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
-        raise EmbeddedServiceError(
-            f"{paths.RUN_DIR}, the sockets' folder (var/'s path is too long for a socket's name), must be a folder of"
-            " this account's that no other may write in: another made it first. Remove it, or set GEOPORTAL_VAR_DIR"
-            " to a shorter path."
-        )
+    with contextlib.suppress(FileExistsError):  # ours from an earlier start, or another's: looked at below
+        paths.RUN_DIR.mkdir(mode=0o755)
+    try:
+        folder = os.open(paths.RUN_DIR, FOLDER)
+    except OSError:
+        folder = None
+    try:
+        if folder is None or os.fstat(folder).st_uid != os.geteuid():
+            raise EmbeddedServiceError(
+                f"{paths.RUN_DIR}, the sockets' folder (var/'s path is too long for a socket's name), must be a folder"
+                " of this account's: another account made it first. Set GEOPORTAL_VAR_DIR to a shorter path, or"
+                " have it removed."
+            )
+        os.fchmod(folder, stat.S_IMODE(os.fstat(folder).st_mode) & ~0o022)  # made group-writable by a umask of 002
+    finally:
+        if folder is not None:
+            os.close(folder)
 
 
 def root_folders_kept() -> None:
-    """Started by root with a service account: make var/'s folders of root's, or refuse them (``_kept_root``). First,
-    before PostgreSQL's folders are made in them (``python -m geoportal.embedded``)."""
-    if service_account() is not None:
+    """Started by root: make var/'s folders of root's, or refuse them (``_kept_root``). First, before PostgreSQL's
+    folders are made in them (``python -m geoportal.embedded``). With no service account too: root made and changed
+    var/run/pg there, and a link another account put in var/'s place of it was followed."""
+    if os.geteuid() == 0:
         for folder in paths.ROOT_FOLDERS:
             _kept_root(folder)
 

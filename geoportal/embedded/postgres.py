@@ -163,21 +163,22 @@ def socket_folder_prepared(reaching_gid: int | None) -> None:
     except OSError as error:
         raise EmbeddedServiceError(f"{paths.PG_SOCKET_DIR} must be a folder, not a link: {error.strerror}.") from None
     try:
-        if os.geteuid() == 0:  # its group first, then its mode
+        os.fchmod(folder, 0o700)  # first: no group may enter while its group changes
+        if os.geteuid() == 0:
             server = pwd.getpwnam(SERVER_ACCOUNT_WHEN_ROOT)
             os.fchown(folder, server.pw_uid, server.pw_gid if reaching_gid is None else reaching_gid)
-        os.fchmod(folder, 0o700 if reaching_gid is None else 0o710)
+        if reaching_gid is not None:
+            os.fchmod(folder, 0o710)
     finally:
         os.close(folder)
 
 
 def socket_folder_opened_to(reaching_gid: int) -> None:
-    """Let ``reaching_gid`` in to a running cluster's socket folder, if it is not yet: a cluster started with no
-    service account (``GEOPORTAL_SERVICE_ACCOUNT=``) had a folder of the server's alone, and a ``./portal run`` as root
-    started after it was refused by its own database. A folder is never narrowed under a running cluster: the
-    servers of a run may be using it."""
-    info = os.lstat(paths.PG_SOCKET_DIR)
-    if (info.st_gid, stat.S_IMODE(info.st_mode)) != (reaching_gid, 0o710):
+    """Let ``reaching_gid`` in to a running cluster's socket folder when it is the server's alone: a cluster started
+    with no service account (``GEOPORTAL_SERVICE_ACCOUNT=``) had such a folder, and a ``./portal run`` as root started
+    after it was refused by its own database. A folder open to a group is left as it is: another account's servers
+    may be using it."""
+    if stat.S_IMODE(os.lstat(paths.PG_SOCKET_DIR).st_mode) == 0o700:
         socket_folder_prepared(reaching_gid)
 
 

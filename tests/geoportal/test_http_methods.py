@@ -132,9 +132,11 @@ def test_an_unknown_api_address_gets_a_json_404_whatever_the_method(csrf_client,
 def test_an_api_address_without_its_slash_is_sent_to_it_and_a_404_is_open_to_every_origin(csrf_client):
     """The JSON 404 under /api/ had hidden Django's APPEND_SLASH redirect (/api/imports was a 404)."""
     redirected = csrf_client.get("/api/imports?limit=5")
+    posted = csrf_client.post("/api/imports")
     unknown = csrf_client.get("/api/nothing", HTTP_ORIGIN="https://ministry.example")
 
     assert (redirected.status_code, redirected["Location"]) == (301, "/api/imports/?limit=5")
+    assert (posted.status_code, posted["Location"]) == (308, "/api/imports/")  # an upload's POST stays a POST
     assert (unknown.status_code, unknown["Access-Control-Allow-Origin"]) == (404, "*")
 
 

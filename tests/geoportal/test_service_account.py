@@ -102,14 +102,17 @@ def test_a_folder_of_root_s_another_account_could_write_is_refused(var_dir, owne
     assert not (var_dir / "media").exists()  # refused before anything was handed over
 
 
+@pytest.mark.parametrize("account_name", [ACCOUNT, ""], ids=["with-the-account", "root-alone"])
 @pytest.mark.parametrize("command", ["down", "up"])
-def test_the_portal_refuses_such_a_folder_before_it_makes_or_opens_anything_in_it(var_dir, command):
-    """PostgreSQL's folders (var/run/pg, var/log/postgresql.log) were made, and the serving lock opened, before."""
+def test_the_portal_refuses_such_a_folder_before_it_makes_or_opens_anything_in_it(var_dir, command, account_name):
+    """PostgreSQL's folders (var/run/pg, var/log/postgresql.log) were made, and the serving lock opened, before. Root
+    with no service account (GEOPORTAL_SERVICE_ACCOUNT=) made and changed var/run/pg in another account's var/."""
     shutil.chown(var_dir, ACCOUNT, ACCOUNT)
+    environment = _environment(var_dir, GEOPORTAL_SERVICE_ACCOUNT=account_name)
 
     refused = subprocess.run(
         [sys.executable, "-m", "geoportal.embedded", command], cwd=settings.BASE_DIR,
-        env={key: value for key, value in _environment(var_dir).items() if key not in ("DATABASE_URL", "REDIS_URL")},
+        env={key: value for key, value in environment.items() if key not in ("DATABASE_URL", "REDIS_URL")},
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
 
@@ -177,7 +180,7 @@ def test_redis_started_by_root_runs_as_the_account(var_dir, account):
     assert until(lambda: not Path(f"/proc/{started.stdout.strip()}").exists())  # asked as the account
 
 
-@pytest.mark.parametrize("made_first_by", [None, "nobody"])
+@pytest.mark.parametrize("made_first_by", [None, "nobody", ACCOUNT])
 def test_not_root_s_var_on_a_long_path_refuses_a_sockets_folder_in_tmp_that_another_account_made(
     var_dir, account, made_first_by
 ):
@@ -188,9 +191,9 @@ def test_not_root_s_var_on_a_long_path_refuses_a_sockets_folder_in_tmp_that_anot
     shutil.chown(long_var, ACCOUNT, ACCOUNT)
     digest = hashlib.sha1(str(long_var).encode(), usedforsecurity=False).hexdigest()[:12]
     sockets_folder = Path(f"/tmp/geoportal-{digest}")  # noqa: S108 - paths.run_dir's place for it
-    if made_first_by:
-        sockets_folder.mkdir(mode=0o777)
-        sockets_folder.chmod(0o777)
+    if made_first_by:  # another account's, 0777; or its own from an earlier start under a umask of 002
+        sockets_folder.mkdir()
+        sockets_folder.chmod(0o777 if made_first_by != ACCOUNT else 0o775)
         shutil.chown(sockets_folder, made_first_by)
     try:
         stopped = subprocess.run(  # noqa: S603
@@ -202,11 +205,11 @@ def test_not_root_s_var_on_a_long_path_refuses_a_sockets_folder_in_tmp_that_anot
     finally:
         shutil.rmtree(sockets_folder, ignore_errors=True)
 
-    if made_first_by:
+    if made_first_by == "nobody":
         assert stopped.returncode == 1
         refusal = f"{sockets_folder}, the sockets' folder (var/'s path is too long"
         assert stopped.stderr.startswith(refusal), stopped.stderr
-    else:
+    else:  # made, or its own made writable by no other
         assert stopped.returncode == 0, stopped.stderr
         assert (made.st_uid, stat.S_IMODE(made.st_mode) & 0o022) == (account.pw_uid, 0)
 

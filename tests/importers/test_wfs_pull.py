@@ -186,3 +186,28 @@ def test_the_root_check_is_linear_and_lets_no_doctype_through_between_comments()
     hidden = b'<!-- a --><!DOCTYPE x [<!ENTITY i "i">]><!-- b --><wfs:FeatureCollection numberReturned="1">'
     assert wfs_pull.ROOT_ELEMENT.match(hidden) is None
     assert wfs_pull.ROOT_ELEMENT.match(b'<?xml version="1.0"?>\n<!-- a - b -->\n<wfs:FeatureCollection x="1">')
+
+
+def test_a_page_gdal_cannot_open_fails_the_job_naming_the_page_not_the_server_s_folders(
+    tmp_path, django_capture_on_commit_callbacks
+):
+    """ogr2ogr's message named the page by its path in the pull's scratch folder (/tmp/wfs-pull-…/areas-0000.gml)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "wfs").write_text('<FeatureCollection numberReturned="1"><x/></FeatureCollection>', encoding="utf-8")
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(served))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/wfs"
+        DeliverySchedule.objects.create(source="survey", url=url, wfs_layers=SURVEY_LAYERS)
+        job = _pull(django_capture_on_commit_callbacks)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert job.status == "failed"
+    assert "layer 'areas': GDAL could not read a page" in job.report
+    assert "areas-0000.gml" in job.report
+    assert "wfs-pull-" not in job.report + job.log
+    assert str(tmp_path) not in job.report + job.log
