@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
@@ -116,6 +117,23 @@ def test_a_wfs_exception_fails_the_job_with_its_text(survey_wfs, django_capture_
     assert Parcel.objects.count() == 0
 
 
+def _pulled_from_a_server_answering(answer: str, folder: Path, django_capture_on_commit_callbacks) -> ImportJob:
+    """Pull the survey layers from an HTTP server that answers every page with ``answer``; return the job."""
+    served = folder / "served"
+    served.mkdir()
+    (served / "wfs").write_text(answer, encoding="utf-8")
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(served))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/wfs"
+        DeliverySchedule.objects.create(source="survey", url=url, wfs_layers=SURVEY_LAYERS)
+        return _pull(django_capture_on_commit_callbacks)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.mark.parametrize(
     "answer",
     [
@@ -131,19 +149,7 @@ def test_a_wfs_exception_fails_the_job_with_its_text(survey_wfs, django_capture_
 def test_an_answer_that_is_not_a_feature_collection_is_refused_before_gdal_opens_it(
     tmp_path, answer, django_capture_on_commit_callbacks
 ):
-    served = tmp_path / "served"
-    served.mkdir()
-    (served / "wfs").write_text(answer, encoding="utf-8")
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(served))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/wfs"
-        DeliverySchedule.objects.create(source="survey", url=url, wfs_layers=SURVEY_LAYERS)
-        job = _pull(django_capture_on_commit_callbacks)
-    finally:
-        server.shutdown()
-        server.server_close()
+    job = _pulled_from_a_server_answering(answer, tmp_path, django_capture_on_commit_callbacks)
 
     assert job.status == "failed"
     assert job.report.endswith(": not a WFS 2.0 FeatureCollection with numberReturned.")
@@ -192,19 +198,8 @@ def test_a_page_gdal_cannot_open_fails_the_job_naming_the_page_not_the_server_s_
     tmp_path, django_capture_on_commit_callbacks
 ):
     """ogr2ogr's message named the page by its path in the pull's scratch folder (/tmp/wfs-pull-…/areas-0000.gml)."""
-    served = tmp_path / "served"
-    served.mkdir()
-    (served / "wfs").write_text('<FeatureCollection numberReturned="1"><x/></FeatureCollection>', encoding="utf-8")
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(served))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/wfs"
-        DeliverySchedule.objects.create(source="survey", url=url, wfs_layers=SURVEY_LAYERS)
-        job = _pull(django_capture_on_commit_callbacks)
-    finally:
-        server.shutdown()
-        server.server_close()
+    answer = '<FeatureCollection numberReturned="1"><x/></FeatureCollection>'  # passes the root check; GDAL refuses it
+    job = _pulled_from_a_server_answering(answer, tmp_path, django_capture_on_commit_callbacks)
 
     assert job.status == "failed"
     assert "layer 'areas': GDAL could not read a page" in job.report
