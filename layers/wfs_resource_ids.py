@@ -59,6 +59,7 @@ def _ids_by_type(resource_ids: str, ns_aliases: dict[str, str], sent_as: str, *,
     ways, django-gisserver added a lookup per spelling to the same type, and found nothing. ``typed``: each
     identifier must name its type (beside TYPENAMES an identifier may be a bare id, kept as it is)."""
     by_type: dict[str | None, tuple[str, list[str]]] = {}  # key: (the first spelling, the identifiers)
+    seen: set[str] = set()  # a set beside the lists: thousands of identifiers are not compared pair by pair
     for resource_id in resource_ids.split(","):
         type_name, _, feature = resource_id.rpartition(".")
         if typed and (not type_name or "(" in resource_id or ")" in resource_id):  # a bracket: a parameter list
@@ -70,7 +71,8 @@ def _ids_by_type(resource_ids: str, ns_aliases: dict[str, str], sent_as: str, *,
         key = _type_key(type_name, ns_aliases) if type_name else None
         spelling, ids = by_type.setdefault(key, (type_name, []))
         written = f"{spelling}.{feature}" if type_name else resource_id
-        if written not in ids:
+        if written not in seen:
+            seen.add(written)
             ids.append(written)
     return by_type
 
