@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 import shutil
 from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 
 from geoportal.errors import InvalidInput
 from importers.base import DeliverySource, register
@@ -89,6 +90,10 @@ PDF_MAGIC = b"%PDF-"
 class PermitsSource(DeliverySource):
     name = "permits"
     analyze_after = ("layers_buildingpermit", "layers_buildingfiledocument")
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.copied: list[Path] = []  # document files this import copied into the archive, until its commit
 
     def read(self) -> None:
         self.tables["permits"] = self._list_staged("permits", PERMIT_COLUMNS)
@@ -192,6 +197,21 @@ class PermitsSource(DeliverySource):
         if "documents" in self.tables:
             self._documents_apply()
 
+    def _document_copied(self, source: Path, destination: Path) -> None:
+        """Archive a document's file before the rows commit, so that no committed row lacks its file: copied after
+        the commit (``on_commit``), a failed copy left rows that name a missing PDF, and the next delivery of it,
+        "already stored", never copied it. Named by its content, a file already there is that file."""
+        if destination.exists():
+            return
+        _copied_whole(source, destination)
+        self.copied.append(destination)
+
+    def apply_undone(self) -> None:
+        """The rows rolled back: remove the files this import copied for them."""
+        for copied in self.copied:
+            copied.unlink(missing_ok=True)
+        self.copied.clear()
+
     def _documents_apply(self) -> None:
         with connection.cursor() as cursor:
             cursor.execute(
@@ -224,10 +244,18 @@ class PermitsSource(DeliverySource):
                         digest,
                     ],
                 )
-                # Copy the file only once the rows are committed: a rollback leaves no stray copy.
-                destination = Path(settings.MEDIA_ROOT) / stored_name
-                transaction.on_commit(lambda s=source, d=destination: shutil.copyfile(s, d))
+                self._document_copied(source, Path(settings.MEDIA_ROOT) / stored_name)
         self.report.count("documents", "files", len(rows))
+
+
+def _copied_whole(source: Path, destination: Path) -> None:
+    """Copy ``source`` to ``destination`` under a name of its own, then rename it: never a part of a file there."""
+    partial = destination.with_name(f".{destination.name}.{secrets.token_hex(4)}.part")
+    try:
+        shutil.copyfile(source, partial)
+        partial.replace(destination)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _document_file_problem(base: Path, name: str) -> str | None:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime
 import json
+import shutil
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from importers import sources  # noqa: F401
 from importers.base import import_delivery
 from importers.report import ImportRejected
-from importers.sources.permits import PERMIT_COLUMNS
-from layers.models import BuildingPermit
+from importers.sources.permits import DOCUMENT_COLUMNS, DOCUMENT_FOLDER, PERMIT_COLUMNS
+from layers.models import BuildingFileDocument, BuildingPermit
 from tests.importers.delivery_builders import csv_write, geopackage_write, survey_layers
 
 pytestmark = pytest.mark.usefixtures("municipality")
@@ -197,3 +200,59 @@ def test_a_permit_number_holding_a_line_break_cannot_forge_a_report_line(tmp_pat
     text = rejected.value.report.as_text()
     assert "P-1␊  ✗ nothing wrong with permit P-2" in text
     assert "\n  ✗ nothing wrong" not in text
+
+
+def _permits_with_documents(folder: Path, count: int = 1) -> Path:
+    _permits(folder, [_permit("P-1", "1")])
+    (folder / "documents").mkdir()
+    documents = []
+    for number in range(1, count + 1):
+        (folder / "documents" / f"DOC-{number}.pdf").write_bytes(f"%PDF-1.4 plan {number}".encode())
+        documents.append({
+            "document_id": f"DOC-{number}", "area_code": "TESTAREA", "block_no": "10", "parcel_no": "1",
+            "permit_no": "P-1", "doc_type": "site_plan", "title": f"Plan {number}",
+            "file": f"documents/DOC-{number}.pdf", "pages": "1", "document_date": "2024-03-01",
+        })  # fmt: skip
+    csv_write(folder / "documents.csv", DOCUMENT_COLUMNS, documents)
+    return folder
+
+
+@pytest.fixture
+def archive(settings, tmp_path) -> Path:
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    geopackage_write(tmp_path / "survey" / "survey.gpkg", survey_layers())
+    import_delivery("survey", tmp_path / "survey")
+    return tmp_path / "media" / DOCUMENT_FOLDER
+
+
+def test_a_document_s_file_is_archived_with_its_row(tmp_path, archive):
+    """It was copied once the rows committed: a failed copy left a row naming a missing PDF, for good ("already
+    stored" at the next delivery of it)."""
+    import_delivery("permits", _permits_with_documents(tmp_path / "permits"))
+
+    stored = BuildingFileDocument.objects.get(code="DOC-1")
+    assert (Path(settings.MEDIA_ROOT) / stored.file.name).read_bytes() == b"%PDF-1.4 plan 1"
+    assert [path.name for path in archive.iterdir()] == [Path(stored.file.name).name]  # no part file left
+
+
+@pytest.mark.parametrize("failing_copy", [1, 2], ids=["the-first-copy", "the-second-copy"])
+def test_an_import_whose_document_copy_fails_leaves_neither_rows_nor_files(
+    tmp_path, archive, monkeypatch, failing_copy
+):
+    """The second: the first document's file was archived already, and its row rolls back with the rest."""
+    copies, copy = [], shutil.copyfile  # the module's own: the patch below replaces it for every caller
+
+    def copy_or_fail(source, destination):
+        copies.append(source)
+        if len(copies) == failing_copy:
+            raise OSError(28, "No space left on device")
+        return copy(source, destination)
+
+    monkeypatch.setattr("importers.sources.permits.shutil.copyfile", copy_or_fail)
+    with pytest.raises(OSError, match="No space left on device"):
+        import_delivery("permits", _permits_with_documents(tmp_path / "permits", count=2))
+
+    assert len(copies) == failing_copy
+    assert not BuildingFileDocument.objects.exists()
+    assert not BuildingPermit.objects.exists()
+    assert list(archive.iterdir()) == []  # neither a whole copy nor a part of one
