@@ -75,9 +75,6 @@ class DeliverySource(ABC):
     def apply(self) -> None:
         """Write the classified changes (called inside one transaction)."""
 
-    def apply_undone(self) -> None:  # noqa: B027 - most sources write nothing outside the database
-        """Remove what ``apply`` wrote outside the database (files), its transaction having rolled back."""
-
     def geometries_repair(self) -> None:
         """Repair the invalid geometries of the staged layers in staging, noting each in the report (--repair)."""
         for spec in self.specs:
@@ -205,12 +202,8 @@ def _delivery_run(
                     for layer in source.search_layers:  # the search index, in the same transaction
                         search_index_refresh_changed(layer=layer)
             except (IntegrityError, DataError) as refused:  # a check validation missed: rolled back, reported
-                source.apply_undone()
                 source.report.add_problems(source.name, [("(delivery)", _database_refusal(refused))], 1)
                 raise ImportRejected(source.report) from refused
-            except BaseException:  # rolled back too (a crash, a stop): nothing of it is kept
-                source.apply_undone()
-                raise
             if source.analyze_after:
                 with connection.cursor() as cursor:
                     cursor.execute(f"ANALYZE {', '.join(source.analyze_after)}")

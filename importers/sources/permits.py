@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import shutil
 from decimal import Decimal
@@ -17,6 +18,7 @@ from importers.checks import Check, LayerSpec, Range, layer_validate, problem_ro
 from importers.staging import stage_csv
 from importers.staging_json import stage_json
 from layers.models import DocumentType, PermitStatus, PermitType
+from layers.models.keys import CODE_ALLOWS, CODE_PATTERN
 
 PERMIT_COLUMNS = (
     "permit_no",
@@ -58,6 +60,9 @@ PERMIT = LayerSpec(
 DOCUMENT = LayerSpec(
     layer="documents",
     key=("document_id",),
+    # It names the archived file (building-files/<document_id>-<digest>.pdf): "../x" wrote outside the archive.
+    patterns={"document_id": (CODE_PATTERN, CODE_ALLOWS)},
+    max_lengths={"document_id": 40},
     required=("area_code", "block_no", "parcel_no", "doc_type", "title", "file", "pages", "document_date"),
     choices={"doc_type": tuple(DocumentType.values)},
     numbers=("pages",),
@@ -90,10 +95,6 @@ PDF_MAGIC = b"%PDF-"
 class PermitsSource(DeliverySource):
     name = "permits"
     analyze_after = ("layers_buildingpermit", "layers_buildingfiledocument")
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        self.copied: list[Path] = []  # document files this import copied into the archive, until its commit
 
     def read(self) -> None:
         self.tables["permits"] = self._list_staged("permits", PERMIT_COLUMNS)
@@ -197,21 +198,6 @@ class PermitsSource(DeliverySource):
         if "documents" in self.tables:
             self._documents_apply()
 
-    def _document_copied(self, source: Path, destination: Path) -> None:
-        """Archive a document's file before the rows commit, so that no committed row lacks its file: copied after
-        the commit (``on_commit``), a failed copy left rows that name a missing PDF, and the next delivery of it,
-        "already stored", never copied it. Named by its content, a file already there is that file."""
-        if destination.exists():
-            return
-        _copied_whole(source, destination)
-        self.copied.append(destination)
-
-    def apply_undone(self) -> None:
-        """The rows rolled back: remove the files this import copied for them."""
-        for copied in self.copied:
-            copied.unlink(missing_ok=True)
-        self.copied.clear()
-
     def _documents_apply(self) -> None:
         with connection.cursor() as cursor:
             cursor.execute(
@@ -244,18 +230,39 @@ class PermitsSource(DeliverySource):
                         digest,
                     ],
                 )
-                self._document_copied(source, Path(settings.MEDIA_ROOT) / stored_name)
+                _document_archived(source, Path(settings.MEDIA_ROOT) / stored_name, digest)
         self.report.count("documents", "files", len(rows))
 
 
-def _copied_whole(source: Path, destination: Path) -> None:
-    """Copy ``source`` to ``destination`` under a name of its own, then rename it: never a part of a file there."""
+def _document_archived(source: Path, destination: Path, digest: str) -> None:
+    """Archive a document's file before its row commits, so that no committed row lacks its file. It was copied after
+    the commit (``on_commit``): a failed copy left a row naming a missing PDF, and the next delivery of it, "already
+    stored", never copied it. The file is written whole under a name of its own, flushed to disk, then renamed.
+
+    A file already there under the same name (code and content) is kept if it holds that content: an import that
+    failed left it, or one running beside this one wrote it. Such files are never removed on a rollback, since a
+    concurrent import of the same document may have committed its row naming the same file."""
+    if destination.exists() and _sha256(destination) == digest:
+        return
     partial = destination.with_name(f".{destination.name}.{secrets.token_hex(4)}.part")
     try:
-        shutil.copyfile(source, partial)
+        with open(source, "rb") as read, open(partial, "wb") as written:
+            shutil.copyfileobj(read, written)
+            written.flush()
+            os.fsync(written.fileno())
         partial.replace(destination)
+        folder = os.open(destination.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(folder)  # the rename, too, is on disk before the row commits
+        finally:
+            os.close(folder)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as archived:
+        return hashlib.file_digest(archived, "sha256").hexdigest()
 
 
 def _document_file_problem(base: Path, name: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -236,11 +237,12 @@ def test_a_document_s_file_is_archived_with_its_row(tmp_path, archive):
 
 
 @pytest.mark.parametrize("failing_copy", [1, 2], ids=["the-first-copy", "the-second-copy"])
-def test_an_import_whose_document_copy_fails_leaves_neither_rows_nor_files(
+def test_an_import_whose_document_copy_fails_commits_nothing_and_leaves_no_part_of_a_file(
     tmp_path, archive, monkeypatch, failing_copy
 ):
-    """The second: the first document's file was archived already, and its row rolls back with the rest."""
-    copies, copy = [], shutil.copyfile  # the module's own: the patch below replaces it for every caller
+    """A copy that fails rolls the rows back, and leaves no part of a file. A whole copy made before it is left: named
+    by its code and content, it is reused when the document comes again (another import may have committed it)."""
+    copies, copy = [], shutil.copyfileobj  # the module's own: the patch below replaces it for every caller
 
     def copy_or_fail(source, destination):
         copies.append(source)
@@ -248,11 +250,46 @@ def test_an_import_whose_document_copy_fails_leaves_neither_rows_nor_files(
             raise OSError(28, "No space left on device")
         return copy(source, destination)
 
-    monkeypatch.setattr("importers.sources.permits.shutil.copyfile", copy_or_fail)
+    monkeypatch.setattr("importers.sources.permits.shutil.copyfileobj", copy_or_fail)
     with pytest.raises(OSError, match="No space left on device"):
         import_delivery("permits", _permits_with_documents(tmp_path / "permits", count=2))
+    left = sorted(path.name for path in archive.iterdir())
+    monkeypatch.undo()
+    again = import_delivery("permits", _permits_with_documents(tmp_path / "again", count=2))
 
     assert len(copies) == failing_copy
-    assert not BuildingFileDocument.objects.exists()
-    assert not BuildingPermit.objects.exists()
-    assert list(archive.iterdir()) == []  # neither a whole copy nor a part of one
+    assert len(left) == failing_copy - 1
+    assert not any(name.startswith(".") for name in left)
+    assert (again.counts["documents"]["added"], again.counts["documents"]["files"]) == (2, 2)
+    for document in BuildingFileDocument.objects.all():
+        assert hashlib.sha256((Path(settings.MEDIA_ROOT) / document.file.name).read_bytes()).hexdigest() == (
+            document.sha256
+        )
+
+
+def test_a_damaged_file_already_at_a_document_s_name_is_written_again(tmp_path, archive):
+    """The old copy wrote straight to the final name: a disk that filled up left part of a file there."""
+    delivery = _permits_with_documents(tmp_path / "permits")
+    digest = hashlib.sha256((delivery / "documents" / "DOC-1.pdf").read_bytes()).hexdigest()
+    archive.mkdir(parents=True)
+    (archive / f"DOC-1-{digest[:16]}.pdf").write_bytes(b"%PDF-1.4 pl")
+
+    import_delivery("permits", delivery)
+
+    assert (archive / f"DOC-1-{digest[:16]}.pdf").read_bytes() == b"%PDF-1.4 plan 1"
+
+
+@pytest.mark.parametrize("document_id", ["../../escaped", "a/b", "DOC 1", "doc-1"])
+def test_a_document_id_that_is_not_a_code_is_refused_before_any_file_is_written(tmp_path, archive, document_id):
+    """It names the archived file: "../../escaped" wrote outside the archive, "a/b" crashed the import."""
+    delivery = _permits_with_documents(tmp_path / "permits")
+    rows = (delivery / "documents.csv").read_text().replace("DOC-1,TESTAREA", f"{document_id},TESTAREA")
+    (delivery / "documents.csv").write_text(rows)
+
+    with pytest.raises(ImportRejected) as rejected:
+        import_delivery("permits", delivery, dry_run=True)
+
+    said = f"documents #1 {document_id}: document_id may hold only ASCII capitals, digits, '-' and '_'"
+    assert said in rejected.value.report.as_text()
+    assert not (tmp_path / "escaped-").exists()
+    assert not archive.exists() or list(archive.iterdir()) == []
