@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.gis.geos import Polygon
 
 from geoportal.errors import DomainError
+from importers.archived_files import written_whole
 from importers.base import DeliverySource, register
 from layers.models import AerialImage, ChangeKind
 from layers.services.changes import change_record
@@ -101,10 +102,15 @@ class ImagerySource(DeliverySource):
         for capture in self.captures:
             if not capture["new"]:
                 continue
-            # Named by content: an import never overwrites another capture's (or portal's) file.
+            # Named by content: an import never overwrites another capture's (or portal's) file. Written whole, then
+            # renamed into place: GDAL wrote it at its name, where a failed import left part of a COG (and the same
+            # GeoTIFF delivered under another name rewrote, in place, the file a stored capture serves).
             digest = _file_digest(capture["file"])
             stored_name = f"{IMAGERY_FOLDER}/{capture['date']}_{capture['file'].stem}_{digest[:16]}.cog.tif"
-            raster_copy(capture["file"], Path(settings.MEDIA_ROOT) / stored_name, driver="COG", **COG_OPTIONS)
+            written_whole(
+                Path(settings.MEDIA_ROOT) / stored_name,
+                lambda partial, file=capture["file"]: raster_copy(file, partial, driver="COG", **COG_OPTIONS),
+            )
             image = AerialImage.objects.create(
                 name=capture["row"]["name"],
                 capture_date=capture["date"],

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import secrets
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -13,6 +11,7 @@ from django.conf import settings
 from django.db import connection
 
 from geoportal.errors import InvalidInput
+from importers.archived_files import written_whole
 from importers.base import DeliverySource, register
 from importers.checks import Check, LayerSpec, Range, layer_validate, problem_rows, references_validate, shown_sql
 from importers.staging import stage_csv
@@ -237,27 +236,14 @@ class PermitsSource(DeliverySource):
 def _document_archived(source: Path, destination: Path, digest: str) -> None:
     """Archive a document's file before its row commits, so that no committed row lacks its file. It was copied after
     the commit (``on_commit``): a failed copy left a row naming a missing PDF, and the next delivery of it, "already
-    stored", never copied it. The file is written whole under a name of its own, flushed to disk, then renamed.
+    stored", never copied it.
 
     A file already there under the same name (code and content) is kept if it holds that content: an import that
     failed left it, or one running beside this one wrote it. Such files are never removed on a rollback, since a
     concurrent import of the same document may have committed its row naming the same file."""
     if destination.exists() and _sha256(destination) == digest:
         return
-    partial = destination.with_name(f".{destination.name}.{secrets.token_hex(4)}.part")
-    try:
-        with open(source, "rb") as read, open(partial, "wb") as written:
-            shutil.copyfileobj(read, written)
-            written.flush()
-            os.fsync(written.fileno())
-        partial.replace(destination)
-        folder = os.open(destination.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(folder)  # the rename, too, is on disk before the row commits
-        finally:
-            os.close(folder)
-    finally:
-        partial.unlink(missing_ok=True)
+    written_whole(destination, lambda partial: shutil.copyfile(source, partial))
 
 
 def _sha256(path: Path) -> str:

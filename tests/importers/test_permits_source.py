@@ -242,7 +242,7 @@ def test_an_import_whose_document_copy_fails_commits_nothing_and_leaves_no_part_
 ):
     """A copy that fails rolls the rows back, and leaves no part of a file. A whole copy made before it is left: named
     by its code and content, it is reused when the document comes again (another import may have committed it)."""
-    copies, copy = [], shutil.copyfileobj  # the module's own: the patch below replaces it for every caller
+    copies, copy = [], shutil.copyfile  # the module's own: the patch below replaces it for every caller
 
     def copy_or_fail(source, destination):
         copies.append(source)
@@ -250,7 +250,7 @@ def test_an_import_whose_document_copy_fails_commits_nothing_and_leaves_no_part_
             raise OSError(28, "No space left on device")
         return copy(source, destination)
 
-    monkeypatch.setattr("importers.sources.permits.shutil.copyfileobj", copy_or_fail)
+    monkeypatch.setattr("importers.sources.permits.shutil.copyfile", copy_or_fail)
     with pytest.raises(OSError, match="No space left on device"):
         import_delivery("permits", _permits_with_documents(tmp_path / "permits", count=2))
     left = sorted(path.name for path in archive.iterdir())

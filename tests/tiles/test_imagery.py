@@ -283,3 +283,23 @@ def test_an_imagery_tile_the_cache_refuses_is_still_served_and_the_failure_raise
     with pytest.raises(OSError, match="No space left on device"):
         response.finish()  # what the finisher logs, once the answer is out
     tile_cache.cache_clear()
+
+
+def test_a_cog_that_fails_half_written_leaves_nothing_at_its_name_and_nothing_stored(tmp_path, media_root, monkeypatch):
+    """GDAL wrote the COG at its content name: a failed import (a full disk) left part of one there, and the same
+    GeoTIFF delivered again under another name rewrote in place the file a stored capture serves."""
+    from rasterio.errors import RasterioIOError
+
+    def half_written(_source, destination, **_options):
+        Path(destination).write_bytes(b"II*\x00 part of a COG")
+        raise RasterioIOError("No space left on device")
+
+    monkeypatch.setattr("rasterio.shutil.copy", half_written)
+    with pytest.raises(RasterioIOError, match="No space left on device"):
+        _delivery_import(
+            tmp_path / "delivery",
+            [{"name": "Salmiya 2024", "date": NEWER, "pixels": {"left_rgb": GREEN, "right_rgb": YELLOW}}],
+        )
+
+    assert imagery_captures() == []
+    assert list((media_root / "imagery").iterdir()) == []  # neither the COG's name nor its part file
