@@ -58,6 +58,9 @@ def _ids_by_type(resource_ids: str, ns_aliases: dict[str, str], sent_as: str, *,
     feature, asked for once), each group written in its first spelling: for one query's identifiers spelled two
     ways, django-gisserver added a lookup per spelling to the same type, and found nothing. ``typed``: each
     identifier must name its type (beside TYPENAMES an identifier may be a bare id, kept as it is)."""
+    from .wfs import XML_NAMESPACE  # wfs.py imports this module
+
+    own_prefixes = {prefix for prefix, namespace in ns_aliases.items() if namespace == XML_NAMESPACE}
     by_type: dict[str | None, tuple[str, list[str]]] = {}  # key: (the first spelling, the identifiers)
     seen: set[str] = set()  # a set beside the lists: thousands of identifiers are not compared pair by pair
     for resource_id in resource_ids.split(","):
@@ -68,7 +71,7 @@ def _ids_by_type(resource_ids: str, ns_aliases: dict[str, str], sent_as: str, *,
                 " the features' gml:id, <type>.<id> (parcels.12).",
                 locator="resourceId",
             )
-        key = _type_key(type_name, ns_aliases) if type_name else None
+        key = _type_key(type_name, own_prefixes) if type_name else None
         spelling, ids = by_type.setdefault(key, (type_name, []))
         written = f"{spelling}.{feature}" if type_name else resource_id
         if written not in seen:
@@ -85,14 +88,12 @@ def _with_params(kvp: KVPRequest, params: dict[str, str]) -> KVPRequest:
     return read
 
 
-def _type_key(type_name: str, ns_aliases: dict[str, str]) -> str:
+def _type_key(type_name: str, own_prefixes: set[str]) -> str:
     """A feature type's name without a prefix that names the service's namespace (``app:``, or one the client
     declared in NAMESPACES); a name with another prefix as it is (django-gisserver resolves it, or says its namespace
     is not declared)."""
-    from .wfs import XML_NAMESPACE  # wfs.py imports this module
-
     prefix, _, local_name = type_name.rpartition(":")
-    return local_name if not prefix or ns_aliases.get(prefix) == XML_NAMESPACE else type_name
+    return local_name if not prefix or prefix in own_prefixes else type_name
 
 
 def _lists_per_type_check(params: dict[str, str], types: int, sent_as: str) -> None:
