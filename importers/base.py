@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -29,6 +30,8 @@ from .checks import LayerSpec, layer_repair
 from .report import ImportRejected, ImportReport
 from .staging import STAGING_SCHEMA, staging_drop
 from .staging_sweep import staging_claim, staging_sweep
+
+logger = logging.getLogger(__name__)
 
 SOURCES: dict[str, type[DeliverySource]] = {}
 
@@ -136,6 +139,10 @@ def import_delivery(
         report = rejected.report
     except DomainError as refused:  # unreadable: the report says why, like any other problem
         report.add_problems(source_name, [("(delivery)", refused.message)], 1)
+    except Exception as error:
+        if not report.applied:
+            raise
+        _failed_after_commit(report, error)
     if folder != path:
         _named_as_delivered(report, str(folder), path.name)
     if report.accepted:
@@ -143,6 +150,16 @@ def import_delivery(
     if not dry_run:
         delivery_quarantine(path, report)
     raise ImportRejected(report)
+
+
+def _failed_after_commit(report: ImportReport, error: Exception) -> None:
+    """Note a step that failed after the apply committed (ANALYZE, dropping the staging tables, removing the
+    unpacked copy): the delivery is applied, and a job that said it had failed would have it sent again."""
+    logger.error("%s: applied, then a step after the commit failed", Path(report.path).name, exc_info=error)
+    report.notes.append(
+        f"applied and committed; a step after the commit failed on an error of the server's ({type(error).__name__}),"
+        " which its log has. The data is as this report says."
+    )
 
 
 def _named_as_delivered(report: ImportReport, unpacked: str, delivered: str) -> None:
@@ -204,6 +221,7 @@ def _delivery_run(
             except (IntegrityError, DataError) as refused:  # a check validation missed: rolled back, reported
                 source.report.add_problems(source.name, [("(delivery)", _database_refusal(refused))], 1)
                 raise ImportRejected(source.report) from refused
+            source.report.applied = True
             if source.analyze_after:
                 with connection.cursor() as cursor:
                     cursor.execute(f"ANALYZE {', '.join(source.analyze_after)}")

@@ -33,6 +33,9 @@ class ImportReport:
     # A dry run's report reads like an applied one's (its counts are what the import would do): its first line says
     # that nothing was applied, wherever the report is read (the job's admin page and API, ``manage.py import``).
     dry_run: bool = False
+    # Whether the apply's transaction committed: what fails after it (ANALYZE, dropping the staging tables) cannot
+    # undo it, and must not be reported as if nothing had been applied (importers/base.py).
+    applied: bool = False
 
     def add_problems(self, layer: str, rows: list[tuple[str, str]], total: int) -> None:
         self.problems.extend(Problem(layer, feature, message) for feature, message in rows)

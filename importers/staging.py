@@ -31,7 +31,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 
 import psycopg2
 from django.conf import settings
@@ -73,6 +73,9 @@ ARABIC_TEXT = re.compile(
 )
 GEOJSON_CRS_MEMBER = re.compile(rb'"crs"\s*:\s*')
 GEOJSON_CRS_TYPES_READ = ("name",)  # what GDAL resolves without opening anything
+# What GDAL's PostgreSQL driver says when it cannot connect (a "PG:…" datasource it then fails to "create").
+OGR_PG_UNREACHABLE = ("PQconnectdb failed", "PostgreSQL driver failed to create PG:")
+OGR_PG_DATASOURCE = re.compile(r"PG:[^\n]*")
 
 
 class GdalReading(NamedTuple):
@@ -343,9 +346,22 @@ def stage_vector_layer(
     ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise InvalidInput(f"{path.name} layer '{layer}': GDAL could not read it: {result.stderr.strip()[:500]}")
+        staging_failed(path, layer, result.stderr)
     staging_analyze(table)
     return table
+
+
+class StagingDatabaseUnreachable(RuntimeError):
+    """ogr2ogr could not connect to the database: the server's failure, not the delivery's (not a DomainError, so a
+    job fails on it and the delivery is not rejected into quarantine)."""
+
+
+def staging_failed(path: Path, layer: str, stderr: str) -> NoReturn:
+    """Raise why ogr2ogr could not stage ``layer``: the delivery's problem, or the database's unreachability."""
+    if any(marker in stderr for marker in OGR_PG_UNREACHABLE):
+        raise StagingDatabaseUnreachable(f"ogr2ogr could not connect to the database: {stderr.strip()[:1000]}")
+    said = OGR_PG_DATASOURCE.sub("the staging database", stderr.strip())  # not the server's connection string
+    raise InvalidInput(f"{path.name} layer '{layer}': GDAL could not read it: {said[:500]}")
 
 
 def staging_analyze(table: str) -> None:

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from geoportal.front import front_command, front_config
 
-from . import paths, postgres, redis
+from . import paths
 from .account import as_service_account, root_folders_kept, run_folder_kept, service_account
 from .postgres import EmbeddedServiceError
-from .services import services_up
+from .services import services_down, services_up
 from .serving import AlreadyServing, serving_lock
 
 PYTHON = sys.executable
@@ -207,9 +207,7 @@ def command_test(pytest_arguments: list[str]) -> int:
 
 def command_down() -> int:
     os.close(serving_lock())  # not under a running portal: its database would go from under it
-    redis.redis_stop()
-    if postgres.cluster_running():
-        postgres.cluster_stop()
+    services_down()
     return 0
 
 

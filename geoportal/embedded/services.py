@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,10 +38,11 @@ class StartedServices:
 
 
 @contextmanager
-def _starting_alone() -> Iterator[None]:
-    """Hold var/services.lock while the services are made and started. Two starts at once on one var/ (a ./portal up
-    beside a ./portal test) both ran initdb, and the second failed on the first's files, or was refused its half-made
-    cluster ("holds files but no cluster"); the second now waits, then finds the services running."""
+def _services_alone() -> Iterator[None]:
+    """Hold var/services.lock while the services are made and started, or stopped. Two starts at once on one var/ (a
+    ./portal up beside a ./portal test) both ran initdb, and the second failed on the first's files, or was refused its
+    half-made cluster ("holds files but no cluster"); the second now waits, then finds the services running. A
+    ./portal down waits the same way for a start to finish, rather than stop a cluster half-way through its start."""
     paths.VAR_DIR.mkdir(parents=True, exist_ok=True)
     lock = paths.VAR_DIR / SERVICES_LOCK_NAME
     try:  # O_NONBLOCK: a FIFO put there by var/'s owner does not hold the open forever
@@ -49,7 +51,11 @@ def _starting_alone() -> Iterator[None]:
         message = f"{lock} could not be opened ({error.strerror}): remove it, and start again."
         raise EmbeddedServiceError(message) from None
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)  # released when closed, or when this process ends
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"Waiting for another start or stop of the services under {paths.VAR_DIR} …", file=sys.stderr)
+            fcntl.flock(descriptor, fcntl.LOCK_EX)  # released when closed, or when this process ends
         yield
     finally:
         os.close(descriptor)
@@ -58,8 +64,16 @@ def _starting_alone() -> Iterator[None]:
 def services_up() -> StartedServices:
     """Start PostGIS and Redis under var/ when DATABASE_URL / REDIS_URL are not set (as root: the service account's
     folders in var/ are handed to it before Redis starts as it, account.py); one start at a time on a var/."""
-    with _starting_alone():
+    with _services_alone():
         return _services_started()
+
+
+def services_down() -> None:
+    """Stop the embedded Redis and PostgreSQL, when no start or stop is under way on var/."""
+    with _services_alone():
+        redis.redis_stop()
+        if postgres.cluster_running():
+            postgres.cluster_stop()
 
 
 def _services_started() -> StartedServices:

@@ -13,12 +13,15 @@ autocommit mode commit on their own, so every write path that records change eve
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from django.contrib.gis.db.backends.postgis.base import DatabaseWrapper as PostGISDatabaseWrapper
 from django.db import DatabaseError
 
 from geoportal.errors import DomainError
+
+logger = logging.getLogger(__name__)
 
 BeforeCommitHook = Callable[["DatabaseWrapper"], Callable[[], None] | None]
 BEFORE_COMMIT: list[BeforeCommitHook] = []
@@ -53,8 +56,7 @@ class DatabaseWrapper(PostGISDatabaseWrapper):
                 if after is not None:
                     afterwards.append(after)
         except Exception as error:
-            for after in afterwards:
-                after()
+            _run_all(afterwards)
             self.connection.rollback()
             if isinstance(error, DomainError):
                 raise CommitRefused(error) from error
@@ -62,5 +64,14 @@ class DatabaseWrapper(PostGISDatabaseWrapper):
         try:
             return super()._commit()
         finally:
-            for after in afterwards:
-                after()
+            _run_all(afterwards)
+
+
+def _run_all(afterwards: list[Callable[[], None]]) -> None:
+    """Run each hook's afterwards, logging a failure: the commit (or its refusal) is what its caller must hear of,
+    and an exception here would tell the caller that a committed transaction had failed."""
+    for after in afterwards:
+        try:
+            after()
+        except Exception:
+            logger.exception("a step after a commit failed; the commit is not undone")

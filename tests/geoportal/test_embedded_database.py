@@ -3,12 +3,14 @@ account may be; a cluster made before, whose superuser the portal's role was, is
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pwd
 import shutil
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -175,6 +177,30 @@ def test_two_starts_at_once_on_a_new_var_folder_make_one_cluster_and_both_succee
 
     assert [code for code, _errors in outcomes] == [0, 0], outcomes
     assert (var_dir / "pgdata" / "PG_VERSION").is_file()
+
+
+def test_a_stop_waits_for_a_start_under_way_and_says_so(var_dir):
+    """``./portal down`` stopped the services whatever a start beside it was doing: half-way through initdb, or
+    between the cluster's start and its database's creation."""
+    environment = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    environment |= {"GEOPORTAL_VAR_DIR": str(var_dir), "GEOPORTAL_SERVICE_ACCOUNT": ""}
+    with open(var_dir / "services.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as a start under way holds it
+        down = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "geoportal.embedded", "down"],
+            cwd=settings.BASE_DIR,
+            env=environment,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        said = down.stderr.readline()
+        time.sleep(0.5)
+        waited = down.poll() is None
+    code = down.wait(timeout=60)
+
+    assert said.startswith(f"Waiting for another start or stop of the services under {var_dir}")
+    assert waited
+    assert code == 0, down.stderr.read()
 
 
 # What a cluster made before this change held: the portal's database and another (the test suite's), each with

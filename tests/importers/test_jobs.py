@@ -29,6 +29,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
 from geoportal.celery import app as celery_app
+from geoportal.errors import InvalidInput
+from importers.base import DeliverySource
 from importers.jobs import (
     crashed_message,
     delivery_name_sanitize,
@@ -40,6 +42,7 @@ from importers.jobs import (
 )
 from importers.models import DeliverySchedule, ImportJob
 from importers.pull_hosts import pull_host_allowed
+from importers.staging import StagingDatabaseUnreachable, staging_failed
 from importers.tasks import drop_folders_scan, job_run_task, schedules_pull
 from layers.models import Parcel
 from tests.importers.delivery_builders import geopackage_write, parcel_feature, survey_layers
@@ -252,6 +255,66 @@ def test_a_job_that_crashes_says_so_with_its_reference_and_keeps_the_error_s_tex
     assert "Traceback" not in document["log"]
     assert f"error: import job {body['id']} failed" in document["log"]
     assert any(canary in record.exc_text for record in caplog.records if record.exc_text)  # the server's log has it
+
+
+def test_a_step_failing_after_the_commit_leaves_the_job_accepted_saying_so(
+    client, uploader, tmp_path, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    """What fails after the apply's commit (here dropping the staging tables) cannot undo it. The job said it had
+    failed and "applied nothing", so its department would send the delivery again."""
+    dropped = DeliverySource.cleanup
+
+    def cleanup_then_fail(source):
+        dropped(source)
+        if source.report.applied:
+            raise psycopg2.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(DeliverySource, "cleanup", cleanup_then_fail)
+    client.force_login(uploader)
+    with caplog.at_level(logging.ERROR, logger="importers"), django_capture_on_commit_callbacks(execute=True):
+        body = _upload(client, _survey_zip(tmp_path)).json()
+    job = client.get(f"{API}{body['id']}").json()
+
+    assert job["status"] == "accepted"
+    assert job["counts"]["parcels"]["added"] == 2
+    assert "applied and committed; a step after the commit failed" in job["report"]
+    assert "(OperationalError)" in job["report"]
+    assert sorted(Parcel.objects.values_list("number", flat=True)) == ["1", "2"]
+    assert "Traceback" not in job["log"]
+    assert any("server closed the connection" in (record.exc_text or "") for record in caplog.records)
+
+
+def test_a_database_that_ogr2ogr_cannot_reach_fails_the_job_and_does_not_reject_the_delivery(
+    client, uploader, tmp_path, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """ogr2ogr's failure to connect was reported as the delivery's ("GDAL could not read it"), with the server's
+    socket and connection string, and the delivery was kept in quarantine as rejected."""
+    unreachable = f"PG:dbname='geoportal' host='{tmp_path / 'no-server'}' user='geoportal'"
+    monkeypatch.setattr("importers.staging.ogr_pg_connection", lambda: unreachable)
+    client.force_login(uploader)
+    with django_capture_on_commit_callbacks(execute=True):
+        body = _upload(client, _survey_zip(tmp_path)).json()
+    job = client.get(f"{API}{body['id']}").json()
+
+    assert job["status"] == "failed"
+    assert job["report"] == crashed_message(StagingDatabaseUnreachable(), body["id"])
+    assert "no-server" not in job["report"] + job["log"]
+    assert not Path(settings.IMPORT_QUARANTINE_DIR).exists() or not any(Path(settings.IMPORT_QUARANTINE_DIR).iterdir())
+    assert not Parcel.objects.exists()
+
+
+def test_gdal_s_refusal_of_a_delivery_does_not_quote_the_server_s_connection_string():
+    # ogr2ogr names its output datasource in some of its messages (e.g. "Unable to open existing output datasource").
+    said = (
+        "ERROR 1: COPY statement failed.\nERROR 1: Unable to write feature 3 from layer parcels.\n"
+        "FAILURE:\nUnable to open existing output datasource `PG:dbname='geoportal' host='/srv/pg' user='geoportal'"
+    )
+    with pytest.raises(InvalidInput) as refused:
+        staging_failed(Path("survey.gpkg"), "parcels", said)
+
+    assert refused.value.message.startswith("survey.gpkg layer 'parcels': GDAL could not read it: ERROR 1: COPY")
+    assert "the staging database" in refused.value.message
+    assert "/srv/pg" not in refused.value.message
 
 
 @pytest.mark.parametrize(
