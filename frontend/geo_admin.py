@@ -30,7 +30,8 @@ UNCHANGED_TOLERANCE_M = 0.01
 # search nor filter by them: a list's count answers for a value as well as the value itself would.
 RESTRICTED_NAMES: dict[str, frozenset[str]] = {
     "layers.view_owner_data": frozenset({"owners", "applicant_ref"}),  # an applicant is a person
-    "layers.view_document_contents": frozenset({"file"}),
+    # a document's checksum is of its contents too: it could confirm a guess of a templated form's
+    "layers.view_document_contents": frozenset({"file", "sha256"}),
 }
 
 

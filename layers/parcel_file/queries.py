@@ -176,6 +176,12 @@ FILE_QUERIES: tuple[FileQuery, ...] = (
         FROM layers_buildingfiledocument d LEFT JOIN layers_buildingpermit bp ON bp.id = d.permit_id
         WHERE d.parcel_id = %(id)s ORDER BY d.document_date DESC, d.code
         """,
+        scope=FileScope.DOCUMENT_CONTENTS,  # the checksum is of the contents
+        public_sql="""
+        SELECT d.code, d.doc_type, d.title, d.pages, d.document_date, bp.number AS permit_number
+        FROM layers_buildingfiledocument d LEFT JOIN layers_buildingpermit bp ON bp.id = d.permit_id
+        WHERE d.parcel_id = %(id)s ORDER BY d.document_date DESC, d.code
+        """,
     ),
     FileQuery(
         "owners",

@@ -210,7 +210,7 @@ def _admin_paths(scene) -> list[str]:
         f"/admin/layers/buildingpermit/{pk}/change/" for pk in BuildingPermit.objects.values_list("pk", flat=True)
     ]
     owner = ParcelOwner.objects.get().pk
-    document = BuildingFileDocument.objects.get().pk
+    document, digest = BuildingFileDocument.objects.values_list("pk", "sha256").get()
     return [
         *permits,
         f"/admin/layers/buildingfiledocument/{document}/change/",
@@ -224,6 +224,7 @@ def _admin_paths(scene) -> list[str]:
         "/admin/layers/parcel/?permits__applicant_ref=APP-CANARY-5d2b",
         "/admin/layers/parcel/?documents__file__contains=DOC",
         "/admin/layers/buildingfiledocument/?file__contains=DOC",
+        f"/admin/layers/buildingfiledocument/?sha256={digest}",  # a checksum confirms a guess of the contents
     ]
 
 
@@ -264,6 +265,13 @@ def test_staff_without_the_owner_grant_see_no_applicant_and_cannot_filter_by_own
     assert b"BP-2021-000001" not in answers["/admin/layers/buildingpermit/?q=APP-CANARY-5d2b"].content
     document_page = next(answer for path, answer in answers.items() if "buildingfiledocument/" in path)
     assert b'name="file"' not in document_page.content and b"DOC-SAL-1.pdf" not in document_page.content  # noqa: PT018
+    assert _document_digest() not in document_page.content
+
+
+def _document_digest() -> bytes:
+    from layers.models import BuildingFileDocument
+
+    return BuildingFileDocument.objects.get().sha256.encode()
 
 
 def test_control_staff_with_the_grants_find_the_canaries_in_the_admin(scene):
@@ -279,6 +287,7 @@ def test_control_staff_with_the_grants_find_the_canaries_in_the_admin(scene):
     assert all(CANARY_APPLICANT.encode() in answer.content for answer in permit_pages)
     document_page = next(answer for path, answer in answers.items() if "buildingfiledocument/" in path)
     assert b"DOC-SAL-1.pdf" in document_page.content
+    assert _document_digest() in document_page.content
 
 
 def test_no_browser_or_proxy_keeps_a_signed_in_file_or_a_document(scene):
