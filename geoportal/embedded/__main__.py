@@ -214,6 +214,8 @@ def command_down() -> int:
 def main(argv: list[str]) -> int:
     command, *rest = argv or ["help"]
     try:
+        if command in ("run", "test", "up"):
+            service_account()  # one whose group is not its own is refused before anything is made
         if command in ("run", "test", "up", "down"):
             root_folders_kept()  # before anything is made or opened in them
             run_folder_kept()

@@ -17,6 +17,7 @@ own subprocesses, which read files the tests make in root's private temporary fo
 from __future__ import annotations
 
 import contextlib
+import grp
 import os
 import pwd
 import secrets
@@ -41,12 +42,33 @@ def service_account() -> pwd.struct_passwd | None:
     if os.geteuid() != 0 or not SERVICE_ACCOUNT:
         return None
     try:
-        return pwd.getpwnam(SERVICE_ACCOUNT)
+        account = pwd.getpwnam(SERVICE_ACCOUNT)
     except KeyError:
         raise EmbeddedServiceError(
             f"The '{SERVICE_ACCOUNT}' account does not exist: run ops/bootstrap.sh as root (it makes it), or set"
             " GEOPORTAL_SERVICE_ACCOUNT to an account the portal may run as."
         ) from None
+    _group_its_own(account)
+    return account
+
+
+def _group_its_own(account: pwd.struct_passwd) -> None:
+    """Refuse an account whose group is not its alone: the embedded cluster's socket folder is opened to that group,
+    and the portal's role is trusted on the socket, so whoever is in it could connect as the portal (a
+    GEOPORTAL_SERVICE_ACCOUNT in ``users``, or in root's group)."""
+    group = grp.getgrgid(account.pw_gid)
+    others = {member for member in group.gr_mem if member != account.pw_name}
+    others |= {
+        other.pw_name for other in pwd.getpwall() if other.pw_gid == account.pw_gid and other.pw_uid != account.pw_uid
+    }
+    if account.pw_gid == 0 or others:
+        shared = ", ".join(sorted(others)) or "root"
+        raise EmbeddedServiceError(
+            f"The '{account.pw_name}' account's group '{group.gr_name}' is not its own (also {shared}'s): the embedded"
+            " database's socket is opened to that group, whose members could connect as the portal. Give the account"
+            " a group of its own (useradd --user-group, as ops/bootstrap.sh does), or name another account in"
+            " GEOPORTAL_SERVICE_ACCOUNT."
+        )
 
 
 def _groups(account: pwd.struct_passwd) -> list[int]:

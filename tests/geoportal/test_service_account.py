@@ -368,3 +368,21 @@ def test_a_run_started_by_root_serves_with_its_servers_as_the_account_or_as_root
         ("granian", runs_as), ("celery", runs_as), ("nginx: master", 0), ("nginx: worker", runs_as),
     }, servers  # fmt: skip
     assert web_socket == (account_name or "root")
+
+
+@pytest.mark.parametrize("account_name", ["nobody", "root"])  # nogroup is _apt's and sync's too; root's group, root's
+def test_an_account_whose_group_is_not_its_own_is_refused_before_anything_is_made(var_dir, account_name):
+    """The socket's folder is opened to the account's group, and the portal's role is trusted on the socket: whoever is
+    in that group could connect as the portal."""
+    environment = _environment(var_dir, GEOPORTAL_SERVICE_ACCOUNT=account_name)
+
+    refused = subprocess.run(
+        [sys.executable, "-m", "geoportal.embedded", "up"], cwd=settings.BASE_DIR,
+        env={key: value for key, value in environment.items() if key not in ("DATABASE_URL", "REDIS_URL")},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(f"The '{account_name}' account's group '")
+    assert "is not its own" in refused.stderr
+    assert list(var_dir.iterdir()) == []
