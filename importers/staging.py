@@ -360,7 +360,9 @@ def staging_failed(path: Path, layer: str, stderr: str) -> NoReturn:
     """Raise why ogr2ogr could not stage ``layer``: the delivery's problem, or the database's unreachability."""
     if any(marker in stderr for marker in OGR_PG_UNREACHABLE):
         raise StagingDatabaseUnreachable(f"ogr2ogr could not connect to the database: {stderr.strip()[:1000]}")
-    said = OGR_PG_DATASOURCE.sub("the staging database", stderr.strip())  # not the server's connection string
+    # Neither the server's connection string nor where it keeps the file (named before the message is cut, which
+    # could leave part of a path that importers/base.py's _named_as_delivered would no longer recognise).
+    said = OGR_PG_DATASOURCE.sub("the staging database", stderr.strip()).replace(str(path), path.name)
     raise InvalidInput(f"{path.name} layer '{layer}': GDAL could not read it: {said[:500]}")
 
 

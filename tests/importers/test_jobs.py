@@ -303,18 +303,23 @@ def test_a_database_that_ogr2ogr_cannot_reach_fails_the_job_and_does_not_reject_
     assert not Parcel.objects.exists()
 
 
-def test_gdal_s_refusal_of_a_delivery_does_not_quote_the_server_s_connection_string():
+def test_gdal_s_refusal_of_a_delivery_quotes_neither_the_connection_string_nor_the_server_s_paths():
     # ogr2ogr names its output datasource in some of its messages (e.g. "Unable to open existing output datasource").
     said = (
         "ERROR 1: COPY statement failed.\nERROR 1: Unable to write feature 3 from layer parcels.\n"
         "FAILURE:\nUnable to open existing output datasource `PG:dbname='geoportal' host='/srv/pg' user='geoportal'"
     )
+    unpacked = Path("/tmp/delivery-k2x9/survey-2024-01") / "survey.gpkg"  # noqa: S108 - where a zip is unpacked
     with pytest.raises(InvalidInput) as refused:
-        staging_failed(Path("survey.gpkg"), "parcels", said)
+        staging_failed(unpacked, "parcels", said)
+    with pytest.raises(InvalidInput) as refused_long:
+        staging_failed(unpacked, "parcels", f"ERROR 1: {'x' * 470} in {unpacked}")
 
     assert refused.value.message.startswith("survey.gpkg layer 'parcels': GDAL could not read it: ERROR 1: COPY")
     assert "the staging database" in refused.value.message
     assert "/srv/pg" not in refused.value.message
+    assert "/tmp" not in refused_long.value.message  # noqa: S108 - cut after the file is named, not half-way through its path
+    assert refused_long.value.message.endswith(" in survey.gpkg")
 
 
 @pytest.mark.parametrize(
