@@ -144,7 +144,7 @@ def import_delivery(
             raise
         _failed_after_commit(report, error)
     if folder != path:
-        _named_as_delivered(report, str(folder), path.name)
+        _named_as_delivered(report, folder, path.name)
     if report.accepted:
         return report
     if not dry_run:
@@ -162,13 +162,14 @@ def _failed_after_commit(report: ImportReport, error: Exception) -> None:
     )
 
 
-def _named_as_delivered(report: ImportReport, unpacked: str, delivered: str) -> None:
+def _named_as_delivered(report: ImportReport, unpacked: Path, delivered: str) -> None:
     """Write each file the report names by its path in the temporary unpacking (GDAL's, rasterio's and the system's
     messages do) as it is in the delivery (survey.zip/survey.gpkg): what its sender knows, not where the server
-    unpacks."""
-    for problem in report.problems:
-        problem.message = problem.message.replace(unpacked, delivered)
-    report.notes = [note.replace(unpacked, delivered) for note in report.notes]
+    unpacks. Under a TMPDIR that is a link, a path resolved on the way (a document's) names the link's target."""
+    for folder in dict.fromkeys((str(unpacked), str(unpacked.resolve()))):
+        for problem in report.problems:
+            problem.message = problem.message.replace(folder, delivered)
+        report.notes = [note.replace(folder, delivered) for note in report.notes]
 
 
 @contextmanager

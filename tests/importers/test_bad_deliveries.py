@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -420,11 +421,16 @@ def test_an_accepted_delivery_and_a_refused_dry_run_leave_nothing_in_quarantine(
     ],
     ids=["corrupt-geotiff", "no-catalogue"],
 )  # fmt: skip
+@pytest.mark.parametrize("linked", [False, True], ids=["tmp", "tmp-a-link"])
 def test_a_zipped_imagery_delivery_s_problems_name_its_files_inside_it_not_the_server_s_unpacking(
-    tmp_path, entries, said
+    tmp_path, entries, said, linked, monkeypatch
 ):
     """rasterio's and the system's messages named the file by its path in the temporary unpacking (/tmp/delivery-…),
-    which the departments' tools read in the job's report."""
+    which the departments' tools read in the job's report; under a temporary folder that is a link, by its target."""
+    if linked:
+        (tmp_path / "scratch").mkdir()
+        (tmp_path / "tmp-link").symlink_to(tmp_path / "scratch")
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp-link"))
     delivery = tmp_path / "ortho-2024.zip"
     with zipfile.ZipFile(delivery, "w") as zipped:
         for name, content in entries.items():
