@@ -27,6 +27,7 @@ from .models import (
     Street,
     ZoningZone,
 )
+from .prominence import LANDMARK_PROMINENCE, STREET_PROMINENCE
 from .search_references import AREAS_CONSIDERED, areas_named, key_parse, reference_parse, references_found
 
 
@@ -228,6 +229,12 @@ def _names_found(*, query: str, limit: int, layers: list[str] | None = None) -> 
                  (names.ar LIKE pattern.text || '%%' OR names.en LIKE pattern.text || '%%') DESC,
                  e.search_text LIKE '%% ' || pattern.text || '%%' DESC,
                  array_position(ARRAY['governorates', 'areas', 'streets', 'landmarks'], e.layer::text),
+                 -- then the shorter name, in words (the query's are in each): "مجمع السالمية التجاري" (Salmiya Mall)
+                 -- before "سوق السالمية - قطعة 7", which letters alone found more like "سالمية"
+                 least(nullif(regexp_count(names.ar, '[^\\s,/()-]+'), 0),
+                       nullif(regexp_count(names.en, '[^\\s,/()-]+'), 0)),
+                 -- then the more prominent kind: a mall before a market, a motorway before a local street
+                 array_position(%(prominence)s::text[], e.detail) NULLS LAST,
                  greatest(similarity(q.text, names.ar), similarity(q.text, names.en)) DESC,
                  word_similarity(q.text, e.search_text) DESC, e.name_en, e.key
         LIMIT %(limit)s
@@ -240,7 +247,16 @@ def _names_found(*, query: str, limit: int, layers: list[str] | None = None) -> 
         )
         if cursor.fetchone()[0]:
             raise InvalidInput("q: no letter or digit in it.", field="q")
-        cursor.execute(sql, {"query": query, "limit": limit, "layers": layers, "street_kinds": STREET_KIND_WORDS})
+        cursor.execute(
+            sql,
+            {
+                "query": query,
+                "limit": limit,
+                "layers": layers,
+                "street_kinds": STREET_KIND_WORDS,
+                "prominence": [*STREET_PROMINENCE, *LANDMARK_PROMINENCE],
+            },
+        )
         rows = cursor.fetchall()
     columns = ("layer", "key", "name_ar", "name_en", "detail", "lon", "lat")
     results = [dict(zip(columns, row, strict=True)) for row in rows]

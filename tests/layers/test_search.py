@@ -13,7 +13,8 @@ from importers import sources  # noqa: F401
 from importers.base import import_delivery
 from importers.report import ImportRejected
 from importers.sources.survey import OWNER_COLUMNS
-from layers.models import Landmark, SearchEntry, Street
+from layers.models import Landmark, LandmarkCategory, SearchEntry, Street, StreetClass
+from layers.prominence import LANDMARK_PROMINENCE, STREET_PROMINENCE
 from layers.services.features import layer_feature_delete, layer_feature_save, street_retire
 from layers.services.parcels import parcel_create, parcel_retire
 from layers.services.search import search_index_refresh
@@ -482,3 +483,31 @@ def test_a_street_s_or_landmark_s_key_is_found_by_its_own_words_not_for_holding_
     assert _search(client, "lm-00360")[0] == ("landmarks", "LM-00360")
     assert _search(client, "00360")[0] == ("landmarks", "LM-00360")
     assert ("streets", "ST-36-1") in _search(client, "36")  # a number in a name is found as before
+
+
+def test_prominence_names_every_street_class_and_landmark_category_once():
+    assert STREET_PROMINENCE == tuple(StreetClass.values)
+    assert sorted(LANDMARK_PROMINENCE) == sorted(LandmarkCategory.values)
+
+
+def test_of_names_found_alike_the_shorter_then_the_more_prominent_kind_comes_first(client):
+    """Found alike, the name most like the query came first, by its letters: "سالمية" listed a market's stalls of each
+    block ("سوق السالمية - قطعة 7", whose short words are more like it) before the mall of the same area."""
+    block, _parcels, _street, _landmark = scene_build()
+    search_index_refresh(layer="areas", keys=[block.area.code])
+    places = [
+        ("LM-STALL-7", "سوق السالمية - قطعة 7", "Salmiya Souq, Block 7", "market"),
+        ("LM-SOUQ", "سوق السالمية", "Salmiya Souq", "market"),
+        ("LM-MALL", "مجمع السالمية التجاري", "Salmiya Mall", "mall"),
+        ("LM-STALL-1", "سوق السالمية - قطعة 1", "Salmiya Souq, Block 1", "market"),
+    ]
+    for number, (code, name_ar, name_en, category) in enumerate(places, start=1):
+        layer_feature_save(feature=Landmark(
+            code=code, name_en=name_en, name_ar=name_ar, category=category, area=block.area,
+            geom=Point(SALMIYA_X + 10 * number, SALMIYA_Y, srid=31901),
+        ))  # fmt: skip
+
+    expected = [("areas", block.area.code), ("landmarks", "LM-MALL"), ("landmarks", "LM-SOUQ")]
+    assert _search(client, "سالمية")[:3] == expected
+    assert _search(client, "Salmiya")[:3] == expected
+    assert set(_search(client, "سالمية")[3:5]) == {("landmarks", "LM-STALL-1"), ("landmarks", "LM-STALL-7")}

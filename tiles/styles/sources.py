@@ -9,6 +9,8 @@ so the major name wins where names collide, and the same data always gives the s
 
 from __future__ import annotations
 
+from layers.prominence import LANDMARK_PROMINENCE, STREET_PROMINENCE, sql_array
+
 from .scales import PIXEL_M, largest_scale_denominator
 
 # Web Mercator metres per pixel of a label's size, across and down. A tile's pixel at the map's scale (Mapnik's
@@ -157,21 +159,18 @@ SOURCES: dict[str, str] = {
     ),
     # Minor streets first, so that major ones cover them where they cross.
     "streets": (
-        "SELECT street_class, geom_3857 FROM layers_street WHERE retired_on IS NULL AND geom_3857 && !bbox! "
-        "ORDER BY array_position(ARRAY['local', 'collector', 'arterial', 'ring_road', 'motorway'], "
-        "street_class::text) NULLS FIRST, code"
+        "SELECT street_class, geom_3857 FROM layers_street WHERE retired_on IS NULL AND geom_3857 && !bbox! "  # noqa: S608 - our constants
+        f"ORDER BY array_position({sql_array(STREET_PROMINENCE[::-1])}, street_class::text) NULLS FIRST, code"
     ),
     # Major streets first, so that their names win where names collide.
     "street_labels": (
-        "SELECT street_class, name_en, name_ar, geom_3857 FROM layers_street "
+        "SELECT street_class, name_en, name_ar, geom_3857 FROM layers_street "  # noqa: S608 - our constants
         "WHERE retired_on IS NULL AND (name_en <> '' OR name_ar <> '') AND geom_3857 && !bbox! "
-        "ORDER BY array_position(ARRAY['motorway', 'ring_road', 'arterial', 'collector', 'local'], "
-        "street_class::text) NULLS LAST, code"
+        f"ORDER BY array_position({sql_array(STREET_PROMINENCE)}, street_class::text) NULLS LAST, code"
     ),
     "landmarks": (
-        "SELECT category, name_en, name_ar, geom_3857 FROM layers_landmark "
+        "SELECT category, name_en, name_ar, geom_3857 FROM layers_landmark "  # noqa: S608 - our constants
         "WHERE retired_on IS NULL AND geom_3857 && !bbox! "
-        "ORDER BY array_position(ARRAY['tourist_site', 'mall', 'hospital', 'museum', 'government_office', "
-        "'hotel', 'park', 'school', 'mosque', 'market'], category::text) NULLS LAST, code"
+        f"ORDER BY array_position({sql_array(LANDMARK_PROMINENCE)}, category::text) NULLS LAST, code"
     ),
 }
