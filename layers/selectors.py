@@ -162,6 +162,25 @@ def search_entries(*, query: str, limit: int = 10) -> list[dict]:
     return (references_found(query=query, area_codes=area_codes, limit=limit) + results)[:limit]
 
 
+# The query as the index folds it, its words less the article people write or leave out ("Al Jahra" is Jahra, and
+# "الشرق" is شرق: a word of the entry may then start with the word or with ال and the word), and its core: what a
+# name found by likeness alone must be like, the words that are no street's kind, if any. Constants of the search
+# query below: with them the planner reaches the candidates through the trigram index, not by reading every entry.
+SEARCH_TERMS = """
+    WITH q AS (SELECT geoportal_search_normalize(%(query)s) AS text)
+    SELECT trim(q.text) = '', set_config('pg_trgm.word_similarity_threshold', %(similarity)s, true), q.text,
+           array_agg(regexp_replace(word, '^ال(?=..)', '')) FILTER (WHERE word IS NOT NULL),
+           coalesce(nullif(array_to_string(array_agg(word) FILTER (WHERE word <> ALL(%(street_kinds)s)), ' '), ''),
+                    q.text)
+    FROM q LEFT JOIN LATERAL regexp_split_to_table(trim(q.text), '[\\s/-]+') AS word ON word NOT IN ('al', 'el')
+    GROUP BY q.text
+"""
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _names_found(*, query: str, limit: int, layers: list[str] | None = None) -> list[dict]:
     """Find governorates, areas, streets and landmarks by name, in Arabic or English (layers/models/search.py).
 
@@ -179,18 +198,9 @@ def _names_found(*, query: str, limit: int, layers: list[str] | None = None) -> 
     A query with nothing left once normalized (only diacritics, say) is refused.
     """
     sql = """
-        WITH q AS (SELECT geoportal_search_normalize(%(query)s) AS text),
-             pattern AS (SELECT replace(replace(replace(text, '\\', '\\\\'), '%%', '\\%%'), '_', '\\_') AS text FROM q),
-             -- the query's words, less the article people write or leave out: "Al Jahra" is Jahra, and "الشرق"
-             -- is شرق (a word of the entry may then start with the word or with ال and the word)
-             words AS (SELECT array_agg(regexp_replace(word, '^ال(?=..)', '')) AS list,
-                              -- what a name found by likeness alone must be like: the words that are no street's
-                              -- kind, if any
-                              coalesce(nullif(array_to_string(
-                                           array_agg(word) FILTER (WHERE word <> ALL(%(street_kinds)s)), ' '), ''),
-                                       (SELECT text FROM q)) AS core
-                       FROM q, regexp_split_to_table(trim(q.text), '[\\s/-]+') AS word
-                       WHERE word NOT IN ('al', 'el'))
+        WITH q AS (SELECT %(text)s::text AS text),
+             pattern AS (SELECT %(pattern)s::text AS text),
+             words AS (SELECT %(words)s::text[] AS list, %(core)s::text AS core)
         SELECT e.layer, e.key, e.name_ar, e.name_en, e.detail,
                ST_X(ST_Transform(e.point, 4326)), ST_Y(ST_Transform(e.point, 4326))
         FROM layers_searchentry e CROSS JOIN q CROSS JOIN pattern CROSS JOIN words
@@ -204,7 +214,10 @@ def _names_found(*, query: str, limit: int, layers: list[str] | None = None) -> 
                                                WHERE strpos(spaced.text, ' ' || word) = 0
                                                  AND strpos(spaced.text, ' ال' || word) = 0) AS every_word
                             OFFSET 0) names  -- once a row
-        WHERE (e.search_text LIKE '%%' || pattern.text || '%%' OR names.every_word
+        WHERE (e.search_text LIKE %(candidates)s OR (%(core)s ~ '[^0-9 ]' AND %(core)s <%% e.search_text))
+          -- (through the trigram index: the entries holding the query's longest word, or like its core, hold every
+          -- entry the conditions below keep, each of which holds every word of the query or is like its core)
+          AND (e.search_text LIKE '%%' || pattern.text || '%%' OR names.every_word
                -- likeness is for letters (a typo, another spelling), not numbers: 360 is not 36
                OR (words.core ~ '[^0-9 ]' AND words.core <%% e.search_text))
           -- a street's or landmark's key (LM-00360) is an internal code, found by its own words ("00360"), not
@@ -240,17 +253,20 @@ def _names_found(*, query: str, limit: int, layers: list[str] | None = None) -> 
         LIMIT %(limit)s
     """
     with transaction.atomic(), connection.cursor() as cursor:  # the threshold is this transaction's (<%)
-        cursor.execute(
-            "SELECT trim(geoportal_search_normalize(%s)) = '',"
-            " set_config('pg_trgm.word_similarity_threshold', %s, true)",
-            [query, str(SEARCH_SIMILARITY)],
-        )
-        if cursor.fetchone()[0]:
+        terms = {"query": query, "street_kinds": STREET_KIND_WORDS, "similarity": str(SEARCH_SIMILARITY)}
+        cursor.execute(SEARCH_TERMS, terms)
+        empty, _threshold, text, words, core = cursor.fetchone()
+        if empty:
             raise InvalidInput("q: no letter or digit in it.", field="q")
+        longest = max(words or [text], key=len)
         cursor.execute(
             sql,
             {
-                "query": query,
+                "text": text,
+                "pattern": _like_escaped(text),
+                "words": words,
+                "core": core,
+                "candidates": f"%{_like_escaped(longest)}%",
                 "limit": limit,
                 "layers": layers,
                 "street_kinds": STREET_KIND_WORDS,
