@@ -298,6 +298,16 @@ class MunicipalWFSView(WFSView):
     def http_method_not_allowed(self, request, *args, **kwargs):
         raise MethodNotAllowed(request.method or "", tuple(self._allowed_methods()))  # JSON, not Django's empty 405
 
+    def set_version(self, service: str, version: str | None):
+        """A GetCapabilities asking for a version not served (VERSION=1.0.0, OWSLib's default; 1.1.0) gets the one
+        served, as WFS 1.x's version negotiation has it (a request below every version served gets the lowest), so that
+        the client learns which; it was refused. Any other operation in another version is still refused."""
+        kvp = getattr(self, "kvp", None) if self.request.method == "GET" else None
+        asking = kvp.get_str("request", default="") if kvp is not None else ""
+        if version not in self.accept_versions and (asking or "").lower() == "getcapabilities":
+            version = None
+        super().set_version(service, version)
+
     def get(self, request, *args, **kwargs):
         for name, value in request.GET.items():
             if name.upper() == "FILTER":

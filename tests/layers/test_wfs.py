@@ -1101,3 +1101,20 @@ def test_a_layer_s_box_is_kept_between_capabilities_until_the_layer_changes(clie
     assert again == first
     assert grown_reads == 1  # the parcels only
     assert grown[2] > first[2] + 0.015  # 2 km further east
+
+
+@pytest.mark.parametrize("version", ["1.0.0", "1.1.0", "3.0.0"])
+def test_capabilities_asked_in_a_version_not_served_are_answered_in_the_one_served(client, municipality, version):
+    """WFS 1.x's version negotiation: OWSLib asks VERSION=1.0.0 by default, and was refused (InvalidParameterValue)."""
+    response = client.get("/wfs", {"SERVICE": "WFS", "REQUEST": "GetCapabilities", "VERSION": version})
+
+    assert response.status_code == 200
+    assert ET.fromstring(response.content).get("version") == "2.0.0"  # noqa: S314 - our own server's answer
+
+
+def test_another_operation_in_a_version_not_served_is_still_refused(client):
+    status, body = _get(client, REQUEST="GetFeature", TYPENAMES="parcels", VERSION="1.1.0")
+
+    assert status == 400
+    assert b"InvalidParameterValue" in body
+    assert b"does not support WFS version 1.1.0" in body
