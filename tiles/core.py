@@ -69,15 +69,15 @@ class TileResponse:
             raise failure
 
 
-def _etag(tile: CachedTile) -> str:
-    """The tile's ETag: of its content, as the front server writes it for the tile's published file (nginx's
+def tile_etag(body: bytes) -> str:
+    """A tile's ETag: of its content, as the front server writes it for the tile's published file (nginx's
     "<modification time>-<size>" in hex; a published file's time is taken from its content, ``validator_time``).
     A browser that got a tile from the portal at its first view then revalidates it with the front server (304)."""
-    return f'"{validator_time(tile.body):x}-{len(tile.body):x}"'
+    return f'"{validator_time(body):x}-{len(body):x}"'
 
 
 def _respond(tile: CachedTile, fmt: str, if_none_match: str | None) -> TileResponse:
-    etag = _etag(tile)
+    etag = tile_etag(tile.body)
     headers = {
         "ETag": etag,
         "Cache-Control": "public, no-cache",
@@ -244,7 +244,7 @@ def imagery_tile_get(
     if_none_match: str | None = None,
 ) -> TileResponse:
     """Return an aerial imagery tile of the newest capture, or of the capture of ``capture_date``."""
-    from .imagery import IMAGERY_FORMATS, IMAGERY_MAX_ZOOM, IMAGERY_MIN_ZOOM, imagery_tile
+    from .imagery import IMAGERY_FORMATS, IMAGERY_MAX_ZOOM, IMAGERY_MIN_ZOOM, imagery_blank, imagery_tile
 
     if fmt not in IMAGERY_FORMATS:
         raise NotFound(f"imagery has no .{fmt} tiles; formats: {', '.join(IMAGERY_FORMATS)}.", field="format")
@@ -263,6 +263,8 @@ def imagery_tile_get(
             body = imagery_tile(z=z, x=x, y=y, fmt=fmt, capture_date=date, scale=scale)
         tile = CachedTile(body=body or b"", mark=mark)
         store_failed = _store_now([(key, tile)])
+    if not tile.body:  # no capture there: cached empty, answered blank
+        tile = CachedTile(body=imagery_blank(fmt, scale), mark=tile.mark)
     response = _respond(tile, fmt, if_none_match)
     if store_failed is not None:
         response.afterwards.append(store_failed)

@@ -102,6 +102,17 @@ def imagery_tile(
     return _render(pixels, covered, fmt=fmt)
 
 
+@functools.cache
+def imagery_blank(fmt: str, scale: int = 1) -> bytes:
+    """A tile that no capture covers: transparent (PNG, WebP), or the light grey that a JPEG shows where captures leave
+    off. An image, as every other raster layer answers where it has nothing: WMTS has no empty answer to a GetTile
+    within its limits, and GDAL's WMTS cache read a 204 as a tile it could not open."""
+    import numpy
+
+    size = TILE_SIZE * scale
+    return _render(numpy.zeros((3, size, size), dtype="uint8"), numpy.zeros((size, size), dtype=bool), fmt=fmt)
+
+
 def _tile_request_check(*, z: int, x: int, y: int, fmt: str, scale: int) -> None:
     if fmt not in IMAGERY_FORMATS:
         raise InvalidInput(f"unknown imagery format '{fmt}'; formats: {', '.join(IMAGERY_FORMATS)}", field="format")

@@ -144,6 +144,20 @@ def test_a_tile_outside_every_capture_is_none(two_captures):
     assert imagery_tile(**tile, fmt="jpg", capture_date=OLDER) is None
 
 
+@pytest.mark.parametrize(("suffix", "size"), [(".webp", 256), ("@2x.png", 512)])
+def test_the_tile_service_answers_a_clear_tile_outside_every_capture(client, two_captures, suffix, size):
+    """As every other raster layer answers where it has nothing: it was a 204, which a WMTS client (GDAL) could not
+    open, and which the web map counted as a tile that failed."""
+    tile, _pixel = _tile_pixel(SALMIYA_X + 3000, SALMIYA_Y + 3000, 18)
+
+    answer = client.get(f"/tiles/imagery/{tile['z']}/{tile['x']}/{tile['y']}{suffix}")
+    image = Image.open(io.BytesIO(answer.content)).convert("RGBA")
+
+    assert answer.status_code == 200
+    assert image.size == (size, size)
+    assert {alpha for *_rgb, alpha in image.getdata()} == {0}
+
+
 def test_a_partly_covered_tile_is_transparent_or_grey_beyond_the_capture(two_captures):
     corner = (SALMIYA_X, SALMIYA_Y + SIDE_M)  # the north-west corner
     tile, inside = _tile_pixel(corner[0] + 20, corner[1] - 48, 17)  # south of the cyan band

@@ -22,6 +22,7 @@ from tests.tiles.scene import scene_build, tile_of
 from tests.tiles.test_imagery import GREEN, LEFT_HALF, NEWER, OLDER, RED, _near, _tile_pixel, media_root, two_captures
 from tiles import wmts
 from tiles.core import CONTENT_TYPES
+from tiles.imagery import JPEG_BACKGROUND
 from tiles.layers import LAYERS
 from tiles.render_slots import render_slot
 
@@ -340,3 +341,23 @@ def test_a_refusal_of_the_tile_service_is_an_invalid_parameter_value(
     code, exception_locator, text = _exception(response)
     assert (code, exception_locator) == ("InvalidParameterValue", locator)
     assert said in text
+
+
+@pytest.mark.parametrize(
+    ("content_type", "mode", "pixel"), [("image/png", "RGBA", (0, 0, 0, 0)), ("image/jpeg", "RGB", JPEG_BACKGROUND)]
+)
+def test_the_imagery_s_tile_where_no_capture_is_is_a_blank_image(client, two_captures, content_type, mode, pixel):
+    """WMTS has no empty answer to a GetTile within its limits: the 204 it got was, to GDAL's WMTS cache, a tile it
+    could not open ("GDALWMS: Unable to open downloaded block")."""
+    tile, _pixel = _tile_pixel(SALMIYA_X + 3000, SALMIYA_Y + 3000, 18)  # outside both captures
+    query = _tile_query(LAYER="imagery", FORMAT=content_type, TILEMATRIX="18", TILEROW=str(tile["y"]),
+                        TILECOL=str(tile["x"]))  # fmt: skip
+
+    answer = client.get("/wmts", query)
+    again = client.get("/wmts", query, HTTP_IF_NONE_MATCH=answer["ETag"])
+    image = Image.open(io.BytesIO(answer.content)).convert(mode)
+
+    assert (answer.status_code, answer["Content-Type"]) == (200, content_type)
+    assert image.size == (256, 256)
+    assert set(image.getdata()) == {pixel}
+    assert again.status_code == 304
