@@ -214,8 +214,8 @@ def _names_found(*, query: str, limit: int, layers: list[str] | None = None) -> 
                                                WHERE strpos(spaced.text, ' ' || word) = 0
                                                  AND strpos(spaced.text, ' ال' || word) = 0) AS every_word
                             OFFSET 0) names  -- once a row
-        WHERE (e.search_text LIKE %(candidates)s OR (%(core)s ~ '[^0-9 ]' AND %(core)s <%% e.search_text))
-          -- (through the trigram index: the entries holding the query's longest word, or like its core, hold every
+        WHERE (HOLDING_EVERY_WORD OR (%(core)s ~ '[^0-9 ]' AND %(core)s <%% e.search_text))
+          -- (through the trigram index: the entries holding each of the query's words, or like its core, hold every
           -- entry the conditions below keep, each of which holds every word of the query or is like its core)
           AND (e.search_text LIKE '%%' || pattern.text || '%%' OR names.every_word
                -- likeness is for letters (a typo, another spelling), not numbers: 360 is not 36
@@ -258,15 +258,17 @@ def _names_found(*, query: str, limit: int, layers: list[str] | None = None) -> 
         empty, _threshold, text, words, core = cursor.fetchone()
         if empty:
             raise InvalidInput("q: no letter or digit in it.", field="q")
-        longest = max(words or [text], key=len)
+        distinct = dict.fromkeys(words or [text])
+        held = {f"held_{index}": f"%{_like_escaped(word)}%" for index, word in enumerate(distinct)}
+        holding = " AND ".join(f"e.search_text LIKE %({name})s" for name in held)
         cursor.execute(
-            sql,
+            sql.replace("HOLDING_EVERY_WORD", f"({holding})"),
             {
+                **held,
                 "text": text,
                 "pattern": _like_escaped(text),
                 "words": words,
                 "core": core,
-                "candidates": f"%{_like_escaped(longest)}%",
                 "limit": limit,
                 "layers": layers,
                 "street_kinds": STREET_KIND_WORDS,
