@@ -166,7 +166,8 @@ def _named_as_delivered(report: ImportReport, unpacked: Path, delivered: str) ->
     """Write each file the report names by its path in the temporary unpacking (GDAL's, rasterio's and the system's
     messages do) as it is in the delivery (survey.zip/survey.gpkg): what its sender knows, not where the server
     unpacks. Under a TMPDIR that is a link, a path resolved on the way (a document's) names the link's target."""
-    for folder in dict.fromkeys((str(unpacked), str(unpacked.resolve()))):
+    # The longer first: a link's target may end with the link's own path (/tmp → /var/tmp).
+    for folder in sorted({str(unpacked), str(unpacked.resolve())}, key=len, reverse=True):
         for problem in report.problems:
             problem.message = problem.message.replace(folder, delivered)
         report.notes = [note.replace(folder, delivered) for note in report.notes]

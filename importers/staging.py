@@ -74,7 +74,8 @@ ARABIC_TEXT = re.compile(
 GEOJSON_CRS_MEMBER = re.compile(rb'"crs"\s*:\s*')
 GEOJSON_CRS_TYPES_READ = ("name",)  # what GDAL resolves without opening anything
 # What GDAL's PostgreSQL driver says when it cannot connect (a "PG:…" datasource it then fails to "create").
-OGR_PG_UNREACHABLE = ("PQconnectdb failed", "PostgreSQL driver failed to create PG:")
+# GDAL's own lines, not a delivered value it quotes.
+OGR_PG_UNREACHABLE = re.compile(r"^ERROR 1: (PQconnectdb failed|PostgreSQL driver failed to create PG:)", re.MULTILINE)
 OGR_PG_DATASOURCE = re.compile(r"PG:[^\n]*")
 
 
@@ -358,11 +359,12 @@ class StagingDatabaseUnreachable(RuntimeError):
 
 def staging_failed(path: Path, layer: str, stderr: str) -> NoReturn:
     """Raise why ogr2ogr could not stage ``layer``: the delivery's problem, or the database's unreachability."""
-    if any(marker in stderr for marker in OGR_PG_UNREACHABLE):
-        raise StagingDatabaseUnreachable(f"ogr2ogr could not connect to the database: {stderr.strip()[:1000]}")
-    # Neither the server's connection string nor where it keeps the file (named before the message is cut, which
-    # could leave part of a path that importers/base.py's _named_as_delivered would no longer recognise).
+    # Neither the server's connection string (its password, if it has one) nor where it keeps the file (named before
+    # the message is cut, which could leave part of a path that importers/base.py's _named_as_delivered would no
+    # longer recognise).
     said = OGR_PG_DATASOURCE.sub("the staging database", stderr.strip()).replace(str(path), path.name)
+    if OGR_PG_UNREACHABLE.search(stderr):
+        raise StagingDatabaseUnreachable(f"ogr2ogr could not connect to the database: {said[:1000]}")
     raise InvalidInput(f"{path.name} layer '{layer}': GDAL could not read it: {said[:500]}")
 
 

@@ -17,6 +17,7 @@ own subprocesses, which read files the tests make in root's private temporary fo
 from __future__ import annotations
 
 import contextlib
+import functools
 import grp
 import os
 import pwd
@@ -55,16 +56,22 @@ def service_account() -> pwd.struct_passwd | None:
 def _group_its_own(account: pwd.struct_passwd) -> None:
     """Refuse an account whose group is not its alone: the embedded cluster's socket folder is opened to that group,
     and the portal's role is trusted on the socket, so whoever is in it could connect as the portal (a
-    GEOPORTAL_SERVICE_ACCOUNT in ``users``, or in root's group)."""
-    group = grp.getgrgid(account.pw_gid)
-    others = {member for member in group.gr_mem if member != account.pw_name}
-    others |= {
-        other.pw_name for other in pwd.getpwall() if other.pw_gid == account.pw_gid and other.pw_uid != account.pw_uid
-    }
-    if account.pw_gid == 0 or others:
+    GEOPORTAL_SERVICE_ACCOUNT in ``users``, or in root's group). Looked at once a process."""
+    _group_of_its_own(account.pw_name, account.pw_uid, account.pw_gid)
+
+
+@functools.cache
+def _group_of_its_own(name: str, uid: int, gid: int) -> None:
+    try:
+        group = grp.getgrgid(gid)
+    except KeyError:  # a group id no group is named for: no member names, but another account may share it
+        group = grp.struct_group((str(gid), "x", gid, []))
+    others = {member for member in group.gr_mem if member != name}
+    others |= {other.pw_name for other in pwd.getpwall() if other.pw_gid == gid and other.pw_uid != uid}
+    if gid == 0 or others:
         shared = ", ".join(sorted(others)) or "root"
         raise EmbeddedServiceError(
-            f"The '{account.pw_name}' account's group '{group.gr_name}' is not its own (also {shared}'s): the embedded"
+            f"The '{name}' account's group '{group.gr_name}' is not its own (also {shared}'s): the embedded"
             " database's socket is opened to that group, whose members could connect as the portal. Give the account"
             " a group of its own (useradd --user-group, as ops/bootstrap.sh does), or name another account in"
             " GEOPORTAL_SERVICE_ACCOUNT."

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pwd
+import select
 import shutil
 import stat
 import subprocess
@@ -193,7 +194,8 @@ def test_a_stop_waits_for_a_start_under_way_and_says_so(var_dir):
             stderr=subprocess.PIPE,
             text=True,
         )  # fmt: skip
-        said = down.stderr.readline()
+        ready, _, _ = select.select([down.stderr], [], [], 60)  # a stop that waits without a word fails, not hangs
+        said = down.stderr.readline() if ready else ""
         time.sleep(0.5)
         waited = down.poll() is None
     code = down.wait(timeout=60)

@@ -21,8 +21,8 @@ from django.conf import settings
 from django.core.management import call_command
 
 from importers import sources  # noqa: F401
-from importers.base import import_delivery
-from importers.report import ImportRejected
+from importers.base import _named_as_delivered, import_delivery
+from importers.report import ImportRejected, ImportReport
 from importers.sources.survey import OWNER_COLUMNS
 from layers.models import Area, Block, ChangeEvent, Parcel, ParcelLineage, ParcelOwner, ParcelVersion
 from tests.databases import database_url_of_tests
@@ -407,6 +407,23 @@ def test_an_accepted_delivery_and_a_refused_dry_run_leave_nothing_in_quarantine(
     _refused(BROKEN / "duplicate-keys.zip", dry_run=True)
 
     assert not quarantine.exists()
+
+
+def test_a_report_names_a_file_inside_its_delivery_when_the_temporary_folder_is_a_link_into_a_longer_path(
+    monkeypatch,
+):
+    """A temporary folder that is a link to a path ending with its own (as /tmp to /var/tmp): the unpacked path,
+    replaced first inside the resolved one, left "/var" before the file's name."""
+    unpacked = Path("/tmp/delivery-x/survey")  # noqa: S108 - a name only, never opened
+    monkeypatch.setattr(Path, "resolve", lambda path, strict=False: Path("/var") / path.relative_to("/"))
+    report = ImportReport(source="imagery", path="ortho.zip")
+    report.add_problems("imagery", [("a.tif", "/var/tmp/delivery-x/survey/a.tif: not a GeoTIFF")], 1)  # noqa: S108
+    report.notes.append("read /tmp/delivery-x/survey/imagery.csv")
+
+    _named_as_delivered(report, unpacked, "ortho.zip")
+
+    assert report.problems[0].message == "ortho.zip/a.tif: not a GeoTIFF"
+    assert report.notes == ["read ortho.zip/imagery.csv"]
 
 
 @pytest.mark.parametrize(

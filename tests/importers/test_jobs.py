@@ -285,22 +285,31 @@ def test_a_step_failing_after_the_commit_leaves_the_job_accepted_saying_so(
 
 
 def test_a_database_that_ogr2ogr_cannot_reach_fails_the_job_and_does_not_reject_the_delivery(
-    client, uploader, tmp_path, settings, monkeypatch, django_capture_on_commit_callbacks
+    client, uploader, tmp_path, settings, monkeypatch, caplog, django_capture_on_commit_callbacks
 ):
     """ogr2ogr's failure to connect was reported as the delivery's ("GDAL could not read it"), with the server's
     socket and connection string, and the delivery was kept in quarantine as rejected."""
-    unreachable = f"PG:dbname='geoportal' host='{tmp_path / 'no-server'}' user='geoportal'"
+    unreachable = f"PG:dbname='geoportal' host='{tmp_path / 'no-server'}' user='geoportal' password='pw-canary'"
     monkeypatch.setattr("importers.staging.ogr_pg_connection", lambda: unreachable)
     client.force_login(uploader)
-    with django_capture_on_commit_callbacks(execute=True):
+    with caplog.at_level(logging.ERROR, logger="importers.jobs"), django_capture_on_commit_callbacks(execute=True):
         body = _upload(client, _survey_zip(tmp_path)).json()
     job = client.get(f"{API}{body['id']}").json()
+    logged = "".join(record.exc_text or "" for record in caplog.records)
 
     assert job["status"] == "failed"
     assert job["report"] == crashed_message(StagingDatabaseUnreachable(), body["id"])
     assert "no-server" not in job["report"] + job["log"]
     assert not Path(settings.IMPORT_QUARANTINE_DIR).exists() or not any(Path(settings.IMPORT_QUARANTINE_DIR).iterdir())
     assert not Parcel.objects.exists()
+    assert "StagingDatabaseUnreachable: ogr2ogr could not connect to the database" in logged  # the server's log
+    assert "PG:dbname" not in logged and "pw-canary" not in logged  # noqa: PT018
+
+
+def test_a_delivered_value_that_reads_like_gdal_s_connection_failure_is_still_the_delivery_s_problem():
+    quoted = 'ERROR 1: COPY statement failed.\nERROR:  invalid input syntax: "ERROR 1: PQconnectdb failed"'
+    with pytest.raises(InvalidInput):
+        staging_failed(Path("survey.gpkg"), "parcels", quoted)
 
 
 def test_gdal_s_refusal_of_a_delivery_quotes_neither_the_connection_string_nor_the_server_s_paths():
