@@ -148,26 +148,15 @@ def run(options: dict) -> list[Measurement]:
 def rows(results: dict[str, LoadResult], *, entries: int, queries: int, check: str) -> list[Measurement]:
     ours, floor = results["ours"], results["floor"]
     about = f"{queries} queries, one at a time, {entries:,} index entries"
+    notes = {
+        "p50": f"ours {ours.errors} errors; p50 ours {ours.p50_ms:.1f} ms, floor {floor.p50_ms:.1f} ms; {check}",
+        "p95": "same passes as above",
+    }
     return [
-        Measurement(
-            benchmark=f"Place search, p50 ({about})",
-            ours=ours.p50_ms,
-            peer_name=FLOOR,
-            peer=floor.p50_ms,
-            unit="ms",
-            goal=GOAL,
-            note=f"ours {ours.errors} errors; p50 ours {ours.p50_ms:.1f} ms, floor {floor.p50_ms:.1f} ms; {check}",
-        ),
-        Measurement(
-            benchmark=f"Place search, p95 ({about})",
-            ours=ours.p95_ms,
-            peer_name=FLOOR,
-            peer=floor.p95_ms,
-            unit="ms",
-            goal=GOAL,
-            note="same passes as above",
-        ),
-    ]
+        Measurement(f"Place search, {figure} ({about})", getattr(ours, f"{figure}_ms"), FLOOR,
+                    getattr(floor, f"{figure}_ms"), "ms", GOAL, note=note)
+        for figure, note in notes.items()
+    ]  # fmt: skip
 
 
 def _query_string(query: str) -> str:
