@@ -191,7 +191,8 @@ def _names_found(*, query: str, limit: int, layers: list[str] | None = None) -> 
     typo, a missing letter, another spelling: "Salmiyah"). Ordinals are searched as numbers too ("4th ring road",
     "الدائري 4"). Within each of these, a governorate comes
     before an area, an area before a street, a street before a landmark (a place's name before the names
-    made from it: the area Salmiya before "Salmiya Park"), then the name most like the whole query. Each
+    made from it: the area Salmiya before "Salmiya Park"), then the shorter name in words, then the more prominent
+    kind (layers/prominence.py), then the name most like the whole query. Each
     result has its point in WGS 84 (lon, lat) for the map,
     and the names of where it lies (``within_ar``/``within_en``: a street's or landmark's area, an
     area's governorate; empty for a governorate or a feature outside every area).
