@@ -24,6 +24,7 @@ import codecs
 import csv
 import json
 import mmap
+import os
 import re
 import secrets
 import struct
@@ -362,7 +363,9 @@ def staging_failed(path: Path, layer: str, stderr: str) -> NoReturn:
     # Neither the server's connection string (its password, if it has one) nor where it keeps the file (named before
     # the message is cut, which could leave part of a path that importers/base.py's _named_as_delivered would no
     # longer recognise).
-    said = OGR_PG_DATASOURCE.sub("the staging database", stderr.strip()).replace(str(path), path.name)
+    said = OGR_PG_DATASOURCE.sub("the staging database", stderr.strip())
+    for folder in sorted({str(path.parent), str(path.parent.resolve())}, key=len, reverse=True):  # the longer first
+        said = said.replace(folder + os.sep, "")  # the file, or one beside it (survey.dbf), by its name
     if OGR_PG_UNREACHABLE.search(stderr):
         raise StagingDatabaseUnreachable(f"ogr2ogr could not connect to the database: {said[:1000]}")
     raise InvalidInput(f"{path.name} layer '{layer}': GDAL could not read it: {said[:500]}")

@@ -323,12 +323,15 @@ def test_gdal_s_refusal_of_a_delivery_quotes_neither_the_connection_string_nor_t
         staging_failed(unpacked, "parcels", said)
     with pytest.raises(InvalidInput) as refused_long:
         staging_failed(unpacked, "parcels", f"ERROR 1: {'x' * 470} in {unpacked}")
+    with pytest.raises(InvalidInput) as refused_beside:  # a file beside it, which GDAL opens with it
+        staging_failed(unpacked, "parcels", f"ERROR 1: {'x' * 470} in {unpacked.with_name('parcels.dbf')}")
 
     assert refused.value.message.startswith("survey.gpkg layer 'parcels': GDAL could not read it: ERROR 1: COPY")
     assert "the staging database" in refused.value.message
     assert "/srv/pg" not in refused.value.message
     assert "/tmp" not in refused_long.value.message  # noqa: S108 - cut after the file is named, not half-way through its path
     assert refused_long.value.message.endswith(" in survey.gpkg")
+    assert refused_beside.value.message.endswith(" in parcels.dbf")
 
 
 @pytest.mark.parametrize(
