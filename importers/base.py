@@ -27,6 +27,7 @@ from layers.services.search import search_index_refresh_changed
 
 from .archives import archive_unpack
 from .checks import LayerSpec, layer_repair
+from .gdal_failures import path_spellings
 from .report import ImportRejected, ImportReport
 from .staging import STAGING_SCHEMA, staging_drop
 from .staging_sweep import staging_claim, staging_sweep
@@ -166,8 +167,7 @@ def _named_as_delivered(report: ImportReport, unpacked: Path, delivered: str) ->
     """Write each file the report names by its path in the temporary unpacking (GDAL's, rasterio's and the system's
     messages do) as it is in the delivery (survey.zip/survey.gpkg): what its sender knows, not where the server
     unpacks. Under a TMPDIR that is a link, a path resolved on the way (a document's) names the link's target."""
-    # The longer first: a link's target may end with the link's own path (/tmp → /var/tmp).
-    for folder in sorted({str(unpacked), str(unpacked.resolve())}, key=len, reverse=True):
+    for folder in path_spellings(unpacked):
         for problem in report.problems:
             problem.message = problem.message.replace(folder, delivered)
         report.notes = [note.replace(folder, delivered) for note in report.notes]

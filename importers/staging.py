@@ -24,7 +24,6 @@ import codecs
 import csv
 import json
 import mmap
-import os
 import re
 import secrets
 import struct
@@ -32,7 +31,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple, NoReturn
+from typing import NamedTuple
 
 import psycopg2
 from django.conf import settings
@@ -40,6 +39,8 @@ from django.contrib.gis.gdal import DataSource, GDALException, SpatialReference,
 from django.db import connection
 
 from geoportal.errors import InvalidInput
+
+from .gdal_failures import staging_failed
 
 STAGING_SCHEMA = "staging"
 # Only these GDAL drivers may open a delivery (no VRT: it can read arbitrary files).
@@ -74,10 +75,6 @@ ARABIC_TEXT = re.compile(
 )
 GEOJSON_CRS_MEMBER = re.compile(rb'"crs"\s*:\s*')
 GEOJSON_CRS_TYPES_READ = ("name",)  # what GDAL resolves without opening anything
-# What GDAL's PostgreSQL driver says when it cannot connect (a "PG:…" datasource it then fails to "create").
-# GDAL's own lines, not a delivered value it quotes.
-OGR_PG_UNREACHABLE = re.compile(r"^ERROR 1: (PQconnectdb failed|PostgreSQL driver failed to create PG:)", re.MULTILINE)
-OGR_PG_DATASOURCE = re.compile(r"PG:[^\n]*")
 
 
 class GdalReading(NamedTuple):
@@ -351,24 +348,6 @@ def stage_vector_layer(
         staging_failed(path, layer, result.stderr)
     staging_analyze(table)
     return table
-
-
-class StagingDatabaseUnreachable(RuntimeError):
-    """ogr2ogr could not connect to the database: the server's failure, not the delivery's (not a DomainError, so a
-    job fails on it and the delivery is not rejected into quarantine)."""
-
-
-def staging_failed(path: Path, layer: str, stderr: str) -> NoReturn:
-    """Raise why ogr2ogr could not stage ``layer``: the delivery's problem, or the database's unreachability."""
-    # Neither the server's connection string (its password, if it has one) nor where it keeps the file (named before
-    # the message is cut, which could leave part of a path that importers/base.py's _named_as_delivered would no
-    # longer recognise).
-    said = OGR_PG_DATASOURCE.sub("the staging database", stderr.strip())
-    for folder in sorted({str(path.parent), str(path.parent.resolve())}, key=len, reverse=True):  # the longer first
-        said = said.replace(folder + os.sep, "")  # the file, or one beside it (survey.dbf), by its name
-    if OGR_PG_UNREACHABLE.search(stderr):
-        raise StagingDatabaseUnreachable(f"ogr2ogr could not connect to the database: {said[:1000]}")
-    raise InvalidInput(f"{path.name} layer '{layer}': GDAL could not read it: {said[:500]}")
 
 
 def staging_analyze(table: str) -> None:

@@ -31,6 +31,7 @@ from django.db import connection
 from geoportal.celery import app as celery_app
 from geoportal.errors import InvalidInput
 from importers.base import DeliverySource
+from importers.gdal_failures import StagingDatabaseUnreachable, staging_failed
 from importers.jobs import (
     crashed_message,
     delivery_name_sanitize,
@@ -42,7 +43,6 @@ from importers.jobs import (
 )
 from importers.models import DeliverySchedule, ImportJob
 from importers.pull_hosts import pull_host_allowed
-from importers.staging import StagingDatabaseUnreachable, staging_failed
 from importers.tasks import drop_folders_scan, job_run_task, schedules_pull
 from layers.models import Parcel
 from tests.importers.delivery_builders import geopackage_write, parcel_feature, survey_layers
