@@ -6,7 +6,7 @@ import datetime
 
 from django.contrib.gis.geos import GEOSGeometry
 from django.contrib.gis.geos.prepared import PreparedGeometry
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from geoportal.errors import InvalidInput
@@ -27,7 +27,7 @@ from .models import (
     Street,
     ZoningZone,
 )
-from .prominence import LANDMARK_PROMINENCE, STREET_PROMINENCE
+from .search_names import names_found
 from .search_references import AREAS_CONSIDERED, areas_named, key_parse, reference_parse, references_found
 
 
@@ -130,12 +130,6 @@ def municipality_extent() -> PreparedGeometry | None:
 
 SEARCH_QUERY_MAX_LENGTH = 100
 SEARCH_RESULTS_MAX = 50
-# How alike a name must be (pg_trgm word similarity, 0–1) to be found without containing the query.
-SEARCH_SIMILARITY = 0.5
-# The words that say what kind of street a name is, normalized (geoportal_search_normalize). A name found only
-# by likeness must be like the query's other words: "Baghdad Street" is not Street 1, nor "شارع بغداد" Bilal Bin
-# Rabah Street, for sharing "street" or "شارع".
-STREET_KIND_WORDS = ["street", "st", "road", "rd", "avenue", "ave", "highway", "expressway", "شارع", "طريق", "جاده"]
 
 
 def search_entries(*, query: str, limit: int = 10) -> list[dict]:
@@ -162,121 +156,12 @@ def search_entries(*, query: str, limit: int = 10) -> list[dict]:
     return (references_found(query=query, area_codes=area_codes, limit=limit) + results)[:limit]
 
 
-# The query as the index folds it, its words less the article people write or leave out ("Al Jahra" is Jahra, and
-# "الشرق" is شرق: a word of the entry may then start with the word or with ال and the word), and its core: what a
-# name found by likeness alone must be like, the words that are no street's kind, if any. Constants of the search
-# query below: with them the planner reaches the candidates through the trigram index, not by reading every entry.
-SEARCH_TERMS = """
-    WITH q AS (SELECT geoportal_search_normalize(%(query)s) AS text)
-    SELECT trim(q.text) = '', set_config('pg_trgm.word_similarity_threshold', %(similarity)s, true), q.text,
-           array_agg(regexp_replace(word, '^ال(?=..)', '')) FILTER (WHERE word IS NOT NULL),
-           coalesce(nullif(array_to_string(array_agg(word) FILTER (WHERE word <> ALL(%(street_kinds)s)), ' '), ''),
-                    q.text)
-    FROM q LEFT JOIN LATERAL regexp_split_to_table(trim(q.text), '[\\s/-]+') AS word ON word NOT IN ('al', 'el')
-    GROUP BY q.text
-"""
-
-
-def _like_escaped(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _names_found(*, query: str, limit: int, layers: list[str] | None = None) -> list[dict]:
-    """Find governorates, areas, streets and landmarks by name, in Arabic or English (layers/models/search.py).
-
-    A name that is the query (after normalizing both) comes first; then entries that contain it; then those
-    that hold every word of it in any order (a street's area and blocks are searched with it: "شارع 5 السالمية",
-    "Salmiya block 10"), those whose names hold more of the words first; then, among these, those whose Arabic or
-    English name starts with it, then those with a word starting with it, then the rest; then names like it (a
-    typo, a missing letter, another spelling: "Salmiyah"). Ordinals are searched as numbers too ("4th ring road",
-    "الدائري 4"). Within each of these, a governorate comes
-    before an area, an area before a street, a street before a landmark (a place's name before the names
-    made from it: the area Salmiya before "Salmiya Park"), then the shorter name in words, then the more prominent
-    kind (layers/prominence.py), then the name most like the whole query. Each
-    result has its point in WGS 84 (lon, lat) for the map,
-    and the names of where it lies (``within_ar``/``within_en``: a street's or landmark's area, an
-    area's governorate; empty for a governorate or a feature outside every area).
-    A query with nothing left once normalized (only diacritics, say) is refused.
-    """
-    sql = """
-        WITH q AS (SELECT %(text)s::text AS text),
-             pattern AS (SELECT %(pattern)s::text AS text),
-             words AS (SELECT %(words)s::text[] AS list, %(core)s::text AS core)
-        SELECT e.layer, e.key, e.name_ar, e.name_en, e.detail,
-               ST_X(ST_Transform(e.point, 4326)), ST_Y(ST_Transform(e.point, 4326))
-        FROM layers_searchentry e CROSS JOIN q CROSS JOIN pattern CROSS JOIN words
-        CROSS JOIN LATERAL (SELECT ' ' || translate(e.search_text, '-/', '  ') AS text OFFSET 0) spaced
-        CROSS JOIN LATERAL (SELECT geoportal_search_normalize(e.name_ar) AS ar,
-                                   geoportal_search_normalize(e.name_en) AS en,
-                                   -- every word of the query, in any order ("شارع 5 السالمية", "Salmiya block 10"),
-                                   -- each at the start of a word of the entry ("al" is in "hospital": no match)
-                                   coalesce(cardinality(words.list), 0) > 0
-                                   AND NOT EXISTS (SELECT 1 FROM unnest(words.list) AS word
-                                               WHERE strpos(spaced.text, ' ' || word) = 0
-                                                 AND strpos(spaced.text, ' ال' || word) = 0) AS every_word
-                            OFFSET 0) names  -- once a row
-        WHERE (HOLDING_EVERY_WORD OR (%(core)s ~ '[^0-9 ]' AND %(core)s <%% e.search_text))
-          -- (through the trigram index: the entries holding each of the query's words, or like its core, hold every
-          -- entry the conditions below keep, each of which holds every word of the query or is like its core)
-          AND (e.search_text LIKE '%%' || pattern.text || '%%' OR names.every_word
-               -- likeness is for letters (a typo, another spelling), not numbers: 360 is not 36
-               OR (words.core ~ '[^0-9 ]' AND words.core <%% e.search_text))
-          -- a street's or landmark's key (LM-00360) is an internal code, found by its own words ("00360"), not
-          -- for holding the query inside one: "360" listed every landmark whose key ends in it (a key is in the
-          -- index as it folds it: lower case, '-' a space)
-          AND (e.layer NOT IN ('streets', 'landmarks') OR names.every_word
-               OR strpos(replace(e.search_text, translate(lower(e.key), '-', ' '), ' '), q.text) > 0
-               OR translate(lower(e.key), '-', ' ') = q.text
-               OR (words.core ~ '[^0-9 ]' AND words.core <%% e.search_text))
-          AND (%(layers)s::text[] IS NULL OR e.layer = ANY(%(layers)s::text[]))
-        ORDER BY translate(lower(e.key), '-', ' ') = q.text DESC,  -- a key asked whole
-                 (q.text IN (names.ar, names.en)
-                  OR array_to_string(words.list, ' ') IN (regexp_replace(names.ar, '(^|\\s)ال(?=..)', '\\1', 'g'),
-                                                          names.en)) DESC,
-                 e.search_text LIKE '%%' || pattern.text || '%%' DESC,
-                 names.every_word DESC,
-                 -- then the names that hold more of those words: "شارع 5 السالمية" is Street 5 in Salmiya before
-                 -- Fahad Al-Salem Street, which serves block 5 of Salmiya
-                 (SELECT count(*) FROM unnest(words.list) AS word
-                  WHERE strpos(' ' || names.ar, ' ' || word) > 0 OR strpos(' ' || names.ar, ' ال' || word) > 0
-                     OR strpos(' ' || names.en, ' ' || word) > 0) DESC,
-                 (names.ar LIKE pattern.text || '%%' OR names.en LIKE pattern.text || '%%') DESC,
-                 e.search_text LIKE '%% ' || pattern.text || '%%' DESC,
-                 array_position(ARRAY['governorates', 'areas', 'streets', 'landmarks'], e.layer::text),
-                 -- then the shorter name, in words (the query's are in each): "مجمع السالمية التجاري" (Salmiya Mall)
-                 -- before "سوق السالمية - قطعة 7", which letters alone found more like "سالمية"
-                 least(nullif(regexp_count(names.ar, '[^\\s,/()-]+'), 0),
-                       nullif(regexp_count(names.en, '[^\\s,/()-]+'), 0)),
-                 -- then the more prominent kind: a mall before a market, a motorway before a local street
-                 array_position(%(prominence)s::text[], e.detail) NULLS LAST,
-                 greatest(similarity(q.text, names.ar), similarity(q.text, names.en)) DESC,
-                 word_similarity(q.text, e.search_text) DESC, e.name_en, e.key
-        LIMIT %(limit)s
-    """
-    with transaction.atomic(), connection.cursor() as cursor:  # the threshold is this transaction's (<%)
-        terms = {"query": query, "street_kinds": STREET_KIND_WORDS, "similarity": str(SEARCH_SIMILARITY)}
-        cursor.execute(SEARCH_TERMS, terms)
-        empty, _threshold, text, words, core = cursor.fetchone()
-        if empty:
-            raise InvalidInput("q: no letter or digit in it.", field="q")
-        distinct = dict.fromkeys(words or [text])
-        held = {f"held_{index}": f"%{_like_escaped(word)}%" for index, word in enumerate(distinct)}
-        holding = " AND ".join(f"e.search_text LIKE %({name})s" for name in held)
-        cursor.execute(
-            sql.replace("HOLDING_EVERY_WORD", f"({holding})"),
-            {
-                **held,
-                "text": text,
-                "pattern": _like_escaped(text),
-                "words": words,
-                "core": core,
-                "limit": limit,
-                "layers": layers,
-                "street_kinds": STREET_KIND_WORDS,
-                "prominence": [*STREET_PROMINENCE, *LANDMARK_PROMINENCE],
-            },
-        )
-        rows = cursor.fetchall()
+    """Find governorates, areas, streets and landmarks by name, in Arabic or English (layers/search_names.py, which
+    says how they rank). Each result has its point in WGS 84 (lon, lat) for the map, and the names of where it lies
+    (``within_ar``/``within_en``: a street's or landmark's area, an area's governorate; empty for a governorate or a
+    feature outside every area). A query with nothing left once normalized (only diacritics, say) is refused."""
+    rows = names_found(query=query, limit=limit, layers=layers)
     columns = ("layer", "key", "name_ar", "name_en", "detail", "lon", "lat")
     results = [dict(zip(columns, row, strict=True)) for row in rows]
     within = _search_results_within(results)

@@ -1,0 +1,203 @@
+"""Find governorates, areas, streets and landmarks by name, in Arabic or English, in the search index
+(layers/models/search.py). ``layers.selectors.search_entries`` adds blocks and parcels by reference
+(layers/search_references.py).
+
+A name that is the query (after normalizing both) comes first; then entries that contain it; then those that hold
+every word of it in any order (a street's area and blocks are searched with it: "شارع 5 السالمية", "Salmiya block
+10"), those whose names hold more of the words first; then, among these, those whose Arabic or English name starts
+with it, then those with a word starting with it, then the rest; then names like it (a typo, a missing letter,
+another spelling: "Salmiyah"). Ordinals are searched as numbers too ("4th ring road", "الدائري 4"). Within each of
+these, a governorate comes before an area, an area before a street, a street before a landmark (a place's name before
+the names made from it: the area Salmiya before "Salmiya Park"), then the shorter name in words, then the more
+prominent kind (layers/prominence.py), then the name most like the whole query.
+
+Two costs are bounded, since a word such as "شارع" or "Street" is in most of a large municipality's 300,000 entries:
+- Names found only by likeness are looked for only when fewer than the asked number hold the query's words: they
+  come after every such name, so they could not be listed. Likeness is the costliest test of an entry.
+- How alike two names are (pg_trgm's similarity) is worked out only for the ``SEARCH_RANKED_BY_LIKENESS`` entries
+  first by every other key. More entries than that, alike on every other key (two hundred "شارع N", all local
+  streets of two words), are cut to the shorter names, which are the more alike in letters.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.db import connection, transaction
+
+from geoportal.errors import InvalidInput
+
+from .prominence import LANDMARK_PROMINENCE, STREET_PROMINENCE
+
+# How alike a name must be (pg_trgm word similarity, 0–1) to be found without containing the query.
+SEARCH_SIMILARITY = 0.5
+# The words that say what kind of street a name is, normalized (geoportal_search_normalize). A name found only
+# by likeness must be like the query's other words: "Baghdad Street" is not Street 1, nor "شارع بغداد" Bilal Bin
+# Rabah Street, for sharing "street" or "شارع".
+STREET_KIND_WORDS = ["street", "st", "road", "rd", "avenue", "ave", "highway", "expressway", "شارع", "طريق", "جاده"]
+# How many entries, the first by every key but likeness, are ranked by how alike their names are to the query.
+SEARCH_RANKED_BY_LIKENESS = 5000
+
+# The query as the index folds it, its words less the article people write or leave out ("Al Jahra" is Jahra, and
+# "الشرق" is شرق: a word of the entry may then start with the word or with ال and the word), and its core: what a
+# name found by likeness alone must be like, the words that are no street's kind, if any. Constants of the search
+# query below: with them the planner reaches the candidates through the trigram index, not by reading every entry.
+SEARCH_TERMS = """
+    WITH q AS (SELECT geoportal_search_normalize(%(query)s) AS text)
+    SELECT trim(q.text) = '', set_config('pg_trgm.word_similarity_threshold', %(similarity)s, true), q.text,
+           array_agg(regexp_replace(word, '^ال(?=..)', '')) FILTER (WHERE word IS NOT NULL),
+           coalesce(nullif(array_to_string(array_agg(word) FILTER (WHERE word <> ALL(%(street_kinds)s)), ' '), ''),
+                    q.text)
+    FROM q LEFT JOIN LATERAL regexp_split_to_table(trim(q.text), '[\\s/-]+') AS word ON word NOT IN ('al', 'el')
+    GROUP BY q.text
+"""
+
+# Each entry's rank by every key but likeness, as one number, lower first (a sort of 200,000 entries on eleven keys,
+# each compared in turn, cost a second): its keys' values, each in a field of its own width, the first key in the
+# highest bits. The first seven depend on the query, then come the entry's own. The last, the length of its names
+# (the shorter of two names that hold the query is the more alike in letters), stands for likeness in the first cut
+# and is left out after it (RANK_BY_KEYS). Each width holds every value its key can take (tests/layers/
+# test_search_bounds.py): a query of 100 characters has at most 50 words, a name of 200 at most 100.
+RANK_FIELDS = (  # (the key, its value in SQL from 0 to TOP, the field's highest, its width in bits)
+    ("a key asked whole (LM-00360)", "(NOT translate(lower(e.key), '-', ' ') = %(text)s)::int", 1),
+    (
+        "a name that is the query",
+        "(NOT (%(text)s IN (e.name_ar_folded, e.name_en_folded) OR %(joined)s IN (e.name_ar_bare, e.name_en_folded)))"
+        "::int",
+        1,
+    ),
+    ("holding it whole", "(NOT e.search_text LIKE %(containing)s)::int", 1),
+    ("holding every word of it", "(NOT EVERY_WORD)::int", 1),
+    # "شارع 5 السالمية" is Street 5 in Salmiya before Fahad Al-Salem Street, which serves block 5 of Salmiya
+    ("its names holding more of those words", "TOP - NAMES_HOLDING", 6),
+    (
+        "a name starting with it",
+        "(NOT (e.name_ar_folded LIKE %(starting)s OR e.name_en_folded LIKE %(starting)s))::int",
+        1,
+    ),
+    ("a word starting with it", "(NOT e.search_text LIKE %(word_starting)s)::int", 1),
+    ("its layer", "array_position(ARRAY['governorates', 'areas', 'streets', 'landmarks'], e.layer::text)", 3),
+    # "مجمع السالمية التجاري" (Salmiya Mall) before "سوق السالمية - قطعة 7", which letters alone found more like
+    # "سالمية"
+    ("its shorter name's words, the fewer first", "coalesce(e.name_words, TOP)", 8),
+    ("its kind's prominence: a mall first", "coalesce(array_position(%(prominence)s::text[], e.detail), TOP)", 5),
+    ("its names' length", "least(char_length(e.name_ar_folded) + char_length(e.name_en_folded), TOP)", 12),
+)
+
+
+def _rank_sql(fields: tuple[tuple[str, str, int], ...]) -> str:
+    shift, terms = 0, []
+    for _key, value, width in reversed(fields):
+        top = 2**width - 1
+        terms.append(f"(({value.replace('TOP', str(top))})::bigint << {shift})")
+        shift += width
+    return "\n      + ".join(reversed(terms))
+
+
+RANK = _rank_sql(RANK_FIELDS)
+RANK_BY_KEYS = f"rank >> {RANK_FIELDS[-1][2]}"
+
+NAMES_FOUND = f"""
+    SELECT layer, key, name_ar, name_en, detail, ST_X(ST_Transform(point, 4326)), ST_Y(ST_Transform(point, 4326))
+    FROM (
+        SELECT e.layer, e.key, e.name_ar, e.name_en, e.detail, e.point, e.search_text,
+               e.name_ar_folded, e.name_en_folded, {RANK} AS rank
+        FROM layers_searchentry e
+        -- (through the trigram index: the entries holding each of the query's words, or like its core, hold every
+        -- entry the conditions below keep, each of which holds every word of the query or is like its core)
+        WHERE (HOLDING_EVERY_WORD OR_LIKE_THE_CORE)
+          AND (e.search_text LIKE %(containing)s OR EVERY_WORD OR_LIKE_THE_CORE)
+          -- a street's or landmark's key (LM-00360) is an internal code, found by its own words ("00360"), not for
+          -- holding the query inside one: "360" listed every landmark whose key ends in it (a key is in the index
+          -- as it folds it: lower case, '-' a space)
+          AND (e.layer NOT IN ('streets', 'landmarks') OR EVERY_WORD
+               OR strpos(replace(e.search_text, translate(lower(e.key), '-', ' '), ' '), %(text)s) > 0
+               OR translate(lower(e.key), '-', ' ') = %(text)s
+               OR LIKE_THE_CORE)
+          AND (%(layers)s::text[] IS NULL OR e.layer = ANY(%(layers)s::text[]))
+        ORDER BY rank, e.name_en COLLATE "C", e.key COLLATE "C"
+        LIMIT %(ranked_by_likeness)s
+    ) found
+    ORDER BY {RANK_BY_KEYS},
+             greatest(similarity(%(text)s, name_ar_folded), similarity(%(text)s, name_en_folded)) DESC,
+             word_similarity(%(text)s, search_text) DESC, name_en, key
+    LIMIT %(limit)s
+"""  # noqa: S608 (our own SQL: the ranks and their order)
+# Likeness is for letters (a typo, another spelling), not numbers: 360 is not 36.
+LIKE_THE_CORE = "%(core)s <%% e.search_text"
+HAS_LETTERS = re.compile(r"[^0-9 ]")
+
+
+def like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def names_found(*, query: str, limit: int, layers: list[str] | None = None) -> list[tuple]:
+    """The entries named by ``query``, best first, as (layer, key, name_ar, name_en, detail, lon, lat), lon and lat
+    in WGS 84. A query with nothing left once normalized (only diacritics, say) is refused."""
+    with transaction.atomic(), connection.cursor() as cursor:  # the threshold is this transaction's (<%)
+        terms = {"query": query, "street_kinds": STREET_KIND_WORDS, "similarity": str(SEARCH_SIMILARITY)}
+        cursor.execute(SEARCH_TERMS, terms)
+        empty, _threshold, text, words, core = cursor.fetchone()
+        if empty:
+            raise InvalidInput("q: no letter or digit in it.", field="q")
+        parameters = {
+            **_word_parameters(held=words or [text], words=words or []),
+            "text": text,
+            "joined": " ".join(words) if words else text,
+            "containing": f"%{like_escaped(text)}%",
+            "starting": f"{like_escaped(text)}%",
+            "word_starting": f"% {like_escaped(text)}%",
+            "core": core,
+            "limit": limit,
+            "ranked_by_likeness": SEARCH_RANKED_BY_LIKENESS,
+            "layers": layers,
+            "prominence": [*STREET_PROMINENCE, *LANDMARK_PROMINENCE],
+        }
+        likeness = LIKE_THE_CORE if HAS_LETTERS.search(core) else "FALSE"
+        cursor.execute(_names_sql(held=words or [text], words=words or [], likeness=likeness), parameters)
+        rows = cursor.fetchall()
+        if len(rows) < limit and likeness != "FALSE":
+            sql = _names_sql(held=words or [text], words=words or [], likeness=likeness, by_likeness=True)
+            cursor.execute(sql, parameters)
+            rows = cursor.fetchall()
+    return rows
+
+
+def _word_parameters(*, held: list[str], words: list[str]) -> dict[str, str]:
+    """Each distinct word the entries must hold (the query's words, or the query whole if it has none), as LIKE holds
+    it anywhere; each distinct word of the query as it starts a word of the entry, with its article or without."""
+    parameters = {f"held_{index}": f"%{like_escaped(word)}%" for index, word in enumerate(dict.fromkeys(held))}
+    for index, word in enumerate(dict.fromkeys(words)):
+        parameters[f"word_{index}"] = f" {word}"
+        parameters[f"article_word_{index}"] = f" ال{word}"
+        parameters[f"slash_word_{index}"] = f"/{word}"
+        parameters[f"slash_article_word_{index}"] = f"/ال{word}"
+    return parameters
+
+
+def _names_sql(*, held: list[str], words: list[str], likeness: str, by_likeness: bool = False) -> str:
+    """NAMES_FOUND for these words, each a condition of its own, which the planner reads as a constant and the
+    trigram index serves (an array of words unnested in each entry cost a subquery an entry); with the names found
+    only by likeness (``likeness``, or FALSE) ``by_likeness``."""
+    holding = " AND ".join(f"e.search_text LIKE %(held_{i})s" for i in range(len(dict.fromkeys(held))))
+    index = {word: position for position, word in enumerate(dict.fromkeys(words))}
+    # every word of the query, in any order ("شارع 5 السالمية", "Salmiya block 10"), each at the start of a word of
+    # the entry ("al" is in "hospital": no match). A word starts the index's text or follows a space or '/' (its
+    # hyphens are spaces: geoportal_search_normalize).
+    every_word = " AND ".join(
+        f"(strpos(' ' || e.search_text, %(word_{i})s) > 0 OR strpos(' ' || e.search_text, %(article_word_{i})s) > 0"
+        f" OR strpos(e.search_text, %(slash_word_{i})s) > 0 OR strpos(e.search_text, %(slash_article_word_{i})s) > 0)"
+        for i in index.values()
+    )
+    names_holding = " + ".join(  # each word of the query as often as it is written, as its words were counted
+        f"(strpos(' ' || e.name_ar_folded, %(word_{index[word]})s) > 0"
+        f" OR strpos(' ' || e.name_ar_folded, %(article_word_{index[word]})s) > 0"
+        f" OR strpos(' ' || e.name_en_folded, %(word_{index[word]})s) > 0)::int"
+        for word in words
+    )
+    sql = NAMES_FOUND.replace("HOLDING_EVERY_WORD", f"({holding})")
+    sql = sql.replace("OR_LIKE_THE_CORE", f"OR {likeness}" if by_likeness else "")
+    sql = sql.replace("LIKE_THE_CORE", likeness)
+    sql = sql.replace("EVERY_WORD", f"({every_word})" if every_word else "FALSE")
+    return sql.replace("NAMES_HOLDING", f"({names_holding})" if names_holding else "0")
