@@ -15,8 +15,9 @@ Two costs are bounded, since a word such as "شارع" or "Street" is in most of
 - Names found only by likeness are looked for only when fewer than the asked number hold the query's words: they
   come after every such name, so they could not be listed. Likeness is the costliest test of an entry.
 - How alike two names are (pg_trgm's similarity) is worked out only for the ``SEARCH_RANKED_BY_LIKENESS`` entries
-  first by every other key. More entries than that, alike on every other key (two hundred "شارع N", all local
-  streets of two words), are cut to the shorter names, which are the more alike in letters.
+  first by every other key. Where the entries alike on every other key with the last listed run past that many
+  (thousands of "شارع N", all local streets of two words), the shorter names are kept, which are the more alike in
+  letters.
 """
 
 from __future__ import annotations
@@ -57,13 +58,14 @@ SEARCH_TERMS = """
 # highest bits. The first seven depend on the query, then come the entry's own. The last, the length of its names
 # (the shorter of two names that hold the query is the more alike in letters), stands for likeness in the first cut
 # and is left out after it (RANK_BY_KEYS). Each width holds every value its key can take (tests/layers/
-# test_search_bounds.py): a query of 100 characters has at most 50 words, a name of 200 at most 100.
+# test_search_bounds.py): a query of 100 characters has at most 51 words (the first empty where it starts with a
+# separator), a name of 200 at most 100.
 RANK_FIELDS = (  # (the key, its value in SQL from 0 to TOP, the field's highest, its width in bits)
     ("a key asked whole (LM-00360)", "(NOT translate(lower(e.key), '-', ' ') = %(text)s)::int", 1),
     (
         "a name that is the query",
-        "(NOT (%(text)s IN (e.name_ar_folded, e.name_en_folded) OR %(joined)s IN (e.name_ar_bare, e.name_en_folded)))"
-        "::int",
+        "(NOT (%(text)s IN (e.name_ar_folded, e.name_en_folded)"
+        " OR coalesce(%(joined)s IN (e.name_ar_bare, e.name_en_folded), false)))::int",
         1,
     ),
     ("holding it whole", "(NOT e.search_text LIKE %(containing)s)::int", 1),
@@ -144,7 +146,7 @@ def names_found(*, query: str, limit: int, layers: list[str] | None = None) -> l
         parameters = {
             **_word_parameters(held=words or [text], words=words or []),
             "text": text,
-            "joined": " ".join(words) if words else text,
+            "joined": " ".join(words) if words else None,  # its words named without articles; none: "al"
             "containing": f"%{like_escaped(text)}%",
             "starting": f"{like_escaped(text)}%",
             "word_starting": f"% {like_escaped(text)}%",

@@ -3,6 +3,23 @@
 import django.db.models.functions.comparison
 from django.db import migrations, models
 
+# The four columns in one ALTER TABLE, each as `sqlmigrate` writes its AddField below: adding a stored generated column
+# rewrites the table and its indexes under an exclusive lock, so once for the four rather than four times.
+ADD_COLUMNS = r"""
+ALTER TABLE "layers_searchentry"
+  ADD COLUMN "name_ar_bare" text
+    GENERATED ALWAYS AS (regexp_replace(geoportal_search_normalize("name_ar"), '(^|\s)ال(?=..)', '\1', 'g')) STORED,
+  ADD COLUMN "name_ar_folded" text GENERATED ALWAYS AS (geoportal_search_normalize("name_ar")) STORED,
+  ADD COLUMN "name_en_folded" text GENERATED ALWAYS AS (geoportal_search_normalize("name_en")) STORED,
+  ADD COLUMN "name_words" integer GENERATED ALWAYS AS (
+    LEAST(NULLIF(regexp_count(geoportal_search_normalize("name_ar"), '[^\s,/()-]+'), 0),
+          NULLIF(regexp_count(geoportal_search_normalize("name_en"), '[^\s,/()-]+'), 0))) STORED
+"""
+DROP_COLUMNS = """
+ALTER TABLE "layers_searchentry"
+  DROP COLUMN "name_ar_bare", DROP COLUMN "name_ar_folded", DROP COLUMN "name_en_folded", DROP COLUMN "name_words"
+"""
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -10,82 +27,89 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AddField(
-            model_name="searchentry",
-            name="name_ar_bare",
-            field=models.GeneratedField(
-                db_persist=True,
-                expression=models.Func(
-                    models.Func(
-                        models.F("name_ar"), function="geoportal_search_normalize", output_field=models.TextField()
-                    ),
-                    models.Value("(^|\\s)ال(?=..)"),
-                    models.Value("\\1"),
-                    models.Value("g"),
-                    function="regexp_replace",
-                    output_field=models.TextField(),
-                ),
-                output_field=models.TextField(),
-            ),
-        ),
-        migrations.AddField(
-            model_name="searchentry",
-            name="name_ar_folded",
-            field=models.GeneratedField(
-                db_persist=True,
-                expression=models.Func(
-                    models.F("name_ar"), function="geoportal_search_normalize", output_field=models.TextField()
-                ),
-                output_field=models.TextField(),
-            ),
-        ),
-        migrations.AddField(
-            model_name="searchentry",
-            name="name_en_folded",
-            field=models.GeneratedField(
-                db_persist=True,
-                expression=models.Func(
-                    models.F("name_en"), function="geoportal_search_normalize", output_field=models.TextField()
-                ),
-                output_field=models.TextField(),
-            ),
-        ),
-        migrations.AddField(
-            model_name="searchentry",
-            name="name_words",
-            field=models.GeneratedField(
-                db_persist=True,
-                expression=django.db.models.functions.comparison.Least(
-                    django.db.models.functions.comparison.NullIf(
-                        models.Func(
+        migrations.SeparateDatabaseAndState(
+            database_operations=[migrations.RunSQL(ADD_COLUMNS, DROP_COLUMNS)],
+            state_operations=[
+                migrations.AddField(
+                    model_name="searchentry",
+                    name="name_ar_bare",
+                    field=models.GeneratedField(
+                        db_persist=True,
+                        expression=models.Func(
                             models.Func(
                                 models.F("name_ar"),
                                 function="geoportal_search_normalize",
                                 output_field=models.TextField(),
                             ),
-                            models.Value("[^\\s,/()-]+"),
-                            function="regexp_count",
-                            output_field=models.IntegerField(),
+                            models.Value("(^|\\s)ال(?=..)"),
+                            models.Value("\\1"),
+                            models.Value("g"),
+                            function="regexp_replace",
+                            output_field=models.TextField(),
                         ),
-                        models.Value(0),
-                        output_field=models.IntegerField(),
+                        output_field=models.TextField(),
                     ),
-                    django.db.models.functions.comparison.NullIf(
-                        models.Func(
-                            models.Func(
-                                models.F("name_en"),
-                                function="geoportal_search_normalize",
-                                output_field=models.TextField(),
-                            ),
-                            models.Value("[^\\s,/()-]+"),
-                            function="regexp_count",
-                            output_field=models.IntegerField(),
+                ),
+                migrations.AddField(
+                    model_name="searchentry",
+                    name="name_ar_folded",
+                    field=models.GeneratedField(
+                        db_persist=True,
+                        expression=models.Func(
+                            models.F("name_ar"), function="geoportal_search_normalize", output_field=models.TextField()
                         ),
-                        models.Value(0),
+                        output_field=models.TextField(),
+                    ),
+                ),
+                migrations.AddField(
+                    model_name="searchentry",
+                    name="name_en_folded",
+                    field=models.GeneratedField(
+                        db_persist=True,
+                        expression=models.Func(
+                            models.F("name_en"), function="geoportal_search_normalize", output_field=models.TextField()
+                        ),
+                        output_field=models.TextField(),
+                    ),
+                ),
+                migrations.AddField(
+                    model_name="searchentry",
+                    name="name_words",
+                    field=models.GeneratedField(
+                        db_persist=True,
+                        expression=django.db.models.functions.comparison.Least(
+                            django.db.models.functions.comparison.NullIf(
+                                models.Func(
+                                    models.Func(
+                                        models.F("name_ar"),
+                                        function="geoportal_search_normalize",
+                                        output_field=models.TextField(),
+                                    ),
+                                    models.Value("[^\\s,/()-]+"),
+                                    function="regexp_count",
+                                    output_field=models.IntegerField(),
+                                ),
+                                models.Value(0),
+                                output_field=models.IntegerField(),
+                            ),
+                            django.db.models.functions.comparison.NullIf(
+                                models.Func(
+                                    models.Func(
+                                        models.F("name_en"),
+                                        function="geoportal_search_normalize",
+                                        output_field=models.TextField(),
+                                    ),
+                                    models.Value("[^\\s,/()-]+"),
+                                    function="regexp_count",
+                                    output_field=models.IntegerField(),
+                                ),
+                                models.Value(0),
+                                output_field=models.IntegerField(),
+                            ),
+                        ),
                         output_field=models.IntegerField(),
                     ),
                 ),
-                output_field=models.IntegerField(),
-            ),
+            ],
         ),
     ]

@@ -333,6 +333,13 @@ def test_the_arabic_article_may_be_written_or_left_out_on_either_side(client):
     assert _search(client, "صباح المستشفى")[0] == ("landmarks", "LM-SABAH")
     assert _search(client, "مستشفى الصباح السالمية")[0] == ("landmarks", "LM-SABAH")  # and its area
 
+    # named without its article, it is named: before a longer name that holds the query as written
+    layer_feature_save(
+        feature=Landmark(code="LM-SABAH-AHMAD", name_en="Sabah Al-Ahmad Hospital", name_ar="مستشفى صباح الأحمد",
+                         category="hospital", area=block.area, geom=Point(SALMIYA_X + 60, SALMIYA_Y, srid=31901))
+    )  # fmt: skip
+    assert _search(client, "مستشفى صباح")[:2] == [("landmarks", "LM-SABAH"), ("landmarks", "LM-SABAH-AHMAD")]
+
 
 @pytest.mark.parametrize(
     ("query", "found"),

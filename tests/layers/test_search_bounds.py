@@ -25,6 +25,7 @@ PLACES = [  # (code, name_ar, name_en, category): names found alike by "سالم
     ("LM-MALL", "مجمع السالمية التجاري", "Salmiya Mall", "mall"),
     ("LM-STALL-1", "سوق السالمية - قطعة 1", "Salmiya Souq, Block 1", "market"),
     ("LM-SUITES", "أجنحة السالمية الفندقية", "Salmiya Suites Hotel", "hotel"),
+    ("LM-STALL-17", "سوق السالمية - قطعة 17", "Salmiya Souq, Block 17", "market"),  # alike on every key but length
 ]
 
 
@@ -47,12 +48,14 @@ def _search(client, query: str, limit: int) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("query", ["سالمية", "Salmiya", "السالمية"])
 def test_the_first_cut_keeps_the_entries_first_by_every_key_but_likeness(client, monkeypatch, query):
-    """Likeness ranks only the entries first by every other key: cut to as many as are asked, they are the same
-    entries, in the same order, as ranking every entry found."""
+    """Likeness ranks only the entries first by every other key: cut to as many as are asked, anywhere, even among
+    the market's stalls alike on every key but likeness, they are the same entries, in the same order, as ranking
+    every entry found (of stalls alike, the shorter name is the more alike: Block 7 before Block 17)."""
     _places_build()
-    everything = _search(client, query, limit=8)
-    assert len(everything) >= 4
-    for cut in (len(everything), 4):
+    everything = _search(client, query, limit=10)
+    assert len(everything) > len(PLACES)  # with the area, and the scene's own street and landmark
+    assert everything.index(("landmarks", "LM-STALL-7")) < everything.index(("landmarks", "LM-STALL-17"))
+    for cut in range(1, len(everything) + 1):
         monkeypatch.setattr(search_names, "SEARCH_RANKED_BY_LIKENESS", cut)
         assert _search(client, query, limit=cut) == everything[:cut], cut
 
@@ -80,7 +83,8 @@ def test_each_field_of_the_rank_holds_every_value_of_its_key():
     tops = {key: 2**width - 1 for key, _value, width in search_names.RANK_FIELDS}
     name_length = max(SearchEntry._meta.get_field(name).max_length for name in ("name_ar", "name_en"))
     assert sum(width for _key, _value, width in search_names.RANK_FIELDS) <= 63  # a bigint, never negative
-    assert (SEARCH_QUERY_MAX_LENGTH + 1) // 2 <= tops["its names holding more of those words"]  # a letter and a space
+    # a letter and a separator each, and an empty first word where the query starts with one ("/a/a…")
+    assert SEARCH_QUERY_MAX_LENGTH // 2 + 1 <= tops["its names holding more of those words"]
     assert (name_length + 1) // 2 < tops["its shorter name's words, the fewer first"]  # the top is for none
     assert len(STREET_PROMINENCE + LANDMARK_PROMINENCE) < tops["its kind's prominence: a mall first"]
     assert len(["governorates", "areas", "streets", "landmarks"]) <= tops["its layer"]
