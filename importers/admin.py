@@ -48,7 +48,7 @@ class ImportJobAdmin(admin.ModelAdmin):
         "counts",
         "report_text",
         "log_text",
-        ("created_by", "created_at", "started_at", "finished_at"),
+        ("created_by", "created_at", "started_at", "applied_at", "finished_at"),
     )
     readonly_fields = ("report_text", "log_text")
 

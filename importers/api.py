@@ -68,6 +68,7 @@ def job_document(job: ImportJob) -> dict:
         "created_by": job.created_by.get_username() if job.created_by else None,
         "created_at": job.created_at,
         "started_at": job.started_at,
+        "applied_at": job.applied_at,  # when its apply committed; none for a dry run or a refused delivery
         "finished_at": job.finished_at,
     }
 

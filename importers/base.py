@@ -107,6 +107,7 @@ def import_delivery(
     change_map: Path | None = None,
     repair: bool = False,
     progress: Callable[[str], None] | None = None,
+    in_apply: Callable[[], None] | None = None,
 ) -> ImportReport:
     """Import one delivery; raise ImportRejected (nothing changed) when it has problems.
 
@@ -115,7 +116,8 @@ def import_delivery(
     ``repair`` repairs invalid geometries in staging before validation, and notes each repair.
     With ``change_map``, also write the map of the classified changes there (importers/preview.py).
     A ``.zip`` is checked and unpacked into a temporary folder first (importers/archives.py).
-    ``progress`` is told each phase as it starts: read, validate, diff, apply (importers/jobs.py).
+    ``progress`` is told each phase as it starts: read, validate, diff, apply (importers/jobs.py), and
+    ``in_apply`` runs last inside the apply's transaction (a job records there that it is applied).
     """
     source_class = SOURCES.get(source_name)
     if source_class is None:
@@ -135,6 +137,7 @@ def import_delivery(
                 change_map=change_map,
                 repair=repair,
                 progress=progress or (lambda _phase: None),
+                in_apply=in_apply or (lambda: None),
             )
     except ImportRejected as rejected:
         report = rejected.report
@@ -192,6 +195,7 @@ def _delivery_run(
     change_map: Path | None,
     repair: bool,
     progress: Callable[[str], None],
+    in_apply: Callable[[], None],
 ) -> None:
     staging_sweep()  # what imports killed before they could clean up left behind
     try:
@@ -220,6 +224,7 @@ def _delivery_run(
                     source.apply()
                     for layer in source.search_layers:  # the search index, in the same transaction
                         search_index_refresh_changed(layer=layer)
+                    in_apply()
             except (IntegrityError, DataError) as refused:  # a check validation missed: rolled back, reported
                 source.report.add_problems(source.name, [("(delivery)", _database_refusal(refused))], 1)
                 raise ImportRejected(source.report) from refused

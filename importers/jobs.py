@@ -20,7 +20,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
-from django.db.models import F, Value
+from django.db.models import F, QuerySet, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
@@ -181,6 +181,11 @@ ABANDONED = (
     "the process running this job stopped before it finished (killed, or the machine went down); the"
     " import's transaction was rolled back, so nothing was applied. Run the delivery again."
 )
+APPLIED_THEN_ABANDONED = (
+    "applied and committed; the process running this job stopped before it stored its report (killed, or the"
+    " machine went down). The layers and the change feed have the delivery's changes: only this report's counts"
+    " are missing."
+)
 
 
 @contextmanager
@@ -201,18 +206,27 @@ def _job_held(job_id: int) -> Iterator[bool]:
 
 
 def jobs_abandoned_fail() -> list[int]:
-    """Mark failed the running jobs whose runner has gone; return their ids."""
-    failed = []
+    """End the running jobs whose runner has gone; return their ids. Failed, with nothing applied, unless the apply
+    had committed (``applied_at``, set in its transaction): then accepted, without its report's counts."""
+    ended = []
     for job_id in ImportJob.objects.filter(status=ImportJob.Status.RUNNING).values_list("pk", flat=True):
         with _job_held(job_id) as held:
-            if held and ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.RUNNING).update(
-                status=ImportJob.Status.FAILED,
-                report=ABANDONED,
-                finished_at=timezone.now(),
-                log=Concat(F("log"), Value(_log_line(f"failed: {ABANDONED}"))),
+            running = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.RUNNING)
+            if held and (
+                _job_end(running.filter(applied_at__isnull=True), ImportJob.Status.FAILED, ABANDONED)
+                or _job_end(running.filter(applied_at__isnull=False), ImportJob.Status.ACCEPTED, APPLIED_THEN_ABANDONED)
             ):
-                failed.append(job_id)
-    return failed
+                ended.append(job_id)
+    return ended
+
+
+def _job_end(jobs: QuerySet[ImportJob], status: str, report: str) -> int:
+    return jobs.update(
+        status=status,
+        report=report,
+        finished_at=timezone.now(),
+        log=Concat(F("log"), Value(_log_line(f"{status}: {report}"))),
+    )
 
 
 def job_run(*, job_id: int, change_map: Path | None = None, on_phase: Callable[[str], None] | None = None) -> ImportJob:
@@ -252,6 +266,7 @@ def _job_run_held(*, job_id: int, change_map: Path | None, on_phase: Callable[[s
                 repair=job.repair,
                 change_map=change_map,
                 progress=phase_entered,
+                in_apply=lambda: ImportJob.objects.filter(pk=job_id).update(applied_at=timezone.now()),
             )
             fields = _job_outcome(ImportJob.Status.ACCEPTED, report, job=job)
         except ImportRejected as rejected:

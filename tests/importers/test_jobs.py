@@ -43,6 +43,7 @@ from importers.jobs import (
 )
 from importers.models import DeliverySchedule, ImportJob
 from importers.pull_hosts import pull_host_allowed
+from importers.report import ImportReport
 from importers.tasks import drop_folders_scan, job_run_task, schedules_pull
 from layers.models import Parcel
 from tests.importers.delivery_builders import geopackage_write, parcel_feature, survey_layers
@@ -763,6 +764,55 @@ def test_a_running_job_whose_runner_died_is_marked_failed_and_a_live_one_is_not(
     dead.refresh_from_db()
     assert (dead.status, dead.report) == (ImportJob.Status.FAILED, ABANDONED)
     assert ImportJob.objects.get(pk=live.pk).status == ImportJob.Status.RUNNING
+
+
+class _RunnerKilled(BaseException):
+    """The runner's process ending where it stands (not an Exception: nothing of the job's catches it)."""
+
+
+def test_a_runner_that_died_after_the_apply_committed_leaves_a_job_accepted_as_applied(monkeypatch, tmp_path):
+    """Its job was marked failed, "rolled back, so nothing was applied. Run the delivery again", when the apply had
+    committed: the job records in the apply's transaction that it is applied, and the sweep reads it."""
+    from importers.jobs import APPLIED_THEN_ABANDONED, jobs_abandoned_fail
+
+    zipped = _survey_zip(tmp_path)
+    job = job_delivery_store(
+        job=job_create(source="survey", origin=ImportJob.Origin.UPLOAD),
+        name=zipped.name,
+        write=lambda target: shutil.copyfile(zipped, target),
+    )
+
+    def applied_then_die(report, value):  # the first thing after the apply's commit: the report says it is applied
+        report.__dict__["applied"] = value
+        if value:
+            raise _RunnerKilled
+
+    monkeypatch.setattr(ImportReport, "applied", property(lambda report: report.__dict__["applied"], applied_then_die))
+    with pytest.raises(_RunnerKilled):
+        job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.applied_at is not None) == (ImportJob.Status.RUNNING, True)
+
+    assert jobs_abandoned_fail() == [job.pk]
+    job.refresh_from_db()
+    assert (job.status, job.report) == (ImportJob.Status.ACCEPTED, APPLIED_THEN_ABANDONED)
+    assert sorted(Parcel.objects.values_list("number", flat=True)) == ["1", "2"]
+
+
+@pytest.mark.parametrize(("dry_run", "applied"), [(False, True), (True, False)])
+def test_a_job_records_whether_its_apply_committed(client, uploader, tmp_path, django_capture_on_commit_callbacks,
+                                                   dry_run, applied):  # fmt: skip
+    parcels = [parcel_feature("1", 506_000 + 60)]
+    rejected = [parcel_feature("1", 506_000 + 60, land_use="casino")]
+    client.force_login(uploader)
+    with django_capture_on_commit_callbacks(execute=True):
+        done = _upload(client, _survey_zip(tmp_path, parcels=parcels), dry_run=str(dry_run).lower()).json()
+        (tmp_path / "refused").mkdir()
+        refused = _upload(client, _survey_zip(tmp_path / "refused", parcels=rejected)).json()
+
+    assert ImportJob.objects.get(pk=done["id"]).status == "accepted"
+    assert (client.get(f"{API}{done['id']}").json()["applied_at"] is not None) is applied
+    assert client.get(f"{API}{refused['id']}").json()["applied_at"] is None
 
 
 @pytest.mark.parametrize("limit", ["0", "101", "٣", "1e3", "-1", "9" * 5000])
