@@ -10,9 +10,10 @@ from typing import NoReturn
 
 from geoportal.errors import InvalidInput
 
-# What GDAL's PostgreSQL driver says when it cannot connect (a "PG:…" datasource it then fails to "create").
-# GDAL's own lines, not a delivered value it quotes.
-OGR_PG_UNREACHABLE = re.compile(r"^ERROR 1: (PQconnectdb failed|PostgreSQL driver failed to create PG:)", re.MULTILINE)
+# What GDAL's PostgreSQL driver says when it cannot connect (a "PG:…" datasource it then fails to "create"): the
+# first error ogr2ogr reports, since it connects before it reads a feature. A delivered value that a later error
+# quotes (PostgreSQL's "CONTEXT: COPY …, column …: "…"") may hold a newline and these words after it.
+OGR_PG_UNREACHABLE = re.compile(r"ERROR 1: (PQconnectdb failed|PostgreSQL driver failed to create PG:)")
 OGR_PG_DATASOURCE = re.compile(r"PG:[^\n]*")
 
 
@@ -36,6 +37,7 @@ def staging_failed(path: Path, layer: str, stderr: str) -> NoReturn:
     said = OGR_PG_DATASOURCE.sub("the staging database", stderr.strip())
     for folder in path_spellings(path.parent):
         said = said.replace(folder + os.sep, "")  # the file, or one beside it (survey.dbf), by its name
-    if OGR_PG_UNREACHABLE.search(stderr):
+    first_error = next((line for line in stderr.splitlines() if line.startswith("ERROR")), "")
+    if OGR_PG_UNREACHABLE.match(first_error):
         raise StagingDatabaseUnreachable(f"ogr2ogr could not connect to the database: {said[:1000]}")
     raise InvalidInput(f"{path.name} layer '{layer}': GDAL could not read it: {said[:500]}")

@@ -307,8 +307,17 @@ def test_a_database_that_ogr2ogr_cannot_reach_fails_the_job_and_does_not_reject_
     assert "PG:dbname" not in logged and "pw-canary" not in logged  # noqa: PT018
 
 
-def test_a_delivered_value_that_reads_like_gdal_s_connection_failure_is_still_the_delivery_s_problem():
-    quoted = 'ERROR 1: COPY statement failed.\nERROR:  invalid input syntax: "ERROR 1: PQconnectdb failed"'
+@pytest.mark.parametrize(
+    "quoted",
+    [
+        'ERROR 1: COPY statement failed.\nERROR:  invalid input syntax: "ERROR 1: PQconnectdb failed"',
+        # a value holding a newline: PostgreSQL's CONTEXT quotes it as it is, so a line starts with the words
+        "ERROR 1: COPY statement failed.\nERROR:  value too long for type character varying(10)\n"
+        'CONTEXT:  COPY parcels_x, line 1, column number: "1\nERROR 1: PQconnectdb failed"',
+    ],
+    ids=["on-its-line", "after-a-newline"],
+)
+def test_a_delivered_value_that_reads_like_gdal_s_connection_failure_is_still_the_delivery_s_problem(quoted):
     with pytest.raises(InvalidInput):
         staging_failed(Path("survey.gpkg"), "parcels", quoted)
 
