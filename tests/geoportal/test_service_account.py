@@ -7,6 +7,7 @@ servers answering through nginx.
 
 from __future__ import annotations
 
+import grp
 import hashlib
 import json
 import os
@@ -24,6 +25,8 @@ import pytest
 import redis
 from django.conf import settings
 
+from geoportal.embedded.account import _group_of_its_own
+from geoportal.embedded.postgres import EmbeddedServiceError
 from tests.databases import database_url_of_tests
 from tests.waiting import until
 
@@ -386,3 +389,22 @@ def test_an_account_whose_group_is_not_its_own_is_refused_before_anything_is_mad
     assert refused.stderr.startswith(f"The '{account_name}' account's group '")
     assert "is not its own" in refused.stderr
     assert list(var_dir.iterdir()) == []
+
+
+def _unnamed_gid() -> int:
+    """A group id no group is named for."""
+    return next(gid for gid in range(54_321, 60_000) if gid not in {group.gr_gid for group in grp.getgrall()})
+
+
+def test_a_group_id_no_group_is_named_for_is_the_account_s_own_unless_another_account_has_it(account, monkeypatch):
+    """With no group entry there are no member names to read, but another account may still have the id as its
+    primary group."""
+    gid = _unnamed_gid()
+    group_of_its_own = _group_of_its_own.__wrapped__  # not its answer of once a process
+    group_of_its_own(account.pw_name, account.pw_uid, gid)  # nobody else has it: no error
+
+    other = pwd.struct_passwd(("sharer", "x", 54_999, gid, "", "/nonexistent", "/usr/sbin/nologin"))
+    accounts = [*pwd.getpwall(), other]
+    monkeypatch.setattr("geoportal.embedded.account.pwd.getpwall", lambda: accounts)
+    with pytest.raises(EmbeddedServiceError, match=rf"group '{gid}' is not its own \(also sharer's\)"):
+        group_of_its_own(account.pw_name, account.pw_uid, gid)
