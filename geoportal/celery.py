@@ -79,7 +79,8 @@ def _worker_ready(sender, **_kwargs) -> None:
 app.conf.beat_schedule = {
     "importers-drop-folders-scan": {"task": "importers.drop_folders_scan", "schedule": 30.0},
     "importers-schedules-pull": {"task": "importers.schedules_pull", "schedule": 60.0},
-    # A job whose worker was killed mid-run is marked failed (its transaction was rolled back).
+    # A job whose worker was killed mid-run is marked failed (its transaction was rolled back), or accepted where
+    # its apply had committed (ImportJob.applied_at).
     "importers-jobs-abandoned": {"task": "importers.jobs_abandoned_fail", "schedule": 60.0},
     # Stored deliveries past GEOPORTAL_IMPORT_DELIVERY_KEEP_DAYS are removed (importers/retention.py).
     "importers-deliveries-prune": {"task": "importers.deliveries_prune", "schedule": 6 * 3600.0},

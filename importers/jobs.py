@@ -183,8 +183,9 @@ ABANDONED = (
 )
 APPLIED_THEN_ABANDONED = (
     "applied and committed; the process running this job stopped before it stored its report (killed, or the"
-    " machine went down). The layers and the change feed have the delivery's changes: only this report's counts"
-    " are missing."
+    " machine went down). The layers and the change feed have the delivery's changes; this report's counts are"
+    " missing, and the steps after the commit did not run: the changed areas' tiles are drawn fresh but not"
+    " published for up to 5 minutes, and the next import removes this one's staging tables."
 )
 
 

@@ -44,7 +44,8 @@ def job_run_task(job_id: int) -> str:
 
 @shared_task(name="importers.jobs_abandoned_fail")
 def jobs_abandoned_fail_task() -> list[int]:
-    """Mark failed the running jobs whose process has gone (e.g. a worker killed mid-import)."""
+    """End the running jobs whose process has gone (e.g. a worker killed mid-import): failed, or accepted where the
+    apply had committed (importers/jobs.py)."""
     return jobs_abandoned_fail()
 
 

@@ -30,7 +30,7 @@ from django.db import connection
 
 from geoportal.celery import app as celery_app
 from geoportal.errors import InvalidInput
-from importers.base import DeliverySource
+from importers.base import DeliverySource, import_delivery
 from importers.gdal_failures import StagingDatabaseUnreachable, staging_failed
 from importers.jobs import (
     crashed_message,
@@ -773,6 +773,15 @@ def test_a_running_job_whose_runner_died_is_marked_failed_and_a_live_one_is_not(
     dead.refresh_from_db()
     assert (dead.status, dead.report) == (ImportJob.Status.FAILED, ABANDONED)
     assert ImportJob.objects.get(pk=live.pk).status == ImportJob.Status.RUNNING
+
+
+def test_a_job_s_in_apply_step_runs_inside_the_apply_s_transaction(tmp_path):
+    """A job records there that it is applied: committed with the apply, rolled back with it, and never missing
+    after it, whenever its process dies."""
+    depths = []
+    outside = len(connection.savepoint_ids)  # the test's own transaction: the apply's is a savepoint inside it
+    import_delivery("survey", _survey_zip(tmp_path), in_apply=lambda: depths.append(len(connection.savepoint_ids)))
+    assert depths == [outside + 1]
 
 
 class _RunnerKilled(BaseException):
