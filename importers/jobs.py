@@ -225,6 +225,8 @@ def _job_end(jobs: QuerySet[ImportJob], status: str, report: str) -> int:
     return jobs.update(
         status=status,
         report=report,
+        phase="done",  # as a job its runner ends (the API's clients read the progress bar's end from it)
+        progress=PHASES["done"],
         finished_at=timezone.now(),
         log=Concat(F("log"), Value(_log_line(f"{status}: {report}"))),
     )

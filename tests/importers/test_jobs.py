@@ -771,7 +771,7 @@ def test_a_running_job_whose_runner_died_is_marked_failed_and_a_live_one_is_not(
     assert live.pk not in failed
 
     dead.refresh_from_db()
-    assert (dead.status, dead.report) == (ImportJob.Status.FAILED, ABANDONED)
+    assert (dead.status, dead.report, dead.phase, dead.progress) == (ImportJob.Status.FAILED, ABANDONED, "done", 100)
     assert ImportJob.objects.get(pk=live.pk).status == ImportJob.Status.RUNNING
 
 
@@ -814,6 +814,7 @@ def test_a_runner_that_died_after_the_apply_committed_leaves_a_job_accepted_as_a
     assert jobs_abandoned_fail() == [job.pk]
     job.refresh_from_db()
     assert (job.status, job.report) == (ImportJob.Status.ACCEPTED, APPLIED_THEN_ABANDONED)
+    assert (job.phase, job.progress) == ("done", 100)
     assert sorted(Parcel.objects.values_list("number", flat=True)) == ["1", "2"]
 
 
