@@ -206,7 +206,7 @@ def _job_held(job_id: int) -> Iterator[bool]:
         session.close()
 
 
-def jobs_abandoned_fail() -> list[int]:
+def jobs_abandoned_end() -> list[int]:
     """End the running jobs whose runner has gone; return their ids. Failed, with nothing applied, unless the apply
     had committed (``applied_at``, set in its transaction): then accepted, without its report's counts."""
     ended = []
@@ -237,7 +237,7 @@ def job_run(*, job_id: int, change_map: Path | None = None, on_phase: Callable[[
 
     ``import_delivery`` applies in one transaction, so a rejected or failed job changed nothing. Each
     phase it enters is recorded on the job (and told to ``on_phase``, e.g. a progress bar). The runner
-    holds the job's run lock throughout (``jobs_abandoned_fail`` tells a dead runner by it).
+    holds the job's run lock throughout (``jobs_abandoned_end`` tells a dead runner by it).
     """
     with _job_held(job_id) as held:
         if not held:

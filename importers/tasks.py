@@ -22,7 +22,7 @@ from django.utils import timezone
 from geoportal.errors import DomainError
 
 from .base import SOURCES
-from .jobs import job_create, job_delivery_store, job_run, jobs_abandoned_fail
+from .jobs import job_create, job_delivery_store, job_run, jobs_abandoned_end
 from .models import DeliverySchedule, ImportJob
 from .pulls import delivery_download
 from .retention import deliveries_prune
@@ -42,11 +42,11 @@ def job_run_task(job_id: int) -> str:
     return job_run(job_id=job_id).status
 
 
-@shared_task(name="importers.jobs_abandoned_fail")
-def jobs_abandoned_fail_task() -> list[int]:
+@shared_task(name="importers.jobs_abandoned_fail")  # its first name: beat schedules and queued tasks keep it
+def jobs_abandoned_end_task() -> list[int]:
     """End the running jobs whose process has gone (e.g. a worker killed mid-import): failed, or accepted where the
     apply had committed (importers/jobs.py)."""
-    return jobs_abandoned_fail()
+    return jobs_abandoned_end()
 
 
 @shared_task(name="importers.deliveries_prune")

@@ -130,7 +130,7 @@ LIKE_THE_CORE = "%(core)s <%% e.search_text"
 HAS_LETTERS = re.compile(r"[^0-9 ]")
 
 
-def like_escaped(text: str) -> str:
+def _like_escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
@@ -143,13 +143,15 @@ def names_found(*, query: str, limit: int, layers: list[str] | None = None) -> l
         empty, _threshold, text, words, core = cursor.fetchone()
         if empty:
             raise InvalidInput("q: no letter or digit in it.", field="q")
+        words = words or []
+        held = words or [text]  # what an entry must hold: the query's words, or the query whole if it has none
         parameters = {
-            **_word_parameters(held=words or [text], words=words or []),
+            **_word_parameters(held=held, words=words),
             "text": text,
             "joined": " ".join(words) if words else None,  # its words named without articles; none: "al"
-            "containing": f"%{like_escaped(text)}%",
-            "starting": f"{like_escaped(text)}%",
-            "word_starting": f"% {like_escaped(text)}%",
+            "containing": f"%{_like_escaped(text)}%",
+            "starting": f"{_like_escaped(text)}%",
+            "word_starting": f"% {_like_escaped(text)}%",
             "core": core,
             "limit": limit,
             "ranked_by_likeness": SEARCH_RANKED_BY_LIKENESS,
@@ -157,11 +159,10 @@ def names_found(*, query: str, limit: int, layers: list[str] | None = None) -> l
             "prominence": [*STREET_PROMINENCE, *LANDMARK_PROMINENCE],
         }
         likeness = LIKE_THE_CORE if HAS_LETTERS.search(core) else "FALSE"
-        cursor.execute(_names_sql(held=words or [text], words=words or [], likeness=likeness), parameters)
+        cursor.execute(_names_sql(held=held, words=words, likeness=likeness), parameters)
         rows = cursor.fetchall()
         if len(rows) < limit and likeness != "FALSE":
-            sql = _names_sql(held=words or [text], words=words or [], likeness=likeness, by_likeness=True)
-            cursor.execute(sql, parameters)
+            cursor.execute(_names_sql(held=held, words=words, likeness=likeness, by_likeness=True), parameters)
             rows = cursor.fetchall()
     return rows
 
@@ -169,7 +170,7 @@ def names_found(*, query: str, limit: int, layers: list[str] | None = None) -> l
 def _word_parameters(*, held: list[str], words: list[str]) -> dict[str, str]:
     """Each distinct word the entries must hold (the query's words, or the query whole if it has none), as LIKE holds
     it anywhere; each distinct word of the query as it starts a word of the entry, with its article or without."""
-    parameters = {f"held_{index}": f"%{like_escaped(word)}%" for index, word in enumerate(dict.fromkeys(held))}
+    parameters = {f"held_{index}": f"%{_like_escaped(word)}%" for index, word in enumerate(dict.fromkeys(held))}
     for index, word in enumerate(dict.fromkeys(words)):
         parameters[f"word_{index}"] = f" {word}"
         parameters[f"article_word_{index}"] = f" ال{word}"

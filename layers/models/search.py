@@ -6,10 +6,10 @@ write (importers, admin, services). Names and keys only: nothing of owners, perm
 (migration 0007): lower case, Arabic letter variants folded (أ إ آ ٱ → ا, ى → ي, ة → ه, ؤ → و, ئ → ي),
 diacritics and tatweel removed, Arabic-Indic digits made ASCII; searched by trigram (pg_trgm).
 The names folded alike, and how many words the shorter has, are kept beside them (generated columns): the search
-ranks every entry it finds by them, and folding 200,000 names again for one query took about a second. PostgreSQL computes
-them when a row is written, not when ``geoportal_search_normalize`` changes: a migration that changes the function
-(as 0010 did) must rewrite every entry (``UPDATE layers_searchentry SET name_ar = name_ar``) and rebuild
-``search_text``, or the folded names and the searched text part.
+ranks every entry it finds by them, and folding 200,000 names again for one query took about a second.
+PostgreSQL computes them when a row is written, not when ``geoportal_search_normalize`` changes: a migration that
+changes the function (as 0010 did) must rewrite every entry (``UPDATE layers_searchentry SET name_ar = name_ar``)
+and rebuild ``search_text``, or the folded names and the searched text part.
 """
 
 from __future__ import annotations

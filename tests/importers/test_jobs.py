@@ -758,7 +758,7 @@ def test_a_real_celery_worker_runs_a_queued_job(settings, tmp_path):
 
 
 def test_a_running_job_whose_runner_died_is_marked_failed_and_a_live_one_is_not():
-    from importers.jobs import ABANDONED, _job_held, jobs_abandoned_fail
+    from importers.jobs import ABANDONED, _job_held, jobs_abandoned_end
 
     dead = job_create(source="survey", origin=ImportJob.Origin.CLI)
     live = job_create(source="survey", origin=ImportJob.Origin.CLI)
@@ -766,7 +766,7 @@ def test_a_running_job_whose_runner_died_is_marked_failed_and_a_live_one_is_not(
 
     with _job_held(live.pk) as held:  # as its runner holds it, in another session
         assert held
-        failed = jobs_abandoned_fail()
+        failed = jobs_abandoned_end()
     assert dead.pk in failed
     assert live.pk not in failed
 
@@ -791,7 +791,7 @@ class _RunnerKilled(BaseException):
 def test_a_runner_that_died_after_the_apply_committed_leaves_a_job_accepted_as_applied(monkeypatch, tmp_path):
     """Its job was marked failed, "rolled back, so nothing was applied. Run the delivery again", when the apply had
     committed: the job records in the apply's transaction that it is applied, and the sweep reads it."""
-    from importers.jobs import APPLIED_THEN_ABANDONED, jobs_abandoned_fail
+    from importers.jobs import APPLIED_THEN_ABANDONED, jobs_abandoned_end
 
     zipped = _survey_zip(tmp_path)
     job = job_delivery_store(
@@ -811,7 +811,7 @@ def test_a_runner_that_died_after_the_apply_committed_leaves_a_job_accepted_as_a
     job.refresh_from_db()
     assert (job.status, job.applied_at is not None) == (ImportJob.Status.RUNNING, True)
 
-    assert jobs_abandoned_fail() == [job.pk]
+    assert jobs_abandoned_end() == [job.pk]
     job.refresh_from_db()
     assert (job.status, job.report) == (ImportJob.Status.ACCEPTED, APPLIED_THEN_ABANDONED)
     assert (job.phase, job.progress) == ("done", 100)

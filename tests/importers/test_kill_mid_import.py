@@ -27,7 +27,7 @@ from django.db import connection
 
 from importers import sources  # noqa: F401
 from importers.base import import_delivery
-from importers.jobs import jobs_abandoned_fail
+from importers.jobs import jobs_abandoned_end
 from importers.models import ImportJob
 from importers.sources.survey import OWNER_COLUMNS
 from importers.staging_sweep import STAGING_CLAIM_NAMESPACE, staging_sweep
@@ -425,7 +425,7 @@ def test_an_import_killed_inside_its_apply_transaction_changes_nothing_and_can_b
         _kill(killed)
     _sessions_ended(killed)  # released, its session runs on, finds the import gone, and rolls back
     # Its job (the command records one) is running with no runner left: the beat task fails it.
-    (abandoned,) = jobs_abandoned_fail()
+    (abandoned,) = jobs_abandoned_end()
     assert ImportJob.objects.get(pk=abandoned).status == ImportJob.Status.FAILED
 
     orphans = _assert_killed_import_left_no_trace(recorded, staged_before)
