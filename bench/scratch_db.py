@@ -37,12 +37,26 @@ def ogr_connection(name: str) -> str:
     return "PG:" + " ".join(f"{key}='{value}'" for key, value in parameters.items())
 
 
+def database_drop(cursor, name: str) -> None:
+    """``DROP DATABASE IF EXISTS name``, after ending this role's own sessions in it.
+
+    Not ``WITH (FORCE)``: for a role that is not a superuser (the portal's), PostgreSQL 15's FORCE refuses to end an
+    autovacuum worker ("must be a member of the role whose process is being terminated"), which a database just
+    filled soon has. A plain DROP ends autovacuum workers itself."""
+    cursor.execute(
+        "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
+        " WHERE datname = %s AND usename = current_user AND pid <> pg_backend_pid()",
+        [name],
+    )
+    cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
 def scratch_database_recreate(name: str) -> None:
     """Drop and create ``name`` with PostGIS."""
     admin = psycopg2.connect(**{**{k: v for k, v in libpq_parameters("postgres").items() if v}})
     admin.autocommit = True
     with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        database_drop(cursor, name)
         cursor.execute(f'CREATE DATABASE "{name}"')
     admin.close()
     database = psycopg2.connect(**{k: v for k, v in libpq_parameters(name).items() if v})
@@ -56,7 +70,7 @@ def scratch_database_drop(name: str) -> None:
     admin = psycopg2.connect(**{k: v for k, v in libpq_parameters("postgres").items() if v})
     admin.autocommit = True
     with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        database_drop(cursor, name)
     admin.close()
 
 

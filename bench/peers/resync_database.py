@@ -23,7 +23,13 @@ import psycopg2
 
 from bench.harness import BENCH_DIR
 from bench.peers.database import TILES_DB, current_parcels, vacuum_analyze
-from bench.scratch_db import database_url, libpq_parameters, scratch_database_drop, scratch_database_recreate
+from bench.scratch_db import (
+    database_drop,
+    database_url,
+    libpq_parameters,
+    scratch_database_drop,
+    scratch_database_recreate,
+)
 
 RUN_DB = "bench_resync_run"
 READY = "bench_resync base, ready: {parcels} parcels, seed {seed}"
@@ -68,7 +74,7 @@ def clone(template: str, name: str) -> float:
     admin = _admin()
     try:
         with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            database_drop(cursor, name)
             started = time.perf_counter()
             cursor.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
             return time.perf_counter() - started

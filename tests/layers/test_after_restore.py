@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
+from bench.scratch_db import database_drop
 from geoportal.errors import InvalidInput
 from layers.change_feed import (
     DATABASE_IDENTITY_SQL,
@@ -50,6 +51,7 @@ import sys
 import django
 
 django.setup()
+from bench.scratch_db import database_drop
 from geoportal.errors import InvalidInput
 from layers.change_feed import change_feed_page, feed_cursor_parse
 
@@ -163,7 +165,7 @@ def test_a_dump_restored_into_a_new_database_refuses_the_cursors_the_dumped_one_
     maintenance.autocommit = True
     try:
         with maintenance.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')  # a run stopped half-way left it
+            database_drop(cursor, copy)  # a run stopped half-way left it
             cursor.execute(f'CREATE DATABASE "{copy}"')
         dump = str(tmp_path / "backup.dump")
         subprocess.run(["pg_dump", "-Fc", "-f", dump, f"{server}/{database['NAME']}"], check=True)  # noqa: S603, S607
@@ -176,7 +178,7 @@ def test_a_dump_restored_into_a_new_database_refuses_the_cursors_the_dumped_one_
         asked = {name: _feed_asked(name, str(given)) for name in (database["NAME"], copy)}
     finally:
         with maintenance.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
+            database_drop(cursor, copy)
         maintenance.close()
 
     assert restore.returncode == 0, restore.stderr[-2000:]
