@@ -131,8 +131,8 @@ HOLDING_THE_WORDS = """
 IN_THE_LAYERS = "(%(layers)s::text[] IS NULL OR e.layer = ANY(%(layers)s::text[]))"
 # With the names like the query's core: those, not holding its words, apart. Likeness is the costliest test of an
 # entry. One condition holding it in three places (to reach the candidates through the index, and beside each test of
-# the words) had it worked out up to four times for each of 200,000 entries alike ("Streeet": 4.2 s, now 1.5 s); here
-# once, as the trigram index's recheck.
+# the words) had it worked out up to four times for each of 200,000 entries alike, the index's recheck repeating one
+# ("Streeet": about 4 s, now 1.5 s); here once, as the recheck (and again only for the few that hold the words).
 FOUND_ENTRIES = f"SELECT {ENTRY_COLUMNS} FROM layers_searchentry e WHERE ({HOLDING_THE_WORDS}) AND {IN_THE_LAYERS}"  # noqa: S608
 FOUND_ENTRIES_OR_ALIKE = f"""
         {FOUND_ENTRIES}

@@ -51,7 +51,6 @@ import sys
 import django
 
 django.setup()
-from bench.scratch_db import database_drop
 from geoportal.errors import InvalidInput
 from layers.change_feed import change_feed_page, feed_cursor_parse
 

@@ -73,6 +73,8 @@ def test_names_only_like_the_query_are_looked_for_only_when_too_few_hold_its_wor
     assert len(_names_statements(client, "Salmiya", limit=3)) == 1  # enough names hold it
 
     assert len(_names_statements(client, "Salmiya", limit=50)) == 2  # fewer than 50 hold it: then names like it
+    found = _search(client, "Salmiya", limit=50)
+    assert len(found) == len(set(found)) > 3  # each once: those like it and not holding it are a branch apart
     assert _search(client, "Salmiyah", limit=3)[0] == ("areas", area)  # a spelling no name holds: found by likeness
     assert len(_names_statements(client, "Salmiyah", limit=3)) == 2
     assert len(_names_statements(client, "12345", limit=3)) == 1  # numbers are not searched by likeness
