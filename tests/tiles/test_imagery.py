@@ -155,7 +155,7 @@ def test_the_tile_service_answers_a_clear_tile_outside_every_capture(client, two
 
     assert answer.status_code == 200
     assert image.size == (size, size)
-    assert {alpha for *_rgb, alpha in image.getdata()} == {0}
+    assert {alpha for *_rgb, alpha in image.get_flattened_data()} == {0}
 
 
 def test_a_partly_covered_tile_is_transparent_or_grey_beyond_the_capture(two_captures):
