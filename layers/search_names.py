@@ -9,7 +9,9 @@ with it, then those with a word starting with it, then the rest; then names like
 another spelling: "Salmiyah"). Ordinals are searched as numbers too ("4th ring road", "الدائري 4"). Within each of
 these, a governorate comes before an area, an area before a street, a street before a landmark (a place's name before
 the names made from it: the area Salmiya before "Salmiya Park"), then the shorter name in words, then the more
-prominent kind (layers/prominence.py), then the name most like the whole query.
+prominent kind (layers/prominence.py), then the name most like the whole query. Where no name holds the query's words
+as written, a word that is a street's kind mistyped by a letter ("Stret", "شارغ"), and that no name holds, is read as
+the kind.
 
 Two costs are bounded, since a word such as "شارع" or "Street" is in most of a large municipality's 300,000 entries:
 - Names found only by likeness are looked for only when fewer than the asked number hold the query's words: they
@@ -23,6 +25,7 @@ Two costs are bounded, since a word such as "شارع" or "Street" is in most of
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from django.db import connection, transaction
 
@@ -151,35 +154,103 @@ def _like_escaped(text: str) -> str:
 
 def names_found(*, query: str, limit: int, layers: list[str] | None = None) -> list[tuple]:
     """The entries named by ``query``, best first, as (layer, key, name_ar, name_en, detail, lon, lat), lon and lat
-    in WGS 84. A query with nothing left once normalized (only diacritics, say) is refused."""
+    in WGS 84. A query with nothing left once normalized (only diacritics, say) is refused. Where no name holds its
+    words, a street's kind mistyped in it is read as meant ("Gulf Stret" is Gulf Street)."""
     with transaction.atomic(), connection.cursor() as cursor:  # the threshold is this transaction's (<%)
-        terms = {"query": query, "street_kinds": STREET_KIND_WORDS, "similarity": str(SEARCH_SIMILARITY)}
-        cursor.execute(SEARCH_TERMS, terms)
-        empty, _threshold, text, words, core = cursor.fetchone()
-        if empty:
-            raise InvalidInput("q: no letter or digit in it.", field="q")
-        words = words or []
-        held = words or [text]  # what an entry must hold: the query's words, or the query whole if it has none
-        parameters = {
-            **_word_parameters(held=held, words=words),
-            "text": text,
-            "joined": " ".join(words) if words else None,  # its words named without articles; none: "al"
-            "containing": f"%{_like_escaped(text)}%",
-            "starting": f"{_like_escaped(text)}%",
-            "word_starting": f"% {_like_escaped(text)}%",
-            "core": core,
-            "limit": limit,
-            "ranked_by_likeness": SEARCH_RANKED_BY_LIKENESS,
-            "layers": layers,
-            "prominence": [*STREET_PROMINENCE, *LANDMARK_PROMINENCE],
-        }
-        likeness = LIKE_THE_CORE if HAS_LETTERS.search(core) else "FALSE"
-        cursor.execute(_names_sql(held=held, words=words, likeness=likeness), parameters)
-        rows = cursor.fetchall()
-        if len(rows) < limit and likeness != "FALSE":
-            cursor.execute(_names_sql(held=held, words=words, likeness=likeness, by_likeness=True), parameters)
-            rows = cursor.fetchall()
+        terms = _search_terms(cursor, query=query, limit=limit, layers=layers)
+        rows = _names_run(cursor, terms)
+        if not rows and (meant := _street_kinds_meant(cursor, terms.text)) != terms.text:
+            terms = _search_terms(cursor, query=meant, limit=limit, layers=layers)
+            rows = _names_run(cursor, terms)
+        if len(rows) < limit and terms.likeness != "FALSE":
+            rows = _names_run(cursor, terms, by_likeness=True)
     return rows
+
+
+@dataclass(frozen=True)
+class SearchTerms:
+    text: str  # the query as the index folds it
+    held: list[str]  # what an entry must hold: the query's words, or the query whole if it has none
+    words: list[str]
+    likeness: str  # LIKE_THE_CORE, or FALSE where the core has no letter
+    parameters: dict
+
+
+def _search_terms(cursor, *, query: str, limit: int, layers: list[str] | None) -> SearchTerms:
+    cursor.execute(
+        SEARCH_TERMS, {"query": query, "street_kinds": STREET_KIND_WORDS, "similarity": str(SEARCH_SIMILARITY)}
+    )
+    empty, _threshold, text, words, core = cursor.fetchone()
+    if empty:
+        raise InvalidInput("q: no letter or digit in it.", field="q")
+    words = words or []
+    held = words or [text]
+    parameters = {
+        **_word_parameters(held=held, words=words),
+        "text": text,
+        "joined": " ".join(words) if words else None,  # its words named without articles; none: "al"
+        "containing": f"%{_like_escaped(text)}%",
+        "starting": f"{_like_escaped(text)}%",
+        "word_starting": f"% {_like_escaped(text)}%",
+        "core": core,
+        "limit": limit,
+        "ranked_by_likeness": SEARCH_RANKED_BY_LIKENESS,
+        "layers": layers,
+        "prominence": [*STREET_PROMINENCE, *LANDMARK_PROMINENCE],
+    }
+    likeness = LIKE_THE_CORE if HAS_LETTERS.search(core) else "FALSE"
+    return SearchTerms(text=text, held=held, words=words, likeness=likeness, parameters=parameters)
+
+
+def _names_run(cursor, terms: SearchTerms, *, by_likeness: bool = False) -> list[tuple]:
+    cursor.execute(
+        _names_sql(held=terms.held, words=terms.words, likeness=terms.likeness, by_likeness=by_likeness),
+        terms.parameters,
+    )
+    return cursor.fetchall()
+
+
+def _street_kinds_meant(cursor, text: str) -> str:
+    """``text`` (folded) with each word of letters that is a street's kind mistyped by a letter ("stret", "streeet",
+    "شارغ", "الشاع"; not "stret6", Street 6), and that no name holds, written as the kind; as it was if it has none. As
+    written, such a word made the rest of the query a name alike to every street: "Gulf Stret" found nothing, "Fez
+    Stret" took 2 s among a million parcels' streets."""
+
+    def meant(word: re.Match) -> str:
+        article, bare = _article_apart(word.group())
+        kind = next((kind for kind in STREET_KINDS_MISTYPED if _one_letter_off(bare, kind)), None)
+        if kind is None or not bare.isalpha() or bare in STREET_KIND_WORDS or _held_by_a_name(cursor, bare):
+            return word.group()
+        return article + kind
+
+    return QUERY_WORD.sub(meant, text)
+
+
+# The street kinds a mistyped word may stand for: "st" and "rd" are a letter off too many words.
+STREET_KINDS_MISTYPED = [kind for kind in STREET_KIND_WORDS if len(kind) >= 4]
+QUERY_WORD = re.compile(r"[^\s/-]+")  # as SEARCH_TERMS splits the query
+
+
+def _article_apart(word: str) -> tuple[str, str]:
+    return ("ال", word[2:]) if word.startswith("ال") and len(word) > 3 else ("", word)
+
+
+def _one_letter_off(word: str, other: str) -> bool:
+    """Whether ``word`` is ``other`` with one letter added, left out or changed, or two side by side swapped."""
+    if word == other or abs(len(word) - len(other)) > 1:
+        return False
+    start = next((i for i, (a, b) in enumerate(zip(word, other, strict=False)) if a != b), min(len(word), len(other)))
+    rest, other_rest = word[start:], other[start:]
+    swapped = len(rest) >= 2 and rest[1] + rest[0] + rest[2:] == other_rest
+    return rest[1:] in (other_rest[1:], other_rest) or rest == other_rest[1:] or swapped
+
+
+def _held_by_a_name(cursor, word: str) -> bool:
+    cursor.execute(
+        "SELECT EXISTS (SELECT FROM layers_searchentry WHERE search_text LIKE %(held)s)",
+        {"held": f"%{_like_escaped(word)}%"},
+    )
+    return cursor.fetchone()[0]
 
 
 def _word_parameters(*, held: list[str], words: list[str]) -> dict[str, str]:
