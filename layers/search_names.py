@@ -10,8 +10,8 @@ another spelling: "Salmiyah"). Ordinals are searched as numbers too ("4th ring r
 these, a governorate comes before an area, an area before a street, a street before a landmark (a place's name before
 the names made from it: the area Salmiya before "Salmiya Park"), then the shorter name in words, then the more
 prominent kind (layers/prominence.py), then the name most like the whole query. Where no name holds the query's words
-as written, a word that is a street's kind mistyped by a letter ("Stret", "شارغ"), and that no name holds, is read as
-the kind.
+as written, a word no name holds is read as meant: a street's kind mistyped by a letter ("Stret", "شارغ") as the kind,
+a word glued to a number ("Street6") apart from it.
 
 Two costs are bounded, since a word such as "شارع" or "Street" is in most of a large municipality's 300,000 entries:
 - Names found only by likeness are looked for only when fewer than the asked number hold the query's words: they
@@ -39,6 +39,13 @@ SEARCH_SIMILARITY = 0.5
 # by likeness must be like the query's other words: "Baghdad Street" is not Street 1, nor "شارع بغداد" Bilal Bin
 # Rabah Street, for sharing "street" or "شارع".
 STREET_KIND_WORDS = ["street", "st", "road", "rd", "avenue", "ave", "highway", "expressway", "شارع", "طريق", "جاده"]
+# The street kinds a word mistyped by a letter may stand for: "st" and "rd" are a letter off too many words.
+STREET_KINDS_MISTYPED = [kind for kind in STREET_KIND_WORDS if len(kind) >= 4]
+# A word of three letters or more glued to a number ("street6"): not "a4" (a street's code), nor "4th".
+GLUED_NUMBER = re.compile(r"(?P<letters>[^\W\d_]{3,})(?P<number>[0-9]+)")
+QUERY_WORD = re.compile(r"[^\s/-]+")  # the query's words, much as SEARCH_TERMS splits them
+# How many of a query's words are looked up to be read as meant (a hostile query of 100 characters has 20 or more).
+WORDS_MEANT_LOOKED_UP = 8
 # How many entries, the first by every key but likeness, are ranked by how alike their names are to the query.
 SEARCH_RANKED_BY_LIKENESS = 5000
 
@@ -155,13 +162,15 @@ def _like_escaped(text: str) -> str:
 def names_found(*, query: str, limit: int, layers: list[str] | None = None) -> list[tuple]:
     """The entries named by ``query``, best first, as (layer, key, name_ar, name_en, detail, lon, lat), lon and lat
     in WGS 84. A query with nothing left once normalized (only diacritics, say) is refused. Where no name holds its
-    words, a street's kind mistyped in it is read as meant ("Gulf Stret" is Gulf Street)."""
+    words, they are read as meant: "Gulf Stret" is Gulf Street, "Street6" Street 6."""
     with transaction.atomic(), connection.cursor() as cursor:  # the threshold is this transaction's (<%)
         terms = _search_terms(cursor, query=query, limit=limit, layers=layers)
         rows = _names_run(cursor, terms)
-        if not rows and (meant := _street_kinds_meant(cursor, terms.text)) != terms.text:
-            terms = _search_terms(cursor, query=meant, limit=limit, layers=layers)
-            rows = _names_run(cursor, terms)
+        if not rows:  # a name holding each word would have been found
+            meant = _words_meant(cursor, terms.text, kinds=layers is None or "streets" in layers)
+            if meant != terms.text:
+                terms = _search_terms(cursor, query=meant, limit=limit, layers=layers)
+                rows = _names_run(cursor, terms)
         if len(rows) < limit and terms.likeness != "FALSE":
             rows = _names_run(cursor, terms, by_likeness=True)
     return rows
@@ -210,29 +219,47 @@ def _names_run(cursor, terms: SearchTerms, *, by_likeness: bool = False) -> list
     return cursor.fetchall()
 
 
-def _street_kinds_meant(cursor, text: str) -> str:
-    """``text`` (folded) with each word of letters that is a street's kind mistyped by a letter ("stret", "streeet",
-    "شارغ", "الشاع"; not "stret6", Street 6), and that no name holds, written as the kind; as it was if it has none. As
-    written, such a word made the rest of the query a name alike to every street: "Gulf Stret" found nothing, "Fez
-    Stret" took 2 s among a million parcels' streets."""
+def _words_meant(cursor, text: str, *, kinds: bool) -> str:
+    """``text`` (folded) with its words that no name holds read as meant; as it was if it has none:
+    - a word of letters glued to a number, apart ("street6", "شارع4", "salmiya10"): as written it was like every name
+      of the word's kind, and the number was lost in it ("Street6" listed streets "A4");
+    - with ``kinds``, a word of letters that is a street's kind mistyped by a letter ("stret", "streeet", "شارغ",
+      "الشاع"; glued, "stret6"), the kind: it made the rest of the query a name alike to every street ("Gulf Stret"
+      found nothing, "Fez Stret" took 2 s among a million parcels' streets).
+    A name holds a word as the first pass has it, anywhere: a kind less its first or last letter ("stree") is held."""
+    readings = {}  # each word that may be read otherwise: (its number, if glued to one; its letters; its kind)
+    for word in dict.fromkeys(QUERY_WORD.findall(text)):
+        glued = GLUED_NUMBER.fullmatch(word)
+        letters = glued["letters"] if glued else word
+        kind = _kind_mistyped(letters) if kinds else None
+        if glued or kind:
+            readings[word] = (glued["number"] if glued else None, letters, kind)
+    looked_up = []
+    for word, (number, _letters, kind) in readings.items():
+        looked_up += ([word] if number else []) + ([kind[0]] if kind else [])
+    looked_up = list(dict.fromkeys(looked_up))
+    held = _held_by_names(cursor, looked_up[:WORDS_MEANT_LOOKED_UP]) | set(looked_up[WORDS_MEANT_LOOKED_UP:])
 
-    def meant(word: re.Match) -> str:
-        article, bare = _article_apart(word.group())
-        kind = next((kind for kind in STREET_KINDS_MISTYPED if _one_letter_off(bare, kind)), None)
-        if kind is None or not bare.isalpha() or bare in STREET_KIND_WORDS or _held_by_a_name(cursor, bare):
-            return word.group()
-        return article + kind
+    def meant(match: re.Match) -> str:
+        word = match.group()
+        if word not in readings:
+            return word
+        number, letters, kind = readings[word]
+        if number and word in held:
+            return word
+        if kind and kind[0] not in held:
+            letters = kind[1]
+        return f"{letters} {number}" if number else letters
 
     return QUERY_WORD.sub(meant, text)
 
 
-# The street kinds a mistyped word may stand for: "st" and "rd" are a letter off too many words.
-STREET_KINDS_MISTYPED = [kind for kind in STREET_KIND_WORDS if len(kind) >= 4]
-QUERY_WORD = re.compile(r"[^\s/-]+")  # as SEARCH_TERMS splits the query
-
-
-def _article_apart(word: str) -> tuple[str, str]:
-    return ("ال", word[2:]) if word.startswith("ال") and len(word) > 3 else ("", word)
+def _kind_mistyped(word: str) -> tuple[str, str] | None:
+    """(the word less its article, the kind with its article) where ``word`` is of letters and a street's kind
+    mistyped by a letter; None where it is not."""
+    article, bare = ("ال", word[2:]) if word.startswith("ال") and len(word) > 3 else ("", word)
+    kind = next((kind for kind in STREET_KINDS_MISTYPED if _one_letter_off(bare, kind)), None)
+    return (bare, article + kind) if kind is not None and bare.isalpha() else None
 
 
 def _one_letter_off(word: str, other: str) -> bool:
@@ -245,12 +272,16 @@ def _one_letter_off(word: str, other: str) -> bool:
     return rest[1:] in (other_rest[1:], other_rest) or rest == other_rest[1:] or swapped
 
 
-def _held_by_a_name(cursor, word: str) -> bool:
-    cursor.execute(
-        "SELECT EXISTS (SELECT FROM layers_searchentry WHERE search_text LIKE %(held)s)",
-        {"held": f"%{_like_escaped(word)}%"},
+def _held_by_names(cursor, words: list[str]) -> set[str]:
+    """Those of ``words`` that some name holds, anywhere in it: one statement."""
+    if not words:
+        return set()
+    each = ", ".join(
+        f"EXISTS (SELECT FROM layers_searchentry WHERE search_text LIKE %(held_{i})s)" for i in range(len(words))
     )
-    return cursor.fetchone()[0]
+    patterns = {f"held_{i}": f"%{_like_escaped(word)}%" for i, word in enumerate(words)}
+    cursor.execute(f"SELECT {each}", patterns)  # noqa: S608 (our own SQL: a condition for each word)
+    return {word for word, is_held in zip(words, cursor.fetchone(), strict=True) if is_held}
 
 
 def _word_parameters(*, held: list[str], words: list[str]) -> dict[str, str]:

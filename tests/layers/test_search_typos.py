@@ -1,14 +1,22 @@
-"""The place search (layers/search_names.py) with a street's kind mistyped: "Gulf Stret" found nothing, and "Gulf
-Streeet" a street only for being like it in "street"; the typo is now read as the kind where no name holds it."""
+"""The place search (layers/search_names.py) with words no name holds read as meant: a street's kind mistyped ("Gulf
+Stret" found nothing, and "Gulf Streeet" a street only for being like it in "street") and a word glued to its number
+("Street6" listed streets "A4")."""
 
 from __future__ import annotations
 
 import pytest
 from django.contrib.gis.geos import LineString, MultiLineString, Point
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from layers.models import Landmark, SearchEntry, Street
-from layers.search_names import _one_letter_off, _street_kinds_meant
+from layers.search_names import (
+    WORDS_MEANT_LOOKED_UP,
+    _held_by_names,
+    _one_letter_off,
+    _words_meant,
+    names_found,
+)
 from layers.services.features import layer_feature_save
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
 from tests.layers.test_search import _search
@@ -37,9 +45,15 @@ def _streets_save(area, streets: list[tuple[str, str, str, str]]) -> None:
         ("الخليج الشاع", "الخليج الشارع", "SALMIYA-GULF"),  # with the article
         ("Fez Stret", "Fez Street", "SALMIYA-FEZ"),
         ("Stret 5", "Street 5", "SALMIYA-S5"),
+        ("Street5", "Street 5", "SALMIYA-S5"),  # glued to its number
+        ("شارع5", "شارع 5", "SALMIYA-S5"),
+        ("شارع٥", "شارع 5", "SALMIYA-S5"),  # an Arabic-Indic digit
+        ("stret5", "Street 5", "SALMIYA-S5"),
     ],
 )
-def test_a_street_s_kind_mistyped_finds_what_it_spelled_right_finds(client, query, as_meant, first):
+def test_a_kind_mistyped_or_a_word_glued_to_its_number_finds_what_it_written_right_finds(
+    client, query, as_meant, first
+):
     block, _parcels, _street, _landmark = scene_build()
     _streets_save(
         block.area,
@@ -72,14 +86,38 @@ def test_a_word_a_letter_off_a_street_s_kind_that_a_name_holds_is_searched_as_wr
     assert _search(client, "الشاعر")[0] == ("landmarks", "LM-POET")
 
 
-def test_only_a_word_of_letters_that_no_name_holds_is_read_as_a_kind():
-    scene_build()  # "Salem Al-Mubarak Street" holds "stree" and "treet"
+def test_only_words_no_name_holds_are_read_as_meant():
+    block, _parcels, _street, _landmark = scene_build()  # "Salem Al-Mubarak Street" holds "stree" and "treet"
+    layer_feature_save(feature=Landmark(
+        code="LM-PLAZA", name_en="Plaza360", name_ar="بلازا360", category="mall", area=block.area,
+        geom=Point(SALMIYA_X + 60, SALMIYA_Y + 60, srid=31901),
+    ))  # fmt: skip
 
     with connection.cursor() as cursor:
-        assert _street_kinds_meant(cursor, "gulf stret/الشاع") == "gulf street/الشارع"
-        assert _street_kinds_meant(cursor, "stret6 street6") == "stret6 street6"  # Street 6
-        assert _street_kinds_meant(cursor, "stree treet salem") == "stree treet salem"
-        assert _street_kinds_meant(cursor, "st rd ave") == "st rd ave"  # kinds as people shorten them
+        assert _words_meant(cursor, "gulf stret/الشاع", kinds=True) == "gulf street/الشارع"
+        assert _words_meant(cursor, "stret6 street6 شارع7", kinds=True) == "street 6 street 6 شارع 7"
+        assert _words_meant(cursor, "salmiya10 stret6 stret", kinds=False) == "salmiya 10 stret 6 stret"
+        assert _words_meant(cursor, "stree treet salem", kinds=True) == "stree treet salem"
+        assert _words_meant(cursor, "at sr ad", kinds=True) == "at sr ad"  # a letter off "st" and "rd"
+        assert (
+            _words_meant(cursor, "plaza360 a4 4th 12ab", kinds=True) == "plaza360 a4 4th 12ab"
+        )  # a name holds the first
+        assert _held_by_names(cursor, ["s%m", "sal_m", "sa\\lem", "salem"]) == {"salem"}  # wildcards only text
+
+
+def test_the_words_read_as_meant_are_looked_up_in_one_statement_and_only_when_no_name_holds_the_query(client):
+    scene_build()
+    hostile = " ".join([f"{letters}{number}" for letters in ("rod", "rad", "roa") for number in range(1, 10)][:20])
+    assert len(hostile) == 99  # 23 words to look up: each word, and its letters a letter off "road"
+
+    with CaptureQueriesContext(connection) as captured:
+        _search(client, hostile)
+        _search(client, "salem stree")  # a name holds both words: nothing is read otherwise
+        names_found(query="shaab stret", limit=5, layers=["areas"])  # no area is named by a street's kind
+    looked_up = [entry["sql"] for entry in captured.captured_queries if "SELECT EXISTS" in entry["sql"]]
+
+    assert len(looked_up) == 1, looked_up
+    assert looked_up[0].count("EXISTS") == WORDS_MEANT_LOOKED_UP
 
 
 @pytest.mark.parametrize(
