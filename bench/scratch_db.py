@@ -38,17 +38,22 @@ def ogr_connection(name: str) -> str:
 
 
 def database_drop(cursor, name: str) -> None:
-    """``DROP DATABASE IF EXISTS name``, after ending this role's own sessions in it.
+    """``DROP DATABASE IF EXISTS name``, after closing it to new sessions and ending this role's own sessions in it.
 
     Not ``WITH (FORCE)``: for a role that is not a superuser (the portal's), PostgreSQL 15's FORCE refuses to end an
     autovacuum worker ("must be a member of the role whose process is being terminated"), which a database just
-    filled soon has. A plain DROP ends autovacuum workers itself."""
+    filled soon has. A plain DROP ends autovacuum workers itself. Closed first, so that a client reconnecting between
+    the end of its session and the DROP is refused, not left to fail the DROP ("being accessed by other users")."""
+    cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+    if cursor.fetchone() is None:
+        return
+    cursor.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
     cursor.execute(
         "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
         " WHERE datname = %s AND usename = current_user AND pid <> pg_backend_pid()",
         [name],
     )
-    cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')  # another may have dropped it since
 
 
 def scratch_database_recreate(name: str) -> None:
