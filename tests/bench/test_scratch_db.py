@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 
 from bench.scratch_db import database_drop
+from tests.databases import server_connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,20 +32,14 @@ class _ReconnectingAfterItsSessionEnds:
 
 
 def test_a_database_is_dropped_though_its_role_holds_a_session_and_reconnects():
-    database = connection.settings_dict
-    name = f"{database['NAME']}_dropped"
-
-    def connect():
-        return psycopg2.connect(dbname=name, user=database["USER"], host=database["HOST"])
-
-    maintenance = psycopg2.connect(dbname="postgres", user=database["USER"], host=database["HOST"])
-    maintenance.autocommit = True
+    name = f"{connection.settings_dict['NAME']}_dropped"
+    maintenance = server_connect()
     try:
         with maintenance.cursor() as cursor:
             database_drop(cursor, name)  # a run stopped half-way left it
             cursor.execute(f'CREATE DATABASE "{name}"')
-            held = connect()
-            reconnecting = _ReconnectingAfterItsSessionEnds(cursor, connect)
+            held = server_connect(name, autocommit=False)
+            reconnecting = _ReconnectingAfterItsSessionEnds(cursor, lambda: server_connect(name))
             database_drop(reconnecting, name)
             cursor.execute("SELECT count(*) FROM pg_database WHERE datname = %s", [name])
             left = cursor.fetchone()[0]

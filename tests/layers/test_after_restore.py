@@ -11,7 +11,6 @@ import sys
 from io import StringIO
 from urllib.parse import quote
 
-import psycopg2
 import pytest
 from django.conf import settings
 from django.core.management import call_command
@@ -28,6 +27,7 @@ from layers.change_feed import (
     feed_cursor_parse,
     feed_latest,
 )
+from tests.databases import server_connect
 from tiles.cache import CachedTile, TileKey, tile_cache
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -160,8 +160,7 @@ def test_a_dump_restored_into_a_new_database_refuses_the_cursors_the_dumped_one_
     database = connection.settings_dict
     server = f"postgresql://{database['USER']}@{quote(database['HOST'], safe='')}"
     copy = f"{database['NAME']}_restored"
-    maintenance = psycopg2.connect(dbname="postgres", user=database["USER"], host=database["HOST"])
-    maintenance.autocommit = True
+    maintenance = server_connect()
     try:
         with maintenance.cursor() as cursor:
             database_drop(cursor, copy)  # a run stopped half-way left it
