@@ -14,8 +14,10 @@ as written, a word no name holds is read as meant: a street's kind mistyped by a
 a word glued to a number ("Street6") apart from it.
 
 Two costs are bounded, since a word such as "شارع" or "Street" is in most of a large municipality's 300,000 entries:
-- Names found only by likeness are looked for only when fewer than the asked number hold the query's words: they
-  come after every such name, so they could not be listed. Likeness is the costliest test of an entry.
+- Names found only by likeness are looked for only when fewer than the asked number hold the query's words (they
+  come after every such name, so they could not be listed), and none of those is the query (a name or a key asked
+  whole: "West Abdullah Al-Mubarak 55 Police Station, Block 19" took 1 s to list names like it after itself).
+  Likeness is the costliest test of an entry.
 - How alike two names are (pg_trgm's similarity) is worked out only for the ``SEARCH_RANKED_BY_LIKENESS`` entries
   first by every other key. Where the entries alike on every other key with the last listed run past that many
   (thousands of "شارع N", all local streets of two words), the shorter names are kept, which are the more alike in
@@ -43,6 +45,8 @@ STREET_KIND_WORDS = ["street", "st", "road", "rd", "avenue", "ave", "highway", "
 STREET_KINDS_MISTYPED = [kind for kind in STREET_KIND_WORDS if len(kind) >= 4]
 # A word of three letters or more glued to a number ("street6"): not "a4" (a street's code), nor "4th".
 GLUED_NUMBER = re.compile(r"(?P<letters>[^\W\d_]{3,})(?P<number>[0-9]+)")
+# Commas and full stops inside a word ("station,block"): the words a space after them was left out of.
+INNER_PUNCTUATION = re.compile(r"(?<=\w)[,.،؛;]+(?=\w)")
 QUERY_WORD = re.compile(r"[^\s/-]+")  # the query's words, much as SEARCH_TERMS splits them
 # How many of a query's words are looked up to be read as meant (a hostile query of 100 characters has 20 or more).
 WORDS_MEANT_LOOKED_UP = 8
@@ -107,10 +111,13 @@ def _rank_sql(fields: tuple[tuple[str, str, int], ...]) -> str:
 
 
 RANK = _rank_sql(RANK_FIELDS)
+# Where the two first keys lie in the rank: a key asked whole, a name that is the query (each 0 where it is).
+NAMED_EXACTLY_SHIFT = sum(width for _key, _value, width in RANK_FIELDS[2:])
 RANK_BY_KEYS = f"rank >> {RANK_FIELDS[-1][2]}"
 
 NAMES_FOUND = f"""
-    SELECT layer, key, name_ar, name_en, detail, ST_X(ST_Transform(point, 4326)), ST_Y(ST_Transform(point, 4326))
+    SELECT layer, key, name_ar, name_en, detail, ST_X(ST_Transform(point, 4326)), ST_Y(ST_Transform(point, 4326)),
+           rank >> {NAMED_EXACTLY_SHIFT} = 3 AS not_named_exactly
     FROM (
         SELECT e.layer, e.key, e.name_ar, e.name_en, e.detail, e.point, e.search_text,
                e.name_ar_folded, e.name_en_folded, {RANK} AS rank
@@ -171,9 +178,10 @@ def names_found(*, query: str, limit: int, layers: list[str] | None = None) -> l
             if meant != terms.text:
                 terms = _search_terms(cursor, query=meant, limit=limit, layers=layers)
                 rows = _names_run(cursor, terms)
-        if len(rows) < limit and terms.likeness != "FALSE":
+        # names only like it come after every one holding its words, and are not looked for where one is it
+        if len(rows) < limit and terms.likeness != "FALSE" and (not rows or rows[0][-1]):
             rows = _names_run(cursor, terms, by_likeness=True)
-    return rows
+    return [row[:-1] for row in rows]
 
 
 @dataclass(frozen=True)
@@ -223,20 +231,23 @@ def _words_meant(cursor, text: str, *, kinds: bool) -> str:
     """``text`` (folded) with its words that no name holds read as meant; as it was if it has none:
     - a word of letters glued to a number, apart ("street6", "شارع4", "salmiya10"): as written it was like every name
       of the word's kind, and the number was lost in it ("Street6" listed streets "A4");
+    - words joined by a comma or a full stop, apart ("station,block");
     - with ``kinds``, a word of letters that is a street's kind mistyped by a letter ("stret", "streeet", "شارغ",
       "الشاع"; glued, "stret6"), the kind: it made the rest of the query a name alike to every street ("Gulf Stret"
       found nothing, "Fez Stret" took 2 s among a million parcels' streets).
     A name holds a word as the first pass has it, anywhere: a kind less its first or last letter ("stree") is held."""
-    readings = {}  # each word that may be read otherwise: (its number, if glued to one; its letters; its kind)
+    readings = {}  # each word that may be read otherwise: (it apart, its reading as a kind)
     for word in dict.fromkeys(QUERY_WORD.findall(text)):
         glued = GLUED_NUMBER.fullmatch(word)
-        letters = glued["letters"] if glued else word
-        kind = _kind_mistyped(letters) if kinds else None
-        if glued or kind:
-            readings[word] = (glued["number"] if glued else None, letters, kind)
+        apart = f"{glued['letters']} {glued['number']}" if glued else INNER_PUNCTUATION.sub(" ", word)
+        kind = _kind_mistyped(glued["letters"] if glued else word) if kinds else None
+        if kind and glued:
+            kind = (kind[0], f"{kind[1]} {glued['number']}")
+        if apart != word or kind:
+            readings[word] = (apart, kind)
     looked_up = []
-    for word, (number, _letters, kind) in readings.items():
-        looked_up += ([word] if number else []) + ([kind[0]] if kind else [])
+    for word, (apart, kind) in readings.items():
+        looked_up += ([word] if apart != word else []) + ([kind[0]] if kind else [])
     looked_up = list(dict.fromkeys(looked_up))
     held = _held_by_names(cursor, looked_up[:WORDS_MEANT_LOOKED_UP]) | set(looked_up[WORDS_MEANT_LOOKED_UP:])
 
@@ -244,12 +255,12 @@ def _words_meant(cursor, text: str, *, kinds: bool) -> str:
         word = match.group()
         if word not in readings:
             return word
-        number, letters, kind = readings[word]
-        if number and word in held:
+        apart, kind = readings[word]
+        if apart != word and word in held:
             return word
         if kind and kind[0] not in held:
-            letters = kind[1]
-        return f"{letters} {number}" if number else letters
+            return kind[1]
+        return apart
 
     return QUERY_WORD.sub(meant, text)
 

@@ -68,13 +68,16 @@ def _names_statements(client, query: str, limit: int) -> list[str]:
 
 def test_names_only_like_the_query_are_looked_for_only_when_too_few_hold_its_words(client):
     """Likeness (``<%``: a typo, another spelling) is the costliest test of an entry: names found by it alone come
-    after every name that holds the query's words, so they are looked for only when those are too few to list."""
+    after every name that holds the query's words, so they are looked for only when those are too few to list, and
+    none is the query (a landmark's whole name, "… Police Station, Block 19", took 1 s to list names like it)."""
     area = _places_build()
     assert len(_names_statements(client, "Salmiya", limit=3)) == 1  # enough names hold it
 
-    assert len(_names_statements(client, "Salmiya", limit=50)) == 2  # fewer than 50 hold it: then names like it
-    found = _search(client, "Salmiya", limit=50)
+    assert len(_names_statements(client, "Salmiy", limit=50)) == 2  # fewer than 50 hold it: then names like it
+    found = _search(client, "Salmiy", limit=50)
     assert len(found) == len(set(found)) > 3  # each once: those like it and not holding it are a branch apart
+    assert len(_names_statements(client, "Salmiya", limit=50)) == 1  # a name is it: none only like it is looked for
+    assert len(_names_statements(client, "lm stall 7", limit=50)) == 1  # a key asked whole, as it folds
     assert _search(client, "Salmiyah", limit=3)[0] == ("areas", area)  # a spelling no name holds: found by likeness
     assert len(_names_statements(client, "Salmiyah", limit=3)) == 2
     assert len(_names_statements(client, "12345", limit=3)) == 1  # numbers are not searched by likeness
