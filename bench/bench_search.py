@@ -81,7 +81,8 @@ def statements_of(database_url: str, queries: list[str]) -> dict[str, list[str]]
 
 # A block reference's search lists the blocks or parcels it finds before the names (layers/search_references.py).
 # Any other search lists what the last names statement of the whole query found (in any layer: a reference's search
-# asks the names of its areas too): a second one looks for names only like the query when too few hold its words
+# asks the names of its areas too): where no name holds its words, they may be searched again read as meant, and a
+# last one looks for names only like the query when too few hold its words and none is the query
 # (layers/search_names.py).
 REFERENCE_SEARCH = ("FROM layers_block b JOIN layers_area", "FROM layers_parcel p")
 WHOLE_QUERY_NAMES = "(NULL::text[] IS NULL OR e.layer = ANY(NULL::text[]))"

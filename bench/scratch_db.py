@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg2
+import psycopg2.errors
 
 from geoportal.embedded import paths
 
@@ -43,17 +44,22 @@ def database_drop(cursor, name: str) -> None:
     Not ``WITH (FORCE)``: for a role that is not a superuser (the portal's), PostgreSQL 15's FORCE refuses to end an
     autovacuum worker ("must be a member of the role whose process is being terminated"), which a database just
     filled soon has. A plain DROP ends autovacuum workers itself. Closed first, so that a client reconnecting between
-    the end of its session and the DROP is refused, not left to fail the DROP ("being accessed by other users")."""
-    cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-    if cursor.fetchone() is None:
+    the end of its session and the DROP is refused, not left to fail the DROP ("being accessed by other users"); open
+    again if the DROP fails (another role's session, say)."""
+    try:
+        cursor.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+    except psycopg2.errors.InvalidCatalogName:  # none, or another dropped it
         return
-    cursor.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
     cursor.execute(
         "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
         " WHERE datname = %s AND usename = current_user AND pid <> pg_backend_pid()",
         [name],
     )
-    cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')  # another may have dropped it since
+    try:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')  # another may have dropped it since
+    except psycopg2.Error:
+        cursor.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        raise
 
 
 def scratch_database_recreate(name: str) -> None:

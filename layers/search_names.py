@@ -10,8 +10,8 @@ another spelling: "Salmiyah"). Ordinals are searched as numbers too ("4th ring r
 these, a governorate comes before an area, an area before a street, a street before a landmark (a place's name before
 the names made from it: the area Salmiya before "Salmiya Park"), then the shorter name in words, then the more
 prominent kind (layers/prominence.py), then the name most like the whole query. Where no name holds the query's words
-as written, a word no name holds is read as meant: a street's kind mistyped by a letter ("Stret", "شارغ") as the kind,
-a word glued to a number ("Street6") apart from it.
+as written, a word no name holds is read as meant: words joined by a comma ("Station,Block") apart, a word glued to a
+number ("Street6") apart from it, a street's kind mistyped by a letter ("Stret", "شارغ") as the kind.
 
 Two costs are bounded, since a word such as "شارع" or "Street" is in most of a large municipality's 300,000 entries:
 - Names found only by likeness are looked for only when fewer than the asked number hold the query's words (they
@@ -44,11 +44,13 @@ STREET_KIND_WORDS = ["street", "st", "road", "rd", "avenue", "ave", "highway", "
 # The street kinds a word mistyped by a letter may stand for: "st" and "rd" are a letter off too many words.
 STREET_KINDS_MISTYPED = [kind for kind in STREET_KIND_WORDS if len(kind) >= 4]
 # A word of three letters or more glued to a number ("street6"): not "a4" (a street's code), nor "4th".
-GLUED_NUMBER = re.compile(r"(?P<letters>[^\W\d_]{3,})(?P<number>[0-9]+)")
-# Commas and full stops inside a word ("station,block"): the words a space after them was left out of.
-INNER_PUNCTUATION = re.compile(r"(?<=\w)[,.،؛;]+(?=\w)")
+STOPS = ",.،؛;۔"  # a comma, a full stop, a semicolon, in either script
+GLUED_NUMBER = re.compile(rf"(?P<letters>[^\W\d_]{{3,}})(?P<number>[0-9]+)(?P<stop>[{STOPS}]*)")
+# A comma, full stop or semicolon between a word's letters ("station,block", "dr.ahmad"; not "1.5"): the words a space
+# after it was left out of.
+INNER_PUNCTUATION = re.compile(rf"(?<=[^\W\d_])[{STOPS}]+(?=\w)|(?<=\w)[{STOPS}]+(?=[^\W\d_])")
 QUERY_WORD = re.compile(r"[^\s/-]+")  # the query's words, much as SEARCH_TERMS splits them
-# How many of a query's words are looked up to be read as meant (a hostile query of 100 characters has 20 or more).
+# How many of a query's words are looked up at once to be read as meant.
 WORDS_MEANT_LOOKED_UP = 8
 # How many entries, the first by every key but likeness, are ranked by how alike their names are to the query.
 SEARCH_RANKED_BY_LIKENESS = 5000
@@ -229,27 +231,31 @@ def _names_run(cursor, terms: SearchTerms, *, by_likeness: bool = False) -> list
 
 def _words_meant(cursor, text: str, *, kinds: bool) -> str:
     """``text`` (folded) with its words that no name holds read as meant; as it was if it has none:
-    - a word of letters glued to a number, apart ("street6", "شارع4", "salmiya10"): as written it was like every name
-      of the word's kind, and the number was lost in it ("Street6" listed streets "A4");
-    - words joined by a comma or a full stop, apart ("station,block");
+    - words joined by a comma, full stop or semicolon, apart ("station,block" is "station, block", a name's whole
+      words): as written they were a word no name holds, and the query went to the likeness pass;
+    - then a word of letters glued to a number, apart ("street6", "شارع4", "salmiya10"): as written it was like every
+      name of the word's kind, and the number was lost in it ("Street6" listed streets "A4");
     - with ``kinds``, a word of letters that is a street's kind mistyped by a letter ("stret", "streeet", "شارغ",
       "الشاع"; glued, "stret6"), the kind: it made the rest of the query a name alike to every street ("Gulf Stret"
       found nothing, "Fez Stret" took 2 s among a million parcels' streets).
-    A name holds a word as the first pass has it, anywhere: a kind less its first or last letter ("stree") is held."""
-    readings = {}  # each word that may be read otherwise: (it apart, its reading as a kind)
+    A name holds a word as the first pass has it, anywhere: a kind less its first or last letter ("stree") is held.
+    At most two statements: the joined words looked up, then the others."""
+    joined = {word: INNER_PUNCTUATION.sub(lambda mark: f"{mark.group()} ", word) for word in QUERY_WORD.findall(text)}
+    held = _held_by_names(cursor, [word for word, apart in joined.items() if apart != word])
+    text = QUERY_WORD.sub(lambda match: match.group() if match.group() in held else joined[match.group()], text)
+    readings = {}  # each word that may be read otherwise: (it apart from its number, its reading as a kind)
     for word in dict.fromkeys(QUERY_WORD.findall(text)):
         glued = GLUED_NUMBER.fullmatch(word)
-        apart = f"{glued['letters']} {glued['number']}" if glued else INNER_PUNCTUATION.sub(" ", word)
+        apart = f"{glued['letters']} {glued['number']}{glued['stop']}" if glued else word
         kind = _kind_mistyped(glued["letters"] if glued else word) if kinds else None
         if kind and glued:
-            kind = (kind[0], f"{kind[1]} {glued['number']}")
+            kind = (kind[0], f"{kind[1]} {glued['number']}{glued['stop']}")
         if apart != word or kind:
             readings[word] = (apart, kind)
     looked_up = []
     for word, (apart, kind) in readings.items():
         looked_up += ([word] if apart != word else []) + ([kind[0]] if kind else [])
-    looked_up = list(dict.fromkeys(looked_up))
-    held = _held_by_names(cursor, looked_up[:WORDS_MEANT_LOOKED_UP]) | set(looked_up[WORDS_MEANT_LOOKED_UP:])
+    held = _held_by_names(cursor, list(dict.fromkeys(looked_up)))
 
     def meant(match: re.Match) -> str:
         word = match.group()
@@ -266,11 +272,13 @@ def _words_meant(cursor, text: str, *, kinds: bool) -> str:
 
 
 def _kind_mistyped(word: str) -> tuple[str, str] | None:
-    """(the word less its article, the kind with its article) where ``word`` is of letters and a street's kind
-    mistyped by a letter; None where it is not."""
+    """(the word less its article, the kind with its article and stop) where ``word`` is of letters (and a comma or
+    full stop after them) and a street's kind mistyped by a letter; None where it is not."""
+    stop = word[len(word.rstrip(STOPS)) :]  # "stret," before the next word
+    word = word.removesuffix(stop)
     article, bare = ("ال", word[2:]) if word.startswith("ال") and len(word) > 3 else ("", word)
     kind = next((kind for kind in STREET_KINDS_MISTYPED if _one_letter_off(bare, kind)), None)
-    return (bare, article + kind) if kind is not None and bare.isalpha() else None
+    return (bare, article + kind + stop) if kind is not None and bare.isalpha() else None
 
 
 def _one_letter_off(word: str, other: str) -> bool:
@@ -284,15 +292,17 @@ def _one_letter_off(word: str, other: str) -> bool:
 
 
 def _held_by_names(cursor, words: list[str]) -> set[str]:
-    """Those of ``words`` that some name holds, anywhere in it: one statement."""
+    """Those of ``words`` that some name holds, anywhere in it, in one statement; those past the first
+    ``WORDS_MEANT_LOOKED_UP`` are held, unasked (a hostile query of 100 characters has 20 words or more)."""
+    words, unasked = words[:WORDS_MEANT_LOOKED_UP], words[WORDS_MEANT_LOOKED_UP:]
     if not words:
-        return set()
+        return set(unasked)
     each = ", ".join(
         f"EXISTS (SELECT FROM layers_searchentry WHERE search_text LIKE %(held_{i})s)" for i in range(len(words))
     )
     patterns = {f"held_{i}": f"%{_like_escaped(word)}%" for i, word in enumerate(words)}
     cursor.execute(f"SELECT {each}", patterns)  # noqa: S608 (our own SQL: a condition for each word)
-    return {word for word, is_held in zip(words, cursor.fetchone(), strict=True) if is_held}
+    return {word for word, is_held in zip(words, cursor.fetchone(), strict=True) if is_held} | set(unasked)
 
 
 def _word_parameters(*, held: list[str], words: list[str]) -> dict[str, str]:

@@ -96,3 +96,8 @@ def test_each_field_of_the_rank_holds_every_value_of_its_key():
     assert 2 * name_length <= tops["its names' length"]
     assert all(top == 1 for key, top in tops.items() if key.startswith(("a ", "holding")))  # true or false
     assert search_names.RANK_BY_KEYS == f"rank >> {search_names.RANK_FIELDS[-1][2]}"
+    # a name asked whole (layers/search_names.py NAMED_EXACTLY_SHIFT) is in the two first
+    assert [key for key, _value, _width in search_names.RANK_FIELDS[:2]] == [
+        "a key asked whole (LM-00360)",
+        "a name that is the query",
+    ]
