@@ -43,8 +43,9 @@ SEARCH_SIMILARITY = 0.5
 STREET_KIND_WORDS = ["street", "st", "road", "rd", "avenue", "ave", "highway", "expressway", "شارع", "طريق", "جاده"]
 # The street kinds a word mistyped by a letter may stand for: "st" and "rd" are a letter off too many words.
 STREET_KINDS_MISTYPED = [kind for kind in STREET_KIND_WORDS if len(kind) >= 4]
-# A word of three letters or more glued to a number ("street6"): not "a4" (a street's code), nor "4th".
 STOPS = ",.،؛;۔"  # a comma, a full stop, a semicolon, in either script
+# A word of three letters or more glued to a number ("street6"), and the stop after it: not "a4" (a street's code),
+# nor "4th".
 GLUED_NUMBER = re.compile(rf"(?P<letters>[^\W\d_]{{3,}})(?P<number>[0-9]+)(?P<stop>[{STOPS}]*)")
 # A comma, full stop or semicolon between a word's letters ("station,block", "dr.ahmad"; not "1.5"): the words a space
 # after it was left out of.
@@ -255,7 +256,7 @@ def _words_meant(cursor, text: str, *, kinds: bool) -> str:
     looked_up = []
     for word, (apart, kind) in readings.items():
         looked_up += ([word] if apart != word else []) + ([kind[0]] if kind else [])
-    held = _held_by_names(cursor, list(dict.fromkeys(looked_up)))
+    held = _held_by_names(cursor, looked_up)
 
     def meant(match: re.Match) -> str:
         word = match.group()
@@ -294,13 +295,14 @@ def _one_letter_off(word: str, other: str) -> bool:
 def _held_by_names(cursor, words: list[str]) -> set[str]:
     """Those of ``words`` that some name holds, anywhere in it, in one statement; those past the first
     ``WORDS_MEANT_LOOKED_UP`` are held, unasked (a hostile query of 100 characters has 20 words or more)."""
+    words = list(dict.fromkeys(words))  # as _word_parameters numbers them
     words, unasked = words[:WORDS_MEANT_LOOKED_UP], words[WORDS_MEANT_LOOKED_UP:]
     if not words:
         return set(unasked)
     each = ", ".join(
         f"EXISTS (SELECT FROM layers_searchentry WHERE search_text LIKE %(held_{i})s)" for i in range(len(words))
     )
-    patterns = {f"held_{i}": f"%{_like_escaped(word)}%" for i, word in enumerate(words)}
+    patterns = _word_parameters(held=words, words=[])  # held_0, held_1…: each word anywhere, as LIKE holds it
     cursor.execute(f"SELECT {each}", patterns)  # noqa: S608 (our own SQL: a condition for each word)
     return {word for word, is_held in zip(words, cursor.fetchone(), strict=True) if is_held} | set(unasked)
 

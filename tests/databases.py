@@ -16,11 +16,11 @@ def database_url_of_tests() -> str:
     return f"postgis://{quote(db['USER'], safe='')}{password}@{quote(db['HOST'], safe='')}{port}/{db['NAME']}"
 
 
-def server_connect(dbname: str = "postgres", *, autocommit: bool = True, user: str | None = None):
-    """A psycopg2 connection, as the tests' role (or ``user``), to another database of the tests' server (by default
-    the maintenance database, to create and drop others from)."""
+def server_connect(dbname: str = "postgres", *, user: str | None = None):
+    """An autocommit psycopg2 connection, as the tests' role (or ``user``), to another database of the tests' server
+    (by default the maintenance database, to create and drop others from)."""
     db = connection.settings_dict
     server = psycopg2.connect(dbname=dbname, user=user or db["USER"], host=db["HOST"], port=db.get("PORT") or None,
                               password=db.get("PASSWORD") or None)  # fmt: skip
-    server.autocommit = autocommit
+    server.autocommit = True
     return server
