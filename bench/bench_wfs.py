@@ -102,8 +102,9 @@ def paired_rows(request: str, output: str, ours: Server, peer: Server, *, repeat
 
 
 def capabilities_row(ours_port: int, peer_port: int, *, repeat: int) -> Measurement:
-    """The p50 of GetCapabilities one at a time. Ours lists seven layers, MapServer's the parcels only; each gives
-    every layer's WGS 84 box, which is the parcels' extent: a read of the whole table, unless kept."""
+    """The p50 of GetCapabilities one at a time. Ours lists every layer (eight since the parcels' versions), MapServer's
+    the parcels only; each gives every layer's WGS 84 box, which is the parcels' extent: a read of the whole table,
+    unless kept."""
     paths = {"ours": [CAPABILITIES] * CAPABILITIES_COUNT, "MapServer": [MAPSERVER_CAPABILITIES] * CAPABILITIES_COUNT}
     ports = {"ours": ours_port, "MapServer": peer_port}
     documents = {name: http_get(f"http://{LOOPBACK}:{ports[name]}{paths[name][0]}")[1] for name in ports}

@@ -4,18 +4,26 @@ features.
 OGC API - Features is WFS's successor, a JSON API that QGIS ("WFS / OGC API - Features"), GDAL's OAPIF driver, ArcGIS
 Pro and OWSLib read. It is a second way in, not a second way to read the data: every items page is a GetFeature of
 the WFS (``layers/wfs.py``), asked in GeoJSON and WGS 84 (longitude first), and reshaped. So deny by default holds
-as it holds there (each layer's published columns, current features only), and so do its page sizes, bounds,
-statement time limit and error checks. What this module adds is the API's documents and parameters:
+as it holds there (each layer's published columns; current features only, but for the parcels' versions), and so
+do its page sizes, bounds, statement time limit and error checks. What this module adds is the API's documents and
+parameters:
 
 - ``/ogcapi``, the landing page; ``/ogcapi/api``, the OpenAPI 3.0 definition (``layers/ogcapi_openapi.py``, made
   from this module's constants and the WFS's layers); ``/ogcapi/conformance``; ``/ogcapi/collections`` and
   ``/ogcapi/collections/<id>``, with each layer's WGS 84 extent (the WFS's, kept until the layer changes:
   ``layers/wfs_extent.py``);
 - ``/ogcapi/collections/<id>/items``: ``limit`` (100 by default; above the WFS's page size, a page of that size),
-  ``offset``, ``bbox`` (west,south,east,north in WGS 84; west > east crosses the antimeridian), ``datetime`` (checked,
-  then it selects nothing: the layers hold current features only), and any
-  published property as an equality filter (``?area_code=SALMIYA&block_number=10``); ``next`` and ``prev`` links;
+  ``offset``, ``bbox`` (west,south,east,north in WGS 84; west > east crosses the antimeridian), ``datetime`` (below),
+  and any published property as an equality filter (``?area_code=SALMIYA&block_number=10``); ``next`` and ``prev``
+  links;
 - ``/ogcapi/collections/<id>/items/<featureId>``: one feature by its id (the WFS's id without the layer's name).
+
+``datetime`` selects the features whose days meet the days it asks about (layers/ogcapi_datetime.py), in a
+collection whose features have days: ``parcel_versions``, each version held from ``valid_from`` until the day before
+``valid_to`` (``?datetime=2020-06-01`` gives the parcels as they were on that day); ``parcels``, each current parcel
+held from its ``valid_from`` on. Those two collections give their first day as their temporal extent. In a collection
+without days (areas, streets, landmarks …), a valid ``datetime`` selects every feature, as it has no time to
+intersect.
 
 A parameter the API does not know is refused (Core's /req/core/query-param-unknown), as is one given twice. Any other
 path under ``/ogcapi`` is a 404 that says so: no id holds a '/', and the server decodes an encoded one (%2F) before
@@ -29,7 +37,6 @@ import math
 import re
 from typing import NoReturn
 from urllib.parse import urlencode
-from xml.etree.ElementTree import Element, SubElement, tostring
 
 from django.conf import settings
 from django.http import HttpRequest, QueryDict
@@ -40,10 +47,10 @@ from geoportal.box_rounding import box_rounded_outward
 from geoportal.errors import DomainError, InvalidInput, NotFound
 from geoportal.query_params import limit_parse, single_value, whole_number_parse
 
-from .ogcapi_datetime import datetime_check
+from .ogcapi_datetime import HELD_FROM, datetime_days, day_start, held_days
+from .ogcapi_filters import WFS_CRS84, comparison, filter_text, held_on_days, within_boxes
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
-WFS_CRS84 = "urn:ogc:def:crs:OGC::CRS84"
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
@@ -61,7 +68,7 @@ FEATURE_ID = re.compile(FEATURE_ID_PATTERN)
 FORMATS = ("json", "geojson")
 NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-FES = "http://www.opengis.net/fes/2.0"
+GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 
 
 class WfsRefused(DomainError):
@@ -93,8 +100,8 @@ def collection_get(collection_id: str) -> FeatureType:
 def landing_page(base: str) -> dict:
     return {
         "title": "Municipal geoportal: OGC API - Features",
-        "description": "The survey and planning departments' public layers, current features only, as the WFS"
-        " (/wfs) publishes them.",
+        "description": "The survey and planning departments' public layers, their current features, and the"
+        " parcels' survey history, as the WFS (/wfs) publishes them.",
         "links": [
             _link(base, "self", JSON, "This document"),
             # Core /req/core/root-success: service-desc or service-doc. There is no HTML page of the API, so no
@@ -133,6 +140,11 @@ def collection_document(base: str, feature_type: FeatureType) -> dict:
     if box is not None:
         bbox = list(box_rounded_outward((box.min_x, box.min_y, box.max_x, box.max_y), 7))
         document["extent"] = {"spatial": {"bbox": [bbox], "crs": CRS84}}
+    if held_days(published_properties(feature_type)) is not None:
+        first = feature_type.first_day(HELD_FROM)
+        if first is not None:  # a layer without features has no extent
+            interval = [[day_start(first), None]]
+            document.setdefault("extent", {})["temporal"] = {"interval": interval, "trs": GREGORIAN}
     return document
 
 
@@ -141,16 +153,19 @@ def items_page(request: HttpRequest, base: str, feature_type: FeatureType) -> di
     values, limit, offset = _items_parameters(request.GET, feature_type)
     published = published_properties(feature_type)
     wfs = {"TYPENAMES": feature_type.name, "COUNT": str(limit), "STARTINDEX": str(offset)}
-    filters: dict[str, str | list] = {name: values[name] for name in sorted(published & set(values))}
+    conditions = [comparison("PropertyIsEqualTo", name, values[name]) for name in sorted(published & set(values))]
+    held = held_days(published)
+    if values.get("datetime") is not None and held is not None:
+        conditions += held_on_days(*held, *datetime_days(values["datetime"]))
     if values.get("bbox") is not None:
         # The WFS clips a box reaching beyond the storage CRS's area of use to the layer's box (layers/wfs_bbox.py).
         boxes = _halves(_bbox(values["bbox"]))
-        if len(boxes) == 1 and not filters:
+        if len(boxes) == 1 and not conditions:
             wfs["BBOX"] = ",".join(str(value) for value in boxes[0]) + f",{WFS_CRS84}"
         else:  # the WFS takes BBOX or FILTER: the boxes go into the filter
-            filters["__bbox__"] = boxes
-    if filters:
-        wfs["FILTER"] = _equality_filter(filters)
+            conditions.append(within_boxes(boxes))
+    if conditions:
+        wfs["FILTER"] = filter_text(conditions)
     collection = _wfs_get_feature(request, wfs)
     has_next = any(link.get("rel") == "next" for link in collection.get("links", []))
     return _page(base, feature_type, values, limit, offset, collection, has_next=has_next)
@@ -171,7 +186,7 @@ def _items_parameters(query: QueryDict, feature_type: FeatureType) -> tuple[dict
     offset = _offset(values.get("offset"))
     _format_check(values.get("f"))
     if values.get("datetime") is not None:
-        datetime_check(values["datetime"])
+        datetime_days(values["datetime"])
     for name in published & set(values):
         if CONTROL.search(values[name]):
             raise InvalidInput(f"{name}: control characters are in no published value.", field=name)
@@ -211,7 +226,7 @@ def item_get(request: HttpRequest, base: str, feature_type: FeatureType, feature
         _format_check(single_value(request.GET, "f"))
     collection = _wfs_get_feature(request, {"RESOURCEID": f"{feature_type.name}.{feature_id}"})
     if not collection["features"]:
-        raise NotFound(f"no current feature {feature_id} in {feature_type.name}.")
+        raise NotFound(f"no feature {feature_id} in {feature_type.name} (a layer's retired features are not in it).")
     url = f"{base}/collections/{feature_type.name}"
     return _item(collection["features"][0]) | {
         "links": [
@@ -316,26 +331,6 @@ def _finite(text: str) -> float | None:
         return None
     number = float(text)
     return number if math.isfinite(number) else None
-
-
-def _equality_filter(filters: dict[str, str | list]) -> str:
-    """A FES 2.0 filter: each property equal to its value (and within one of the boxes, if any), all of them; written
-    with ElementTree, so a value is only ever a literal."""
-    root = Element("fes:Filter", {"xmlns:fes": FES, "xmlns:gml": "http://www.opengis.net/gml/3.2"})
-    conditions = SubElement(root, "fes:And") if len(filters) > 1 else root
-    for name, value in filters.items():
-        if name == "__bbox__":
-            either = SubElement(conditions, "fes:Or") if len(value) > 1 else conditions
-            for west, south, east, north in value:
-                condition = SubElement(either, "fes:BBOX")
-                envelope = SubElement(condition, "gml:Envelope", {"srsName": WFS_CRS84})
-                SubElement(envelope, "gml:lowerCorner").text = f"{west} {south}"
-                SubElement(envelope, "gml:upperCorner").text = f"{east} {north}"
-            continue
-        condition = SubElement(conditions, "fes:PropertyIsEqualTo")
-        SubElement(condition, "fes:ValueReference").text = name
-        SubElement(condition, "fes:Literal").text = value
-    return tostring(root, encoding="unicode")
 
 
 def _page_url(url: str, kept: dict[str, str], limit: int, offset: int) -> str:

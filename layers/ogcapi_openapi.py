@@ -52,8 +52,8 @@ def openapi_document(base: str) -> dict:
         "info": {
             "title": "Municipal geoportal: OGC API - Features",
             "version": "1.0.0",
-            "description": "The survey and planning departments' public layers, current features only, as the WFS"
-            " (/wfs) publishes them, in GeoJSON and WGS 84 (longitude, latitude).",
+            "description": "The survey and planning departments' public layers, their current features, and the"
+            " parcels' survey history, as the WFS (/wfs) publishes them, in GeoJSON and WGS 84 (longitude, latitude).",
         },
         "servers": [{"url": base}],
         "paths": paths,
@@ -123,9 +123,11 @@ def _parameters() -> dict:
         "datetime": {
             "name": "datetime", "in": "query", "required": False, "style": "form", "explode": False,
             "description": "An RFC 3339 date or date-time, or an interval of them, an open end written '..'"
-            " ('2024-01-01/..'). It is checked: a day or time that does not exist (2020-02-30, 25:00:00) or an"
-            " interval that ends before it starts is a 400. It selects no other features, as the layers hold their"
-            " current features only.",
+            " ('2024-01-01/..'), read as the municipality's days (a date-time as the day it falls on in"
+            f" {settings.TIME_ZONE}). A day or time that does not exist (2020-02-30, 25:00:00) or an interval that"
+            " ends before it starts is a 400. In parcel_versions it selects the versions held on a day asked about"
+            " (from valid_from, until the day before valid_to): the parcels as they were. In parcels, the current"
+            " parcels held since a day asked about. Other collections' features have no days: it selects them all.",
             "schema": {"type": "string"},
         },
         "f": {

@@ -8,8 +8,11 @@ GML 3.2 (default), GeoJSON and CSV.
 
 Deny by default: each feature type lists the columns it publishes, the same public attributes the
 tiles and the public parcel file carry; nothing else can be selected, filtered or sorted on (a filter
-naming any other column is an error). Owners, permits and documents have no feature type. Only the
-current features are served: no retired parcel, zone, street or landmark.
+naming any other column is an error). Owners, permits and documents have no feature type. The layers serve their
+current features only (no retired parcel, zone, street or landmark), but for ``parcel_versions``: every surveyed
+version of every parcel, retired or not, with the interval [valid_from, valid_to) in which it held, so that a ministry
+can see the parcels as they were on a date (OGC API ``datetime``, layers/ogcapi_features.py, or a FES filter on the
+two dates).
 
 Coordinates: the storage CRS (KTM, ``settings.SRID``) by default; WGS 84, Web Mercator and UTM 38N/39N
 on request (``SRSNAME``). Page sizes are bounded for every output format (settings ``GISSERVER_*``).
@@ -59,7 +62,7 @@ from . import (  # noqa: F401 - each patches django-gisserver or registers with 
     wfs_by_key,  # GetFeatureByKey
     wfs_filters,  # matchCase="false" in FES filters
 )
-from .models import Area, Block, Governorate, Landmark, Parcel, ParcelStatus, Street, ZoningZone
+from .models import Area, Block, Governorate, Landmark, Parcel, ParcelStatus, ParcelVersion, Street, ZoningZone
 from .wfs_extent import MunicipalFeatureType
 from .wfs_formats import ExactOutputFormat
 from .wfs_output import RowGML32Renderer, SeparatedGeoJsonRenderer, SpreadsheetSafeCSVRenderer
@@ -134,7 +137,7 @@ def _feature_type(queryset, name: str, title: str, fields: list, **options) -> F
 
 
 def feature_types() -> list[FeatureType]:
-    """The published layers: public attributes only, current features only."""
+    """The published layers: public attributes only; current features only, but for the parcels' versions."""
     return [
         _feature_type(Governorate.objects.all(), "governorates", "Governorates", NAMES),
         _feature_type(
@@ -159,6 +162,27 @@ def feature_types() -> list[FeatureType]:
                 "valid_from",
             ],
             geometry_field_name="geom",  # not geom_3857, the tiles' copy
+        ),
+        _feature_type(
+            # The parcels' survey history, as the public parcel file lists it: the parcels' published columns, each
+            # version's interval and what opened it (survey_ref left out, as it is of the parcels).
+            ParcelVersion.objects.all(),
+            "parcel_versions",
+            "Parcels, every surveyed version",
+            [
+                field("parcel_id", model_attribute="parcel.id", abstract="The parcel's id in the parcels layer"),
+                field("number", model_attribute="parcel.number"),
+                field("block_number", model_attribute="parcel.block.number"),
+                _area_code("parcel.block.area.code"),
+                "land_use",
+                "surveyed_area_m2",
+                "status",
+                "version",
+                "valid_from",
+                field("valid_to", abstract="The day it stopped holding (not held on it); empty while it holds"),
+                "change",
+            ],
+            changed_by=("parcels",),  # a parcel's change event covers its versions
         ),
         _feature_type(
             ZoningZone.objects.filter(retired_on__isnull=True),

@@ -1,9 +1,14 @@
-"""Each WFS layer's WGS 84 box in the capabilities, holding all of the layer, kept until the layer changes."""
+"""The WFS layers' feature type: each layer's WGS 84 box in the capabilities, holding all of the layer, and the first
+day of a layer whose features have days (OGC API's temporal extent), each kept until the layer changes; and its
+related rows prefetched with their keys."""
 
 from __future__ import annotations
 
+import datetime
+
 from django.contrib.gis.db.models import Extent
 from django.contrib.gis.geos import LineString
+from django.db.models import Min
 from gisserver.crs import WGS84
 from gisserver.features import FeatureType
 from gisserver.geometries import WGS84BoundingBox
@@ -21,11 +26,34 @@ class MunicipalFeatureType(FeatureType):
     The box is kept until the layer changes (``layers/kept_until_changed.py``): working it out reads the whole layer,
     half a second for a million parcels, and django-gisserver did it for every layer of every GetCapabilities."""
 
+    def __init__(self, *args, changed_by: tuple[str, ...] | None = None, **options) -> None:
+        super().__init__(*args, **options)
+        # The change events' layers whose changes change this one: its own name unless it says otherwise.
+        self.changed_by = changed_by or (self.name,)
+
+    def get_related_queryset(self, feature_relation):
+        """The related rows a page prefetches, with their foreign keys as well as the columns shown. django-gisserver
+        loads only the shown ones, so a relation prefetched through them (a version's parcel, then its block) read
+        each key in a query of its own: a page of 100 parcel versions was 100 more queries."""
+        keys = [model_field.attname for model_field in feature_relation.related_model._meta.concrete_fields
+                if model_field.is_relation]  # fmt: skip
+        return super().get_related_queryset(feature_relation).only(*feature_relation._local_model_field_names, *keys)
+
     def get_bounding_box(self) -> WGS84BoundingBox | None:
         if not self.main_geometry_element:
             return None
-        box = kept_until_layers_change(sources=(self.name,), name=f"wfs-wgs84-box:{self.name}", compute=self._wgs84_box)
+        box = kept_until_layers_change(
+            sources=self.changed_by, name=f"wfs-wgs84-box:{self.name}", compute=self._wgs84_box
+        )
         return WGS84BoundingBox(*box) if box else None
+
+    def first_day(self, column: str) -> datetime.date | None:
+        """The least ``column`` (a date) of the layer's features; None for a layer without features."""
+        return kept_until_layers_change(
+            sources=self.changed_by,
+            name=f"wfs-first-day:{self.name}:{column}",
+            compute=lambda: self.get_queryset().aggregate(first=Min(column))["first"],
+        )
 
     def _wgs84_box(self) -> tuple[float, float, float, float] | None:
         extent = self.get_queryset().aggregate(box=Extent(self.main_geometry_element.orm_path))["box"]

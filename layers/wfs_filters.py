@@ -6,16 +6,30 @@ dialog) into ``<fes:PropertyIsLike matchCase="false">`` or ``<fes:PropertyIsEqua
 the binary comparisons as a string, never of PropertyIsLike, and compares with case either way: a ministry's
 ``ILIKE 'COMM%'`` found nothing. Here the three comparisons it can ask that way take their case-insensitive
 lookups. This module is imported by layers/wfs.py, which patches django-gisserver the same way elsewhere.
+
+Dates: GDAL (and QGIS through it) writes a date in a filter as a date-time at midnight without a zone
+(``-where "valid_from <= '2024-02-01'"`` is ``<fes:Literal>2024-02-01T00:00:00</fes:Literal>``), which
+django-gisserver refused for a date property ("Date must be in YYYY-MM-DD format"): every filter of a ministry's
+GIS on a parcel's days failed. Such a literal is read as its date, which is what it compares with: a date is its
+midnight. Other times of day, and any time with a zone (whose day in the municipality is another question), are
+refused as before.
 """
 
 from __future__ import annotations
 
+import datetime
+import re
+
 from django.db import models
 from django.db.models import lookups
+from gisserver import types as gisserver_types
+from gisserver.parsers import values
 from gisserver.parsers.fes20 import operators
 from gisserver.parsers.fes20.lookups import FesLike
+from gisserver.types import XsdTypes
 
 INSENSITIVE_LOOKUPS = {"fes_like": "fes_ilike", "exact": "iexact", "fes_notequal": "fes_inotequal"}
+MIDNIGHT = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})T00:00:00(?:\.0+)?")  # no zone: how GDAL writes a date
 
 
 @models.CharField.register_lookup
@@ -72,3 +86,13 @@ def _reading_match_case(from_xml):
 # Every comparison builds its query through build_compare; PropertyIsLike's parser drops matchCase, so it is kept.
 operators.ComparisonOperator.build_compare = _in_case_asked(operators.ComparisonOperator.build_compare)
 operators.LikeOperator.from_xml = _reading_match_case(operators.LikeOperator.from_xml)
+
+
+def date_literal_parse(raw_value: str) -> datetime.date:
+    """A date property's literal: a date, or a date-time at midnight without a zone, read as its date."""
+    midnight = MIDNIGHT.fullmatch(raw_value) if isinstance(raw_value, str) else None
+    return values.parse_iso_date(midnight.group(1) if midnight else raw_value)
+
+
+gisserver_types.TYPES_TO_PYTHON[XsdTypes.date] = date_literal_parse
+XsdTypes.date.__dict__.pop("_to_python_func", None)  # the parser it kept, were it asked before this module loaded

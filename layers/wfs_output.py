@@ -39,6 +39,8 @@ from gisserver.output.utils import tag_escape, value_to_xml_string
 from gisserver.projection import FeatureProjection
 from gisserver.types import XsdElement, XsdNode, XsdTypes
 
+from .wfs_extent import MunicipalFeatureType
+
 VALUE, RELATED, ENVELOPE, GEOMETRY = range(4)
 # django-gisserver's COUNT for numberMatched drops the annotations named "_as_…" (rendered geometries).
 ENVELOPE_COLUMN = "_as_envelope_gml"
@@ -231,8 +233,10 @@ def _forward_path(element: XsdElement) -> bool:
 
 
 def _plain_related_querysets(feature_type: FeatureType) -> bool:
+    # MunicipalFeatureType's reads the same rows, with their foreign keys' columns as well (layers/wfs_extent.py).
     return (
-        type(feature_type).get_related_queryset is FeatureType.get_related_queryset
+        type(feature_type).get_related_queryset
+        in (FeatureType.get_related_queryset, MunicipalFeatureType.get_related_queryset)
         and type(feature_type).filter_related_queryset is FeatureType.filter_related_queryset
     )
 

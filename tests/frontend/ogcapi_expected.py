@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-LAYERS = ["governorates", "areas", "blocks", "parcels", "zoning", "streets", "landmarks"]
+LAYERS = ["governorates", "areas", "blocks", "parcels", "parcel_versions", "zoning", "streets", "landmarks"]
 PARCEL_PROPERTIES = {
     "number", "block_number", "area_code", "land_use", "surveyed_area_m2", "status", "version", "valid_from",
 }  # fmt: skip

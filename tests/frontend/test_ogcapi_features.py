@@ -82,7 +82,7 @@ def test_a_limit_above_the_page_size_gets_a_page_and_valid_boxes_and_dates_are_t
     many = client.get(items, {"limit": "10000"})
     precise = client.get(items, {"bbox": "47.996422942266610,29.000000000000001,48.100000000000001,29.5"})
     with_heights = client.get(items, {"bbox": "48.0,29.0,-10,48.1,29.5,100"})
-    dated = client.get(items, {"datetime": "2024-01-01T00:00:00Z/.."})
+    dated = client.get(items, {"datetime": "2024-01-01T00:00:00Z/.."})  # the five, held from 2024-01-15
 
     assert many.status_code == 200
     assert many.json()["numberReturned"] == 5
@@ -158,6 +158,7 @@ BAD_ITEMS = [
     ({"datetime": "2020-01-01T00:00:00.000000002Z/2020-01-01T00:00:00.000000001Z"}, 400, "ends before it starts"),
     ({"datetime": "2020-01-01T02:00:00+01:00/2020-01-01T00:30:00Z"}, 400, "ends before it starts"),  # 01:00Z, 00:30Z
     ({"datetime": "2020-01-02T00:00:00Z/2020-01-01"}, 400, "ends before it starts"),
+    ({"datetime": "2024-01-01T23:00:00-05:00/2024-01-01"}, 400, "ends before it starts"),  # 2 January in Kuwait
     ({"number": "1\x00"}, 400, "number: control characters"),
     ({"bbox": "48,29,200,29.5"}, 400, "within ±180"),
     ({"bbox": "200,29,48,29.5"}, 400, "within ±180"),
@@ -167,36 +168,46 @@ BAD_ITEMS = [
 ]
 
 
+# Each valid datetime, and how many of the five current parcels (held from 2024-01-15, Kuwait's day) it selects.
 VALID_DATETIMES = [
-    "2024-01-01",
-    "2024-02-29",
-    "2024-01-01T10:20:30Z",
-    "2024-01-01t10:20:30.123456789z",
-    "2024-01-01T10:20:30+03:00",
-    "2024-01-01T10:20:30-23:59",
-    "2016-12-31T23:59:60Z",  # a leap second (RFC 3339 §5.7)
-    "2024-01-01/..",
-    "../2024-01-01T00:00:00Z",
-    "2024-01-01/",
-    "/2024-01-01",
-    "../..",
-    "2024-01-01/2024-01-01",
-    "2020-01-01/2024-12-31T23:59:59Z",
-    "2024-01-01T00:00:00Z/2024-01-01T00:00:00Z",
-    "2024-01-01T02:00:00+03:00/2024-01-01T00:00:00Z",  # 23:00Z the day before, then midnight
-    "2016-12-31T23:59:59.5Z/2016-12-31T23:59:60Z",
-    "2024-01-01T23:00:00-05:00/2024-01-01",  # a date-time against a date: by its own date
-    "9999-12-31T23:59:59-01:00",  # past Python's last datetime in UTC: a first version answered 500
-    "0001-01-01T00:00:00+01:00/9999-12-31T23:59:59-01:00",
+    ("2024-01-01", 0),
+    ("2024-02-29", 5),
+    ("2024-01-15", 5),  # their first day
+    ("2024-01-14", 0),
+    ("2024-01-14T21:00:00Z", 5),  # midnight in Kuwait: 15 January there
+    ("2024-01-14T20:59:59Z", 0),
+    ("2024-01-15T00:00:00+03:00", 5),
+    ("2024-01-14T23:59:59+03:00", 0),
+    ("2024-01-14T20:00:00-03:00", 5),  # 23:00Z: 15 January in Kuwait
+    ("2024-01-01T10:20:30Z", 0),
+    ("2024-01-01t10:20:30.123456789z", 0),
+    ("2024-01-01T10:20:30-23:59", 0),  # 2 January in Kuwait
+    ("2016-12-31T23:59:60Z", 0),  # a leap second (RFC 3339 §5.7)
+    ("2024-01-01/..", 5),
+    ("../2024-01-01T00:00:00Z", 0),
+    ("2024-01-01/", 5),
+    ("/2024-01-01", 0),
+    ("/2024-01-15", 5),
+    ("../..", 5),
+    ("2024-01-01/2024-01-01", 0),
+    ("2020-01-01/2024-12-31T23:59:59Z", 5),
+    ("2024-01-01T00:00:00Z/2024-01-01T00:00:00Z", 0),
+    ("2024-01-01T02:00:00+03:00/2024-01-01T00:00:00Z", 0),  # 23:00Z the day before, then midnight
+    ("2016-12-31T23:59:59.5Z/2016-12-31T23:59:60Z", 0),
+    ("2024-01-02/2024-01-01T22:00:00Z", 0),  # a date against a date-time: by Kuwait's days, 2 January both
+    ("2024-01-15/2024-01-14T21:00:00Z", 5),  # 15 January both
+    ("9999-12-31T23:59:59-01:00", 5),  # past Python's last datetime in UTC: a first version answered 500
+    ("0001-01-01T00:00:00+01:00/9999-12-31T23:59:59-01:00", 5),
+    ("0001-01-01", 0),
 ]
 
 
-@pytest.mark.parametrize("value", VALID_DATETIMES)
-def test_a_valid_datetime_is_taken_and_selects_the_current_features(client, parcels, value):
+@pytest.mark.parametrize(("value", "selected"), VALID_DATETIMES)
+def test_a_valid_datetime_selects_the_current_parcels_held_on_a_day_it_asks_about(client, parcels, value, selected):
     answer = client.get("/ogcapi/collections/parcels/items", {"datetime": value})
 
     assert answer.status_code == 200, answer.content
-    assert answer.json()["numberReturned"] == len(answer.json()["features"]) == 5  # the five current parcels
+    assert answer.json()["numberReturned"] == len(answer.json()["features"]) == selected
 
 
 @pytest.mark.parametrize(("query", "status", "said"), BAD_ITEMS, ids=[str(query)[:40] for query, _, _ in BAD_ITEMS])

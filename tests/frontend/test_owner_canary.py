@@ -30,7 +30,8 @@ from tests.tiles.scene import tile_of
 from tests.tiles.wsgi_client import wsgi_request
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("municipality")]
-WFS_LAYERS = ("governorates", "areas", "blocks", "parcels", "zoning", "streets", "landmarks")
+WFS_LAYERS = ("governorates", "areas", "blocks", "parcels", "zoning", "streets", "landmarks")  # also WMS layers
+FEATURE_LAYERS = (*WFS_LAYERS, "parcel_versions")  # the WFS's and OGC API's: the maps' layers and the parcels' history
 WFS_OUTPUTS = ("application/gml%2Bxml%3B%20version%3D3.2", "geojson", "csv")
 WMS_INFO_FORMATS = ("application/json", "text/plain", "text/html")
 CANARIES = (CANARY_OWNER.encode(), CANARY_CIVIL_ID.encode(), CANARY_APPLICANT.encode(), CANARY_DOCUMENT_TEXT)
@@ -54,7 +55,7 @@ def public_paths(scene) -> list[str]:
         # the ministries' WFS: every layer in every output format, and a filter asking for the owner's name
         "/wfs?SERVICE=WFS&REQUEST=GetCapabilities", "/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=DescribeFeatureType",
         *(f"/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&TYPENAMES={layer}&OUTPUTFORMAT={output}"
-          for layer in WFS_LAYERS for output in WFS_OUTPUTS),
+          for layer in FEATURE_LAYERS for output in WFS_OUTPUTS),
         f"/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&STOREDQUERY_ID=urn:ogc:def:query:OGC-WFS::GetFeatureById"
         f"&ID=parcels.{plot}",
         "/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetFeature&STOREDQUERY_ID=GetFeatureByKey&LAYER=parcels&KEY=SALMIYA/12/2",
@@ -64,7 +65,8 @@ def public_paths(scene) -> list[str]:
         "%22%20escapeChar%3D%22!%22%3E%3Cfes%3AValueReference%3Eowners%2Fname%3C%2Ffes%3AValueReference%3E%3Cfes%3A"
         "Literal%3E*Canary*%3C%2Ffes%3ALiteral%3E%3C%2Ffes%3APropertyIsLike%3E%3C%2Ffes%3AFilter%3E",
         # OGC API - Features: every collection's items, the parcel by its id, and a filter naming the owner
-        "/ogcapi", "/ogcapi/collections", *(f"/ogcapi/collections/{layer}/items?limit=5000" for layer in WFS_LAYERS),
+        "/ogcapi", "/ogcapi/collections",
+        *(f"/ogcapi/collections/{layer}/items?limit=5000" for layer in FEATURE_LAYERS),
         f"/ogcapi/collections/parcels/items/{plot}", "/ogcapi/collections/parcels/items?owners=Hessa%20Al-Canary",
         # the WMTS: capabilities, and the parcel's tile by GetTile in both formats
         "/wmts?SERVICE=WMTS&REQUEST=GetCapabilities", "/wmts/1.0.0/WMTSCapabilities.xml",

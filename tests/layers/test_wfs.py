@@ -29,7 +29,7 @@ from tests.factories import parcel_survey, parcels_side_by_side
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y, ktm_multipolygon, ktm_rectangle
 
 pytestmark = pytest.mark.django_db(transaction=True)
-LAYERS = {"governorates", "areas", "blocks", "parcels", "zoning", "streets", "landmarks"}
+LAYERS = {"governorates", "areas", "blocks", "parcels", "parcel_versions", "zoning", "streets", "landmarks"}
 PARCEL_FIELDS = ["number", "block_number", "area_code", "land_use", "surveyed_area_m2", "status", "version"]
 OWS = "{http://www.opengis.net/ows/1.1}"
 
@@ -138,17 +138,18 @@ def test_gdal_copies_the_parcels_as_plain_polygons_with_the_readme_s_option(live
     assert geometries(copies["linear"]) == {"POLYGON"}
 
 
+def _gdal_count(live_server, where: str) -> int:
+    """How many parcels GDAL counts with ``-where`` (which it sends to the WFS as a FES filter)."""
+    url = f"WFS:{live_server.url}/wfs?VERSION=2.0.0"
+    run = subprocess.run(["ogrinfo", "-ro", "-so", "-where", where, url, "app:parcels"], capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    return int(re.search(r"Feature Count: (\d+)", run.stdout)[1])
+
+
 def test_gdal_s_case_insensitive_conditions_ignore_case(live_server, parcels):
     """GDAL sends ILIKE as PropertyIsLike matchCase="false" (and QGIS its filters likewise): it found nothing."""
-    url = f"WFS:{live_server.url}/wfs?VERSION=2.0.0"
-
-    def count(where: str) -> int:
-        run = subprocess.run(["ogrinfo", "-ro", "-so", "-where", where, url, "app:parcels"], capture_output=True,
-                             text=True, check=True)  # fmt: skip
-        return int(re.search(r"Feature Count: (\d+)", run.stdout)[1])
-
-    assert count("land_use ILIKE 'PRIVATE%'") == 3
-    assert count("land_use LIKE 'PRIVATE%'") == 0  # LIKE heeds case
+    assert _gdal_count(live_server, "land_use ILIKE 'PRIVATE%'") == 3
+    assert _gdal_count(live_server, "land_use LIKE 'PRIVATE%'") == 0  # LIKE heeds case
 
 
 @pytest.mark.parametrize(
@@ -174,6 +175,44 @@ def test_match_case_false_compares_without_regard_to_case(client, parcels, condi
 
     assert status == 200, body
     assert len(json.loads(body)["features"]) == found
+
+
+def test_gdal_s_conditions_on_a_date_find_what_they_ask(live_server, parcels):
+    """GDAL writes a date as a date-time at midnight (``<fes:Literal>2024-01-15T00:00:00</fes:Literal>``), which
+    django-gisserver refused for a date property: every ``-where`` on valid_from failed."""
+    assert _gdal_count(live_server, "valid_from = '2024-01-15'") == 3
+    assert _gdal_count(live_server, "valid_from > '2024-01-15'") == 0
+    assert _gdal_count(live_server, "valid_from >= '2024/01/15'") == 3
+
+
+@pytest.mark.parametrize(
+    ("operator", "literal", "found"),
+    [
+        ("PropertyIsEqualTo", "2024-01-15", 3),
+        ("PropertyIsEqualTo", "2024-01-15T00:00:00", 3),
+        ("PropertyIsEqualTo", "2024-01-15T00:00:00.000", 3),
+        ("PropertyIsGreaterThan", "2024-01-14T00:00:00", 3),
+        ("PropertyIsLessThan", "2024-01-15T00:00:00", 0),
+        ("PropertyIsEqualTo", "2024-01-15T12:00:00", None),  # another time of day: not a date
+        ("PropertyIsEqualTo", "2024-01-15T00:00:00Z", None),  # a zone: which day in Kuwait?
+        ("PropertyIsEqualTo", "2024-01-15T00:00:00+03:00", None),
+        ("PropertyIsEqualTo", "2024-02-30T00:00:00", None),
+        ("PropertyIsEqualTo", "2024-01-15T00:00:00' OR '1'='1", None),
+    ],
+)
+def test_a_date_property_takes_a_date_or_a_midnight_without_a_zone(client, parcels, operator, literal, found):
+    fes = 'xmlns:fes="http://www.opengis.net/fes/2.0"'
+    condition = (f"<fes:{operator}><fes:ValueReference>valid_from</fes:ValueReference>"
+                 f"<fes:Literal>{literal}</fes:Literal></fes:{operator}>")  # fmt: skip
+    status, body = _get(client, REQUEST="GetFeature", TYPENAMES="parcels", OUTPUTFORMAT="geojson",
+                        FILTER=f"<fes:Filter {fes}>{condition}</fes:Filter>")  # fmt: skip
+
+    if found is None:
+        assert status == 400, body
+        assert "valid_from" in _exception(body)[1]
+    else:
+        assert status == 200, body
+        assert len(json.loads(body)["features"]) == found
 
 
 def test_gdal_trusting_the_capabilities_gets_a_layer_extent_and_count_without_reading_its_features(
@@ -698,7 +737,16 @@ def test_gml_is_written_from_rows_byte_for_byte_as_django_gisserver_writes_it(
 @pytest.mark.parametrize(
     ("layer", "queries"),
     # The one current landmark is in no area: no area to read.
-    [("governorates", 1), ("areas", 2), ("blocks", 2), ("parcels", 2), ("zoning", 1), ("streets", 2), ("landmarks", 1)],
+    [
+        ("governorates", 1),
+        ("areas", 2),
+        ("blocks", 2),
+        ("parcels", 2),
+        ("parcel_versions", 2),
+        ("zoning", 1),
+        ("streets", 2),
+        ("landmarks", 1),
+    ],  # fmt: skip
 )
 def test_a_page_reads_its_related_columns_in_one_query_per_foreign_key(client, parcels, planning, layer, queries):
     """A parcel's block_number and area_code: one query for the page's blocks with their areas, not the
@@ -1099,7 +1147,7 @@ def test_a_layer_s_box_is_kept_between_capabilities_until_the_layer_changes(clie
     assert first_reads == len(LAYERS)
     assert again_reads == 0
     assert again == first
-    assert grown_reads == 1  # the parcels only
+    assert grown_reads == 2  # the parcels and their versions only
     assert grown[2] > first[2] + 0.015  # 2 km further east
 
 
