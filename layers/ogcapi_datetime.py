@@ -104,7 +104,7 @@ def day_start(day: datetime.date) -> str:
     """The moment the municipality's ``day`` starts, in RFC 3339 and UTC: 2024-01-15 is 2024-01-14T21:00:00Z in Kuwait
     (whose offset before 1950 was +03:11:56, which RFC 3339's hours and minutes cannot write)."""
     start = datetime.datetime.combine(day, datetime.time(), tzinfo=ZoneInfo(settings.TIME_ZONE))
-    try:
-        return start.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:  # isoformat, not strftime: strftime writes year 999 as "999"
+        return start.astimezone(datetime.UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
     except OverflowError:  # the calendar's first day, east of UTC
         return f"{day.isoformat()}T00:00:00Z"

@@ -32,7 +32,7 @@ XSD_SCHEMAS = {
 }
 ERROR_CODES = {
     "400": ("InvalidParameter", "A parameter the operation does not take, given twice, or not valid; named."),
-    "404": ("NotFound", "No such collection or feature (a retired feature included)."),
+    "404": ("NotFound", "No such collection or feature (a retired feature included, but in parcel_versions)."),
     "503": ("ServiceUnavailable", "The database's time limit stopped the query; try a smaller page or box."),
 }
 
@@ -127,7 +127,8 @@ def _parameters() -> dict:
             f" {settings.TIME_ZONE}). A day or time that does not exist (2020-02-30, 25:00:00) or an interval that"
             " ends before it starts is a 400. In parcel_versions it selects the versions held on a day asked about"
             " (from valid_from, until the day before valid_to): the parcels as they were. In parcels, the current"
-            " parcels held since a day asked about. Other collections' features have no days: it selects them all.",
+            " parcels already held on a day asked about (valid_from on or before its last day). Other collections'"
+            " features have no days: it selects them all.",
             "schema": {"type": "string"},
         },
         "f": {

@@ -164,8 +164,8 @@ def feature_types() -> list[FeatureType]:
             geometry_field_name="geom",  # not geom_3857, the tiles' copy
         ),
         _feature_type(
-            # The parcels' survey history, as the public parcel file lists it: the parcels' published columns, each
-            # version's interval and what opened it (survey_ref left out, as it is of the parcels).
+            # The parcels' survey history that the parcel file shows, as the parcels' published columns (its survey
+            # references and dates left out, as they are of the parcels), each version's interval and what opened it.
             ParcelVersion.objects.all(),
             "parcel_versions",
             "Parcels, every surveyed version",
