@@ -92,7 +92,7 @@ def _instant(text: str) -> tuple[datetime.date, tuple[int, int] | None]:
     return date, (seconds, int((fraction or "").ljust(9, "0")) + (10**9 if leap else 0))
 
 
-def held_days(published: set[str]) -> tuple[str, str | None] | None:
+def day_properties(published: set[str]) -> tuple[str, str | None] | None:
     """Of a layer's published properties, those holding the days a feature holds: its first (``valid_from``) and, if
     it has one, the day it stopped (``valid_to``, not itself held); None for a layer whose features have no days."""
     if HELD_FROM not in published:

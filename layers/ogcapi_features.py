@@ -47,7 +47,7 @@ from geoportal.box_rounding import box_rounded_outward
 from geoportal.errors import DomainError, InvalidInput, NotFound
 from geoportal.query_params import limit_parse, single_value, whole_number_parse
 
-from .ogcapi_datetime import HELD_FROM, datetime_days, day_start, held_days
+from .ogcapi_datetime import HELD_FROM, datetime_days, day_properties, day_start
 from .ogcapi_filters import WFS_CRS84, comparison, filter_text, held_on_days, within_boxes
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -140,7 +140,7 @@ def collection_document(base: str, feature_type: FeatureType) -> dict:
     if box is not None:
         bbox = list(box_rounded_outward((box.min_x, box.min_y, box.max_x, box.max_y), 7))
         document["extent"] = {"spatial": {"bbox": [bbox], "crs": CRS84}}
-    if held_days(published_properties(feature_type)) is not None:
+    if day_properties(published_properties(feature_type)) is not None:
         first = feature_type.first_day(HELD_FROM)
         if first is not None:  # a layer without features has no extent
             interval = [[day_start(first), None]]
@@ -154,7 +154,7 @@ def items_page(request: HttpRequest, base: str, feature_type: FeatureType) -> di
     published = published_properties(feature_type)
     wfs = {"TYPENAMES": feature_type.name, "COUNT": str(limit), "STARTINDEX": str(offset)}
     conditions = [comparison("PropertyIsEqualTo", name, values[name]) for name in sorted(published & set(values))]
-    held = held_days(published)
+    held = day_properties(published)
     if values.get("datetime") is not None and held is not None:
         conditions += held_on_days(*held, *datetime_days(values["datetime"]))
     if values.get("bbox") is not None:

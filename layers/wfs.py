@@ -60,7 +60,7 @@ from geoportal.statement_timeout import StatementTimedOut, statement_timed_out
 from . import (  # noqa: F401 - each patches django-gisserver or registers with it
     wfs_bbox,  # a BBOX beyond the storage CRS's area of use, clipped to the layer's box
     wfs_by_key,  # GetFeatureByKey
-    wfs_filters,  # matchCase="false" in FES filters
+    wfs_filters,  # matchCase="false" and GDAL's dates in FES filters
 )
 from .models import Area, Block, Governorate, Landmark, Parcel, ParcelStatus, ParcelVersion, Street, ZoningZone
 from .wfs_extent import MunicipalFeatureType
