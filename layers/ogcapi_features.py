@@ -155,8 +155,10 @@ def items_page(request: HttpRequest, base: str, feature_type: FeatureType) -> di
     wfs = {"TYPENAMES": feature_type.name, "COUNT": str(limit), "STARTINDEX": str(offset)}
     conditions = [comparison("PropertyIsEqualTo", name, values[name]) for name in sorted(published & set(values))]
     held = day_properties(published)
-    if values.get("datetime") is not None and held is not None:
-        conditions += held_on_days(*held, *datetime_days(values["datetime"]))
+    # Checked in every collection; it selects in those whose features have days.
+    days = datetime_days(values["datetime"]) if values.get("datetime") is not None else None
+    if days is not None and held is not None:
+        conditions += held_on_days(*held, *days)
     if values.get("bbox") is not None:
         # The WFS clips a box reaching beyond the storage CRS's area of use to the layer's box (layers/wfs_bbox.py).
         boxes = _halves(_bbox(values["bbox"]))
@@ -172,7 +174,8 @@ def items_page(request: HttpRequest, base: str, feature_type: FeatureType) -> di
 
 
 def _items_parameters(query: QueryDict, feature_type: FeatureType) -> tuple[dict[str, str], int, int]:
-    """The items' parameters, each given once and checked; the limit served and the offset."""
+    """The items' parameters, each given once and checked (but ``datetime``, which items_page reads); the limit
+    served and the offset."""
     published = published_properties(feature_type)
     unknown = sorted(set(query) - ITEMS_PARAMETERS - published)
     if unknown:
@@ -185,8 +188,6 @@ def _items_parameters(query: QueryDict, feature_type: FeatureType) -> tuple[dict
     limit = min(asked, settings.GISSERVER_DEFAULT_MAX_PAGE_SIZE)
     offset = _offset(values.get("offset"))
     _format_check(values.get("f"))
-    if values.get("datetime") is not None:
-        datetime_days(values["datetime"])
     for name in published & set(values):
         if CONTROL.search(values[name]):
             raise InvalidInput(f"{name}: control characters are in no published value.", field=name)

@@ -124,6 +124,7 @@ def test_a_collection_without_days_takes_a_valid_datetime_and_selects_every_feat
     assert areas.status_code == 200
     assert len(areas.json()["features"]) == 1
     assert "temporal" not in client.get("/ogcapi/collections/areas").json().get("extent", {})
+    assert client.get("/ogcapi/collections/areas/items", {"datetime": "2020-02-30"}).status_code == 400  # still checked
 
 
 def test_owslib_reads_the_history_its_temporal_extent_and_only_public_columns(live_server, history):
