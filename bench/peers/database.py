@@ -79,7 +79,10 @@ def bench_database_ensure(parcels: int, seed: int) -> BenchDatabase:
     delivery = delivery_ensure(parcels, seed)
     scratch_database_recreate(TILES_DB)
     migrate = _manage(environment, "migrate", "--verbosity", "0")
-    load = _manage(environment, "demo_load", "--dir", str(delivery), "--parcels", str(parcels), "--seed", str(seed))
+    load = _manage(
+        environment, "demo_load", "--dir", str(delivery), "--parcels", str(parcels), "--seed", str(seed),
+        "--without-resurvey",
+    )  # fmt: skip
     vacuum_analyze()
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     LOAD_RECORD.write_text(json.dumps({"parcels": parcels, "migrate_s": migrate, "demo_load_s": load}), "utf-8")

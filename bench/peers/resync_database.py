@@ -119,7 +119,10 @@ def base_ensure(parcels: int, seed: int, first_delivery, normalise) -> dict:
     if not cloned:
         scratch_database_recreate(name)
         _manage(url, "migrate", "--verbosity", "0")
-        _manage(url, "demo_load", "--dir", str(first_delivery), "--parcels", str(parcels), "--seed", str(seed))
+        _manage(
+            url, "demo_load", "--dir", str(first_delivery), "--parcels", str(parcels), "--seed", str(seed),
+            "--without-resurvey",
+        )  # fmt: skip
         record["loaded_with"] = "manage.py demo_load"
     _manage(url, "migrate", "--verbosity", "0")  # tables added since bench_tiles_1m was built
     record["normalise"] = normalise(url)

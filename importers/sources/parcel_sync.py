@@ -151,8 +151,9 @@ def parcel_sync_features(*, sync: str, staged_blocks: str) -> tuple[list[dict], 
 
 def parcel_sync_apply(*, sync: str, lineage: str) -> None:
     """Apply the classified changes with their versions, lineage and change events."""
-    _retire(sync, lineage, on=timezone.localdate())
-    _change(sync)
+    on = timezone.localdate()  # the import's day in the municipality's time zone
+    _retire(sync, lineage, on=on)
+    _change(sync, on=on)
     _add(sync)
     _lineage_link(lineage)
 
@@ -178,18 +179,23 @@ def _retire(sync: str, lineage: str, *, on: datetime.date) -> None:
     )
 
 
-def _change(sync: str) -> None:
-    # The new version opens on the delivered survey date, or on the day the current one opened. The
-    # current version is closed in a statement of its own: a new current version in the same
-    # statement could meet the one-current-version index before the old one is closed.
+def _change(sync: str, *, on: datetime.date) -> None:
+    # The new version opens on the delivered survey date if it is later than the day the current one
+    # opened; otherwise (a land use or status changed without a new survey) on ``on``, the import's
+    # day, or the day the current one opened if that is later: so the current version is not closed on
+    # the day it opened, which would leave it holding no day at all. The current version is closed in
+    # a statement of its own: a new current version in the same statement could meet the
+    # one-current-version index before the old one is closed.
     changing = (
-        "SELECT y.*, GREATEST(y.survey_date, p.valid_from) AS new_from, p.geom_3857 AS old_3857"
+        "SELECT y.*, CASE WHEN y.survey_date > p.valid_from THEN y.survey_date"
+        " ELSE GREATEST(%(on)s, p.valid_from) END AS new_from, p.geom_3857 AS old_3857"
         f" FROM {sync} y JOIN layers_parcel p ON p.id = y.parcel_id WHERE y.change = 'changed'"
     )
     _execute(
         f"WITH changing AS ({changing})"
         " UPDATE layers_parcelversion v SET valid_to = c.new_from FROM changing c"
-        " WHERE v.parcel_id = c.parcel_id AND v.valid_to IS NULL"
+        " WHERE v.parcel_id = c.parcel_id AND v.valid_to IS NULL",
+        {"on": on},
     )
     _execute(
         f"WITH changing AS ({changing}),"
@@ -205,7 +211,8 @@ def _change(sync: str) -> None:
         "  status, geom FROM updated) "
         + _parcel_events_sql(
             change="'changed'", version="u.version", geometry_3857="ST_Collect(u.old_3857, u.geom_3857)", rows="updated"
-        )
+        ),
+        {"on": on},
     )
 
 

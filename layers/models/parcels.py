@@ -65,6 +65,8 @@ class Parcel(ParcelSurveyFields):
         indexes = [
             *geometry_indexes("parcel", "geom", "geom_3857"),
             models.Index(fields=["block", "number"], name="parcel_block_number"),
+            # The parcels surveyed by some day (OGC API datetime, WFS date filters) and their first day.
+            models.Index(fields=["valid_from"], name="parcel_valid_from"),
         ]
         constraints = [
             valid_geometry_constraint("parcel"),
@@ -103,7 +105,11 @@ class ParcelVersion(ParcelSurveyFields):
 
     class Meta:
         ordering = ["parcel", "version"]
-        indexes = geometry_indexes("parcelversion", "geom")
+        indexes = [
+            *geometry_indexes("parcelversion", "geom"),
+            # The versions held on some days (OGC API datetime, WFS date filters) and the history's first day.
+            models.Index(fields=["valid_from", "valid_to"], name="parcelversion_valid"),
+        ]
         constraints = [
             valid_geometry_constraint("parcelversion"),
             models.UniqueConstraint(fields=["parcel", "version"], name="parcelversion_unique"),

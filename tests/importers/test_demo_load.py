@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from django.db import models
 
 from layers.models import (
     AerialImage,
@@ -17,6 +19,7 @@ from layers.models import (
     BuildingPermit,
     Landmark,
     Parcel,
+    ParcelLineage,
     ParcelOwner,
     ParcelVersion,
     Street,
@@ -39,15 +42,32 @@ def small_delivery(tmp_path_factory):
     return out
 
 
+def resurvey_counts(delivery) -> dict[str, int]:
+    """What the generator's re-survey changes (fixtures/demo/resurvey.py), from the delivery's manifest."""
+    counts = json.loads((delivery / "manifest.json").read_text(encoding="utf-8"))["counts"]
+    return {key.removeprefix("resurvey_"): count for key, count in counts.items() if key.startswith("resurvey_")}
+
+
 @pytest.mark.slow
 def test_demo_municipality_loads_through_every_importer(small_delivery, municipality, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+    resurvey = resurvey_counts(small_delivery)
 
     call_command("demo_load", dir=small_delivery, parcels=SMALL_MUNICIPALITY, seed=7, once=True)
 
     counts = layer_counts()
-    assert counts["parcels"] == SMALL_MUNICIPALITY
-    assert ParcelVersion.objects.count() == SMALL_MUNICIPALITY
+    assert counts["parcels"] == SMALL_MUNICIPALITY - resurvey["retired"] + resurvey["added"]
+    # The re-survey gave the parcels a history: new versions, retired parcels, a split and a merge.
+    assert resurvey["changed"] >= 10
+    assert resurvey["splits"] >= 1
+    assert resurvey["merges"] >= 1
+    assert ParcelVersion.objects.count() == SMALL_MUNICIPALITY + resurvey["changed"] + resurvey["added"]
+    assert ParcelVersion.objects.filter(change="changed").count() == resurvey["changed"]
+    assert Parcel.objects.filter(status="retired").count() == resurvey["retired"]
+    kinds = ParcelLineage.objects.values_list("kind", flat=True)
+    assert sorted(set(kinds)) == ["merge", "split"]
+    # Every version that ended held at least one day (a change without a new survey date opens on the import's).
+    assert not ParcelVersion.objects.filter(valid_to__lte=models.F("valid_from")).exists()
     assert Area.objects.count() >= 30
     assert Block.objects.exists()
     assert Street.objects.count() >= SMALL_MUNICIPALITY // 10
@@ -69,8 +89,10 @@ def test_demo_municipality_loads_through_every_importer(small_delivery, municipa
 @pytest.mark.slow
 def test_demo_load_once_does_nothing_the_second_time(small_delivery, municipality, settings, tmp_path, capsys):
     settings.MEDIA_ROOT = tmp_path / "media"
-    call_command("demo_load", dir=small_delivery, parcels=SMALL_MUNICIPALITY, seed=7, once=True)
+    call_command("demo_load", dir=small_delivery, parcels=SMALL_MUNICIPALITY, seed=7, once=True, without_resurvey=True)
     versions = ParcelVersion.objects.count()
+    assert versions == SMALL_MUNICIPALITY  # the benchmarks' load: the first deliveries only, no history
+    assert not ParcelLineage.objects.exists()
 
     call_command("demo_load", dir=small_delivery, parcels=SMALL_MUNICIPALITY, seed=7, once=True)
 
@@ -107,7 +129,8 @@ def test_every_demo_parcel_is_found_from_a_point_inside_it_and_its_file_is_compl
     in_streets = [parcel_identify_point(x=lon, y=lat, srid=4326) for lon, lat in street_points]
     files = [parcel_file(parcel_id=parcel_id, access=PUBLIC) for parcel_id, _, _ in points[::40]]
 
-    assert len(found) == SMALL_MUNICIPALITY
+    resurvey = resurvey_counts(small_delivery)
+    assert len(found) == SMALL_MUNICIPALITY - resurvey["retired"] + resurvey["added"]
     assert [parcel_id for parcel_id, answer in found.items() if answer.parcel_id != parcel_id] == []
     assert {answer.how for answer in found.values()} == {"inside"}
     assert {answer.how for answer in in_streets} <= {"nearest", "none"}
@@ -115,3 +138,12 @@ def test_every_demo_parcel_is_found_from_a_point_inside_it_and_its_file_is_compl
     assert all(document["master_plan"]["zones"] for document in files)  # the master plan covers the city
     assert sum(bool(document["streets"]) for document in files) >= 0.9 * len(files)  # nearly all plots front a street
     assert all(document["survey"]["history"] and document["nearest_landmarks"] for document in files)
+    # The re-survey shows in the files: a merged parcel names the two it was made from, a changed one has two versions.
+    merged = ParcelVersion.objects.filter(change="merged").values_list("parcel_id", flat=True)[0]
+    changed = ParcelVersion.objects.filter(change="changed").values_list("parcel_id", flat=True)[0]
+    merged_file = parcel_file(parcel_id=merged, access=PUBLIC)
+    assert [(link["kind"], link["direction"]) for link in merged_file["survey"]["lineage"]] == [("merge", "from")] * 2
+    assert [version["change"] for version in parcel_file(parcel_id=changed, access=PUBLIC)["survey"]["history"]] == [
+        "created",
+        "changed",
+    ]

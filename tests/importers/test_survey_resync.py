@@ -202,3 +202,29 @@ def test_a_corrected_block_outline_and_area_name_are_applied_and_recorded(tmp_pa
     assert again.counts["areas"] == {"added": 0, "changed": 0, "unchanged": 1}
     assert again.counts["blocks"] == {"added": 0, "changed": 0, "unchanged": 2}
     assert "corrected" in SearchEntry.objects.get(layer="landmarks", key="LM-IN-TESTAREA").search_text
+
+
+def test_a_change_without_a_new_survey_date_opens_its_version_on_the_import_s_day(tmp_path):
+    """A land use or status changed with the survey date kept: the version it replaces held until the import's day.
+
+    It used to open on the day the current version opened, which closed that version on its first day: the
+    history then said the parcel had always had its new land use.
+    """
+    _deliver(tmp_path / "first", _first_delivery())
+    second = _first_delivery()
+    for parcel in second["parcels"]:
+        if parcel["properties"]["parcel_no"] == "2":
+            parcel["properties"]["land_use"] = "commercial"  # survey_date kept: 2024-01-15
+        if parcel["properties"]["parcel_no"] == "3":
+            parcel["properties"].update(land_use="commercial", survey_date="2010-01-01")  # older than the version
+
+    report = _deliver(tmp_path / "second", second)
+
+    assert report.counts["parcels"]["changed"] == 2
+    today = timezone.localdate()
+    for number in ("2", "3"):
+        versions = Parcel.objects.get(block__number="10", number=number).versions.order_by("version")
+        assert list(versions.values_list("version", "land_use", "valid_from", "valid_to")) == [
+            (1, "private_housing", datetime.date(2024, 1, 15), today),
+            (2, "commercial", today, None),
+        ]

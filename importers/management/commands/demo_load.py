@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from django.conf import settings
@@ -14,8 +15,13 @@ from importers.base import import_delivery
 from importers.report import ImportRejected
 from layers.models import Parcel
 
-# Each department's folder of the delivery, in the order their references need.
-DELIVERY_ORDER = ("governorates", "neighbouring_land", "survey", "planning", "permits", "imagery")
+# Each delivery's source and folder, in the order their references need. Last the survey department's
+# second delivery (fixtures/demo/resurvey.py), which gives the demo's parcels a history.
+DELIVERY_ORDER = (
+    ("governorates", "governorates"), ("neighbouring_land", "neighbouring_land"), ("survey", "survey"),
+    ("planning", "planning"), ("permits", "permits"), ("imagery", "imagery"), ("survey", "resurvey"),
+)  # fmt: skip
+RESURVEY = ("survey", "resurvey")
 
 
 def demo_generate(out: Path, *, parcels: int, seed: int) -> None:
@@ -27,12 +33,12 @@ def demo_generate(out: Path, *, parcels: int, seed: int) -> None:
     )
 
 
-def demo_is_generated(out: Path, *, parcels: int, seed: int) -> bool:
+def demo_is_generated(out: Path, *, parcels: int, seed: int, folders: Iterable[str]) -> bool:
     manifest = out / "manifest.json"
     if not manifest.exists():
         return False
     content = json.loads(manifest.read_text(encoding="utf-8"))
-    every_folder = all((out / folder).is_dir() for folder in DELIVERY_ORDER)  # one written by an older generator
+    every_folder = all((out / folder).is_dir() for folder in folders)  # one written by an older generator
     return content.get("parcels_requested") == parcels and content.get("seed") == seed and every_folder
 
 
@@ -44,18 +50,24 @@ class Command(BaseCommand):
         parser.add_argument("--parcels", type=int, default=settings.DEMO_PARCELS)
         parser.add_argument("--seed", type=int, default=settings.DEMO_SEED)
         parser.add_argument("--once", action="store_true", help="do nothing if parcels are already loaded")
+        parser.add_argument(
+            "--without-resurvey",
+            action="store_true",
+            help="leave out the survey's second delivery (the benchmarks' databases hold the first deliveries only)",
+        )
 
-    def handle(self, *args, dir: Path, parcels: int, seed: int, once: bool, **options) -> None:
+    def handle(self, *args, dir: Path, parcels: int, seed: int, once: bool, without_resurvey: bool, **options) -> None:
         if once and Parcel.objects.exists():
             self.stdout.write("Demo municipality already loaded.")
             return
-        if not demo_is_generated(dir, parcels=parcels, seed=seed):
+        deliveries = [delivery for delivery in DELIVERY_ORDER if not (without_resurvey and delivery == RESURVEY)]
+        if not demo_is_generated(dir, parcels=parcels, seed=seed, folders=(folder for _, folder in deliveries)):
             self.stdout.write(f"Generating the demo municipality ({parcels} parcels) into {dir} …")
             demo_generate(dir, parcels=parcels, seed=seed)
-        for source in DELIVERY_ORDER:
+        for source, folder in deliveries:
             started = time.perf_counter()
             try:
-                report = import_delivery(source, dir / source)
+                report = import_delivery(source, dir / folder)
             except ImportRejected as rejected:
                 raise CommandError(rejected.report.as_text()) from rejected
             self.stdout.write(f"{report.as_text()}\n  ({time.perf_counter() - started:.1f} s)")
