@@ -11,6 +11,7 @@ from django.views.decorators.cache import cache_control
 from geoportal.cors import open_to_every_origin
 from geoportal.http_methods import read_only
 from layers import ogcapi_features as api
+from layers.ogcapi_crs import content_crs
 from layers.ogcapi_openapi import openapi_document
 
 JSON_OPTIONS = {"ensure_ascii": False}
@@ -22,6 +23,15 @@ def _base(request: HttpRequest) -> str:
 
 def _answer(document: dict, content_type: str = api.JSON) -> JsonResponse:
     return JsonResponse(document, content_type=content_type, json_dumps_params=JSON_OPTIONS)
+
+
+def _features(document: dict, crs: str) -> JsonResponse:
+    """Features in GeoJSON, their CRS named in the Content-Crs header (OGC API - Features Part 2), which a web app on
+    another site may read."""
+    response = _answer(document, api.GEOJSON)
+    response["Content-Crs"] = content_crs(crs)
+    response["Access-Control-Expose-Headers"] = "Content-Crs"
+    return response
 
 
 @open_to_every_origin
@@ -64,7 +74,7 @@ def collection_view(request: HttpRequest, collection_id: str) -> JsonResponse:
 @cache_control(no_cache=True)
 def items_view(request: HttpRequest, collection_id: str) -> JsonResponse:
     feature_type = api.collection_get(collection_id)
-    return _answer(api.items_page(request, _base(request), feature_type), api.GEOJSON)
+    return _features(*api.items_page(request, _base(request), feature_type))
 
 
 @open_to_every_origin
@@ -72,7 +82,7 @@ def items_view(request: HttpRequest, collection_id: str) -> JsonResponse:
 @cache_control(no_cache=True)
 def item_view(request: HttpRequest, collection_id: str, feature_id: str) -> JsonResponse:
     feature_type = api.collection_get(collection_id)
-    return _answer(api.item_get(request, _base(request), feature_type, feature_id), api.GEOJSON)
+    return _features(*api.item_get(request, _base(request), feature_type, feature_id))
 
 
 @open_to_every_origin

@@ -1,9 +1,10 @@
-"""OGC API - Features (Part 1: Core, GeoJSON and OpenAPI 3.0) over the ministries' WFS: the same layers, columns and
-features.
+"""OGC API - Features (Part 1: Core, GeoJSON and OpenAPI 3.0; Part 2: CRS by reference) over the ministries' WFS:
+the same layers, columns and features.
 
 OGC API - Features is WFS's successor, a JSON API that QGIS ("WFS / OGC API - Features"), GDAL's OAPIF driver, ArcGIS
 Pro and OWSLib read. It is a second way in, not a second way to read the data: every items page is a GetFeature of
-the WFS (``layers/wfs.py``), asked in GeoJSON and WGS 84 (longitude first), and reshaped. So deny by default holds
+the WFS (``layers/wfs.py``), asked in GeoJSON and WGS 84 (longitude first) or the CRS ``crs`` names
+(``layers/ogcapi_crs.py``), and reshaped. So deny by default holds
 as it holds there (each layer's published columns; current features only, but for the parcels' versions), and so
 do its page sizes, bounds, statement time limit and error checks. What this module adds is the API's documents and
 parameters:
@@ -13,7 +14,8 @@ parameters:
   ``/ogcapi/collections/<id>``, with each layer's WGS 84 extent (the WFS's, kept until the layer changes:
   ``layers/wfs_extent.py``);
 - ``/ogcapi/collections/<id>/items``: ``limit`` (100 by default; above the WFS's page size, a page of that size),
-  ``offset``, ``bbox`` (west,south,east,north in WGS 84; west > east crosses the antimeridian), ``datetime`` (below),
+  ``offset``, ``bbox`` (west,south,east,north in WGS 84, west > east crossing the antimeridian; or in the projected
+  CRS ``bbox-crs`` names), ``crs``, ``datetime`` (below),
   and any published property as an equality filter (``?area_code=SALMIYA&block_number=10``); ``next`` and ``prev``
   links;
 - ``/ogcapi/collections/<id>/items/<featureId>``: one feature by its id (the WFS's id without the layer's name).
@@ -47,14 +49,16 @@ from geoportal.box_rounding import box_rounded_outward
 from geoportal.errors import DomainError, InvalidInput, NotFound
 from geoportal.query_params import limit_parse, single_value, whole_number_parse
 
+from . import ogcapi_crs
+from .ogcapi_crs import CRS84, PROJECTED_COORDINATE_MAX, crs_parse, wfs_crs_name
 from .ogcapi_datetime import HELD_FROM, datetime_days, day_properties, day_start
-from .ogcapi_filters import WFS_CRS84, comparison, filter_text, held_on_days, within_boxes
+from .ogcapi_filters import comparison, filter_text, held_on_days, within_boxes
 
-CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    ogcapi_crs.CONFORMANCE,
 ]
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -62,7 +66,7 @@ OPENAPI_JSON = "application/vnd.oai.openapi+json;version=3.0"  # the type Core �
 LIMIT_DEFAULT = 100
 LIMIT_TAKEN_MAX = 10**9  # a limit up to this is taken (and served a page of the WFS's size at most); above, a 400
 OFFSET_MAX = 10**9  # layers/wfs.py START_INDEX_MAX
-ITEMS_PARAMETERS = {"limit", "offset", "bbox", "datetime", "f"}
+ITEMS_PARAMETERS = {"limit", "offset", "bbox", "datetime", "f", *ogcapi_crs.PARAMETERS}
 FEATURE_ID_PATTERN = "[0-9]{1,18}"
 FEATURE_ID = re.compile(FEATURE_ID_PATTERN)
 FORMATS = ("json", "geojson")
@@ -130,7 +134,8 @@ def collection_document(base: str, feature_type: FeatureType) -> dict:
         "id": feature_type.name,
         "title": str(feature_type.title),
         "itemType": "feature",
-        "crs": [CRS84],
+        "crs": list(ogcapi_crs.OFFERED),
+        "storageCrs": ogcapi_crs.STORAGE_CRS,
         "links": [
             _link(url, "self", JSON, str(feature_type.title)),
             _link(f"{url}/items", "items", GEOJSON, "Its features"),
@@ -148,11 +153,12 @@ def collection_document(base: str, feature_type: FeatureType) -> dict:
     return document
 
 
-def items_page(request: HttpRequest, base: str, feature_type: FeatureType) -> dict:
-    """One page of a collection's features, read from the WFS."""
+def items_page(request: HttpRequest, base: str, feature_type: FeatureType) -> tuple[dict, str]:
+    """One page of a collection's features, read from the WFS, and the CRS of its coordinates."""
     values, limit, offset = _items_parameters(request.GET, feature_type)
     published = published_properties(feature_type)
-    wfs = {"TYPENAMES": feature_type.name, "COUNT": str(limit), "STARTINDEX": str(offset)}
+    crs, bbox_crs = crs_parse(values.get("crs"), "crs"), crs_parse(values.get("bbox-crs"), "bbox-crs")
+    wfs = {"TYPENAMES": feature_type.name, "COUNT": str(limit), "STARTINDEX": str(offset), "SRSNAME": wfs_crs_name(crs)}
     conditions = [comparison("PropertyIsEqualTo", name, values[name]) for name in sorted(published & set(values))]
     held = day_properties(published)
     # Checked in every collection; it selects in those whose features have days.
@@ -161,16 +167,16 @@ def items_page(request: HttpRequest, base: str, feature_type: FeatureType) -> di
         conditions += held_on_days(*held, *days)
     if values.get("bbox") is not None:
         # The WFS clips a box reaching beyond the storage CRS's area of use to the layer's box (layers/wfs_bbox.py).
-        boxes = _halves(_bbox(values["bbox"]))
+        boxes = _halves(_bbox(values["bbox"], bbox_crs))
         if len(boxes) == 1 and not conditions:
-            wfs["BBOX"] = ",".join(str(value) for value in boxes[0]) + f",{WFS_CRS84}"
+            wfs["BBOX"] = ",".join(str(value) for value in boxes[0]) + f",{wfs_crs_name(bbox_crs)}"
         else:  # the WFS takes BBOX or FILTER: the boxes go into the filter
-            conditions.append(within_boxes(boxes))
+            conditions.append(within_boxes(boxes, wfs_crs_name(bbox_crs)))
     if conditions:
         wfs["FILTER"] = filter_text(conditions)
     collection = _wfs_get_feature(request, wfs)
     has_next = any(link.get("rel") == "next" for link in collection.get("links", []))
-    return _page(base, feature_type, values, limit, offset, collection, has_next=has_next)
+    return _page(base, feature_type, values, limit, offset, collection, has_next=has_next), crs
 
 
 def _items_parameters(query: QueryDict, feature_type: FeatureType) -> tuple[dict[str, str], int, int]:
@@ -217,33 +223,36 @@ def _page(
     return page
 
 
-def item_get(request: HttpRequest, base: str, feature_type: FeatureType, feature_id: str) -> dict:
+def item_get(request: HttpRequest, base: str, feature_type: FeatureType, feature_id: str) -> tuple[dict, str]:
+    """One feature, read from the WFS, and the CRS of its coordinates."""
     if not FEATURE_ID.fullmatch(feature_id):
         raise NotFound(f"no feature '{feature_id[:40]}' in {feature_type.name}: ids are whole numbers.")
-    others = sorted(set(request.GET) - {"f"})
+    others = sorted(set(request.GET) - {"f", "crs"})
     if others:
-        raise InvalidInput(f"{others[0][:40]}: a feature takes no parameter but f=json.", field=others[0][:40])
+        raise InvalidInput(f"{others[0][:40]}: a feature takes no parameter but f=json and crs.", field=others[0][:40])
     if "f" in request.GET:
         _format_check(single_value(request.GET, "f"))
-    collection = _wfs_get_feature(request, {"RESOURCEID": f"{feature_type.name}.{feature_id}"})
+    crs = crs_parse(single_value(request.GET, "crs") if "crs" in request.GET else None, "crs")
+    parameters = {"RESOURCEID": f"{feature_type.name}.{feature_id}", "SRSNAME": wfs_crs_name(crs)}
+    collection = _wfs_get_feature(request, parameters)
     if not collection["features"]:
         raise NotFound(f"no feature {feature_id} in {feature_type.name} (a layer's retired features are not in it).")
     url = f"{base}/collections/{feature_type.name}"
+    own = f"{url}/items/{feature_id}" + (f"?{urlencode({'crs': crs})}" if crs != CRS84 else "")
     return _item(collection["features"][0]) | {
         "links": [
-            _link(f"{url}/items/{feature_id}", "self", GEOJSON, "This feature"),
+            _link(own, "self", GEOJSON, "This feature"),
             _link(url, "collection", JSON, str(feature_type.title)),
         ]  # fmt: skip
-    }
+    }, crs
 
 
 def _wfs_get_feature(request: HttpRequest, parameters: dict[str, str]) -> dict:
-    """Ask the WFS for a GetFeature in GeoJSON and WGS 84 (longitude first), as a request of its own made from
+    """Ask the WFS for a GetFeature in GeoJSON (in the CRS ``parameters`` name), as a request of its own made from
     ``request`` (its host and scheme); return the collection, or raise its refusal."""
     from .wfs import MunicipalWFSView
 
-    asked = {"SERVICE": "WFS", "VERSION": "2.0.0", "REQUEST": "GetFeature", "OUTPUTFORMAT": "geojson",
-             "SRSNAME": WFS_CRS84, **parameters}  # fmt: skip
+    asked = {"SERVICE": "WFS", "VERSION": "2.0.0", "REQUEST": "GetFeature", "OUTPUTFORMAT": "geojson", **parameters}
     wfs_request = HttpRequest()
     wfs_request.method = "GET"
     wfs_request.path = wfs_request.path_info = "/wfs"
@@ -305,14 +314,25 @@ def _offset(value: str | None) -> int:
     return number
 
 
-def _bbox(value: str) -> tuple[float, float, float, float]:
-    """west,south,east,north in degrees, or six numbers with the heights (Core allows them; the layers are flat, so
-    they are dropped). Any decimal form a client writes (GDAL writes 17 significant digits); never nan or inf."""
+def _bbox(value: str, crs: str) -> tuple[float, float, float, float]:
+    """west,south,east,north in degrees (CRS84), or in metres (a projected ``crs``: easting first), or six numbers
+    with the heights (Core allows them; the layers are flat, so they are dropped). Any decimal form a client writes
+    (GDAL writes 17 significant digits); never nan or inf."""
     parts = value.split(",")
     numbers = [_finite(part) for part in parts]
     if len(numbers) not in (4, 6) or None in numbers:
-        raise InvalidInput("bbox: four numbers, west,south,east,north, in degrees (WGS 84).", field="bbox")
+        units = "degrees (WGS 84)" if crs == CRS84 else f"metres ({crs}, easting first)"
+        raise InvalidInput(f"bbox: four numbers, west,south,east,north, in {units}.", field="bbox")
     west, south, east, north = numbers if len(numbers) == 4 else (numbers[0], numbers[1], numbers[3], numbers[4])
+    if crs != CRS84:
+        if not (
+            west <= east and south <= north and max(map(abs, (west, south, east, north))) <= PROJECTED_COORDINATE_MAX
+        ):
+            raise InvalidInput(
+                f"bbox: in {crs}, west ≤ east and south ≤ north, each within ±{PROJECTED_COORDINATE_MAX:,.0f} m.",
+                field="bbox",
+            )
+        return west, south, east, north
     if not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= north <= 90):
         raise InvalidInput(
             "bbox: west and east within ±180, south ≤ north within ±90 (west > east is a box across the antimeridian).",

@@ -17,11 +17,11 @@ def filter_text(conditions: list[Element]) -> str:
     return tostring(root, encoding="unicode")
 
 
-def within_boxes(boxes: list[tuple[float, float, float, float]]) -> Element:
-    """Within one of the boxes (WGS 84, longitude first)."""
+def within_boxes(boxes: list[tuple[float, float, float, float]], srs_name: str = WFS_CRS84) -> Element:
+    """Within one of the boxes (in ``srs_name``, easting or longitude first)."""
     either = Element("fes:Or")
     for west, south, east, north in boxes:
-        envelope = SubElement(SubElement(either, "fes:BBOX"), "gml:Envelope", {"srsName": WFS_CRS84})
+        envelope = SubElement(SubElement(either, "fes:BBOX"), "gml:Envelope", {"srsName": srs_name})
         SubElement(envelope, "gml:lowerCorner").text = f"{west} {south}"
         SubElement(envelope, "gml:upperCorner").text = f"{east} {north}"
     return either if len(boxes) > 1 else either[0]

@@ -14,6 +14,7 @@ from django.conf import settings
 from gisserver.features import FeatureType
 from gisserver.types import XsdElement
 
+from . import ogcapi_crs
 from . import ogcapi_features as api
 
 OPENAPI_VERSION = "3.0.3"
@@ -69,7 +70,7 @@ def _collection_paths(feature_type: FeatureType) -> dict:
         *(_property_parameter(element) for element in api.published_elements(feature_type)),
     ]
     item = _operation(f"get{_camel(name)}Feature", f"One feature of {title}", "Feature", errors=("400", "404", "503"))
-    item["get"]["parameters"] = [_ref("parameters", "featureId"), _ref("parameters", "f")]
+    item["get"]["parameters"] = [_ref("parameters", "featureId"), _ref("parameters", "f"), _ref("parameters", "crs")]
     return {
         f"/collections/{name}": _operation(f"describe{_camel(name)}Collection", title, "Collection"),
         f"/collections/{name}/items": items,
@@ -114,7 +115,8 @@ def _parameters() -> dict:
             "name": "bbox", "in": "query", "required": False, "style": "form", "explode": False,
             "description": "Only the features that intersect this box: west,south,east,north in WGS 84 degrees"
             " (http://www.opengis.net/def/crs/OGC/1.3/CRS84), or six numbers with heights, which are ignored."
-            " West > east is a box across the antimeridian. No other CRS is taken (no bbox-crs).",
+            " West > east is a box across the antimeridian. In another CRS with bbox-crs: west,south,east,north in"
+            " its metres, easting first.",
             "schema": {
                 "type": "array", "oneOf": [{"minItems": 4, "maxItems": 4}, {"minItems": 6, "maxItems": 6}],
                 "items": {"type": "number"},
@@ -131,6 +133,19 @@ def _parameters() -> dict:
             " features have no days: it selects them all.",
             "schema": {"type": "string"},
         },
+        "crs": {
+            "name": "crs", "in": "query", "required": False, "style": "form", "explode": False,
+            "description": "The CRS of the features' coordinates, by its URI (OGC API - Features Part 2): CRS84"
+            " (longitude, latitude; the default), KTM (the survey's, the storage CRS), Web Mercator, UTM 38N or 39N,"
+            " each written easting first. The answer names it in its Content-Crs header.",
+            "schema": _crs_schema(),
+        },
+        "bbox-crs": {
+            "name": "bbox-crs", "in": "query", "required": False, "style": "form", "explode": False,
+            "description": "The CRS of bbox, by its URI: one of those crs takes (CRS84, the default, in degrees;"
+            " the others in metres, easting first).",
+            "schema": _crs_schema(),
+        },
         "f": {
             "name": "f", "in": "query", "required": False, "style": "form", "explode": False,
             "description": "The format: GeoJSON, the only one.",
@@ -142,6 +157,10 @@ def _parameters() -> dict:
             "schema": {"type": "string", "pattern": f"^{api.FEATURE_ID_PATTERN}$"},
         },
     }  # fmt: skip
+
+
+def _crs_schema() -> dict:
+    return {"type": "string", "format": "uri", "enum": list(ogcapi_crs.OFFERED), "default": ogcapi_crs.CRS84}
 
 
 def _responses() -> dict:

@@ -6,7 +6,8 @@ the delivery no longer lists is retired. Per key (area + block + parcel number),
 - **added**: delivered, not stored;
 - **unchanged**: stored with the same attributes and a geometry within ``GEOMETRY_TOLERANCE_M``
   (Hausdorff distance: coordinate noise of re-surveys and reprojection);
-- **changed**: stored, with other attributes or geometry; a new version opens from its survey date;
+- **changed**: stored, with other attributes or geometry; a new version opens on its survey date if that is
+  later than the day the current version opened, else on the import's day (``_change``);
 - **retired**: stored in a delivered block, and not delivered.
 
 Retired or changed parcels (as they were) and added or changed ones (as they are now) of one block that

@@ -9,7 +9,7 @@ from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate as openapi_validate
 from owslib.ogcapi.features import Features
 
-from layers import ogcapi_features
+from layers import ogcapi_crs, ogcapi_features
 from tests.frontend.ogcapi_expected import LAYERS, PARCEL_PROPERTIES
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -79,10 +79,10 @@ def test_each_collection_has_its_paths_with_the_parameters_its_items_take(client
     }  # fmt: skip
     assert parcels["offset"]["schema"]["maximum"] == ogcapi_features.OFFSET_MAX
     assert parcels["f"]["schema"]["enum"] == ["json", "geojson"]
-    assert "bbox-crs" not in parcels  # not taken: a 400, as any unknown parameter
-    assert "crs" not in parcels
+    assert parcels["crs"]["schema"]["enum"] == parcels["bbox-crs"]["schema"]["enum"] == list(ogcapi_crs.OFFERED)
+    assert parcels["crs"]["schema"]["default"] == "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
     item = _parameters(document, "/collections/parcels/items/{featureId}")
-    assert set(item) == {"featureId", "f"}
+    assert set(item) == {"featureId", "f", "crs"}
 
 
 def test_what_the_api_answers_is_what_the_definition_says(client, parcels):

@@ -31,6 +31,7 @@ from tests.tiles.wsgi_client import wsgi_request
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("municipality")]
 WFS_LAYERS = ("governorates", "areas", "blocks", "parcels", "zoning", "streets", "landmarks")  # also WMS layers
+KTM_URI = "http://www.opengis.net/def/crs/EPSG/0/31901"
 FEATURE_LAYERS = (*WFS_LAYERS, "parcel_versions")  # the WFS's and OGC API's: the maps' layers and the parcels' history
 WFS_OUTPUTS = ("application/gml%2Bxml%3B%20version%3D3.2", "geojson", "csv")
 WMS_INFO_FORMATS = ("application/json", "text/plain", "text/html")
@@ -68,6 +69,10 @@ def public_paths(scene) -> list[str]:
         "/ogcapi", "/ogcapi/collections",
         *(f"/ogcapi/collections/{layer}/items?limit=5000" for layer in FEATURE_LAYERS),
         f"/ogcapi/collections/parcels/items/{plot}", "/ogcapi/collections/parcels/items?owners=Hessa%20Al-Canary",
+        # … in KTM, and with a box in KTM (Part 2)
+        *(f"/ogcapi/collections/{layer}/items?limit=5000&crs={KTM_URI}&bbox-crs={KTM_URI}&bbox=0,0,1e7,1e7"
+          for layer in FEATURE_LAYERS),
+        f"/ogcapi/collections/parcels/items/{plot}?crs={KTM_URI}",
         # the WMTS: capabilities, and the parcel's tile by GetTile in both formats
         "/wmts?SERVICE=WMTS&REQUEST=GetCapabilities", "/wmts/1.0.0/WMTSCapabilities.xml",
         *(f"/wmts?SERVICE=WMTS&REQUEST=GetTile&LAYER=parcels&STYLE=default&FORMAT={tile_format}"

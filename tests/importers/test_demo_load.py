@@ -147,3 +147,21 @@ def test_every_demo_parcel_is_found_from_a_point_inside_it_and_its_file_is_compl
         "created",
         "changed",
     ]
+
+
+def test_a_delivery_without_the_resurvey_is_generated_again_unless_the_resurvey_is_left_out(tmp_path):
+    """An older generator wrote no resurvey/: demo_load makes it again, but not for the benchmarks' load (which leaves
+    the re-survey out, and whose million-parcel delivery would take minutes to write)."""
+    from importers.management.commands.demo_load import DELIVERY_ORDER, RESURVEY, demo_is_generated
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"parcels_requested": 10, "seed": 7}), encoding="utf-8")
+    first_deliveries = [folder for source, folder in DELIVERY_ORDER if (source, folder) != RESURVEY]
+    every_delivery = [folder for _, folder in DELIVERY_ORDER]
+    for folder in first_deliveries:
+        (tmp_path / folder).mkdir()
+
+    assert demo_is_generated(tmp_path, parcels=10, seed=7, folders=first_deliveries)
+    assert not demo_is_generated(tmp_path, parcels=10, seed=7, folders=every_delivery)
+    assert not demo_is_generated(tmp_path, parcels=11, seed=7, folders=first_deliveries)
+    (tmp_path / "resurvey").mkdir()
+    assert demo_is_generated(tmp_path, parcels=10, seed=7, folders=every_delivery)
