@@ -14,16 +14,17 @@ The answer names its CRS in a ``Content-Crs`` header (/req/crs/ogc-crs-header), 
 from __future__ import annotations
 
 from django.conf import settings
+from pyproj import CRS as ProjCRS
 
 from geoportal.errors import InvalidInput
 
 from .ogcapi_filters import WFS_CRS84
+from .wfs import OTHER_CRS
+from .wfs import STORAGE_CRS as WFS_STORAGE_CRS
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CONFORMANCE = "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs"
 PARAMETERS = ("crs", "bbox-crs")
-# The projected CRSs the WFS serves (layers/wfs.py OTHER_CRS), the storage CRS first.
-PROJECTED_SRIDS = (settings.SRID, 3857, 32638, 32639)
 # A box's coordinates in a projected CRS: metres, within this of its origin (the Earth's circumference is 4e7 m).
 PROJECTED_COORDINATE_MAX = 1e8
 
@@ -32,6 +33,17 @@ def epsg_uri(srid: int) -> str:
     return f"http://www.opengis.net/def/crs/EPSG/0/{srid}"
 
 
+def _easting_first(srid: int) -> bool:
+    """Whether the CRS's definition puts its easting (or longitude) first, as the WFS's GeoJSON writes every CRS."""
+    return ProjCRS.from_epsg(srid).axis_info[0].direction.lower() == "east"
+
+
+# The WFS's CRSs (layers/wfs.py), the storage CRS first, each once, but those whose definition puts the northing or
+# latitude first: EPSG:4326 (CRS84, its longitude-first twin, leads by its own URI), or a storage CRS of another
+# municipality (GEOPORTAL_SRID) that orders its axes so.
+PROJECTED_SRIDS = tuple(
+    srid for srid in dict.fromkeys(crs.srid for crs in (WFS_STORAGE_CRS, *OTHER_CRS)) if _easting_first(srid)
+)
 STORAGE_CRS = epsg_uri(settings.SRID)
 OFFERED = (CRS84, *(epsg_uri(srid) for srid in PROJECTED_SRIDS))
 

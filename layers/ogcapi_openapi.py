@@ -54,7 +54,8 @@ def openapi_document(base: str) -> dict:
             "title": "Municipal geoportal: OGC API - Features",
             "version": "1.0.0",
             "description": "The survey and planning departments' public layers, their current features, and the"
-            " parcels' survey history, as the WFS (/wfs) publishes them, in GeoJSON and WGS 84 (longitude, latitude).",
+            " parcels' survey history, as the WFS (/wfs) publishes them, in GeoJSON, in WGS 84 (longitude, latitude)"
+            " or the projected CRS crs names.",
         },
         "servers": [{"url": base}],
         "paths": paths,
@@ -163,6 +164,15 @@ def _crs_schema() -> dict:
     return {"type": "string", "format": "uri", "enum": list(ogcapi_crs.OFFERED), "default": ogcapi_crs.CRS84}
 
 
+def _content_crs_header() -> dict:
+    return {
+        "Content-Crs": {
+            "description": "The CRS of the coordinates, its URI in angle brackets (OGC API - Features Part 2).",
+            "schema": {"type": "string"},
+        }
+    }
+
+
 def _responses() -> dict:
     json_body = {api.JSON: {"schema": _ref("schemas", "document")}}
     responses = {
@@ -174,8 +184,9 @@ def _responses() -> dict:
         "Collections": {"description": "The collections, with their WGS 84 extents.", "content": json_body},
         "Collection": {"description": "A collection, with its WGS 84 extent.", "content": json_body},
         "Features": {"description": "A page of features, in GeoJSON, with links next and prev.",
+                     "headers": _content_crs_header(),
                      "content": {api.GEOJSON: {"schema": _ref("schemas", "featureCollectionGeoJSON")}}},
-        "Feature": {"description": "A feature, in GeoJSON.",
+        "Feature": {"description": "A feature, in GeoJSON.", "headers": _content_crs_header(),
                     "content": {api.GEOJSON: {"schema": _ref("schemas", "featureGeoJSON")}}},
     }  # fmt: skip
     for name, description in ERROR_CODES.values():

@@ -9,12 +9,13 @@ from owslib.ogcapi.features import Features
 from pyproj import Transformer
 
 from layers.models import Parcel
-from layers.ogcapi_crs import CRS84, OFFERED
-from tests.frontend.ogcapi_expected import LAYERS
+from tests.frontend.ogcapi_expected import LAYERS, OFFERED_CRS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 KTM = "http://www.opengis.net/def/crs/EPSG/0/31901"
+WEB_MERCATOR = "http://www.opengis.net/def/crs/EPSG/0/3857"
 UTM39 = "http://www.opengis.net/def/crs/EPSG/0/32639"
 PART_2 = "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs"
 
@@ -41,7 +42,7 @@ def test_every_collection_offers_its_crss_and_the_api_conforms_to_part_2(client,
     assert PART_2 in client.get("/ogcapi/conformance").json()["conformsTo"]
     assert [collection["id"] for collection in collections] == LAYERS
     for collection in collections:
-        assert collection["crs"] == list(OFFERED)
+        assert collection["crs"] == OFFERED_CRS
         assert collection["crs"][0] == CRS84  # the default first
         assert collection["storageCrs"] == KTM
         assert "http://www.opengis.net/def/crs/EPSG/0/4326" not in collection["crs"]
@@ -64,7 +65,7 @@ def test_parcels_in_ktm_are_the_stored_coordinates_and_the_header_names_the_crs(
         assert all(47.9 < x < 48.2 and 29.2 < y < 29.5 for x, y in _rings(feature))  # noqa: PT018
 
 
-@pytest.mark.parametrize("crs", [uri for uri in OFFERED if uri != CRS84])
+@pytest.mark.parametrize("crs", OFFERED_CRS[1:])
 def test_each_projected_crs_holds_what_proj_makes_of_the_wgs84_coordinates(client, parcels, crs):
     """Easting first in each, as PROJ (pyproj, of the wheels) writes them from CRS84."""
     projected, header = _items(client, crs=crs)
@@ -97,6 +98,20 @@ def test_a_box_in_ktm_selects_the_parcels_it_holds_alone_or_with_a_property(clie
     assert utm_header == f"<{UTM39}>"
     assert all(x > 1000 for feature in boxed_in_utm["features"] for x, _ in _rings(feature))  # metres, not degrees
     assert nothing["features"] == []
+
+
+def test_a_box_in_web_mercator_is_clipped_to_the_municipality_and_selects_what_it_holds(client, parcels):
+    """The WFS clips a box reaching beyond KTM's area of use in the box's own CRS (layers/wfs_bbox.py)."""
+    second, third = (parcel.geom.transform(3857, clone=True).extent for parcel in parcels[1:3])
+    around = f"{second[0] + 1},{second[1] + 1},{third[2] - 1},{third[3] - 1}"
+
+    boxed, _ = _items(client, bbox=around, **{"bbox-crs": WEB_MERCATOR})
+    boxed_with_a_property, _ = _items(client, bbox=around, number="2", **{"bbox-crs": WEB_MERCATOR})
+    the_world, _ = _items(client, bbox="-1e8,-1e8,1e8,1e8", **{"bbox-crs": WEB_MERCATOR})
+
+    assert sorted(feature["properties"]["number"] for feature in boxed["features"]) == ["2", "3"]
+    assert [feature["properties"]["number"] for feature in boxed_with_a_property["features"]] == ["2"]
+    assert sorted(feature["properties"]["number"] for feature in the_world["features"]) == ["1", "2", "3", "4", "5"]
 
 
 def test_the_next_page_and_a_feature_keep_the_crs(client, parcels):

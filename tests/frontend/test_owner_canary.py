@@ -139,6 +139,17 @@ def test_no_canary_reaches_the_public_through_any_path(scene):
     assert _leaks(Client(), public_paths(scene)) == {}
 
 
+def test_the_walk_s_ogcapi_paths_in_ktm_are_answered_in_ktm(scene):
+    """A refusal (400) holds no canary either: the walk's KTM paths must be answers for their silence to count."""
+    in_ktm = [path for path in public_paths(scene) if f"crs={KTM_URI}" in path]
+
+    assert len(in_ktm) == len(FEATURE_LAYERS) + 1
+    for path in in_ktm:
+        response = Client().get(path)
+        assert response.status_code == 200, path
+        assert response["Content-Crs"] == f"<{KTM_URI}>", path
+
+
 def test_no_canary_reaches_the_lean_tile_path(scene):
     z, x, y = tile_of(X0 + 30, Y0 + 15, 17)
     for path in (
