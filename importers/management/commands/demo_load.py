@@ -15,13 +15,14 @@ from importers.base import import_delivery
 from importers.report import ImportRejected
 from layers.models import Parcel
 
-# Each delivery's source and folder, in the order their references need. Last the survey department's
-# second delivery (fixtures/demo/resurvey.py), which gives the demo's parcels a history.
+# The survey department's second delivery (fixtures/demo/resurvey.py): source and folder.
+RESURVEY = ("survey", "resurvey")
+# Each delivery's source and folder, in the order their references need; the re-survey last, which gives the demo's
+# parcels a history.
 DELIVERY_ORDER = (
     ("governorates", "governorates"), ("neighbouring_land", "neighbouring_land"), ("survey", "survey"),
-    ("planning", "planning"), ("permits", "permits"), ("imagery", "imagery"), ("survey", "resurvey"),
+    ("planning", "planning"), ("permits", "permits"), ("imagery", "imagery"), RESURVEY,
 )  # fmt: skip
-RESURVEY = ("survey", "resurvey")
 
 
 def demo_generate(out: Path, *, parcels: int, seed: int) -> None:
