@@ -7,6 +7,7 @@ come from a delivery only ever travel as query parameters.
 from __future__ import annotations
 
 import datetime
+import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import NamedTuple
@@ -15,7 +16,7 @@ from django.conf import settings
 from django.db import connection
 
 from .report import PROBLEMS_LISTED_PER_CHECK, ImportReport
-from .staging import STAGING_SCHEMA
+from .staging import STAGING_SCHEMA, staging_drop
 
 # Years 1000-2999 only, so that make_date() in _not_a_date() cannot fail.
 DATE_PATTERN = r"^[12]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
@@ -76,6 +77,13 @@ class LayerSpec:
     # Columns whose values no report repeats: owner data (names, civil ids, shares, applicants), which whoever may
     # read import jobs need not be allowed to see. A problem there is named by its row and column only.
     withheld: tuple[str, ...] = ()
+
+    @property
+    def text_columns(self) -> tuple[str, ...]:
+        """The columns stored as text, which a delivery may have typed otherwise (a Shapefile's numeric block_no)."""
+        typed = {*self.numbers, *self.dates, *self.optional_dates}
+        columns = (*self.key, *self.required, *self.patterns, *self.choices, *self.max_lengths, *self.optional_text)
+        return tuple(column for column in dict.fromkeys(columns) if column not in typed)
 
 
 class Check(NamedTuple):
@@ -405,11 +413,20 @@ def layer_repair(report: ImportReport, table: str, spec: LayerSpec) -> None:
         report.notes.append(f"{spec.layer}: … and {rows[0][2] - len(rows)} more geometries repaired")
 
 
-def overlaps_validate(report: ImportReport, table: str, spec: LayerSpec, *, kept: str | None = None) -> None:
+def overlaps_validate(
+    report: ImportReport, table: str, spec: LayerSpec, *, kept: str | None = None, unchanged: str | None = None
+) -> None:
     """Report features of a polygon layer that overlap each other, or overlap ``kept``, beyond the tolerance.
 
     ``kept`` is SQL of the stored features (columns ``key`` and ``geom``) that stay current once the delivery
-    is applied. An overlap counts when it exceeds both settings.IMPORT_OVERLAP_TOLERANCE_M2 and the share
+    is applied. ``unchanged`` is SQL of the fids of delivered features that are stored, current, with exactly
+    their geometry: what two of them overlap, or one and a kept feature, is stored already and not this
+    delivery's doing (as the kept features are not checked against each other), so only the pairs with a feature
+    the delivery adds or reshapes are tested, the way GIS topology checks validate only an edit's dirty area. A
+    re-sync of a million parcels that reshapes a few thousand checks those (1.5 s instead of 24–29 s); a first
+    delivery, with nothing stored, checks every pair.
+
+    An overlap counts when it exceeds both settings.IMPORT_OVERLAP_TOLERANCE_M2 and the share
     settings.IMPORT_OVERLAP_TOLERANCE_SHARE of the smaller feature, so survey noise along shared edges does not.
     Invalid geometries are skipped: validation names them.
     """
@@ -417,19 +434,46 @@ def overlaps_validate(report: ImportReport, table: str, spec: LayerSpec, *, kept
     with connection.cursor() as cursor:  # the candidate pairs come from the GiST index (&&)
         cursor.execute(f'CREATE INDEX IF NOT EXISTS "{table}_geom_gist" ON {staged} USING gist (geom)')
         cursor.execute(f"ANALYZE {staged}")
-    rows, total = _overlaps(staged, spec, other=staged, other_label=_label(spec, "b"), pairs="a.fid < b.fid")
-    report.add_problems(spec.layer, rows, total)
-    if kept:
-        other_label = "'the stored ' || b.key || ' (not replaced by this delivery)'"
-        rows, total = _overlaps(staged, spec, other=f"({kept})", other_label=other_label)
+    stored_as_is = f"{table}_unchanged_{secrets.token_hex(4)}"  # swept if the import is killed (staging_sweep)
+    try:
+        if unchanged and _staging_table_create(stored_as_is, unchanged):
+            same = f'{STAGING_SCHEMA}."{stored_as_is}"'
+            # OFFSET 0 keeps the subquery whole: the features to test are found first, and only they probe the index.
+            # (With the stored parcels' join written into one query, PostgreSQL tested every pair and left out the
+            # unchanged ones after: 70 s on a million parcels.)
+            tested = (
+                f"(SELECT * FROM {staged} AS s WHERE NOT EXISTS (SELECT FROM {same} AS u WHERE u.fid = s.fid) OFFSET 0)"
+            )
+            # A pair of two tested features is found from both: kept once, from the lower fid.
+            pairs = f"a.fid <> b.fid AND (a.fid < b.fid OR EXISTS (SELECT FROM {same} AS u WHERE u.fid = b.fid))"
+        else:
+            tested, pairs = staged, "a.fid < b.fid"
+        rows, total = _overlaps(tested, spec, other=staged, other_label=_label(spec, "b"), pairs=pairs)
         report.add_problems(spec.layer, rows, total)
+        if kept:
+            other_label = "'the stored ' || b.key || ' (not replaced by this delivery)'"
+            rows, total = _overlaps(tested, spec, other=f"({kept})", other_label=other_label)
+            report.add_problems(spec.layer, rows, total)
+    finally:
+        staging_drop(stored_as_is)
 
 
-def _overlaps(staged: str, spec: LayerSpec, *, other: str, other_label: str, pairs: str = "TRUE") -> tuple[list, int]:
-    """Return up to PROBLEMS_LISTED_PER_CHECK staged features (a) overlapping ``other`` (b), and how many."""
+def _staging_table_create(table: str, fids: str) -> int:
+    """Keep the fids the SQL ``fids`` selects in a staging table of that name, indexed; return how many."""
+    name = f'{STAGING_SCHEMA}."{table}"'
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE UNLOGGED TABLE {name} AS {fids}")
+        count = cursor.rowcount
+        cursor.execute(f"ALTER TABLE {name} ADD PRIMARY KEY (fid)")
+        cursor.execute(f"ANALYZE {name}")
+    return count
+
+
+def _overlaps(tested: str, spec: LayerSpec, *, other: str, other_label: str, pairs: str = "TRUE") -> tuple[list, int]:
+    """Return up to PROBLEMS_LISTED_PER_CHECK ``tested`` features (a) overlapping ``other`` (b), and how many."""
     sql = (
         f"SELECT {_label(spec, 'a')}, 'overlaps ' || {other_label} || ' by ' || round(o.area::numeric, 1) || ' m²',"
-        f" count(*) OVER () FROM {staged} AS a JOIN {other} AS b ON {pairs} AND a.geom && b.geom"
+        f" count(*) OVER () FROM {tested} AS a JOIN {other} AS b ON {pairs} AND a.geom && b.geom"
         " AND ST_Intersects(a.geom, b.geom) AND NOT ST_Touches(a.geom, b.geom)"
         " CROSS JOIN LATERAL (SELECT ST_Area(ST_Intersection(a.geom, b.geom)) AS area) AS o"
         " WHERE ST_Dimension(a.geom) = 2 AND ST_IsValid(a.geom) AND ST_Dimension(b.geom) = 2 AND ST_IsValid(b.geom)"

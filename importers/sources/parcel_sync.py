@@ -77,6 +77,17 @@ def parcels_kept(*, staged: str) -> str:
     )
 
 
+def parcels_stored_as_delivered(*, staged: str) -> str:
+    """SQL of the fids of the delivered parcels stored as they are: current, under their key, with exactly their
+    geometry (what the delivery does not reshape; the overlap check leaves their pairs out)."""
+    return (
+        f"SELECT s.fid FROM {staged} s JOIN layers_area sa ON sa.code = s.area_code"
+        " JOIN layers_block sb ON sb.area_id = sa.id AND sb.number = s.block_no"
+        " JOIN layers_parcel p ON p.block_id = sb.id AND p.number = s.parcel_no"
+        " WHERE p.status <> 'retired' AND p.geom = s.geom"
+    )
+
+
 def parcel_sync_classify(*, staged: str, sync: str, lineage: str, report: ImportReport) -> None:
     """Write the classification of every delivered and every vanished parcel to ``sync``,
     and the split/merge links to ``lineage`` (both staging tables); count them in ``report``."""

@@ -32,7 +32,13 @@ from layers.models import LandUse, ParcelStatus
 from layers.models.keys import AREA_CODE_ALLOWS, AREA_CODE_PATTERN, KEY_NUMBER_ALLOWS, KEY_NUMBER_PATTERN
 from layers.services.changes import change_events_insert_sql
 
-from .parcel_sync import parcel_sync_apply, parcel_sync_classify, parcel_sync_features, parcels_kept
+from .parcel_sync import (
+    parcel_sync_apply,
+    parcel_sync_classify,
+    parcel_sync_features,
+    parcels_kept,
+    parcels_stored_as_delivered,
+)
 from .vector import VectorDeliverySource
 
 # A parcel's key as a report line shows it (importers/checks.py shown_sql): owner rows' keys are not pattern-checked.
@@ -234,8 +240,15 @@ class SurveySource(VectorDeliverySource):
             join_condition="x.area_code = s.area_code AND x.block_no = s.block_no",
             what="block of this delivery",
         )
-        # Parcels may not overlap each other, nor the stored parcels of blocks this delivery keeps.
-        overlaps_validate(self.report, self.tables["parcels"], PARCEL, kept=parcels_kept(staged=self.staged("parcels")))
+        # Parcels may not overlap each other, nor the stored parcels of blocks this delivery keeps; the pairs of
+        # parcels stored as delivered are stored already and left out.
+        overlaps_validate(
+            self.report,
+            self.tables["parcels"],
+            PARCEL,
+            kept=parcels_kept(staged=self.staged("parcels")),
+            unchanged=parcels_stored_as_delivered(staged=self.staged("parcels")),
+        )
         if self.report.accepted:  # valid geometries and numbers only
             parcel_geometry_validate(self.report, self.tables["parcels"], self.tables["blocks"])
         if "owners" in self.tables:

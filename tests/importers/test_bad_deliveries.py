@@ -97,8 +97,9 @@ REFUSALS = {
         " survey_date is not a date (YYYY-MM-DD): 2024-01-15'; SELECT pg_sleep(30); --",
     ],
 }
+# Parcel 1 is delivered as stored: the overlap is named on parcel 2, the one the delivery reshapes.
 OVERLAPS = [
-    "parcels #1 TESTAREA/10/1: overlaps #2 TESTAREA/10/2 by 300.0 m²",
+    "parcels #2 TESTAREA/10/2: overlaps #1 TESTAREA/10/1 by 300.0 m²",
     "parcels #5 TESTAREA/10/9: overlaps the stored TESTAREA/11/1 (not replaced by this delivery) by 150.0 m²",
 ]
 
