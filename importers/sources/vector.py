@@ -16,12 +16,13 @@ from django.db import connection
 
 from geoportal.errors import InvalidInput
 from importers.base import DeliverySource
-from importers.checks import LayerSpec, columns_missing, layer_validate
+from importers.checks import LayerSpec, columns_missing, layer_validate, staged_column_types
 from importers.report import ImportRejected
 from importers.staging import GdalReading, gdal_reading, layer_names, layer_srid, stage_vector_layer, staged_columns
 from layers.services.changes import change_events_insert_sql
 
 LAYER_FILE_SUFFIXES = (".shp", ".geojson", ".csv")
+TEXT_TYPES = ("text", "character varying", "character")  # information_schema's data_type names
 
 
 class VectorDeliverySource(DeliverySource):
@@ -124,6 +125,7 @@ class VectorDeliverySource(DeliverySource):
         if not self.report.accepted:
             raise ImportRejected(self.report)
         for spec in staged:
+            self._text_columns_as_text(spec)
             layer_validate(self.report, self.tables[spec.layer], spec)
 
     def _optional_columns_add(self, spec: LayerSpec) -> None:
@@ -132,6 +134,17 @@ class VectorDeliverySource(DeliverySource):
         for column in spec.optional_text:
             if column not in present:
                 self.execute(f"ALTER TABLE {self.staged(spec.layer)} ADD COLUMN \"{column}\" text NOT NULL DEFAULT ''")
+
+    def _text_columns_as_text(self, spec: LayerSpec) -> None:
+        """Stage as text the spec's text columns that the delivery typed otherwise (a GeoPackage's integer block_no,
+        a Shapefile's numeric field): the checks read them as text, but matching them with the stored keys and
+        values would fail on the types (``character varying = integer``)."""
+        types = staged_column_types(self.tables[spec.layer])
+        for column in spec.text_columns:
+            if types.get(column, "text") not in TEXT_TYPES:
+                self.execute(
+                    f'ALTER TABLE {self.staged(spec.layer)} ALTER COLUMN "{column}" TYPE text USING "{column}"::text'
+                )
 
     def _report_with(self, feature: str, message: str):
         self.report.add_problems(self.name, [(feature, message)], 1)

@@ -183,6 +183,27 @@ def test_a_second_planning_delivery_adds_changes_and_retires_keeping_history(tmp
     assert ChangeEvent.objects.count() == events_before + 7
 
 
+def test_codes_delivered_as_numbers_are_stored_as_text_and_match_the_next_delivery(tmp_path):
+    # A GeoPackage typed the codes and a street's number as integers: matching them with the stored codes failed on
+    # the types (character varying = integer) before they were staged as text.
+    from tests.factories import AreaFactory
+
+    AreaFactory(code="SALMIYA", name_en="Salmiya", name_ar="السالمية")
+    layers = {
+        "zones": [_zone(7, 0)],
+        "streets": [_street("12", 10, street_code=12, number=4)],
+        "landmarks": [_landmark(landmark_id=5)],
+    }
+
+    import_delivery("planning", _planning(tmp_path / "first", **layers))
+    report = import_delivery("planning", _planning(tmp_path / "again", **layers))
+
+    assert report.counts == {layer: {"added": 0, "changed": 0, "unchanged": 1, "retired": 0} for layer in report.counts}
+    assert set(report.counts) == {"zoning", "streets", "landmarks"}
+    stored = [ZoningZone.objects.get().code, Street.objects.get().code, Street.objects.get().number]
+    assert [*stored, Landmark.objects.get().code] == ["7", "12", "4", "5"]
+
+
 # docs/deliveries.md: a planning code is ASCII capitals, digits, '-' and '_' (layers/models/keys.py).
 CODE_ALLOWS = "ASCII capitals, digits, '-' and '_'"
 

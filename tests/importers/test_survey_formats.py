@@ -205,3 +205,21 @@ def test_a_layer_without_its_file_is_refused(tmp_path):
     (folder / "blocks.geojson").unlink()
 
     assert _refused(folder) == "no blocks.geojson beside areas.geojson, parcels.geojson."
+
+
+@pytest.mark.parametrize(("block", "numbers"), [(10, (1, 2)), (10.0, (1.0, 2.0))], ids=["integer", "real"])
+def test_numbers_delivered_as_numbers_are_stored_as_text_and_match_the_next_delivery(tmp_path, block, numbers):
+    # A GeoPackage or Shapefile typed block_no and parcel_no as numbers: matching them with the stored keys failed
+    # on the types (character varying = integer) before they were staged as text.
+    layers = survey_layers()
+    layers["blocks"][0]["properties"]["block_no"] = block
+    for parcel, number in zip(layers["parcels"], numbers, strict=True):
+        parcel["properties"].update(block_no=block, parcel_no=number)
+    first = geopackage_write(tmp_path / "first" / "survey.gpkg", layers).parent
+    again = geopackage_write(tmp_path / "again" / "survey.gpkg", layers).parent
+
+    import_delivery("survey", first)
+    report = import_delivery("survey", again)
+
+    assert _stored() == STORED
+    assert report.counts["parcels"] == {"added": 0, "changed": 0, "unchanged": 2, "retired": 0}
