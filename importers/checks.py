@@ -7,16 +7,14 @@ come from a delivery only ever travel as query parameters.
 from __future__ import annotations
 
 import datetime
-import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import NamedTuple
 
-from django.conf import settings
 from django.db import connection
 
 from .report import PROBLEMS_LISTED_PER_CHECK, ImportReport
-from .staging import STAGING_SCHEMA, staging_drop
+from .staging import STAGING_SCHEMA
 
 # Years 1000-2999 only, so that make_date() in _not_a_date() cannot fail.
 DATE_PATTERN = r"^[12]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
@@ -105,7 +103,8 @@ def shown_sql(value: str) -> str:
     return f"(translate(left({value}, {SHOWN_CHARACTERS}), E'{controls}', '{pictures}') || {cut})"
 
 
-def _label(spec: LayerSpec, alias: str = "") -> str:
+def feature_label(spec: LayerSpec, alias: str = "") -> str:
+    """SQL of a staged feature's label in a report: ``#<fid> <key>/<key>``."""
     prefix = f"{alias}." if alias else ""
     keys = " || '/' || ".join(shown_sql(f"coalesce({prefix}{column}::text, '?')") for column in spec.key)
     return f"('#' || {prefix}fid || ' ' || {keys})"
@@ -303,7 +302,7 @@ def _duplicate_keys(table: str, spec: LayerSpec) -> tuple[list, int]:
     columns = ", ".join(spec.key)
     duplicated = f'SELECT {columns} FROM {STAGING_SCHEMA}."{table}" GROUP BY {columns} HAVING count(*) > 1'
     check = Check(f"({columns}) IN ({duplicated})", message_params=("the key appears more than once in the delivery",))
-    return problem_rows(table, _label(spec), check)
+    return problem_rows(table, feature_label(spec), check)
 
 
 def staged_column_types(table: str) -> dict[str, str]:
@@ -340,7 +339,7 @@ def layer_validate(report: ImportReport, table: str, spec: LayerSpec) -> None:
     checks = (*_field_checks(spec, staged_column_types(table)), *_geometry_checks(spec))
     # Most deliveries have no problem at all: one scan that finds none spares a scan per check.
     if _any_row_matches(table, [*(check for check in checks if check.screened), *_geometry_screen(spec)]):
-        label = _label(spec)
+        label = feature_label(spec)
         for check in checks:
             rows, total = problem_rows(table, label, check)
             report.add_problems(spec.layer, rows, total)
@@ -386,7 +385,7 @@ def references_validate(
 
 def rule_validate(report: ImportReport, table: str, spec: LayerSpec, check: Check) -> None:
     """Report the rows of a staged layer (``s``) that ``check`` finds, each named by its key."""
-    rows, total = problem_rows(table, _label(spec), check)
+    rows, total = problem_rows(table, feature_label(spec), check)
     report.add_problems(spec.layer, rows, total)
 
 
@@ -399,7 +398,7 @@ def layer_repair(report: ImportReport, table: str, spec: LayerSpec) -> None:
         return  # validation reports the missing columns
     staged = f'{STAGING_SCHEMA}."{table}"'
     sql = (
-        f"WITH candidates AS (SELECT fid, {_label(spec)} AS feature, ST_IsValidReason(geom) AS reason,"
+        f"WITH candidates AS (SELECT fid, {feature_label(spec)} AS feature, ST_IsValidReason(geom) AS reason,"
         f" {_repaired(spec, 'geom')} AS repaired FROM {staged} WHERE geom IS NOT NULL AND NOT ST_IsValid(geom)),"
         f" updated AS (UPDATE {staged} AS s SET geom = c.repaired FROM candidates AS c WHERE s.fid = c.fid"
         "  AND NOT ST_IsEmpty(c.repaired) AND ST_GeometryType(c.repaired) = ANY(%s) RETURNING c.*)"
@@ -411,76 +410,3 @@ def layer_repair(report: ImportReport, table: str, spec: LayerSpec) -> None:
     report.notes.extend(f"{spec.layer} {feature}: invalid geometry repaired ({reason})" for feature, reason, _ in rows)
     if rows and rows[0][2] > len(rows):
         report.notes.append(f"{spec.layer}: … and {rows[0][2] - len(rows)} more geometries repaired")
-
-
-def overlaps_validate(
-    report: ImportReport, table: str, spec: LayerSpec, *, kept: str | None = None, unchanged: str | None = None
-) -> None:
-    """Report features of a polygon layer that overlap each other, or overlap ``kept``, beyond the tolerance.
-
-    ``kept`` is SQL of the stored features (columns ``key`` and ``geom``) that stay current once the delivery
-    is applied. ``unchanged`` is SQL of the fids of delivered features that are stored, current, with exactly
-    their geometry: what two of them overlap, or one and a kept feature, is stored already and not this
-    delivery's doing (as the kept features are not checked against each other), so only the pairs with a feature
-    the delivery adds or reshapes are tested, the way GIS topology checks validate only an edit's dirty area. A
-    re-sync of a million parcels that reshapes a few thousand checks those (1.5 s instead of 24–29 s); a first
-    delivery, with nothing stored, checks every pair.
-
-    An overlap counts when it exceeds both settings.IMPORT_OVERLAP_TOLERANCE_M2 and the share
-    settings.IMPORT_OVERLAP_TOLERANCE_SHARE of the smaller feature, so survey noise along shared edges does not.
-    Invalid geometries are skipped: validation names them.
-    """
-    staged = f'{STAGING_SCHEMA}."{table}"'
-    with connection.cursor() as cursor:  # the candidate pairs come from the GiST index (&&)
-        cursor.execute(f'CREATE INDEX IF NOT EXISTS "{table}_geom_gist" ON {staged} USING gist (geom)')
-        cursor.execute(f"ANALYZE {staged}")
-    stored_as_is = f"{table}_unchanged_{secrets.token_hex(4)}"  # swept if the import is killed (staging_sweep)
-    try:
-        if unchanged and _staging_table_create(stored_as_is, unchanged):
-            same = f'{STAGING_SCHEMA}."{stored_as_is}"'
-            # OFFSET 0 keeps the subquery whole: the features to test are found first, and only they probe the index.
-            # (With the stored parcels' join written into one query, PostgreSQL tested every pair and left out the
-            # unchanged ones after: 70 s on a million parcels.)
-            tested = (
-                f"(SELECT * FROM {staged} AS s WHERE NOT EXISTS (SELECT FROM {same} AS u WHERE u.fid = s.fid) OFFSET 0)"
-            )
-            # A pair of two tested features is found from both: kept once, from the lower fid.
-            pairs = f"a.fid <> b.fid AND (a.fid < b.fid OR EXISTS (SELECT FROM {same} AS u WHERE u.fid = b.fid))"
-        else:
-            tested, pairs = staged, "a.fid < b.fid"
-        rows, total = _overlaps(tested, spec, other=staged, other_label=_label(spec, "b"), pairs=pairs)
-        report.add_problems(spec.layer, rows, total)
-        if kept:
-            other_label = "'the stored ' || b.key || ' (not replaced by this delivery)'"
-            rows, total = _overlaps(tested, spec, other=f"({kept})", other_label=other_label)
-            report.add_problems(spec.layer, rows, total)
-    finally:
-        staging_drop(stored_as_is)
-
-
-def _staging_table_create(table: str, fids: str) -> int:
-    """Keep the fids the SQL ``fids`` selects in a staging table of that name, indexed; return how many."""
-    name = f'{STAGING_SCHEMA}."{table}"'
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE UNLOGGED TABLE {name} AS {fids}")
-        count = cursor.rowcount
-        cursor.execute(f"ALTER TABLE {name} ADD PRIMARY KEY (fid)")
-        cursor.execute(f"ANALYZE {name}")
-    return count
-
-
-def _overlaps(tested: str, spec: LayerSpec, *, other: str, other_label: str, pairs: str = "TRUE") -> tuple[list, int]:
-    """Return up to PROBLEMS_LISTED_PER_CHECK ``tested`` features (a) overlapping ``other`` (b), and how many."""
-    sql = (
-        f"SELECT {_label(spec, 'a')}, 'overlaps ' || {other_label} || ' by ' || round(o.area::numeric, 1) || ' m²',"
-        f" count(*) OVER () FROM {tested} AS a JOIN {other} AS b ON {pairs} AND a.geom && b.geom"
-        " AND ST_Intersects(a.geom, b.geom) AND NOT ST_Touches(a.geom, b.geom)"
-        " CROSS JOIN LATERAL (SELECT ST_Area(ST_Intersection(a.geom, b.geom)) AS area) AS o"
-        " WHERE ST_Dimension(a.geom) = 2 AND ST_IsValid(a.geom) AND ST_Dimension(b.geom) = 2 AND ST_IsValid(b.geom)"
-        " AND o.area > GREATEST(%s, %s * LEAST(ST_Area(a.geom), ST_Area(b.geom)))"
-        f" ORDER BY a.fid, 2 LIMIT {PROBLEMS_LISTED_PER_CHECK}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [settings.IMPORT_OVERLAP_TOLERANCE_M2, settings.IMPORT_OVERLAP_TOLERANCE_SHARE])
-        rows = cursor.fetchall()
-    return [(feature, message) for feature, message, _ in rows], rows[0][2] if rows else 0

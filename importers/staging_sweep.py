@@ -26,7 +26,8 @@ from .staging import STAGING_SCHEMA
 
 # The first key of the advisory lock that claims staging tables (any constant unique to this use).
 STAGING_CLAIM_NAMESPACE = 0x53544147  # "STAG"
-# staging.py names every table ``<prefix>_<name>_<secrets.token_hex(4)>``: nothing else is swept.
+# Every staging table is named ``<name>_<secrets.token_hex(4)>`` (staging.py, the sources' diffs, the overlap
+# check): nothing else is swept.
 STAGING_TABLE_PATTERN = r"_[0-9a-f]{8}$"
 # A table another session holds a lock on, or one a concurrent sweep dropped first, is left alone.
 _SKIPPED_ON_DROP = (pg_errors.LockNotAvailable, pg_errors.UndefinedTable)

@@ -114,16 +114,19 @@ def _classify(*, staged: str, sync: str) -> None:
     Both sides go through the stored blocks' ids, in two statements:
 
     - the delivered parcels, matched to the stored ones, with merge joins off: PostgreSQL's estimate prefers a merge
-      join whose parallel workers each sort the million stored parcels with their geometries on disk (9–14 s of a
-      re-sync of a million parcels), where its parallel hash join takes 3.5 s;
+      join whose parallel workers each sort the million stored parcels with their geometries on disk (both
+      statements as one took 14–18 s in a re-sync of a million parcels), where its parallel hash join takes 3.5 s;
     - the vanished parcels, those of the delivered blocks' ids that the delivery does not list: found as a semi join
       of the million staged rows, where the planner expected few to retire, it read them all again for each (34–47 s,
       against 3.1–3.8 s now). Merge joins stay allowed here: without them the planner rescans the delivered blocks
       for each vanished parcel.
     """
-    with transaction.atomic():  # SET LOCAL ends with it
-        _execute("SET LOCAL enable_mergejoin = off")
-        _execute(
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Set for this statement alone: a transaction of the caller's own outlives this block (a savepoint's release
+        # keeps what was set inside it), and a failed statement rolls the setting back with the savepoint.
+        cursor.execute("SELECT current_setting('enable_mergejoin'), set_config('enable_mergejoin', 'off', true)")
+        merge_joins, _ = cursor.fetchone()
+        cursor.execute(
             f"CREATE TABLE {sync} AS "
             "SELECT s.area_code, s.block_no, s.parcel_no, p.id AS parcel_id, p.version AS stored_version,"
             " CASE WHEN p.id IS NULL THEN 'added'"
@@ -139,6 +142,7 @@ def _classify(*, staged: str, sync: str) -> None:
             " LEFT JOIN layers_parcel p ON p.block_id = sb.id AND p.number = s.parcel_no AND p.status <> 'retired'",
             {"tolerance": GEOMETRY_TOLERANCE_M},
         )
+        cursor.execute("SELECT set_config('enable_mergejoin', %s, true)", [merge_joins])
     _execute(
         f"INSERT INTO {sync} (area_code, block_no, parcel_no, parcel_id, stored_version, change, geom_old) "
         "SELECT a.code, b.number, p.number, p.id, p.version, 'retired', p.geom"

@@ -44,6 +44,7 @@ ZONE = LayerSpec(
         "setback_side_m": Range(Decimal(0), Decimal("999.99")),
         "setback_rear_m": Range(Decimal(0), Decimal("999.99")),
     },
+    optional_text=("permitted_uses",),
     max_lengths={"zone_code": 40, **NAME_LENGTHS},
     patterns={"zone_code": CODE},
 )
@@ -53,6 +54,7 @@ STREET = LayerSpec(
     geom_type="MULTILINESTRING",
     required=("name_ar", "name_en", "street_class"),
     choices={"street_class": tuple(StreetClass.values)},
+    optional_text=("area_code", "block_nos", "number"),
     max_lengths={"street_code": 60, "number": 20, **NAME_LENGTHS},
     patterns={"street_code": CODE},
 )
@@ -62,6 +64,7 @@ LANDMARK = LayerSpec(
     geom_type="POINT",
     required=("name_ar", "name_en", "category"),
     choices={"category": tuple(LandmarkCategory.values)},
+    optional_text=("area_code",),
     max_lengths={"landmark_id": 40, **NAME_LENGTHS},
     patterns={"landmark_id": CODE},
 )

@@ -21,11 +21,11 @@ from importers.checks import (
     LayerSpec,
     Range,
     layer_validate,
-    overlaps_validate,
     references_validate,
     rule_validate,
     shown_sql,
 )
+from importers.overlaps import overlaps_validate
 from importers.report import PROBLEMS_LISTED_PER_CHECK
 from importers.staging import STAGING_SCHEMA, stage_csv
 from layers.models import LandUse, ParcelStatus

@@ -18,7 +18,15 @@ from geoportal.errors import InvalidInput
 from importers.base import DeliverySource
 from importers.checks import LayerSpec, columns_missing, layer_validate, staged_column_types
 from importers.report import ImportRejected
-from importers.staging import GdalReading, gdal_reading, layer_names, layer_srid, stage_vector_layer, staged_columns
+from importers.staging import (
+    GdalReading,
+    gdal_reading,
+    layer_names,
+    layer_srid,
+    stage_vector_layer,
+    staged_columns,
+    staging_analyze,
+)
 from layers.services.changes import change_events_insert_sql
 
 LAYER_FILE_SUFFIXES = (".shp", ".geojson", ".csv")
@@ -137,14 +145,21 @@ class VectorDeliverySource(DeliverySource):
 
     def _text_columns_as_text(self, spec: LayerSpec) -> None:
         """Stage as text the spec's text columns that the delivery typed otherwise (a GeoPackage's integer block_no,
-        a Shapefile's numeric field): the checks read them as text, but matching them with the stored keys and
-        values would fail on the types (``character varying = integer``)."""
+        a Shapefile's numeric field), and note it: the checks read them as text, but matching them with the stored
+        keys and values would fail on the types (``character varying = integer``), and a number has lost any
+        leading zeros (a block 007 reads 7, which the report's counts then show as another block)."""
         types = staged_column_types(self.tables[spec.layer])
-        for column in spec.text_columns:
-            if types.get(column, "text") not in TEXT_TYPES:
-                self.execute(
-                    f'ALTER TABLE {self.staged(spec.layer)} ALTER COLUMN "{column}" TYPE text USING "{column}"::text'
-                )
+        typed = {column: types[column] for column in spec.text_columns if types.get(column, "text") not in TEXT_TYPES}
+        if not typed:
+            return
+        alterations = ", ".join(f'ALTER COLUMN "{column}" TYPE text USING "{column}"::text' for column in typed)
+        self.execute(f"ALTER TABLE {self.staged(spec.layer)} {alterations}")  # one rewrite of the table
+        staging_analyze(self.tables[spec.layer])  # a column's type change drops its statistics
+        columns = ", ".join(f"{column} ({data_type})" for column, data_type in typed.items())
+        self.report.notes.append(
+            f"{spec.layer}: read as text, though the file typed them otherwise: {columns}."
+            " A number keeps no leading zeros (007 reads 7): send such keys as text."
+        )
 
     def _report_with(self, feature: str, message: str):
         self.report.add_problems(self.name, [(feature, message)], 1)

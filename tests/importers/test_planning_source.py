@@ -184,26 +184,50 @@ def test_a_second_planning_delivery_adds_changes_and_retires_keeping_history(tmp
 
 
 def test_codes_delivered_as_numbers_are_stored_as_text_and_match_the_next_delivery(tmp_path):
-    # A GeoPackage typed the codes and a street's number as integers: matching them with the stored codes failed on
-    # the types (character varying = integer) before they were staged as text.
-    from tests.factories import AreaFactory
+    # A GeoPackage typed the codes, a street's number and blocks served and an area's code (all digits) as integers:
+    # matching them with the stored ones failed on the types (character varying = integer) before they were staged
+    # as text.
+    from tests.factories import BlockFactory
 
-    AreaFactory(code="SALMIYA", name_en="Salmiya", name_ar="السالمية")
-    layers = {
-        "zones": [_zone(7, 0)],
-        "streets": [_street("12", 10, street_code=12, number=4)],
-        "landmarks": [_landmark(landmark_id=5)],
-    }
+    block = BlockFactory(area__code="12", number="10")
+    street = _street("12", 10, street_code=12, number=4, area_code=12, block_nos=10)
+    layers = {"zones": [_zone(7, 0)], "streets": [street], "landmarks": [_landmark(landmark_id=5, area_code=12)]}
 
-    import_delivery("planning", _planning(tmp_path / "first", **layers))
+    first = import_delivery("planning", _planning(tmp_path / "first", **layers))
     report = import_delivery("planning", _planning(tmp_path / "again", **layers))
 
     assert report.counts == {layer: {"added": 0, "changed": 0, "unchanged": 1, "retired": 0} for layer in report.counts}
     assert set(report.counts) == {"zoning", "streets", "landmarks"}
     stored = [ZoningZone.objects.get().code, Street.objects.get().code, Street.objects.get().number]
     assert [*stored, Landmark.objects.get().code] == ["7", "12", "4", "5"]
+    assert list(Street.objects.get().blocks.all()) == [block]
+    assert (Street.objects.get().area, Landmark.objects.get().area) == (block.area, block.area)
+    read_as_text = "{}: read as text, though the file typed them otherwise: {}. " + LEADING_ZEROS
+    assert first.notes == [
+        read_as_text.format("zoning", "zone_code (integer)"),
+        read_as_text.format(
+            "streets", "street_code (integer), number (integer), area_code (integer), block_nos (integer)"
+        ),
+        read_as_text.format("landmarks", "landmark_id (integer), area_code (integer)"),
+    ]
 
 
+def test_streets_and_landmarks_without_the_optional_columns_are_stored_without_them(tmp_path):
+    street = _street("ST-1", 10)
+    for column in ("area_code", "block_nos", "number"):
+        del street["properties"][column]
+    landmark = _landmark()
+    del landmark["properties"]["area_code"]
+
+    report = import_delivery(
+        "planning", _planning(tmp_path, zones=[_zone("Z-1", 0)], streets=[street], landmarks=[landmark])
+    )
+
+    assert report.counts["streets"]["added"] == report.counts["landmarks"]["added"] == 1
+    assert (Street.objects.get().number, Street.objects.get().area, Landmark.objects.get().area) == ("", None, None)
+
+
+LEADING_ZEROS = "A number keeps no leading zeros (007 reads 7): send such keys as text."
 # docs/deliveries.md: a planning code is ASCII capitals, digits, '-' and '_' (layers/models/keys.py).
 CODE_ALLOWS = "ASCII capitals, digits, '-' and '_'"
 

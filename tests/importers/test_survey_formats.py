@@ -40,6 +40,8 @@ NOT_CPG_NOTE = (
     "areas.dbf: the text was detected as cp1256 (Arabic Windows): no areas.cpg, and its language driver id names none."
 )
 
+LEADING_ZEROS = " A number keeps no leading zeros (007 reads 7): send such keys as text."
+
 pytestmark = pytest.mark.usefixtures("municipality")
 
 
@@ -223,3 +225,9 @@ def test_numbers_delivered_as_numbers_are_stored_as_text_and_match_the_next_deli
 
     assert _stored() == STORED
     assert report.counts["parcels"] == {"added": 0, "changed": 0, "unchanged": 2, "retired": 0}
+    typed = "integer" if isinstance(block, int) else "double precision"
+    assert report.notes == [
+        f"blocks: read as text, though the file typed them otherwise: block_no ({typed}).{LEADING_ZEROS}",
+        f"parcels: read as text, though the file typed them otherwise: block_no ({typed}), parcel_no ({typed})."
+        + LEADING_ZEROS,
+    ]

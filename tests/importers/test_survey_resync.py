@@ -7,6 +7,7 @@ import datetime
 
 import pytest
 from django.contrib.gis.geos import Point
+from django.db import connection
 from django.utils import timezone
 
 from importers import sources  # noqa: F401
@@ -228,3 +229,13 @@ def test_a_change_without_a_new_survey_date_opens_its_version_on_the_import_s_da
             (1, "private_housing", datetime.date(2024, 1, 15), today),
             (2, "commercial", today, None),
         ]
+
+
+def test_the_classification_leaves_the_planner_s_settings_as_they_were(tmp_path):
+    # It turns merge joins off for its one statement; the test's own transaction outlives that statement's savepoint.
+    _deliver(tmp_path / "first", _first_delivery())
+    _deliver(tmp_path / "second", _second_delivery())
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW enable_mergejoin")
+        assert cursor.fetchone() == ("on",)

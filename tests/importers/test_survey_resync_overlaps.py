@@ -8,10 +8,12 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from importers import sources  # noqa: F401
 from importers.base import import_delivery
 from importers.report import ImportRejected
+from importers.staging import STAGING_SCHEMA
 from layers.models import Parcel
 from layers.services.parcels import ParcelSurvey, parcel_update
 from tests.geometry_helpers import SALMIYA_X, SALMIYA_Y
@@ -34,7 +36,7 @@ OVERLAP_1_ON_2 = "parcels #1 TESTAREA/10/1: overlaps #2 TESTAREA/10/2 by 150.0 m
 
 
 def _layers(parcels: list[dict]) -> dict:
-    """Block 10 with ``parcels``, and block 11 (not delivered again: its parcel 1 is kept)."""
+    """Block 10 with ``parcels``, and block 11's outline: a block without parcels in a delivery keeps its parcels."""
     layers = survey_layers(parcels=parcels)
     layers["blocks"].append(
         feature(
@@ -110,7 +112,7 @@ def test_two_reshaped_parcels_over_each_other_are_named_once(tmp_path):
 
 @pytest.mark.usefixtures("stored")
 def test_a_reshaped_parcel_over_a_kept_stored_parcel_is_refused(tmp_path):
-    _stored_reshaped("11", "1", rectangle_coordinates(X + 64, SALMIYA_Y, 25, 30))  # 1 m over 3, within tolerance
+    _stored_reshaped("11", "1", rectangle_coordinates(X + 64, SALMIYA_Y, 25, 30))  # an edit: 21 m over 3, stored
     over_kept = rectangle_coordinates(X + 60, SALMIYA_Y, 35, 30)  # 3 widened east: 25 m over the kept 11/1
 
     problems = _problems(tmp_path / "second", _layers(_block_10(p3=over_kept)))
@@ -130,3 +132,10 @@ def test_overlaps_stored_before_and_delivered_as_stored_are_not_the_delivery_s_d
 
     assert report.accepted
     assert report.counts["parcels"] == {"added": 0, "changed": 0, "unchanged": 3, "retired": 0}
+    assert _staging_tables() == []  # the fids of the parcels delivered as stored were kept in one while validating
+
+
+def _staging_tables() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", [STAGING_SCHEMA])
+        return [row[0] for row in cursor.fetchall()]
