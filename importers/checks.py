@@ -316,11 +316,14 @@ def staged_column_types(table: str) -> dict[str, str]:
 
 
 def columns_missing(table: str, spec: LayerSpec) -> list[str]:
-    """Return the columns the spec needs that the staged layer lacks."""
+    """Return the columns the spec needs that the staged layer lacks (not an optional text column: the source adds
+    those, empty, before it validates)."""
     needed = dict.fromkeys(
         (*spec.key, *spec.required, *spec.max_lengths, *spec.patterns, *spec.choices, *spec.numbers, *spec.ranges)
         + (*spec.dates, *spec.optional_dates)
     )
+    for column in spec.optional_text:
+        needed.pop(column, None)
     present = staged_column_types(table)
     return [column for column in needed if column not in present]
 

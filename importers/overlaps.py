@@ -1,8 +1,8 @@
 """Overlapping polygons of a staged layer (a survey's parcels), found through a GiST index.
 
 A re-sync leaves out the pairs of features delivered exactly as stored, the way GIS topology checks validate only
-an edit's dirty area: a re-sync of a million parcels that reshapes a few thousand tests those (about 3.5 s, where
-testing every pair took 24–29 s; bench/notes.md).
+an edit's dirty area: a re-sync of a million parcels that reshapes a few thousand tests those (4.1–4.5 s in a probe,
+where testing every pair took 24–35 s; bench/notes.md).
 """
 
 from __future__ import annotations
@@ -56,12 +56,13 @@ def overlaps_validate(
             other_label = "'the stored ' || b.key || ' (not replaced by this delivery)'"
             rows, total = _overlaps(tested, spec, other=f"({kept})", other_label=other_label)
             report.add_problems(spec.layer, rows, total)
-    finally:
-        if unchanged:
-            # In a transaction a failed statement has aborted, the drop fails too: the first error is the one to see
-            # (the transaction's rollback drops the table).
-            with contextlib.suppress(DatabaseError):
-                staging_drop(same_table)
+    except BaseException:
+        # In a transaction a failed statement has aborted, the drop fails too: the first error is the one to see
+        # (the transaction's rollback drops the table).
+        with contextlib.suppress(DatabaseError):
+            staging_drop(same_table)
+        raise
+    staging_drop(same_table)
 
 
 def _fids_keep(name: str, fids: str) -> int:

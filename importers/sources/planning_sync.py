@@ -30,6 +30,17 @@ from layers.services.changes import change_events_insert_sql
 GEOMETRY_TOLERANCE_M = 0.05
 CHANGES = ("added", "changed", "unchanged", "retired")
 AREA_ID = "(SELECT a.id FROM layers_area a WHERE a.code = s.area_code)"
+# The blocks a street serves, stored and as a delivery lists them (those of its area that exist, as
+# PlanningSource._street_blocks_replace links them): sorted numbers.
+STREET_BLOCKS_STORED = (
+    "ARRAY(SELECT b.number FROM layers_street_blocks sb JOIN layers_block b ON b.id = sb.block_id"
+    " WHERE sb.street_id = t.id ORDER BY b.number)"
+)
+STREET_BLOCKS_DELIVERED = (
+    "ARRAY(SELECT DISTINCT b.number FROM unnest(string_to_array(nullif(s.block_nos, ''), ';')) AS served(block_no)"
+    " JOIN layers_area a ON a.code = s.area_code JOIN layers_block b ON b.area_id = a.id AND b.number = served.block_no"
+    " ORDER BY b.number)"
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,8 @@ class PlanningLayer:
     columns: dict[str, str]  # stored column → the staged value as stored (SQL over ``s``)
     geometry: str  # the staged geometry as stored
     by_area: bool  # complete per delivered area (True) or for the whole layer (False)
+    # What else a change is, besides the columns: (SQL over the stored ``t``, SQL over the staged ``s``), compared.
+    related: tuple[tuple[str, str], ...] = ()
 
     def scope(self, staged: str) -> str:
         """SQL condition on the stored feature ``t``: within what this delivery is complete for."""
@@ -84,6 +97,7 @@ PLANNING_LAYERS = {
             },
             geometry="ST_Multi(s.geom)",
             by_area=True,
+            related=((STREET_BLOCKS_STORED, STREET_BLOCKS_DELIVERED),),
         ),
         PlanningLayer(
             layer="landmarks",
@@ -110,8 +124,8 @@ def _execute(sql: str, parameters: dict | None = None) -> int:
 
 def planning_sync_classify(*, planning: PlanningLayer, staged: str, sync: str, report: ImportReport) -> None:
     """Write ``sync`` (key, stored_id, staged_fid, change) for one staged layer; count it in the report."""
-    stored = ", ".join(f"t.{column}" for column in planning.columns)
-    delivered = ", ".join(planning.columns.values())
+    stored = ", ".join([*(f"t.{column}" for column in planning.columns), *(t for t, _ in planning.related)])
+    delivered = ", ".join([*planning.columns.values(), *(s for _, s in planning.related)])
     _execute(
         f"CREATE UNLOGGED TABLE {sync} AS "
         f"SELECT s.{planning.key} AS key, t.id AS stored_id, s.fid AS staged_fid,"

@@ -158,7 +158,7 @@ class VectorDeliverySource(DeliverySource):
         columns = ", ".join(f"{column} ({data_type})" for column, data_type in typed.items())
         self.report.notes.append(
             f"{spec.layer}: read as text, though the file typed them otherwise: {columns}."
-            " A number keeps no leading zeros (007 reads 7): send such keys as text."
+            " A number keeps no leading zeros (a block 007 reads 7): send them as text."
         )
 
     def _report_with(self, feature: str, message: str):

@@ -212,22 +212,67 @@ def test_codes_delivered_as_numbers_are_stored_as_text_and_match_the_next_delive
     ]
 
 
-def test_streets_and_landmarks_without_the_optional_columns_are_stored_without_them(tmp_path):
+def test_a_street_whose_served_blocks_alone_change_is_changed_with_its_event_and_search_entry(tmp_path):
+    # The served blocks are links, not a column of the street: before they were compared, a street whose blocks alone
+    # changed was counted unchanged, without a change event, and its search entry still named the old blocks.
+    from layers.models import SearchEntry
+    from tests.factories import BlockFactory
+
+    block = BlockFactory(area__code="SALMIYA", number="10")
+    BlockFactory(area=block.area, number="11")
+    import_delivery("planning", _streets(tmp_path / "first", _street("ST-1", 10)))
+    events_before = ChangeEvent.objects.filter(layer="streets").count()
+
+    report = import_delivery(
+        "planning",
+        _streets(tmp_path / "again", _street("ST-1", 10, block_nos="11;10")),
+    )
+    again = import_delivery(
+        "planning",
+        _streets(tmp_path / "same", _street("ST-1", 10, block_nos="10;11")),
+    )
+
+    assert report.counts["streets"] == {"added": 0, "changed": 1, "unchanged": 0, "retired": 0}
+    assert sorted(Street.objects.get().blocks.values_list("number", flat=True)) == ["10", "11"]
+    assert ChangeEvent.objects.filter(layer="streets").count() == events_before + 1
+    assert "block 11" in SearchEntry.objects.get(layer="streets", key="ST-1").search_text
+    assert again.counts["streets"]["unchanged"] == 1  # the same blocks in another order
+
+
+def _streets(folder, *streets: dict):
+    """A planning delivery of its streets layer alone."""
+    geopackage_write(folder / "planning.gpkg", {"streets": list(streets)})
+    return folder
+
+
+def test_layers_without_their_optional_columns_are_stored_without_them_and_repaired(tmp_path):
     street = _street("ST-1", 10)
     for column in ("area_code", "block_nos", "number"):
         del street["properties"][column]
+    # A second part of no length: invalid, and --repair keeps the line (it had skipped a layer without `number`).
+    line = street["geometry"]["coordinates"]
+    street["geometry"] = {"type": "MultiLineString", "coordinates": [line, [line[0], line[0]]]}
     landmark = _landmark()
     del landmark["properties"]["area_code"]
+    zone = _zone("Z-1", 0)
+    del zone["properties"]["permitted_uses"]
 
     report = import_delivery(
-        "planning", _planning(tmp_path, zones=[_zone("Z-1", 0)], streets=[street], landmarks=[landmark])
+        "planning", _planning(tmp_path, zones=[zone], streets=[street], landmarks=[landmark]), repair=True
     )
 
-    assert report.counts["streets"]["added"] == report.counts["landmarks"]["added"] == 1
+    assert {layer: counts["added"] for layer, counts in report.counts.items()} == {
+        "zoning": 1,
+        "streets": 1,
+        "landmarks": 1,
+    }
     assert (Street.objects.get().number, Street.objects.get().area, Landmark.objects.get().area) == ("", None, None)
+    assert Street.objects.get().geom.length == pytest.approx(200)
+    assert ZoningZone.objects.get().permitted_uses == []
+    assert [note.split(": invalid geometry repaired")[0] for note in report.notes] == ["streets #1 ST-1"]
 
 
-LEADING_ZEROS = "A number keeps no leading zeros (007 reads 7): send such keys as text."
+LEADING_ZEROS = "A number keeps no leading zeros (a block 007 reads 7): send them as text."
 # docs/deliveries.md: a planning code is ASCII capitals, digits, '-' and '_' (layers/models/keys.py).
 CODE_ALLOWS = "ASCII capitals, digits, '-' and '_'"
 

@@ -40,7 +40,7 @@ NOT_CPG_NOTE = (
     "areas.dbf: the text was detected as cp1256 (Arabic Windows): no areas.cpg, and its language driver id names none."
 )
 
-LEADING_ZEROS = " A number keeps no leading zeros (007 reads 7): send such keys as text."
+LEADING_ZEROS = " A number keeps no leading zeros (a block 007 reads 7): send them as text."
 
 pytestmark = pytest.mark.usefixtures("municipality")
 

@@ -1,4 +1,4 @@
-"""importers/checks.py ``overlaps_validate`` on a re-sync: every pair with a parcel the delivery adds or reshapes
+"""importers/overlaps.py ``overlaps_validate`` on a re-sync: every pair with a parcel the delivery adds or reshapes
 is checked, against the delivery and against the stored parcels it keeps; a pair of parcels stored as delivered
 is not, since its overlap is stored already (an edit made before, not the delivery's doing)."""
 
