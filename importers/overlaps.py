@@ -1,4 +1,4 @@
-"""Overlapping polygons of a staged layer (a survey's parcels), found through a GiST index.
+"""Overlapping polygons of a staged layer (a survey's parcels, the master plan's zones), found through a GiST index.
 
 A re-sync leaves out the pairs of features delivered exactly as stored, the way GIS topology checks validate only
 an edit's dirty area: a re-sync of a million parcels that reshapes a few thousand tests those (4.1–4.5 s in a probe,

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 from importers.base import register
 from importers.bulk_load import bulk_load
-from importers.checks import LayerSpec, Range, references_validate
+from importers.checks import Check, LayerSpec, Range, references_validate, rule_validate, shown_sql
+from importers.overlaps import overlaps_validate
 from layers.models import LandmarkCategory, StreetClass, ZoningCategory
 from layers.models.keys import CODE_ALLOWS, CODE_PATTERN
 
@@ -19,6 +20,8 @@ from .vector import VectorDeliverySource
 CODE = (CODE_PATTERN, CODE_ALLOWS)
 # The lengths of the stored columns (layers/models): longer text is reported, not cut or crashed on.
 NAME_LENGTHS = {"name_ar": 200, "name_en": 200}
+USE_LENGTH = 40  # each of a zone's permitted uses (layers_zoningzone.permitted_uses, varchar(40)[])
+USES = "unnest(string_to_array(nullif(s.permitted_uses, ''), ';')) AS u(name)"
 ZONE_REGULATIONS = (
     "max_floors",
     "max_height_m",
@@ -81,6 +84,18 @@ class PlanningSource(VectorDeliverySource):
 
     def validate(self) -> None:
         super().validate()
+        if "zoning" in self.tables:
+            self._zones_validate()
+        if "streets" in self.tables:  # the blocks served are the blocks of its area: without one they name nothing
+            rule_validate(
+                self.report,
+                self.tables["streets"],
+                STREET,
+                Check(
+                    "nullif(trim(block_nos), '') IS NOT NULL AND nullif(trim(area_code), '') IS NULL",
+                    message_params=("block_nos names blocks served, but area_code, whose blocks they are, is empty",),
+                ),
+            )
         for layer, spec in (("streets", STREET), ("landmarks", LANDMARK)):
             if layer not in self.tables:
                 continue
@@ -93,6 +108,22 @@ class PlanningSource(VectorDeliverySource):
                 only_when="nullif(s.area_code, '') IS NOT NULL",
                 what="area (area_code)",
             )
+
+    def _zones_validate(self) -> None:
+        """Zones do not overlap each other (the master plan is delivered whole), and no permitted use is longer than
+        the stored column holds (a cast to it would cut the use short)."""
+        overlaps_validate(self.report, self.tables["zoning"], ZONE)
+        rule_validate(
+            self.report,
+            self.tables["zoning"],
+            ZONE,
+            Check(
+                f"EXISTS (SELECT 1 FROM {USES} WHERE length(u.name) > %s)",
+                f"%s || (SELECT {shown_sql('u.name')} FROM {USES} WHERE length(u.name) > %s LIMIT 1)",
+                (USE_LENGTH,),
+                (f"permitted_uses holds a use longer than {USE_LENGTH} characters: ", USE_LENGTH),
+            ),
+        )
 
     def diff(self) -> None:
         for layer, planning in PLANNING_LAYERS.items():

@@ -357,6 +357,28 @@ def test_text_longer_than_its_column_is_refused_not_crashed_on(tmp_path, overrid
     assert not Street.objects.exists()
 
 
+def test_overlapping_zones_and_a_use_longer_than_its_column_are_refused(tmp_path):
+    # docs/deliveries.md: zones do not overlap each other; a use cast to varchar(40)[] was cut to 40 characters.
+    long_use = "u" * 41
+    zones = [_zone("Z-1", 0), _zone("Z-2", 200, permitted_uses=f"dwelling;{long_use}"), _zone("Z-3", 600)]
+    geopackage_write(tmp_path / "planning.gpkg", {"zoning": zones})
+
+    assert _refused(tmp_path) == [
+        "zoning #1 Z-1: overlaps #2 Z-2 by 30000.0 m²",
+        f"zoning #2 Z-2: permitted_uses holds a use longer than 40 characters: {long_use}",
+    ]
+    assert not ZoningZone.objects.exists()
+
+
+def test_blocks_served_without_an_area_are_refused(tmp_path):
+    # The blocks are found in the street's area: without one, they were dropped without a word.
+    geopackage_write(tmp_path / "planning.gpkg", {"streets": [_street("ST-1", 10, area_code="", block_nos="10")]})
+
+    assert _refused(tmp_path) == [
+        "streets #1 ST-1: block_nos names blocks served, but area_code, whose blocks they are, is empty"
+    ]
+
+
 def _stored_planning() -> tuple:
     from layers.models import PlanningFeatureVersion
 
